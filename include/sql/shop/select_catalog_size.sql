@@ -1,0 +1,1 @@
+SELECT count(*) FILTER (WHERE enabled) AS enabled, count(*) AS total FROM shop.products

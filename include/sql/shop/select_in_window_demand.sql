@@ -1,0 +1,25 @@
+-- Units the WMS had not counted when it took its snapshot (shared/DESIGN.md §3.1), per SKU:
+--  * unsent orders: status in the unsent statuses, younger than the unsent-order cutoff, and
+--    not acknowledged by the WMS before its watermark (watermark_source = 'wms'), or placed
+--    after the snapshot request started (watermark_source = 'request_time');
+--  * active carts: carts updated within the active-cart cutoff (only when switched on).
+SELECT sku, sum(unsent_qty)::bigint AS unsent_qty, sum(cart_qty)::bigint AS cart_qty
+  FROM (
+        SELECT l.sku, l.qty AS unsent_qty, 0 AS cart_qty
+          FROM shop.orders o
+          JOIN shop.order_lines l ON l.order_id = o.order_id
+         WHERE %(include_orders)s
+           AND o.created_at >= now() - make_interval(secs => %(unsent_cutoff_seconds)s)
+           AND o.status = ANY (%(unsent_statuses)s)
+           AND CASE WHEN %(watermark_source)s = 'wms'
+                    THEN o.wms_acknowledged_at IS NULL OR o.wms_acknowledged_at > %(watermark)s
+                    ELSE o.created_at >= %(watermark)s
+               END
+        UNION ALL
+        SELECT cl.sku, 0, cl.qty
+          FROM shop.carts c
+          JOIN shop.cart_lines cl ON cl.cart_id = c.cart_id
+         WHERE %(include_carts)s
+           AND c.updated_at >= now() - make_interval(secs => %(cart_cutoff_seconds)s)
+       ) demand
+ GROUP BY sku

@@ -1,0 +1,68 @@
+-- stocksync's own bookkeeping: runs, audit per SKU, applied snapshots, DQ results.
+CREATE SCHEMA IF NOT EXISTS stocksync;
+
+CREATE TABLE IF NOT EXISTS stocksync.sync_runs (
+    run_id               text PRIMARY KEY,
+    dag_id               text NOT NULL,
+    status               text NOT NULL DEFAULT 'running',  -- running | applied | duplicate | dry_run | failed
+    started_at           timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at          timestamptz,
+    freeze_mode          text NOT NULL,
+    adjustment_mode      text NOT NULL,
+    watermark_source     text NOT NULL,
+    settings             jsonb NOT NULL,
+    staging_table        text,
+    snapshot_id          text,
+    snapshot_taken_at    timestamptz,
+    orders_counted_until timestamptz,
+    request_started_at   timestamptz,
+    watermark            timestamptz,
+    pages                integer,
+    extracted            integer,
+    valid                integer,
+    changed              integer,
+    unchanged            integer,
+    stale                integer,
+    clamped              integer,
+    duplicate            integer,
+    unknown              integer,
+    freeze_seconds       double precision,
+    stage_seconds        jsonb NOT NULL DEFAULT '{}'::jsonb,
+    dq_success           boolean,
+    report_path          text,
+    triggered_by         text,
+    override_reason      text,
+    error                text
+);
+
+CREATE TABLE IF NOT EXISTS stocksync.applied_snapshots (
+    snapshot_id text PRIMARY KEY,
+    run_id      text NOT NULL REFERENCES stocksync.sync_runs (run_id),
+    applied_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+-- One row per SKU per run: what the shop had, what the WMS said, the adjustment and the result.
+CREATE TABLE IF NOT EXISTS stocksync.sku_audit (
+    run_id        text NOT NULL REFERENCES stocksync.sync_runs (run_id),
+    sku           text NOT NULL,
+    snapshot_id   text NOT NULL,
+    old_qty       integer,
+    old_seq       bigint,
+    wms_available bigint NOT NULL,
+    wms_seq       bigint NOT NULL,
+    adjustment    bigint NOT NULL,
+    new_qty       integer,
+    outcome       text NOT NULL CHECK (outcome IN ('changed', 'unchanged', 'stale', 'clamped', 'duplicate', 'unknown')),
+    PRIMARY KEY (run_id, sku)
+);
+
+CREATE TABLE IF NOT EXISTS stocksync.dq_results (
+    run_id     text NOT NULL REFERENCES stocksync.sync_runs (run_id),
+    check_name text NOT NULL,
+    success    boolean NOT NULL,
+    policy     text NOT NULL DEFAULT 'fail',
+    observed   text,
+    examples   jsonb,
+    recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (run_id, check_name)
+);

@@ -1,0 +1,2 @@
+INSERT INTO stocksync.dq_results (run_id, check_name, success, policy, observed, examples)
+VALUES (%(run_id)s, %(check_name)s, %(success)s, %(policy)s, %(observed)s, %(examples)s::jsonb)

@@ -1,0 +1,9 @@
+-- Open (or re-open, on a retry) the run record. A finished run keeps its result.
+INSERT INTO stocksync.sync_runs (run_id, dag_id, freeze_mode, adjustment_mode, watermark_source, settings,
+                                 triggered_by, override_reason, report_path)
+VALUES (%(run_id)s, %(dag_id)s, %(freeze_mode)s, %(adjustment_mode)s, %(watermark_source)s, %(settings)s,
+        %(triggered_by)s, %(override_reason)s, %(report_path)s)
+ON CONFLICT (run_id) DO UPDATE
+   SET status = CASE WHEN stocksync.sync_runs.status = 'failed' THEN 'running' ELSE stocksync.sync_runs.status END,
+       error = CASE WHEN stocksync.sync_runs.status = 'failed' THEN NULL ELSE stocksync.sync_runs.error END
+RETURNING status

@@ -1,0 +1,1 @@
+SELECT wms_instance, skus, seed FROM stocksync.demo_state WHERE id = 1

@@ -1,0 +1,5 @@
+UPDATE stocksync.sync_runs
+   SET status = %(status)s, changed = %(changed)s, unchanged = %(unchanged)s, stale = %(stale)s,
+       clamped = %(clamped)s, duplicate = %(duplicate)s, unknown = %(unknown)s, valid = coalesce(valid, %(valid)s),
+       watermark = %(watermark)s, watermark_source = %(watermark_source)s, error = NULL
+ WHERE run_id = %(run_id)s

@@ -1,0 +1,3 @@
+-- A retried or re-run stage re-opens a run that an earlier attempt marked failed.
+UPDATE stocksync.sync_runs SET status = 'running', error = NULL, finished_at = NULL
+ WHERE run_id = %(run_id)s AND status = 'failed'

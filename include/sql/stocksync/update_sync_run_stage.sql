@@ -1,0 +1,4 @@
+-- Record how long a stage took (seconds), keyed by stage name.
+UPDATE stocksync.sync_runs
+   SET stage_seconds = stage_seconds || jsonb_build_object(%(stage)s::text, %(seconds)s::float8)
+ WHERE run_id = %(run_id)s

@@ -1,0 +1,148 @@
+"""Apply the plan to the shop in one transaction (shared/DESIGN.md §3.3).
+
+Inside one transaction:
+
+1. refuse a second apply for the same run (idempotent re-run) and recognise a snapshot
+   that another run already applied (`duplicate`: audit rows, no stock change);
+2. compute every SKU's outcome against the current stock and in-window demand and write
+   the audit rows (no lock yet: checkouts go on);
+3. `before_lock()` (the `apply` freeze mode closes checkout here, committed on its own
+   connection so shoppers see it), then lock `shop.stock`;
+4. re-read the in-window demand under the lock; SKUs whose demand moved meanwhile
+   (orders committed while we waited) get their audit rows recomputed from the locked
+   stock, so the numbers written count every order;
+5. one set-based UPDATE of the rows whose value or WMS sequence moves, guarded by `seq`;
+6. record the applied snapshot and the run's counts; commit.
+
+Checkouts that waited on the lock then decrement the new values.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from include.stocksync.db import query
+from include.stocksync.merge import Watermark, demand_params, fill_demand, outcomes_query
+from include.stocksync.settings import Settings
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("changed", "unchanged", "stale", "clamped", "duplicate", "unknown")
+
+
+@dataclass
+class ApplyResult:
+    status: str  # applied | duplicate | already_applied
+    counts: dict[str, int]
+    rows_written: int = 0
+    moved_skus: int = 0
+    locked_seconds: float = 0.0
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "counts": self.counts, "rows_written": self.rows_written,
+                "moved_skus": self.moved_skus, "locked_seconds": round(self.locked_seconds, 4),
+                "seconds": round(self.seconds, 3), "timings": {k: round(v, 4) for k, v in self.timings.items()}}
+
+
+def _counts(conn: psycopg.Connection, run_id: str) -> Counter[str]:
+    rows = conn.execute(query("stocksync/select_outcome_counts"), {"run_id": run_id}).fetchall()
+    return Counter({outcome: int(n) for outcome, n in rows})
+
+
+def _record(conn: psycopg.Connection, run_id: str, status: str, counts: Counter[str], valid: int,
+            watermark: Watermark) -> None:
+    conn.execute(query("stocksync/update_sync_run_applied"), {
+        "run_id": run_id, "status": status, "valid": valid,
+        "watermark": watermark.at, "watermark_source": watermark.source,
+        **{outcome: counts.get(outcome, 0) for outcome in OUTCOMES},
+    })
+
+
+def apply_plan(conn: psycopg.Connection, *, run_id: str, snapshot_id: str, plan_table: str,
+               settings: Settings, watermark: Watermark,
+               before_lock: Callable[[], None] | None = None,
+               after_lock: Callable[[], None] | None = None) -> ApplyResult:
+    """Apply `plan_table` to the shop for `run_id`. See the module docstring."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def mark(name: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[name] = now - since
+        return now
+
+    with conn.transaction():
+        status_row = conn.execute(query("stocksync/select_sync_run_status"), {"run_id": run_id}).fetchone()
+        if status_row is None:
+            raise RuntimeError(f"no run record for {run_id}: the freeze_checkout setup task opens it")
+        if status_row[0] in ("applied", "duplicate"):
+            log.info("run %s already applied snapshot %s; nothing to do", run_id, status_row[1])
+            return ApplyResult("already_applied", dict(_counts(conn, run_id)),
+                               seconds=time.perf_counter() - started)
+
+        previous = conn.execute(query("stocksync/select_applied_snapshot"),
+                                {"snapshot_id": snapshot_id}).fetchone()
+        current_stock = query("shop/select_current_stock")
+        if previous is not None:
+            conn.execute(query("stocksync/insert_duplicate_audit", plan=plan_table, current_stock=current_stock),
+                         {"run_id": run_id, "snapshot_id": snapshot_id})
+            counts = _counts(conn, run_id)
+            _record(conn, run_id, "duplicate", counts, sum(counts.values()), watermark)
+            log.warning("snapshot %s was already applied by run %s at %s: recorded as duplicate, nothing changed",
+                        snapshot_id, previous[0], previous[1])
+            return ApplyResult("duplicate", dict(counts), seconds=time.perf_counter() - started)
+
+        params = demand_params(settings, watermark)
+        plan = sql.Identifier("stocksync", plan_table)
+        t = time.perf_counter()
+        before = fill_demand(conn, "demand_before_lock", params)
+        conn.execute(query("stocksync/insert_sku_audit", outcomes=outcomes_query(plan, before)),
+                     {"run_id": run_id, "snapshot_id": snapshot_id})
+        writes = sql.Identifier("stock_writes")
+        conn.execute(query("stocksync/create_writes", writes=writes))
+        conn.execute(query("stocksync/insert_writes", writes=writes), {"run_id": run_id})
+        counts = _counts(conn, run_id)
+        t = mark("audit", t)
+
+        if before_lock is not None:
+            before_lock()
+        conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
+            sql.Literal(f"{int(settings.lock_timeout_seconds * 1000)}ms")))
+        conn.execute(query("shop/lock_stock"))
+        locked_at = time.perf_counter()
+        timings["lock_wait"] = locked_at - t
+        if after_lock is not None:
+            after_lock()
+
+        after = fill_demand(conn, "demand_after_lock", params)
+        moved = [row[0] for row in conn.execute(
+            query("stocksync/select_moved_skus", before=before, after=after)).fetchall()]
+        if moved:
+            moved_before = conn.execute(query("stocksync/select_outcome_counts_for_skus"),
+                                        {"run_id": run_id, "skus": moved}).fetchall()
+            conn.execute(query("stocksync/update_moved_audit", outcomes=outcomes_query(plan, after)),
+                         {"run_id": run_id, "skus": moved})
+            conn.execute(query("stocksync/upsert_moved_writes", writes=writes), {"run_id": run_id, "skus": moved})
+            moved_after = conn.execute(query("stocksync/select_outcome_counts_for_skus"),
+                                       {"run_id": run_id, "skus": moved}).fetchall()
+            counts.subtract({o: int(n) for o, n in moved_before})
+            counts.update({o: int(n) for o, n in moved_after})
+        written = conn.execute(query("shop/update_stock", writes=writes)).rowcount
+        conn.execute(query("stocksync/insert_applied_snapshot"), {"snapshot_id": snapshot_id, "run_id": run_id})
+        _record(conn, run_id, "applied", counts, sum(counts.values()), watermark)
+        mark("locked_work", locked_at)
+    locked_seconds = time.perf_counter() - locked_at
+    result = ApplyResult("applied", {k: v for k, v in counts.items() if v}, written, len(moved), locked_seconds,
+                         time.perf_counter() - started, timings)
+    log.info("applied snapshot %s: %s", snapshot_id, result.as_dict())
+    return result

@@ -1,0 +1,62 @@
+"""Checkout freeze (shared/DESIGN.md §3.4).
+
+A freeze is a row in `shop.checkout_freezes`; the shop's `place_order()` refuses while an
+unreleased, unexpired row exists. A run releases only the rows it set itself, so a manual
+maintenance freeze survives any sync, and the expiry is a dead man's switch for a run
+that dies without its teardown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+
+from include.stocksync.db import execute_file
+
+
+@dataclass(frozen=True)
+class Freeze:
+    freeze_id: int
+    set_at: datetime
+    expires_at: datetime
+
+
+def shopper_message(template: str, ttl_seconds: float, now: datetime | None = None) -> str:
+    """The text shoppers see, with the expected end time filled in."""
+    now = now or datetime.now(timezone.utc)
+    expected_end = (now + timedelta(seconds=ttl_seconds)).strftime("%H:%M UTC")
+    return template.format(expected_end=expected_end)
+
+
+def set_freeze(conn: psycopg.Connection, *, set_by: str, reason: str, message: str,
+               ttl_seconds: float) -> Freeze:
+    """Close checkout until released or until `ttl_seconds` pass. Commits."""
+    row = execute_file(conn, "shop/insert_checkout_freeze", {
+        "reason": reason, "shopper_message": message, "set_by": set_by, "ttl_seconds": ttl_seconds,
+    }).fetchone()
+    conn.commit()
+    assert row is not None
+    return Freeze(*row)
+
+
+def release_freezes(conn: psycopg.Connection, *, set_by: str) -> int:
+    """Release every freeze `set_by` holds (and only those). Returns how many. Commits."""
+    released = execute_file(conn, "shop/update_checkout_freeze", {"set_by": set_by}).fetchall()
+    conn.commit()
+    return len(released)
+
+
+def freeze_seconds(conn: psycopg.Connection, *, set_by: str) -> float:
+    """Seconds checkout was closed by `set_by`'s freezes."""
+    row = execute_file(conn, "shop/select_checkout_freeze", {"set_by": set_by}).fetchone()
+    conn.commit()
+    return float(row[0]) if row else 0.0
+
+
+def active_freezes(conn: psycopg.Connection, *, set_by: str | None = None) -> list[tuple]:
+    """Freezes that close checkout right now (all of them, or only `set_by`'s)."""
+    rows = execute_file(conn, "shop/select_active_freeze", {"set_by": set_by}).fetchall()
+    conn.commit()
+    return rows

@@ -1,0 +1,149 @@
+"""The embedded default stack: local PostgreSQL, the WMS service, the alert webhook receiver,
+and the Airflow environment that points at them.
+
+Everything runs on 127.0.0.1 and keeps its state under `.local/` (never committed).
+Services started here run in the background and are reused by the next command; `stop()`
+ends them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from include.stocksync.local_pg import LOCAL_DIR, LocalPostgres
+from include.stocksync.settings import PROJECT_ROOT
+
+DEMO_TOKEN = "local-demo-token"  # the demo WMS's bearer token (local only, not a secret)
+
+
+@dataclass(frozen=True)
+class BackgroundService:
+    name: str
+    port: int
+    argv: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pidfile(self) -> Path:
+        return LOCAL_DIR / f"{self.name}.pid"
+
+    def healthy(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/health", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def start(self, timeout: float = 30.0) -> BackgroundService:
+        if self.healthy():
+            return self
+        LOCAL_DIR.mkdir(parents=True, exist_ok=True)
+        log = (LOCAL_DIR / f"{self.name}.log").open("ab")
+        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+        process = subprocess.Popen(self.argv, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                   start_new_session=True)
+        self.pidfile.write_text(str(process.pid))
+        deadline = time.monotonic() + timeout
+        while not self.healthy():
+            if process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with code {process.returncode}; "
+                                   f"see {LOCAL_DIR / self.name}.log")
+            if time.monotonic() > deadline:
+                process.terminate()
+                raise RuntimeError(f"{self.name} did not answer on {self.url} within {timeout:.0f}s")
+            time.sleep(0.1)
+        return self
+
+    def stop(self) -> None:
+        if not self.pidfile.exists():
+            return
+        try:
+            os.killpg(int(self.pidfile.read_text()), signal.SIGTERM)
+        except (ProcessLookupError, ValueError, PermissionError):
+            pass
+        self.pidfile.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    pg: LocalPostgres = field(default_factory=LocalPostgres)
+    wms_port: int = 18765
+    webhook_port: int = 18766
+    wms_skus: int = 2000
+    wms_seed: int = 7
+    token: str = DEMO_TOKEN
+
+    @property
+    def wms(self) -> BackgroundService:
+        return BackgroundService("wms", self.wms_port, [
+            sys.executable, "-m", "include.stocksync.wms_service", "--host", "127.0.0.1", "--port",
+            str(self.wms_port), "--skus", str(self.wms_skus), "--seed", str(self.wms_seed), "--token", self.token])
+
+    @property
+    def webhook(self) -> BackgroundService:
+        return BackgroundService("webhook", self.webhook_port, [
+            sys.executable, "-m", "include.stocksync.webhook_receiver", "--port", str(self.webhook_port),
+            "--file", str(LOCAL_DIR / "alerts.jsonl")])
+
+    def start(self) -> LocalStack:
+        self.pg.start()
+        self.wms.start()
+        self.webhook.start()
+        return self
+
+    def stop(self) -> None:
+        self.wms.stop()
+        self.webhook.stop()
+        self.pg.stop()
+
+    def airflow_env(self, airflow_home: Path | None = None) -> dict[str, str]:
+        """Environment for Airflow (dag.test, standalone) wired to this stack."""
+        home = airflow_home or LOCAL_DIR / "airflow"
+        return airflow_env(home, shop_dsn=self.pg.dsn(), wms_url=self.wms.url, token=self.token,
+                           webhook_url=self.webhook.url)
+
+
+def airflow_env(home: Path, *, shop_dsn: str, wms_url: str, token: str, webhook_url: str) -> dict[str, str]:
+    import json
+    from urllib.parse import urlparse
+
+    shop = urlparse(shop_dsn)
+    wms = urlparse(wms_url)
+    hook = urlparse(webhook_url)
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
+        "AIRFLOW__API_AUTH__JWT_SECRET": os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET", "x" * 64),
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "AIRFLOW_CONN_STOCKSYNC_SHOP": json.dumps({
+            "conn_type": "postgres", "host": shop.hostname, "port": shop.port, "login": shop.username or "postgres",
+            "password": shop.password or "", "schema": shop.path.lstrip("/")}),
+        "AIRFLOW_CONN_WMS_API": json.dumps({
+            "conn_type": "http", "host": wms.hostname, "port": wms.port, "schema": wms.scheme, "password": token}),
+        "AIRFLOW_CONN_STOCKSYNC_ALERTS": json.dumps({
+            "conn_type": "http", "host": hook.hostname, "port": hook.port, "schema": hook.scheme}),
+    }
+
+
+def migrate_airflow(env: dict[str, str]) -> None:
+    """Create/upgrade Airflow's metadata DB (SQLite under AIRFLOW_HOME). Idempotent."""
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    airflow = Path(sys.executable).with_name("airflow")
+    result = subprocess.run([str(airflow), "db", "migrate"], env={**os.environ, **env}, capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")

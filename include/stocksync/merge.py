@@ -1,0 +1,103 @@
+"""Merge WMS counts with the in-window demand the WMS had not counted: the plan.
+
+`new_qty = max(0, available - unsent_order_qty - active_cart_qty)` (shared/DESIGN.md §3.1).
+The SQL lives in `include/sql/stocksync/select_sku_outcomes.sql` and
+`include/sql/shop/select_in_window_demand.sql`; this module picks the watermark and
+composes the pieces. `new_quantity()` is the same rule in Python for a single SKU, used
+to explain and test the formula.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from include.stocksync.db import query, run_key
+from include.stocksync.settings import Settings
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """Which orders the WMS had already counted: those acknowledged before `at` (source
+    `wms`), or, when the WMS gives no watermark, those placed before the request started."""
+
+    source: str
+    at: datetime
+
+
+def choose_watermark(settings: Settings, orders_counted_until: datetime | None,
+                     request_started_at: datetime) -> Watermark:
+    if settings.watermark_source == "wms" and orders_counted_until is not None:
+        return Watermark("wms", orders_counted_until)
+    return Watermark("request_time", request_started_at)
+
+
+def demand_params(settings: Settings, watermark: Watermark) -> dict[str, Any]:
+    """Bound parameters of `shop/select_in_window_demand.sql`."""
+    return {
+        "include_orders": settings.adjustment_mode != "none",
+        "include_carts": settings.adjustment_mode == "unsent_orders_and_carts",
+        "unsent_cutoff_seconds": settings.unsent_order_cutoff_hours * 3600.0,
+        "cart_cutoff_seconds": settings.active_cart_cutoff_hours * 3600.0,
+        "unsent_statuses": list(settings.unsent_statuses),
+        "watermark_source": watermark.source,
+        "watermark": watermark.at,
+    }
+
+
+def new_quantity(available: int, unsent_order_qty: int, active_cart_qty: int = 0) -> tuple[int, bool]:
+    """The rule for one SKU: (quantity the shop may sell, whether it was clamped at 0)."""
+    raw = available - unsent_order_qty - active_cart_qty
+    return max(0, raw), raw < 0
+
+
+def plan_table(run_id: str) -> str:
+    return f"plan_{run_key(run_id)}"
+
+
+def fill_demand(conn: psycopg.Connection, table: str, params: dict[str, Any]) -> sql.Identifier:
+    """Create the transaction-local demand table `table` and fill it. Returns its identifier."""
+    ident = sql.Identifier(table)
+    conn.execute(query("stocksync/create_demand", demand=ident))
+    conn.execute(sql.SQL("INSERT INTO {} (sku, unsent_qty, cart_qty) ").format(ident)
+                 + query("shop/select_in_window_demand"), params)
+    return ident
+
+
+def outcomes_query(counts: sql.Composable, demand: sql.Composable) -> sql.Composed | sql.SQL:
+    return query("stocksync/select_sku_outcomes", counts=counts, demand=demand,
+                 current_stock=query("shop/select_current_stock"))
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    plan_table: str
+    skus: int
+    outcomes: dict[str, int]
+    delta_units: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"plan_table": self.plan_table, "skus": self.skus, "outcomes": self.outcomes,
+                "delta_units": self.delta_units, "seconds": round(self.seconds, 3)}
+
+
+def build_plan(conn: psycopg.Connection, run_id: str, raw_table: str, settings: Settings,
+               watermark: Watermark) -> PlanSummary:
+    """Create `stocksync.plan_<run key>` from the validated raw counts. Rebuilt on every call."""
+    started = time.perf_counter()
+    table = plan_table(run_id)
+    with conn.transaction():
+        demand = fill_demand(conn, "plan_demand", demand_params(settings, watermark))
+        typed = sql.SQL("(") + query("stocksync/select_typed_counts", raw=raw_table) + sql.SQL(")")
+        conn.execute(query("stocksync/create_plan", plan=table,
+                           outcomes=outcomes_query(typed, demand)))
+        rows = conn.execute(query("stocksync/select_plan_summary", plan=table)).fetchall()
+    outcomes = {outcome: int(skus) for outcome, skus, _ in rows}
+    delta = int(sum(int(d or 0) for _, _, d in rows))
+    return PlanSummary(table, sum(outcomes.values()), outcomes, delta, time.perf_counter() - started)

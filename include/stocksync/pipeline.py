@@ -1,0 +1,190 @@
+"""The six steps of a sync run as plain functions (no Airflow).
+
+Airflow tasks (`include/stocksync/dag_factory.py`) call these with a DSN, a run id and
+the run's settings; tests and the benchmark call them directly. Each step records its
+duration on the run record and, when it fails, the error; every step is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import psycopg
+import requests
+from psycopg.rows import dict_row
+
+from include.stocksync import freeze
+from include.stocksync.apply import ApplyResult, apply_plan
+from include.stocksync.db import connect, execute_file, query
+from include.stocksync.extract import ExtractResult, WmsClient, extract_to_staging
+from include.stocksync.merge import PlanSummary, Watermark, build_plan, choose_watermark
+from include.stocksync.report import report_path, write_report
+from include.stocksync.settings import Settings
+from include.stocksync.validate import ValidationResult, validate_counts
+
+log = logging.getLogger(__name__)
+
+FREEZE_REASON = "stocksync: loading warehouse stock"
+
+
+def apply_schema(dsn: str) -> None:
+    """Create (or bring up to date) the reference shop schema and stocksync's tables. Idempotent."""
+    with connect(dsn, autocommit=True) as conn:
+        execute_file(conn, "shop/create_schema")
+        execute_file(conn, "stocksync/create_schema")
+
+
+@contextmanager
+def stage(dsn: str, run_id: str, name: str) -> Iterator[psycopg.Connection]:
+    """A connection for one step; records its duration, and its error on failure."""
+    started = time.perf_counter()
+    with connect(dsn) as conn:
+        execute_file(conn, "stocksync/update_sync_run_reopen", {"run_id": run_id})
+        conn.commit()
+        try:
+            yield conn
+        except BaseException as exc:
+            conn.rollback()
+            execute_file(conn, "stocksync/update_sync_run_failure",
+                         {"run_id": run_id, "error": f"{name}: {exc}"[:4000]})
+            execute_file(conn, "stocksync/update_sync_run_stage",
+                         {"run_id": run_id, "stage": name, "seconds": time.perf_counter() - started})
+            conn.commit()
+            raise
+        execute_file(conn, "stocksync/update_sync_run_stage",
+                     {"run_id": run_id, "stage": name, "seconds": time.perf_counter() - started})
+        conn.commit()
+
+
+def get_run(dsn: str, run_id: str) -> dict[str, Any]:
+    with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(query("stocksync/select_sync_run"), {"run_id": run_id}).fetchone()
+    if row is None:
+        raise LookupError(f"no sync run {run_id!r}")
+    return row
+
+
+def open_run(dsn: str, *, run_id: str, dag_id: str, settings: Settings, triggered_by: str | None = None,
+             override_reason: str | None = None) -> str:
+    """Create the run record (or keep the existing one on a re-run). Returns its status."""
+    settings_json = json.dumps(asdict(settings), default=str)
+    with connect(dsn) as conn:
+        row = execute_file(conn, "stocksync/insert_sync_run", {
+            "run_id": run_id, "dag_id": dag_id, "freeze_mode": settings.freeze_mode,
+            "adjustment_mode": settings.adjustment_mode, "watermark_source": settings.watermark_source,
+            "settings": settings_json, "triggered_by": triggered_by, "override_reason": override_reason,
+            "report_path": str(report_path(settings, run_id)),
+        }).fetchone()
+        conn.commit()
+    return str(row[0]) if row else "running"
+
+
+def freeze_checkout(dsn: str, *, run_id: str, dag_id: str, settings: Settings,
+                    triggered_by: str | None = None) -> dict[str, Any]:
+    """Setup: open the run record; in `full` mode close checkout until the teardown."""
+    status = open_run(dsn, run_id=run_id, dag_id=dag_id, settings=settings, triggered_by=triggered_by)
+    if status in ("applied", "duplicate"):
+        return {"frozen": False, "reason": f"run already {status}; nothing will be written"}
+    if settings.freeze_mode != "full":
+        return {"frozen": False, "reason": f"freeze_mode={settings.freeze_mode}"}
+    with stage(dsn, run_id, "freeze") as conn:
+        message = freeze.shopper_message(settings.freeze_shopper_message, settings.freeze_ttl_seconds)
+        if freeze.active_freezes(conn, set_by=run_id):
+            return {"frozen": True, "reason": "already frozen by this run"}
+        held = freeze.set_freeze(conn, set_by=run_id, reason=FREEZE_REASON, message=message,
+                                 ttl_seconds=settings.freeze_ttl_seconds)
+    return {"frozen": True, "freeze_id": held.freeze_id, "expires_at": held.expires_at.isoformat()}
+
+
+def extract(dsn: str, *, run_id: str, settings: Settings, session: requests.Session,
+            base_url: str) -> ExtractResult:
+    client = WmsClient(session, base_url, page_size=settings.page_size, timeout=settings.http_timeout_seconds,
+                       attempts=settings.http_attempts, backoff=settings.http_backoff_seconds)
+    with stage(dsn, run_id, "extract") as conn:
+        result = extract_to_staging(conn, client, run_id)
+        execute_file(conn, "stocksync/update_sync_run_extract", {
+            "run_id": run_id, "staging_table": result.staging_table, "snapshot_id": result.snapshot_id,
+            "snapshot_taken_at": result.snapshot_taken_at, "orders_counted_until": result.orders_counted_until,
+            "request_started_at": result.request_started_at, "pages": result.pages, "extracted": result.rows,
+        })
+    return result
+
+
+def validate(dsn: str, *, run_id: str, settings: Settings) -> ValidationResult:
+    run = get_run(dsn, run_id)
+    with stage(dsn, run_id, "validate") as conn:
+        try:
+            result = validate_counts(conn, run_id, run["staging_table"], settings)
+        except Exception:
+            execute_file(conn, "stocksync/update_sync_run_validation",
+                         {"run_id": run_id, "dq_success": False, "valid": None})
+            conn.commit()
+            raise
+        execute_file(conn, "stocksync/update_sync_run_validation",
+                     {"run_id": run_id, "dq_success": True, "valid": result.valid})
+    return result
+
+
+def run_watermark(run: dict[str, Any], settings: Settings) -> Watermark:
+    request_started_at: datetime = run["request_started_at"]
+    return choose_watermark(settings, run["orders_counted_until"], request_started_at)
+
+
+def merge(dsn: str, *, run_id: str, settings: Settings) -> PlanSummary:
+    run = get_run(dsn, run_id)
+    with stage(dsn, run_id, "merge") as conn:
+        return build_plan(conn, run_id, run["staging_table"], settings, run_watermark(run, settings))
+
+
+def load(dsn: str, *, run_id: str, settings: Settings, plan_table: str) -> ApplyResult:
+    """Apply the plan; in `apply` freeze mode, checkout is closed only around the locked part."""
+    run = get_run(dsn, run_id)
+    watermark = run_watermark(run, settings)
+    freeze_conn: psycopg.Connection | None = None
+
+    def close_checkout() -> None:
+        nonlocal freeze_conn
+        freeze_conn = connect(dsn)
+        message = freeze.shopper_message(settings.freeze_shopper_message, 60)
+        freeze.set_freeze(freeze_conn, set_by=run_id, reason=FREEZE_REASON, message=message,
+                          ttl_seconds=min(settings.freeze_ttl_seconds, 600))
+
+    try:
+        with stage(dsn, run_id, "load") as conn:
+            return apply_plan(conn, run_id=run_id, snapshot_id=run["snapshot_id"], plan_table=plan_table,
+                              settings=settings, watermark=watermark,
+                              before_lock=close_checkout if settings.freeze_mode == "apply" else None)
+    finally:
+        if freeze_conn is not None:
+            freeze.release_freezes(freeze_conn, set_by=run_id)
+            freeze_conn.close()
+
+
+def release_freeze(dsn: str, *, run_id: str, settings: Settings) -> dict[str, Any]:
+    """Teardown: release this run's freezes (never anybody else's), close the run record,
+    write the run report. Safe to call any number of times."""
+    with connect(dsn) as conn:
+        released = freeze.release_freezes(conn, set_by=run_id)
+        window = freeze.freeze_seconds(conn, set_by=run_id)
+        row = execute_file(conn, "stocksync/update_sync_run_finish",
+                           {"run_id": run_id, "freeze_seconds": window}).fetchone()
+        conn.commit()
+        path = write_report(conn, settings, run_id) if row else None
+    return {"released": released, "freeze_seconds": round(window, 3), "status": row[0] if row else None,
+            "report": str(path) if path else None}
+
+
+def summary(dsn: str, run_id: str) -> dict[str, Any]:
+    """The run record as a printable summary."""
+    run = get_run(dsn, run_id)
+    keys = ("run_id", "status", "freeze_mode", "adjustment_mode", "snapshot_id", "extracted", "valid", "changed",
+            "unchanged", "clamped", "stale", "duplicate", "unknown", "freeze_seconds", "stage_seconds",
+            "report_path", "error")
+    return {k: run.get(k) for k in keys}

@@ -1,0 +1,147 @@
+"""Configuration for stocksync.
+
+One YAML file (`include/config/stocksync.yaml`) holds every tunable. An environment
+variable `STOCKSYNC_<KEY>` overrides a top-level key, and a DAG run's conf overrides
+the run-level keys (freeze mode, adjustment mode, cutoffs...). Every value is checked
+here, so a typo in a run's conf fails fast with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_PATH = PROJECT_ROOT / "include" / "config" / "stocksync.yaml"
+
+FREEZE_MODES = ("full", "apply", "none")
+ADJUSTMENT_MODES = ("none", "unsent_orders", "unsent_orders_and_carts")
+WATERMARK_SOURCES = ("wms", "request_time")
+
+# Keys a single run may override (through dag_run.conf / Params).
+RUN_KEYS = (
+    "freeze_mode",
+    "adjustment_mode",
+    "unsent_statuses",
+    "unsent_order_cutoff_hours",
+    "active_cart_cutoff_hours",
+    "watermark_source",
+    "freeze_ttl_seconds",
+    "page_size",
+)
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    schedule: str
+    shop_conn_id: str
+    wms_conn_id: str
+    alerts_conn_id: str
+    alerts_endpoint: str
+    task_retries: int
+    retry_delay_seconds: float
+    retry_exponential_backoff: float
+    max_retry_delay_seconds: float
+    page_size: int
+    http_timeout_seconds: float
+    http_attempts: int
+    http_backoff_seconds: float
+    freeze_mode: str
+    freeze_ttl_seconds: int
+    freeze_shopper_message: str
+    lock_timeout_seconds: float
+    adjustment_mode: str
+    unsent_statuses: tuple[str, ...]
+    unsent_order_cutoff_hours: float
+    active_cart_cutoff_hours: float
+    watermark_source: str
+    max_quantity: int
+    sku_pattern: str
+    reports_dir: str
+
+    @property
+    def reports_path(self) -> Path:
+        path = Path(self.reports_dir)
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    def for_run(self, conf: dict[str, Any] | None) -> Settings:
+        """Return these settings with a run's overrides applied (unknown or None values ignored)."""
+        overrides = {k: v for k, v in (conf or {}).items() if k in RUN_KEYS and v is not None}
+        return _validated(replace(self, **_coerce(overrides)))
+
+
+_TYPES = {f.name: f.type for f in fields(Settings)}
+
+
+def _coerce(raw: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        kind = _TYPES[key]
+        try:
+            if kind == "int":
+                if isinstance(value, float) and not value.is_integer():
+                    raise ValueError(value)
+                out[key] = int(value)
+            elif kind == "float":
+                out[key] = float(value)
+            elif kind == "str":
+                out[key] = str(value)
+            elif kind == "tuple[str, ...]":
+                items = value.split(",") if isinstance(value, str) else list(value)
+                out[key] = tuple(str(v).strip() for v in items if str(v).strip())
+            else:  # pragma: no cover - every field type is handled above
+                out[key] = value
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"config key {key!r}: {value!r} is not a valid {kind}") from exc
+    return out
+
+
+def _validated(settings: Settings) -> Settings:
+    def check(ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(message)
+
+    check(settings.freeze_mode in FREEZE_MODES,
+          f"freeze_mode must be one of {', '.join(FREEZE_MODES)}; got {settings.freeze_mode!r}")
+    check(settings.adjustment_mode in ADJUSTMENT_MODES,
+          f"adjustment_mode must be one of {', '.join(ADJUSTMENT_MODES)}; got {settings.adjustment_mode!r}")
+    check(settings.watermark_source in WATERMARK_SOURCES,
+          f"watermark_source must be one of {', '.join(WATERMARK_SOURCES)}; got {settings.watermark_source!r}")
+    check(1 <= settings.page_size <= 10000, f"page_size must be 1..10000; got {settings.page_size}")
+    check(settings.task_retries >= 0, "task_retries must be >= 0")
+    check(settings.http_attempts >= 1, "http_attempts must be >= 1")
+    check(settings.freeze_ttl_seconds > 0, "freeze_ttl_seconds must be > 0")
+    check(settings.unsent_order_cutoff_hours > 0, "unsent_order_cutoff_hours must be > 0")
+    check(settings.active_cart_cutoff_hours > 0, "active_cart_cutoff_hours must be > 0")
+    check(settings.max_quantity > 0, "max_quantity must be > 0")
+    check(bool(settings.unsent_statuses) or settings.adjustment_mode == "none",
+          "unsent_statuses must name at least one order status")
+    return settings
+
+
+def load_settings(path: Path = CONFIG_PATH, environ: dict[str, str] | None = None) -> Settings:
+    """Read the YAML config, apply `STOCKSYNC_*` environment overrides and validate."""
+    environ = os.environ if environ is None else environ
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    unknown = sorted(set(raw) - set(_TYPES))
+    if unknown:
+        raise ConfigError(f"unknown config keys in {path}: {', '.join(unknown)}")
+    missing = sorted(set(_TYPES) - set(raw))
+    if missing:
+        raise ConfigError(f"missing config keys in {path}: {', '.join(missing)}")
+    for key in _TYPES:
+        env_value = environ.get(f"STOCKSYNC_{key.upper()}")
+        if env_value is not None:
+            raw[key] = env_value
+    return _validated(Settings(**_coerce(raw)))

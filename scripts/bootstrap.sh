@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian machine (Python 3.11, root) for stocksync: PostgreSQL server
+# binaries from Debian (no Docker), the virtualenv with pinned dependencies. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "stocksync: missing system packages ($*); run as root or: sudo apt-get install -y $*" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  # try the package lists we have; refresh them only when that fails (a fresh machine has none)
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
+}
+
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "stocksync: installing Debian's postgresql server package" >&2
+  apt_install postgresql
+fi
+
+PYTHON_BIN="${PYTHON:-}"
+if [ -z "$PYTHON_BIN" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1; then PYTHON_BIN="$candidate"; break; fi
+  done
+fi
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON_BIN" -m venv .venv
+fi
+stamp=.venv/.stocksync-requirements
+wanted="$(cat requirements.txt constraints.txt | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+  echo "stocksync: installing Python dependencies into .venv" >&2
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -r requirements.txt -c constraints.txt
+  echo "$wanted" > "$stamp"
+fi

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The main job on the embedded default: local PostgreSQL + WMS service + one nightly sync.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+export PYTHONPATH="$PWD"
+exec .venv/bin/python -m include.stocksync.cli demo "$@"

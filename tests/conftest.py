@@ -1,0 +1,180 @@
+"""Test setup: real services on 127.0.0.1, started by the tests themselves.
+
+- PostgreSQL: a project-managed cluster `.local/pg/test` (port 55433), database `stocksync_test`;
+- the WMS service (`include/stocksync/wms_service.py`) as a subprocess on a free port;
+- an alert webhook receiver (`include/stocksync/webhook_receiver.py`) on a free port;
+- Airflow: a throwaway AIRFLOW_HOME with a migrated SQLite metadata DB, connections
+  pointing at the services above, short retry delays.
+
+Nothing of ours is mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import requests
+
+from include.stocksync.db import connect
+from include.stocksync.demo_seed import WmsAdmin, reset_shop
+from include.stocksync.local_pg import LocalPostgres
+from include.stocksync.local_stack import airflow_env, migrate_airflow
+from include.stocksync.pipeline import apply_schema
+from include.stocksync.settings import PROJECT_ROOT
+from include.stocksync.webhook_receiver import make_server
+
+TEST_TOKEN = "test-wms-token"
+TEST_PG = LocalPostgres(name="test", port=int(os.environ.get("STOCKSYNC_TEST_PG_PORT", "55433")),
+                        database="stocksync_test")
+
+# Fast retries for tests: a failing run must fail after its retries within seconds.
+TEST_SETTINGS_ENV = {
+    "STOCKSYNC_RETRY_DELAY_SECONDS": "0.2",
+    "STOCKSYNC_MAX_RETRY_DELAY_SECONDS": "1",
+    "STOCKSYNC_HTTP_ATTEMPTS": "3",
+    "STOCKSYNC_HTTP_BACKOFF_SECONDS": "0.05",
+    "STOCKSYNC_HTTP_TIMEOUT_SECONDS": "10",
+    "STOCKSYNC_PAGE_SIZE": "25",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def pg() -> LocalPostgres:
+    TEST_PG.start()
+    return TEST_PG
+
+
+@pytest.fixture(scope="session")
+def shop_dsn(pg: LocalPostgres) -> str:
+    dsn = pg.dsn()
+    apply_schema(dsn)
+    return dsn
+
+
+@pytest.fixture
+def clean_shop(shop_dsn: str) -> str:
+    """An empty shop and stocksync history (schema in place)."""
+    with connect(shop_dsn) as conn:
+        reset_shop(conn)
+        conn.commit()
+    return shop_dsn
+
+
+class WmsProcess:
+    def __init__(self, port: int, *extra: str) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "include.stocksync.wms_service", "--host", "127.0.0.1", "--port", str(port),
+             "--skus", "50", "--seed", "1", "--token", TEST_TOKEN, *extra],
+            cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{self.url}/health", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                error = self.process.stderr.read() if self.process.stderr else ""
+                raise RuntimeError(f"WMS service did not start: {error}")
+            time.sleep(0.1)
+        self.admin = WmsAdmin(self.url, TEST_TOKEN)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def wms_process() -> Iterator[WmsProcess]:
+    process = WmsProcess(free_port())
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def wms(wms_process: WmsProcess) -> Iterator[WmsProcess]:
+    """The WMS service with no faults; faults a test sets are cleared afterwards."""
+    wms_process.admin.clear_faults()
+    yield wms_process
+    wms_process.admin.clear_faults()
+
+
+class Webhook:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = make_server("127.0.0.1", self.port, None)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def received(self) -> list[dict[str, Any]]:
+        return requests.get(f"{self.url}/received", timeout=5).json()
+
+
+@pytest.fixture(scope="session")
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    yield hook
+    hook.server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def airflow(shop_dsn: str, wms_process: WmsProcess, webhook: Webhook) -> dict[str, str]:
+    """Airflow configured for the test services (env set before Airflow is imported)."""
+    home = Path(tempfile.mkdtemp(prefix="stocksync-airflow-"))
+    env = airflow_env(home, shop_dsn=shop_dsn, wms_url=wms_process.url, token=TEST_TOKEN, webhook_url=webhook.url)
+    env.update(TEST_SETTINGS_ENV)
+    env["STOCKSYNC_REPORTS_DIR"] = str(home / "reports")
+    os.environ.update(env)
+    migrate_airflow(env)
+    return env
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow: dict[str, str]) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=airflow["AIRFLOW__CORE__DAGS_FOLDER"])
+
+
+def stock_fingerprint(dsn: str) -> list[tuple[Any, ...]]:
+    """Every column of every stock row, for byte-for-byte comparisons."""
+    with connect(dsn) as conn:
+        return conn.execute("SELECT sku, qty, wms_seq, updated_at FROM shop.stock ORDER BY sku").fetchall()
+
+
+def active_freezes(dsn: str) -> list[tuple[Any, ...]]:
+    with connect(dsn) as conn:
+        return conn.execute("SELECT freeze_id, set_by FROM shop.checkout_freezes "
+                            "WHERE released_at IS NULL AND expires_at > clock_timestamp()").fetchall()
+
+
+def try_place_order(dsn: str, lines: list[tuple[str, int]]) -> tuple[int | None, str | None]:
+    """Call the shop's checkout; (order id, None) or (None, the refusal message)."""
+    try:
+        with psycopg.connect(dsn) as conn:
+            row = conn.execute("SELECT shop.place_order(%s, %s)",
+                               ([s for s, _ in lines], [q for _, q in lines])).fetchone()
+            return (int(row[0]) if row else None), None
+    except psycopg.Error as exc:
+        return None, str(exc.diag.message_primary or exc)

@@ -1,0 +1,78 @@
+"""DAG integrity over the DagBag: imports, declaration rules, alerting, Airflow 3 lint."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from include.stocksync.settings import PROJECT_ROOT
+
+APPROVED_TAGS = {"stocksync", "inventory", "nightly", "ops"}
+EXPECTED_DAGS = {"inventory_nightly_sync"}
+
+
+def test_no_import_errors(dagbag: Any) -> None:
+    assert dagbag.import_errors == {}
+    assert EXPECTED_DAGS <= set(dagbag.dag_ids)
+
+
+def _dags(dagbag: Any) -> list[Any]:
+    return [dagbag.get_dag(dag_id) for dag_id in sorted(dagbag.dag_ids)]
+
+
+def test_every_dag_is_declared_the_same_way(dagbag: Any) -> None:
+    from include.stocksync.alerts import SyncFailureNotifier
+
+    for dag in _dags(dagbag):
+        assert dag.tags and set(dag.tags) <= APPROVED_TAGS, (dag.dag_id, dag.tags)
+        assert dag.doc_md and dag.doc_md.strip(), dag.dag_id
+        assert dag.catchup is False, dag.dag_id
+        assert dag.start_date is not None and dag.start_date.tzinfo is not None, dag.dag_id
+        assert dag.max_active_runs == 1, dag.dag_id
+        for task in dag.tasks:
+            assert task.owner == "stocksync", (dag.dag_id, task.task_id)
+            assert task.retries >= 2, (dag.dag_id, task.task_id, task.retries)
+            assert isinstance(task.retry_delay, timedelta) and task.retry_delay.total_seconds() > 0
+            assert task.retry_exponential_backoff and float(task.retry_exponential_backoff) > 1
+            callbacks = task.on_failure_callback
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            assert any(isinstance(cb, SyncFailureNotifier) for cb in callbacks), (dag.dag_id, task.task_id)
+            assert task.doc_md or task.doc, (dag.dag_id, task.task_id, "task needs a docstring")
+
+
+def test_nightly_sync_shape(dagbag: Any) -> None:
+    dag = dagbag.get_dag("inventory_nightly_sync")
+    order = ["freeze_checkout", "extract_wms_counts", "validate_counts", "merge_in_window_orders", "load_stock"]
+    for upstream, downstream in zip(order, order[1:], strict=False):
+        assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
+    assert dag.get_task("freeze_checkout").is_setup
+    release = dag.get_task("release_freeze")
+    assert release.is_teardown
+    assert "freeze_checkout" in release.upstream_task_ids
+    assert "load_stock" in release.upstream_task_ids
+    assert dag.schedule is not None or dag.timetable is not None
+
+
+def test_dag_files_have_no_parse_time_io() -> None:
+    """DAG files wire tasks only: no DB, HTTP, Variable or Connection access at module level."""
+    forbidden = ("psycopg", "requests", "Variable.get", "get_connection", "BaseHook", "connect(")
+    for path in (PROJECT_ROOT / "dags").glob("*.py"):
+        text = path.read_text()
+        for word in forbidden:
+            assert word not in text, f"{path.name} uses {word} at parse time"
+
+
+@pytest.mark.parametrize("target", ["dags", "include", "plugins"])
+def test_airflow3_lint(target: str) -> None:
+    path = Path(PROJECT_ROOT / target)
+    if not path.exists():
+        pytest.skip(f"{target}/ does not exist")
+    ruff = Path(sys.executable).with_name("ruff")
+    result = subprocess.run([str(ruff), "check", "--select", "AIR3", "--preview", str(path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,211 @@
+"""End-to-end `dag.test()` runs of `inventory_nightly_sync` on the real shop DB and WMS service."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from include.stocksync.db import connect
+from include.stocksync.demo_seed import seed_demo
+from include.stocksync.pipeline import get_run
+from tests.conftest import active_freezes, stock_fingerprint, try_place_order
+
+pytestmark = pytest.mark.slow
+
+UNSENT_STATUSES = {"placed", "paid", "processing"}
+
+
+def run_nightly(dagbag: Any, conf: dict[str, Any] | None = None) -> Any:
+    from airflow.utils.state import DagRunState
+
+    dag = dagbag.get_dag("inventory_nightly_sync")
+    dag_run = dag.test(run_conf=conf)
+    assert dag_run.state in (DagRunState.SUCCESS, DagRunState.FAILED)
+    return dag_run
+
+
+def expected_stock(dsn: str, wms_items: list[dict[str, Any]], watermark: datetime) -> dict[str, tuple[int, bool]]:
+    """Rule §3.1 computed here in Python from the raw rows: sku -> (new qty, clamped)."""
+    now = datetime.now(timezone.utc)
+    with connect(dsn) as conn:
+        rows = conn.execute("SELECT o.status, o.created_at, o.wms_acknowledged_at, l.sku, l.qty "
+                            "FROM shop.orders o JOIN shop.order_lines l USING (order_id)").fetchall()
+    unsent: dict[str, int] = defaultdict(int)
+    for status, created_at, acknowledged_at, sku, qty in rows:
+        recent = created_at >= now - timedelta(hours=24)
+        not_counted = acknowledged_at is None or acknowledged_at > watermark
+        if status in UNSENT_STATUSES and recent and not_counted:
+            unsent[sku] += qty
+    result = {}
+    for item in wms_items:
+        raw = item["available"] - unsent[item["sku"]]
+        result[item["sku"]] = (max(0, raw), raw < 0)
+    return result
+
+
+@pytest.fixture
+def seeded(clean_shop: str, wms: Any) -> dict[str, Any]:
+    seed = seed_demo(clean_shop, wms.admin, skus=40, seed=3, orders=30)
+    assert seed.orders_acknowledged > 0 and seed.orders_unsent > 0 and seed.drifted > 0
+    return {"dsn": clean_shop, "seed": seed}
+
+
+def alerts_for(webhook: Any, run_id: str) -> list[dict[str, Any]]:
+    return [entry["body"] for entry in webhook.received() if entry["body"].get("run_id") == run_id]
+
+
+def test_nightly_sync_end_to_end(dagbag: Any, seeded: dict[str, Any], wms: Any, webhook: Any) -> None:
+    from airflow.utils.state import DagRunState
+
+    dsn = seeded["dsn"]
+    before = {sku: qty for sku, qty, _, _ in stock_fingerprint(dsn)}
+    wms_items = wms.admin.items()
+
+    dag_run = run_nightly(dagbag)
+
+    assert dag_run.state == DagRunState.SUCCESS
+    run = get_run(dsn, dag_run.run_id)
+    expected = expected_stock(dsn, wms_items, run["orders_counted_until"])
+    after = {sku: qty for sku, qty, _, _ in stock_fingerprint(dsn)}
+    assert after == {sku: qty for sku, (qty, _) in expected.items()}
+    # the seeded scenario really exercises the rule: drift repaired and orders subtracted
+    assert sum(1 for sku in after if after[sku] != before[sku]) > 0
+    assert any(expected[item["sku"]][0] != item["available"] for item in wms_items)
+
+    with connect(dsn) as conn:
+        audit = {row[0]: row[1:] for row in conn.execute(
+            "SELECT sku, old_qty, wms_available, adjustment, new_qty, outcome FROM stocksync.sku_audit "
+            "WHERE run_id = %s", (dag_run.run_id,)).fetchall()}
+        seqs = dict(conn.execute("SELECT sku, wms_seq FROM shop.stock").fetchall())
+    assert set(audit) == set(expected)
+    outcomes: Counter[str] = Counter()
+    wms_by_sku = {item["sku"]: item for item in wms_items}
+    for sku, (old_qty, wms_available, adjustment, new_qty, outcome) in audit.items():
+        qty, clamped = expected[sku]
+        assert old_qty == before[sku]
+        assert wms_available == wms_by_sku[sku]["available"]
+        assert new_qty == qty
+        assert wms_available - adjustment == qty or (clamped and qty == 0)
+        want = "clamped" if clamped else ("unchanged" if qty == before[sku] else "changed")
+        assert outcome == want, sku
+        assert seqs[sku] == wms_by_sku[sku]["seq"]
+        outcomes[outcome] += 1
+
+    assert run["status"] == "applied"
+    assert run["extracted"] == 40 and run["valid"] == 40
+    assert run["changed"] == outcomes["changed"]
+    assert run["unchanged"] == outcomes["unchanged"]
+    assert run["clamped"] == outcomes["clamped"]
+    assert run["stale"] == 0 and run["duplicate"] == 0
+    assert run["dq_success"] is True
+    assert run["freeze_seconds"] > 0  # full mode: checkout was closed for the run
+    assert set(run["stage_seconds"]) >= {"extract", "validate", "merge", "load"}
+    report = Path(run["report_path"])
+    assert report.exists() and dag_run.run_id in report.read_text()
+    assert active_freezes(dsn) == []
+    assert alerts_for(webhook, dag_run.run_id) == []
+
+    # after the run, checkout works again and decrements the synced number
+    sku = max(after, key=lambda s: after[s])
+    order_id, refusal = try_place_order(dsn, [(sku, 1)])
+    assert refusal is None and order_id is not None
+    assert {s: q for s, q, _, _ in stock_fingerprint(dsn)}[sku] == after[sku] - 1
+
+
+def test_checkout_refused_while_frozen(dagbag: Any, seeded: dict[str, Any], wms: Any) -> None:
+    from airflow.utils.state import DagRunState
+
+    dsn = seeded["dsn"]
+    sku = max(stock_fingerprint(dsn), key=lambda row: row[1])[0]
+    wms.admin.faults(latency_ms=400)  # a slow WMS keeps the run inside its freeze for a while
+    attempts: list[tuple[int | None, str | None]] = []
+    done = threading.Event()
+
+    def shopper() -> None:
+        while not done.is_set():
+            attempts.append(try_place_order(dsn, [(sku, 1)]))
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=shopper)
+    thread.start()
+    try:
+        dag_run = run_nightly(dagbag)
+    finally:
+        done.set()
+        thread.join()
+
+    assert dag_run.state == DagRunState.SUCCESS
+    refusals = [reason for _, reason in attempts if reason]
+    frozen = [reason for reason in refusals if reason.startswith("checkout is frozen")]
+    assert frozen, f"no checkout was refused during the freeze ({len(attempts)} attempts)"
+    assert "Please try again after" in frozen[0]
+    assert all(r.startswith(("checkout is frozen", "insufficient stock")) for r in refusals), refusals
+    assert active_freezes(dsn) == []
+    order_id, refusal = try_place_order(dsn, [(sku, 1)])
+    assert refusal is None and order_id is not None
+
+
+def assert_failed_cleanly(dsn: str, dag_run: Any, fingerprint: list[Any], webhook: Any,
+                          failed_task: str) -> dict[str, Any]:
+    from airflow.utils.state import DagRunState
+
+    assert dag_run.state == DagRunState.FAILED
+    assert stock_fingerprint(dsn) == fingerprint  # byte-for-byte unchanged
+    assert active_freezes(dsn) == []
+    run = get_run(dsn, dag_run.run_id)
+    assert run["status"] == "failed"
+    assert run["freeze_seconds"] is not None and run["freeze_seconds"] > 0
+    alerts = alerts_for(webhook, dag_run.run_id)
+    assert any(alert["task_id"] == failed_task for alert in alerts), alerts
+    assert all(alert["dag_id"] == "inventory_nightly_sync" for alert in alerts)
+    with connect(dsn) as conn:
+        audit_rows = conn.execute("SELECT count(*) FROM stocksync.sku_audit WHERE run_id = %s",
+                                  (dag_run.run_id,)).fetchone()
+    assert audit_rows == (0,)
+    return run
+
+
+def test_wms_down_fails_after_retries_and_releases_freeze(dagbag: Any, seeded: dict[str, Any], wms: Any,
+                                                           webhook: Any) -> None:
+    dsn = seeded["dsn"]
+    fingerprint = stock_fingerprint(dsn)
+    wms.admin.faults(fail_status=500, fail_count=-1)
+
+    dag_run = run_nightly(dagbag)
+
+    run = assert_failed_cleanly(dsn, dag_run, fingerprint, webhook, "extract_wms_counts")
+    assert "WMS unreachable after 3 attempts" in run["error"]
+    alert = next(a for a in alerts_for(webhook, dag_run.run_id) if a["task_id"] == "extract_wms_counts")
+    assert alert["try_number"] == "3"  # first try + 2 retries
+    assert "WMS unreachable" in alert["error"]
+    assert alert["report"].endswith("report.html")
+
+
+@pytest.mark.parametrize(("fault", "failed_check"), [
+    ({"corrupt": [{"sku": "SKU-0000003", "field": "available", "value": -5}]},
+     "expect_column_values_to_be_between[available_num]"),
+    ({"duplicate_sku": "SKU-0000004"}, "expect_column_values_to_be_unique[sku]"),
+], ids=["negative-quantity", "duplicated-sku"])
+def test_bad_page_fails_validation(dagbag: Any, seeded: dict[str, Any], wms: Any, webhook: Any,
+                                   fault: dict[str, Any], failed_check: str) -> None:
+    dsn = seeded["dsn"]
+    fingerprint = stock_fingerprint(dsn)
+    wms.admin.faults(**fault)
+
+    dag_run = run_nightly(dagbag)
+
+    run = assert_failed_cleanly(dsn, dag_run, fingerprint, webhook, "validate_counts")
+    assert run["dq_success"] is False
+    with connect(dsn) as conn:
+        failed = [row[0] for row in conn.execute(
+            "SELECT check_name FROM stocksync.dq_results WHERE run_id = %s AND NOT success", (dag_run.run_id,))]
+    assert failed_check in failed
+    assert failed_check in run["error"]
+    report = Path(run["report_path"]).read_text()
+    assert failed_check in report and "FAILED" in report
