@@ -56,9 +56,12 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def pg() -> LocalPostgres:
-    TEST_PG.start()
-    return TEST_PG
+def pg() -> Iterator[LocalPostgres]:
+    was_running = TEST_PG.is_running()
+    TEST_PG.start(allow_other_port=True)
+    yield TEST_PG
+    if not was_running:
+        TEST_PG.stop()
 
 
 @pytest.fixture(scope="session")

@@ -44,8 +44,31 @@ def find_bindir() -> Path:
     )
 
 
-@dataclass(frozen=True)
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
 class LocalPostgres:
+    """A project-managed cluster. `port` is the preferred port: when the cluster is already
+    running, its actual port is used; when the preferred port is taken by something else,
+    `start(allow_other_port=True)` picks a free one."""
+
     name: str = "main"
     port: int = 55432
     database: str = "shop"
@@ -98,14 +121,31 @@ class LocalPostgres:
         result = self._run(str(bindir / "pg_ctl"), "status", "-D", str(self.datadir), check=False)
         return result.returncode == 0
 
-    def start(self) -> LocalPostgres:
+    def running_port(self) -> int | None:
+        """The port of the running cluster (from postmaster.pid), or None."""
+        pidfile = self.datadir / "postmaster.pid"
+        if not self.is_running() or not pidfile.exists():
+            return None
+        lines = pidfile.read_text().splitlines()
+        return int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
+
+    def start(self, allow_other_port: bool = False) -> LocalPostgres:
         """Initialise (first time) and start the cluster, create the database. Idempotent."""
         bindir = find_bindir()
         self._prepare_dirs()
         if not (self.datadir / "PG_VERSION").exists():
             self._run(str(bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres",
                       "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
-        if not self.is_running():
+        running_port = self.running_port()
+        if running_port is not None:
+            self.port = running_port
+        else:
+            if not _port_free(self.port):
+                if not allow_other_port:
+                    raise LocalPostgresError(
+                        f"port {self.port} on 127.0.0.1 is taken by another program; stop it or set "
+                        "STOCKSYNC_PG_PORT to a free port")
+                self.port = _free_port()
             options = (f"-k {self.sockdir} -p {self.port} -c listen_addresses=127.0.0.1 "
                        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
                        "-c max_connections=200 -c shared_buffers=256MB -c work_mem=64MB "

@@ -76,7 +76,8 @@ class BackgroundService:
 
 @dataclass(frozen=True)
 class LocalStack:
-    pg: LocalPostgres = field(default_factory=LocalPostgres)
+    pg: LocalPostgres = field(
+        default_factory=lambda: LocalPostgres(port=int(os.environ.get("STOCKSYNC_PG_PORT", "55432"))))
     wms_port: int = 18765
     webhook_port: int = 18766
     wms_skus: int = 2000
