@@ -19,6 +19,7 @@ Checkouts that waited on the lock then decrement the new values.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -60,9 +61,9 @@ def _counts(conn: psycopg.Connection, run_id: str) -> Counter[str]:
 
 
 def _record(conn: psycopg.Connection, run_id: str, status: str, counts: Counter[str], valid: int,
-            watermark: Watermark) -> None:
+            watermark: Watermark, details: dict[str, Any] | None = None) -> None:
     conn.execute(query("stocksync/update_sync_run_applied"), {
-        "run_id": run_id, "status": status, "valid": valid,
+        "run_id": run_id, "status": status, "valid": valid, "apply_details": json.dumps(details or {}),
         "watermark": watermark.at, "watermark_source": watermark.source,
         **{outcome: counts.get(outcome, 0) for outcome in OUTCOMES},
     })
@@ -139,8 +140,10 @@ def apply_plan(conn: psycopg.Connection, *, run_id: str, snapshot_id: str, plan_
             counts.update({o: int(n) for o, n in moved_after})
         written = conn.execute(query("shop/update_stock", writes=writes)).rowcount
         conn.execute(query("stocksync/insert_applied_snapshot"), {"snapshot_id": snapshot_id, "run_id": run_id})
-        _record(conn, run_id, "applied", counts, sum(counts.values()), watermark)
         mark("locked_work", locked_at)
+        _record(conn, run_id, "applied", counts, sum(counts.values()), watermark,
+                {"rows_written": written, "moved_skus": len(moved),
+                 "timings": {k: round(v, 4) for k, v in timings.items()}})
     locked_seconds = time.perf_counter() - locked_at
     result = ApplyResult("applied", {k: v for k, v in counts.items() if v}, written, len(moved), locked_seconds,
                          time.perf_counter() - started, timings)

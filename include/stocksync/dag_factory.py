@@ -45,8 +45,10 @@ def run_params(settings: Settings) -> dict[str, Param]:
 
 
 def _context_settings() -> tuple[dict[str, Any], Settings]:
+    """The run's settings: config, then the run's params, then its conf (e.g. `page_size`)."""
     context = get_current_context()
-    return context, load_settings().for_run(dict(context["params"]))
+    conf = getattr(context.get("dag_run"), "conf", None) or {}
+    return context, load_settings().for_run({**dict(context["params"]), **conf})
 
 
 def _shop_dsn(settings: Settings) -> str:

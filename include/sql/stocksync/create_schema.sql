@@ -28,12 +28,15 @@ CREATE TABLE IF NOT EXISTS stocksync.sync_runs (
     unknown              integer,
     freeze_seconds       double precision,
     stage_seconds        jsonb NOT NULL DEFAULT '{}'::jsonb,
+    apply_details        jsonb,
     dq_success           boolean,
     report_path          text,
     triggered_by         text,
     override_reason      text,
     error                text
 );
+
+ALTER TABLE stocksync.sync_runs ADD COLUMN IF NOT EXISTS apply_details jsonb;
 
 CREATE TABLE IF NOT EXISTS stocksync.applied_snapshots (
     snapshot_id text PRIMARY KEY,

@@ -1,0 +1,242 @@
+"""Extraction from the WMS (`include/stocksync/extract.py`) against the real WMS service.
+
+`WmsClient` walks `GET /v1/stock` over a `requests.Session` that carries the bearer token;
+`extract_to_staging` streams every page into `stocksync.raw_<run key>` as text. The WMS
+service runs as a subprocess (the `wms` fixture); the raw table lives in the real
+PostgreSQL test cluster.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+import requests
+
+from include.stocksync.db import connect
+from include.stocksync.extract import WmsClient, WmsError, extract_to_staging, raw_table
+from tests.conftest import TEST_TOKEN, WmsProcess, free_port
+
+COLUMNS = "page, sku, on_hand, non_usable, allocated, available, seq, missing_keys, extra_keys"
+
+
+def session(token: str = TEST_TOKEN) -> requests.Session:
+    s = requests.Session()
+    s.headers["Authorization"] = f"Bearer {token}"
+    return s
+
+
+class Sleeps(list[float]):
+    """Records the backoff delays instead of sleeping."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def client(url: str, *, token: str = TEST_TOKEN, page_size: int = 25, attempts: int = 3,
+           sleeps: Sleeps | None = None) -> WmsClient:
+    return WmsClient(session(token), url, page_size=page_size, timeout=10, attempts=attempts, backoff=0.5,
+                     sleep=sleeps if sleeps is not None else (lambda s: None))
+
+
+@pytest.fixture
+def run_id(shop_dsn: str) -> Iterator[str]:
+    """A fresh run id; its raw table is dropped afterwards."""
+    rid = f"test-extract-{uuid.uuid4().hex[:8]}"
+    yield rid
+    with connect(shop_dsn, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS stocksync.{raw_table(rid)}")
+
+
+def raw_rows(dsn: str, rid: str) -> list[tuple[Any, ...]]:
+    with connect(dsn) as conn:
+        return conn.execute(f"SELECT {COLUMNS} FROM stocksync.{raw_table(rid)} ORDER BY sku, page").fetchall()
+
+
+def table_exists(dsn: str, rid: str) -> bool:
+    with connect(dsn) as conn:
+        row = conn.execute("SELECT to_regclass(%s)", (f"stocksync.{raw_table(rid)}",)).fetchone()
+    return row is not None and row[0] is not None
+
+
+def extract(dsn: str, wms_client: WmsClient, rid: str) -> Any:
+    with connect(dsn) as conn:
+        return extract_to_staging(conn, wms_client, rid)
+
+
+def by_sku(rows: list[tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
+    return {row[1]: row for row in rows}
+
+
+def test_full_walk_lands_every_row_once_as_text(shop_dsn: str, wms: WmsProcess, run_id: str) -> None:
+    wms.admin.reset(120, 3)
+    # One SKU with hand-set figures: available = 50 - 5 - 12 = 33.
+    (known,) = wms.admin.set_items([{"sku": "SKU-0000007", "on_hand": 50, "non_usable": 5, "allocated": 12}])["items"]
+    assert known["available"] == 33
+    live = {item["sku"]: item for item in wms.admin.items()}
+
+    result = extract(shop_dsn, client(wms.url, page_size=25), run_id)
+
+    assert result.pages == 5
+    assert result.rows == 120
+    assert result.staging_table == raw_table(run_id)
+    assert result.snapshot_id.startswith("snap-")
+    assert isinstance(result.orders_counted_until, datetime) and result.orders_counted_until.tzinfo is not None
+    assert isinstance(result.snapshot_taken_at, datetime)
+
+    rows = raw_rows(shop_dsn, run_id)
+    assert len(rows) == 120
+    skus = [row[1] for row in rows]
+    assert len(set(skus)) == 120
+    assert set(skus) == {f"SKU-{i:07d}" for i in range(1, 121)}
+    assert Counter(row[0] for row in rows) == {0: 25, 1: 25, 2: 25, 3: 25, 4: 20}
+    # Page n holds SKUs 25n+1 .. 25n+25 (items come in SKU order).
+    assert by_sku(rows)["SKU-0000001"][0] == 0
+    assert by_sku(rows)["SKU-0000026"][0] == 1
+    assert by_sku(rows)["SKU-0000120"][0] == 4
+    for row in rows:
+        item = live[row[1]]
+        assert row[2:7] == tuple(str(item[f]) for f in ("on_hand", "non_usable", "allocated", "available", "seq"))
+        assert row[7] is None and row[8] is None
+    assert by_sku(rows)["SKU-0000007"][2:6] == ("50", "5", "12", "33")
+    assert by_sku(rows)["SKU-0000007"][6] == str(known["seq"])
+
+
+def test_re_extract_rebuilds_the_table(shop_dsn: str, wms: WmsProcess, run_id: str) -> None:
+    wms.admin.reset(60, 3)
+    first = extract(shop_dsn, client(wms.url, page_size=25), run_id)
+    assert first.rows == 60 and first.pages == 3
+    wms.admin.reset(40, 3)
+    second = extract(shop_dsn, client(wms.url, page_size=25), run_id)
+    assert second.rows == 40 and second.pages == 2
+    assert second.snapshot_id != first.snapshot_id
+    rows = raw_rows(shop_dsn, run_id)
+    assert len(rows) == 40  # not 100: the walks never mix
+    assert {row[1] for row in rows} == {f"SKU-{i:07d}" for i in range(1, 41)}
+
+
+def test_transient_failures_are_retried(shop_dsn: str, wms: WmsProcess, run_id: str) -> None:
+    wms.admin.reset(120, 3)
+    wms.admin.faults(fail_status=503, fail_count=2)
+    sleeps = Sleeps()
+    result = extract(shop_dsn, client(wms.url, attempts=3, sleeps=sleeps), run_id)
+    # Two 503s on the first page, backoff 0.5 s doubling: 0.5 then 1.0.
+    assert sleeps == [0.5, 1.0]
+    assert result.rows == 120 and result.pages == 5
+    assert len({row[1] for row in raw_rows(shop_dsn, run_id)}) == 120
+
+
+def test_permanent_failure_raises_after_all_attempts(shop_dsn: str, wms: WmsProcess, run_id: str) -> None:
+    wms.admin.reset(120, 3)
+    wms.admin.faults(fail_status=500, fail_count=-1)
+    sleeps = Sleeps()
+    with pytest.raises(WmsError) as info:
+        extract(shop_dsn, client(wms.url, attempts=4, sleeps=sleeps), run_id)
+    message = str(info.value)
+    assert "after 4 attempts" in message
+    assert "HTTP 500" in message
+    assert sleeps == [0.5, 1.0, 2.0]  # no sleep after the last attempt
+    assert not table_exists(shop_dsn, run_id)
+
+
+def test_unreachable_wms_raises_after_all_attempts() -> None:
+    sleeps = Sleeps()
+    dead = client(f"http://127.0.0.1:{free_port()}", attempts=2, sleeps=sleeps)
+    with pytest.raises(WmsError, match="unreachable after 2 attempts") as info:
+        list(dead.pages())
+    assert "ConnectionError" in str(info.value)
+    assert sleeps == [0.5]
+
+
+def test_wrong_token_names_credentials_without_retrying(wms: WmsProcess) -> None:
+    wms.admin.reset(30, 3)
+    sleeps = Sleeps()
+    with pytest.raises(WmsError) as info:
+        list(client(wms.url, token="wrong-token", sleeps=sleeps).pages())
+    assert "credentials" in str(info.value)
+    assert "401" in str(info.value)
+    assert sleeps == []
+
+
+def test_expired_cursor_is_an_error_not_a_short_walk(shop_dsn: str, wms: WmsProcess, run_id: str) -> None:
+    wms.admin.reset(120, 3)
+    wms.admin.faults(expire_cursors=True)
+    sleeps = Sleeps()
+    with pytest.raises(WmsError, match="cursor expired"):
+        extract(shop_dsn, client(wms.url, page_size=25, sleeps=sleeps), run_id)
+    assert sleeps == []  # a 410 is not retried page by page: the walk must restart
+    assert not table_exists(shop_dsn, run_id)  # the first page was not committed
+
+
+def test_expired_cursors_do_not_affect_a_single_page_walk(shop_dsn: str, wms: WmsProcess, run_id: str) -> None:
+    wms.admin.reset(120, 3)
+    wms.admin.faults(expire_cursors=True)
+    result = extract(shop_dsn, client(wms.url, page_size=200), run_id)
+    assert result.pages == 1 and result.rows == 120
+
+
+def test_corrupt_values_arrive_as_text(shop_dsn: str, wms: WmsProcess, run_id: str) -> None:
+    wms.admin.reset(30, 3)
+    live = {item["sku"]: item for item in wms.admin.items()}
+    wms.admin.faults(corrupt=[
+        {"sku": "SKU-0000003", "field": "available", "value": "abc"},
+        {"sku": "SKU-0000004", "field": "available", "value": "__NaN__"},
+        {"sku": "SKU-0000005", "field": "available", "value": 1.5},
+        {"sku": "SKU-0000006", "field": "on_hand", "value": "__-Infinity__"},
+        {"sku": "SKU-0000007", "field": "seq", "value": True},
+        {"sku": "SKU-0000008", "field": "allocated", "value": None},
+        {"sku": "SKU-0000009", "field": "available", "value": -4},
+    ])
+    result = extract(shop_dsn, client(wms.url, page_size=25), run_id)
+    assert result.rows == 30
+    rows = by_sku(raw_rows(shop_dsn, run_id))
+    assert len(rows) == 30
+    assert rows["SKU-0000003"][5] == "abc"
+    assert rows["SKU-0000004"][5] == "nan"
+    assert rows["SKU-0000005"][5] == "1.5"
+    assert rows["SKU-0000006"][2] == "-inf"
+    assert rows["SKU-0000007"][6] == "true"
+    assert rows["SKU-0000008"][4] is None
+    assert rows["SKU-0000009"][5] == "-4"
+    # The other fields of a corrupted item are kept as received.
+    assert rows["SKU-0000003"][2] == str(live["SKU-0000003"]["on_hand"])
+    assert rows["SKU-0000003"][6] == str(live["SKU-0000003"]["seq"])
+    # Present-but-bad values are not reported as missing or extra keys.
+    for sku in ("SKU-0000003", "SKU-0000004", "SKU-0000005", "SKU-0000008"):
+        assert rows[sku][7] is None and rows[sku][8] is None
+    # Untouched items are unchanged.
+    assert rows["SKU-0000001"][5] == str(live["SKU-0000001"]["available"])
+
+
+def test_missing_and_extra_fields_are_recorded(shop_dsn: str, wms: WmsProcess, run_id: str) -> None:
+    wms.admin.reset(30, 3)
+    wms.admin.faults(drop_fields=["non_usable"], extra_fields={"bin": "A-1"},
+                     corrupt=[{"sku": "SKU-0000002", "field": "seq", "value": "__drop__"},
+                              {"sku": "SKU-0000003", "field": "colour", "value": "red"}])
+    extract(shop_dsn, client(wms.url, page_size=25), run_id)
+    rows = by_sku(raw_rows(shop_dsn, run_id))
+    assert len(rows) == 30
+    for sku, row in rows.items():
+        assert row[3] is None, sku  # non_usable dropped everywhere
+        assert row[2] is not None and row[5] is not None
+    assert rows["SKU-0000001"][7:] == ("non_usable", "bin")
+    assert rows["SKU-0000002"][6] is None
+    assert rows["SKU-0000002"][7:] == ("non_usable,seq", "bin")
+    assert rows["SKU-0000003"][7:] == ("non_usable", "bin,colour")
+
+
+def test_only_extra_field_is_recorded(shop_dsn: str, wms: WmsProcess, run_id: str) -> None:
+    wms.admin.reset(10, 3)
+    live = {item["sku"]: item for item in wms.admin.items()}
+    wms.admin.faults(extra_fields={"warehouse": 2})
+    extract(shop_dsn, client(wms.url, page_size=25), run_id)
+    rows = by_sku(raw_rows(shop_dsn, run_id))
+    assert len(rows) == 10
+    for sku, row in rows.items():
+        assert row[7] is None
+        assert row[8] == "warehouse"
+        assert row[5] == str(live[sku]["available"])

@@ -1,0 +1,206 @@
+"""Configuration loading and validation (`include/stocksync/settings.py`).
+
+Every test writes its own YAML file (a copy of the real config, edited) so the checks
+do not depend on the values shipped in `include/config/stocksync.yaml`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from include.stocksync.settings import CONFIG_PATH, ConfigError, Settings, load_settings
+
+# A complete, valid config written out by hand: the tests below edit one key at a time.
+BASE: dict[str, Any] = {
+    "schedule": "30 2 * * *",
+    "shop_conn_id": "shop",
+    "wms_conn_id": "wms",
+    "alerts_conn_id": "alerts",
+    "alerts_endpoint": "/alerts",
+    "task_retries": 2,
+    "retry_delay_seconds": 60,
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay_seconds": 600,
+    "page_size": 500,
+    "http_timeout_seconds": 30,
+    "http_attempts": 5,
+    "http_backoff_seconds": 0.5,
+    "freeze_mode": "full",
+    "freeze_ttl_seconds": 1800,
+    "freeze_shopper_message": "Back at {expected_end}.",
+    "lock_timeout_seconds": 60,
+    "adjustment_mode": "unsent_orders",
+    "unsent_statuses": ["placed", "paid"],
+    "unsent_order_cutoff_hours": 24,
+    "active_cart_cutoff_hours": 12,
+    "watermark_source": "wms",
+    "max_quantity": 1000000000,
+    "sku_pattern": "^[A-Z0-9-]+$",
+    "reports_dir": "reports",
+}
+
+
+def write_config(tmp_path: Path, **changes: Any) -> Path:
+    """BASE with `changes` applied (a value of `...` removes the key)."""
+    raw = {k: v for k, v in BASE.items() if changes.get(k, None) is not ...}
+    raw.update({k: v for k, v in changes.items() if v is not ...})
+    path = tmp_path / "stocksync.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_valid_file_loads_with_types(tmp_path: Path) -> None:
+    settings = load_settings(write_config(tmp_path), environ={})
+    assert isinstance(settings, Settings)
+    assert settings.page_size == 500 and isinstance(settings.page_size, int)
+    assert settings.retry_delay_seconds == 60.0 and isinstance(settings.retry_delay_seconds, float)
+    assert settings.unsent_statuses == ("placed", "paid")
+    assert settings.active_cart_cutoff_hours == 12.0
+    assert settings.freeze_mode == "full"
+
+
+def test_shipped_config_loads() -> None:
+    settings = load_settings(CONFIG_PATH, environ={})
+    # The shipped defaults the design relies on (DESIGN.md §3.1 and §5).
+    assert settings.freeze_mode == "full"
+    assert settings.adjustment_mode == "unsent_orders"
+    assert settings.watermark_source == "wms"
+    assert settings.unsent_order_cutoff_hours == 24.0
+    assert settings.active_cart_cutoff_hours == 24.0
+    assert settings.max_quantity == 1_000_000_000
+    assert settings.unsent_statuses == ("placed", "paid", "processing")
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown config keys") as info:
+        load_settings(write_config(tmp_path, freez_mode="full"), environ={})
+    assert "freez_mode" in str(info.value)
+
+
+def test_missing_key_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="missing config keys") as info:
+        load_settings(write_config(tmp_path, lock_timeout_seconds=...), environ={})
+    assert "lock_timeout_seconds" in str(info.value)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "nope.yaml", environ={})
+
+
+@pytest.mark.parametrize(("key", "bad", "allowed"), [
+    ("freeze_mode", "partial", ("full", "apply", "none")),
+    ("adjustment_mode", "orders", ("none", "unsent_orders", "unsent_orders_and_carts")),
+    ("watermark_source", "clock", ("wms", "request_time")),
+])
+def test_bad_enum_names_key_and_allowed_values(tmp_path: Path, key: str, bad: str,
+                                               allowed: tuple[str, ...]) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write_config(tmp_path, **{key: bad}), environ={})
+    message = str(info.value)
+    assert key in message
+    assert repr(bad) in message
+    for value in allowed:
+        assert value in message
+
+
+@pytest.mark.parametrize(("key", "bad", "fragment"), [
+    ("page_size", 0, "page_size"),
+    ("page_size", 10001, "page_size"),
+    ("page_size", "many", "page_size"),
+    ("page_size", 2.5, "page_size"),
+    ("http_attempts", 0, "http_attempts"),
+    ("task_retries", -1, "task_retries"),
+    ("freeze_ttl_seconds", 0, "freeze_ttl_seconds"),
+    ("unsent_order_cutoff_hours", 0, "unsent_order_cutoff_hours"),
+    ("active_cart_cutoff_hours", -1, "active_cart_cutoff_hours"),
+    ("max_quantity", 0, "max_quantity"),
+    ("unsent_statuses", [], "unsent_statuses"),
+])
+def test_bad_values_name_the_key(tmp_path: Path, key: str, bad: Any, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings(write_config(tmp_path, **{key: bad}), environ={})
+
+
+def test_empty_unsent_statuses_allowed_without_adjustment(tmp_path: Path) -> None:
+    settings = load_settings(write_config(tmp_path, unsent_statuses=[], adjustment_mode="none"), environ={})
+    assert settings.unsent_statuses == ()
+
+
+def test_env_overrides_top_level_keys(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+    settings = load_settings(path, environ={
+        "STOCKSYNC_FREEZE_MODE": "apply",
+        "STOCKSYNC_PAGE_SIZE": "25",
+        "STOCKSYNC_HTTP_BACKOFF_SECONDS": "0.05",
+        "STOCKSYNC_UNSENT_STATUSES": "placed, processing ,",
+        "UNRELATED": "x",
+    })
+    assert settings.freeze_mode == "apply"
+    assert settings.page_size == 25
+    assert settings.http_backoff_seconds == 0.05
+    assert settings.unsent_statuses == ("placed", "processing")
+    # The file itself is untouched by the override.
+    assert load_settings(path, environ={}).freeze_mode == "full"
+
+
+def test_env_override_is_validated(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="freeze_mode") as info:
+        load_settings(write_config(tmp_path), environ={"STOCKSYNC_FREEZE_MODE": "sometimes"})
+    assert "full, apply, none" in str(info.value)
+    with pytest.raises(ConfigError, match="page_size"):
+        load_settings(write_config(tmp_path), environ={"STOCKSYNC_PAGE_SIZE": "ten"})
+
+
+def test_for_run_overrides_run_keys(tmp_path: Path) -> None:
+    base = load_settings(write_config(tmp_path), environ={})
+    run = base.for_run({
+        "freeze_mode": "none",
+        "adjustment_mode": "unsent_orders_and_carts",
+        "unsent_statuses": ["placed"],
+        "unsent_order_cutoff_hours": 2,
+        "active_cart_cutoff_hours": "0.5",
+        "watermark_source": "request_time",
+        "freeze_ttl_seconds": 90,
+        "page_size": "100",
+    })
+    assert run.freeze_mode == "none"
+    assert run.adjustment_mode == "unsent_orders_and_carts"
+    assert run.unsent_statuses == ("placed",)
+    assert run.unsent_order_cutoff_hours == 2.0
+    assert run.active_cart_cutoff_hours == 0.5
+    assert run.watermark_source == "request_time"
+    assert run.freeze_ttl_seconds == 90
+    assert run.page_size == 100
+    # The base settings are unchanged (frozen dataclass, new object).
+    assert base.freeze_mode == "full" and base.page_size == 500
+
+
+def test_for_run_ignores_non_run_keys_and_none(tmp_path: Path) -> None:
+    base = load_settings(write_config(tmp_path), environ={})
+    run = base.for_run({"shop_conn_id": "elsewhere", "override_reason": "ops said so", "freeze_mode": None})
+    assert run.shop_conn_id == "shop"
+    assert run.freeze_mode == "full"
+    assert base.for_run(None) == base
+
+
+@pytest.mark.parametrize(("conf", "fragment"), [
+    ({"freeze_mode": "half"}, "freeze_mode must be one of full, apply, none"),
+    ({"adjustment_mode": "carts"}, "adjustment_mode must be one of none, unsent_orders, unsent_orders_and_carts"),
+    ({"watermark_source": "now"}, "watermark_source must be one of wms, request_time"),
+    ({"page_size": 0}, "page_size"),
+    ({"page_size": "lots"}, "page_size"),
+    ({"unsent_order_cutoff_hours": -3}, "unsent_order_cutoff_hours"),
+    ({"unsent_order_cutoff_hours": "soon"}, "unsent_order_cutoff_hours"),
+    ({"freeze_ttl_seconds": 0}, "freeze_ttl_seconds"),
+    ({"unsent_statuses": []}, "unsent_statuses"),
+])
+def test_for_run_rejects_bad_values(tmp_path: Path, conf: dict[str, Any], fragment: str) -> None:
+    base = load_settings(write_config(tmp_path), environ={})
+    with pytest.raises(ConfigError) as info:
+        base.for_run(conf)
+    assert fragment in str(info.value)
