@@ -20,6 +20,12 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt_install postgresql
 fi
 
+# Headless Chromium for the browser tests (Debian's package; the tests drive it with Playwright)
+if [ "${STOCKSYNC_SKIP_CHROMIUM:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  echo "stocksync: installing Debian's chromium package (browser tests)" >&2
+  apt_install chromium fonts-dejavu-core
+fi
+
 PYTHON_BIN="${PYTHON:-}"
 if [ -z "$PYTHON_BIN" ]; then
   for candidate in python3.11 python3; do

@@ -12,12 +12,8 @@ Nothing of ours is mocked.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,11 +23,10 @@ import pytest
 import requests
 
 from include.stocksync.db import connect
-from include.stocksync.demo_seed import WmsAdmin, reset_shop
+from include.stocksync.demo_seed import reset_shop
 from include.stocksync.local_pg import LocalPostgres
-from include.stocksync.local_stack import airflow_env, migrate_airflow
+from include.stocksync.local_stack import WmsProcess, airflow_env, free_port, migrate_airflow
 from include.stocksync.pipeline import apply_schema
-from include.stocksync.settings import PROJECT_ROOT
 from include.stocksync.webhook_receiver import make_server
 
 TEST_TOKEN = "test-wms-token"
@@ -47,12 +42,6 @@ TEST_SETTINGS_ENV = {
     "STOCKSYNC_HTTP_TIMEOUT_SECONDS": "10",
     "STOCKSYNC_PAGE_SIZE": "25",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -80,36 +69,9 @@ def clean_shop(shop_dsn: str) -> str:
     return shop_dsn
 
 
-class WmsProcess:
-    def __init__(self, port: int, *extra: str) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "include.stocksync.wms_service", "--host", "127.0.0.1", "--port", str(port),
-             "--skus", "50", "--seed", "1", "--token", TEST_TOKEN, *extra],
-            cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{self.url}/health", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                error = self.process.stderr.read() if self.process.stderr else ""
-                raise RuntimeError(f"WMS service did not start: {error}")
-            time.sleep(0.1)
-        self.admin = WmsAdmin(self.url, TEST_TOKEN)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
-
-
 @pytest.fixture(scope="session")
 def wms_process() -> Iterator[WmsProcess]:
-    process = WmsProcess(free_port())
+    process = WmsProcess(free_port(), TEST_TOKEN)
     yield process
     process.stop()
 

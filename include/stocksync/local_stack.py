@@ -18,6 +18,7 @@ from pathlib import Path
 
 import requests
 
+from include.stocksync.demo_seed import WmsAdmin
 from include.stocksync.local_pg import LOCAL_DIR, LocalPostgres
 from include.stocksync.settings import PROJECT_ROOT
 
@@ -148,3 +149,40 @@ def migrate_airflow(env: dict[str, str]) -> None:
                             text=True)
     if result.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class WmsProcess:
+    """A WMS service subprocess owned by the caller (tests, benchmark); `stop()` ends it."""
+
+    def __init__(self, port: int, token: str, *extra: str, skus: int = 50, seed: int = 1) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "include.stocksync.wms_service", "--host", "127.0.0.1", "--port", str(port),
+             "--skus", str(skus), "--seed", str(seed), "--token", token, *extra],
+            cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{self.url}/health", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                error = self.process.stderr.read() if self.process.stderr else ""
+                raise RuntimeError(f"WMS service did not start: {error}")
+            time.sleep(0.1)
+        self.admin = WmsAdmin(self.url, token)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)

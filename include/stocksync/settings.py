@@ -9,6 +9,7 @@ here, so a typo in a run's conf fails fast with a message naming the key.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,19 @@ def _validated(settings: Settings) -> Settings:
     check(settings.unsent_order_cutoff_hours > 0, "unsent_order_cutoff_hours must be > 0")
     check(settings.active_cart_cutoff_hours > 0, "active_cart_cutoff_hours must be > 0")
     check(settings.max_quantity > 0, "max_quantity must be > 0")
+    check(settings.lock_timeout_seconds >= 0.001,
+          "lock_timeout_seconds must be at least 0.001 (0 would mean wait forever); "
+          f"got {settings.lock_timeout_seconds}")
+    check(settings.http_timeout_seconds > 0, f"http_timeout_seconds must be > 0; got {settings.http_timeout_seconds}")
+    try:
+        re.compile(settings.sku_pattern)
+    except re.error as exc:
+        raise ConfigError(f"sku_pattern is not a valid regular expression: {exc}") from exc
+    try:
+        settings.freeze_shopper_message.format(expected_end="06:00 UTC")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError("freeze_shopper_message may only use the placeholder {expected_end}; "
+                          f"got {settings.freeze_shopper_message!r}") from exc
     check(bool(settings.unsent_statuses) or settings.adjustment_mode == "none",
           "unsent_statuses must name at least one order status")
     return settings

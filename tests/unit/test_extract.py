@@ -8,6 +8,7 @@ PostgreSQL test cluster.
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -19,9 +20,19 @@ import requests
 
 from include.stocksync.db import connect
 from include.stocksync.extract import WmsClient, WmsError, extract_to_staging, raw_table
-from tests.conftest import TEST_TOKEN, WmsProcess, free_port
+from tests.conftest import TEST_TOKEN
+
+# The `wms` fixture: the WMS service subprocess (`.url`, `.admin`).
+WmsProcess = Any
 
 COLUMNS = "page, sku, on_hand, non_usable, allocated, available, seq, missing_keys, extra_keys"
+
+
+def closed_port() -> int:
+    """A 127.0.0.1 port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def session(token: str = TEST_TOKEN) -> requests.Session:
@@ -145,7 +156,7 @@ def test_permanent_failure_raises_after_all_attempts(shop_dsn: str, wms: WmsProc
 
 def test_unreachable_wms_raises_after_all_attempts() -> None:
     sleeps = Sleeps()
-    dead = client(f"http://127.0.0.1:{free_port()}", attempts=2, sleeps=sleeps)
+    dead = client(f"http://127.0.0.1:{closed_port()}", attempts=2, sleeps=sleeps)
     with pytest.raises(WmsError, match="unreachable after 2 attempts") as info:
         list(dead.pages())
     assert "ConnectionError" in str(info.value)

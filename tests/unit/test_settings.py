@@ -204,3 +204,19 @@ def test_for_run_rejects_bad_values(tmp_path: Path, conf: dict[str, Any], fragme
     with pytest.raises(ConfigError) as info:
         base.for_run(conf)
     assert fragment in str(info.value)
+
+
+# Values that would break (or silently weaken) a run later must fail at load, naming the key:
+# lock_timeout 0 means "wait forever" in PostgreSQL, -1 is a server error at apply time, a zero
+# HTTP timeout fails at the first page, a broken regex only in validation, a typo'd placeholder
+# in the shopper message in every freeze_checkout.
+@pytest.mark.parametrize(("key", "bad"), [
+    ("lock_timeout_seconds", 0),
+    ("lock_timeout_seconds", -1),
+    ("http_timeout_seconds", 0),
+    ("sku_pattern", "[A-Z"),
+    ("freeze_shopper_message", "Back after {expected_ned}."),
+])
+def test_values_that_break_a_run_later_are_rejected_at_load(tmp_path: Path, key: str, bad: Any) -> None:
+    with pytest.raises(ConfigError, match=key):
+        load_settings(write_config(tmp_path, **{key: bad}), environ={})
