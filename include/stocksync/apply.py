@@ -56,7 +56,7 @@ class ApplyResult:
 
 
 def _counts(conn: psycopg.Connection, run_id: str) -> Counter[str]:
-    rows = conn.execute(query("stocksync/select_outcome_counts"), {"run_id": run_id}).fetchall()
+    rows = conn.execute(query("stocksync/select_audit_outcome_counts"), {"run_id": run_id}).fetchall()
     return Counter({outcome: int(n) for outcome, n in rows})
 
 
@@ -107,12 +107,16 @@ def apply_plan(conn: psycopg.Connection, *, run_id: str, snapshot_id: str, plan_
         plan = sql.Identifier("stocksync", plan_table)
         t = time.perf_counter()
         before = fill_demand(conn, "demand_before_lock", params)
-        conn.execute(query("stocksync/insert_sku_audit", outcomes=outcomes_query(plan, before)),
+        outcomes = sql.Identifier("sku_outcomes")
+        conn.execute(query("stocksync/create_outcomes", outcomes_table=outcomes,
+                           outcomes=outcomes_query(plan, before)))
+        conn.execute(query("stocksync/insert_sku_audit", outcomes_table=outcomes),
                      {"run_id": run_id, "snapshot_id": snapshot_id})
         writes = sql.Identifier("stock_writes")
         conn.execute(query("stocksync/create_writes", writes=writes))
-        conn.execute(query("stocksync/insert_writes", writes=writes), {"run_id": run_id})
-        counts = _counts(conn, run_id)
+        conn.execute(query("stocksync/insert_writes", writes=writes, outcomes_table=outcomes))
+        counts = Counter({outcome: int(n) for outcome, n in conn.execute(
+            query("stocksync/select_outcome_counts", outcomes_table=outcomes)).fetchall()})
         t = mark("audit", t)
 
         if before_lock is not None:

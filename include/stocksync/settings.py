@@ -20,6 +20,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_PATH = PROJECT_ROOT / "include" / "config" / "stocksync.yaml"
 
 FREEZE_MODES = ("full", "apply", "none")
+DQ_POLICIES = ("fail", "quarantine")
+DQ_CHECKS = ("sku_not_null", "sku_unique", "sku_length", "sku_format", "quantity_not_null", "quantity_integer",
+             "quantity_non_negative", "quantity_max", "available_consistent", "unknown_sku")
+GUARDRAILS = ("min_catalog_coverage", "max_changed_share", "max_zeroed_share", "max_total_units_change")
 ADJUSTMENT_MODES = ("none", "unsent_orders", "unsent_orders_and_carts")
 WATERMARK_SOURCES = ("wms", "request_time")
 
@@ -67,6 +71,10 @@ class Settings:
     max_quantity: int
     sku_pattern: str
     reports_dir: str
+    row_count_band: float
+    unknown_sku_max_share: float
+    dq_policies: dict[str, str]
+    guardrails: dict[str, float]
 
     @property
     def reports_path(self) -> Path:
@@ -95,6 +103,10 @@ def _coerce(raw: dict[str, Any]) -> dict[str, Any]:
                 out[key] = float(value)
             elif kind == "str":
                 out[key] = str(value)
+            elif kind == "dict[str, str]":
+                out[key] = {str(k): str(v) for k, v in dict(value).items()}
+            elif kind == "dict[str, float]":
+                out[key] = {str(k): float(v) for k, v in dict(value).items()}
             elif kind == "tuple[str, ...]":
                 items = value.split(",") if isinstance(value, str) else list(value)
                 out[key] = tuple(str(v).strip() for v in items if str(v).strip())
@@ -127,6 +139,17 @@ def _validated(settings: Settings) -> Settings:
           "lock_timeout_seconds must be at least 0.001 (0 would mean wait forever); "
           f"got {settings.lock_timeout_seconds}")
     check(settings.http_timeout_seconds > 0, f"http_timeout_seconds must be > 0; got {settings.http_timeout_seconds}")
+    check(0 <= settings.row_count_band <= 1, f"row_count_band must be 0..1; got {settings.row_count_band}")
+    check(0 <= settings.unknown_sku_max_share <= 1,
+          f"unknown_sku_max_share must be 0..1; got {settings.unknown_sku_max_share}")
+    check(set(settings.dq_policies) == set(DQ_CHECKS),
+          f"dq_policies must name exactly these checks: {', '.join(DQ_CHECKS)}; got {', '.join(settings.dq_policies)}")
+    for name, policy in settings.dq_policies.items():
+        check(policy in DQ_POLICIES, f"dq_policies.{name} must be one of {', '.join(DQ_POLICIES)}; got {policy!r}")
+    check(set(settings.guardrails) == set(GUARDRAILS),
+          f"guardrails must set exactly: {', '.join(GUARDRAILS)}; got {', '.join(settings.guardrails)}")
+    for name, value in settings.guardrails.items():
+        check(0 <= value <= 1, f"guardrails.{name} must be a share between 0 and 1; got {value}")
     try:
         re.compile(settings.sku_pattern)
     except re.error as exc:

@@ -41,6 +41,13 @@ BASE: dict[str, Any] = {
     "max_quantity": 1000000000,
     "sku_pattern": "^[A-Z0-9-]+$",
     "reports_dir": "reports",
+    "row_count_band": 0.1,
+    "unknown_sku_max_share": 0.01,
+    "dq_policies": {"sku_not_null": "fail", "sku_unique": "fail", "sku_length": "fail", "sku_format": "fail",
+                    "quantity_not_null": "fail", "quantity_integer": "fail", "quantity_non_negative": "fail",
+                    "quantity_max": "fail", "available_consistent": "fail", "unknown_sku": "quarantine"},
+    "guardrails": {"min_catalog_coverage": 0.95, "max_changed_share": 0.3, "max_zeroed_share": 0.05,
+                   "max_total_units_change": 0.3},
 }
 
 
@@ -220,3 +227,19 @@ def test_for_run_rejects_bad_values(tmp_path: Path, conf: dict[str, Any], fragme
 def test_values_that_break_a_run_later_are_rejected_at_load(tmp_path: Path, key: str, bad: Any) -> None:
     with pytest.raises(ConfigError, match=key):
         load_settings(write_config(tmp_path, **{key: bad}), environ={})
+
+
+@pytest.mark.parametrize(("key", "bad", "fragment"), [
+    ("dq_policies", {"sku_unique": "ignore"}, "dq_policies"),
+    ("dq_policies", {"unknown_sku": "skip"}, "dq_policies.unknown_sku must be one of fail, quarantine"),
+    ("guardrails", {**BASE["guardrails"], "max_changed_share": 1.5}, "guardrails.max_changed_share must be a share"),
+    ("guardrails", {"max_changed_share": 0.3}, "guardrails must set exactly"),
+    ("row_count_band", 2, "row_count_band must be 0..1"),
+])
+def test_dq_policies_and_guardrails_are_checked(tmp_path: Path, key: str, bad: Any, fragment: str) -> None:
+    value = bad
+    if key == "dq_policies" and set(bad) <= set(BASE["dq_policies"]):
+        value = {**BASE["dq_policies"], **bad}
+    with pytest.raises(ConfigError) as info:
+        load_settings(write_config(tmp_path, **{key: value}), environ={})
+    assert fragment in str(info.value)

@@ -45,8 +45,10 @@ CREATE TABLE IF NOT EXISTS stocksync.applied_snapshots (
 );
 
 -- One row per SKU per run: what the shop had, what the WMS said, the adjustment and the result.
+-- No foreign key to sync_runs: the apply writes the run record in the same transaction, and a
+-- per-row FK check doubles the cost of a million-row audit insert.
 CREATE TABLE IF NOT EXISTS stocksync.sku_audit (
-    run_id        text NOT NULL REFERENCES stocksync.sync_runs (run_id),
+    run_id        text NOT NULL,
     sku           text NOT NULL,
     snapshot_id   text NOT NULL,
     old_qty       integer,
@@ -58,6 +60,7 @@ CREATE TABLE IF NOT EXISTS stocksync.sku_audit (
     outcome       text NOT NULL CHECK (outcome IN ('changed', 'unchanged', 'stale', 'clamped', 'duplicate', 'unknown')),
     PRIMARY KEY (run_id, sku)
 );
+ALTER TABLE stocksync.sku_audit DROP CONSTRAINT IF EXISTS sku_audit_run_id_fkey;
 
 CREATE TABLE IF NOT EXISTS stocksync.dq_results (
     run_id     text NOT NULL REFERENCES stocksync.sync_runs (run_id),

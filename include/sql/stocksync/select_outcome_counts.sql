@@ -1,1 +1,1 @@
-SELECT outcome, count(*) FROM stocksync.sku_audit WHERE run_id = %(run_id)s GROUP BY outcome
+SELECT outcome, count(*) FROM {outcomes_table} GROUP BY outcome

@@ -1,0 +1,335 @@
+"""stocksync benchmark: 10k to 1M SKUs, every stage, freeze windows, baselines.
+
+    bash scripts/benchmark.sh [--sizes 10000,100000,1000000] [--baseline-size 100000] [--out artifacts/benchmark]
+
+For each size it seeds the WMS service and a shop that was in line with the WMS at the
+last sync, then moves about 3% of the SKUs in the WMS and puts about 1% of SKUs on
+unsent in-window orders before each measured run. It measures, in a fresh process per
+size (so peak RSS is per size):
+
+- the nightly DAG end to end with `dag.test()`, once per freeze mode (full, apply, none):
+  wall time, stage times, freeze window;
+- each stage on its own (extract, validate, merge, load), calling the same functions the
+  tasks call, without Airflow around them;
+- extraction SKUs/s and end-to-end SKUs/s, peak RSS of the process running the tasks.
+
+At the baseline size it also times two naive loaders writing the same new quantities:
+one UPDATE per SKU committed on its own, and one UPDATE per SKU through `executemany`
+in one transaction, and prints their ratio to our load step. Results go to
+`<out>/results.json`, the chart to `<out>/stages.png`. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from include.stocksync import pipeline  # noqa: E402
+from include.stocksync.db import connect  # noqa: E402
+from include.stocksync.demo_seed import WmsAdmin, reset_shop  # noqa: E402
+from include.stocksync.local_pg import LOCAL_DIR, LocalPostgres  # noqa: E402
+from include.stocksync.local_stack import WmsProcess, airflow_env, free_port, migrate_airflow  # noqa: E402
+from include.stocksync.settings import load_settings  # noqa: E402
+
+TOKEN = "bench-token"
+STAGES = ("extract", "validate", "merge", "load")
+MODES = ("none", "apply", "full")  # the first dag.test in a process pays ~5 s of Airflow start-up
+
+
+# --------------------------------------------------------------------------- seeding
+def requests_session() -> Any:
+    import requests
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {TOKEN}"
+    return session
+
+
+def seed_synced_shop(dsn: str, wms: WmsAdmin, wms_url: str, skus: int, seed: int) -> None:
+    """WMS with `skus` SKUs and a shop that matches it (as after a previous sync)."""
+    wms.reset(skus, seed)
+    settings = load_settings().for_run({"page_size": 10000})
+    with connect(dsn) as conn:
+        reset_shop(conn)
+        conn.commit()
+    pipeline.open_run(dsn, run_id="bench-seed", dag_id="bench", settings=settings)
+    result = pipeline.extract(dsn, run_id="bench-seed", settings=settings, session=requests_session(),
+                              base_url=wms_url)
+    with connect(dsn) as conn:
+        raw = f'stocksync."{result.staging_table}"'
+        conn.execute(f"INSERT INTO shop.products (sku, name) SELECT sku, 'Product ' || sku FROM {raw}")
+        conn.execute(f"INSERT INTO shop.stock (sku, qty, wms_seq) SELECT sku, available::int, seq::bigint FROM {raw}")
+        conn.execute(f"DROP TABLE {raw}")
+        conn.execute("DELETE FROM stocksync.sync_runs WHERE run_id = 'bench-seed'")
+        conn.commit()
+    with connect(dsn, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE shop.stock")
+        conn.execute("VACUUM ANALYZE shop.products")
+
+
+def perturb(dsn: str, wms: WmsAdmin, skus: int, rng: random.Random, change_share: float = 0.03,
+            order_share: float = 0.01) -> None:
+    """Move ~3% of SKUs in the WMS and put ~1% of SKUs on unsent in-window orders."""
+    changed = rng.sample(range(1, skus + 1), k=max(1, int(skus * change_share)))
+    items = [{"sku": f"SKU-{n:07d}", "on_hand": rng.randint(50, 500), "non_usable": 0, "allocated": 0}
+             for n in changed]
+    for start in range(0, len(items), 20000):
+        wms.set_items(items[start:start + 20000])
+    ordered = rng.sample(range(1, skus + 1), k=max(1, int(skus * order_share)))
+    with connect(dsn) as conn:
+        # one unsent order per SKU, placed as the shop's checkout would (stock decremented);
+        # quantities never exceed the stock the shop has
+        conn.execute("""
+            WITH picked AS (
+                SELECT s.sku, least(s.qty, 1 + (abs(hashtext(s.sku)) %% 2)) AS qty
+                  FROM shop.stock s WHERE s.sku = ANY(%(skus)s) AND s.qty > 0),
+            new_orders AS (
+                INSERT INTO shop.orders (status, customer_ref)
+                SELECT 'placed', sku FROM picked RETURNING order_id, customer_ref),
+            lines AS (
+                INSERT INTO shop.order_lines (order_id, sku, qty)
+                SELECT o.order_id, p.sku, p.qty FROM new_orders o JOIN picked p ON p.sku = o.customer_ref)
+            UPDATE shop.stock s SET qty = s.qty - p.qty FROM picked p WHERE s.sku = p.sku
+        """, {"skus": [f"SKU-{n:07d}" for n in ordered]})
+        conn.commit()
+
+
+# --------------------------------------------------------------------------- one size
+def measure_size(args: argparse.Namespace) -> dict[str, Any]:
+    """Runs in its own process: DAG runs per freeze mode, then each stage on its own."""
+    env = json.loads(Path(args.env_file).read_text())
+    os.environ.update(env)
+    dsn, wms_url, skus = args.dsn, args.wms_url, args.worker
+    wms = WmsAdmin(wms_url, TOKEN)
+    rng = random.Random(skus)
+    out: dict[str, Any] = {"skus": skus, "dag_runs": {}, "stages": {}}
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=env["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag("inventory_nightly_sync")
+    for mode in MODES:
+        perturb(dsn, wms, skus, rng)
+        started = time.perf_counter()
+        dag_run = dag.test(run_conf={"freeze_mode": mode, "page_size": 10000})
+        wall = time.perf_counter() - started
+        run = pipeline.get_run(dsn, dag_run.run_id)
+        if run["status"] != "applied":
+            raise RuntimeError(f"{mode} run ended {run['status']}: {run['error']}")
+        out["dag_runs"][mode] = {
+            "wall_seconds": round(wall, 3),
+            "stage_seconds": {k: round(v, 3) for k, v in run["stage_seconds"].items()},
+            "freeze_seconds": round(run["freeze_seconds"], 3),
+            "changed": run["changed"], "unchanged": run["unchanged"], "clamped": run["clamped"],
+            "apply_details": run["apply_details"],
+        }
+        print(f"  {skus:>9,} SKUs  dag.test freeze={mode:<5} {wall:7.2f}s  freeze window "
+              f"{run['freeze_seconds']:.3f}s  changed {run['changed']:,}", flush=True)
+
+    perturb(dsn, wms, skus, rng)
+    settings = load_settings().for_run({"page_size": 10000, "freeze_mode": "apply"})
+    run_id = f"bench-stages-{skus}"
+    pipeline.open_run(dsn, run_id=run_id, dag_id="bench", settings=settings)
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    extracted = pipeline.extract(dsn, run_id=run_id, settings=settings, session=requests_session(),
+                                 base_url=wms_url)
+    timings["extract"] = time.perf_counter() - t
+    t = time.perf_counter()
+    pipeline.validate(dsn, run_id=run_id, settings=settings)
+    timings["validate"] = time.perf_counter() - t
+    t = time.perf_counter()
+    plan = pipeline.merge(dsn, run_id=run_id, settings=settings)
+    timings["merge"] = time.perf_counter() - t
+    t = time.perf_counter()
+    applied = pipeline.load(dsn, run_id=run_id, settings=settings, plan_table=plan.plan_table)
+    timings["load"] = time.perf_counter() - t
+    released = pipeline.release_freeze(dsn, run_id=run_id, settings=settings)
+    out["stages"] = {k: round(v, 3) for k, v in timings.items()}
+    out["stage_apply"] = applied.as_dict()
+    out["stage_freeze_seconds_apply_mode"] = released["freeze_seconds"]
+    out["extract_skus_per_second"] = round(extracted.rows / timings["extract"])
+    out["end_to_end_skus_per_second"] = round(skus / out["dag_runs"]["apply"]["wall_seconds"])
+    print(f"  {skus:>9,} SKUs  stages: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items())
+          + f"; extract {out['extract_skus_per_second']:,} SKUs/s", flush=True)
+
+    if skus == args.baseline_size:
+        out["baselines"] = baselines(dsn, plan.plan_table, timings["load"])
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
+def baselines(dsn: str, plan_table: str, our_load_seconds: float) -> dict[str, Any]:
+    """Naive loaders pushing every SKU's new quantity, as per-SKU integrations do."""
+    with connect(dsn) as conn:
+        rows = conn.execute(f'SELECT new_qty, sku FROM stocksync."{plan_table}" WHERE new_qty IS NOT NULL '
+                            "ORDER BY sku").fetchall()
+    update = "UPDATE shop.stock SET qty = %s, updated_at = now() WHERE sku = %s"
+    with connect(dsn, autocommit=True) as conn:
+        t = time.perf_counter()
+        for row in rows:  # one statement, one commit per SKU
+            conn.execute(update, row)
+        per_commit = time.perf_counter() - t
+    with connect(dsn) as conn:
+        t = time.perf_counter()
+        with conn.cursor() as cur:
+            cur.executemany(update, rows)
+        conn.commit()
+        executemany = time.perf_counter() - t
+    result = {
+        "rows": len(rows),
+        "per_sku_commit_seconds": round(per_commit, 3),
+        "executemany_one_txn_seconds": round(executemany, 3),
+        "our_load_seconds": round(our_load_seconds, 3),
+        "ratio_per_sku_commit_to_ours": round(per_commit / our_load_seconds, 1),
+        "ratio_executemany_to_ours": round(executemany / our_load_seconds, 1),
+    }
+    print(f"  baselines at {len(rows):,} SKUs: per-SKU commit {per_commit:.2f}s "
+          f"({result['ratio_per_sku_commit_to_ours']}x ours), executemany {executemany:.2f}s "
+          f"({result['ratio_executemany_to_ours']}x ours), our load {our_load_seconds:.2f}s", flush=True)
+    return result
+
+
+# --------------------------------------------------------------------------- report
+def growth_exponents(results: list[dict[str, Any]]) -> dict[str, float]:
+    """Slope of log(time) against log(SKUs) between the smallest and largest size."""
+    if len(results) < 2:
+        return {}
+    low, high = results[0], results[-1]
+    exponents = {}
+    for stage in (*STAGES, "end_to_end"):
+        a, b = _stage_time(low, stage), _stage_time(high, stage)
+        exponents[stage] = round(math.log(b / a) / math.log(high["skus"] / low["skus"]), 2)
+    return exponents
+
+
+def _stage_time(result: dict[str, Any], stage: str) -> float:
+    if stage == "end_to_end":
+        return float(result["dag_runs"]["apply"]["wall_seconds"])
+    return float(result["stages"][stage])
+
+
+def chart(results: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [r["skus"] for r in results]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for stage in (*STAGES, "end_to_end"):
+        ax.plot(sizes, [_stage_time(r, stage) for r in results], marker="o", label=stage)
+    ax.plot(sizes, [r["dag_runs"]["apply"]["freeze_seconds"] for r in results], marker="s", linestyle="--",
+            label="freeze window (apply mode)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("SKUs")
+    ax.set_ylabel("seconds")
+    ax.set_title("stocksync: time per stage against catalog size (log-log)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    header = (f"{'SKUs':>9} | {'extract':>7} | {'validate':>8} | {'merge':>6} | {'load':>6} | {'DAG e2e':>7} | "
+              f"{'freeze full':>11} | {'freeze apply':>12} | {'freeze none':>11} | {'extract/s':>10} | "
+              f"{'e2e/s':>8} | {'peak RSS':>8}")
+    lines = [header, "-" * len(header)]
+    for r in results:
+        d = r["dag_runs"]
+        lines.append(
+            f"{r['skus']:>9,} | {r['stages']['extract']:>6.2f}s | {r['stages']['validate']:>7.2f}s | "
+            f"{r['stages']['merge']:>5.2f}s | {r['stages']['load']:>5.2f}s | {d['apply']['wall_seconds']:>6.2f}s | "
+            f"{d['full']['freeze_seconds']:>10.3f}s | {d['apply']['freeze_seconds']:>11.3f}s | "
+            f"{d['none']['freeze_seconds']:>10.3f}s | {r['extract_skus_per_second']:>10,} | "
+            f"{r['end_to_end_skus_per_second']:>8,} | {r['peak_rss_mb']:>6.0f}MB")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- orchestration
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--baseline-size", type=int, default=100000)
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "artifacts" / "benchmark")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--dsn", help=argparse.SUPPRESS)
+    parser.add_argument("--wms-url", help=argparse.SUPPRESS)
+    parser.add_argument("--env-file", help=argparse.SUPPRESS)
+    parser.add_argument("--result-file", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        Path(args.result_file).write_text(json.dumps(measure_size(args), default=str))
+        return 0
+
+    sizes = [int(s) for s in args.sizes.split(",")]
+    args.out.mkdir(parents=True, exist_ok=True)
+    pg = LocalPostgres(name="bench", port=55434, database="bench").start(allow_other_port=True)
+    dsn = pg.dsn()
+    pipeline.apply_schema(dsn)
+
+    from include.stocksync.webhook_receiver import make_server
+    wms_process = WmsProcess(free_port(), TOKEN, skus=10)
+    hook_port = free_port()
+    hook = make_server("127.0.0.1", hook_port, None)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    env = airflow_env(LOCAL_DIR / "bench-airflow", shop_dsn=dsn, wms_url=wms_process.url, token=TOKEN,
+                      webhook_url=f"http://127.0.0.1:{hook_port}")
+    env["STOCKSYNC_REPORTS_DIR"] = str(args.out / "reports")
+    env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "ERROR"
+    migrate_airflow(env)
+    env_file = args.out / "env.json"
+    env_file.write_text(json.dumps(env))
+
+    results = []
+    try:
+        for skus in sizes:
+            print(f"seeding {skus:,} SKUs ...", flush=True)
+            t = time.perf_counter()
+            seed_synced_shop(dsn, wms_process.admin, wms_process.url, skus, seed=skus)
+            print(f"  seeded in {time.perf_counter() - t:.1f}s", flush=True)
+            result_file = args.out / f"result_{skus}.json"
+            subprocess.run([sys.executable, __file__, "--worker", str(skus), "--dsn", dsn, "--wms-url",
+                            wms_process.url, "--env-file", str(env_file), "--result-file", str(result_file),
+                            "--baseline-size", str(args.baseline_size)],
+                           check=True, env={**os.environ, **env})
+            results.append(json.loads(result_file.read_text()))
+    finally:
+        wms_process.stop()
+        hook.shutdown()
+        env_file.unlink(missing_ok=True)
+
+    summary = {"results": results, "growth_exponents": growth_exponents(results),
+               "machine": {"cores": os.cpu_count()}}
+    (args.out / "results.json").write_text(json.dumps(summary, indent=2, default=str))
+    chart(results, args.out / "stages.png")
+    print()
+    print(table(results))
+    print()
+    print("growth exponent (time ~ SKUs^k, smallest to largest size):", json.dumps(summary["growth_exponents"]))
+    for r in results:
+        if "baselines" in r:
+            b = r["baselines"]
+            print(f"baselines at {b['rows']:,} SKUs: per-SKU commit {b['per_sku_commit_seconds']}s = "
+                  f"{b['ratio_per_sku_commit_to_ours']}x our load ({b['our_load_seconds']}s); executemany in one "
+                  f"transaction {b['executemany_one_txn_seconds']}s = {b['ratio_executemany_to_ours']}x")
+    print(f"\nresults: {args.out / 'results.json'}\nchart:   {args.out / 'stages.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
