@@ -41,7 +41,11 @@ TEST_SETTINGS_ENV = {
     "STOCKSYNC_HTTP_BACKOFF_SECONDS": "0.05",
     "STOCKSYNC_HTTP_TIMEOUT_SECONDS": "10",
     "STOCKSYNC_PAGE_SIZE": "25",
+    # the test scenarios repair deliberately drifted shops of a few dozen SKUs, far more change
+    # than a normal night; the guardrail tests judge plans against the shipped defaults
+    "STOCKSYNC_GUARDRAILS__MAX_CHANGED_SHARE": "0.8",
 }
+os.environ.update(TEST_SETTINGS_ENV)
 
 
 @pytest.fixture(scope="session")

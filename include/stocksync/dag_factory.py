@@ -1,23 +1,35 @@
-"""The sync DAG, built once here and used by every stocksync DAG file.
+"""The sync DAGs, built here once and used by every stocksync DAG file (nightly and ops push).
 
-Tasks are thin: they resolve the run's settings and connections, call the plain
-functions in `include/stocksync/pipeline.py`, and pass references (table names, counts)
-through XCom, never rows. The freeze is a setup task and its release a teardown, so the
-release runs whatever fails.
+Tasks are thin: they resolve the run's settings, options and connections, call the plain
+functions in `include/stocksync/pipeline.py`, and pass references (table names, counts,
+paths) through XCom, never rows. The freeze is a setup task and its release a teardown, so
+the release runs whatever fails. The load task runs in the `stocksync_shop_writer` pool
+(one slot), so the nightly sync and an ops push never write at the same time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.sdk import DAG, Param, dag, get_current_context, setup, task, teardown
 
 from include.stocksync.alerts import SyncFailureNotifier
-from include.stocksync.settings import ADJUSTMENT_MODES, FREEZE_MODES, WATERMARK_SOURCES, Settings, load_settings
+from include.stocksync.settings import (
+    ADJUSTMENT_MODES,
+    FREEZE_MODES,
+    WATERMARK_SOURCES,
+    RunOptions,
+    Settings,
+    load_settings,
+    run_options,
+)
 
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 OWNER = "stocksync"
+WRITER_POOL = "stocksync_shop_writer"
 
 
 def report_url(run_id: str) -> str:
@@ -27,9 +39,12 @@ def report_url(run_id: str) -> str:
     return str(report_path(load_settings(), run_id))
 
 
-def run_params(settings: Settings) -> dict[str, Param]:
-    """Typed parameters shown in the trigger form; defaults come from the config."""
-    return {
+def run_params(settings: Settings, *, ops: bool) -> dict[str, Param]:
+    """Typed parameters shown in the trigger form; defaults come from the config.
+
+    The ops push (`ops=True`) adds dry run, SKU subset and guardrail override, and starts
+    as a dry run so nothing is written by accident."""
+    params = {
         "freeze_mode": Param(settings.freeze_mode, type="string", enum=list(FREEZE_MODES), title="Freeze mode",
                              description="full: checkout closed for the whole run; apply: only around the apply "
                                          "transaction; none: never (the apply still keeps numbers right)."),
@@ -42,13 +57,41 @@ def run_params(settings: Settings) -> dict[str, Param]:
                                   description="wms: the WMS's orders_counted_until; request_time: orders placed "
                                               "after the snapshot request started count as unsent."),
     }
+    if ops:
+        params = {
+            "dry_run": Param(True, type="boolean", title="Dry run",
+                             description="Compute the full plan and write the plan report (CSV and HTML) without "
+                                         "touching shop stock or the checkout freeze. Untick to write."),
+            "skus": Param([], type="array", items={"type": "string", "minLength": 1}, title="SKUs",
+                          description="Push only these SKUs (one per line). Empty: the whole catalog."),
+            **params,
+            "override_guardrails": Param(False, type="boolean", title="Override guardrails",
+                                         description="Let this run through even if the plan trips a guardrail "
+                                                     "(too many changes, too many zeros, low coverage)."),
+            "override_reason": Param("", type="string", title="Override reason",
+                                     description="Required when overriding: why this feed is right. Recorded "
+                                                 "on the run and in its report."),
+        }
+    return params
 
 
-def _context_settings() -> tuple[dict[str, Any], Settings]:
-    """The run's settings: config, then the run's params, then its conf (e.g. `page_size`)."""
+def _context() -> tuple[dict[str, Any], Settings, RunOptions]:
+    """The run's settings (config, then params, then conf) and options."""
     context = get_current_context()
     conf = getattr(context.get("dag_run"), "conf", None) or {}
-    return context, load_settings().for_run({**dict(context["params"]), **conf})
+    merged = {**dict(context["params"]), **conf}
+    return context, load_settings().for_run(merged), run_options(merged)
+
+
+@contextmanager
+def _fail_fast(*errors: type[BaseException]) -> Iterator[None]:
+    """Errors that a retry cannot fix (bad conf, bad data, guardrails) fail the task at once."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        yield
+    except errors as exc:
+        raise AirflowFailException(str(exc)) from exc
 
 
 def _shop_dsn(settings: Settings) -> str:
@@ -60,7 +103,8 @@ def _shop_dsn(settings: Settings) -> str:
                          password=conn.password or None, dbname=conn.schema or "postgres")
 
 
-def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tags: list[str]) -> DAG:
+def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tags: list[str],
+                   ops: bool = False) -> DAG:
     """Build a sync DAG: freeze → extract → validate → merge → load → release."""
     settings = load_settings()
     default_args = {
@@ -74,20 +118,22 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
     }
 
     @dag(dag_id=dag_id, schedule=schedule, start_date=START_DATE, catchup=False, max_active_runs=1,
-         tags=tags, doc_md=doc_md, default_args=default_args, params=run_params(settings),
-         user_defined_macros={"stocksync_report": report_url}, render_template_as_native_obj=False)
+         tags=tags, doc_md=doc_md, default_args=default_args, params=run_params(settings, ops=ops),
+         user_defined_macros={"stocksync_report": report_url})
     def sync_dag() -> None:
         @setup
         def freeze_checkout() -> dict[str, Any]:
-            """Open the run record and, in `full` freeze mode, close checkout (the site stays browsable)."""
+            """Check the run's parameters, open the run record and, in `full` freeze mode (and not
+            for a dry run), close checkout (the site stays browsable)."""
             from include.stocksync import pipeline
+            from include.stocksync.settings import ConfigError
 
-            context, run_settings = _context_settings()
-            dag_run = context["dag_run"]
-            triggered_by = getattr(dag_run, "triggering_user_name", None)
+            with _fail_fast(ConfigError):
+                context, run_settings, options = _context()
+            triggered_by = getattr(context["dag_run"], "triggering_user_name", None)
             return pipeline.freeze_checkout(_shop_dsn(run_settings), run_id=context["run_id"],
                                             dag_id=context["dag"].dag_id, settings=run_settings,
-                                            triggered_by=triggered_by)
+                                            triggered_by=triggered_by, options=options)
 
         @task
         def extract_wms_counts() -> dict[str, Any]:
@@ -98,7 +144,7 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
             from include.stocksync import pipeline
 
-            context, run_settings = _context_settings()
+            context, run_settings, _ = _context()
             wms_conn = BaseHook.get_connection(run_settings.wms_conn_id)
             if not wms_conn.password:
                 raise ValueError(f"Connection {run_settings.wms_conn_id!r} has no password: "
@@ -111,38 +157,43 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
         @task
         def validate_counts(extracted: dict[str, Any]) -> dict[str, Any]:
-            """Run the Great Expectations suite on the staged counts; fail (nothing written)
-            on any failed check. Results are stored per check in `stocksync.dq_results`."""
-            from airflow.sdk.exceptions import AirflowFailException
-
+            """Run the Great Expectations suite on the staged counts. A failed check with the `fail`
+            policy stops the run (nothing written); `quarantine` checks keep offending rows out."""
             from include.stocksync import pipeline
             from include.stocksync.validate import ValidationFailed
 
-            context, run_settings = _context_settings()
-            try:
+            context, run_settings, _ = _context()
+            with _fail_fast(ValidationFailed):
                 result = pipeline.validate(_shop_dsn(run_settings), run_id=context["run_id"], settings=run_settings)
-            except ValidationFailed as exc:
-                # the same staged data fails the same way on a retry: fail now, alert once
-                raise AirflowFailException(str(exc)) from exc
-            return {"rows": result.rows, "valid": result.valid, "staging_table": extracted["staging_table"]}
+            return {"rows": result.rows, "valid": result.valid, "quarantined": result.quarantined,
+                    "staging_table": extracted["staging_table"]}
 
         @task
         def merge_in_window_orders(validated: dict[str, Any]) -> dict[str, Any]:
             """Plan each SKU: `max(0, available - unsent orders - active carts)` against the
-            current shop stock (a plan table; the apply recomputes inside its transaction)."""
+            current shop stock, then judge the plan with the guardrails (before any write)."""
             from include.stocksync import pipeline
+            from include.stocksync.guardrails import GuardrailFailed
+            from include.stocksync.merge import PushSkuError
 
-            context, run_settings = _context_settings()
-            return pipeline.merge(_shop_dsn(run_settings), run_id=context["run_id"], settings=run_settings).as_dict()
+            context, run_settings, options = _context()
+            with _fail_fast(GuardrailFailed, PushSkuError):
+                plan = pipeline.merge(_shop_dsn(run_settings), run_id=context["run_id"], settings=run_settings,
+                                      options=options)
+            return plan.as_dict()
 
-        @task
+        @task(pool=WRITER_POOL)
         def load_stock(plan: dict[str, Any]) -> dict[str, Any]:
             """Apply the plan in one transaction: lock, recompute the adjustment, one set-based
-            UPDATE guarded by `seq`, audit rows, run record. Idempotent per run."""
+            UPDATE guarded by `seq`, audit rows, run record. Idempotent per run. A dry run writes
+            nothing and returns where its plan report is."""
             from include.stocksync import pipeline
 
-            context, run_settings = _context_settings()
-            return pipeline.load(_shop_dsn(run_settings), run_id=context["run_id"], settings=run_settings,
+            context, run_settings, options = _context()
+            dsn = _shop_dsn(run_settings)
+            if options.dry_run:
+                return pipeline.finish_dry_run(dsn, run_id=context["run_id"], settings=run_settings)
+            return pipeline.load(dsn, run_id=context["run_id"], settings=run_settings,
                                  plan_table=plan["plan_table"]).as_dict()
 
         @teardown
@@ -151,8 +202,10 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             close the run record and write the run report. Runs whatever failed."""
             from include.stocksync import pipeline
 
-            context, run_settings = _context_settings()
-            return pipeline.release_freeze(_shop_dsn(run_settings), run_id=context["run_id"], settings=run_settings)
+            context = get_current_context()
+            run_settings = load_settings()  # not the run's conf: a bad conf must not stop the release
+            return pipeline.release_freeze(_shop_dsn(run_settings), run_id=context["run_id"],
+                                           settings=run_settings)
 
         with release_freeze(freeze_checkout()):
             load_stock(merge_in_window_orders(validate_counts(extract_wms_counts())))

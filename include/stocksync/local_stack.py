@@ -149,6 +149,12 @@ def migrate_airflow(env: dict[str, str]) -> None:
                             text=True)
     if result.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    # one writer at a time: the nightly sync's and the ops push's load tasks share this pool
+    result = subprocess.run([str(airflow), "pools", "set", "stocksync_shop_writer", "1",
+                             "stocksync: one shop writer at a time"], env={**os.environ, **env}, capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"airflow pools set failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
 
 
 def free_port() -> int:

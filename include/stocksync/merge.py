@@ -87,16 +87,30 @@ class PlanSummary:
                 "delta_units": self.delta_units, "seconds": round(self.seconds, 3)}
 
 
+class PushSkuError(ValueError):
+    """SKUs listed for a push that the WMS snapshot or the shop does not have."""
+
+
 def build_plan(conn: psycopg.Connection, run_id: str, raw_table: str, settings: Settings,
-               watermark: Watermark) -> PlanSummary:
-    """Create `stocksync.plan_<run key>` from the validated raw counts. Rebuilt on every call."""
+               watermark: Watermark, skus: tuple[str, ...] = ()) -> PlanSummary:
+    """Create `stocksync.plan_<run key>` from the validated raw counts (only `skus`, when
+    given). Rebuilt on every call."""
     started = time.perf_counter()
     table = plan_table(run_id)
     with conn.transaction():
         demand = fill_demand(conn, "plan_demand", demand_params(settings, watermark))
         typed = sql.SQL("(") + query("stocksync/select_typed_counts", raw=raw_table) + sql.SQL(")")
+        if skus:
+            push = sql.Identifier("push_skus")
+            conn.execute(query("stocksync/create_push_skus", push_skus=push))
+            conn.execute(query("stocksync/insert_push_skus", push_skus=push), {"skus": list(skus)})
+            typed = sql.SQL("(SELECT t.* FROM {} t JOIN {} USING (sku))").format(typed, push)
         conn.execute(query("stocksync/create_plan", plan=table,
                            outcomes=outcomes_query(typed, demand)))
+        if skus:
+            missing = conn.execute(query("stocksync/select_missing_push_skus", push_skus=push, plan=table)).fetchall()
+            if missing:
+                raise PushSkuError("cannot push these SKUs: " + "; ".join(f"{s} ({p})" for s, p in missing[:20]))
         rows = conn.execute(query("stocksync/select_plan_summary", plan=table)).fetchall()
     outcomes = {outcome: int(skus) for outcome, skus, _ in rows}
     delta = int(sum(int(d or 0) for _, _, d in rows))

@@ -24,9 +24,10 @@ from include.stocksync import freeze
 from include.stocksync.apply import ApplyResult, apply_plan
 from include.stocksync.db import connect, execute_file, query
 from include.stocksync.extract import ExtractResult, WmsClient, extract_to_staging
+from include.stocksync.guardrails import check_plan
 from include.stocksync.merge import PlanSummary, Watermark, build_plan, choose_watermark
-from include.stocksync.report import report_path, write_report
-from include.stocksync.settings import Settings
+from include.stocksync.report import report_path, write_plan_report, write_report
+from include.stocksync.settings import RunOptions, Settings
 from include.stocksync.validate import ValidationResult, validate_counts
 
 log = logging.getLogger(__name__)
@@ -87,11 +88,16 @@ def open_run(dsn: str, *, run_id: str, dag_id: str, settings: Settings, triggere
 
 
 def freeze_checkout(dsn: str, *, run_id: str, dag_id: str, settings: Settings,
-                    triggered_by: str | None = None) -> dict[str, Any]:
-    """Setup: open the run record; in `full` mode close checkout until the teardown."""
-    status = open_run(dsn, run_id=run_id, dag_id=dag_id, settings=settings, triggered_by=triggered_by)
-    if status in ("applied", "duplicate"):
+                    triggered_by: str | None = None, options: RunOptions | None = None) -> dict[str, Any]:
+    """Setup: open the run record; in `full` mode close checkout until the teardown
+    (never for a dry run)."""
+    options = options or RunOptions()
+    status = open_run(dsn, run_id=run_id, dag_id=dag_id, settings=settings, triggered_by=triggered_by,
+                      override_reason=options.override_reason)
+    if status in ("applied", "duplicate", "dry_run"):
         return {"frozen": False, "reason": f"run already {status}; nothing will be written"}
+    if options.dry_run:
+        return {"frozen": False, "reason": "dry run: nothing is written, checkout stays open"}
     if settings.freeze_mode != "full":
         return {"frozen": False, "reason": f"freeze_mode={settings.freeze_mode}"}
     with stage(dsn, run_id, "freeze") as conn:
@@ -121,14 +127,17 @@ def validate(dsn: str, *, run_id: str, settings: Settings) -> ValidationResult:
     run = get_run(dsn, run_id)
     with stage(dsn, run_id, "validate") as conn:
         try:
-            result = validate_counts(conn, run_id, run["staging_table"], settings)
+            result = validate_counts(conn, run_id, run["staging_table"], settings,
+                                     report_dir=report_path(settings, run_id).parent)
         except Exception:
+            conn.rollback()
             execute_file(conn, "stocksync/update_sync_run_validation",
-                         {"run_id": run_id, "dq_success": False, "valid": None})
+                         {"run_id": run_id, "dq_success": False, "valid": None, "quarantined": None})
             conn.commit()
             raise
         execute_file(conn, "stocksync/update_sync_run_validation",
-                     {"run_id": run_id, "dq_success": True, "valid": result.valid})
+                     {"run_id": run_id, "dq_success": True, "valid": result.valid,
+                      "quarantined": result.quarantined})
     return result
 
 
@@ -137,10 +146,27 @@ def run_watermark(run: dict[str, Any], settings: Settings) -> Watermark:
     return choose_watermark(settings, run["orders_counted_until"], request_started_at)
 
 
-def merge(dsn: str, *, run_id: str, settings: Settings) -> PlanSummary:
+def merge(dsn: str, *, run_id: str, settings: Settings, options: RunOptions | None = None) -> PlanSummary:
+    """Build the plan, judge it with the guardrails (before any write), and for a dry run
+    write the plan report."""
+    options = options or RunOptions()
     run = get_run(dsn, run_id)
     with stage(dsn, run_id, "merge") as conn:
-        return build_plan(conn, run_id, run["staging_table"], settings, run_watermark(run, settings))
+        plan = build_plan(conn, run_id, run["staging_table"], settings, run_watermark(run, settings), options.skus)
+        check_plan(conn, run_id, plan.plan_table, settings, subset=bool(options.skus),
+                   override_reason=options.override_reason)
+        if options.dry_run:
+            write_plan_report(conn, settings, run_id, plan.plan_table)
+        return plan
+
+
+def finish_dry_run(dsn: str, *, run_id: str, settings: Settings) -> dict[str, Any]:
+    """A dry run's last step: record it as such; shop stock and the freeze were never touched."""
+    with connect(dsn) as conn:
+        execute_file(conn, "stocksync/update_sync_run_dry_run", {"run_id": run_id})
+        conn.commit()
+    directory = report_path(settings, run_id).parent
+    return {"dry_run": True, "plan_csv": str(directory / "plan.csv"), "plan_html": str(directory / "plan.html")}
 
 
 def load(dsn: str, *, run_id: str, settings: Settings, plan_table: str) -> ApplyResult:

@@ -1,7 +1,8 @@
 """Configuration for stocksync.
 
 One YAML file (`include/config/stocksync.yaml`) holds every tunable. An environment
-variable `STOCKSYNC_<KEY>` overrides a top-level key, and a DAG run's conf overrides
+variable `STOCKSYNC_<KEY>` overrides a top-level key (`STOCKSYNC_<KEY>__<NAME>` one entry
+of `dq_policies` or `guardrails`), and a DAG run's conf overrides
 the run-level keys (freeze mode, adjustment mode, cutoffs...). Every value is checked
 here, so a typo in a run's conf fails fast with a message naming the key.
 """
@@ -73,6 +74,7 @@ class Settings:
     reports_dir: str
     row_count_band: float
     unknown_sku_max_share: float
+    quarantine_max_share: float
     dq_policies: dict[str, str]
     guardrails: dict[str, float]
 
@@ -140,6 +142,8 @@ def _validated(settings: Settings) -> Settings:
           f"got {settings.lock_timeout_seconds}")
     check(settings.http_timeout_seconds > 0, f"http_timeout_seconds must be > 0; got {settings.http_timeout_seconds}")
     check(0 <= settings.row_count_band <= 1, f"row_count_band must be 0..1; got {settings.row_count_band}")
+    check(0 <= settings.quarantine_max_share <= 1,
+          f"quarantine_max_share must be 0..1; got {settings.quarantine_max_share}")
     check(0 <= settings.unknown_sku_max_share <= 1,
           f"unknown_sku_max_share must be 0..1; got {settings.unknown_sku_max_share}")
     check(set(settings.dq_policies) == set(DQ_CHECKS),
@@ -177,8 +181,51 @@ def load_settings(path: Path = CONFIG_PATH, environ: dict[str, str] | None = Non
     missing = sorted(set(_TYPES) - set(raw))
     if missing:
         raise ConfigError(f"missing config keys in {path}: {', '.join(missing)}")
-    for key in _TYPES:
+    for key, kind in _TYPES.items():
         env_value = environ.get(f"STOCKSYNC_{key.upper()}")
         if env_value is not None:
             raw[key] = env_value
+        if kind.startswith("dict[") and isinstance(raw.get(key), dict):
+            prefix = f"STOCKSYNC_{key.upper()}__"  # e.g. STOCKSYNC_GUARDRAILS__MAX_CHANGED_SHARE=0.5
+            for name, value in environ.items():
+                if name.startswith(prefix):
+                    raw[key] = {**raw[key], name[len(prefix):].lower(): value}
     return _validated(Settings(**_coerce(raw)))
+
+
+MAX_PUSH_SKUS = 10000
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What one triggered run asks for beyond the settings: an ops push's knobs."""
+
+    dry_run: bool = False
+    skus: tuple[str, ...] = ()
+    override_guardrails: bool = False
+    override_reason: str | None = None
+
+
+def run_options(conf: dict[str, Any] | None) -> RunOptions:
+    """Parse and check a run's conf/params; a misuse fails fast with a message saying what to do."""
+    conf = conf or {}
+    dry_run = conf.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise ConfigError(f"dry_run must be true or false; got {dry_run!r}")
+    raw_skus = conf.get("skus") or []
+    if isinstance(raw_skus, str):
+        raw_skus = [part for part in re.split(r"[\s,]+", raw_skus) if part]
+    if not isinstance(raw_skus, list) or not all(isinstance(s, str) and s.strip() for s in raw_skus):
+        raise ConfigError(f"skus must be a list of SKU strings; got {raw_skus!r}")
+    skus = tuple(dict.fromkeys(s.strip() for s in raw_skus))
+    if len(skus) > MAX_PUSH_SKUS:
+        raise ConfigError(f"skus lists {len(skus)} SKUs; at most {MAX_PUSH_SKUS} (push the whole catalog instead)")
+    override = conf.get("override_guardrails", False)
+    if not isinstance(override, bool):
+        raise ConfigError(f"override_guardrails must be true or false; got {override!r}")
+    reason = conf.get("override_reason")
+    reason = reason.strip() if isinstance(reason, str) else None
+    if override and not reason:
+        raise ConfigError("override_guardrails is true but override_reason is empty: say why this run may "
+                          "skip the guardrails (it is recorded on the run and in its report)")
+    return RunOptions(dry_run, skus, override, reason if override else None)

@@ -1,23 +1,36 @@
 """Validate the raw WMS counts with a Great Expectations suite (shared/DESIGN.md §3.5).
 
-The suite is code: `build_suite()` lists every expectation. Validation reads the raw
-staging table into pandas (text, as received), derives numeric columns, runs the suite,
-stores one row per check in `stocksync.dq_results`, and raises `ValidationFailed` naming
-every failed check when the counts must not be loaded.
+The suite is code: `build_suite()` lists every expectation, each tagged with the check it
+implements (`meta.check`), whose policy comes from the config (`dq_policies`):
+
+- `fail`: any offending row stops the run; nothing is written;
+- `quarantine`: offending rows are kept out of the load and listed in the report, as long
+  as they stay under the check's limit (`unknown_sku_max_share`, `quarantine_max_share`);
+  above it the run fails too.
+
+Table-level checks (columns, row count against the catalog) always fail the run.
+Validation reads the raw staging table into pandas (text, as received), derives numeric
+columns, runs the suite through a GX file context under the reports folder (so Data Docs
+are written), stores one row per check in `stocksync.dq_results` and the quarantined rows
+in `stocksync.quarantine`, and raises `ValidationFailed` naming every failed check.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import math
+import shutil
 import time
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 import psycopg
 
-from include.stocksync.db import query
+from include.stocksync.db import query, run_key
 from include.stocksync.settings import Settings
 
 if TYPE_CHECKING:  # heavy imports stay inside the functions that need them
@@ -26,9 +39,11 @@ if TYPE_CHECKING:  # heavy imports stay inside the functions that need them
 log = logging.getLogger(__name__)
 
 EXPECTED_COLUMNS = ("sku", "on_hand", "non_usable", "allocated", "available", "seq")
-QUANTITY_COLUMNS = ("on_hand", "non_usable", "allocated", "available")
+NUMERIC_COLUMNS = EXPECTED_COLUMNS[1:]
+DERIVED_COLUMNS = ("row_no", "known_sku", "available_consistent")
 INTEGER_PATTERN = r"^-?[0-9]+$"
 SEQ_MAX = 2**62
+TABLE_CHECKS = ("columns", "row_count")
 
 
 class ValidationFailed(RuntimeError):
@@ -36,17 +51,19 @@ class ValidationFailed(RuntimeError):
 
     def __init__(self, failed: list[CheckResult]):
         self.failed = failed
-        lines = "; ".join(f"{c.check}: {c.observed}" for c in failed)
+        lines = "; ".join(f"{c.name}: {c.observed}" for c in failed)
         super().__init__(f"WMS counts failed validation, nothing was written: {lines}")
 
 
 @dataclass
 class CheckResult:
-    check: str
+    name: str          # e.g. "quantity_non_negative[available]"
+    check: str         # the policy key, e.g. "quantity_non_negative"
     success: bool
     observed: str
     examples: list[Any] = field(default_factory=list)
     policy: str = "fail"
+    offending_rows: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,18 +82,25 @@ def load_raw_frame(conn: psycopg.Connection, raw_table: str) -> pd.DataFrame:
     return pd.read_csv(buffer, dtype=str, keep_default_na=False, na_values=["\\N"])
 
 
-def prepare_frame(raw: pd.DataFrame) -> pd.DataFrame:
-    """The frame GX validates: the columns that arrived, plus `<col>_num` numeric twins."""
+def prepare_frame(raw: pd.DataFrame, catalog: set[str]) -> pd.DataFrame:
+    """The frame GX validates: the columns that arrived (extra ones too), `<col>_num` numeric
+    twins, and derived checks (`known_sku`, `available_consistent`)."""
     import pandas as pd
 
-    frame = pd.DataFrame({"sku": raw["sku"]})
+    frame = pd.DataFrame({"row_no": raw["row_no"].astype("int64"), "sku": raw["sku"]})
     missing = set(_split_keys(raw["missing_keys"]))
-    for column in EXPECTED_COLUMNS[1:]:
+    numeric = {}
+    for column in NUMERIC_COLUMNS:
         if column not in missing or raw[column].notna().any():
             frame[column] = raw[column]
-        frame[f"{column}_num"] = pd.to_numeric(raw[column], errors="coerce")
+        numeric[column] = pd.to_numeric(raw[column], errors="coerce")
+        frame[f"{column}_num"] = numeric[column]
     for extra in sorted(set(_split_keys(raw["extra_keys"]))):
         frame[extra] = pd.NA
+    frame["known_sku"] = raw["sku"].isin(catalog)
+    formula = numeric["on_hand"] - numeric["non_usable"] - numeric["allocated"]
+    comparable = formula.notna() & numeric["available"].notna()
+    frame["available_consistent"] = ~comparable | (formula == numeric["available"])
     return frame
 
 
@@ -84,68 +108,134 @@ def _split_keys(column: pd.Series) -> list[str]:
     return [key for value in column.dropna().unique() for key in str(value).split(",") if key]
 
 
-def build_suite(settings: Settings, row_count: int) -> list[Any]:
-    """The expectations for one WMS snapshot, as Great Expectations objects."""
+def build_suite(settings: Settings, enabled_catalog: int) -> list[Any]:
+    """The expectations for one WMS snapshot, as Great Expectations objects tagged with their check."""
     import great_expectations.expectations as gxe
 
+    def mostly(check: str) -> float:
+        if settings.dq_policies.get(check) != "quarantine":
+            return 1.0
+        share = settings.unknown_sku_max_share if check == "unknown_sku" else settings.quarantine_max_share
+        return 1.0 - share
+
+    def tag(check: str, column: str | None = None) -> dict[str, Any]:
+        return {"check": check, "column": column}
+
+    band = settings.row_count_band
     expectations: list[Any] = [
         gxe.ExpectTableColumnsToMatchSet(
-            column_set=[*EXPECTED_COLUMNS, *(f"{c}_num" for c in EXPECTED_COLUMNS[1:])], exact_match=True),
-        gxe.ExpectTableRowCountToBeBetween(min_value=1),
-        gxe.ExpectColumnValuesToNotBeNull(column="sku"),
-        gxe.ExpectColumnValuesToBeUnique(column="sku"),
-        gxe.ExpectColumnValueLengthsToBeBetween(column="sku", min_value=1, max_value=64),
-        gxe.ExpectColumnValuesToMatchRegex(column="sku", regex=settings.sku_pattern),
+            column_set=[*EXPECTED_COLUMNS, *(f"{c}_num" for c in NUMERIC_COLUMNS), *DERIVED_COLUMNS],
+            exact_match=True, meta=tag("columns")),
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value=max(1, math.floor(enabled_catalog * (1 - band))),
+            max_value=math.ceil(enabled_catalog * (1 + band)) if enabled_catalog else None, meta=tag("row_count")),
+        gxe.ExpectColumnValuesToNotBeNull(column="sku", mostly=mostly("sku_not_null"), meta=tag("sku_not_null", "sku")),
+        gxe.ExpectColumnValuesToBeUnique(column="sku", mostly=mostly("sku_unique"), meta=tag("sku_unique", "sku")),
+        gxe.ExpectColumnValueLengthsToBeBetween(column="sku", min_value=1, max_value=64, mostly=mostly("sku_length"),
+                                                meta=tag("sku_length", "sku")),
+        gxe.ExpectColumnValuesToMatchRegex(column="sku", regex=settings.sku_pattern, mostly=mostly("sku_format"),
+                                           meta=tag("sku_format", "sku")),
+        gxe.ExpectColumnValuesToBeInSet(column="known_sku", value_set=[True], mostly=mostly("unknown_sku"),
+                                        meta=tag("unknown_sku", "sku")),
+        gxe.ExpectColumnValuesToBeInSet(column="available_consistent", value_set=[True],
+                                        mostly=mostly("available_consistent"),
+                                        meta=tag("available_consistent", "available")),
     ]
-    for column in EXPECTED_COLUMNS[1:]:
+    for column in NUMERIC_COLUMNS:
         upper = SEQ_MAX if column == "seq" else settings.max_quantity
         lower = 1 if column == "seq" else 0
         expectations += [
-            gxe.ExpectColumnValuesToNotBeNull(column=column),
-            gxe.ExpectColumnValuesToMatchRegex(column=column, regex=INTEGER_PATTERN),
-            gxe.ExpectColumnValuesToBeBetween(column=f"{column}_num", min_value=lower, max_value=upper),
+            gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=mostly("quantity_not_null"),
+                                              meta=tag("quantity_not_null", column)),
+            gxe.ExpectColumnValuesToMatchRegex(column=column, regex=INTEGER_PATTERN, mostly=mostly("quantity_integer"),
+                                               meta=tag("quantity_integer", column)),
+            gxe.ExpectColumnValuesToBeBetween(column=f"{column}_num", min_value=lower,
+                                              mostly=mostly("quantity_non_negative"),
+                                              meta=tag("quantity_non_negative", column)),
+            gxe.ExpectColumnValuesToBeBetween(column=f"{column}_num", max_value=upper, mostly=mostly("quantity_max"),
+                                              meta=tag("quantity_max", column)),
         ]
     return expectations
 
 
-def _check_name(config: Any) -> str:
-    kwargs = config.kwargs
-    column = kwargs.get("column")
-    name = config.type
-    if column:
-        name += f"[{column}]"
-    return name
+def _gx_objects(context: Any, settings: Settings, enabled_catalog: int) -> Any:
+    """The file context's datasource, suite, validation definition and checkpoint (created or updated)."""
+    import great_expectations as gx
+
+    try:
+        datasource = context.data_sources.get("wms")
+    except (KeyError, ValueError, LookupError):
+        datasource = context.data_sources.add_pandas("wms")
+    try:
+        asset = datasource.get_asset("wms_counts")
+    except (KeyError, ValueError, LookupError):
+        asset = datasource.add_dataframe_asset("wms_counts")
+    try:
+        batch_definition = asset.get_batch_definition("snapshot")
+    except (KeyError, ValueError, LookupError):
+        batch_definition = asset.add_batch_definition_whole_dataframe("snapshot")
+    suite = gx.ExpectationSuite(name="wms_counts")
+    for expectation in build_suite(settings, enabled_catalog):
+        suite.add_expectation(expectation)
+    suite = context.suites.add_or_update(suite)
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name="wms_counts", data=batch_definition, suite=suite))
+    return context.checkpoints.add_or_update(gx.Checkpoint(
+        name="wms_counts", validation_definitions=[definition],
+        actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["row_no"],
+                       "partial_unexpected_count": 5}))
 
 
-def run_suite(frame: pd.DataFrame, settings: Settings) -> list[CheckResult]:
-    """Validate `frame` with the GX suite; one CheckResult per expectation."""
+def run_suite(frame: pd.DataFrame, settings: Settings, enabled_catalog: int, run_id: str,
+              docs_copy: Path | None = None) -> list[CheckResult]:
+    """Validate `frame` with the suite in the GX file context under the reports folder;
+    one CheckResult per expectation. Copies this run's Data Docs page to `docs_copy`."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="ephemeral")
+    context = gx.get_context(mode="file", project_root_dir=str(settings.reports_path / "gx"))
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    asset = context.data_sources.add_pandas("wms").add_dataframe_asset("wms_counts")
-    batch_definition = asset.add_batch_definition_whole_dataframe("snapshot")
-    suite = context.suites.add(gx.ExpectationSuite(name="wms_counts"))
-    for expectation in build_suite(settings, len(frame)):
-        suite.add_expectation(expectation)
-    validation = context.validation_definitions.add(
-        gx.ValidationDefinition(name="wms_counts", data=batch_definition, suite=suite))
-    result = validation.run(batch_parameters={"dataframe": frame},
-                            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5})
+    checkpoint = _gx_objects(context, settings, enabled_catalog)
+    result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=gx.RunIdentifier(run_name=run_key(run_id)))
     checks = []
-    for item in result.results:
-        details = item.result or {}
-        if "observed_value" in details:
-            observed = f"observed {details['observed_value']!r}"
-        elif "unexpected_count" in details:
-            total = details.get("element_count", len(frame))
-            observed = f"{details.get('unexpected_count', 0)} of {total} rows unexpected"
-        else:
-            observed = str(item.exception_info.get("exception_message") if item.exception_info else "")
-        examples = [_json_safe(v) for v in details.get("partial_unexpected_list", [])[:5]]
-        checks.append(CheckResult(_check_name(item.expectation_config), bool(item.success), observed, examples))
+    for identifier, validation in result.run_results.items():
+        if docs_copy is not None:
+            _copy_docs_page(context, identifier, docs_copy)
+        for item in validation.results:
+            checks.append(_check_result(item, settings, len(frame)))
     return checks
+
+
+def _copy_docs_page(context: Any, identifier: Any, target: Path) -> None:
+    try:
+        urls = context.get_docs_sites_urls(resource_identifier=identifier)
+        source = Path(urls[0]["site_url"].removeprefix("file://"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    except (OSError, IndexError, KeyError) as exc:  # the docs are a convenience; the results are in the DB
+        log.warning("could not copy the GX Data Docs page: %s", exc)
+
+
+def _check_result(item: Any, settings: Settings, rows: int) -> CheckResult:
+    meta = item.expectation_config.meta or {}
+    check = meta.get("check") or item.expectation_config.type
+    column = meta.get("column")
+    name = f"{check}[{column}]" if column else check
+    details = item.result or {}
+    if item.exception_info and item.exception_info.get("raised_exception"):
+        observed = f"could not be checked: {item.exception_info.get('exception_message')}"
+    elif "observed_value" in details:
+        observed = f"observed {details['observed_value']!r}"
+    else:
+        count = details.get("unexpected_count", 0)
+        total = details.get("element_count", rows)
+        observed = f"{count} of {total} rows offending"
+    examples = [_json_safe(v) for v in details.get("partial_unexpected_list", [])[:5]]
+    offending = [int(entry["row_no"]) for entry in details.get("unexpected_index_list") or []
+                 if isinstance(entry, dict) and "row_no" in entry]
+    policy = "fail" if check in TABLE_CHECKS else settings.dq_policies.get(check, "fail")
+    return CheckResult(name, check, bool(item.success), observed, examples, policy, offending)
 
 
 def _json_safe(value: Any) -> Any:
@@ -160,10 +250,27 @@ def record_checks(conn: psycopg.Connection, run_id: str, checks: list[CheckResul
     with conn.cursor() as cur:
         cur.execute(query("stocksync/delete_dq_results"), {"run_id": run_id})
         cur.executemany(query("stocksync/insert_dq_result"), [
-            {"run_id": run_id, "check_name": c.check, "success": c.success, "policy": c.policy,
+            {"run_id": run_id, "check_name": c.name, "success": c.success, "policy": c.policy,
              "observed": c.observed[:2000], "examples": orjson.dumps(c.examples).decode()}
             for c in checks
         ])
+    conn.commit()
+
+
+def quarantine_rows(conn: psycopg.Connection, run_id: str, raw_table: str, raw: pd.DataFrame,
+                    reasons: dict[int, list[str]]) -> None:
+    """Mark the rows out of the load and record them with their reasons and raw values."""
+    with conn.cursor() as cur:
+        cur.execute(query("stocksync/delete_quarantine"), {"run_id": run_id})
+        if reasons:
+            rows = raw[raw["row_no"].astype("int64").isin(list(reasons))]
+            cur.executemany(query("stocksync/insert_quarantine"), [
+                {"run_id": run_id, "row_no": int(record["row_no"]), "sku": record["sku"],
+                 "reasons": reasons[int(record["row_no"])],
+                 "raw": orjson.dumps({k: record[k] for k in ("page", *EXPECTED_COLUMNS)}, default=str).decode()}
+                for record in rows.astype(object).where(rows.notna(), None).to_dict("records")
+            ])
+            cur.execute(query("stocksync/update_raw_quarantine", raw=raw_table), {"row_nos": list(reasons)})
     conn.commit()
 
 
@@ -172,20 +279,39 @@ class ValidationResult:
     success: bool
     rows: int
     valid: int
+    quarantined: int
     failed_checks: list[str]
     seconds: float
 
 
-def validate_counts(conn: psycopg.Connection, run_id: str, raw_table: str, settings: Settings) -> ValidationResult:
-    """Run the suite on the run's raw counts, record every check, raise if any check fails."""
+def read_catalog(conn: psycopg.Connection) -> tuple[set[str], int]:
+    rows = conn.execute(query("shop/select_catalog_skus")).fetchall()
+    conn.commit()
+    return {sku for sku, _ in rows}, sum(1 for _, enabled in rows if enabled)
+
+
+def validate_counts(conn: psycopg.Connection, run_id: str, raw_table: str, settings: Settings,
+                    report_dir: Path | None = None) -> ValidationResult:
+    """Run the suite on the run's raw counts, record every check, quarantine what the policies
+    allow, raise `ValidationFailed` if any check fails."""
     started = time.perf_counter()
     raw = load_raw_frame(conn, raw_table)
-    frame = prepare_frame(raw)
-    checks = run_suite(frame, settings)
+    catalog, enabled = read_catalog(conn)
+    frame = prepare_frame(raw, catalog)
+    docs_copy = report_dir / "gx_validation.html" if report_dir else None
+    checks = run_suite(frame, settings, enabled, run_id, docs_copy)
     record_checks(conn, run_id, checks)
     failed = [c for c in checks if not c.success]
+    reasons: dict[int, list[str]] = defaultdict(list)
+    if not failed:
+        for c in checks:
+            if c.policy == "quarantine":
+                for row_no in c.offending_rows:
+                    reasons[row_no].append(c.name)
+    quarantine_rows(conn, run_id, raw_table, raw, reasons)
     seconds = time.perf_counter() - started
-    log.info("validated %d rows with %d checks in %.2fs: %d failed", len(frame), len(checks), seconds, len(failed))
+    log.info("validated %d rows with %d checks in %.2fs: %d failed, %d rows quarantined",
+             len(frame), len(checks), seconds, len(failed), len(reasons))
     if failed:
         raise ValidationFailed(failed)
-    return ValidationResult(True, len(frame), len(frame), [], seconds)
+    return ValidationResult(True, len(frame), len(frame) - len(reasons), len(reasons), [], seconds)

@@ -13,7 +13,7 @@ import pytest
 from include.stocksync.settings import PROJECT_ROOT
 
 APPROVED_TAGS = {"stocksync", "inventory", "nightly", "ops"}
-EXPECTED_DAGS = {"inventory_nightly_sync"}
+EXPECTED_DAGS = {"inventory_nightly_sync", "inventory_full_push"}
 
 
 def test_no_import_errors(dagbag: Any) -> None:
@@ -45,8 +45,9 @@ def test_every_dag_is_declared_the_same_way(dagbag: Any) -> None:
             assert task.doc_md or task.doc, (dag.dag_id, task.task_id, "task needs a docstring")
 
 
-def test_nightly_sync_shape(dagbag: Any) -> None:
-    dag = dagbag.get_dag("inventory_nightly_sync")
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAGS))
+def test_sync_dag_shape(dagbag: Any, dag_id: str) -> None:
+    dag = dagbag.get_dag(dag_id)
     order = ["freeze_checkout", "extract_wms_counts", "validate_counts", "merge_in_window_orders", "load_stock"]
     for upstream, downstream in zip(order, order[1:], strict=False):
         assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
@@ -55,7 +56,18 @@ def test_nightly_sync_shape(dagbag: Any) -> None:
     assert release.is_teardown
     assert "freeze_checkout" in release.upstream_task_ids
     assert "load_stock" in release.upstream_task_ids
-    assert dag.schedule is not None or dag.timetable is not None
+    assert dag.get_task("load_stock").pool == "stocksync_shop_writer"
+
+
+def test_full_push_params(dagbag: Any) -> None:
+    params = dagbag.get_dag("inventory_full_push").params
+    for name in ("dry_run", "skus", "freeze_mode", "adjustment_mode", "override_guardrails", "override_reason"):
+        param = params.get_param(name)
+        assert param.schema.get("title") and param.description, name
+    assert params["dry_run"] is True
+    assert params.get_param("freeze_mode").schema["enum"] == ["full", "apply", "none"]
+    assert dagbag.get_dag("inventory_full_push").schedule is None
+    assert dagbag.get_dag("inventory_nightly_sync").schedule == "30 2 * * *"
 
 
 def test_dag_files_have_no_parse_time_io() -> None:

@@ -189,8 +189,8 @@ def test_wms_down_fails_after_retries_and_releases_freeze(dagbag: Any, seeded: d
 
 @pytest.mark.parametrize(("fault", "failed_check"), [
     ({"corrupt": [{"sku": "SKU-0000003", "field": "available", "value": -5}]},
-     "expect_column_values_to_be_between[available_num]"),
-    ({"duplicate_sku": "SKU-0000004"}, "expect_column_values_to_be_unique[sku]"),
+     "quantity_non_negative[available]"),
+    ({"duplicate_sku": "SKU-0000004"}, "sku_unique[sku]"),
 ], ids=["negative-quantity", "duplicated-sku"])
 def test_bad_page_fails_validation(dagbag: Any, seeded: dict[str, Any], wms: Any, webhook: Any,
                                    fault: dict[str, Any], failed_check: str) -> None:

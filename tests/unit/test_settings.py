@@ -43,6 +43,7 @@ BASE: dict[str, Any] = {
     "reports_dir": "reports",
     "row_count_band": 0.1,
     "unknown_sku_max_share": 0.01,
+    "quarantine_max_share": 0.01,
     "dq_policies": {"sku_not_null": "fail", "sku_unique": "fail", "sku_length": "fail", "sku_format": "fail",
                     "quantity_not_null": "fail", "quantity_integer": "fail", "quantity_non_negative": "fail",
                     "quantity_max": "fail", "available_consistent": "fail", "unknown_sku": "quarantine"},
@@ -243,3 +244,11 @@ def test_dq_policies_and_guardrails_are_checked(tmp_path: Path, key: str, bad: A
     with pytest.raises(ConfigError) as info:
         load_settings(write_config(tmp_path, **{key: value}), environ={})
     assert fragment in str(info.value)
+
+
+def test_env_overrides_one_guardrail(tmp_path: Path) -> None:
+    settings = load_settings(write_config(tmp_path), environ={"STOCKSYNC_GUARDRAILS__MAX_CHANGED_SHARE": "0.5"})
+    assert settings.guardrails["max_changed_share"] == 0.5
+    assert settings.guardrails["max_zeroed_share"] == BASE["guardrails"]["max_zeroed_share"]
+    with pytest.raises(ConfigError, match="guardrails must set exactly"):
+        load_settings(write_config(tmp_path), environ={"STOCKSYNC_GUARDRAILS__MAX_TYPO": "0.5"})

@@ -29,6 +29,8 @@ CREATE TABLE IF NOT EXISTS stocksync.sync_runs (
     freeze_seconds       double precision,
     stage_seconds        jsonb NOT NULL DEFAULT '{}'::jsonb,
     apply_details        jsonb,
+    quarantined          integer,
+    guardrails           jsonb,
     dq_success           boolean,
     report_path          text,
     triggered_by         text,
@@ -37,6 +39,8 @@ CREATE TABLE IF NOT EXISTS stocksync.sync_runs (
 );
 
 ALTER TABLE stocksync.sync_runs ADD COLUMN IF NOT EXISTS apply_details jsonb;
+ALTER TABLE stocksync.sync_runs ADD COLUMN IF NOT EXISTS quarantined integer;
+ALTER TABLE stocksync.sync_runs ADD COLUMN IF NOT EXISTS guardrails jsonb;
 
 CREATE TABLE IF NOT EXISTS stocksync.applied_snapshots (
     snapshot_id text PRIMARY KEY,
@@ -61,6 +65,16 @@ CREATE TABLE IF NOT EXISTS stocksync.sku_audit (
     PRIMARY KEY (run_id, sku)
 );
 ALTER TABLE stocksync.sku_audit DROP CONSTRAINT IF EXISTS sku_audit_run_id_fkey;
+
+-- Rows a quarantine-policy check kept out of the load, with every reason and the raw values.
+CREATE TABLE IF NOT EXISTS stocksync.quarantine (
+    run_id   text NOT NULL REFERENCES stocksync.sync_runs (run_id),
+    row_no   bigint NOT NULL,
+    sku      text,
+    reasons  text[] NOT NULL,
+    raw      jsonb NOT NULL,
+    PRIMARY KEY (run_id, row_no)
+);
 
 CREATE TABLE IF NOT EXISTS stocksync.dq_results (
     run_id     text NOT NULL REFERENCES stocksync.sync_runs (run_id),

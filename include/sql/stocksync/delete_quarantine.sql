@@ -1,0 +1,1 @@
+DELETE FROM stocksync.quarantine WHERE run_id = %(run_id)s

@@ -1,0 +1,1 @@
+INSERT INTO {push_skus} (sku) SELECT DISTINCT unnest(%(skus)s::text[])

@@ -1,0 +1,9 @@
+-- Plan-wide figures the guardrails judge (shared/DESIGN.md §3.5).
+SELECT (SELECT count(*) FROM ({enabled_skus}) e) AS enabled_catalog,
+       (SELECT count(*) FROM ({enabled_skus}) e JOIN {plan} p ON p.sku = e.sku) AS covered,
+       count(*) FILTER (WHERE outcome NOT IN ('unknown', 'stale')) AS applicable,
+       count(*) FILTER (WHERE outcome IN ('changed', 'clamped') AND new_qty IS DISTINCT FROM old_qty) AS changing,
+       count(*) FILTER (WHERE outcome NOT IN ('unknown', 'stale') AND old_qty > 0 AND new_qty = 0) AS zeroed,
+       coalesce(sum(old_qty) FILTER (WHERE outcome NOT IN ('unknown', 'stale')), 0) AS units_before,
+       coalesce(sum(new_qty) FILTER (WHERE outcome NOT IN ('unknown', 'stale')), 0) AS units_after
+  FROM {plan}

@@ -1,0 +1,106 @@
+"""Guardrails on the plan before any write (shared/DESIGN.md §3.5).
+
+A broken feed (truncated, zeroed, a wrong file) looks like a plan that covers too little
+of the catalog, changes too many SKUs, drops too many to zero or moves the total number of
+units too much. Thresholds live in the config (`guardrails:`); ops may override them for
+one run with a recorded reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+import psycopg
+
+from include.stocksync.db import query
+from include.stocksync.settings import Settings
+
+
+class GuardrailFailed(RuntimeError):
+    """The plan looks like a broken feed; nothing was written."""
+
+    def __init__(self, failed: list[Guardrail]):
+        self.failed = failed
+        detail = "; ".join(g.observed for g in failed)
+        super().__init__(f"guardrails stopped the run, nothing was written: {detail}. If the feed is right, "
+                         "trigger again with override_guardrails=true and an override_reason")
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    name: str
+    value: float
+    limit: float
+    success: bool
+    observed: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def metrics(conn: psycopg.Connection, plan_table: str) -> dict[str, int]:
+    cur = conn.execute(query("stocksync/select_guardrail_metrics", plan=plan_table,
+                             enabled_skus=query("shop/select_enabled_skus")))
+    row = cur.fetchone()
+    assert row is not None and cur.description is not None
+    return {col.name: int(value or 0) for col, value in zip(cur.description, row, strict=True)}
+
+
+def evaluate(figures: dict[str, int], settings: Settings, subset: bool = False) -> list[Guardrail]:
+    """Judge the plan's figures against the configured limits."""
+    limits = settings.guardrails
+    applicable = max(figures["applicable"], 1)
+    enabled = figures["enabled_catalog"]
+    coverage = figures["covered"] / enabled if enabled else 1.0
+    changed = figures["changing"] / applicable
+    zeroed = figures["zeroed"] / applicable
+    before, after = figures["units_before"], figures["units_after"]
+    units = abs(after - before) / max(before, 1)
+
+    def pct(x: float) -> str:
+        return f"{x * 100:.1f}%"
+
+    results = [
+        Guardrail("min_catalog_coverage", coverage, limits["min_catalog_coverage"],
+                  subset or coverage >= limits["min_catalog_coverage"],
+                  "not applicable to a push of listed SKUs" if subset else
+                  f"the snapshot covers {pct(coverage)} of the {enabled} enabled SKUs "
+                  f"(at least {pct(limits['min_catalog_coverage'])} required)"),
+        Guardrail("max_changed_share", changed, limits["max_changed_share"], changed <= limits["max_changed_share"],
+                  f"{pct(changed)} of SKUs would change ({figures['changing']}; at most "
+                  f"{pct(limits['max_changed_share'])} allowed)"),
+        Guardrail("max_zeroed_share", zeroed, limits["max_zeroed_share"], zeroed <= limits["max_zeroed_share"],
+                  f"{pct(zeroed)} of SKUs would drop from in stock to 0 ({figures['zeroed']}; at most "
+                  f"{pct(limits['max_zeroed_share'])} allowed)"),
+        Guardrail("max_total_units_change", units, limits["max_total_units_change"],
+                  units <= limits["max_total_units_change"],
+                  f"total units would move {pct(units)} ({before} -> {after}; at most "
+                  f"{pct(limits['max_total_units_change'])} allowed)"),
+    ]
+    if subset:  # one push of a few SKUs: shares of a tiny plan say nothing about a broken feed
+        results = [results[0], *(Guardrail(g.name, g.value, g.limit, True, f"{g.observed} (not enforced for a "
+                                           "push of listed SKUs)") for g in results[1:])]
+    return results
+
+
+def check_plan(conn: psycopg.Connection, run_id: str, plan_table: str, settings: Settings, *,
+               subset: bool = False, override_reason: str | None = None) -> list[Guardrail]:
+    """Evaluate, record (dq_results and the run record) and raise `GuardrailFailed` unless overridden."""
+    results = evaluate(metrics(conn, plan_table), settings, subset)
+    failed = [g for g in results if not g.success]
+    policy = "overridden" if override_reason else "fail"
+    with conn.cursor() as cur:
+        cur.executemany(query("stocksync/upsert_dq_result"), [
+            {"run_id": run_id, "check_name": f"guardrail:{g.name}", "success": g.success,
+             "policy": policy if not g.success else "fail", "observed": g.observed,
+             "examples": orjson.dumps({"value": g.value, "limit": g.limit}).decode()}
+            for g in results])
+        cur.execute(query("stocksync/update_sync_run_guardrails"), {
+            "run_id": run_id, "override_reason": override_reason,
+            "guardrails": orjson.dumps([g.as_dict() for g in results]).decode()})
+    conn.commit()
+    if failed and not override_reason:
+        raise GuardrailFailed(failed)
+    return results

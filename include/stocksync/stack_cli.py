@@ -1,0 +1,105 @@
+"""`stack`: the embedded local stack plus the full Airflow 3 UI, for a person at a keyboard.
+
+    bash scripts/stack.sh [--port 8080] [--skus 2000] [--seed 7] [--reseed]
+    PYTHONPATH=. .venv/bin/python -m include.stocksync.stack_cli [same options]
+
+Starts (or reuses) the local PostgreSQL, the WMS service and the alert webhook receiver,
+applies the stocksync schema, seeds the demo shop once, then runs `airflow standalone`
+(API server with the UI, scheduler, dag-processor, triggerer; AIRFLOW_HOME
+`.local/airflow-standalone`) wired to them, and prints the URL, the login and the
+"Stock sync" page. Ctrl-C stops Airflow; PostgreSQL, the WMS and the webhook receiver keep
+running for the next command (`python -m include.stocksync.cli stop` ends them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import sys
+import time
+from types import FrameType
+
+from include.stocksync.airflow_standalone import AirflowStandalone, AirflowStandaloneError
+from include.stocksync.cli import DAG_ID, ensure_seeded
+from include.stocksync.local_pg import LOCAL_DIR
+from include.stocksync.local_stack import LocalStack
+from include.stocksync.pipeline import apply_schema
+
+AIRFLOW_HOME = LOCAL_DIR / "airflow-standalone"
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def stack(args: argparse.Namespace) -> int:
+    if _port_in_use(args.port):
+        print(f"stocksync: port {args.port} is already in use (another `stack` running?); "
+              "choose another with --port", file=sys.stderr)
+        return 2
+    local = LocalStack(wms_skus=args.skus, wms_seed=args.seed).start()
+    dsn = local.pg.dsn()
+    apply_schema(dsn)
+    seeded = ensure_seeded(local, args.skus, args.seed, reseed=args.reseed)
+    print(f"stocksync: PostgreSQL {dsn}, WMS {local.wms.url}, alert webhook {local.webhook.url}")
+    print("stocksync: demo data " + (f"seeded ({args.skus} SKUs, seed {args.seed})" if seeded else "already seeded"))
+
+    airflow = AirflowStandalone(AIRFLOW_HOME, shop_dsn=dsn, wms_url=local.wms.url, token=local.token,
+                                webhook_url=local.webhook.url, port=args.port)
+    signal.signal(signal.SIGTERM, _interrupt)
+    print(f"stocksync: starting Airflow (log {airflow.log_path}) ...", flush=True)
+    code = 0
+    try:
+        airflow.start(timeout=args.timeout)
+        print("\n".join([
+            "",
+            f"Airflow is up after {airflow.startup_seconds:.0f}s",
+            f"  URL         {airflow.url}/",
+            f"  username    {airflow.username}",
+            f"  password    {airflow.password}",
+            f"  Stock sync  {airflow.url}/stocksync/   (also in Airflow's navigation: 'Stock sync')",
+            f"  DAG         {DAG_ID} (paused when new: unpause it or trigger it in the UI)",
+            "",
+            "Press Ctrl-C to stop Airflow. PostgreSQL, the WMS and the webhook receiver keep running;",
+            "stop them with: PYTHONPATH=. .venv/bin/python -m include.stocksync.cli stop",
+        ]), flush=True)
+        while airflow.process is not None and airflow.process.poll() is None:
+            time.sleep(1)
+        print(f"stocksync: Airflow exited on its own; see {airflow.log_path}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        print("\nstocksync: stopping Airflow ...", flush=True)
+    except AirflowStandaloneError as exc:
+        print(f"stocksync: {exc}", file=sys.stderr)
+        code = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave Airflow half-stopped
+        airflow.stop()
+    print("stocksync: Airflow stopped. PostgreSQL, WMS and webhook are still running "
+          "(PYTHONPATH=. .venv/bin/python -m include.stocksync.cli stop ends them).")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="stocksync stack",
+                                     description="the local stack plus the Airflow 3 UI (airflow standalone)")
+    parser.add_argument("--port", type=int, default=8080, help="Airflow API server/UI port (default 8080)")
+    parser.add_argument("--skus", type=int, default=2000, help="demo catalogue size when seeding")
+    parser.add_argument("--seed", type=int, default=7, help="demo data seed")
+    parser.add_argument("--reseed", action="store_true", help="reset the demo shop and WMS first")
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for Airflow to answer")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    return stack(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
