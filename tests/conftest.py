@@ -126,6 +126,16 @@ def dagbag(airflow: dict[str, str]) -> Any:
     return DagBag(dag_folder=airflow["AIRFLOW__CORE__DAGS_FOLDER"])
 
 
+def fresh_dag(dagbag: Any, dag_id: str) -> Any:
+    """A newly parsed DAG: `dag.test(run_conf=...)` leaves the conf in the DAG object's params,
+    which would leak into the next in-process run (a scheduler parses afresh anyway)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=dagbag.dag_folder).get_dag(dag_id)
+    assert dag is not None, dag_id
+    return dag
+
+
 def stock_fingerprint(dsn: str) -> list[tuple[Any, ...]]:
     """Every column of every stock row, for byte-for-byte comparisons."""
     with connect(dsn) as conn:

@@ -23,7 +23,7 @@ class GuardrailFailed(RuntimeError):
 
     def __init__(self, failed: list[Guardrail]):
         self.failed = failed
-        detail = "; ".join(g.observed for g in failed)
+        detail = "; ".join(f"{g.name}: {g.observed}" for g in failed)
         super().__init__(f"guardrails stopped the run, nothing was written: {detail}. If the feed is right, "
                          "trigger again with override_guardrails=true and an override_reason")
 

@@ -14,7 +14,7 @@ import pytest
 from include.stocksync.db import connect
 from include.stocksync.demo_seed import seed_demo
 from include.stocksync.pipeline import get_run
-from tests.conftest import active_freezes, stock_fingerprint, try_place_order
+from tests.conftest import active_freezes, fresh_dag, stock_fingerprint, try_place_order
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +24,7 @@ UNSENT_STATUSES = {"placed", "paid", "processing"}
 def run_nightly(dagbag: Any, conf: dict[str, Any] | None = None) -> Any:
     from airflow.utils.state import DagRunState
 
-    dag = dagbag.get_dag("inventory_nightly_sync")
-    dag_run = dag.test(run_conf=conf)
+    dag_run = fresh_dag(dagbag, "inventory_nightly_sync").test(run_conf=conf)
     assert dag_run.state in (DagRunState.SUCCESS, DagRunState.FAILED)
     return dag_run
 

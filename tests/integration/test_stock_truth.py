@@ -21,7 +21,7 @@ from include.stocksync.db import connect
 from include.stocksync.demo_seed import load_catalog, reset_shop
 from include.stocksync.merge import plan_table
 from include.stocksync.settings import PROJECT_ROOT, load_settings
-from tests.conftest import TEST_TOKEN, active_freezes, stock_fingerprint, try_place_order
+from tests.conftest import TEST_TOKEN, active_freezes, fresh_dag, stock_fingerprint, try_place_order
 from tests.integration.test_nightly_sync import run_nightly
 
 pytestmark = pytest.mark.slow
@@ -198,7 +198,7 @@ def test_rerun_of_a_finished_dag_run_changes_nothing(dagbag: Any, clean_shop: st
     with connect(dsn) as conn:
         load_catalog(conn, wms.admin.items(), random.Random(2), drift_share=0.5)
         conn.commit()
-    dag = dagbag.get_dag("inventory_nightly_sync")
+    dag = fresh_dag(dagbag, "inventory_nightly_sync")
     logical_date = datetime.now(timezone.utc).replace(microsecond=0)
     first = dag.test(logical_date=logical_date, run_after=logical_date)
     assert first.state == DagRunState.SUCCESS

@@ -1,0 +1,169 @@
+"""Bad WMS feeds through the real pipeline (`dag.test()`), the real WMS service and shop DB.
+
+Each case asserts its outcome: a failed run (shop stock byte-for-byte unchanged, freeze
+released, the report naming the problem) or quarantined rows (the run goes on, the rows
+are listed in the report and kept out of the shop).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from include.stocksync import pipeline
+from include.stocksync.db import connect
+from include.stocksync.demo_seed import load_catalog
+from tests.conftest import active_freezes, stock_fingerprint
+from tests.integration.test_nightly_sync import run_nightly
+
+pytestmark = pytest.mark.slow
+
+SKUS = 40  # two pages of 25 (tests use page_size 25)
+LONG_SKU = "X" * 10_000
+INJECTION_SKU = "x'); DROP TABLE stock;--"
+UNICODE_SKU = "SKÜ-ß-😀"
+
+
+def corrupt(sku: int, field: str, value: Any) -> dict[str, Any]:
+    return {"corrupt": [{"sku": f"SKU-{sku:07d}", "field": field, "value": value}]}
+
+
+def rename(*pairs: tuple[int, str]) -> dict[str, Any]:
+    return {"sku_rename": {f"SKU-{n:07d}": new for n, new in pairs}}
+
+
+# (case id, WMS faults, checks of which at least one must be reported failed)
+FAILING_CASES: list[tuple[str, dict[str, Any], set[str]]] = [
+    ("negative-quantity", corrupt(3, "available", -5), {"quantity_non_negative[available]",
+                                                         "available_consistent[available]"}),
+    ("negative-on-hand", corrupt(4, "on_hand", -1), {"quantity_non_negative[on_hand]"}),
+    ("float-quantity", corrupt(5, "available", 1.5), {"quantity_integer[available]"}),
+    ("nan-quantity", corrupt(6, "available", "__NaN__"), {"quantity_integer[available]"}),
+    ("infinity-quantity", corrupt(7, "available", "__Infinity__"), {"quantity_integer[available]"}),
+    ("string-quantity", corrupt(8, "available", "abc"), {"quantity_integer[available]"}),
+    ("boolean-quantity", corrupt(9, "available", True), {"quantity_integer[available]"}),
+    ("object-quantity", corrupt(10, "available", {"units": 5}), {"quantity_integer[available]"}),
+    ("null-quantity", corrupt(11, "available", None), {"quantity_not_null[available]"}),
+    ("huge-quantity", corrupt(12, "available", 10**30), {"quantity_max[available]"}),
+    ("above-max-quantity", corrupt(13, "on_hand", 2_000_000_000), {"quantity_max[on_hand]"}),
+    ("negative-seq", corrupt(14, "seq", -3), {"quantity_non_negative[seq]"}),
+    ("inconsistent-available", corrupt(15, "available", 999), {"available_consistent[available]"}),
+    ("missing-sku", corrupt(16, "sku", "__drop__"), {"sku_not_null[sku]"}),
+    ("empty-sku", rename((17, "")), {"sku_length[sku]", "sku_format[sku]"}),
+    ("duplicated-sku", {"duplicate_sku": "SKU-0000018"}, {"sku_unique[sku]"}),
+    ("10000-char-sku", rename((19, LONG_SKU)), {"sku_length[sku]"}),
+    ("unicode-sku", rename((20, UNICODE_SKU)), {"sku_format[sku]"}),
+    ("sql-injection-sku", rename((21, INJECTION_SKU)), {"sku_format[sku]"}),
+    ("missing-column", {"drop_fields": ["non_usable"]}, {"columns"}),
+    ("extra-column", {"extra_fields": {"warehouse": "A"}}, {"columns"}),
+    ("empty-snapshot", {"max_items": 0}, {"row_count"}),
+    ("half-the-catalog", {"max_items": SKUS // 2}, {"row_count"}),
+    ("one-page-repeated", {"repeat_page": 0}, {"sku_unique[sku]"}),
+    ("last-page-missing", {"drop_last_page": True}, {"row_count"}),
+    ("too-many-unknown-skus", rename((22, "SKU-9000001"), (23, "SKU-9000002"), (24, "SKU-9000003")),
+     {"unknown_sku[sku]"}),
+    ("every-quantity-zero", {"zero_all": True}, {"guardrail:max_zeroed_share", "guardrail:max_total_units_change"}),
+]
+
+
+@pytest.fixture
+def shop(clean_shop: str, wms: Any) -> str:
+    wms.admin.reset(SKUS, 21)
+    with connect(clean_shop) as conn:
+        load_catalog(conn, wms.admin.items(), random.Random(21), drift_share=0.1)
+        conn.commit()
+    return clean_shop
+
+
+def failed_checks(dsn: str, run_id: str) -> set[str]:
+    with connect(dsn) as conn:
+        return {row[0] for row in conn.execute(
+            "SELECT check_name FROM stocksync.dq_results WHERE run_id = %s AND NOT success", (run_id,))}
+
+
+@pytest.mark.parametrize(("faults", "expected"), [case[1:] for case in FAILING_CASES],
+                         ids=[case[0] for case in FAILING_CASES])
+def test_bad_feed_fails_the_run_and_writes_nothing(dagbag: Any, shop: str, wms: Any, faults: dict[str, Any],
+                                                   expected: set[str]) -> None:
+    from airflow.utils.state import DagRunState
+
+    fingerprint = stock_fingerprint(shop)
+    wms.admin.faults(**faults)
+
+    dag_run = run_nightly(dagbag)
+
+    assert dag_run.state == DagRunState.FAILED
+    assert stock_fingerprint(shop) == fingerprint
+    assert active_freezes(shop) == []
+    run = pipeline.get_run(shop, dag_run.run_id)
+    assert run["status"] == "failed"
+    failed = failed_checks(shop, dag_run.run_id)
+    assert failed & expected, f"expected one of {expected}, got {failed}"
+    report = Path(run["report_path"]).read_text()
+    named = sorted(failed & expected)[0]
+    assert named in report and "FAILED" in report
+    assert named.split("[")[0].removeprefix("guardrail:") in run["error"]
+    with connect(shop) as conn:  # the injection SKU stayed data
+        assert conn.execute("SELECT count(*) FROM shop.stock").fetchone() == (SKUS,)
+
+
+def test_unknown_sku_within_limit_is_quarantined(dagbag: Any, clean_shop: str, wms: Any) -> None:
+    from airflow.utils.state import DagRunState
+
+    wms.admin.reset(200, 22)  # 1 unknown of 200 = 0.5%: under the 1% limit
+    with connect(clean_shop) as conn:
+        load_catalog(conn, wms.admin.items(), random.Random(22), drift_share=0.1)
+        conn.commit()
+    before = {sku: qty for sku, qty, _, _ in stock_fingerprint(clean_shop)}
+    wms.admin.faults(**rename((30, "SKU-9000030")))
+
+    dag_run = run_nightly(dagbag, {"page_size": 100})
+
+    assert dag_run.state == DagRunState.SUCCESS
+    run = pipeline.get_run(clean_shop, dag_run.run_id)
+    assert run["quarantined"] == 1 and run["valid"] == 199 and run["extracted"] == 200
+    with connect(clean_shop) as conn:
+        quarantined = conn.execute("SELECT sku, reasons FROM stocksync.quarantine WHERE run_id = %s",
+                                   (dag_run.run_id,)).fetchall()
+        audited = conn.execute("SELECT count(*) FROM stocksync.sku_audit WHERE run_id = %s",
+                               (dag_run.run_id,)).fetchone()
+    assert quarantined == [("SKU-9000030", ["unknown_sku[sku]"])]
+    assert audited == (199,)
+    after = {sku: qty for sku, qty, _, _ in stock_fingerprint(clean_shop)}
+    assert after["SKU-0000030"] == before["SKU-0000030"]  # its record was renamed away: untouched
+    assert sum(1 for sku in after if after[sku] != before[sku]) > 0  # the drift elsewhere was repaired
+    report = Path(run["report_path"]).read_text()
+    assert "Quarantined rows" in report and "SKU-9000030" in report and "unknown_sku[sku]" in report
+
+
+def test_normal_night_passes_every_guardrail(dagbag: Any, clean_shop: str, wms: Any) -> None:
+    """A few percent of SKUs moving, judged against the shipped default guardrails."""
+    from airflow.utils.state import DagRunState
+
+    from include.stocksync.guardrails import evaluate, metrics
+    from include.stocksync.settings import load_settings
+
+    wms.admin.reset(500, 23)
+    with connect(clean_shop) as conn:
+        load_catalog(conn, wms.admin.items(), random.Random(23), drift_share=0.0)
+        conn.execute("UPDATE shop.stock SET wms_seq = 0")
+        conn.commit()
+    rng = random.Random(5)
+    moved = rng.sample(range(1, 501), k=20)  # 4% of SKUs move in the WMS overnight
+    wms.admin.set_items([{"sku": f"SKU-{n:07d}", "on_hand": rng.randint(0, 400), "non_usable": 0, "allocated": 0}
+                         for n in moved])
+
+    dag_run = run_nightly(dagbag, {"page_size": 100})
+
+    assert dag_run.state == DagRunState.SUCCESS
+    run = pipeline.get_run(clean_shop, dag_run.run_id)
+    assert 0 < run["changed"] + run["clamped"] <= 20
+    defaults = load_settings(environ={})
+    with connect(clean_shop) as conn:
+        plan = f"plan_{run['staging_table'].removeprefix('raw_')}"
+        results = evaluate(metrics(conn, plan), defaults)
+    assert all(g.success for g in results), [g.observed for g in results if not g.success]
+    assert {g["name"] for g in run["guardrails"] if g["success"]} == set(defaults.guardrails)

@@ -1,0 +1,147 @@
+"""`inventory_full_push` with `dag.test()`: dry run, SKU subset, guardrail override, misuse."""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from include.stocksync import pipeline
+from include.stocksync.db import connect
+from include.stocksync.demo_seed import load_catalog
+from tests.conftest import active_freezes, fresh_dag, stock_fingerprint
+
+pytestmark = pytest.mark.slow
+
+
+def push(dagbag: Any, conf: dict[str, Any]) -> Any:
+    return fresh_dag(dagbag, "inventory_full_push").test(run_conf=conf)
+
+
+@pytest.fixture
+def drifted_shop(clean_shop: str, wms: Any) -> str:
+    """40 SKUs; the shop drifted on about half of them."""
+    wms.admin.reset(40, 31)
+    with connect(clean_shop) as conn:
+        load_catalog(conn, wms.admin.items(), random.Random(31), drift_share=0.5)
+        conn.commit()
+    return clean_shop
+
+
+def test_dry_run_writes_the_plan_and_nothing_else(dagbag: Any, drifted_shop: str, wms: Any) -> None:
+    from airflow.utils.state import DagRunState
+
+    fingerprint = stock_fingerprint(drifted_shop)
+    wms_items = {item["sku"]: item for item in wms.admin.items()}
+
+    dag_run = push(dagbag, {"dry_run": True})
+
+    assert dag_run.state == DagRunState.SUCCESS
+    assert stock_fingerprint(drifted_shop) == fingerprint
+    run = pipeline.get_run(drifted_shop, dag_run.run_id)
+    assert run["status"] == "dry_run" and run["freeze_seconds"] == 0
+    with connect(drifted_shop) as conn:
+        assert conn.execute("SELECT count(*) FROM shop.checkout_freezes").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM stocksync.sku_audit WHERE run_id = %s",
+                            (dag_run.run_id,)).fetchone() == (0,)
+    directory = Path(run["report_path"]).parent
+    with (directory / "plan.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 40
+    assert list(rows[0]) == ["sku", "current", "wms_available", "adjustment", "new", "delta", "outcome"]
+    current = {sku: qty for sku, qty, _, _ in fingerprint}
+    for row in rows:
+        assert int(row["current"]) == current[row["sku"]]
+        assert int(row["wms_available"]) == wms_items[row["sku"]]["available"]
+        assert int(row["new"]) == wms_items[row["sku"]]["available"] - int(row["adjustment"])
+        assert int(row["delta"]) == int(row["new"]) - int(row["current"])
+        assert row["outcome"] == ("unchanged" if row["delta"] == "0" else "changed")
+    assert any(row["delta"] != "0" for row in rows)
+    plan_html = (directory / "plan.html").read_text()
+    assert "Nothing was written to the shop" in plan_html and rows[0]["sku"] in plan_html
+    assert "plan.html" in Path(run["report_path"]).read_text()
+
+
+def test_real_push_of_listed_skus_changes_exactly_those(dagbag: Any, drifted_shop: str, wms: Any) -> None:
+    from airflow.utils.state import DagRunState
+
+    before = {sku: qty for sku, qty, _, _ in stock_fingerprint(drifted_shop)}
+    available = {item["sku"]: item["available"] for item in wms.admin.items()}
+    drifted = sorted(sku for sku in before if before[sku] != available[sku])
+    listed = drifted[:3]
+    assert len(listed) == 3
+
+    dag_run = push(dagbag, {"dry_run": False, "skus": listed, "freeze_mode": "apply"})
+
+    assert dag_run.state == DagRunState.SUCCESS
+    after = {sku: qty for sku, qty, _, _ in stock_fingerprint(drifted_shop)}
+    assert {sku for sku in after if after[sku] != before[sku]} == set(listed)
+    assert all(after[sku] == available[sku] for sku in listed)
+    run = pipeline.get_run(drifted_shop, dag_run.run_id)
+    assert run["status"] == "applied" and run["changed"] == 3 and run["extracted"] == 40
+    assert active_freezes(drifted_shop) == []
+
+
+def test_single_sku_push(dagbag: Any, drifted_shop: str, wms: Any) -> None:
+    from airflow.utils.state import DagRunState
+
+    before = {sku: qty for sku, qty, _, _ in stock_fingerprint(drifted_shop)}
+    available = {item["sku"]: item["available"] for item in wms.admin.items()}
+    sku = next(s for s in sorted(before) if before[s] != available[s])
+
+    dag_run = push(dagbag, {"dry_run": False, "skus": [sku], "freeze_mode": "none"})
+
+    assert dag_run.state == DagRunState.SUCCESS
+    after = {s: q for s, q, _, _ in stock_fingerprint(drifted_shop)}
+    assert after == {**before, sku: available[sku]}
+
+
+@pytest.mark.parametrize(("conf", "message"), [
+    ({"dry_run": False, "override_guardrails": True, "override_reason": ""},
+     "override_guardrails is true but override_reason is empty"),
+    ({"dry_run": False, "skus": ["SKU-0000001", "NOT-A-SKU"]}, "NOT-A-SKU (not in the WMS snapshot)"),
+])
+def test_misuse_fails_fast_with_a_clear_message(dagbag: Any, drifted_shop: str, wms: Any, webhook: Any,
+                                                conf: dict[str, Any], message: str) -> None:
+    from airflow.utils.state import DagRunState
+
+    fingerprint = stock_fingerprint(drifted_shop)
+
+    dag_run = push(dagbag, conf)
+
+    assert dag_run.state == DagRunState.FAILED
+    assert stock_fingerprint(drifted_shop) == fingerprint
+    assert active_freezes(drifted_shop) == []
+    alerts = [e["body"] for e in webhook.received() if e["body"].get("run_id") == dag_run.run_id]
+    assert alerts and any(message in alert["error"] for alert in alerts), [a["error"] for a in alerts]
+    assert all(alert["try_number"] == "1" for alert in alerts)  # no retries for a misuse
+
+
+def test_override_lets_a_tripped_guardrail_through_and_records_why(dagbag: Any, clean_shop: str,
+                                                                     wms: Any) -> None:
+    from airflow.utils.state import DagRunState
+
+    wms.admin.reset(40, 32)
+    with connect(clean_shop) as conn:
+        load_catalog(conn, wms.admin.items(), random.Random(32), drift_share=0.0)
+        conn.commit()
+    # a stock take found a whole aisle empty: 25% of SKUs drop to zero (guardrail: at most 5%)
+    wms.admin.set_items([{"sku": f"SKU-{n:07d}", "on_hand": 0, "non_usable": 0, "allocated": 0}
+                         for n in range(1, 11)])
+    stopped = push(dagbag, {"dry_run": False})
+    assert stopped.state == DagRunState.FAILED
+    assert "max_zeroed_share" in pipeline.get_run(clean_shop, stopped.run_id)["error"]
+
+    reason = "stock take 2026-11-22: aisle 4 written off after water damage"
+    dag_run = push(dagbag, {"dry_run": False, "override_guardrails": True, "override_reason": reason})
+
+    assert dag_run.state == DagRunState.SUCCESS
+    run = pipeline.get_run(clean_shop, dag_run.run_id)
+    assert run["override_reason"] == reason and run["status"] == "applied"
+    zeroed = {sku: qty for sku, qty, _, _ in stock_fingerprint(clean_shop) if sku <= "SKU-0000010"}
+    assert set(zeroed.values()) == {0}
+    report = Path(run["report_path"]).read_text()
+    assert reason in report and "FAILED (overridden)" in report
