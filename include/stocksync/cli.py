@@ -23,6 +23,7 @@ from include.stocksync.db import connect, execute_file
 from include.stocksync.demo_seed import WmsAdmin, seed_demo
 from include.stocksync.local_stack import LocalStack, migrate_airflow
 from include.stocksync.pipeline import apply_schema, summary
+from include.stocksync.report import ordered_stages
 
 DAG_ID = "inventory_nightly_sync"
 
@@ -76,7 +77,7 @@ def print_summary(run: dict[str, Any], seeded: dict[str, Any] | None, wall: floa
         f"  unknown          {run['unknown']}",
         f"  freeze window    {run['freeze_seconds']:.3f} s" if run.get("freeze_seconds") is not None
         else "  freeze window    n/a",
-        "  stage durations  " + ", ".join(f"{k} {v:.3f}s" for k, v in stages.items()),
+        "  stage durations  " + ", ".join(f"{k} {v:.3f}s" for k, v in ordered_stages(stages)),
         f"  DQ report        {run['report_path']}",
         f"  wall time        {wall:.1f} s (this command)",
     ]

@@ -21,6 +21,7 @@ from include.stocksync.settings import (
     ADJUSTMENT_MODES,
     FREEZE_MODES,
     WATERMARK_SOURCES,
+    WRITER_POOL,
     RunOptions,
     Settings,
     load_settings,
@@ -29,7 +30,6 @@ from include.stocksync.settings import (
 
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 OWNER = "stocksync"
-WRITER_POOL = "stocksync_shop_writer"
 
 
 def report_url(run_id: str) -> str:

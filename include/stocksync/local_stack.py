@@ -20,7 +20,7 @@ import requests
 
 from include.stocksync.demo_seed import WmsAdmin
 from include.stocksync.local_pg import LOCAL_DIR, LocalPostgres
-from include.stocksync.settings import PROJECT_ROOT
+from include.stocksync.settings import PROJECT_ROOT, WRITER_POOL
 
 DEMO_TOKEN = "local-demo-token"  # the demo WMS's bearer token (local only, not a secret)
 
@@ -150,7 +150,7 @@ def migrate_airflow(env: dict[str, str]) -> None:
     if result.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     # one writer at a time: the nightly sync's and the ops push's load tasks share this pool
-    result = subprocess.run([str(airflow), "pools", "set", "stocksync_shop_writer", "1",
+    result = subprocess.run([str(airflow), "pools", "set", WRITER_POOL, "1",
                              "stocksync: one shop writer at a time"], env={**os.environ, **env}, capture_output=True,
                             text=True)
     if result.returncode != 0:

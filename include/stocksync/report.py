@@ -33,6 +33,15 @@ code{background:#f3f5f7;padding:0 .2rem;word-break:break-all}
 PLAN_HTML_ROWS = 5000
 
 
+STAGE_ORDER = ("freeze", "extract", "validate", "merge", "load")
+
+
+def ordered_stages(stage_seconds: dict[str, float] | None) -> list[tuple[str, float]]:
+    """Stage durations in pipeline order (the JSON column keeps its own key order)."""
+    items = (stage_seconds or {}).items()
+    return sorted(items, key=lambda kv: (STAGE_ORDER.index(kv[0]) if kv[0] in STAGE_ORDER else 99, kv[0]))
+
+
 def report_path(settings: Settings, run_id: str) -> Path:
     return settings.reports_path / run_key(run_id) / "report.html"
 
@@ -60,8 +69,9 @@ def _bucket_label(bucket: int) -> str:
     if bucket == 0:
         return "0"
     low, high = 10 ** (abs(bucket) - 1), 10 ** abs(bucket) - 1
-    sign = "+" if bucket > 0 else "-"
-    return f"{sign}{low}" if low == high else f"{sign}{low}..{high}"
+    if bucket > 0:
+        return f"+{low}" if low == high else f"+{low}..+{high}"
+    return f"-{low}" if low == high else f"-{high}..-{low}"
 
 
 def histogram_svg(buckets: list[tuple[int, int]]) -> str:
@@ -109,7 +119,7 @@ def render_report(conn: psycopg.Connection, run_id: str, directory: Path | None 
                     "snapshot_taken_at", "orders_counted_until", "pages", "extracted", "valid", "quarantined",
                     "changed", "unchanged", "stale", "clamped", "duplicate", "unknown", "freeze_seconds", "error"]
     summary = _table(["", ""], [[k, run.get(k)] for k in summary_keys])
-    stages = _table(["stage", "seconds"], [[k, f"{v:.3f}"] for k, v in (run["stage_seconds"] or {}).items()], {1})
+    stages = _table(["stage", "seconds"], [[k, f"{v:.3f}"] for k, v in ordered_stages(run["stage_seconds"])], {1})
     if checks:
         def result_cell(c: dict[str, Any]) -> str:
             if c["success"]:

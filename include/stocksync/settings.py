@@ -29,6 +29,9 @@ ADJUSTMENT_MODES = ("none", "unsent_orders", "unsent_orders_and_carts")
 WATERMARK_SOURCES = ("wms", "request_time")
 
 # Keys a single run may override (through dag_run.conf / Params).
+# The one-slot Airflow pool both sync DAGs' load tasks run in: one shop writer at a time.
+WRITER_POOL = "stocksync_shop_writer"
+
 RUN_KEYS = (
     "freeze_mode",
     "adjustment_mode",

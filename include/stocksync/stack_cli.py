@@ -54,7 +54,11 @@ def stack(args: argparse.Namespace) -> int:
 
     airflow = AirflowStandalone(AIRFLOW_HOME, shop_dsn=dsn, wms_url=local.wms.url, token=local.token,
                                 webhook_url=local.webhook.url, port=args.port)
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C, `kill` and a closed terminal all stop Airflow cleanly (SIGINT explicitly: a shell
+    # that starts us in the background would otherwise leave it ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     print(f"stocksync: starting Airflow (log {airflow.log_path}) ...", flush=True)
     code = 0
     try:
@@ -81,7 +85,8 @@ def stack(args: argparse.Namespace) -> int:
         print(f"stocksync: {exc}", file=sys.stderr)
         code = 1
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave Airflow half-stopped
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C must not leave
+            signal.signal(signum, signal.SIG_IGN)                        # Airflow half-stopped
         airflow.stop()
     print("stocksync: Airflow stopped. PostgreSQL, WMS and webhook are still running "
           "(PYTHONPATH=. .venv/bin/python -m include.stocksync.cli stop ends them).")

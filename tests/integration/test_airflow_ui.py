@@ -1,0 +1,202 @@
+"""The "Stock sync" Airflow plugin on a real `airflow standalone` (API server, UI, scheduler...),
+wired to the test shop DB, WMS service and webhook, driven over HTTP and with headless Chromium.
+
+One nightly run is made first with `dag.test()` (in this process, the session's Airflow home);
+the standalone gets its own AIRFLOW_HOME but the same shop DB and reports folder, so its plugin
+page lists that run and serves its report. Screenshots go to `artifacts/screenshots/`.
+"""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+import requests
+
+from include.stocksync.airflow_standalone import AirflowStandalone
+from include.stocksync.db import run_key
+from include.stocksync.demo_seed import seed_demo
+from include.stocksync.local_stack import free_port
+from include.stocksync.settings import PROJECT_ROOT
+from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
+
+
+@dataclass(frozen=True)
+class UiStack:
+    airflow: AirflowStandalone
+    run_id: str
+    run_status: str
+
+    @property
+    def base(self) -> str:
+        return self.airflow.url
+
+    @property
+    def report_path(self) -> str:
+        return f"/stocksync/reports/{run_key(self.run_id)}/report.html"
+
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.airflow.token()}"}
+
+
+@pytest.fixture(scope="module")
+def ui(shop_dsn: str, wms_process: Any, webhook: Any, airflow: dict[str, str], dagbag: Any,
+       tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
+    """A standalone Airflow (own home, free port) plus one finished nightly run to show."""
+    from include.stocksync.pipeline import get_run
+
+    standalone = AirflowStandalone(
+        tmp_path_factory.mktemp("airflow-standalone"), shop_dsn=shop_dsn, wms_url=wms_process.url,
+        token=TEST_TOKEN, webhook_url=webhook.url, port=free_port(),
+        extra_env={**TEST_SETTINGS_ENV, "STOCKSYNC_REPORTS_DIR": airflow["STOCKSYNC_REPORTS_DIR"]})
+    standalone.launch()  # starts in the background while the run below is made
+    try:
+        wms_process.admin.clear_faults()
+        seed_demo(shop_dsn, wms_process.admin, skus=30, seed=2)
+        dag_run = dagbag.get_dag("inventory_nightly_sync").test()
+        assert str(dag_run.state) == "success", f"the nightly run failed: {dag_run.state}"
+        run = get_run(shop_dsn, dag_run.run_id)
+        standalone.wait_ready(timeout=120)
+        print(f"\nairflow standalone answered health after {standalone.startup_seconds:.1f}s "
+              f"(log {standalone.log_path})")
+        yield UiStack(standalone, dag_run.run_id, run["status"])
+    finally:
+        standalone.stop(timeout=5)
+
+
+def raw_get(base: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    """GET `path` exactly as written: no dot-segment removal or re-quoting (requests would normalise)."""
+    url = urlparse(base)
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=10)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def refused(response: requests.Response) -> bool:
+    if response.status_code in (401, 403):
+        return True
+    return response.is_redirect and "/auth/login" in response.headers.get("location", "")
+
+
+def test_unauthenticated_requests_are_refused(ui: UiStack) -> None:
+    for path in ("/stocksync/", ui.report_path):
+        for accept in ("application/json", "text/html"):
+            response = requests.get(ui.base + path, headers={"Accept": accept}, allow_redirects=False, timeout=10)
+            assert refused(response), (path, accept, response.status_code, response.text[:200])
+            assert ui.run_id not in response.text
+    # a browser is sent to Airflow's login page and back to the page afterwards
+    response = requests.get(ui.base + "/stocksync/", headers={"Accept": "text/html"}, allow_redirects=False,
+                            timeout=10)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/auth/login?next=%2Fstocksync%2F")
+    # a forged or foreign token is no login either
+    bad = requests.get(ui.base + "/stocksync/", headers={"Authorization": "Bearer not-a-jwt"}, timeout=10)
+    assert bad.status_code in (401, 403) and ui.run_id not in bad.text
+
+
+def test_page_and_report_with_a_token(ui: UiStack) -> None:
+    page = requests.get(ui.base + "/stocksync/", headers=ui.bearer(), timeout=10)
+    assert page.status_code == 200, page.text[:500]
+    assert "Stock sync" in page.text
+    assert ui.run_id in page.text and ui.run_status in page.text
+    assert f'href="reports/{run_key(ui.run_id)}/report.html"' in page.text
+    assert not any(tag in page.text for tag in ("<script", "<link", "src=", "@import"))  # self-contained
+
+    report = requests.get(ui.base + ui.report_path, headers=ui.bearer(), timeout=10)
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    assert ui.run_id in report.text and "Data quality" in report.text
+
+    # the UI's login cookie is accepted as well as the header
+    by_cookie = requests.get(ui.base + ui.report_path, cookies={"_token": ui.airflow.token()}, timeout=10)
+    assert by_cookie.status_code == 200 and ui.run_id in by_cookie.text
+
+
+def test_report_paths_cannot_leave_the_run_folder(ui: UiStack) -> None:
+    key = run_key(ui.run_id)
+    attempts = [
+        "/stocksync/reports/../../etc/passwd",
+        "/stocksync/reports/%2e%2e/%2e%2e/etc/passwd",
+        "/stocksync/reports/..%2f..%2fetc%2fpasswd",
+        "/stocksync/reports/%2E%2E%2F%2E%2E%2Fetc/passwd",
+        f"/stocksync/reports/{key}/../../../../../../etc/passwd",
+        f"/stocksync/reports/{key}/..%2f..%2f..%2f..%2f..%2f..%2fetc%2fpasswd",
+        f"/stocksync/reports/{key}/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        f"/stocksync/reports/{key}/%2fetc%2fpasswd",
+        f"/stocksync/reports/{key}//etc/passwd",
+        "/stocksync/reports/ABCDEF0123456789/report.html",
+        f"/stocksync/reports/{key}x/report.html",
+        f"/stocksync/reports/{key}/",
+    ]
+    for path in attempts:
+        status, body = raw_get(ui.base, path, ui.bearer())
+        assert status in (400, 404), (path, status, body[:200])
+        assert "root:" not in body
+
+
+def test_plugin_is_registered_with_its_nav_view(ui: UiStack) -> None:
+    response = ui.airflow.api("GET", "/api/v2/plugins")
+    assert response.status_code == 200, response.text
+    plugins = {p["name"]: p for p in response.json()["plugins"]}
+    assert "stocksync" in plugins, list(plugins)
+    plugin = plugins["stocksync"]
+    assert [app["url_prefix"] for app in plugin["fastapi_apps"]] == ["/stocksync"]
+    views = {v["name"]: v for v in plugin["external_views"]}
+    assert views["Stock sync"]["href"] == "/stocksync/" and views["Stock sync"]["destination"] == "nav"
+    assert requests.get(ui.base + "/api/v2/plugins", timeout=10).status_code == 401
+
+
+def test_browser_login_page_and_report(ui: UiStack) -> None:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/bootstrap.sh` (installs Debian's chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 900})
+            page.set_default_timeout(20_000)
+            # not logged in: the plugin sends the browser to Airflow's own login page
+            page.goto(ui.base + "/stocksync/")
+            page.wait_for_url("**/auth/login**")
+            page.locator("input[name=username]").fill(ui.airflow.username)
+            page.locator("input[name=password]").fill(ui.airflow.password)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(ui.base + "/stocksync/")
+            expect(page.locator("h1")).to_have_text("Stock sync")
+            text = page.inner_text("body")
+            assert ui.run_id in text and ui.run_status in text
+            assert any(c["name"] == "_token" for c in page.context.cookies())
+            page.screenshot(path=str(SCREENSHOTS / "stocksync_page.png"), full_page=True)
+
+            page.get_by_role("link", name=ui.run_id).click()
+            page.wait_for_url(f"**{ui.report_path}")
+            report_text = page.inner_text("body")
+            assert ui.run_id in report_text and "Data quality" in report_text
+            page.screenshot(path=str(SCREENSHOTS / "run_report.png"), full_page=True)
+
+            # the Airflow UI with the "Stock sync" entry; the page is embedded at /plugin/stocksync
+            page.goto(ui.base + "/plugin/stocksync")
+            expect(page.get_by_role("link", name="Stock sync")).to_be_visible()  # the nav entry
+            frame = page.frame_locator("iframe")
+            expect(frame.locator("h1")).to_have_text("Stock sync")
+            expect(frame.get_by_text(ui.run_id)).to_be_visible()
+            page.screenshot(path=str(SCREENSHOTS / "airflow_nav.png"))
+        finally:
+            browser.close()

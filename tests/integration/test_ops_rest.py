@@ -1,0 +1,145 @@
+"""Ops on a running Airflow (`airflow standalone`, LocalExecutor): trigger `inventory_full_push`
+through the REST API with a token, dry run then a real run on a SKU subset; invalid conf is
+refused; the nightly sync and the push never run their writes at the same time."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from include.stocksync import pipeline
+from include.stocksync.airflow_standalone import AirflowStandalone
+from include.stocksync.db import connect
+from include.stocksync.demo_seed import load_catalog
+from include.stocksync.local_stack import free_port
+from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, active_freezes, stock_fingerprint
+
+pytestmark = pytest.mark.slow
+
+PUSH = "inventory_full_push"
+NIGHTLY = "inventory_nightly_sync"
+
+
+@pytest.fixture(scope="module")
+def airflow_api(shop_dsn: str, wms_process: Any, webhook: Any) -> Iterator[AirflowStandalone]:
+    home = Path(tempfile.mkdtemp(prefix="stocksync-standalone-"))
+    standalone = AirflowStandalone(home, shop_dsn=shop_dsn, wms_url=wms_process.url, token=TEST_TOKEN,
+                                   webhook_url=webhook.url, port=free_port(),
+                                   extra_env={**TEST_SETTINGS_ENV, "STOCKSYNC_REPORTS_DIR": str(home / "reports")})
+    standalone.start()
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # wait for the dag-processor to register both DAGs
+            listed = standalone.api("GET", "/api/v2/dags", params={"dag_id_pattern": "inventory"})
+            if {d["dag_id"] for d in listed.json().get("dags", [])} >= {PUSH, NIGHTLY}:
+                break
+            assert time.monotonic() < deadline, f"DAGs not registered: {listed.text[:500]}"
+            time.sleep(1)
+        # new DAGs start paused; the nightly one stays paused (unpausing it would run its latest
+        # 02:30 slot at once) until the test that needs it
+        unpause(standalone, PUSH)
+        yield standalone
+    finally:
+        standalone.stop()
+
+
+@pytest.fixture
+def drifted_shop(clean_shop: str, wms: Any) -> str:
+    wms.admin.reset(40, 41)
+    with connect(clean_shop) as conn:
+        load_catalog(conn, wms.admin.items(), random.Random(41), drift_share=0.5)
+        conn.commit()
+    return clean_shop
+
+
+def unpause(api: AirflowStandalone, dag_id: str) -> None:
+    response = api.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+    assert response.status_code == 200, response.text
+
+
+def trigger(api: AirflowStandalone, dag_id: str, conf: dict[str, Any]) -> Any:
+    return api.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
+
+
+def wait_for(api: AirflowStandalone, dag_id: str, run_id: str, timeout: float = 180) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = api.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}").json()
+        if run["state"] in ("success", "failed"):
+            return run
+        assert time.monotonic() < deadline, f"{dag_id} {run_id} still {run['state']}"
+        time.sleep(1)
+
+
+def test_dry_run_then_real_push_of_a_subset_over_rest(airflow_api: AirflowStandalone, drifted_shop: str,
+                                                      wms: Any) -> None:
+    before = {sku: qty for sku, qty, _, _ in stock_fingerprint(drifted_shop)}
+    available = {item["sku"]: item["available"] for item in wms.admin.items()}
+
+    dry = trigger(airflow_api, PUSH, {"dry_run": True})
+    assert dry.status_code == 200, dry.text
+    dry_run = wait_for(airflow_api, PUSH, dry.json()["dag_run_id"])
+    assert dry_run["state"] == "success"
+    assert {sku: qty for sku, qty, _, _ in stock_fingerprint(drifted_shop)} == before
+    record = pipeline.get_run(drifted_shop, dry.json()["dag_run_id"])
+    assert record["status"] == "dry_run"
+    assert (Path(record["report_path"]).parent / "plan.csv").exists()
+
+    listed = sorted(sku for sku in before if before[sku] != available[sku])[:2]
+    real = trigger(airflow_api, PUSH, {"dry_run": False, "skus": listed, "freeze_mode": "apply"})
+    assert real.status_code == 200, real.text
+    real_run = wait_for(airflow_api, PUSH, real.json()["dag_run_id"])
+    assert real_run["state"] == "success"
+    after = {sku: qty for sku, qty, _, _ in stock_fingerprint(drifted_shop)}
+    assert {sku for sku in after if after[sku] != before[sku]} == set(listed)
+    record = pipeline.get_run(drifted_shop, real.json()["dag_run_id"])
+    assert record["triggered_by"] == airflow_api.username
+    assert active_freezes(drifted_shop) == []
+
+
+def test_unknown_enum_value_is_refused(airflow_api: AirflowStandalone) -> None:
+    response = trigger(airflow_api, PUSH, {"dry_run": True, "freeze_mode": "sometimes"})
+    assert response.status_code == 400, response.text
+    assert "freeze_mode" in response.text and "sometimes" in response.text
+
+
+def test_override_without_reason_fails_fast(airflow_api: AirflowStandalone, drifted_shop: str) -> None:
+    fingerprint = stock_fingerprint(drifted_shop)
+    response = trigger(airflow_api, PUSH, {"dry_run": False, "override_guardrails": True})
+    assert response.status_code == 200, response.text
+    run_id = response.json()["dag_run_id"]
+    assert wait_for(airflow_api, PUSH, run_id)["state"] == "failed"
+    tis = airflow_api.api("GET", f"/api/v2/dags/{PUSH}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
+    states = {ti["task_id"]: ti["state"] for ti in tis}
+    assert states["freeze_checkout"] == "failed" and states["extract_wms_counts"] != "success"
+    log = airflow_api.api("GET", f"/api/v2/dags/{PUSH}/dagRuns/{run_id}/taskInstances/freeze_checkout/logs/1",
+                          headers={"Accept": "application/json"})
+    assert "override_reason is empty" in log.text
+    assert stock_fingerprint(drifted_shop) == fingerprint
+
+
+def _window(api: AirflowStandalone, dag_id: str, run_id: str) -> tuple[datetime, datetime]:
+    ti = api.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/load_stock").json()
+    assert ti["pool"] == "stocksync_shop_writer" and ti["state"] == "success"
+    return datetime.fromisoformat(ti["start_date"]), datetime.fromisoformat(ti["end_date"])
+
+
+def test_nightly_and_push_never_write_at_the_same_time(airflow_api: AirflowStandalone, drifted_shop: str) -> None:
+    unpause(airflow_api, NIGHTLY)
+    nightly = trigger(airflow_api, NIGHTLY, {"freeze_mode": "none"})
+    pushed = trigger(airflow_api, PUSH, {"dry_run": False, "freeze_mode": "none"})
+    assert nightly.status_code == 200 and pushed.status_code == 200, (nightly.text, pushed.text)
+    runs = [(NIGHTLY, nightly.json()["dag_run_id"]), (PUSH, pushed.json()["dag_run_id"])]
+    for dag_id, run_id in runs:
+        assert wait_for(airflow_api, dag_id, run_id)["state"] == "success"
+    (a_start, a_end), (b_start, b_end) = (_window(airflow_api, d, r) for d, r in runs)
+    assert a_end <= b_start or b_end <= a_start, f"load_stock windows overlap: {(a_start, a_end)} {(b_start, b_end)}"
+    pool = airflow_api.api("GET", "/api/v2/pools/stocksync_shop_writer").json()
+    assert pool["slots"] == 1
