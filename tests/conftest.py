@@ -126,6 +126,20 @@ def dagbag(airflow: dict[str, str]) -> Any:
     return DagBag(dag_folder=airflow["AIRFLOW__CORE__DAGS_FOLDER"])
 
 
+def shop_in_line_with_wms(dsn: str, wms: Any, skus: int, seed: int, drift_share: float) -> str:
+    """Reset the WMS to `skus` SKUs and give the (empty) shop the same catalog, its stock
+    drifted away from the WMS on about `drift_share` of the SKUs."""
+    import random
+
+    from include.stocksync.demo_seed import load_catalog
+
+    wms.admin.reset(skus, seed)
+    with connect(dsn) as conn:
+        load_catalog(conn, wms.admin.items(), random.Random(seed), drift_share=drift_share)
+        conn.commit()
+    return dsn
+
+
 def fresh_dag(dagbag: Any, dag_id: str) -> Any:
     """A newly parsed DAG: `dag.test(run_conf=...)` leaves the conf in the DAG object's params,
     which would leak into the next in-process run (a scheduler parses afresh anyway)."""

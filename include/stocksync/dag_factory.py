@@ -32,11 +32,21 @@ START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 OWNER = "stocksync"
 
 
-def report_url(run_id: str) -> str:
-    """Where a run's report is (a file path in the embedded default)."""
+def report_file(run_id: str) -> str:
+    """Where a run's report is on disk."""
     from include.stocksync.report import report_path
 
     return str(report_path(load_settings(), run_id))
+
+
+def report_url(run_id: str) -> str:
+    """The run's report as served by the "Stock sync" plugin of this Airflow (login required)."""
+    from airflow.sdk import conf
+
+    from include.stocksync.db import run_key
+
+    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    return f"{base}/stocksync/reports/{run_key(run_id)}/report.html"
 
 
 def run_params(settings: Settings, *, ops: bool) -> dict[str, Param]:
@@ -119,7 +129,7 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
     @dag(dag_id=dag_id, schedule=schedule, start_date=START_DATE, catchup=False, max_active_runs=1,
          tags=tags, doc_md=doc_md, default_args=default_args, params=run_params(settings, ops=ops),
-         user_defined_macros={"stocksync_report": report_url})
+         user_defined_macros={"stocksync_report": report_file, "stocksync_report_url": report_url})
     def sync_dag() -> None:
         @setup
         def freeze_checkout() -> dict[str, Any]:

@@ -18,14 +18,15 @@ from typing import Any
 
 import psycopg
 import requests
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from include.stocksync import freeze
 from include.stocksync.apply import ApplyResult, apply_plan
-from include.stocksync.db import connect, execute_file, query
+from include.stocksync.db import connect, execute_file, query, staging_identifier
 from include.stocksync.extract import ExtractResult, WmsClient, extract_to_staging
 from include.stocksync.guardrails import check_plan
-from include.stocksync.merge import PlanSummary, Watermark, build_plan, choose_watermark
+from include.stocksync.merge import PlanSummary, Watermark, build_plan, choose_watermark, plan_table
 from include.stocksync.report import report_path, write_plan_report, write_report
 from include.stocksync.settings import RunOptions, Settings
 from include.stocksync.validate import ValidationResult, validate_counts
@@ -195,7 +196,8 @@ def load(dsn: str, *, run_id: str, settings: Settings, plan_table: str) -> Apply
 
 def release_freeze(dsn: str, *, run_id: str, settings: Settings) -> dict[str, Any]:
     """Teardown: release this run's freezes (never anybody else's), close the run record,
-    write the run report. Safe to call any number of times."""
+    write the run report, drop staging tables past their retention. Safe to call any number
+    of times."""
     with connect(dsn) as conn:
         released = freeze.release_freezes(conn, set_by=run_id)
         window = freeze.freeze_seconds(conn, set_by=run_id)
@@ -203,8 +205,20 @@ def release_freeze(dsn: str, *, run_id: str, settings: Settings) -> dict[str, An
                            {"run_id": run_id, "freeze_seconds": window}).fetchone()
         conn.commit()
         path = write_report(conn, settings, run_id) if row else None
+        dropped = drop_expired_staging(conn, settings.staging_retention_days)
     return {"released": released, "freeze_seconds": round(window, 3), "status": row[0] if row else None,
-            "report": str(path) if path else None}
+            "report": str(path) if path else None, "staging_dropped": dropped}
+
+
+def drop_expired_staging(conn: psycopg.Connection, retention_days: int) -> int:
+    """Drop the raw and plan tables of runs finished more than `retention_days` ago."""
+    expired = execute_file(conn, "stocksync/select_expired_staging", {"retention_days": retention_days}).fetchall()
+    for run_id, raw in expired:
+        for table in (raw, plan_table(run_id)):
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(staging_identifier(table)))
+        execute_file(conn, "stocksync/update_sync_run_staging_dropped", {"run_id": run_id})
+        conn.commit()
+    return len(expired)
 
 
 def summary(dsn: str, run_id: str) -> dict[str, Any]:

@@ -75,6 +75,7 @@ class Settings:
     max_quantity: int
     sku_pattern: str
     reports_dir: str
+    staging_retention_days: int
     row_count_band: float
     unknown_sku_max_share: float
     quarantine_max_share: float
@@ -140,6 +141,9 @@ def _validated(settings: Settings) -> Settings:
     check(settings.unsent_order_cutoff_hours > 0, "unsent_order_cutoff_hours must be > 0")
     check(settings.active_cart_cutoff_hours > 0, "active_cart_cutoff_hours must be > 0")
     check(settings.max_quantity > 0, "max_quantity must be > 0")
+    check(settings.staging_retention_days >= 1,
+          f"staging_retention_days must be at least 1 (a failed run's tasks may be re-run); "
+          f"got {settings.staging_retention_days}")
     check(settings.lock_timeout_seconds >= 0.001,
           "lock_timeout_seconds must be at least 0.001 (0 would mean wait forever); "
           f"got {settings.lock_timeout_seconds}")

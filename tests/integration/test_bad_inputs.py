@@ -16,7 +16,7 @@ import pytest
 from include.stocksync import pipeline
 from include.stocksync.db import connect
 from include.stocksync.demo_seed import load_catalog
-from tests.conftest import active_freezes, stock_fingerprint
+from tests.conftest import active_freezes, shop_in_line_with_wms, stock_fingerprint
 from tests.integration.test_nightly_sync import run_nightly
 
 pytestmark = pytest.mark.slow
@@ -71,11 +71,7 @@ FAILING_CASES: list[tuple[str, dict[str, Any], set[str]]] = [
 
 @pytest.fixture
 def shop(clean_shop: str, wms: Any) -> str:
-    wms.admin.reset(SKUS, 21)
-    with connect(clean_shop) as conn:
-        load_catalog(conn, wms.admin.items(), random.Random(21), drift_share=0.1)
-        conn.commit()
-    return clean_shop
+    return shop_in_line_with_wms(clean_shop, wms, SKUS, 21, drift_share=0.1)
 
 
 def failed_checks(dsn: str, run_id: str) -> set[str]:
@@ -113,10 +109,7 @@ def test_bad_feed_fails_the_run_and_writes_nothing(dagbag: Any, shop: str, wms: 
 def test_unknown_sku_within_limit_is_quarantined(dagbag: Any, clean_shop: str, wms: Any) -> None:
     from airflow.utils.state import DagRunState
 
-    wms.admin.reset(200, 22)  # 1 unknown of 200 = 0.5%: under the 1% limit
-    with connect(clean_shop) as conn:
-        load_catalog(conn, wms.admin.items(), random.Random(22), drift_share=0.1)
-        conn.commit()
+    shop_in_line_with_wms(clean_shop, wms, 200, 22, drift_share=0.1)  # 1 unknown of 200 = 0.5%: under 1%
     before = {sku: qty for sku, qty, _, _ in stock_fingerprint(clean_shop)}
     wms.admin.faults(**rename((30, "SKU-9000030")))
 

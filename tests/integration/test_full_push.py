@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import random
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +10,7 @@ import pytest
 
 from include.stocksync import pipeline
 from include.stocksync.db import connect
-from include.stocksync.demo_seed import load_catalog
-from tests.conftest import active_freezes, fresh_dag, stock_fingerprint
+from tests.conftest import active_freezes, fresh_dag, shop_in_line_with_wms, stock_fingerprint
 
 pytestmark = pytest.mark.slow
 
@@ -24,11 +22,7 @@ def push(dagbag: Any, conf: dict[str, Any]) -> Any:
 @pytest.fixture
 def drifted_shop(clean_shop: str, wms: Any) -> str:
     """40 SKUs; the shop drifted on about half of them."""
-    wms.admin.reset(40, 31)
-    with connect(clean_shop) as conn:
-        load_catalog(conn, wms.admin.items(), random.Random(31), drift_share=0.5)
-        conn.commit()
-    return clean_shop
+    return shop_in_line_with_wms(clean_shop, wms, 40, 31, drift_share=0.5)
 
 
 def test_dry_run_writes_the_plan_and_nothing_else(dagbag: Any, drifted_shop: str, wms: Any) -> None:
@@ -124,10 +118,7 @@ def test_override_lets_a_tripped_guardrail_through_and_records_why(dagbag: Any, 
                                                                      wms: Any) -> None:
     from airflow.utils.state import DagRunState
 
-    wms.admin.reset(40, 32)
-    with connect(clean_shop) as conn:
-        load_catalog(conn, wms.admin.items(), random.Random(32), drift_share=0.0)
-        conn.commit()
+    shop_in_line_with_wms(clean_shop, wms, 40, 32, drift_share=0.0)
     # a stock take found a whole aisle empty: 25% of SKUs drop to zero (guardrail: at most 5%)
     wms.admin.set_items([{"sku": f"SKU-{n:07d}", "on_hand": 0, "non_usable": 0, "allocated": 0}
                          for n in range(1, 11)])

@@ -183,7 +183,8 @@ def test_wms_down_fails_after_retries_and_releases_freeze(dagbag: Any, seeded: d
     alert = next(a for a in alerts_for(webhook, dag_run.run_id) if a["task_id"] == "extract_wms_counts")
     assert alert["try_number"] == "3"  # first try + 2 retries
     assert "WMS unreachable" in alert["error"]
-    assert alert["report"].endswith("report.html")
+    assert alert["report"] == run["report_path"] and Path(alert["report"]).exists()
+    assert alert["report_url"].endswith(f"/stocksync/reports/{Path(run['report_path']).parent.name}/report.html")
 
 
 @pytest.mark.parametrize(("fault", "failed_check"), [

@@ -4,7 +4,6 @@ refused; the nightly sync and the push never run their writes at the same time."
 
 from __future__ import annotations
 
-import random
 import tempfile
 import time
 from collections.abc import Iterator
@@ -16,10 +15,8 @@ import pytest
 
 from include.stocksync import pipeline
 from include.stocksync.airflow_standalone import AirflowStandalone
-from include.stocksync.db import connect
-from include.stocksync.demo_seed import load_catalog
 from include.stocksync.local_stack import free_port
-from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, active_freezes, stock_fingerprint
+from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, active_freezes, shop_in_line_with_wms, stock_fingerprint
 
 pytestmark = pytest.mark.slow
 
@@ -52,11 +49,7 @@ def airflow_api(shop_dsn: str, wms_process: Any, webhook: Any) -> Iterator[Airfl
 
 @pytest.fixture
 def drifted_shop(clean_shop: str, wms: Any) -> str:
-    wms.admin.reset(40, 41)
-    with connect(clean_shop) as conn:
-        load_catalog(conn, wms.admin.items(), random.Random(41), drift_share=0.5)
-        conn.commit()
-    return clean_shop
+    return shop_in_line_with_wms(clean_shop, wms, 40, 41, drift_share=0.5)
 
 
 def unpause(api: AirflowStandalone, dag_id: str) -> None:

@@ -21,7 +21,14 @@ from include.stocksync.db import connect
 from include.stocksync.demo_seed import load_catalog, reset_shop
 from include.stocksync.merge import plan_table
 from include.stocksync.settings import PROJECT_ROOT, load_settings
-from tests.conftest import TEST_TOKEN, active_freezes, fresh_dag, stock_fingerprint, try_place_order
+from tests.conftest import (
+    TEST_TOKEN,
+    active_freezes,
+    fresh_dag,
+    shop_in_line_with_wms,
+    stock_fingerprint,
+    try_place_order,
+)
 from tests.integration.test_nightly_sync import run_nightly
 
 pytestmark = pytest.mark.slow
@@ -142,10 +149,7 @@ def test_older_snapshot_is_stale_same_snapshot_is_duplicate_rerun_changes_nothin
                                                                                   wms: Any) -> None:
 
     dsn = clean_shop
-    wms.admin.reset(30, 5)
-    with connect(dsn) as conn:
-        load_catalog(conn, wms.admin.items(), random.Random(1), drift_share=0.3)
-        conn.commit()
+    shop_in_line_with_wms(dsn, wms, 30, 5, drift_share=0.3)
     settings = load_settings().for_run({"page_size": 10})
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {TEST_TOKEN}"
@@ -194,10 +198,7 @@ def test_rerun_of_a_finished_dag_run_changes_nothing(dagbag: Any, clean_shop: st
     from airflow.utils.state import DagRunState
 
     dsn = clean_shop
-    wms.admin.reset(30, 9)
-    with connect(dsn) as conn:
-        load_catalog(conn, wms.admin.items(), random.Random(2), drift_share=0.5)
-        conn.commit()
+    shop_in_line_with_wms(dsn, wms, 30, 9, drift_share=0.5)
     dag = fresh_dag(dagbag, "inventory_nightly_sync")
     logical_date = datetime.now(timezone.utc).replace(microsecond=0)
     first = dag.test(logical_date=logical_date, run_after=logical_date)
@@ -224,10 +225,8 @@ def test_manual_freeze_survives_a_sync(dagbag: Any, clean_shop: str, wms: Any, f
     from airflow.utils.state import DagRunState
 
     dsn = clean_shop
-    wms.admin.reset(20, 4)
+    shop_in_line_with_wms(dsn, wms, 20, 4, drift_share=0.5)
     with connect(dsn) as conn:
-        load_catalog(conn, wms.admin.items(), random.Random(3), drift_share=0.5)
-        conn.commit()
         manual = freeze.set_freeze(conn, set_by="ops:maintenance", reason="payment provider maintenance",
                                    message="Checkout is closed for maintenance until 06:00 UTC.", ttl_seconds=3600)
 

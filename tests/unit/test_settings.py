@@ -41,6 +41,7 @@ BASE: dict[str, Any] = {
     "max_quantity": 1000000000,
     "sku_pattern": "^[A-Z0-9-]+$",
     "reports_dir": "reports",
+    "staging_retention_days": 2,
     "row_count_band": 0.1,
     "unknown_sku_max_share": 0.01,
     "quarantine_max_share": 0.01,
