@@ -20,6 +20,7 @@ def test_expired_staging_is_dropped_and_recent_staging_kept(clean_shop: str) -> 
         open_run(clean_shop, run_id=run_id, dag_id="t", settings=settings)
         with connect(clean_shop) as conn:
             conn.execute(query("stocksync/create_raw_counts", raw=raw_table(run_id)))
+            conn.execute(f'DROP TABLE IF EXISTS stocksync."{plan_table(run_id)}"')
             conn.execute(f'CREATE TABLE stocksync."{plan_table(run_id)}" (sku text)')
             conn.execute("UPDATE stocksync.sync_runs SET staging_table = %s, "
                          "finished_at = now() - make_interval(days => %s) WHERE run_id = %s",
