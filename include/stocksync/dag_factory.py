@@ -78,7 +78,7 @@ def run_params(settings: Settings, *, ops: bool) -> dict[str, Param]:
             "override_guardrails": Param(False, type="boolean", title="Override guardrails",
                                          description="Let this run through even if the plan trips a guardrail "
                                                      "(too many changes, too many zeros, low coverage)."),
-            "override_reason": Param("", type="string", title="Override reason",
+            "override_reason": Param(None, type=["null", "string"], title="Override reason",
                                      description="Required when overriding: why this feed is right. Recorded "
                                                  "on the run and in its report."),
         }

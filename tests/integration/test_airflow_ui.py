@@ -9,6 +9,7 @@ page lists that run and serves its report. Screenshots go to `artifacts/screensh
 from __future__ import annotations
 
 import http.client
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,9 +162,21 @@ def test_plugin_is_registered_with_its_nav_view(ui: UiStack) -> None:
     assert requests.get(ui.base + "/api/v2/plugins", timeout=10).status_code == 401
 
 
-def test_browser_login_page_and_report(ui: UiStack) -> None:
+def require_chromium() -> None:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/bootstrap.sh` (installs Debian's chromium)")
+
+
+def sign_in(page: Any, ui: UiStack) -> None:
+    """On Airflow's login page (where a browser without a login is sent), sign in as the stack's user."""
+    page.wait_for_url("**/auth/login**")
+    page.locator("input[name=username]").fill(ui.airflow.username)
+    page.locator("input[name=password]").fill(ui.airflow.password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_browser_login_page_and_report(ui: UiStack) -> None:
+    require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -174,10 +187,7 @@ def test_browser_login_page_and_report(ui: UiStack) -> None:
             page.set_default_timeout(20_000)
             # not logged in: the plugin sends the browser to Airflow's own login page
             page.goto(ui.base + "/stocksync/")
-            page.wait_for_url("**/auth/login**")
-            page.locator("input[name=username]").fill(ui.airflow.username)
-            page.locator("input[name=password]").fill(ui.airflow.password)
-            page.get_by_role("button", name="Sign in").click()
+            sign_in(page, ui)
             page.wait_for_url(ui.base + "/stocksync/")
             expect(page.locator("h1")).to_have_text("Stock sync")
             text = page.inner_text("body")
@@ -198,5 +208,70 @@ def test_browser_login_page_and_report(ui: UiStack) -> None:
             expect(frame.locator("h1")).to_have_text("Stock sync")
             expect(frame.get_by_text(ui.run_id)).to_be_visible()
             page.screenshot(path=str(SCREENSHOTS / "airflow_nav.png"))
+        finally:
+            browser.close()
+
+
+# inventory_full_push's params (dag_factory.run_params(ops=True)): name -> (title, part of the description)
+FULL_PUSH_PARAMS = {
+    "dry_run": ("Dry run", "without touching shop stock"),
+    "skus": ("SKUs", "Push only these SKUs"),
+    "freeze_mode": ("Freeze mode", "checkout closed for the whole run"),
+    "adjustment_mode": ("Adjustment mode", "What to subtract from the WMS figure"),
+    "watermark_source": ("Watermark source", "orders_counted_until"),
+    "override_guardrails": ("Override guardrails", "Let this run through"),
+    "override_reason": ("Override reason", "Required when overriding"),
+}
+
+
+def test_full_push_trigger_form_shows_the_ops_params(ui: UiStack) -> None:
+    """The DAG page's "Trigger" dialog renders the ops push's params with their titles, help texts
+    and enum choices. Nothing is triggered: the form is never submitted."""
+    require_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    dag_id = "inventory_full_push"
+    deadline = time.monotonic() + 60
+    while (response := ui.airflow.api("GET", f"/api/v2/dags/{dag_id}")).status_code != 200:
+        assert time.monotonic() < deadline, f"{dag_id} not registered: {response.status_code} {response.text[:200]}"
+        time.sleep(0.5)
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1400})
+            page.set_default_timeout(20_000)
+            page.goto(ui.base + f"/dags/{dag_id}")
+            sign_in(page, ui)
+            page.wait_for_url(f"**/dags/{dag_id}")
+
+            page.get_by_test_id("trigger-dag-button").click()  # the "Trigger" button (aria-label "Trigger Dag")
+            dialog = page.get_by_role("dialog")
+            expect(dialog.get_by_role("heading")).to_have_text(f"Trigger Dag - {dag_id}")
+            section = dialog.get_by_role("button", name="Run Parameters")
+            if section.get_attribute("aria-expanded") != "true":
+                section.click()
+            for name, (title, description) in FULL_PUSH_PARAMS.items():
+                field = dialog.get_by_role("group").filter(has=page.locator(f"[name=element_{name}]"))
+                expect(field).to_have_count(1)
+                expect(field.locator("label").first).to_contain_text(title)
+                expect(field).to_contain_text(description)
+            text = dialog.inner_text()
+            assert all(title in text for title, _ in FULL_PUSH_PARAMS.values()), text
+
+            # freeze_mode is a select offering exactly the three modes; the menu is closed again unchosen
+            freeze = dialog.get_by_role("combobox", name="Freeze mode")
+            freeze.click()
+            expect(page.get_by_role("listbox").get_by_role("option")).to_have_text(["full", "apply", "none"])
+            dialog.get_by_role("heading").click()
+            expect(page.get_by_role("listbox")).to_have_count(0)
+            expect(dialog.locator("input[name=element_freeze_mode]")).to_have_value("full")
+            # the defaults (a dry run, no override) must be submittable as they are
+            expect(dialog.get_by_role("button", name="Trigger", exact=True)).to_be_enabled()
+
+            dialog.locator("[name=element_override_reason]").scroll_into_view_if_needed()
+            expect(dialog.locator("[name=element_override_reason]")).to_be_in_viewport()
+            page.screenshot(path=str(SCREENSHOTS / "full_push_trigger_form.png"))
         finally:
             browser.close()
