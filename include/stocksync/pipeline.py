@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from include.stocksync import freeze
-from include.stocksync.apply import ApplyResult, apply_plan
+from include.stocksync.apply import OUTCOMES, ApplyResult, apply_plan
 from include.stocksync.db import connect, execute_file, query, staging_identifier
 from include.stocksync.extract import ExtractResult, WmsClient, extract_to_staging
 from include.stocksync.guardrails import check_plan
@@ -34,6 +34,8 @@ from include.stocksync.validate import ValidationResult, validate_counts
 log = logging.getLogger(__name__)
 
 FREEZE_REASON = "stocksync: loading warehouse stock"
+# A run in one of these states is done: re-running any of its tasks changes nothing.
+FINISHED = ("applied", "duplicate", "dry_run")
 
 
 def apply_schema(dsn: str) -> None:
@@ -95,7 +97,7 @@ def freeze_checkout(dsn: str, *, run_id: str, dag_id: str, settings: Settings,
     options = options or RunOptions()
     status = open_run(dsn, run_id=run_id, dag_id=dag_id, settings=settings, triggered_by=triggered_by,
                       override_reason=options.override_reason)
-    if status in ("applied", "duplicate", "dry_run"):
+    if status in FINISHED:
         return {"frozen": False, "reason": f"run already {status}; nothing will be written"}
     if options.dry_run:
         return {"frozen": False, "reason": "dry run: nothing is written, checkout stays open"}
@@ -112,6 +114,12 @@ def freeze_checkout(dsn: str, *, run_id: str, dag_id: str, settings: Settings,
 
 def extract(dsn: str, *, run_id: str, settings: Settings, session: requests.Session,
             base_url: str) -> ExtractResult:
+    run = get_run(dsn, run_id)
+    if run["status"] in FINISHED:
+        log.info("run %s is %s: keeping its extract (snapshot %s)", run_id, run["status"], run["snapshot_id"])
+        return ExtractResult(run["staging_table"], run["snapshot_id"], run["snapshot_taken_at"],
+                             run["orders_counted_until"], run["request_started_at"], run["pages"] or 0,
+                             run["extracted"] or 0, 0.0)
     client = WmsClient(session, base_url, page_size=settings.page_size, timeout=settings.http_timeout_seconds,
                        attempts=settings.http_attempts, backoff=settings.http_backoff_seconds)
     with stage(dsn, run_id, "extract") as conn:
@@ -126,6 +134,9 @@ def extract(dsn: str, *, run_id: str, settings: Settings, session: requests.Sess
 
 def validate(dsn: str, *, run_id: str, settings: Settings) -> ValidationResult:
     run = get_run(dsn, run_id)
+    if run["status"] in FINISHED:
+        log.info("run %s is %s: keeping its validation", run_id, run["status"])
+        return ValidationResult(True, run["extracted"] or 0, run["valid"] or 0, run["quarantined"] or 0, [], 0.0)
     with stage(dsn, run_id, "validate") as conn:
         try:
             result = validate_counts(conn, run_id, run["staging_table"], settings,
@@ -152,6 +163,9 @@ def merge(dsn: str, *, run_id: str, settings: Settings, options: RunOptions | No
     write the plan report."""
     options = options or RunOptions()
     run = get_run(dsn, run_id)
+    if run["status"] in FINISHED:
+        log.info("run %s is %s: keeping its plan", run_id, run["status"])
+        return PlanSummary(plan_table(run_id), run["valid"] or 0, {}, 0, 0.0)
     with stage(dsn, run_id, "merge") as conn:
         plan = build_plan(conn, run_id, run["staging_table"], settings, run_watermark(run, settings), options.skus)
         check_plan(conn, run_id, plan.plan_table, settings, subset=bool(options.skus),
@@ -173,6 +187,10 @@ def finish_dry_run(dsn: str, *, run_id: str, settings: Settings) -> dict[str, An
 def load(dsn: str, *, run_id: str, settings: Settings, plan_table: str) -> ApplyResult:
     """Apply the plan; in `apply` freeze mode, checkout is closed only around the locked part."""
     run = get_run(dsn, run_id)
+    if run["status"] in FINISHED:
+        log.info("run %s is %s: nothing to apply", run_id, run["status"])
+        counts = {k: run[k] for k in OUTCOMES if run.get(k)}
+        return ApplyResult("already_applied", counts)
     watermark = run_watermark(run, settings)
     freeze_conn: psycopg.Connection | None = None
 

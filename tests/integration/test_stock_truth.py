@@ -218,6 +218,8 @@ def test_rerun_of_a_finished_dag_run_changes_nothing(dagbag: Any, clean_shop: st
                             "ORDER BY 1").fetchall() == audit
     again = pipeline.get_run(dsn, first.run_id)
     assert (again["status"], again["changed"], again["unchanged"]) == ("applied", run["changed"], run["unchanged"])
+    assert (again["snapshot_id"], again["extracted"], again["stage_seconds"]) == (
+        run["snapshot_id"], run["extracted"], run["stage_seconds"])  # no task redid its work
 
 
 @pytest.mark.parametrize("freeze_mode", ["full", "apply", "none"])
