@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,41 +176,50 @@ def sign_in(page: Any, ui: UiStack) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_browser_login_page_and_report(ui: UiStack) -> None:
+@contextmanager
+def browser_page(height: int) -> Iterator[Any]:
+    """A headless Chromium page (Debian's chromium driven by Playwright), closed afterwards."""
     require_chromium()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1500, "height": 900})
+            page = browser.new_page(viewport={"width": 1500, "height": height})
             page.set_default_timeout(20_000)
-            # not logged in: the plugin sends the browser to Airflow's own login page
-            page.goto(ui.base + "/stocksync/")
-            sign_in(page, ui)
-            page.wait_for_url(ui.base + "/stocksync/")
-            expect(page.locator("h1")).to_have_text("Stock sync")
-            text = page.inner_text("body")
-            assert ui.run_id in text and ui.run_status in text
-            assert any(c["name"] == "_token" for c in page.context.cookies())
-            page.screenshot(path=str(SCREENSHOTS / "stocksync_page.png"), full_page=True)
-
-            page.get_by_role("link", name=ui.run_id).click()
-            page.wait_for_url(f"**{ui.report_path}")
-            report_text = page.inner_text("body")
-            assert ui.run_id in report_text and "Data quality" in report_text
-            page.screenshot(path=str(SCREENSHOTS / "run_report.png"), full_page=True)
-
-            # the Airflow UI with the "Stock sync" entry; the page is embedded at /plugin/stocksync
-            page.goto(ui.base + "/plugin/stocksync")
-            expect(page.get_by_role("link", name="Stock sync")).to_be_visible()  # the nav entry
-            frame = page.frame_locator("iframe")
-            expect(frame.locator("h1")).to_have_text("Stock sync")
-            expect(frame.get_by_text(ui.run_id)).to_be_visible()
-            page.screenshot(path=str(SCREENSHOTS / "airflow_nav.png"))
+            yield page
         finally:
             browser.close()
+
+
+def test_browser_login_page_and_report(ui: UiStack) -> None:
+    from playwright.sync_api import expect
+
+    with browser_page(height=900) as page:
+        # not logged in: the plugin sends the browser to Airflow's own login page
+        page.goto(ui.base + "/stocksync/")
+        sign_in(page, ui)
+        page.wait_for_url(ui.base + "/stocksync/")
+        expect(page.locator("h1")).to_have_text("Stock sync")
+        text = page.inner_text("body")
+        assert ui.run_id in text and ui.run_status in text
+        assert any(c["name"] == "_token" for c in page.context.cookies())
+        page.screenshot(path=str(SCREENSHOTS / "stocksync_page.png"), full_page=True)
+
+        page.get_by_role("link", name=ui.run_id).click()
+        page.wait_for_url(f"**{ui.report_path}")
+        report_text = page.inner_text("body")
+        assert ui.run_id in report_text and "Data quality" in report_text
+        page.screenshot(path=str(SCREENSHOTS / "run_report.png"), full_page=True)
+
+        # the Airflow UI with the "Stock sync" entry; the page is embedded at /plugin/stocksync
+        page.goto(ui.base + "/plugin/stocksync")
+        expect(page.get_by_role("link", name="Stock sync")).to_be_visible()  # the nav entry
+        frame = page.frame_locator("iframe")
+        expect(frame.locator("h1")).to_have_text("Stock sync")
+        expect(frame.get_by_text(ui.run_id)).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / "airflow_nav.png"))
 
 
 # inventory_full_push's params (dag_factory.run_params(ops=True)): name -> (title, part of the description)
@@ -227,8 +237,7 @@ FULL_PUSH_PARAMS = {
 def test_full_push_trigger_form_shows_the_ops_params(ui: UiStack) -> None:
     """The DAG page's "Trigger" dialog renders the ops push's params with their titles, help texts
     and enum choices. Nothing is triggered: the form is never submitted."""
-    require_chromium()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     dag_id = "inventory_full_push"
     deadline = time.monotonic() + 60
@@ -236,42 +245,35 @@ def test_full_push_trigger_form_shows_the_ops_params(ui: UiStack) -> None:
         assert time.monotonic() < deadline, f"{dag_id} not registered: {response.status_code} {response.text[:200]}"
         time.sleep(0.5)
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1400})
-            page.set_default_timeout(20_000)
-            page.goto(ui.base + f"/dags/{dag_id}")
-            sign_in(page, ui)
-            page.wait_for_url(f"**/dags/{dag_id}")
+    with browser_page(height=1400) as page:
+        page.goto(ui.base + f"/dags/{dag_id}")
+        sign_in(page, ui)
+        page.wait_for_url(f"**/dags/{dag_id}")
 
-            page.get_by_test_id("trigger-dag-button").click()  # the "Trigger" button (aria-label "Trigger Dag")
-            dialog = page.get_by_role("dialog")
-            expect(dialog.get_by_role("heading")).to_have_text(f"Trigger Dag - {dag_id}")
-            section = dialog.get_by_role("button", name="Run Parameters")
-            if section.get_attribute("aria-expanded") != "true":
-                section.click()
-            for name, (title, description) in FULL_PUSH_PARAMS.items():
-                field = dialog.get_by_role("group").filter(has=page.locator(f"[name=element_{name}]"))
-                expect(field).to_have_count(1)
-                expect(field.locator("label").first).to_contain_text(title)
-                expect(field).to_contain_text(description)
-            text = dialog.inner_text()
-            assert all(title in text for title, _ in FULL_PUSH_PARAMS.values()), text
+        page.get_by_test_id("trigger-dag-button").click()  # the "Trigger" button (aria-label "Trigger Dag")
+        dialog = page.get_by_role("dialog")
+        expect(dialog.get_by_role("heading")).to_have_text(f"Trigger Dag - {dag_id}")
+        section = dialog.get_by_role("button", name="Run Parameters")
+        if section.get_attribute("aria-expanded") != "true":
+            section.click()
+        for name, (title, description) in FULL_PUSH_PARAMS.items():
+            field = dialog.get_by_role("group").filter(has=page.locator(f"[name=element_{name}]"))
+            expect(field).to_have_count(1)
+            expect(field.locator("label").first).to_contain_text(title)
+            expect(field).to_contain_text(description)
+        text = dialog.inner_text()
+        assert all(title in text for title, _ in FULL_PUSH_PARAMS.values()), text
 
-            # freeze_mode is a select offering exactly the three modes; the menu is closed again unchosen
-            freeze = dialog.get_by_role("combobox", name="Freeze mode")
-            freeze.click()
-            expect(page.get_by_role("listbox").get_by_role("option")).to_have_text(["full", "apply", "none"])
-            dialog.get_by_role("heading").click()
-            expect(page.get_by_role("listbox")).to_have_count(0)
-            expect(dialog.locator("input[name=element_freeze_mode]")).to_have_value("full")
-            # the defaults (a dry run, no override) must be submittable as they are
-            expect(dialog.get_by_role("button", name="Trigger", exact=True)).to_be_enabled()
+        # freeze_mode is a select offering exactly the three modes; the menu is closed again unchosen
+        freeze = dialog.get_by_role("combobox", name="Freeze mode")
+        freeze.click()
+        expect(page.get_by_role("listbox").get_by_role("option")).to_have_text(["full", "apply", "none"])
+        dialog.get_by_role("heading").click()
+        expect(page.get_by_role("listbox")).to_have_count(0)
+        expect(dialog.locator("input[name=element_freeze_mode]")).to_have_value("full")
+        # the defaults (a dry run, no override) must be submittable as they are
+        expect(dialog.get_by_role("button", name="Trigger", exact=True)).to_be_enabled()
 
-            dialog.locator("[name=element_override_reason]").scroll_into_view_if_needed()
-            expect(dialog.locator("[name=element_override_reason]")).to_be_in_viewport()
-            page.screenshot(path=str(SCREENSHOTS / "full_push_trigger_form.png"))
-        finally:
-            browser.close()
+        dialog.locator("[name=element_override_reason]").scroll_into_view_if_needed()
+        expect(dialog.locator("[name=element_override_reason]")).to_be_in_viewport()
+        page.screenshot(path=str(SCREENSHOTS / "full_push_trigger_form.png"))
