@@ -14,6 +14,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,7 @@ class LocalPostgres:
             for parent in [LOCAL_DIR / "pg", LOCAL_DIR, *LOCAL_DIR.parents]:
                 mode = parent.stat().st_mode
                 if not mode & 0o001:
+                    print(f"stocksync: letting the postgres user traverse {parent} (chmod o+x)", file=sys.stderr)
                     os.chmod(parent, mode | 0o001)
 
     def is_running(self) -> bool:

@@ -213,9 +213,16 @@ class RunOptions:
     override_reason: str | None = None
 
 
+OPTION_KEYS = ("dry_run", "skus", "override_guardrails", "override_reason")
+
+
 def run_options(conf: dict[str, Any] | None) -> RunOptions:
     """Parse and check a run's conf/params; a misuse fails fast with a message saying what to do."""
     conf = conf or {}
+    unknown = sorted(set(conf) - set(RUN_KEYS) - set(OPTION_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown run parameter(s): {', '.join(unknown)}; "
+                          f"known: {', '.join(sorted({*RUN_KEYS, *OPTION_KEYS}))}")
     dry_run = conf.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise ConfigError(f"dry_run must be true or false; got {dry_run!r}")

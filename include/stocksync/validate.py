@@ -17,6 +17,7 @@ in `stocksync.quarantine`, and raises `ValidationFailed` naming every failed che
 
 from __future__ import annotations
 
+import fcntl
 import io
 import logging
 import math
@@ -194,14 +195,21 @@ def run_suite(frame: pd.DataFrame, settings: Settings, enabled_catalog: int, run
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="file", project_root_dir=str(settings.reports_path / "gx"))
-    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    checkpoint = _gx_objects(context, settings, enabled_catalog)
-    result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=gx.RunIdentifier(run_name=run_key(run_id)))
-    checks = []
-    for identifier, validation in result.run_results.items():
+    root = settings.reports_path / "gx"
+    root.mkdir(parents=True, exist_ok=True)
+    # one GX file context on disk: two runs validating at once (nightly and an ops push) take turns
+    with (root / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        context = gx.get_context(mode="file", project_root_dir=str(root))
+        context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        checkpoint = _gx_objects(context, settings, enabled_catalog)
+        result = checkpoint.run(batch_parameters={"dataframe": frame},
+                                run_id=gx.RunIdentifier(run_name=run_key(run_id)))
         if docs_copy is not None:
-            _copy_docs_page(context, identifier, docs_copy)
+            for identifier in result.run_results:
+                _copy_docs_page(context, identifier, docs_copy)
+    checks = []
+    for validation in result.run_results.values():
         for item in validation.results:
             checks.append(_check_result(item, settings, len(frame)))
     return checks

@@ -253,3 +253,11 @@ def test_env_overrides_one_guardrail(tmp_path: Path) -> None:
     assert settings.guardrails["max_zeroed_share"] == BASE["guardrails"]["max_zeroed_share"]
     with pytest.raises(ConfigError, match="guardrails must set exactly"):
         load_settings(write_config(tmp_path), environ={"STOCKSYNC_GUARDRAILS__MAX_TYPO": "0.5"})
+
+
+def test_unknown_run_parameter_is_refused() -> None:
+    from include.stocksync.settings import run_options
+
+    with pytest.raises(ConfigError, match="unknown run parameter\\(s\\): freez_mode"):
+        run_options({"freez_mode": "none"})
+    assert run_options({"freeze_mode": "none", "page_size": 100, "dry_run": True}).dry_run is True
