@@ -9,9 +9,12 @@ result, each linked to its self-contained HTML run report.
 |------------------------------------------------------|-------------------------------------------------------|
 | `GET /stocksync/`                                    | the runs page (HTML, no external CSS/JS)              |
 | `GET /stocksync/reports/<run key>/<file>`            | files under `<reports_dir>/<run key>/` (`report.html`) |
+| `GET /stocksync/runs/<dag id>/<run id>`              | redirects to that run's report (404 page if it has none) |
 
 The page also appears in Airflow's navigation as an external view ("Stock sync"), embedded
-in the Airflow UI at `/plugin/stocksync`.
+in the Airflow UI at `/plugin/stocksync`, and every DAG run's page gets a "Sync report" tab
+(external view with destination `dag_run`) that shows the run's report, which for a dry run
+links its plan (`plan.html`, `plan.csv`).
 
 ## Authentication
 
@@ -163,6 +166,20 @@ def report_file(run_key: str, file_path: str) -> Path:
     return target
 
 
+def render_no_report_page(dag_id: str, run_id: str) -> str:
+    """What the "Sync report" tab shows for a run without a report."""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sync report</title><style>{STYLE}</style></head>
+<body>
+<h1>No sync report for this run</h1>
+<p class="sub">Run <code>{_e(run_id)}</code> of <code>{_e(dag_id)}</code> has no stock sync report (yet).</p>
+<p>A report is written once the run has read the WMS counts, and again when it ends. A run that is still
+extracting, or that stopped before that (for example the WMS was unreachable), has none: its task logs and the
+failure alert say why. Runs of DAGs other than the stock sync never have one.</p>
+</body></html>
+"""
+
+
 def create_app() -> FastAPI:
     """Build the plugin's FastAPI app (imports Airflow's API-server auth, so only in the API server)."""
     from airflow.api_fastapi.app import get_auth_manager
@@ -211,6 +228,20 @@ def create_app() -> FastAPI:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "Not allowed to read DAG runs")
         return FileResponse(report_file(run_key, file_path))
 
+    @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
+    def run_report(dag_id: str, run_id: str, user: UserDep) -> Response:
+        """The DAG run page's "Sync report" tab: the run's report, or a page saying why there is none."""
+        from include.stocksync.db import run_key
+        from include.stocksync.settings import load_settings
+
+        if not can_read_runs(user, dag_id):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "Not allowed to read runs of this DAG")
+        key = run_key(run_id)
+        if not (load_settings().reports_path / key / "report.html").is_file():
+            return HTMLResponse(render_no_report_page(dag_id, run_id), status_code=status.HTTP_404_NOT_FOUND)
+        # relative, so it holds under any base URL: /stocksync/runs/<dag>/<run> -> /stocksync/reports/...
+        return RedirectResponse(f"../../reports/{key}/report.html", status_code=status.HTTP_303_SEE_OTHER)
+
     return app
 
 
@@ -240,4 +271,9 @@ class StocksyncPlugin(AirflowPlugin):
         "href": f"{URL_PREFIX}/",
         "destination": "nav",
         "url_route": "stocksync",
+    }, {
+        "name": "Sync report",
+        "href": f"{URL_PREFIX}/runs/{{DAG_ID}}/{{RUN_ID}}",  # the UI fills in the run's DAG and run id
+        "destination": "dag_run",
+        "url_route": "stocksync_report",
     }]

@@ -156,7 +156,7 @@ def measure_size(args: argparse.Namespace) -> dict[str, Any]:
     t = time.perf_counter()
     applied = pipeline.load(dsn, run_id=run_id, settings=settings, plan_table=plan.plan_table)
     timings["load"] = time.perf_counter() - t
-    released = pipeline.release_freeze(dsn, run_id=run_id, settings=settings)
+    released = pipeline.release_freeze(dsn, run_id=run_id, dag_id="bench", settings=settings)
     out["stages"] = {k: round(v, 3) for k, v in timings.items()}
     out["stage_apply"] = applied.as_dict()
     out["stage_freeze_seconds_apply_mode"] = released["freeze_seconds"]

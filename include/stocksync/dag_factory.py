@@ -141,9 +141,10 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             with _fail_fast(ConfigError):
                 context, run_settings, options = _context()
             triggered_by = getattr(context["dag_run"], "triggering_user_name", None)
-            return pipeline.freeze_checkout(_shop_dsn(run_settings), run_id=context["run_id"],
-                                            dag_id=context["dag"].dag_id, settings=run_settings,
-                                            triggered_by=triggered_by, options=options)
+            with _fail_fast(pipeline.RunIdTaken):
+                return pipeline.freeze_checkout(_shop_dsn(run_settings), run_id=context["run_id"],
+                                                dag_id=context["dag"].dag_id, settings=run_settings,
+                                                triggered_by=triggered_by, options=options)
 
         @task
         def extract_wms_counts() -> dict[str, Any]:
@@ -215,7 +216,7 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             context = get_current_context()
             run_settings = load_settings()  # not the run's conf: a bad conf must not stop the release
             return pipeline.release_freeze(_shop_dsn(run_settings), run_id=context["run_id"],
-                                           settings=run_settings)
+                                           dag_id=context["dag"].dag_id, settings=run_settings)
 
         with release_freeze(freeze_checkout()):
             load_stock(merge_in_window_orders(validate_counts(extract_wms_counts())))

@@ -33,6 +33,11 @@ from include.stocksync.validate import ValidationResult, validate_counts
 
 log = logging.getLogger(__name__)
 
+
+class RunIdTaken(ValueError):
+    """The Airflow run id is already the record of another DAG's stock sync run."""
+
+
 FREEZE_REASON = "stocksync: loading warehouse stock"
 # A run in one of these states is done: re-running any of its tasks changes nothing.
 FINISHED = ("applied", "duplicate", "dry_run")
@@ -77,7 +82,10 @@ def get_run(dsn: str, run_id: str) -> dict[str, Any]:
 
 def open_run(dsn: str, *, run_id: str, dag_id: str, settings: Settings, triggered_by: str | None = None,
              override_reason: str | None = None) -> str:
-    """Create the run record (or keep the existing one on a re-run). Returns its status."""
+    """Create the run record (or keep the existing one on a re-run). Returns its status.
+
+    Records are keyed by the Airflow run id, which Airflow only keeps unique per DAG: a run id
+    already used by the other DAG (ops can pick run ids over REST) is refused, never merged."""
     settings_json = json.dumps(asdict(settings), default=str)
     with connect(dsn) as conn:
         row = execute_file(conn, "stocksync/insert_sync_run", {
@@ -87,7 +95,18 @@ def open_run(dsn: str, *, run_id: str, dag_id: str, settings: Settings, triggere
             "report_path": str(report_path(settings, run_id)),
         }).fetchone()
         conn.commit()
-    return str(row[0]) if row else "running"
+    if row is None:
+        owner = run_owner(dsn, run_id)
+        raise RunIdTaken(f"run id {run_id!r} is already used by a stock sync run of DAG {owner!r}; "
+                         f"stocksync keys its records by run id, so trigger {dag_id} with another run id")
+    return str(row[0])
+
+
+def run_owner(dsn: str, run_id: str) -> str | None:
+    """The DAG whose run record has this run id, if any."""
+    with connect(dsn) as conn:
+        row = conn.execute(query("stocksync/select_sync_run_owner"), {"run_id": run_id}).fetchone()
+    return row[0] if row else None
 
 
 def freeze_checkout(dsn: str, *, run_id: str, dag_id: str, settings: Settings,
@@ -212,10 +231,15 @@ def load(dsn: str, *, run_id: str, settings: Settings, plan_table: str) -> Apply
             freeze_conn.close()
 
 
-def release_freeze(dsn: str, *, run_id: str, settings: Settings) -> dict[str, Any]:
+def release_freeze(dsn: str, *, run_id: str, dag_id: str, settings: Settings) -> dict[str, Any]:
     """Teardown: release this run's freezes (never anybody else's), close the run record,
     write the run report, drop staging tables past their retention. Safe to call any number
-    of times."""
+    of times. Touches nothing when the run id belongs to another DAG's run (see `open_run`)."""
+    owner = run_owner(dsn, run_id)
+    if owner is not None and owner != dag_id:
+        log.warning("run id %s belongs to DAG %s: leaving its freeze and record alone", run_id, owner)
+        return {"released": 0, "freeze_seconds": 0.0, "status": None, "report": None, "staging_dropped": 0,
+                "skipped": f"run id belongs to DAG {owner}"}
     with connect(dsn) as conn:
         released = freeze.release_freezes(conn, set_by=run_id)
         window = freeze.freeze_seconds(conn, set_by=run_id)

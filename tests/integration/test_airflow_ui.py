@@ -11,11 +11,9 @@ from __future__ import annotations
 import http.client
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urljoin, urlparse
 
 import pytest
 import requests
@@ -24,15 +22,10 @@ from include.stocksync.airflow_standalone import AirflowStandalone
 from include.stocksync.db import run_key
 from include.stocksync.demo_seed import seed_demo
 from include.stocksync.local_stack import free_port
-from include.stocksync.settings import PROJECT_ROOT
 from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN
+from tests.integration.browser import SCREENSHOTS, browser_page, sign_in
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-SCREENSHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
 
 
 @dataclass(frozen=True)
@@ -129,6 +122,29 @@ def test_page_and_report_with_a_token(ui: UiStack) -> None:
     assert by_cookie.status_code == 200 and ui.run_id in by_cookie.text
 
 
+def run_tab_path(dag_id: str, run_id: str) -> str:
+    """The "Sync report" tab's URL as the Airflow UI builds it (encodeURIComponent of both ids)."""
+    return f"/stocksync/runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}"
+
+
+def test_run_tab_leads_to_the_runs_report(ui: UiStack) -> None:
+    path = run_tab_path("inventory_nightly_sync", ui.run_id)
+    for accept in ("application/json", "text/html"):
+        response = requests.get(ui.base + path, headers={"Accept": accept}, allow_redirects=False, timeout=10)
+        assert refused(response), (accept, response.status_code, response.text[:200])
+
+    response = requests.get(ui.base + path, headers=ui.bearer(), allow_redirects=False, timeout=10)
+    assert response.status_code == 303, response.text[:300]
+    assert urljoin(ui.base + path, response.headers["location"]) == ui.base + ui.report_path
+    report = requests.get(ui.base + path, headers=ui.bearer(), timeout=10)  # follows the redirect
+    assert report.status_code == 200 and ui.run_id in report.text and "Data quality" in report.text
+
+    missing = requests.get(ui.base + run_tab_path("some_other_dag", "manual__2026-01-01T00:00:00+00:00"),
+                           headers=ui.bearer(), allow_redirects=False, timeout=10)
+    assert missing.status_code == 404
+    assert "No sync report for this run" in missing.text and "manual__2026-01-01T00:00:00+00:00" in missing.text
+
+
 def test_report_paths_cannot_leave_the_run_folder(ui: UiStack) -> None:
     key = run_key(ui.run_id)
     attempts = [
@@ -160,37 +176,9 @@ def test_plugin_is_registered_with_its_nav_view(ui: UiStack) -> None:
     assert [app["url_prefix"] for app in plugin["fastapi_apps"]] == ["/stocksync"]
     views = {v["name"]: v for v in plugin["external_views"]}
     assert views["Stock sync"]["href"] == "/stocksync/" and views["Stock sync"]["destination"] == "nav"
+    assert views["Sync report"]["href"] == "/stocksync/runs/{DAG_ID}/{RUN_ID}"
+    assert views["Sync report"]["destination"] == "dag_run"
     assert requests.get(ui.base + "/api/v2/plugins", timeout=10).status_code == 401
-
-
-def require_chromium() -> None:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/bootstrap.sh` (installs Debian's chromium)")
-
-
-def sign_in(page: Any, ui: UiStack) -> None:
-    """On Airflow's login page (where a browser without a login is sent), sign in as the stack's user."""
-    page.wait_for_url("**/auth/login**")
-    page.locator("input[name=username]").fill(ui.airflow.username)
-    page.locator("input[name=password]").fill(ui.airflow.password)
-    page.get_by_role("button", name="Sign in").click()
-
-
-@contextmanager
-def browser_page(height: int) -> Iterator[Any]:
-    """A headless Chromium page (Debian's chromium driven by Playwright), closed afterwards."""
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": height})
-            page.set_default_timeout(20_000)
-            yield page
-        finally:
-            browser.close()
 
 
 def test_browser_login_page_and_report(ui: UiStack) -> None:
@@ -199,7 +187,7 @@ def test_browser_login_page_and_report(ui: UiStack) -> None:
     with browser_page(height=900) as page:
         # not logged in: the plugin sends the browser to Airflow's own login page
         page.goto(ui.base + "/stocksync/")
-        sign_in(page, ui)
+        sign_in(page, ui.airflow)
         page.wait_for_url(ui.base + "/stocksync/")
         expect(page.locator("h1")).to_have_text("Stock sync")
         text = page.inner_text("body")
@@ -247,7 +235,7 @@ def test_full_push_trigger_form_shows_the_ops_params(ui: UiStack) -> None:
 
     with browser_page(height=1400) as page:
         page.goto(ui.base + f"/dags/{dag_id}")
-        sign_in(page, ui)
+        sign_in(page, ui.airflow)
         page.wait_for_url(f"**/dags/{dag_id}")
 
         page.get_by_test_id("trigger-dag-button").click()  # the "Trigger" button (aria-label "Trigger Dag")

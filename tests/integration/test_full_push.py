@@ -136,3 +136,33 @@ def test_override_lets_a_tripped_guardrail_through_and_records_why(dagbag: Any, 
     assert set(zeroed.values()) == {0}
     report = Path(run["report_path"]).read_text()
     assert reason in report and "FAILED (overridden)" in report
+
+
+def test_a_run_id_already_used_by_the_nightly_sync_is_refused(dagbag: Any, drifted_shop: str, wms: Any,
+                                                               webhook: Any) -> None:
+    """Airflow keeps run ids unique per DAG only, and ops can choose one over REST: a push whose
+    run id is the nightly's fails at once and leaves the nightly's record, stock and freeze alone."""
+    from datetime import datetime, timezone
+
+    from airflow.utils.state import DagRunState
+
+    same_time = datetime(2026, 11, 20, 3, 0, tzinfo=timezone.utc)  # dag.test names both runs manual__<this>
+    nightly = fresh_dag(dagbag, "inventory_nightly_sync").test(run_after=same_time, logical_date=same_time)
+    assert nightly.state == DagRunState.SUCCESS
+    nightly_record = pipeline.get_run(drifted_shop, nightly.run_id)
+    fingerprint = stock_fingerprint(drifted_shop)
+    wms.admin.set_items([{"sku": "SKU-0000001", "on_hand": 7, "non_usable": 0, "allocated": 0}])
+
+    pushed = fresh_dag(dagbag, "inventory_full_push").test(run_after=same_time, logical_date=same_time,
+                                                           run_conf={"dry_run": False})
+
+    assert pushed.run_id == nightly.run_id
+    assert pushed.state == DagRunState.FAILED
+    assert pipeline.get_run(drifted_shop, nightly.run_id) == nightly_record  # not reopened, not re-closed
+    assert stock_fingerprint(drifted_shop) == fingerprint
+    assert active_freezes(drifted_shop) == []
+    alerts = [e["body"] for e in webhook.received()
+              if e["body"].get("run_id") == pushed.run_id and e["body"].get("dag_id") == "inventory_full_push"]
+    assert alerts and all(alert["try_number"] == "1" for alert in alerts), alerts
+    assert any("already used by a stock sync run of DAG 'inventory_nightly_sync'" in alert["error"]
+               for alert in alerts), [alert["error"] for alert in alerts]

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -17,6 +18,7 @@ from include.stocksync import pipeline
 from include.stocksync.airflow_standalone import AirflowStandalone
 from include.stocksync.local_stack import free_port
 from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, active_freezes, shop_in_line_with_wms, stock_fingerprint
+from tests.integration.browser import SCREENSHOTS, browser_page, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -84,6 +86,7 @@ def test_dry_run_then_real_push_of_a_subset_over_rest(airflow_api: AirflowStanda
     record = pipeline.get_run(drifted_shop, dry.json()["dag_run_id"])
     assert record["status"] == "dry_run"
     assert (Path(record["report_path"]).parent / "plan.csv").exists()
+    see_the_plan_from_the_runs_page(airflow_api, dry.json()["dag_run_id"])
 
     listed = sorted(sku for sku in before if before[sku] != available[sku])[:2]
     real = trigger(airflow_api, PUSH, {"dry_run": False, "skus": listed, "freeze_mode": "apply"})
@@ -95,6 +98,27 @@ def test_dry_run_then_real_push_of_a_subset_over_rest(airflow_api: AirflowStanda
     record = pipeline.get_run(drifted_shop, real.json()["dag_run_id"])
     assert record["triggered_by"] == airflow_api.username
     assert active_freezes(drifted_shop) == []
+
+
+def see_the_plan_from_the_runs_page(api: AirflowStandalone, run_id: str) -> None:
+    """Headless Chromium, logged in: the dry run's page in the Airflow UI has a "Sync report" tab
+    showing its report, which links the plan."""
+    from playwright.sync_api import expect
+
+    with browser_page(height=1000) as page:
+        page.goto(f"{api.url}/dags/{PUSH}/runs/{quote(run_id, safe='')}")
+        sign_in(page, api)
+        page.wait_for_url(f"**/dags/{PUSH}/runs/**")
+        page.get_by_text("Sync report", exact=True).click()  # the run page's tab from the plugin
+        page.wait_for_url("**/plugin/stocksync_report")
+        frame = page.frame_locator("iframe")
+        expect(frame.get_by_text(run_id).first).to_be_visible()
+        expect(frame.get_by_text("dry_run").first).to_be_visible()
+        frame.get_by_role("link", name="plan.html").click()
+        expect(frame.locator("h1")).to_contain_text(f"Dry-run plan for {run_id}")
+        expect(frame.get_by_text("Nothing was written to the shop.")).to_be_visible()
+        expect(frame.get_by_role("columnheader", name="wms_available")).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / "dry_run_plan_from_run_page.png"))
 
 
 def test_unknown_enum_value_is_refused(airflow_api: AirflowStandalone) -> None:

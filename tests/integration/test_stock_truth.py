@@ -194,6 +194,27 @@ def test_older_snapshot_is_stale_same_snapshot_is_duplicate_rerun_changes_nothin
         assert conn.execute("SELECT count(*) FROM stocksync.sku_audit").fetchone() == audit_before
 
 
+def test_a_run_id_of_another_dag_neither_opens_nor_releases_its_run(clean_shop: str, wms: Any) -> None:
+    """Run ids are unique per DAG only: the second DAG's run with the same id is refused, and its
+    teardown leaves the first run's freeze and record alone."""
+    dsn = clean_shop
+    shop_in_line_with_wms(dsn, wms, 10, 6, drift_share=0.0)
+    settings = load_settings().for_run({"freeze_mode": "full"})
+    held = pipeline.freeze_checkout(dsn, run_id="same-id", dag_id="inventory_nightly_sync", settings=settings)
+    assert held["frozen"] is True
+    record = pipeline.get_run(dsn, "same-id")
+
+    with pytest.raises(pipeline.RunIdTaken, match="already used by a stock sync run of DAG 'inventory_nightly_sync'"):
+        pipeline.freeze_checkout(dsn, run_id="same-id", dag_id="inventory_full_push", settings=settings)
+    skipped = pipeline.release_freeze(dsn, run_id="same-id", dag_id="inventory_full_push", settings=settings)
+
+    assert skipped["released"] == 0 and skipped["skipped"] == "run id belongs to DAG inventory_nightly_sync"
+    assert active_freezes(dsn) == [(held["freeze_id"], "same-id")]
+    assert pipeline.get_run(dsn, "same-id") == record
+    released = pipeline.release_freeze(dsn, run_id="same-id", dag_id="inventory_nightly_sync", settings=settings)
+    assert released["released"] == 1 and active_freezes(dsn) == []
+
+
 def test_rerun_of_a_finished_dag_run_changes_nothing(dagbag: Any, clean_shop: str, wms: Any) -> None:
     from airflow.utils.state import DagRunState
 

@@ -1,4 +1,5 @@
 -- Open (or re-open, on a retry) the run record. A finished run keeps its result.
+-- No row comes back when the run id is already another DAG's: the caller refuses the run.
 INSERT INTO stocksync.sync_runs (run_id, dag_id, freeze_mode, adjustment_mode, watermark_source, settings,
                                  triggered_by, override_reason, report_path)
 VALUES (%(run_id)s, %(dag_id)s, %(freeze_mode)s, %(adjustment_mode)s, %(watermark_source)s, %(settings)s,
@@ -6,4 +7,5 @@ VALUES (%(run_id)s, %(dag_id)s, %(freeze_mode)s, %(adjustment_mode)s, %(watermar
 ON CONFLICT (run_id) DO UPDATE
    SET status = CASE WHEN stocksync.sync_runs.status = 'failed' THEN 'running' ELSE stocksync.sync_runs.status END,
        error = CASE WHEN stocksync.sync_runs.status = 'failed' THEN NULL ELSE stocksync.sync_runs.error END
+ WHERE stocksync.sync_runs.dag_id = EXCLUDED.dag_id
 RETURNING status

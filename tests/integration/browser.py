@@ -1,0 +1,49 @@
+"""Headless Chromium for the UI tests: Debian's `chromium` (installed by `scripts/bootstrap.sh`)
+driven by Playwright, and Airflow's login form. Screenshots go to `artifacts/screenshots/`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from include.stocksync.airflow_standalone import AirflowStandalone
+from include.stocksync.settings import PROJECT_ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
+
+
+def require_chromium() -> None:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/bootstrap.sh` (installs Debian's chromium)")
+
+
+def sign_in(page: Any, airflow: AirflowStandalone) -> None:
+    """On Airflow's login page (where a browser without a login is sent), sign in as the stack's user."""
+    page.wait_for_url("**/auth/login**")
+    page.locator("input[name=username]").fill(airflow.username)
+    page.locator("input[name=password]").fill(airflow.password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+@contextmanager
+def browser_page(height: int) -> Iterator[Any]:
+    """A headless Chromium page (Debian's chromium driven by Playwright), closed afterwards."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": height})
+            page.set_default_timeout(20_000)
+            yield page
+        finally:
+            browser.close()
