@@ -32,6 +32,20 @@ if [ -z "$PYTHON_BIN" ]; then
     if command -v "$candidate" >/dev/null 2>&1; then PYTHON_BIN="$candidate"; break; fi
   done
 fi
+if [ -z "$PYTHON_BIN" ]; then
+  echo "stocksync: no python3.11 or python3 on PATH (set PYTHON=/path/to/python3.11)" >&2
+  exit 1
+fi
+# Debian splits venv/ensurepip out of its python3.11 package
+if ! "$PYTHON_BIN" -c "import ensurepip, venv" >/dev/null 2>&1; then
+  echo "stocksync: installing Debian's python3-venv package" >&2
+  apt_install python3-venv
+fi
+# a half-made .venv (an earlier failed attempt) has a python but no pip: start it over
+if [ -x .venv/bin/python ] && ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  echo "stocksync: .venv is incomplete; recreating it" >&2
+  rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON_BIN" -m venv .venv
 fi

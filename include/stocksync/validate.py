@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 EXPECTED_COLUMNS = ("sku", "on_hand", "non_usable", "allocated", "available", "seq")
 NUMERIC_COLUMNS = EXPECTED_COLUMNS[1:]
 DERIVED_COLUMNS = ("row_no", "known_sku", "available_consistent")
+EXTRA_PREFIX = "unexpected:"  # how a key the WMS sent beyond EXPECTED_COLUMNS shows in the frame
 INTEGER_PATTERN = r"^-?[0-9]+$"
 SEQ_MAX = 2**62
 TABLE_CHECKS = ("columns", "row_count")
@@ -97,7 +98,9 @@ def prepare_frame(raw: pd.DataFrame, catalog: set[str]) -> pd.DataFrame:
         numeric[column] = pd.to_numeric(raw[column], errors="coerce")
         frame[f"{column}_num"] = numeric[column]
     for extra in sorted(set(_split_keys(raw["extra_keys"]))):
-        frame[extra] = pd.NA
+        # namespaced: an extra key named like a derived column (`available_num`, `known_sku`,
+        # `row_no`...) must fail the columns check, not overwrite the column a check reads
+        frame[f"{EXTRA_PREFIX}{extra}"] = pd.NA
     frame["known_sku"] = raw["sku"].isin(catalog)
     formula = numeric["on_hand"] - numeric["non_usable"] - numeric["allocated"]
     comparable = formula.notna() & numeric["available"].notna()

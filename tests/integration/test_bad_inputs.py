@@ -59,6 +59,10 @@ FAILING_CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     ("sql-injection-sku", rename((21, INJECTION_SKU)), {"sku_format[sku]"}),
     ("missing-column", {"drop_fields": ["non_usable"]}, {"columns"}),
     ("extra-column", {"extra_fields": {"warehouse": "A"}}, {"columns"}),
+    # an extra key named like a column the checks read must not hide the negative quantity
+    ("extra-column-shadowing-a-check", {**corrupt(25, "available", -5), "extra_fields": {"available_num": 1}},
+     {"columns"}),
+    ("extra-column-named-row-no", {"extra_fields": {"row_no": "x", "known_sku": True}}, {"columns"}),
     ("empty-snapshot", {"max_items": 0}, {"row_count"}),
     ("half-the-catalog", {"max_items": SKUS // 2}, {"row_count"}),
     ("one-page-repeated", {"repeat_page": 0}, {"sku_unique[sku]"}),
