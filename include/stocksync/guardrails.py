@@ -49,7 +49,12 @@ def metrics(conn: psycopg.Connection, plan_table: str) -> dict[str, int]:
 
 
 def evaluate(figures: dict[str, int], settings: Settings, subset: bool = False) -> list[Guardrail]:
-    """Judge the plan's figures against the configured limits."""
+    """Judge the plan's figures against the configured limits.
+
+    For a push of listed SKUs (`subset`) the plan holds only those SKUs: catalog coverage does
+    not apply, and the shares are judged over the listed SKUs once there are at least
+    `push_guardrails_min_skus` of them (a long list from a bad file is as dangerous as a bad
+    feed); a shorter list is a deliberate fix of a few SKUs and is not judged by shares."""
     limits = settings.guardrails
     applicable = max(figures["applicable"], 1)
     enabled = figures["enabled_catalog"]
@@ -79,15 +84,18 @@ def evaluate(figures: dict[str, int], settings: Settings, subset: bool = False) 
                   f"total units would move {pct(units)} ({before} -> {after}; at most "
                   f"{pct(limits['max_total_units_change'])} allowed)"),
     ]
-    if subset:  # one push of a few SKUs: shares of a tiny plan say nothing about a broken feed
+    if subset and figures["applicable"] < settings.push_guardrails_min_skus:
         results = [results[0], *(Guardrail(g.name, g.value, g.limit, True, f"{g.observed} (not enforced for a "
-                                           "push of listed SKUs)") for g in results[1:])]
+                                           f"push of fewer than {settings.push_guardrails_min_skus} listed SKUs)")
+                                 for g in results[1:])]
     return results
 
 
 def check_plan(conn: psycopg.Connection, run_id: str, plan_table: str, settings: Settings, *,
-               subset: bool = False, override_reason: str | None = None) -> list[Guardrail]:
-    """Evaluate, record (dq_results and the run record) and raise `GuardrailFailed` unless overridden."""
+               subset: bool = False, override_reason: str | None = None,
+               raise_on_failure: bool = True) -> list[Guardrail]:
+    """Evaluate, record (dq_results and the run record) and raise `GuardrailFailed` unless
+    overridden (or `raise_on_failure` is off: a dry run reports what a real run would do)."""
     results = evaluate(metrics(conn, plan_table), settings, subset)
     failed = [g for g in results if not g.success]
     policy = "overridden" if override_reason else "fail"
@@ -101,6 +109,6 @@ def check_plan(conn: psycopg.Connection, run_id: str, plan_table: str, settings:
             "run_id": run_id, "override_reason": override_reason,
             "guardrails": orjson.dumps([g.as_dict() for g in results]).decode()})
     conn.commit()
-    if failed and not override_reason:
+    if failed and not override_reason and raise_on_failure:
         raise GuardrailFailed(failed)
     return results

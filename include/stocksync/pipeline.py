@@ -187,10 +187,16 @@ def merge(dsn: str, *, run_id: str, settings: Settings, options: RunOptions | No
         return PlanSummary(plan_table(run_id), run["valid"] or 0, {}, 0, 0.0)
     with stage(dsn, run_id, "merge") as conn:
         plan = build_plan(conn, run_id, run["staging_table"], settings, run_watermark(run, settings), options.skus)
-        check_plan(conn, run_id, plan.plan_table, settings, subset=bool(options.skus),
-                   override_reason=options.override_reason)
+        # a dry run is the preview ops ask for before overriding: it writes its plan even when a
+        # guardrail trips, and says there that a real run would stop
+        guardrails = check_plan(conn, run_id, plan.plan_table, settings, subset=bool(options.skus),
+                                override_reason=options.override_reason, raise_on_failure=not options.dry_run)
         if options.dry_run:
-            write_plan_report(conn, settings, run_id, plan.plan_table)
+            stopping = [] if options.override_reason else [g for g in guardrails if not g.success]
+            write_plan_report(conn, settings, run_id, plan.plan_table, stopping)
+            if stopping:
+                log.warning("dry run %s: a real run would stop here: %s", run_id,
+                            "; ".join(f"{g.name}: {g.observed}" for g in stopping))
         return plan
 
 

@@ -13,14 +13,18 @@ from __future__ import annotations
 import csv
 import html
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.rows import dict_row
 
 from include.stocksync.db import query, run_key
 from include.stocksync.settings import Settings
+
+if TYPE_CHECKING:
+    from include.stocksync.guardrails import Guardrail
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1d2733;max-width:80rem}
@@ -168,8 +172,10 @@ def write_report(conn: psycopg.Connection, settings: Settings, run_id: str) -> P
     return path
 
 
-def write_plan_report(conn: psycopg.Connection, settings: Settings, run_id: str, plan_table: str) -> Path:
-    """`plan.csv` (every SKU) and `plan.html` (the biggest changes first) for a dry run."""
+def write_plan_report(conn: psycopg.Connection, settings: Settings, run_id: str, plan_table: str,
+                      stopping: Sequence[Guardrail] = ()) -> Path:
+    """`plan.csv` (every SKU) and `plan.html` (the biggest changes first) for a dry run;
+    `stopping` are the guardrails that would stop a real run with the same parameters."""
     directory = report_path(settings, run_id).parent
     directory.mkdir(parents=True, exist_ok=True)
     headers = ["sku", "current", "wms_available", "adjustment", "new", "delta", "outcome"]
@@ -187,7 +193,14 @@ def write_plan_report(conn: psycopg.Connection, settings: Settings, run_id: str,
     conn.commit()
     note = (f"<p>Showing the {PLAN_HTML_ROWS} biggest changes of {total}; plan.csv has every SKU.</p>"
             if total > PLAN_HTML_ROWS else "")
+    warning = ""
+    if stopping:
+        items = "".join(f"<li><code>{_e(g.name)}</code>: {_e(g.observed)}</li>" for g in stopping)
+        warning = (f'<div class="bad"><p><strong>A real run with these parameters would stop: guardrails '
+                   f"tripped.</strong></p><ul>{items}</ul><p>If this plan is right (after a stock take, say), "
+                   "trigger the push with <code>override_guardrails</code> and an <code>override_reason</code>."
+                   "</p></div>")
     body = (f"<h1>Dry-run plan for <code>{_e(run_id)}</code></h1><p>Nothing was written to the shop. "
-            f"{total} SKUs planned.</p>{note}" + _table(headers, html_rows, {1, 2, 3, 4, 5}))
+            f"{total} SKUs planned.</p>{warning}{note}" + _table(headers, html_rows, {1, 2, 3, 4, 5}))
     (directory / "plan.html").write_text(_page(f"stocksync plan {run_id}", body), encoding="utf-8")
     return directory / "plan.html"

@@ -81,6 +81,7 @@ class Settings:
     quarantine_max_share: float
     dq_policies: dict[str, str]
     guardrails: dict[str, float]
+    push_guardrails_min_skus: int
 
     @property
     def reports_path(self) -> Path:
@@ -161,6 +162,8 @@ def _validated(settings: Settings) -> Settings:
           f"guardrails must set exactly: {', '.join(GUARDRAILS)}; got {', '.join(settings.guardrails)}")
     for name, value in settings.guardrails.items():
         check(0 <= value <= 1, f"guardrails.{name} must be a share between 0 and 1; got {value}")
+    check(settings.push_guardrails_min_skus >= 1,
+          f"push_guardrails_min_skus must be at least 1; got {settings.push_guardrails_min_skus}")
     try:
         re.compile(settings.sku_pattern)
     except re.error as exc:

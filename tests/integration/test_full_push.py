@@ -125,6 +125,21 @@ def test_override_lets_a_tripped_guardrail_through_and_records_why(dagbag: Any, 
     stopped = push(dagbag, {"dry_run": False})
     assert stopped.state == DagRunState.FAILED
     assert "max_zeroed_share" in pipeline.get_run(clean_shop, stopped.run_id)["error"]
+    fingerprint = stock_fingerprint(clean_shop)
+
+    # the preview ops ask for before overriding: the plan is written, and says a real run would stop
+    preview = push(dagbag, {"dry_run": True})
+    assert preview.state == DagRunState.SUCCESS
+    previewed = pipeline.get_run(clean_shop, preview.run_id)
+    assert previewed["status"] == "dry_run" and stock_fingerprint(clean_shop) == fingerprint
+    assert active_freezes(clean_shop) == []
+    plan_dir = Path(previewed["report_path"]).parent
+    plan_html = (plan_dir / "plan.html").read_text()
+    assert "A real run with these parameters would stop" in plan_html and "max_zeroed_share" in plan_html
+    with (plan_dir / "plan.csv").open(newline="") as fh:
+        planned = {row["sku"]: int(row["new"]) for row in csv.DictReader(fh)}
+    assert len(planned) == 40 and all(planned[f"SKU-{n:07d}"] == 0 for n in range(1, 11))
+    assert {g["name"] for g in previewed["guardrails"] if not g["success"]} >= {"max_zeroed_share"}
 
     reason = "stock take 2026-11-22: aisle 4 written off after water damage"
     dag_run = push(dagbag, {"dry_run": False, "override_guardrails": True, "override_reason": reason})
@@ -166,3 +181,30 @@ def test_a_run_id_already_used_by_the_nightly_sync_is_refused(dagbag: Any, drift
     assert alerts and all(alert["try_number"] == "1" for alert in alerts), alerts
     assert any("already used by a stock sync run of DAG 'inventory_nightly_sync'" in alert["error"]
                for alert in alerts), [alert["error"] for alert in alerts]
+
+
+def test_a_long_sku_list_is_judged_by_the_guardrails(dagbag: Any, clean_shop: str, wms: Any,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A list of SKUs from a bad file is as dangerous as a bad feed: from
+    `push_guardrails_min_skus` listed SKUs on, the shares are judged over the list."""
+    from airflow.utils.state import DagRunState
+
+    shop_in_line_with_wms(clean_shop, wms, 40, 33, drift_share=0.0)
+    listed = [f"SKU-{n:07d}" for n in range(1, 13)]
+    wms.admin.set_items([{"sku": sku, "on_hand": 0, "non_usable": 0, "allocated": 0} for sku in listed])
+    fingerprint = stock_fingerprint(clean_shop)
+    monkeypatch.setenv("STOCKSYNC_PUSH_GUARDRAILS_MIN_SKUS", "10")
+
+    stopped = push(dagbag, {"dry_run": False, "skus": listed})
+
+    assert stopped.state == DagRunState.FAILED
+    assert "max_zeroed_share" in pipeline.get_run(clean_shop, stopped.run_id)["error"]
+    assert stock_fingerprint(clean_shop) == fingerprint and active_freezes(clean_shop) == []
+
+    # a short list is a deliberate fix of a few SKUs: not judged by shares
+    monkeypatch.setenv("STOCKSYNC_PUSH_GUARDRAILS_MIN_SKUS", "100")
+    fixed = push(dagbag, {"dry_run": False, "skus": listed[:3]})
+    assert fixed.state == DagRunState.SUCCESS
+    after = {sku: qty for sku, qty, _, _ in stock_fingerprint(clean_shop)}
+    assert [after[sku] for sku in listed[:3]] == [0, 0, 0]
+    assert all(after[sku] > 0 for sku in listed[3:])

@@ -50,6 +50,7 @@ BASE: dict[str, Any] = {
                     "quantity_max": "fail", "available_consistent": "fail", "unknown_sku": "quarantine"},
     "guardrails": {"min_catalog_coverage": 0.95, "max_changed_share": 0.3, "max_zeroed_share": 0.05,
                    "max_total_units_change": 0.3},
+    "push_guardrails_min_skus": 100,
 }
 
 
@@ -237,6 +238,7 @@ def test_values_that_break_a_run_later_are_rejected_at_load(tmp_path: Path, key:
     ("guardrails", {**BASE["guardrails"], "max_changed_share": 1.5}, "guardrails.max_changed_share must be a share"),
     ("guardrails", {"max_changed_share": 0.3}, "guardrails must set exactly"),
     ("row_count_band", 2, "row_count_band must be 0..1"),
+    ("push_guardrails_min_skus", 0, "push_guardrails_min_skus must be at least 1"),
 ])
 def test_dq_policies_and_guardrails_are_checked(tmp_path: Path, key: str, bad: Any, fragment: str) -> None:
     value = bad
