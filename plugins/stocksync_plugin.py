@@ -116,12 +116,14 @@ def render_runs_page(runs: list[dict[str, Any]], reports: Path) -> str:
             f"<td class='nw'>{_time(run['started_at'])}</td><td class='nw'>{_time(run['finished_at'])}</td>"
             f"<td class='nw'>{_freeze(run['freeze_mode'], run['freeze_seconds'])}</td>"
             + "".join(f"<td class='num'>{_e(run[k])}</td>" for k in ("changed", "clamped", "stale", "duplicate"))
-            + f"<td>{_dq_badge(run['dq_success'])}</td><td>{_e(run['triggered_by'])}</td>"
+            + f"<td>{_dq_badge(run['dq_success'])}</td><td class='num'>{_e(run['alerts'])}</td>"
+            f"<td>{_e(run['triggered_by'])}</td>"
             f"<td>{_e(run['override_reason'])}</td>"
             f"<td class='err' title='{_e(error)}'>{_e(error[:300])}</td>"
             "</tr>")
     headers = ["Run", "DAG", "Status", "Started (UTC)", "Finished (UTC)", "Freeze", "Changed",
-               "Clamped", "Stale", "Duplicate", "Data quality", "Triggered by", "Override reason", "Error"]
+               "Clamped", "Stale", "Duplicate", "Data quality", "Alerts sent", "Triggered by", "Override reason",
+               "Error"]
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join(rows) or f"<tr><td colspan='{len(headers)}'>No sync runs yet.</td></tr>"
     return f"""<!doctype html>
@@ -137,17 +139,13 @@ def render_runs_page(runs: list[dict[str, Any]], reports: Path) -> str:
 
 def fetch_recent_runs(limit: int = RECENT_RUNS) -> list[dict[str, Any]]:
     """The most recent `stocksync.sync_runs` rows, read through the `stocksync_shop` connection."""
-    from airflow.sdk import BaseHook
-    from psycopg.conninfo import make_conninfo
     from psycopg.rows import dict_row
 
+    from include.stocksync.connections import postgres_dsn
     from include.stocksync.db import connect, query
     from include.stocksync.settings import load_settings
 
-    conn_info = BaseHook.get_connection(load_settings().shop_conn_id)
-    dsn = make_conninfo(host=conn_info.host or "127.0.0.1", port=conn_info.port or 5432,
-                        user=conn_info.login or None, password=conn_info.password or None,
-                        dbname=conn_info.schema or "postgres")
+    dsn = postgres_dsn(load_settings().shop_conn_id)
     with connect(dsn, connect_timeout=5) as conn, conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(query(SQL_RECENT_RUNS), {"limit": limit}).fetchall()
 

@@ -105,12 +105,9 @@ def _fail_fast(*errors: type[BaseException]) -> Iterator[None]:
 
 
 def _shop_dsn(settings: Settings) -> str:
-    from airflow.sdk import BaseHook
-    from psycopg.conninfo import make_conninfo
+    from include.stocksync.connections import postgres_dsn
 
-    conn = BaseHook.get_connection(settings.shop_conn_id)
-    return make_conninfo(host=conn.host or "127.0.0.1", port=conn.port or 5432, user=conn.login or None,
-                         password=conn.password or None, dbname=conn.schema or "postgres")
+    return postgres_dsn(settings.shop_conn_id)
 
 
 def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tags: list[str],
@@ -124,7 +121,8 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
         "retry_exponential_backoff": settings.retry_exponential_backoff,
         "max_retry_delay": timedelta(seconds=settings.max_retry_delay_seconds),
         "on_failure_callback": SyncFailureNotifier(http_conn_id=settings.alerts_conn_id,
-                                                   endpoint=settings.alerts_endpoint),
+                                                   endpoint=settings.alerts_endpoint,
+                                                   shop_conn_id=settings.shop_conn_id),
     }
 
     @dag(dag_id=dag_id, schedule=schedule, start_date=START_DATE, catchup=False, max_active_runs=1,

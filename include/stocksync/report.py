@@ -13,7 +13,9 @@ from __future__ import annotations
 import csv
 import html
 import json
+import os
 from collections.abc import Sequence
+from datetime import timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,10 +112,11 @@ def render_report(conn: psycopg.Connection, run_id: str, directory: Path | None 
         checks = cur.execute(query("stocksync/select_dq_results"), {"run_id": run_id}).fetchall()
         changes = cur.execute(query("stocksync/select_biggest_changes"), {"run_id": run_id, "limit": 50}).fetchall()
         quarantined = cur.execute(query("stocksync/select_quarantine"), {"run_id": run_id, "limit": 500}).fetchall()
+        alerts = cur.execute(query("stocksync/select_alerts"),
+                             {"run_id": run_id, "dag_id": run["dag_id"] if run else None}).fetchall()
     with conn.cursor() as cur:
         buckets = [(int(b), int(n)) for b, n in cur.execute(query("stocksync/select_change_histogram"),
                                                                {"run_id": run_id}).fetchall()]
-    conn.commit()
     if run is None:
         raise ValueError(f"no run record for {run_id}")
     status = run["status"]
@@ -154,6 +157,12 @@ def render_report(conn: psycopg.Connection, run_id: str, directory: Path | None 
                           [[c["sku"], c["old_qty"], c["wms_available"], c["adjustment"], c["new_qty"], c["delta"],
                             c["outcome"]] for c in changes], {1, 2, 3, 4, 5}) if changes else "<p>No stock changed.</p>"
     error = f'<p class="bad">{_e(run["error"])}</p>' if run["error"] else ""
+    alert_table = (_table(["sent at (UTC)", "task", "try", "to", "delivered", "error reported"],
+                          [[a["sent_at"].astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"), a["task_id"],
+                            a["try_number"], a["target"],
+                            "yes" if a["delivered"] else f"NO: {a['delivery_error']}", (a["error"] or "")[:500]]
+                           for a in alerts])
+                   if alerts else "<p>No alerts were sent.</p>")
     body = f"""<h1>stocksync run <code>{_e(run_id)}</code>: <span class="{status_class}">{_e(status)}</span></h1>
 {error}
 <h2>Summary</h2>{summary}
@@ -161,14 +170,24 @@ def render_report(conn: psycopg.Connection, run_id: str, directory: Path | None 
 <h2>Data quality</h2>{docs}{dq}
 <h2>Quarantined rows</h2>{quarantine}
 <h2>Distribution of changes</h2>{histogram_svg(buckets)}
-<h2>Biggest stock changes</h2>{change_table}"""
+<h2>Biggest stock changes</h2>{change_table}
+<h2>Alerts sent</h2>{alert_table}"""
     return _page(f"stocksync run {run_id}", body)
 
 
 def write_report(conn: psycopg.Connection, settings: Settings, run_id: str) -> Path:
+    """(Re)write the run's report. The teardown and the failure notifier both write it; a lock
+    per run orders them, and the file is replaced whole, so a reader never sees half a page."""
     path = report_path(settings, run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(conn, run_id, path.parent), encoding="utf-8")
+    try:
+        conn.execute(query("stocksync/lock_run_report"), {"run_id": run_id})
+        page = render_report(conn, run_id, path.parent)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        partial.write_text(page, encoding="utf-8")
+        partial.replace(path)
+    finally:
+        conn.commit()  # releases the lock
     return path
 
 

@@ -110,6 +110,7 @@ def test_page_and_report_with_a_token(ui: UiStack) -> None:
     assert page.status_code == 200, page.text[:500]
     assert "Stock sync" in page.text
     assert ui.run_id in page.text and ui.run_status in page.text
+    assert "Alerts sent" in page.text
     assert f'href="reports/{run_key(ui.run_id)}/report.html"' in page.text
     assert not any(tag in page.text for tag in ("<script", "<link", "src=", "@import"))  # self-contained
 

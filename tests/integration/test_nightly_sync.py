@@ -109,6 +109,8 @@ def test_nightly_sync_end_to_end(dagbag: Any, seeded: dict[str, Any], wms: Any, 
     assert report.exists() and dag_run.run_id in report.read_text()
     assert active_freezes(dsn) == []
     assert alerts_for(webhook, dag_run.run_id) == []
+    assert recorded_alerts(dsn, dag_run.run_id) == []
+    assert "No alerts were sent." in Path(run["report_path"]).read_text()
 
     # after the run, checkout works again and decrements the synced number
     sku = max(after, key=lambda s: after[s])
@@ -185,6 +187,42 @@ def test_wms_down_fails_after_retries_and_releases_freeze(dagbag: Any, seeded: d
     assert "WMS unreachable" in alert["error"]
     assert alert["report"] == run["report_path"] and Path(alert["report"]).exists()
     assert alert["report_url"].endswith(f"/stocksync/reports/{Path(run['report_path']).parent.name}/report.html")
+    # the alert is recorded with the run and listed in its report (DESIGN §3.7: alerts sent)
+    recorded = recorded_alerts(dsn, dag_run.run_id)
+    assert [(a["task_id"], a["try_number"], a["delivered"]) for a in recorded] == [("extract_wms_counts", 3, True)]
+    assert "WMS unreachable" in recorded[0]["error"] and recorded[0]["target"] == "stocksync_alerts/alerts"
+    report = Path(run["report_path"]).read_text()
+    alerts_section = report.split("<h2>Alerts sent</h2>", 1)[1]
+    assert "extract_wms_counts" in alerts_section and "WMS unreachable" in alerts_section
+
+
+def recorded_alerts(dsn: str, run_id: str) -> list[dict[str, Any]]:
+    from psycopg.rows import dict_row
+
+    with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute("SELECT task_id, try_number, target, delivered, delivery_error, error "
+                           "FROM stocksync.alerts WHERE run_id = %s ORDER BY alert_id", (run_id,)).fetchall()
+
+
+def test_an_alert_the_webhook_does_not_take_is_recorded_as_undelivered(
+        dagbag: Any, seeded: dict[str, Any], wms: Any, webhook: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from include.stocksync.local_stack import free_port
+
+    dsn = seeded["dsn"]
+    monkeypatch.setenv("AIRFLOW_CONN_STOCKSYNC_ALERTS", json.dumps(
+        {"conn_type": "http", "host": "127.0.0.1", "port": free_port(), "schema": "http"}))  # nobody listens
+    wms.admin.faults(corrupt=[{"sku": "SKU-0000003", "field": "available", "value": -5}])
+
+    dag_run = run_nightly(dagbag)
+
+    recorded = recorded_alerts(dsn, dag_run.run_id)
+    assert [(a["task_id"], a["delivered"]) for a in recorded] == [("validate_counts", False)]
+    assert recorded[0]["delivery_error"] and "quantity_non_negative" in recorded[0]["error"]
+    assert alerts_for(webhook, dag_run.run_id) == []
+    report = Path(get_run(dsn, dag_run.run_id)["report_path"]).read_text()
+    assert "NO: " in report.split("<h2>Alerts sent</h2>", 1)[1]
 
 
 @pytest.mark.parametrize(("fault", "failed_check"), [

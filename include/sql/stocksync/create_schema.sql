@@ -86,3 +86,19 @@ CREATE TABLE IF NOT EXISTS stocksync.dq_results (
     recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (run_id, check_name)
 );
+
+-- Failure alerts the DAGs' notifier sent (or tried to send), shown in the run report and on the
+-- Airflow "Stock sync" page. No foreign key: a run can fail before its record exists.
+CREATE TABLE IF NOT EXISTS stocksync.alerts (
+    alert_id       bigserial PRIMARY KEY,
+    run_id         text NOT NULL,
+    dag_id         text NOT NULL,
+    task_id        text NOT NULL,
+    try_number     integer,
+    sent_at        timestamptz NOT NULL DEFAULT clock_timestamp(),
+    target         text NOT NULL,          -- the webhook connection and endpoint
+    delivered      boolean NOT NULL,
+    delivery_error text,                   -- why the webhook did not take it
+    error          text                    -- the task's error the alert reported
+);
+CREATE INDEX IF NOT EXISTS alerts_run_id_idx ON stocksync.alerts (run_id);
