@@ -247,3 +247,31 @@ def test_bad_page_fails_validation(dagbag: Any, seeded: dict[str, Any], wms: Any
     assert failed_check in run["error"]
     report = Path(run["report_path"]).read_text()
     assert failed_check in report and "FAILED" in report
+
+
+def test_a_newly_listed_product_gets_its_stock_row(dagbag: Any, clean_shop: str, wms: Any) -> None:
+    """A catalog product without a stock row yet is not `unknown`: the sync creates its row
+    with the WMS figure; a SKU the catalog does not have stays out."""
+    from airflow.utils.state import DagRunState
+
+    from tests.conftest import shop_in_line_with_wms
+
+    shop_in_line_with_wms(clean_shop, wms, 40, 9, drift_share=0.0)
+    with connect(clean_shop) as conn:
+        conn.execute("DELETE FROM shop.stock WHERE sku IN ('SKU-0000007', 'SKU-0000008')")
+        conn.commit()
+    available = {item["sku"]: item["available"] for item in wms.admin.items()}
+
+    dag_run = run_nightly(dagbag)
+
+    assert dag_run.state == DagRunState.SUCCESS
+    run = get_run(clean_shop, dag_run.run_id)
+    assert run["unknown"] == 0 and run["changed"] >= 1
+    with connect(clean_shop) as conn:
+        rows = dict(conn.execute("SELECT sku, qty FROM shop.stock WHERE sku IN ('SKU-0000007', 'SKU-0000008')"))
+        audit = conn.execute("SELECT sku, old_qty, new_qty, outcome FROM stocksync.sku_audit WHERE run_id = %s "
+                             "AND sku IN ('SKU-0000007', 'SKU-0000008') ORDER BY sku", (dag_run.run_id,)).fetchall()
+    assert rows == {"SKU-0000007": available["SKU-0000007"], "SKU-0000008": available["SKU-0000008"]}
+    assert [(sku, old) for sku, old, _, _ in audit] == [("SKU-0000007", 0), ("SKU-0000008", 0)]
+    assert {outcome for *_, outcome in audit} <= {"changed", "unchanged"}
+    assert all(new == available[sku] for sku, _, new, _ in audit)

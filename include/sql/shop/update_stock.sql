@@ -1,8 +1,10 @@
--- The one set-based write: rows whose value or WMS sequence moves, guarded by seq.
-UPDATE shop.stock st
-   SET qty = w.new_qty, wms_seq = greatest(st.wms_seq, w.wms_seq), updated_at = now()
+-- The one set-based write: rows whose value or WMS sequence moves, guarded by seq; a catalog
+-- product without a stock row gets one (shop/select_current_stock.sql lists it as 0).
+INSERT INTO shop.stock AS st (sku, qty, wms_seq, updated_at)
+SELECT w.sku, w.new_qty, w.wms_seq, now()
   FROM {writes} w
- WHERE st.sku = w.sku
-   AND w.wms_seq >= st.wms_seq
-   AND (st.qty <> w.new_qty OR st.wms_seq < w.wms_seq)
+ON CONFLICT (sku) DO UPDATE
+   SET qty = EXCLUDED.qty, wms_seq = greatest(st.wms_seq, EXCLUDED.wms_seq), updated_at = EXCLUDED.updated_at
+ WHERE EXCLUDED.wms_seq >= st.wms_seq
+   AND (st.qty <> EXCLUDED.qty OR st.wms_seq < EXCLUDED.wms_seq)
 RETURNING st.sku
