@@ -71,7 +71,7 @@ def fill_demand(conn: psycopg.Connection, table: str, params: dict[str, Any]) ->
 
 def outcomes_query(counts: sql.Composable, demand: sql.Composable) -> sql.Composed | sql.SQL:
     return query("stocksync/select_sku_outcomes", counts=counts, demand=demand,
-                 current_stock=query("shop/select_current_stock"))
+                 current_stock=query("shop/select_current_stock"), catalog=query("shop/select_catalog_skus"))
 
 
 @dataclass(frozen=True)
