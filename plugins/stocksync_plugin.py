@@ -171,9 +171,10 @@ def render_no_report_page(dag_id: str, run_id: str) -> str:
 <body>
 <h1>No sync report for this run</h1>
 <p class="sub">Run <code>{_e(run_id)}</code> of <code>{_e(dag_id)}</code> has no stock sync report (yet).</p>
-<p>A report is written once the run has read the WMS counts, and again when it ends. A run that is still
-extracting, or that stopped before that (for example the WMS was unreachable), has none: its task logs and the
-failure alert say why. Runs of DAGs other than the stock sync never have one.</p>
+<p>A report is written when the run ends (its release_freeze step) and when a task of it fails. A run that is
+still going has none yet; a run refused before it opened its record (an invalid parameter, a run id the other
+stock sync DAG already used) never has one: its task logs and the failure alert say why. Runs of DAGs other
+than the stock sync never have one.</p>
 </body></html>
 """
 

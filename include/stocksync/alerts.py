@@ -56,7 +56,8 @@ class SyncFailureNotifier(HttpNotifier):
 
     def _record(self, context: Any, payload: dict[str, Any], delivery_error: Exception | None) -> None:
         from include.stocksync.connections import postgres_dsn
-        from include.stocksync.db import connect, execute_file, query
+        from include.stocksync.db import connect, execute_file
+        from include.stocksync.pipeline import run_owner
         from include.stocksync.report import write_report
         from include.stocksync.settings import load_settings
 
@@ -72,9 +73,9 @@ class SyncFailureNotifier(HttpNotifier):
                     "delivery_error": None if delivery_error is None else str(delivery_error)[:2000],
                     "error": str(payload.get("error") or context.get("exception") or "")[:4000],
                 })
-                owner = conn.execute(query("stocksync/select_sync_run_owner"), {"run_id": run_id}).fetchone()
+                owner = run_owner(conn, run_id)
                 conn.commit()
-                if owner is not None and owner[0] == context["dag"].dag_id:
+                if owner == context["dag"].dag_id:
                     write_report(conn, load_settings(), run_id)  # the report lists the alert
         except Exception:  # the shop DB may be what failed: the webhook alert stands on its own
             log.exception("stocksync: could not record the alert for run %s", run_id)

@@ -94,18 +94,17 @@ def open_run(dsn: str, *, run_id: str, dag_id: str, settings: Settings, triggere
             "settings": settings_json, "triggered_by": triggered_by, "override_reason": override_reason,
             "report_path": str(report_path(settings, run_id)),
         }).fetchone()
+        owner = None if row else run_owner(conn, run_id)
         conn.commit()
     if row is None:
-        owner = run_owner(dsn, run_id)
         raise RunIdTaken(f"run id {run_id!r} is already used by a stock sync run of DAG {owner!r}; "
                          f"stocksync keys its records by run id, so trigger {dag_id} with another run id")
     return str(row[0])
 
 
-def run_owner(dsn: str, run_id: str) -> str | None:
+def run_owner(conn: psycopg.Connection, run_id: str) -> str | None:
     """The DAG whose run record has this run id, if any."""
-    with connect(dsn) as conn:
-        row = conn.execute(query("stocksync/select_sync_run_owner"), {"run_id": run_id}).fetchone()
+    row = conn.execute(query("stocksync/select_sync_run_owner"), {"run_id": run_id}).fetchone()
     return row[0] if row else None
 
 
@@ -241,12 +240,12 @@ def release_freeze(dsn: str, *, run_id: str, dag_id: str, settings: Settings) ->
     """Teardown: release this run's freezes (never anybody else's), close the run record,
     write the run report, drop staging tables past their retention. Safe to call any number
     of times. Touches nothing when the run id belongs to another DAG's run (see `open_run`)."""
-    owner = run_owner(dsn, run_id)
-    if owner is not None and owner != dag_id:
-        log.warning("run id %s belongs to DAG %s: leaving its freeze and record alone", run_id, owner)
-        return {"released": 0, "freeze_seconds": 0.0, "status": None, "report": None, "staging_dropped": 0,
-                "skipped": f"run id belongs to DAG {owner}"}
     with connect(dsn) as conn:
+        owner = run_owner(conn, run_id)
+        if owner is not None and owner != dag_id:
+            log.warning("run id %s belongs to DAG %s: leaving its freeze and record alone", run_id, owner)
+            return {"released": 0, "freeze_seconds": 0.0, "status": None, "report": None, "staging_dropped": 0,
+                    "skipped": f"run id belongs to DAG {owner}"}
         released = freeze.release_freezes(conn, set_by=run_id)
         window = freeze.freeze_seconds(conn, set_by=run_id)
         row = execute_file(conn, "stocksync/update_sync_run_finish",

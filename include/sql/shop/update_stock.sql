@@ -1,5 +1,5 @@
 -- The one set-based write: rows whose value or WMS sequence moves, guarded by seq; a catalog
--- product without a stock row gets one (shop/select_current_stock.sql lists it as 0).
+-- product without a stock row gets one (stocksync/select_sku_outcomes.sql counts it as 0, seq -1).
 INSERT INTO shop.stock AS st (sku, qty, wms_seq, updated_at)
 SELECT w.sku, w.new_qty, w.wms_seq, now()
   FROM {writes} w
