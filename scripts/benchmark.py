@@ -37,11 +37,11 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from devstack.demo_seed import WmsAdmin, reset_shop  # noqa: E402
+from devstack.local_pg import LOCAL_DIR, LocalPostgres  # noqa: E402
+from devstack.local_stack import WmsProcess, airflow_env, free_port, migrate_airflow  # noqa: E402
 from include.stocksync import pipeline  # noqa: E402
 from include.stocksync.db import connect  # noqa: E402
-from include.stocksync.demo_seed import WmsAdmin, reset_shop  # noqa: E402
-from include.stocksync.local_pg import LOCAL_DIR, LocalPostgres  # noqa: E402
-from include.stocksync.local_stack import WmsProcess, airflow_env, free_port, migrate_airflow  # noqa: E402
 from include.stocksync.settings import load_settings  # noqa: E402
 
 TOKEN = "bench-token"
@@ -282,7 +282,7 @@ def main() -> int:
     dsn = pg.dsn()
     pipeline.apply_schema(dsn)
 
-    from include.stocksync.webhook_receiver import make_server
+    from devstack.webhook_receiver import make_server
     wms_process = WmsProcess(free_port(), TOKEN, skus=10)
     hook_port = free_port()
     hook = make_server("127.0.0.1", hook_port, None)

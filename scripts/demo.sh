@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 export PYTHONPATH="$PWD"
-exec .venv/bin/python -m include.stocksync.cli demo "$@"
+exec .venv/bin/python -m devstack.cli demo "$@"

@@ -1,8 +1,8 @@
 """Test setup: real services on 127.0.0.1, started by the tests themselves.
 
 - PostgreSQL: a project-managed cluster `.local/pg/test` (port 55433), database `stocksync_test`;
-- the WMS service (`include/stocksync/wms_service.py`) as a subprocess on a free port;
-- an alert webhook receiver (`include/stocksync/webhook_receiver.py`) on a free port;
+- the WMS service (`devstack/wms_service.py`) as a subprocess on a free port;
+- an alert webhook receiver (`devstack/webhook_receiver.py`) on a free port;
 - Airflow: a throwaway AIRFLOW_HOME with a migrated SQLite metadata DB, connections
   pointing at the services above, short retry delays.
 
@@ -22,12 +22,12 @@ import psycopg
 import pytest
 import requests
 
+from devstack.demo_seed import reset_shop
+from devstack.local_pg import LocalPostgres
+from devstack.local_stack import WmsProcess, airflow_env, free_port, migrate_airflow
+from devstack.webhook_receiver import make_server
 from include.stocksync.db import connect
-from include.stocksync.demo_seed import reset_shop
-from include.stocksync.local_pg import LocalPostgres
-from include.stocksync.local_stack import WmsProcess, airflow_env, free_port, migrate_airflow
 from include.stocksync.pipeline import apply_schema
-from include.stocksync.webhook_receiver import make_server
 
 TEST_TOKEN = "test-wms-token"
 TEST_PG = LocalPostgres(name="test", port=int(os.environ.get("STOCKSYNC_TEST_PG_PORT", "55433")),
@@ -131,7 +131,7 @@ def shop_in_line_with_wms(dsn: str, wms: Any, skus: int, seed: int, drift_share:
     drifted away from the WMS on about `drift_share` of the SKUs."""
     import random
 
-    from include.stocksync.demo_seed import load_catalog
+    from devstack.demo_seed import load_catalog
 
     wms.admin.reset(skus, seed)
     with connect(dsn) as conn:

@@ -17,6 +17,7 @@ from typing import Any
 from airflow.sdk import DAG, Param, dag, get_current_context, setup, task, teardown
 
 from include.stocksync.alerts import SyncFailureNotifier
+from include.stocksync.report import report_file, report_url
 from include.stocksync.settings import (
     ADJUSTMENT_MODES,
     FREEZE_MODES,
@@ -30,23 +31,6 @@ from include.stocksync.settings import (
 
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 OWNER = "stocksync"
-
-
-def report_file(run_id: str) -> str:
-    """Where a run's report is on disk."""
-    from include.stocksync.report import report_path
-
-    return str(report_path(load_settings(), run_id))
-
-
-def report_url(run_id: str) -> str:
-    """The run's report as served by the "Stock sync" plugin of this Airflow (login required)."""
-    from airflow.sdk import conf
-
-    from include.stocksync.db import run_key
-
-    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
-    return f"{base}/stocksync/reports/{run_key(run_id)}/report.html"
 
 
 def run_params(settings: Settings, *, ops: bool) -> dict[str, Param]:

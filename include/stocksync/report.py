@@ -52,6 +52,23 @@ def report_path(settings: Settings, run_id: str) -> Path:
     return settings.reports_path / run_key(run_id) / "report.html"
 
 
+def report_file(run_id: str) -> str:
+    """Where a run's report is on disk."""
+    from include.stocksync.settings import load_settings
+
+    return str(report_path(load_settings(), run_id))
+
+
+def report_url(run_id: str) -> str:
+    """The run's report as served by the "Stock sync" plugin of this Airflow (login required)."""
+    from airflow.sdk import conf
+
+    from include.stocksync.db import run_key
+
+    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    return f"{base}/stocksync/reports/{run_key(run_id)}/report.html"
+
+
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 

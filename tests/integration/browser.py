@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from include.stocksync.airflow_standalone import AirflowStandalone
+from devstack.airflow_standalone import AirflowStandalone
 from include.stocksync.settings import PROJECT_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")

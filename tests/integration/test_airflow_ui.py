@@ -18,10 +18,10 @@ from urllib.parse import quote, urljoin, urlparse
 import pytest
 import requests
 
-from include.stocksync.airflow_standalone import AirflowStandalone
+from devstack.airflow_standalone import AirflowStandalone
+from devstack.demo_seed import seed_demo
+from devstack.local_stack import free_port
 from include.stocksync.db import run_key
-from include.stocksync.demo_seed import seed_demo
-from include.stocksync.local_stack import free_port
 from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN
 from tests.integration.browser import SCREENSHOTS, browser_page, sign_in
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from devstack.demo_seed import load_catalog
 from include.stocksync import pipeline
 from include.stocksync.db import connect
-from include.stocksync.demo_seed import load_catalog
 from tests.conftest import active_freezes, shop_in_line_with_wms, stock_fingerprint
 from tests.integration.test_nightly_sync import run_nightly
 

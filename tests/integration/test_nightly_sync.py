@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from devstack.demo_seed import seed_demo
 from include.stocksync.db import connect
-from include.stocksync.demo_seed import seed_demo
 from include.stocksync.pipeline import get_run
 from tests.conftest import active_freezes, fresh_dag, stock_fingerprint, try_place_order
 
@@ -208,7 +208,7 @@ def test_an_alert_the_webhook_does_not_take_is_recorded_as_undelivered(
         dagbag: Any, seeded: dict[str, Any], wms: Any, webhook: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
-    from include.stocksync.local_stack import free_port
+    from devstack.local_stack import free_port
 
     dsn = seeded["dsn"]
     monkeypatch.setenv("AIRFLOW_CONN_STOCKSYNC_ALERTS", json.dumps(

@@ -14,9 +14,9 @@ from urllib.parse import quote
 
 import pytest
 
+from devstack.airflow_standalone import AirflowStandalone
+from devstack.local_stack import free_port
 from include.stocksync import pipeline
-from include.stocksync.airflow_standalone import AirflowStandalone
-from include.stocksync.local_stack import free_port
 from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, active_freezes, shop_in_line_with_wms, stock_fingerprint
 from tests.integration.browser import SCREENSHOTS, browser_page, sign_in
 

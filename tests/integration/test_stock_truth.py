@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import requests
 
+from devstack.checkout_load import CheckoutLoad
+from devstack.demo_seed import load_catalog, reset_shop
 from include.stocksync import freeze, pipeline
 from include.stocksync.apply import apply_plan
-from include.stocksync.checkout_load import CheckoutLoad
 from include.stocksync.db import connect
-from include.stocksync.demo_seed import load_catalog, reset_shop
 from include.stocksync.merge import plan_table
 from include.stocksync.settings import PROJECT_ROOT, load_settings
 from tests.conftest import (

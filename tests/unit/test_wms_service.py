@@ -1,4 +1,4 @@
-"""Tests for the simulated WMS (`include.stocksync.wms_service`).
+"""Tests for the simulated WMS (`devstack.wms_service`).
 
 The real service runs as a subprocess on a free 127.0.0.1 port; the tests talk
 HTTP to it with `requests`. Every test starts from `/_admin/reset` so the
@@ -44,7 +44,7 @@ def _run_service(log_path: Path, *extra: str) -> Iterator[str]:
     cmd = [
         sys.executable,
         "-m",
-        "include.stocksync.wms_service",
+        "devstack.wms_service",
         "--host",
         "127.0.0.1",
         "--port",

@@ -36,7 +36,7 @@ from typing import Any
 
 import requests
 
-from include.stocksync.local_stack import airflow_env, free_port
+from devstack.local_stack import airflow_env, free_port
 from include.stocksync.settings import PROJECT_ROOT, WRITER_POOL
 
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"

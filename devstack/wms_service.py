@@ -5,7 +5,7 @@ from and sends orders to. It is meant for demos and tests; it keeps all state
 in memory and regenerates it deterministically from a seed.
 
 ```bash
-PYTHONPATH=/work/main python -m include.stocksync.wms_service \\
+PYTHONPATH=/work/main python -m devstack.wms_service \\
     --host 127.0.0.1 --port 8765 --skus 1000 --seed 42 --token SECRET \\
     [--no-watermark] [--snapshot-ttl 600]
 ```
@@ -1015,7 +1015,7 @@ def create_app(
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m include.stocksync.wms_service",
+        prog="python -m devstack.wms_service",
         description="Simulated WMS for stocksync.",
     )
     parser.add_argument("--host", default="127.0.0.1")

@@ -1,6 +1,6 @@
 """A tiny webhook receiver for alerts (demo and tests): stores every POSTed JSON body.
 
-`python -m include.stocksync.webhook_receiver --port 8766 --file .local/alerts.jsonl`
+`python -m devstack.webhook_receiver --port 8766 --file .local/alerts.jsonl`
 
 - `POST /<anything>`: the body is appended (one JSON line) and answered 200.
 - `GET /received`: every body received so far, as a JSON list.

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import requests
 
-from include.stocksync.demo_seed import WmsAdmin
-from include.stocksync.local_pg import LOCAL_DIR, LocalPostgres
+from devstack.demo_seed import WmsAdmin
+from devstack.local_pg import LOCAL_DIR, LocalPostgres
 from include.stocksync.settings import PROJECT_ROOT, WRITER_POOL
 
 DEMO_TOKEN = "local-demo-token"  # the demo WMS's bearer token (local only, not a secret)
@@ -88,13 +88,13 @@ class LocalStack:
     @property
     def wms(self) -> BackgroundService:
         return BackgroundService("wms", self.wms_port, [
-            sys.executable, "-m", "include.stocksync.wms_service", "--host", "127.0.0.1", "--port",
+            sys.executable, "-m", "devstack.wms_service", "--host", "127.0.0.1", "--port",
             str(self.wms_port), "--skus", str(self.wms_skus), "--seed", str(self.wms_seed), "--token", self.token])
 
     @property
     def webhook(self) -> BackgroundService:
         return BackgroundService("webhook", self.webhook_port, [
-            sys.executable, "-m", "include.stocksync.webhook_receiver", "--port", str(self.webhook_port),
+            sys.executable, "-m", "devstack.webhook_receiver", "--port", str(self.webhook_port),
             "--file", str(LOCAL_DIR / "alerts.jsonl")])
 
     def start(self) -> LocalStack:
@@ -172,7 +172,7 @@ class WmsProcess:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "include.stocksync.wms_service", "--host", "127.0.0.1", "--port", str(port),
+            [sys.executable, "-m", "devstack.wms_service", "--host", "127.0.0.1", "--port", str(port),
              "--skus", str(skus), "--seed", str(seed), "--token", token, *extra],
             cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

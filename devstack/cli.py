@@ -1,7 +1,7 @@
 """stocksync command line for the embedded default stack.
 
-    python -m include.stocksync.cli demo [--skus 2000] [--seed 7] [--reseed] [--freeze-mode full|apply|none]
-    python -m include.stocksync.cli stop
+    python -m devstack.cli demo [--skus 2000] [--seed 7] [--reseed] [--freeze-mode full|apply|none]
+    python -m devstack.cli stop
 
 `demo` starts a local PostgreSQL (no Docker), the WMS service and the alert webhook
 receiver, seeds demo data once (again only with --reseed, or when the WMS it was seeded
@@ -17,15 +17,22 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from include.stocksync.db import connect, execute_file
-from include.stocksync.demo_seed import WmsAdmin, seed_demo
-from include.stocksync.local_stack import LocalStack, migrate_airflow
+from devstack.demo_seed import WmsAdmin, seed_demo
+from devstack.local_stack import LocalStack, migrate_airflow
+from include.stocksync.db import connect
 from include.stocksync.pipeline import apply_schema, summary
 from include.stocksync.report import ordered_stages
 
 DAG_ID = "inventory_nightly_sync"
+DEV_SQL = Path(__file__).resolve().parent / "sql"
+
+
+def _sql(name: str) -> bytes:
+    """A development-only statement from `devstack/sql/` (the demo's own bookkeeping)."""
+    return (DEV_SQL / f"{name}.sql").read_bytes()
 
 
 def ensure_seeded(stack: LocalStack, skus: int, seed: int, reseed: bool) -> dict[str, Any] | None:
@@ -34,14 +41,14 @@ def ensure_seeded(stack: LocalStack, skus: int, seed: int, reseed: bool) -> dict
     wms = WmsAdmin(stack.wms.url, stack.token)
     instance = wms.health()["instance"]
     with connect(dsn) as conn:
-        execute_file(conn, "stocksync/create_demo_state")
-        state = execute_file(conn, "stocksync/select_demo_state").fetchone()
+        conn.execute(_sql("create_demo_state"))
+        state = conn.execute(_sql("select_demo_state")).fetchone()
         conn.commit()
     if not reseed and state == (instance, skus, seed):
         return None
     result = seed_demo(dsn, wms, skus=skus, seed=seed)
     with connect(dsn) as conn:
-        execute_file(conn, "stocksync/upsert_demo_state", {"wms_instance": instance, "skus": skus, "seed": seed})
+        conn.execute(_sql("upsert_demo_state"), {"wms_instance": instance, "skus": skus, "seed": seed})
         conn.commit()
     return result.as_dict()
 

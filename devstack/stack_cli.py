@@ -1,14 +1,14 @@
 """`stack`: the embedded local stack plus the full Airflow 3 UI, for a person at a keyboard.
 
     bash scripts/stack.sh [--port 8080] [--skus 2000] [--seed 7] [--reseed]
-    PYTHONPATH=. .venv/bin/python -m include.stocksync.stack_cli [same options]
+    PYTHONPATH=. .venv/bin/python -m devstack.stack_cli [same options]
 
 Starts (or reuses) the local PostgreSQL, the WMS service and the alert webhook receiver,
 applies the stocksync schema, seeds the demo shop once, then runs `airflow standalone`
 (API server with the UI, scheduler, dag-processor, triggerer; AIRFLOW_HOME
 `.local/airflow-standalone`) wired to them, and prints the URL, the login and the
 "Stock sync" page. Ctrl-C stops Airflow; PostgreSQL, the WMS and the webhook receiver keep
-running for the next command (`python -m include.stocksync.cli stop` ends them).
+running for the next command (`python -m devstack.cli stop` ends them).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import sys
 import time
 from types import FrameType
 
-from include.stocksync.airflow_standalone import AirflowStandalone, AirflowStandaloneError
-from include.stocksync.cli import DAG_ID, ensure_seeded
-from include.stocksync.local_pg import LOCAL_DIR
-from include.stocksync.local_stack import LocalStack
+from devstack.airflow_standalone import AirflowStandalone, AirflowStandaloneError
+from devstack.cli import DAG_ID, ensure_seeded
+from devstack.local_pg import LOCAL_DIR
+from devstack.local_stack import LocalStack
 from include.stocksync.pipeline import apply_schema
 
 AIRFLOW_HOME = LOCAL_DIR / "airflow-standalone"
@@ -73,7 +73,7 @@ def stack(args: argparse.Namespace) -> int:
             f"  DAG         {DAG_ID} (paused when new: unpause it or trigger it in the UI)",
             "",
             "Press Ctrl-C to stop Airflow. PostgreSQL, the WMS and the webhook receiver keep running;",
-            "stop them with: PYTHONPATH=. .venv/bin/python -m include.stocksync.cli stop",
+            "stop them with: PYTHONPATH=. .venv/bin/python -m devstack.cli stop",
         ]), flush=True)
         while airflow.process is not None and airflow.process.poll() is None:
             time.sleep(1)
@@ -89,7 +89,7 @@ def stack(args: argparse.Namespace) -> int:
             signal.signal(signum, signal.SIG_IGN)                        # Airflow half-stopped
         airflow.stop()
     print("stocksync: Airflow stopped. PostgreSQL, WMS and webhook are still running "
-          "(PYTHONPATH=. .venv/bin/python -m include.stocksync.cli stop ends them).")
+          "(PYTHONPATH=. .venv/bin/python -m devstack.cli stop ends them).")
     return code
 
 
