@@ -27,7 +27,7 @@ ALERT_PAYLOAD: dict[str, str] = {
     "try_number": "{{ ti.try_number }}",
     "error": "{{ exception if exception is defined else '' }}",
     "report": "{{ stocksync_report(run_id) }}",
-    "report_url": "{{ stocksync_report_url(run_id) }}",
+    "report_url": "{{ stocksync_report_url(dag.dag_id, run_id) }}",
 }
 
 

@@ -59,14 +59,15 @@ def report_file(run_id: str) -> str:
     return str(report_path(load_settings(), run_id))
 
 
-def report_url(run_id: str) -> str:
-    """The run's report as served by the "Stock sync" plugin of this Airflow (login required)."""
+def report_url(dag_id: str, run_id: str) -> str:
+    """The run's page as served by the "Stock sync" plugin of this Airflow (login required): its
+    report, or an HTML page saying why it has none (a run refused at its first task)."""
+    from urllib.parse import quote
+
     from airflow.sdk import conf
 
-    from include.stocksync.db import run_key
-
     base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
-    return f"{base}/stocksync/reports/{run_key(run_id)}/report.html"
+    return f"{base}/stocksync/runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}"
 
 
 def _e(value: Any) -> str:

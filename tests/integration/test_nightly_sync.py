@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -186,7 +187,7 @@ def test_wms_down_fails_after_retries_and_releases_freeze(dagbag: Any, seeded: d
     assert alert["try_number"] == "3"  # first try + 2 retries
     assert "WMS unreachable" in alert["error"]
     assert alert["report"] == run["report_path"] and Path(alert["report"]).exists()
-    assert alert["report_url"].endswith(f"/stocksync/reports/{Path(run['report_path']).parent.name}/report.html")
+    assert alert["report_url"].endswith(f"/stocksync/runs/inventory_nightly_sync/{quote(dag_run.run_id, safe='')}")
     # the alert is recorded with the run and listed in its report (DESIGN §3.7: alerts sent)
     recorded = recorded_alerts(dsn, dag_run.run_id)
     assert [(a["task_id"], a["try_number"], a["delivered"]) for a in recorded] == [("extract_wms_counts", 3, True)]

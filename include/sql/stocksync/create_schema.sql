@@ -35,12 +35,18 @@ CREATE TABLE IF NOT EXISTS stocksync.sync_runs (
     report_path          text,
     triggered_by         text,
     override_reason      text,
-    error                text
+    error                text,
+    first_error          text,                              -- the first cause, kept through retries
+    attempts             jsonb NOT NULL DEFAULT '[]'::jsonb, -- every failed attempt: stage, error, when
+    warnings             jsonb NOT NULL DEFAULT '[]'::jsonb  -- what the run accepted but an operator should know
 );
 
 ALTER TABLE stocksync.sync_runs ADD COLUMN IF NOT EXISTS apply_details jsonb;
 ALTER TABLE stocksync.sync_runs ADD COLUMN IF NOT EXISTS quarantined integer;
 ALTER TABLE stocksync.sync_runs ADD COLUMN IF NOT EXISTS guardrails jsonb;
+ALTER TABLE stocksync.sync_runs ADD COLUMN IF NOT EXISTS first_error text;
+ALTER TABLE stocksync.sync_runs ADD COLUMN IF NOT EXISTS attempts jsonb NOT NULL DEFAULT '[]'::jsonb;
+ALTER TABLE stocksync.sync_runs ADD COLUMN IF NOT EXISTS warnings jsonb NOT NULL DEFAULT '[]'::jsonb;
 
 CREATE TABLE IF NOT EXISTS stocksync.applied_snapshots (
     snapshot_id text PRIMARY KEY,
