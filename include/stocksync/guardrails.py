@@ -15,10 +15,11 @@ import orjson
 import psycopg
 
 from include.stocksync.db import query
+from include.stocksync.errors import PermanentError
 from include.stocksync.settings import Settings
 
 
-class GuardrailFailed(RuntimeError):
+class GuardrailFailed(PermanentError):
     """The plan looks like a broken feed; nothing was written."""
 
     def __init__(self, failed: list[Guardrail]):

@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 
 from include.stocksync.db import query, run_key
+from include.stocksync.errors import PermanentError
 from include.stocksync.settings import Settings
 
 
@@ -87,7 +88,7 @@ class PlanSummary:
                 "delta_units": self.delta_units, "seconds": round(self.seconds, 3)}
 
 
-class PushSkuError(ValueError):
+class PushSkuError(PermanentError):
     """SKUs listed for a push that the WMS snapshot or the shop does not have."""
 
 

@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 from include.stocksync import freeze
 from include.stocksync.apply import OUTCOMES, ApplyResult, apply_plan
 from include.stocksync.db import connect, execute_file, query, staging_identifier
+from include.stocksync.errors import PermanentError
 from include.stocksync.extract import ExtractResult, WmsClient, extract_to_staging
 from include.stocksync.guardrails import check_plan
 from include.stocksync.merge import PlanSummary, Watermark, build_plan, choose_watermark, plan_table
@@ -34,7 +35,7 @@ from include.stocksync.validate import ValidationResult, validate_counts
 log = logging.getLogger(__name__)
 
 
-class RunIdTaken(ValueError):
+class RunIdTaken(PermanentError):
     """The Airflow run id is already the record of another DAG's stock sync run."""
 
 

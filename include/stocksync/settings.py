@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from include.stocksync.errors import PermanentError
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_PATH = PROJECT_ROOT / "include" / "config" / "stocksync.yaml"
 
@@ -44,7 +46,7 @@ RUN_KEYS = (
 )
 
 
-class ConfigError(ValueError):
+class ConfigError(PermanentError, ValueError):
     """A configuration value is missing or invalid."""
 
 

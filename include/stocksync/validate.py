@@ -32,6 +32,7 @@ import orjson
 import psycopg
 
 from include.stocksync.db import query, run_key
+from include.stocksync.errors import PermanentError
 from include.stocksync.settings import Settings
 
 if TYPE_CHECKING:  # heavy imports stay inside the functions that need them
@@ -48,7 +49,7 @@ SEQ_MAX = 2**62
 TABLE_CHECKS = ("columns", "row_count")
 
 
-class ValidationFailed(RuntimeError):
+class ValidationFailed(PermanentError):
     """The WMS counts failed validation; nothing was written to the shop."""
 
     def __init__(self, failed: list[CheckResult]):
