@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import psycopg
 
+from include.stocksync.contract import FIELD_NAMES, INTEGER_FIELDS, ITEM_FIELDS, raw_columns
 from include.stocksync.db import query, run_key
 from include.stocksync.errors import PermanentError
 from include.stocksync.settings import Settings
@@ -40,12 +41,11 @@ if TYPE_CHECKING:  # heavy imports stay inside the functions that need them
 
 log = logging.getLogger(__name__)
 
-EXPECTED_COLUMNS = ("sku", "on_hand", "non_usable", "allocated", "available", "seq")
-NUMERIC_COLUMNS = EXPECTED_COLUMNS[1:]
+EXPECTED_COLUMNS = FIELD_NAMES
+NUMERIC_COLUMNS = INTEGER_FIELDS
 DERIVED_COLUMNS = ("row_no", "known_sku", "available_consistent")
 EXTRA_PREFIX = "unexpected:"  # how a key the WMS sent beyond EXPECTED_COLUMNS shows in the frame
 INTEGER_PATTERN = r"^-?[0-9]+$"
-SEQ_MAX = 2**62
 TABLE_CHECKS = ("columns", "row_count")
 
 
@@ -77,7 +77,7 @@ def load_raw_frame(conn: psycopg.Connection, raw_table: str) -> pd.DataFrame:
     import pandas as pd
 
     buffer = io.BytesIO()
-    with conn.cursor().copy(query("stocksync/copy_raw_counts_out", raw=raw_table)) as copy:
+    with conn.cursor().copy(query("stocksync/copy_raw_counts_out", raw=raw_table, columns=raw_columns())) as copy:
         for chunk in copy:
             buffer.write(chunk)
     conn.commit()
@@ -146,9 +146,13 @@ def build_suite(settings: Settings, enabled_catalog: int) -> list[Any]:
                                         mostly=mostly("available_consistent"),
                                         meta=tag("available_consistent", "available")),
     ]
-    for column in NUMERIC_COLUMNS:
-        upper = SEQ_MAX if column == "seq" else settings.max_quantity
-        lower = 1 if column == "seq" else 0
+    for contract_field in ITEM_FIELDS:
+        if contract_field.kind != "integer":
+            continue
+        column = contract_field.name
+        upper = contract_field.maximum
+        upper = getattr(settings, upper) if isinstance(upper, str) else upper
+        lower = contract_field.minimum
         expectations += [
             gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=mostly("quantity_not_null"),
                                               meta=tag("quantity_not_null", column)),

@@ -1,1 +1,2 @@
-COPY {raw} (page, sku, on_hand, non_usable, allocated, available, seq, missing_keys, extra_keys) FROM STDIN
+-- {columns}: page, the WMS contract's fields, missing_keys, extra_keys (include/stocksync/contract.py)
+COPY {raw} ({columns}) FROM STDIN

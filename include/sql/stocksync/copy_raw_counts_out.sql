@@ -1,2 +1,3 @@
-COPY (SELECT row_no, page, sku, on_hand, non_usable, allocated, available, seq, missing_keys, extra_keys FROM {raw})
+-- {columns}: page, the WMS contract's fields, missing_keys, extra_keys (include/stocksync/contract.py)
+COPY (SELECT row_no, {columns} FROM {raw})
 TO STDOUT WITH (FORMAT csv, HEADER, NULL '\N')
