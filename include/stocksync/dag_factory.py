@@ -17,10 +17,13 @@ from typing import Any
 from airflow.sdk import DAG, Param, dag, get_current_context, setup, task, teardown
 
 from include.stocksync.alerts import SyncFailureNotifier
+from include.stocksync.contract import SKU_MAX_LENGTH
 from include.stocksync.report import report_file, report_url
 from include.stocksync.settings import (
     ADJUSTMENT_MODES,
     FREEZE_MODES,
+    MAX_PUSH_SKUS,
+    MAX_REASON_LENGTH,
     WATERMARK_SOURCES,
     WRITER_POOL,
     RunOptions,
@@ -56,36 +59,47 @@ def run_params(settings: Settings, *, ops: bool) -> dict[str, Param]:
             "dry_run": Param(True, type="boolean", title="Dry run",
                              description="Compute the full plan and write the plan report (CSV and HTML) without "
                                          "touching shop stock or the checkout freeze. Untick to write."),
-            "skus": Param([], type="array", items={"type": "string", "minLength": 1}, title="SKUs",
+            "skus": Param([], type="array", items={"type": "string", "minLength": 1, "maxLength": SKU_MAX_LENGTH},
+                          maxItems=MAX_PUSH_SKUS, title="SKUs",
                           description="Push only these SKUs (one per line). Empty: the whole catalog."),
             **params,
             "override_guardrails": Param(False, type="boolean", title="Override guardrails",
                                          description="Let this run through even if the plan trips a guardrail "
                                                      "(too many changes, too many zeros, low coverage)."),
-            "override_reason": Param(None, type=["null", "string"], title="Override reason",
+            "override_reason": Param(None, type=["null", "string"], maxLength=MAX_REASON_LENGTH,
+                                     title="Override reason",
                                      description="Required when overriding: why this feed is right. Recorded "
                                                  "on the run and in its report."),
         }
     return params
 
 
-def _context() -> tuple[dict[str, Any], Settings, RunOptions]:
+def _context(ops: bool) -> tuple[dict[str, Any], Settings, RunOptions]:
     """The run's settings (config, then params, then conf) and options."""
     context = get_current_context()
     conf = getattr(context.get("dag_run"), "conf", None) or {}
     merged = {**dict(context["params"]), **conf}
-    return context, load_settings().for_run(merged), run_options(merged)
+    with _fail_fast():
+        return context, load_settings().for_run(merged), run_options(merged, ops=ops)
 
 
 @contextmanager
-def _fail_fast(*errors: type[BaseException]) -> Iterator[None]:
-    """Errors that a retry cannot fix (bad conf, bad data, guardrails) fail the task at once."""
+def _fail_fast() -> Iterator[None]:
+    """Errors that a retry cannot fix (a refused parameter, a contract or validation error, a
+    guardrail, a data error) fail the task at once, without Airflow retries, so the teardown
+    releases the freeze right away; transient ones are left to the retries."""
     from airflow.sdk.exceptions import AirflowFailException
+
+    from include.stocksync.errors import is_permanent
 
     try:
         yield
-    except errors as exc:
-        raise AirflowFailException(str(exc)) from exc
+    except AirflowFailException:
+        raise
+    except Exception as exc:
+        if is_permanent(exc):
+            raise AirflowFailException(str(exc)) from exc
+        raise
 
 
 def _shop_dsn(settings: Settings) -> str:
@@ -118,12 +132,10 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             """Check the run's parameters, open the run record and, in `full` freeze mode (and not
             for a dry run), close checkout (the site stays browsable)."""
             from include.stocksync import pipeline
-            from include.stocksync.settings import ConfigError
 
-            with _fail_fast(ConfigError):
-                context, run_settings, options = _context()
+            context, run_settings, options = _context(ops)
             triggered_by = getattr(context["dag_run"], "triggering_user_name", None)
-            with _fail_fast(pipeline.RunIdTaken):
+            with _fail_fast():
                 return pipeline.freeze_checkout(_shop_dsn(run_settings), run_id=context["run_id"],
                                                 dag_id=context["dag"].dag_id, settings=run_settings,
                                                 triggered_by=triggered_by, options=options)
@@ -137,15 +149,16 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
             from include.stocksync import pipeline
 
-            context, run_settings, _ = _context()
+            context, run_settings, _ = _context(ops)
             wms_conn = BaseHook.get_connection(run_settings.wms_conn_id)
             if not wms_conn.password:
                 raise ValueError(f"Connection {run_settings.wms_conn_id!r} has no password: "
                                  "put the WMS bearer token there")
             hook = HttpHook(method="GET", http_conn_id=run_settings.wms_conn_id)
             session = hook.get_conn(headers={"Authorization": f"Bearer {wms_conn.password}"})
-            result = pipeline.extract(_shop_dsn(run_settings), run_id=context["run_id"], settings=run_settings,
-                                      session=session, base_url=hook.base_url)
+            with _fail_fast():
+                result = pipeline.extract(_shop_dsn(run_settings), run_id=context["run_id"], settings=run_settings,
+                                          session=session, base_url=hook.base_url)
             return result.as_dict()
 
         @task
@@ -153,10 +166,9 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             """Run the Great Expectations suite on the staged counts. A failed check with the `fail`
             policy stops the run (nothing written); `quarantine` checks keep offending rows out."""
             from include.stocksync import pipeline
-            from include.stocksync.validate import ValidationFailed
 
-            context, run_settings, _ = _context()
-            with _fail_fast(ValidationFailed):
+            context, run_settings, _ = _context(ops)
+            with _fail_fast():
                 result = pipeline.validate(_shop_dsn(run_settings), run_id=context["run_id"], settings=run_settings)
             return {"rows": result.rows, "valid": result.valid, "quarantined": result.quarantined,
                     "staging_table": extracted["staging_table"]}
@@ -166,11 +178,9 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             """Plan each SKU: `max(0, available - unsent orders - active carts)` against the
             current shop stock, then judge the plan with the guardrails (before any write)."""
             from include.stocksync import pipeline
-            from include.stocksync.guardrails import GuardrailFailed
-            from include.stocksync.merge import PushSkuError
 
-            context, run_settings, options = _context()
-            with _fail_fast(GuardrailFailed, PushSkuError):
+            context, run_settings, options = _context(ops)
+            with _fail_fast():
                 plan = pipeline.merge(_shop_dsn(run_settings), run_id=context["run_id"], settings=run_settings,
                                       options=options)
             return plan.as_dict()
@@ -182,12 +192,13 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             nothing and returns where its plan report is."""
             from include.stocksync import pipeline
 
-            context, run_settings, options = _context()
+            context, run_settings, options = _context(ops)
             dsn = _shop_dsn(run_settings)
             if options.dry_run:
                 return pipeline.finish_dry_run(dsn, run_id=context["run_id"], settings=run_settings)
-            return pipeline.load(dsn, run_id=context["run_id"], settings=run_settings,
-                                 plan_table=plan["plan_table"]).as_dict()
+            with _fail_fast():
+                return pipeline.load(dsn, run_id=context["run_id"], settings=run_settings,
+                                     plan_table=plan["plan_table"]).as_dict()
 
         @teardown
         def release_freeze(frozen: dict[str, Any]) -> dict[str, Any]:

@@ -9,11 +9,16 @@ that dies without its teardown.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import psycopg
 
 from include.stocksync.db import execute_file
+
+# Where a freeze's message template takes the expected end (see `insert_checkout_freeze.sql`).
+EXPECTED_END = "{expected_end}"
+# No run may close checkout for longer than this, whatever the config or a run's parameters say.
+MAX_FREEZE_TTL_SECONDS = 4 * 3600
 
 
 @dataclass(frozen=True)
@@ -21,20 +26,18 @@ class Freeze:
     freeze_id: int
     set_at: datetime
     expires_at: datetime
-
-
-def shopper_message(template: str, ttl_seconds: float, now: datetime | None = None) -> str:
-    """The text shoppers see, with the expected end time filled in."""
-    now = now or datetime.now(timezone.utc)
-    expected_end = (now + timedelta(seconds=ttl_seconds)).strftime("%H:%M UTC")
-    return template.format(expected_end=expected_end)
+    shopper_message: str
 
 
 def set_freeze(conn: psycopg.Connection, *, set_by: str, reason: str, message: str,
                ttl_seconds: float) -> Freeze:
-    """Close checkout until released or until `ttl_seconds` pass. Commits."""
+    """Close checkout until released or until `ttl_seconds` pass. `message` may hold
+    `{expected_end}`, filled in from the freeze's real expiry. Commits."""
+    if not 0 < ttl_seconds <= MAX_FREEZE_TTL_SECONDS:
+        raise ValueError(f"a freeze lasts 0..{MAX_FREEZE_TTL_SECONDS} s; got {ttl_seconds}")
     row = execute_file(conn, "shop/insert_checkout_freeze", {
-        "reason": reason, "shopper_message": message, "set_by": set_by, "ttl_seconds": ttl_seconds,
+        "reason": reason, "message": message, "placeholder": EXPECTED_END, "set_by": set_by,
+        "ttl_seconds": ttl_seconds,
     }).fetchone()
     conn.commit()
     assert row is not None

@@ -24,8 +24,9 @@ from include.stocksync.settings import Settings
 
 @dataclass(frozen=True)
 class Watermark:
-    """Which orders the WMS had already counted: those acknowledged before `at` (source
-    `wms`), or, when the WMS gives no watermark, those placed before the request started."""
+    """Which orders the WMS had already counted: those it acknowledged before `at`, the WMS's
+    `orders_counted_until` (source `wms`) or, when it gives none, the time the snapshot request
+    started (`request_time`). An order the WMS never acknowledged is uncounted either way."""
 
     source: str
     at: datetime

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -24,12 +24,13 @@ from psycopg.rows import dict_row
 from include.stocksync import freeze
 from include.stocksync.apply import OUTCOMES, ApplyResult, apply_plan
 from include.stocksync.db import connect, execute_file, query, staging_identifier
-from include.stocksync.errors import PermanentError
+from include.stocksync.errors import PermanentError, is_permanent
 from include.stocksync.extract import ExtractResult, WmsClient, extract_to_staging
 from include.stocksync.guardrails import check_plan
 from include.stocksync.merge import PlanSummary, Watermark, build_plan, choose_watermark, plan_table
 from include.stocksync.report import report_path, write_plan_report, write_report
 from include.stocksync.settings import RunOptions, Settings
+from include.stocksync.sources.base import SnapshotLimits, WalkBounds
 from include.stocksync.validate import ValidationResult, validate_counts
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ class RunIdTaken(PermanentError):
 
 
 FREEZE_REASON = "stocksync: loading warehouse stock"
+# In `apply` freeze mode checkout closes only around the apply transaction, whose lock wait is
+# bounded by lock_timeout_seconds: its freeze expires sooner than a full-mode one.
+APPLY_FREEZE_TTL_SECONDS = 600
 # A run in one of these states is done: re-running any of its tasks changes nothing.
 FINISHED = ("applied", "duplicate", "dry_run")
 
@@ -52,8 +56,11 @@ def apply_schema(dsn: str) -> None:
 
 
 @contextmanager
-def stage(dsn: str, run_id: str, name: str) -> Iterator[psycopg.Connection]:
-    """A connection for one step; records its duration, and its error on failure."""
+def stage(dsn: str, run_id: str, name: str, retries: list[str] | None = None) -> Iterator[psycopg.Connection]:
+    """A connection for one step; records its duration, and its error on failure.
+
+    A failure is recorded on a fresh connection (the step's own may be what died), keeping the
+    run's first cause and appending this attempt (with `retries`: the step's own failed tries)."""
     started = time.perf_counter()
     with connect(dsn) as conn:
         execute_file(conn, "stocksync/update_sync_run_reopen", {"run_id": run_id})
@@ -61,16 +68,32 @@ def stage(dsn: str, run_id: str, name: str) -> Iterator[psycopg.Connection]:
         try:
             yield conn
         except BaseException as exc:
-            conn.rollback()
-            execute_file(conn, "stocksync/update_sync_run_failure",
-                         {"run_id": run_id, "error": f"{name}: {exc}"[:4000]})
-            execute_file(conn, "stocksync/update_sync_run_stage",
-                         {"run_id": run_id, "stage": name, "seconds": time.perf_counter() - started})
-            conn.commit()
+            try:
+                conn.rollback()
+            except psycopg.Error:
+                pass  # the connection is gone; the failure is recorded on a new one below
+            record_failure(dsn, run_id, name, exc, time.perf_counter() - started, retries)
             raise
         execute_file(conn, "stocksync/update_sync_run_stage",
                      {"run_id": run_id, "stage": name, "seconds": time.perf_counter() - started})
         conn.commit()
+
+
+def record_failure(dsn: str, run_id: str, name: str, exc: BaseException, seconds: float,
+                   retries: list[str] | None = None) -> None:
+    """The failed attempt on the run record: its error, the first cause (kept), the attempt list."""
+    error = f"{name}: {exc}"[:4000]
+    attempt = {"stage": name, "error": error, "kind": "permanent" if is_permanent(exc) else "transient",
+               "retries": (retries or [])[-20:]}
+    try:
+        with connect(dsn, connect_timeout=10) as conn:
+            execute_file(conn, "stocksync/update_sync_run_failure",
+                         {"run_id": run_id, "error": error, "attempt": json.dumps(attempt, default=str)})
+            execute_file(conn, "stocksync/update_sync_run_stage",
+                         {"run_id": run_id, "stage": name, "seconds": seconds})
+            conn.commit()
+    except psycopg.Error:
+        log.exception("could not record the failure of %s for run %s (the step's error follows)", name, run_id)
 
 
 def get_run(dsn: str, run_id: str) -> dict[str, Any]:
@@ -123,10 +146,9 @@ def freeze_checkout(dsn: str, *, run_id: str, dag_id: str, settings: Settings,
     if settings.freeze_mode != "full":
         return {"frozen": False, "reason": f"freeze_mode={settings.freeze_mode}"}
     with stage(dsn, run_id, "freeze") as conn:
-        message = freeze.shopper_message(settings.freeze_shopper_message, settings.freeze_ttl_seconds)
         if freeze.active_freezes(conn, set_by=run_id):
             return {"frozen": True, "reason": "already frozen by this run"}
-        held = freeze.set_freeze(conn, set_by=run_id, reason=FREEZE_REASON, message=message,
+        held = freeze.set_freeze(conn, set_by=run_id, reason=FREEZE_REASON, message=settings.freeze_shopper_message,
                                  ttl_seconds=settings.freeze_ttl_seconds)
     return {"frozen": True, "freeze_id": held.freeze_id, "expires_at": held.expires_at.isoformat()}
 
@@ -140,9 +162,18 @@ def extract(dsn: str, *, run_id: str, settings: Settings, session: requests.Sess
                              run["orders_counted_until"], run["request_started_at"], run["pages"] or 0,
                              run["extracted"] or 0, 0.0)
     client = WmsClient(session, base_url, page_size=settings.page_size, timeout=settings.http_timeout_seconds,
-                       attempts=settings.http_attempts, backoff=settings.http_backoff_seconds)
-    with stage(dsn, run_id, "extract") as conn:
-        result = extract_to_staging(conn, client, run_id)
+                       attempts=settings.http_attempts, backoff=settings.http_backoff_seconds,
+                       retry_after_max=settings.retry_after_max_seconds)
+    with stage(dsn, run_id, "extract", retries=client.failures) as conn:
+        enabled = conn.execute(sql.SQL("SELECT count(*) FROM ({}) enabled").format(
+            query("shop/select_enabled_skus"))).fetchone()
+        bounds = WalkBounds.for_catalog(int(enabled[0]) if enabled else 0, settings.page_size,
+                                        margin=settings.walk_page_margin, extra=settings.walk_extra_pages,
+                                        seconds=settings.extract_deadline_seconds,
+                                        max_batch_bytes=settings.max_page_bytes)
+        limits = SnapshotLimits(timedelta(seconds=settings.clock_skew_seconds),
+                                timedelta(seconds=settings.max_snapshot_age_seconds))
+        result = extract_to_staging(conn, client, run_id, bounds=bounds, limits=limits)
         execute_file(conn, "stocksync/update_sync_run_extract", {
             "run_id": run_id, "staging_table": result.staging_table, "snapshot_id": result.snapshot_id,
             "snapshot_taken_at": result.snapshot_taken_at, "orders_counted_until": result.orders_counted_until,
@@ -222,9 +253,8 @@ def load(dsn: str, *, run_id: str, settings: Settings, plan_table: str) -> Apply
     def close_checkout() -> None:
         nonlocal freeze_conn
         freeze_conn = connect(dsn)
-        message = freeze.shopper_message(settings.freeze_shopper_message, 60)
-        freeze.set_freeze(freeze_conn, set_by=run_id, reason=FREEZE_REASON, message=message,
-                          ttl_seconds=min(settings.freeze_ttl_seconds, 600))
+        freeze.set_freeze(freeze_conn, set_by=run_id, reason=FREEZE_REASON, message=settings.freeze_shopper_message,
+                          ttl_seconds=min(settings.freeze_ttl_seconds, APPLY_FREEZE_TTL_SECONDS))
 
     try:
         with stage(dsn, run_id, "load") as conn:

@@ -17,7 +17,9 @@ from typing import Any
 
 import yaml
 
+from include.stocksync.contract import SKU_MAX_LENGTH
 from include.stocksync.errors import PermanentError
+from include.stocksync.freeze import MAX_FREEZE_TTL_SECONDS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_PATH = PROJECT_ROOT / "include" / "config" / "stocksync.yaml"
@@ -30,7 +32,8 @@ GUARDRAILS = ("min_catalog_coverage", "max_changed_share", "max_zeroed_share", "
 ADJUSTMENT_MODES = ("none", "unsent_orders", "unsent_orders_and_carts")
 WATERMARK_SOURCES = ("wms", "request_time")
 
-# Keys a single run may override (through dag_run.conf / Params).
+# Keys a single run may override (through dag_run.conf / Params); those not on the trigger form
+# only within `run_override_bounds`.
 # The one-slot Airflow pool both sync DAGs' load tasks run in: one shop writer at a time.
 WRITER_POOL = "stocksync_shop_writer"
 
@@ -44,6 +47,7 @@ RUN_KEYS = (
     "freeze_ttl_seconds",
     "page_size",
 )
+BOUNDED_RUN_KEYS = ("page_size", "unsent_order_cutoff_hours", "active_cart_cutoff_hours", "freeze_ttl_seconds")
 
 
 class ConfigError(PermanentError, ValueError):
@@ -65,6 +69,13 @@ class Settings:
     http_timeout_seconds: float
     http_attempts: int
     http_backoff_seconds: float
+    retry_after_max_seconds: float
+    extract_deadline_seconds: float
+    walk_page_margin: float
+    walk_extra_pages: int
+    max_page_bytes: int
+    clock_skew_seconds: float
+    max_snapshot_age_seconds: float
     freeze_mode: str
     freeze_ttl_seconds: int
     freeze_shopper_message: str
@@ -84,6 +95,7 @@ class Settings:
     dq_policies: dict[str, str]
     guardrails: dict[str, float]
     push_guardrails_min_skus: int
+    run_override_bounds: dict[str, tuple[float, float]]
 
     @property
     def reports_path(self) -> Path:
@@ -91,12 +103,42 @@ class Settings:
         return path if path.is_absolute() else PROJECT_ROOT / path
 
     def for_run(self, conf: dict[str, Any] | None) -> Settings:
-        """Return these settings with a run's overrides applied (unknown or None values ignored)."""
+        """Return these settings with a run's overrides applied (other keys and None values ignored).
+
+        A run's values come from outside (the trigger form, REST conf): their JSON types must be
+        the setting's own (no "100" for 100), and the limits that are not on the form stay within
+        `run_override_bounds`."""
         overrides = {k: v for k, v in (conf or {}).items() if k in RUN_KEYS and v is not None}
+        for key, value in overrides.items():
+            _check_run_value(key, value, self.run_override_bounds.get(key))
         return _validated(replace(self, **_coerce(overrides)))
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
+STATUS_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def _check_run_value(key: str, value: Any, bounds: tuple[float, float] | None) -> None:
+    kind = _TYPES[key]
+    if kind == "int":
+        ok = type(value) is int or (type(value) is float and value.is_integer())
+        if not ok:
+            raise ConfigError(f"run parameter {key} must be a whole number; got {value!r} "
+                              f"({type(value).__name__})")
+    elif kind == "float":
+        if type(value) not in (int, float) or value != value:  # bool and NaN are not numbers here
+            raise ConfigError(f"run parameter {key} must be a number; got {value!r} ({type(value).__name__})")
+    elif kind == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"run parameter {key} must be text; got {value!r} ({type(value).__name__})")
+    elif kind == "tuple[str, ...]":
+        if not isinstance(value, list) or not 1 <= len(value) <= 20 \
+                or not all(isinstance(v, str) and STATUS_PATTERN.match(v) for v in value):
+            raise ConfigError(f"run parameter {key} must be a list of 1..20 order statuses "
+                              f"(lowercase names); got {value!r}")
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        raise ConfigError(f"run parameter {key}={value!r} is outside the bounds a run may set: "
+                          f"{bounds[0]:g}..{bounds[1]:g} (config run_override_bounds.{key})")
 
 
 def _coerce(raw: dict[str, Any]) -> dict[str, Any]:
@@ -116,6 +158,8 @@ def _coerce(raw: dict[str, Any]) -> dict[str, Any]:
                 out[key] = {str(k): str(v) for k, v in dict(value).items()}
             elif kind == "dict[str, float]":
                 out[key] = {str(k): float(v) for k, v in dict(value).items()}
+            elif kind == "dict[str, tuple[float, float]]":
+                out[key] = {str(k): _pair(v) for k, v in dict(value).items()}
             elif kind == "tuple[str, ...]":
                 items = value.split(",") if isinstance(value, str) else list(value)
                 out[key] = tuple(str(v).strip() for v in items if str(v).strip())
@@ -124,6 +168,14 @@ def _coerce(raw: dict[str, Any]) -> dict[str, Any]:
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"config key {key!r}: {value!r} is not a valid {kind}") from exc
     return out
+
+
+def _pair(value: Any) -> tuple[float, float]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    if len(items) != 2:
+        raise ValueError(value)
+    low, high = (float(v) for v in items)
+    return low, high
 
 
 def _validated(settings: Settings) -> Settings:
@@ -140,7 +192,26 @@ def _validated(settings: Settings) -> Settings:
     check(1 <= settings.page_size <= 10000, f"page_size must be 1..10000; got {settings.page_size}")
     check(settings.task_retries >= 0, "task_retries must be >= 0")
     check(settings.http_attempts >= 1, "http_attempts must be >= 1")
-    check(settings.freeze_ttl_seconds > 0, "freeze_ttl_seconds must be > 0")
+    check(0 < settings.freeze_ttl_seconds <= MAX_FREEZE_TTL_SECONDS,
+          f"freeze_ttl_seconds must be 1..{MAX_FREEZE_TTL_SECONDS} (a crashed run must not close checkout for "
+          f"longer); got {settings.freeze_ttl_seconds}")
+    check(settings.retry_after_max_seconds >= 0, "retry_after_max_seconds must be >= 0")
+    check(settings.extract_deadline_seconds > 0,
+          f"extract_deadline_seconds must be > 0; got {settings.extract_deadline_seconds}")
+    check(settings.walk_page_margin >= 0, f"walk_page_margin must be >= 0; got {settings.walk_page_margin}")
+    check(settings.walk_extra_pages >= 1, f"walk_extra_pages must be >= 1; got {settings.walk_extra_pages}")
+    check(settings.max_page_bytes >= 1024, f"max_page_bytes must be >= 1024; got {settings.max_page_bytes}")
+    check(settings.clock_skew_seconds >= 0, f"clock_skew_seconds must be >= 0; got {settings.clock_skew_seconds}")
+    check(settings.max_snapshot_age_seconds > 0,
+          f"max_snapshot_age_seconds must be > 0; got {settings.max_snapshot_age_seconds}")
+    check(set(settings.run_override_bounds) == set(BOUNDED_RUN_KEYS),
+          f"run_override_bounds must set exactly: {', '.join(BOUNDED_RUN_KEYS)}; "
+          f"got {', '.join(settings.run_override_bounds)}")
+    for name, (low, high) in settings.run_override_bounds.items():
+        check(0 < low <= high, f"run_override_bounds.{name} must be [low, high] with 0 < low <= high")
+    low, high = settings.run_override_bounds.get("freeze_ttl_seconds", (1, MAX_FREEZE_TTL_SECONDS))
+    check(high <= MAX_FREEZE_TTL_SECONDS,
+          f"run_override_bounds.freeze_ttl_seconds may not exceed {MAX_FREEZE_TTL_SECONDS}; got {high}")
     check(settings.unsent_order_cutoff_hours > 0, "unsent_order_cutoff_hours must be > 0")
     check(settings.active_cart_cutoff_hours > 0, "active_cart_cutoff_hours must be > 0")
     check(settings.max_quantity > 0, "max_quantity must be > 0")
@@ -206,6 +277,7 @@ def load_settings(path: Path = CONFIG_PATH, environ: dict[str, str] | None = Non
 
 
 MAX_PUSH_SKUS = 10000
+MAX_REASON_LENGTH = 1000
 
 
 @dataclass(frozen=True)
@@ -221,13 +293,23 @@ class RunOptions:
 OPTION_KEYS = ("dry_run", "skus", "override_guardrails", "override_reason")
 
 
-def run_options(conf: dict[str, Any] | None) -> RunOptions:
-    """Parse and check a run's conf/params; a misuse fails fast with a message saying what to do."""
+def run_options(conf: dict[str, Any] | None, *, ops: bool = True) -> RunOptions:
+    """Parse and check a run's conf/params; a misuse fails fast with a message saying what to do.
+
+    The ops-only options (`OPTION_KEYS`) exist only on the ops push (`ops=True`): the nightly
+    sync refuses them, so nobody turns the scheduled run into a partial or unguarded one."""
     conf = conf or {}
-    unknown = sorted(set(conf) - set(RUN_KEYS) - set(OPTION_KEYS))
+    known = {*RUN_KEYS, *OPTION_KEYS} if ops else set(RUN_KEYS)
+    unknown = sorted(set(conf) - known)
     if unknown:
-        raise ConfigError(f"unknown run parameter(s): {', '.join(unknown)}; "
-                          f"known: {', '.join(sorted({*RUN_KEYS, *OPTION_KEYS}))}")
+        ops_only = sorted(set(unknown) & set(OPTION_KEYS))
+        if ops_only:
+            raise ConfigError(f"run parameter(s) {', '.join(ops_only)} belong to the ops push (inventory_full_push), "
+                              "not to the nightly sync: trigger inventory_full_push for a dry run, a SKU subset "
+                              "or a guardrail override")
+        named = ", ".join(k if re.fullmatch(r"\w{1,64}", k) else _shown(k) for k in unknown[:10])
+        raise ConfigError(f"unknown run parameter(s): {named}{' …' if len(unknown) > 10 else ''}; "
+                          f"known: {', '.join(sorted(known))}")
     dry_run = conf.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise ConfigError(f"dry_run must be true or false; got {dry_run!r}")
@@ -235,16 +317,31 @@ def run_options(conf: dict[str, Any] | None) -> RunOptions:
     if isinstance(raw_skus, str):
         raw_skus = [part for part in re.split(r"[\s,]+", raw_skus) if part]
     if not isinstance(raw_skus, list) or not all(isinstance(s, str) and s.strip() for s in raw_skus):
-        raise ConfigError(f"skus must be a list of SKU strings; got {raw_skus!r}")
+        raise ConfigError(f"skus must be a list of SKU strings; got {_shown(raw_skus)}")
+    if len(raw_skus) > MAX_PUSH_SKUS:
+        raise ConfigError(f"skus lists {len(raw_skus)} SKUs; at most {MAX_PUSH_SKUS} (push the whole catalog instead)")
+    bad = [s for s in raw_skus if len(s.strip()) > SKU_MAX_LENGTH or not s.strip().isprintable()]
+    if bad:
+        raise ConfigError(f"skus holds {len(bad)} value(s) that cannot be a SKU (at most {SKU_MAX_LENGTH} printable "
+                          f"characters), e.g. {_shown(bad[0])}")
     skus = tuple(dict.fromkeys(s.strip() for s in raw_skus))
-    if len(skus) > MAX_PUSH_SKUS:
-        raise ConfigError(f"skus lists {len(skus)} SKUs; at most {MAX_PUSH_SKUS} (push the whole catalog instead)")
     override = conf.get("override_guardrails", False)
     if not isinstance(override, bool):
         raise ConfigError(f"override_guardrails must be true or false; got {override!r}")
     reason = conf.get("override_reason")
-    reason = reason.strip() if isinstance(reason, str) else None
+    if reason is not None and not isinstance(reason, str):
+        raise ConfigError(f"override_reason must be text; got {_shown(reason)}")
+    reason = reason.strip() if reason else None
+    if reason and (len(reason) > MAX_REASON_LENGTH
+                   or any(not ch.isprintable() and ch not in "\n\t" for ch in reason)):
+        raise ConfigError(f"override_reason must be at most {MAX_REASON_LENGTH} printable characters "
+                          f"(line breaks allowed); got {len(reason)} characters")
     if override and not reason:
         raise ConfigError("override_guardrails is true but override_reason is empty: say why this run may "
                           "skip the guardrails (it is recorded on the run and in its report)")
     return RunOptions(dry_run, skus, override, reason if override else None)
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}…"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from include.stocksync.db import connect, query
-from include.stocksync.extract import raw_table
+from include.stocksync.db import connect
+from include.stocksync.extract import create_raw_table, raw_table
 from include.stocksync.merge import plan_table
 from include.stocksync.pipeline import drop_expired_staging, open_run
 from include.stocksync.settings import load_settings
@@ -19,7 +19,7 @@ def test_expired_staging_is_dropped_and_recent_staging_kept(clean_shop: str) -> 
     for run_id, age_days in (("old-run", 3), ("recent-run", 1), ("running-run", None)):
         open_run(clean_shop, run_id=run_id, dag_id="t", settings=settings)
         with connect(clean_shop) as conn:
-            conn.execute(query("stocksync/create_raw_counts", raw=raw_table(run_id)))
+            create_raw_table(conn, raw_table(run_id))
             conn.execute(f'DROP TABLE IF EXISTS stocksync."{plan_table(run_id)}"')
             conn.execute(f'CREATE TABLE stocksync."{plan_table(run_id)}" (sku text)')
             conn.execute("UPDATE stocksync.sync_runs SET staging_table = %s, "

@@ -23,7 +23,8 @@ from psycopg import sql
 
 from include.stocksync import merge
 from include.stocksync.apply import apply_plan
-from include.stocksync.db import connect, query, staging_identifier
+from include.stocksync.db import connect, staging_identifier
+from include.stocksync.extract import create_raw_table
 from include.stocksync.merge import Watermark
 from include.stocksync.pipeline import open_run
 from include.stocksync.settings import CONFIG_PATH, Settings, load_settings
@@ -227,10 +228,17 @@ def test_demand_custom_unsent_statuses(window: tuple[str, datetime]) -> None:
 
 def test_demand_request_time_watermark(window: tuple[str, datetime]) -> None:
     dsn, w = window
-    # Orders placed at or after W count whatever their acknowledgement; earlier ones never do.
-    assert demand(dsn, settings_for(watermark_source="request_time"), Watermark("request_time", w)) == {
-        "P09": (2, 0), "P14": (3, 0),
+    # No WMS watermark: W is when the snapshot request started. An order the WMS never acknowledged
+    # is uncounted whenever it was placed: P01, P05, P08, P10 and P13 were all placed before W and
+    # still count (taking "placed before the request" as counted would raise their stock: oversell).
+    # Acknowledged before W (P02, P09's 9 units): counted by the WMS. Acknowledged after W (P03, P14):
+    # not in the snapshot.
+    got = demand(dsn, settings_for(watermark_source="request_time"), Watermark("request_time", w))
+    assert got == {
+        "P01": (13, 0), "P03": (5, 0), "P05": (2, 0), "P08": (7, 0), "P09": (2, 0), "P10": (1, 0),
+        "P13": (4, 0), "P14": (3, 0),
     }
+    assert got == demand(dsn, settings_for(), Watermark("wms", w))
 
 
 def test_demand_adjustment_none_counts_nothing(window: tuple[str, datetime]) -> None:
@@ -333,7 +341,7 @@ def scenario(clean_shop: str) -> Iterator[Scenario]:
         add_order(conn, {"S8": 4}, w + 5 * MIN, status="paid")            # unsent
         add_cart(conn, {"S2": 3}, now - 10 * MIN)                         # only in the carts mode
         add_cart(conn, {"S1": 1}, now - 30 * HOUR)                        # stale cart
-        conn.execute(query("stocksync/create_raw_counts", raw=raw))
+        create_raw_table(conn, raw)
         # (page, sku, on_hand, non_usable, allocated, available, seq): on_hand - non_usable - allocated = available
         raw_rows = [
             (0, "S1", "20", "2", "3", "15", "6"),

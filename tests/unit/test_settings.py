@@ -29,6 +29,13 @@ BASE: dict[str, Any] = {
     "http_timeout_seconds": 30,
     "http_attempts": 5,
     "http_backoff_seconds": 0.5,
+    "retry_after_max_seconds": 30,
+    "extract_deadline_seconds": 300,
+    "walk_page_margin": 0.1,
+    "walk_extra_pages": 2,
+    "max_page_bytes": 67108864,
+    "clock_skew_seconds": 120,
+    "max_snapshot_age_seconds": 21600,
     "freeze_mode": "full",
     "freeze_ttl_seconds": 1800,
     "freeze_shopper_message": "Back at {expected_end}.",
@@ -51,6 +58,8 @@ BASE: dict[str, Any] = {
     "guardrails": {"min_catalog_coverage": 0.95, "max_changed_share": 0.3, "max_zeroed_share": 0.05,
                    "max_total_units_change": 0.3},
     "push_guardrails_min_skus": 100,
+    "run_override_bounds": {"page_size": [10, 10000], "unsent_order_cutoff_hours": [0.25, 168],
+                            "active_cart_cutoff_hours": [0.25, 168], "freeze_ttl_seconds": [60, 3600]},
 }
 
 
@@ -173,10 +182,10 @@ def test_for_run_overrides_run_keys(tmp_path: Path) -> None:
         "adjustment_mode": "unsent_orders_and_carts",
         "unsent_statuses": ["placed"],
         "unsent_order_cutoff_hours": 2,
-        "active_cart_cutoff_hours": "0.5",
+        "active_cart_cutoff_hours": 0.5,
         "watermark_source": "request_time",
         "freeze_ttl_seconds": 90,
-        "page_size": "100",
+        "page_size": 100,
     })
     assert run.freeze_mode == "none"
     assert run.adjustment_mode == "unsent_orders_and_carts"
@@ -263,3 +272,61 @@ def test_unknown_run_parameter_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown run parameter\\(s\\): freez_mode"):
         run_options({"freez_mode": "none"})
     assert run_options({"freeze_mode": "none", "page_size": 100, "dry_run": True}).dry_run is True
+
+
+@pytest.mark.parametrize(("conf", "fragment"), [
+    # JSON types are strict: what arrives over REST conf is not coerced
+    ({"page_size": "100"}, "page_size must be a whole number; got '100' (str)"),
+    ({"page_size": True}, "page_size must be a whole number"),
+    ({"active_cart_cutoff_hours": "0.5"}, "active_cart_cutoff_hours must be a number"),
+    ({"freeze_mode": 3}, "freeze_mode must be text"),
+    ({"unsent_statuses": "placed"}, "unsent_statuses must be a list"),
+    ({"unsent_statuses": ["placed", "<b>x</b>"]}, "unsent_statuses must be a list"),
+    # limits not on the form only within run_override_bounds, naming value, bounds and config key
+    ({"page_size": 5}, "page_size=5 is outside the bounds a run may set: 10..10000"),
+    ({"page_size": 50000}, "run_override_bounds.page_size"),
+    ({"unsent_order_cutoff_hours": 10000}, "unsent_order_cutoff_hours=10000"),
+    ({"freeze_ttl_seconds": 86400}, "freeze_ttl_seconds=86400 is outside the bounds a run may set: 60..3600"),
+])
+def test_run_values_are_typed_and_bounded(tmp_path: Path, conf: dict[str, Any], fragment: str) -> None:
+    base = load_settings(write_config(tmp_path), environ={})
+    with pytest.raises(ConfigError) as info:
+        base.for_run(conf)
+    assert fragment in str(info.value)
+
+
+def test_freeze_ttl_has_a_hard_upper_bound(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="freeze_ttl_seconds must be 1..14400"):
+        load_settings(write_config(tmp_path, freeze_ttl_seconds=86400), environ={})
+    bounds = {**BASE["run_override_bounds"], "freeze_ttl_seconds": [60, 20000]}
+    with pytest.raises(ConfigError, match="may not exceed 14400"):
+        load_settings(write_config(tmp_path, run_override_bounds=bounds), environ={})
+
+
+@pytest.mark.parametrize("key", ["dry_run", "skus", "override_guardrails", "override_reason"])
+def test_nightly_refuses_ops_only_options(key: str) -> None:
+    from include.stocksync.settings import run_options
+
+    value = {"dry_run": True, "skus": ["SKU-1"], "override_guardrails": True, "override_reason": "x"}[key]
+    with pytest.raises(ConfigError, match=f"{key} belong to the ops push"):
+        run_options({key: value}, ops=False)
+    ops = run_options({key: value, "override_reason": "stock take"}, ops=True)  # the ops push takes them
+    # (a reason without an override is not kept: nothing was overridden)
+    assert getattr(ops, key) == {"dry_run": True, "skus": ("SKU-1",), "override_guardrails": True,
+                                 "override_reason": None}[key]
+
+
+@pytest.mark.parametrize(("conf", "fragment"), [
+    ({"skus": ["X" * 65]}, "cannot be a SKU"),
+    ({"skus": ["SKU-1\u202e"]}, "cannot be a SKU"),
+    ({"skus": [5]}, "skus must be a list of SKU strings"),
+    ({"override_guardrails": True, "override_reason": "x" * 1001}, "override_reason must be at most 1000"),
+    ({"override_guardrails": True, "override_reason": "ok\x00"}, "printable"),
+    ({"override_reason": 12}, "override_reason must be text"),
+])
+def test_ops_options_are_bounded(conf: dict[str, Any], fragment: str) -> None:
+    from include.stocksync.settings import run_options
+
+    with pytest.raises(ConfigError) as info:
+        run_options(conf)
+    assert fragment in str(info.value)

@@ -1,7 +1,7 @@
 -- Units the WMS had not counted when it took its snapshot (shared/DESIGN.md §3.1), per SKU:
 --  * unsent orders: status in the unsent statuses, younger than the unsent-order cutoff, and
---    not acknowledged by the WMS before its watermark (watermark_source = 'wms'), or placed
---    after the snapshot request started (watermark_source = 'request_time');
+--    not acknowledged by the WMS before the watermark (the WMS's orders_counted_until, or the
+--    time the snapshot request started when the WMS gives none);
 --  * active carts: carts updated within the active-cart cutoff (only when switched on).
 SELECT sku, sum(unsent_qty)::bigint AS unsent_qty, sum(cart_qty)::bigint AS cart_qty
   FROM (
@@ -11,10 +11,10 @@ SELECT sku, sum(unsent_qty)::bigint AS unsent_qty, sum(cart_qty)::bigint AS cart
          WHERE %(include_orders)s
            AND o.created_at >= now() - make_interval(secs => %(unsent_cutoff_seconds)s)
            AND o.status = ANY (%(unsent_statuses)s)
-           AND CASE WHEN %(watermark_source)s = 'wms'
-                    THEN o.wms_acknowledged_at IS NULL OR o.wms_acknowledged_at > %(watermark)s
-                    ELSE o.created_at >= %(watermark)s
-               END
+           -- the watermark is the WMS's orders_counted_until, or (no WMS watermark) the time the
+           -- snapshot request started: either way an order the WMS never acknowledged is uncounted,
+           -- whenever it was placed (watermark_source only says which one it is)
+           AND (o.wms_acknowledged_at IS NULL OR o.wms_acknowledged_at > %(watermark)s)
         UNION ALL
         SELECT cl.sku, 0, cl.qty
           FROM shop.carts c

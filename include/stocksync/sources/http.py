@@ -1,0 +1,189 @@
+"""The WMS's HTTP stock API as a `WmsSource`: `GET /v1/stock?cursor=&limit=`, page by page.
+
+Transient failures (connection refused or reset, timeouts, 429, 5xx) are retried with
+exponential backoff, honouring `Retry-After`, within the walk's deadline; everything else
+(401/403, other 4xx, a body that is not JSON or breaks the contract, a page larger than we
+asked for or than `max_batch_bytes`) fails at once, naming the page and cursor.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import orjson
+import requests
+
+from include.stocksync.sources.base import (
+    Batch,
+    SnapshotHeader,
+    WalkBounds,
+    WmsContractError,
+    WmsUnavailable,
+    _show,
+    check_cursor,
+    item_rows,
+)
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+STOCK_PATH = "/v1/stock"
+
+
+class WmsClient:
+    """Paginated, retrying reader of the WMS stock endpoint over a `requests.Session`.
+
+    The session carries the auth (bearer token from an Airflow Connection) and base URL;
+    this class knows only the contract."""
+
+    def __init__(self, session: requests.Session, base_url: str, *, page_size: int = 10000,
+                 timeout: float = 30.0, attempts: int = 5, backoff: float = 0.5,
+                 retry_after_max: float = 60.0, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.page_size = page_size
+        self.timeout = timeout
+        self.attempts = attempts
+        self.backoff = backoff
+        self.retry_after_max = retry_after_max
+        self.sleep = sleep
+        self.failures: list[str] = []  # every failed attempt of the last walk, for the run record
+
+    def _get(self, path: str, params: dict[str, Any], where: str, bounds: WalkBounds | None) -> Any:
+        url = f"{self.base_url}{path}"
+        last_problem = ""
+        for attempt in range(1, self.attempts + 1):
+            timeout = self.timeout if bounds is None else max(0.5, min(self.timeout, bounds.remaining()))
+            retry_after: float | None = None
+            try:
+                response = self.session.get(url, params=params, timeout=timeout, stream=True)
+                try:
+                    status = response.status_code
+                    if status == 200:
+                        return _decode(_read_capped(response, bounds, where), where)
+                    body = _read_capped(response, None, where, cap=2000).decode("utf-8", "replace")
+                finally:
+                    response.close()
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                last_problem = f"{type(exc).__name__}: {exc}"
+            else:
+                if status == 410:
+                    raise WmsUnavailable(f"WMS cursor expired mid-walk at {where} ({body[:200]}); the snapshot "
+                                         "is gone, the walk must restart (the task retry does that)")
+                if status in (401, 403):
+                    raise WmsContractError(f"WMS refused our credentials (HTTP {status}) at {where}: check the "
+                                           "password (bearer token) of the WMS Airflow Connection")
+                if status not in RETRY_STATUSES:
+                    raise WmsContractError(f"WMS answered HTTP {status} at {where} ({url}): {body[:300]}")
+                last_problem = f"HTTP {status}: {body[:200]}"
+                retry_after = _retry_after(response.headers.get("Retry-After"))
+            self.failures.append(f"{where} attempt {attempt}/{self.attempts}: {last_problem}")
+            if attempt < self.attempts:
+                delay = self.backoff * (2 ** (attempt - 1))
+                if retry_after is not None:
+                    delay = max(delay, min(retry_after, self.retry_after_max))
+                if bounds is not None and delay >= bounds.remaining():
+                    raise WmsUnavailable(f"WMS unavailable at {where} ({last_problem}) and the next attempt "
+                                         f"({delay:.1f} s away) would pass the extract deadline")
+                log.warning("WMS request failed at %s (%s), attempt %d/%d, retrying in %.2fs",
+                            where, last_problem, attempt, self.attempts, delay)
+                self.sleep(delay)
+        raise WmsUnavailable(f"WMS unreachable after {self.attempts} attempts at {url} ({where}): {last_problem}")
+
+    def pages(self, bounds: WalkBounds | None = None) -> Iterator[dict[str, Any]]:
+        """Every page body of one snapshot walk, in order; each checked against the page contract."""
+        cursor: str | None = None
+        seen_cursors: set[str] = set()
+        page_no = 0
+        while True:
+            where = f"page {page_no + 1} (cursor {cursor!r})" if cursor else "page 1 (no cursor)"
+            if bounds is not None:
+                bounds.check(page_no, where)
+            params: dict[str, Any] = {"limit": self.page_size}
+            if cursor:
+                params["cursor"] = cursor
+            body = self._get(STOCK_PATH, params, where, bounds)
+            if not isinstance(body, dict):
+                raise WmsContractError(f"{where}: the WMS answered a JSON {type(body).__name__}, not an object")
+            items = body.get("items")
+            if not isinstance(items, list):
+                raise WmsContractError(f"{where}: the page has no 'items' list (got {_show(items)}): "
+                                       "the response does not follow the stock contract")
+            if len(items) > self.page_size:
+                raise WmsContractError(f"{where}: the page has {len(items)} items, more than the limit of "
+                                       f"{self.page_size} we asked for")
+            next_cursor = check_cursor(body.get("next_cursor"), where)
+            if next_cursor and not items:
+                raise WmsContractError(f"{where}: an empty page with a next_cursor: the walk makes no progress")
+            body["_where"] = where
+            yield body
+            page_no += 1
+            if not next_cursor:
+                return
+            if next_cursor in seen_cursors or next_cursor == cursor:
+                raise WmsContractError(f"{where}: WMS pagination loops: cursor {next_cursor!r} was already followed")
+            seen_cursors.add(next_cursor)
+            cursor = next_cursor
+
+    def batches(self, bounds: WalkBounds) -> Iterator[Batch]:
+        self.failures = []
+        for page_no, body in enumerate(self.pages(bounds)):
+            header = SnapshotHeader(body.get("snapshot_id"), body.get("snapshot_taken_at"),
+                                    body.get("orders_counted_until"))
+            items = body["items"]
+            yield Batch(header, item_rows(page_no, items), body["_where"], len(items))
+
+
+def _read_capped(response: requests.Response, bounds: WalkBounds | None, where: str,
+                 cap: int | None = None) -> bytes:
+    """The body, refusing one larger than the cap (a hostile or broken WMS can send gigabytes)."""
+    limit = cap if cap is not None else (bounds.max_batch_bytes if bounds is not None else 256 * 1024 * 1024)
+    declared = response.headers.get("Content-Length")
+    if cap is None and declared and declared.isdigit() and int(declared) > limit:
+        raise WmsContractError(f"{where}: the page is {int(declared)} bytes, more than the limit of {limit} "
+                               "(config max_page_bytes)")
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(chunk_size=1 << 20):
+        size += len(chunk)
+        if size > limit:
+            if cap is not None:
+                chunks.append(chunk[: limit - (size - len(chunk))])
+                break
+            raise WmsContractError(f"{where}: the page is more than {limit} bytes (config max_page_bytes)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decode(content: bytes, where: str) -> Any:
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        # orjson refuses NaN/Infinity and lone surrogates; the stdlib keeps them so validation
+        # can name the value instead of the page failing as a whole
+        try:
+            return json.loads(content)
+        except (ValueError, RecursionError) as exc:
+            raise WmsContractError(f"{where}: the WMS answered a page that is not JSON: {exc}") from exc
+
+
+def _retry_after(value: str | None) -> float | None:
+    """`Retry-After` in seconds (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
