@@ -30,8 +30,8 @@ from include.stocksync.db import connect
 from include.stocksync.pipeline import apply_schema
 
 TEST_TOKEN = "test-wms-token"
-TEST_PG = LocalPostgres(name=os.environ.get("STOCKSYNC_TEST_PG_NAME", "test"), port=int(os.environ.get("STOCKSYNC_TEST_PG_PORT", "55433")),
-                        database="stocksync_test")
+TEST_PG = LocalPostgres(name=os.environ.get("STOCKSYNC_TEST_PG_NAME", "test"),
+                        port=int(os.environ.get("STOCKSYNC_TEST_PG_PORT", "55433")), database="stocksync_test")
 
 # Fast retries for tests: a failing run must fail after its retries within seconds.
 TEST_SETTINGS_ENV = {
