@@ -19,6 +19,10 @@ scheduler, dag-processor, triggerer) on SQLite + LocalExecutor, for the local st
   gracefully in ~10 s after the rest.
 - `token()` logs in with `POST /auth/token`; `api(method, path, json=...)` calls the REST API
   with that bearer token. Works as root (Airflow does not refuse it).
+- Nothing in AIRFLOW_HOME is for other users (the metadata DB holds connections and run data,
+  the logs may quote them): the home is 0700, the process group runs with umask 077, and files
+  an older version left readable are tightened on launch. Secrets (JWT secret, connection
+  passwords) reach Airflow through its environment, never its command line.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Any
 
 import requests
 
+from devstack.local_secrets import PRIVATE_UMASK, make_private_dir, open_private_log, tighten, write_private
 from devstack.local_stack import airflow_env, free_port
 from include.stocksync.settings import PROJECT_ROOT, WRITER_POOL
 
@@ -60,7 +65,7 @@ class AirflowStandalone:
         self.url = f"http://{host}:{port}"
         self.log_path = self.home / "standalone.log"
         self.passwords_file = self.home / "simple_auth_manager_passwords.json"
-        self.password = password or self._existing_password() or secrets.token_urlsafe(12)
+        self.password = password or self._existing_password() or secrets.token_urlsafe(16)
         self.startup_seconds: float | None = None
         self._launched = 0.0
         self.process: subprocess.Popen[bytes] | None = None
@@ -95,14 +100,17 @@ class AirflowStandalone:
             return self
         if not self.airflow_bin.exists():
             raise AirflowStandaloneError(f"{self.airflow_bin} not found: run `bash scripts/bootstrap.sh`")
-        self.home.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.home)
+        tighten(self.home)
         self._write_password()
-        log = self.log_path.open("ab")
+        log = open_private_log(self.log_path)
         self._launched = time.monotonic()
-        self.process = subprocess.Popen([str(self.airflow_bin), "standalone"], cwd=PROJECT_ROOT, env=self.env,
-                                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-        log.close()
+        try:
+            self.process = subprocess.Popen([str(self.airflow_bin), "standalone"], cwd=PROJECT_ROOT, env=self.env,
+                                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True, umask=PRIVATE_UMASK)
+        finally:
+            os.close(log)
         return self
 
     def wait_ready(self, timeout: float = 120.0) -> AirflowStandalone:
@@ -215,8 +223,7 @@ class AirflowStandalone:
         except (FileNotFoundError, ValueError):
             passwords = {}
         passwords[self.username] = self.password
-        self.passwords_file.write_text(json.dumps(passwords) + "\n")
-        self.passwords_file.chmod(0o600)
+        write_private(self.passwords_file, json.dumps(passwords) + "\n")
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack.demo_seed import WmsAdmin, seed_demo
+from devstack.local_secrets import PRIVATE_UMASK
 from devstack.local_stack import LocalStack, migrate_airflow
 from include.stocksync.db import connect
 from include.stocksync.pipeline import apply_schema, summary
@@ -120,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("stop", help="stop the local PostgreSQL, WMS service and webhook receiver")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    # everything this process writes (Airflow's metadata DB and task logs under .local/airflow,
+    # the DQ reports) is for this user only
+    os.umask(PRIVATE_UMASK)
     if args.command == "demo":
         return demo(args)
     LocalStack().stop()

@@ -4,6 +4,11 @@ and the Airflow environment that points at them.
 Everything runs on 127.0.0.1 and keeps its state under `.local/` (never committed).
 Services started here run in the background and are reused by the next command; `stop()`
 ends them.
+
+Credentials are generated per checkout (`devstack/local_secrets.py`), never constants: the WMS
+bearer token, the Airflow JWT secret and the PostgreSQL password. Secrets reach the processes we
+start through files or environment variables, never their command lines, which any local user
+can read with `ps`; the processes run with umask 077 and write their logs and pid files 0600.
 """
 
 from __future__ import annotations
@@ -15,14 +20,25 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 import requests
 
 from devstack.demo_seed import WmsAdmin
 from devstack.local_pg import LOCAL_DIR, LocalPostgres
+from devstack.local_secrets import (
+    PRIVATE_UMASK,
+    airflow_jwt_secret,
+    make_private_dir,
+    open_private_log,
+    tighten,
+    wms_token,
+    wms_token_file,
+    write_private,
+)
 from include.stocksync.settings import PROJECT_ROOT, WRITER_POOL
 
-DEMO_TOKEN = "local-demo-token"  # the demo WMS's bearer token (local only, not a secret)
+WMS_TOKEN_ENV = "STOCKSYNC_WMS_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -30,6 +46,8 @@ class BackgroundService:
     name: str
     port: int
     argv: list[str] = field(default_factory=list)
+    state_dir: Path = LOCAL_DIR
+    env: dict[str, str] = field(default_factory=dict, hash=False, compare=False, repr=False)
 
     @property
     def url(self) -> str:
@@ -37,7 +55,11 @@ class BackgroundService:
 
     @property
     def pidfile(self) -> Path:
-        return LOCAL_DIR / f"{self.name}.pid"
+        return self.state_dir / f"{self.name}.pid"
+
+    @property
+    def logfile(self) -> Path:
+        return self.state_dir / f"{self.name}.log"
 
     def healthy(self) -> bool:
         try:
@@ -48,57 +70,80 @@ class BackgroundService:
     def start(self, timeout: float = 30.0) -> BackgroundService:
         if self.healthy():
             return self
-        LOCAL_DIR.mkdir(parents=True, exist_ok=True)
-        log = (LOCAL_DIR / f"{self.name}.log").open("ab")
-        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-        process = subprocess.Popen(self.argv, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                   start_new_session=True)
-        self.pidfile.write_text(str(process.pid))
+        make_private_dir(self.state_dir)
+        log = open_private_log(self.logfile)
+        env = {**os.environ, **self.env, "PYTHONPATH": str(PROJECT_ROOT)}
+        try:
+            process = subprocess.Popen(self.argv, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                       start_new_session=True, umask=PRIVATE_UMASK)
+        finally:
+            os.close(log)
+        write_private(self.pidfile, str(process.pid))
         deadline = time.monotonic() + timeout
         while not self.healthy():
             if process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with code {process.returncode}; "
-                                   f"see {LOCAL_DIR / self.name}.log")
+                raise RuntimeError(f"{self.name} exited with code {process.returncode}; see {self.logfile}")
             if time.monotonic() > deadline:
                 process.terminate()
                 raise RuntimeError(f"{self.name} did not answer on {self.url} within {timeout:.0f}s")
             time.sleep(0.1)
         return self
 
+    def pid(self) -> int | None:
+        try:
+            return int(self.pidfile.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
     def stop(self) -> None:
-        if not self.pidfile.exists():
+        pid = self.pid()
+        if pid is None:
+            self.pidfile.unlink(missing_ok=True)
             return
         try:
-            os.killpg(int(self.pidfile.read_text()), signal.SIGTERM)
-        except (ProcessLookupError, ValueError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
             pass
         self.pidfile.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
 class LocalStack:
-    pg: LocalPostgres = field(
-        default_factory=lambda: LocalPostgres(port=int(os.environ.get("STOCKSYNC_PG_PORT", "55432"))))
+    """The stack under `local_dir` (`.local/`; a test may use a directory of its own)."""
+
+    pg: LocalPostgres = None  # type: ignore[assignment]  # set in __post_init__
     wms_port: int = 18765
     webhook_port: int = 18766
     wms_skus: int = 2000
     wms_seed: int = 7
-    token: str = DEMO_TOKEN
+    local_dir: Path = LOCAL_DIR
+
+    def __post_init__(self) -> None:
+        if self.pg is None:
+            object.__setattr__(self, "pg", LocalPostgres(port=int(os.environ.get("STOCKSYNC_PG_PORT", "55432")),
+                                                         local_dir=self.local_dir))
+
+    @property
+    def token(self) -> str:
+        """The WMS bearer token of this stack (random, made once, `.local/secrets/wms-token`)."""
+        return wms_token(self.local_dir)
 
     @property
     def wms(self) -> BackgroundService:
         return BackgroundService("wms", self.wms_port, [
             sys.executable, "-m", "devstack.wms_service", "--host", "127.0.0.1", "--port",
-            str(self.wms_port), "--skus", str(self.wms_skus), "--seed", str(self.wms_seed), "--token", self.token])
+            str(self.wms_port), "--skus", str(self.wms_skus), "--seed", str(self.wms_seed),
+            "--token-file", str(wms_token_file(self.local_dir))], state_dir=self.local_dir)
 
     @property
     def webhook(self) -> BackgroundService:
         return BackgroundService("webhook", self.webhook_port, [
             sys.executable, "-m", "devstack.webhook_receiver", "--port", str(self.webhook_port),
-            "--file", str(LOCAL_DIR / "alerts.jsonl")])
+            "--file", str(self.local_dir / "alerts.jsonl")], state_dir=self.local_dir)
 
     def start(self) -> LocalStack:
         self.pg.start()
+        tighten(self.local_dir)
         self.wms.start()
         self.webhook.start()
         return self
@@ -110,12 +155,17 @@ class LocalStack:
 
     def airflow_env(self, airflow_home: Path | None = None) -> dict[str, str]:
         """Environment for Airflow (dag.test, standalone) wired to this stack."""
-        home = airflow_home or LOCAL_DIR / "airflow"
+        home = airflow_home or self.local_dir / "airflow"
         return airflow_env(home, shop_dsn=self.pg.dsn(), wms_url=self.wms.url, token=self.token,
-                           webhook_url=self.webhook.url)
+                           webhook_url=self.webhook.url, jwt_secret=airflow_jwt_secret(self.local_dir))
 
 
-def airflow_env(home: Path, *, shop_dsn: str, wms_url: str, token: str, webhook_url: str) -> dict[str, str]:
+def airflow_env(home: Path, *, shop_dsn: str, wms_url: str, token: str, webhook_url: str,
+                jwt_secret: str | None = None) -> dict[str, str]:
+    """Airflow's configuration for a local run. The JWT secret is `jwt_secret`, else
+    `$AIRFLOW__API_AUTH__JWT_SECRET`, else the one generated for this checkout: never a constant,
+    since whoever knows it can sign themselves an admin token. Task logs are written owner-only
+    (Airflow's default makes them group-writable and world-readable)."""
     import json
     from urllib.parse import urlparse
 
@@ -129,11 +179,14 @@ def airflow_env(home: Path, *, shop_dsn: str, wms_url: str, token: str, webhook_
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
-        "AIRFLOW__API_AUTH__JWT_SECRET": os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET", "x" * 64),
+        "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret or os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET")
+        or airflow_jwt_secret(),
+        "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS": "0o700",
+        "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS": "0o600",
         "PYTHONPATH": str(PROJECT_ROOT),
         "AIRFLOW_CONN_STOCKSYNC_SHOP": json.dumps({
             "conn_type": "postgres", "host": shop.hostname, "port": shop.port, "login": shop.username or "postgres",
-            "password": shop.password or "", "schema": shop.path.lstrip("/")}),
+            "password": unquote(shop.password or ""), "schema": shop.path.lstrip("/")}),
         "AIRFLOW_CONN_WMS_API": json.dumps({
             "conn_type": "http", "host": wms.hostname, "port": wms.port, "schema": wms.scheme, "password": token}),
         "AIRFLOW_CONN_STOCKSYNC_ALERTS": json.dumps({
@@ -143,16 +196,17 @@ def airflow_env(home: Path, *, shop_dsn: str, wms_url: str, token: str, webhook_
 
 def migrate_airflow(env: dict[str, str]) -> None:
     """Create/upgrade Airflow's metadata DB (SQLite under AIRFLOW_HOME). Idempotent."""
-    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    home = make_private_dir(Path(env["AIRFLOW_HOME"]))
+    tighten(home)
     airflow = Path(sys.executable).with_name("airflow")
     result = subprocess.run([str(airflow), "db", "migrate"], env={**os.environ, **env}, capture_output=True,
-                            text=True)
+                            text=True, umask=PRIVATE_UMASK)
     if result.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     # one writer at a time: the nightly sync's and the ops push's load tasks share this pool
     result = subprocess.run([str(airflow), "pools", "set", WRITER_POOL, "1",
                              "stocksync: one shop writer at a time"], env={**os.environ, **env}, capture_output=True,
-                            text=True)
+                            text=True, umask=PRIVATE_UMASK)
     if result.returncode != 0:
         raise RuntimeError(f"airflow pools set failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
 
@@ -166,16 +220,17 @@ def free_port() -> int:
 
 
 class WmsProcess:
-    """A WMS service subprocess owned by the caller (tests, benchmark); `stop()` ends it."""
+    """A WMS service subprocess owned by the caller (tests, benchmark); `stop()` ends it.
+    The token goes to it in its environment (`STOCKSYNC_WMS_TOKEN`), not on its command line."""
 
     def __init__(self, port: int, token: str, *extra: str, skus: int = 50, seed: int = 1) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "devstack.wms_service", "--host", "127.0.0.1", "--port", str(port),
-             "--skus", str(skus), "--seed", str(seed), "--token", token, *extra],
-            cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             "--skus", str(skus), "--seed", str(seed), *extra],
+            cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), WMS_TOKEN_ENV: token},
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, umask=PRIVATE_UMASK)
         deadline = time.monotonic() + 30
         while True:
             try:

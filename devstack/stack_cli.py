@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 import sys
@@ -24,6 +25,7 @@ from types import FrameType
 from devstack.airflow_standalone import AirflowStandalone, AirflowStandaloneError
 from devstack.cli import DAG_ID, ensure_seeded
 from devstack.local_pg import LOCAL_DIR
+from devstack.local_secrets import PRIVATE_UMASK, wms_token_file
 from devstack.local_stack import LocalStack
 from include.stocksync.pipeline import apply_schema
 
@@ -49,7 +51,8 @@ def stack(args: argparse.Namespace) -> int:
     dsn = local.pg.dsn()
     apply_schema(dsn)
     seeded = ensure_seeded(local, args.skus, args.seed, reseed=args.reseed)
-    print(f"stocksync: PostgreSQL {dsn}, WMS {local.wms.url}, alert webhook {local.webhook.url}")
+    print(f"stocksync: PostgreSQL {local.pg.safe_dsn()} (password in {local.pg.password_file}), "
+          f"WMS {local.wms.url} (token in {wms_token_file()}), alert webhook {local.webhook.url}")
     print("stocksync: demo data " + (f"seeded ({args.skus} SKUs, seed {args.seed})" if seeded else "already seeded"))
 
     airflow = AirflowStandalone(AIRFLOW_HOME, shop_dsn=dsn, wms_url=local.wms.url, token=local.token,
@@ -103,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for Airflow to answer")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    os.umask(PRIVATE_UMASK)  # what we write under .local/ is for this user only
     return stack(args)
 
 

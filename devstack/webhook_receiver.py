@@ -5,12 +5,16 @@
 - `POST /<anything>`: the body is appended (one JSON line) and answered 200.
 - `GET /received`: every body received so far, as a JSON list.
 - `GET /health`: `{"status": "ok"}`.
+
+Alerts quote run details and links into the shop's operations, so the file is the owner's only
+(0600, also when an older version left it readable).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -52,11 +56,17 @@ def make_server(host: str, port: int, store: Path | None) -> ThreadingHTTPServer
             with lock:
                 received.append(entry)
                 if store is not None:
-                    with store.open("a") as fh:
+                    with os.fdopen(_open_store(store), "a") as fh:
                         fh.write(json.dumps(entry) + "\n")
             self._answer(200, {"received": True})
 
     return ThreadingHTTPServer((host, port), Handler)
+
+
+def _open_store(path: Path) -> int:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
 
 
 def main() -> None:
@@ -65,8 +75,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--file", type=Path, default=None)
     args = parser.parse_args()
+    os.umask(0o077)
     if args.file:
         args.file.parent.mkdir(parents=True, exist_ok=True)
+        os.close(_open_store(args.file))
     make_server(args.host, args.port, args.file).serve_forever()
 
 

@@ -5,12 +5,14 @@ from and sends orders to. It is meant for demos and tests; it keeps all state
 in memory and regenerates it deterministically from a seed.
 
 ```bash
-PYTHONPATH=/work/main python -m devstack.wms_service \\
-    --host 127.0.0.1 --port 8765 --skus 1000 --seed 42 --token SECRET \\
-    [--no-watermark] [--snapshot-ttl 600]
+STOCKSYNC_WMS_TOKEN=... PYTHONPATH=/work/main python -m devstack.wms_service \\
+    --host 127.0.0.1 --port 8765 --skus 1000 --seed 42 \\
+    [--token-file PATH] [--no-watermark] [--snapshot-ttl 600]
 ```
 
-`--token` may be left out when the environment variable `WMS_TOKEN` is set.
+The bearer token comes from `--token-file` (first line) or the environment variable
+`STOCKSYNC_WMS_TOKEN`, never from the command line: every local user can read a process's
+arguments (`ps`), while its environment and a 0600 file are the owner's. There is no default.
 `create_app(...)` builds the same app for in-process use.
 
 ## Data
@@ -123,6 +125,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -789,12 +792,14 @@ class WmsState:
 def create_app(
     skus: int = 1000,
     seed: int = 42,
-    token: str = "SECRET",
     *,
+    token: str,
     watermark: bool = True,
     snapshot_ttl: float = 600.0,
 ) -> FastAPI:
     """Build the WMS app with a freshly generated catalog."""
+    if not token:
+        raise ValueError("a bearer token is required (an empty one would match an empty header)")
     if not 0 <= skus <= MAX_SKUS:
         raise ValueError(f"skus must be in 0..{MAX_SKUS}")
     state = WmsState(skus, seed, token, watermark=watermark, snapshot_ttl=snapshot_ttl)
@@ -1027,10 +1032,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--seed", type=int, default=42, help="seed for numpy.random.default_rng"
     )
     parser.add_argument(
-        "--token",
-        default=os.environ.get("WMS_TOKEN"),
-        help="bearer token (default: $WMS_TOKEN)",
+        "--token-file",
+        type=Path,
+        help="file whose first line is the bearer token (default: $STOCKSYNC_WMS_TOKEN)",
     )
+    # refused below with an explanation, rather than taken for --token-file by abbreviation
+    parser.add_argument("--token", help=argparse.SUPPRESS)
     parser.add_argument(
         "--no-watermark", action="store_true", help="answer orders_counted_until: null"
     )
@@ -1041,8 +1048,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds a snapshot stays walkable",
     )
     args = parser.parse_args(argv)
+    if args.token is not None:
+        parser.error(
+            "--token is not accepted: a command line is visible to every local user (ps); "
+            "set STOCKSYNC_WMS_TOKEN or pass --token-file"
+        )
+    if args.token_file is not None:
+        try:
+            lines = args.token_file.read_text().splitlines()
+        except OSError as exc:
+            parser.error(f"--token-file: {exc}")
+        args.token = lines[0].strip() if lines else ""
+    else:
+        args.token = os.environ.get("STOCKSYNC_WMS_TOKEN", "").strip()
     if not args.token:
-        parser.error("--token is required (or set WMS_TOKEN)")
+        parser.error("no bearer token: set STOCKSYNC_WMS_TOKEN or pass --token-file")
     if not 0 <= args.skus <= MAX_SKUS:
         parser.error(f"--skus must be in 0..{MAX_SKUS}")
     if args.seed < 0:
@@ -1057,7 +1077,7 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app(
         args.skus,
         args.seed,
-        args.token,
+        token=args.token,
         watermark=not args.no_watermark,
         snapshot_ttl=args.snapshot_ttl,
     )

@@ -27,6 +27,7 @@ import math
 import os
 import random
 import resource
+import secrets
 import subprocess
 import sys
 import threading
@@ -44,7 +45,8 @@ from include.stocksync import pipeline  # noqa: E402
 from include.stocksync.db import connect  # noqa: E402
 from include.stocksync.settings import load_settings  # noqa: E402
 
-TOKEN = "bench-token"
+# random per run (workers inherit it from the environment): no token of ours is a constant
+TOKEN = os.environ.setdefault("STOCKSYNC_BENCH_WMS_TOKEN", secrets.token_urlsafe(24))
 STAGES = ("extract", "validate", "merge", "load")
 MODES = ("none", "apply", "full")  # the first dag.test in a process pays ~5 s of Airflow start-up
 
@@ -112,7 +114,7 @@ def measure_size(args: argparse.Namespace) -> dict[str, Any]:
     """Runs in its own process: DAG runs per freeze mode, then each stage on its own."""
     env = json.loads(Path(args.env_file).read_text())
     os.environ.update(env)
-    dsn, wms_url, skus = args.dsn, args.wms_url, args.worker
+    dsn, wms_url, skus = os.environ["STOCKSYNC_BENCH_DSN"], args.wms_url, args.worker
     wms = WmsAdmin(wms_url, TOKEN)
     rng = random.Random(skus)
     out: dict[str, Any] = {"skus": skus, "dag_runs": {}, "stages": {}}
@@ -267,7 +269,6 @@ def main() -> int:
     parser.add_argument("--baseline-size", type=int, default=100000)
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "artifacts" / "benchmark")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--dsn", help=argparse.SUPPRESS)
     parser.add_argument("--wms-url", help=argparse.SUPPRESS)
     parser.add_argument("--env-file", help=argparse.SUPPRESS)
     parser.add_argument("--result-file", help=argparse.SUPPRESS)
@@ -276,6 +277,7 @@ def main() -> int:
         Path(args.result_file).write_text(json.dumps(measure_size(args), default=str))
         return 0
 
+    os.umask(0o077)  # env.json below holds the connections' passwords
     sizes = [int(s) for s in args.sizes.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
     pg = LocalPostgres(name="bench", port=55434, database="bench").start(allow_other_port=True)
@@ -303,10 +305,11 @@ def main() -> int:
             seed_synced_shop(dsn, wms_process.admin, wms_process.url, skus, seed=skus)
             print(f"  seeded in {time.perf_counter() - t:.1f}s", flush=True)
             result_file = args.out / f"result_{skus}.json"
-            subprocess.run([sys.executable, __file__, "--worker", str(skus), "--dsn", dsn, "--wms-url",
+            # the DSN carries the password: environment, not command line (ps shows that to everyone)
+            subprocess.run([sys.executable, __file__, "--worker", str(skus), "--wms-url",
                             wms_process.url, "--env-file", str(env_file), "--result-file", str(result_file),
                             "--baseline-size", str(args.baseline_size)],
-                           check=True, env={**os.environ, **env})
+                           check=True, env={**os.environ, **env, "STOCKSYNC_BENCH_DSN": dsn})
             results.append(json.loads(result_file.read_text()))
     finally:
         wms_process.stop()

@@ -12,6 +12,7 @@ Nothing of ours is mocked.
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ from devstack.webhook_receiver import make_server
 from include.stocksync.db import connect
 from include.stocksync.pipeline import apply_schema
 
-TEST_TOKEN = "test-wms-token"
+TEST_TOKEN = secrets.token_urlsafe(24)  # random per session: no token of ours is a constant
 TEST_PG = LocalPostgres(name=os.environ.get("STOCKSYNC_TEST_PG_NAME", "test"),
                         port=int(os.environ.get("STOCKSYNC_TEST_PG_PORT", "55433")), database="stocksync_test")
 

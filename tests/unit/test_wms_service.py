@@ -49,11 +49,9 @@ def _run_service(log_path: Path, *extra: str) -> Iterator[str]:
         "127.0.0.1",
         "--port",
         str(port),
-        "--token",
-        TOKEN,
         *extra,
     ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "STOCKSYNC_WMS_TOKEN": TOKEN}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
