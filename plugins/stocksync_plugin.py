@@ -5,26 +5,70 @@ Adds a **Stock sync** page to the Airflow 3 UI: the 50 most recent runs of the s
 (`stocksync.sync_runs` in the shop database) with their status, freeze window and data-quality
 result, each linked to its self-contained HTML run report.
 
-| Route (API server)                                   | What it serves                                        |
-|------------------------------------------------------|-------------------------------------------------------|
-| `GET /stocksync/`                                    | the runs page (HTML, no external CSS/JS)              |
-| `GET /stocksync/reports/<run key>/<file>`            | files under `<reports_dir>/<run key>/` (`report.html`) |
-| `GET /stocksync/runs/<dag id>/<run id>`              | redirects to that run's report (404 page if it has none) |
+| Route (API server)                          | What it serves                                                    |
+|---------------------------------------------|-------------------------------------------------------------------|
+| `GET /stocksync/`                           | the runs page (HTML, no script, nothing external)                 |
+| `GET /stocksync/reports/<run key>/<file>`   | `report.html`, `plan.html` or `plan.csv` of a run's folder         |
+| `GET /stocksync/runs/<dag id>/<run id>`     | redirects to that run's report, or an HTML page saying why it has none |
 
 The page also appears in Airflow's navigation as an external view ("Stock sync"), embedded
 in the Airflow UI at `/plugin/stocksync`, and every DAG run's page gets a "Sync report" tab
 (external view with destination `dag_run`) that shows the run's report, which for a dry run
-links its plan (`plan.html`, `plan.csv`).
+links its plan (`plan.html`, `plan.csv`). Failure alerts link the same run URL.
+
+## Which run a page shows
+
+`stocksync.sync_runs` is keyed by run id, which Airflow keeps unique per DAG only: a second
+DAG's run with an id already recorded is refused at its first task and never gets a record.
+So `/runs/<dag id>/<run id>` shows the report only when the record's `dag_id` is `<dag id>`.
+Otherwise it answers an HTML page: for a run refused at its first task (no record of its own, or
+an alert recorded for it), the page says so and lists the errors recorded in `stocksync.alerts`
+for that `(dag id, run id)`; for a run without any trace, a page saying it has no report (404).
+A report file is served only to a user who may read the DAG whose record has that folder's
+`report.html` as its `report_path`; the folder's other files (`plan.html`, `plan.csv`) go with it,
+and nothing else in it is served (older runs may hold a Great Expectations Data Docs copy, which
+shows WMS text raw and loads scripts from CDNs).
 
 ## Authentication
 
-Both routes depend on Airflow's own authentication dependency,
+Every route depends on Airflow's own authentication dependency,
 `airflow.api_fastapi.core_api.security.get_user` (`GetUserDep`): a JWT in the
 `Authorization: Bearer` header (REST clients, token from `POST /auth/token`) or the `_token`
 cookie the Airflow UI sets at login. Without a valid token the answer is 401 (403 for an invalid
 token); a browser (`Accept: text/html`) is redirected to Airflow's login page instead, and comes
 back after logging in. The runs page lists only runs of DAGs the user may read
-(`is_authorized_dag`, DAG runs, GET); a report needs read access to DAG runs.
+(`is_authorized_dag`, DAG runs, GET); a run's page and its report files need that access to the
+run's DAG. Errors are HTML pages for a browser, JSON for API clients.
+
+## Text from the WMS and from run parameters is data
+
+SKUs, raw values, errors, override reasons, user names and run ids can hold anything (a WMS
+feed, a REST trigger). Every page is rendered from the Jinja2 templates of
+`include/stocksync/templates/` (`include/stocksync/pages.py`) with autoescape on, and invisible or
+text-reordering characters (controls, zero-width, bidi overrides and isolates) are shown as
+`⟨U+202E⟩`-style markers.
+
+Every response of the plugin (pages, report files, redirects, errors) carries
+`pages.SECURITY_HEADERS`: `Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline';
+img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox
+allow-same-origin`, `X-Content-Type-Options: nosniff`, `X-Frame-Options: SAMEORIGIN` (framing by
+the Airflow UI's own origin only), `Referrer-Policy: same-origin` and `Cache-Control: no-store`.
+
+### The iframe Airflow puts our pages in
+
+Airflow 3.3's UI (checked in the 3.3.2 bundle, `airflow/ui/dist`, and its source
+`airflow-core/src/airflow/ui/src`) renders every plugin external view with one component,
+`Iframe`, on the route `plugin/:page/*`: the nav entry at `/plugin/stocksync` and the run page's
+"Sync report" tab (`/dags/<dag>/runs/<run>/plugin/stocksync_report`) alike. The page that renders it
+passes `sandbox="allow-scripts allow-same-origin allow-forms allow-downloads"`, on the grounds that
+plugins are part of the deployment and trusted. With `allow-scripts` and `allow-same-origin`
+together, a script in a page served from Airflow's own origin could reach the Airflow UI around
+it and call the REST API as the user, so that iframe protects nothing. Our responses therefore
+carry the CSP `sandbox` directive *without* `allow-scripts` (and `default-src 'none'`): the browser
+runs no script in them whatever the iframe grants. `allow-same-origin` is kept on purpose: in an
+opaque origin Chromium drops the SameSite=Lax `_token` cookie on a link followed inside the frame
+(report -> plan.html), which would show Airflow's login page inside the tab; without script, the
+origin gives a page nothing to act with.
 
 ## Notes
 
@@ -32,151 +76,143 @@ back after logging in. The runs page lists only runs of DAGs the user may read
   task process) imports plugins, so the FastAPI app and Airflow's API-server modules are built
   on the first request to `/stocksync` only.
 - The shop database is the Airflow connection `stocksync_shop` (config key `shop_conn_id`),
-  read at request time; the SQL is `include/sql/stocksync/select_recent_sync_runs.sql`.
+  read at request time; the SQL is under `include/sql/stocksync/`.
 - A report path is `<run key>/<file>` with the run key `include.stocksync.db.run_key(run_id)`
-  (16 hex characters); anything else, or a path leaving the run's folder, is a 404.
+  (16 hex characters) and `<file>` one of `REPORT_FILES`; anything else is a 404.
 """
 
-import html
 import logging
 import re
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
 URL_PREFIX = "/stocksync"
 RECENT_RUNS = 50
 RUN_KEY_PATTERN = re.compile(r"[0-9a-f]{16}")
+REPORT_FILES = frozenset({"report.html", "plan.html", "plan.csv"})
 SQL_RECENT_RUNS = "stocksync/select_recent_sync_runs"
-OK_STATUSES = {"applied", "duplicate", "dry_run"}
-
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem;color:#1d2733;background:#fff}
-h1{font-size:1.4rem;margin:0 0 .3rem} p.sub{color:#5b6875;margin:0 0 1rem}
-table{border-collapse:collapse;font-size:.9rem} td,th{border:1px solid #ccd3db;padding:.3rem .55rem;text-align:left}
-th{background:#eef2f6;position:sticky;top:0} tr:nth-child(even) td{background:#fafbfc}
-.num{text-align:right;font-variant-numeric:tabular-nums} code{font-size:.85rem} .nw{white-space:nowrap}
-.badge{display:inline-block;border-radius:.7rem;padding:.05rem .55rem;font-weight:600;font-size:.8rem}
-.ok{background:#dff3e4;color:#17702f} .bad{background:#fbe3e1;color:#b3261e}
-.run{background:#e3eefb;color:#1c4f8c} .none{background:#eceff2;color:#5b6875}
-.err{max-width:28rem;color:#b3261e;font-size:.8rem;overflow-wrap:anywhere}
-"""
-
-
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
-
-
-def _badge(text: str, kind: str) -> str:
-    return f'<span class="badge {kind}">{_e(text)}</span>'
-
-
-def _time(value: datetime | None) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if value else ""
-
-
-def _status_badge(run_status: str) -> str:
-    kind = "ok" if run_status in OK_STATUSES else "run" if run_status == "running" else "bad"
-    return _badge(run_status, kind)
-
-
-def _dq_badge(success: bool | None) -> str:
-    if success is None:
-        return _badge("not run", "none")
-    return _badge("passed", "ok") if success else _badge("failed", "bad")
-
-
-def _freeze(mode: str | None, seconds: float | None) -> str:
-    window = f"{seconds:.3f} s" if seconds is not None else "n/a"
-    return f"{_e(mode)} &middot; {window}"
+SQL_RUN = "stocksync/select_sync_run"
+SQL_RUN_ALERTS = "stocksync/select_alerts"
+SQL_RUNS_BY_REPORT = "stocksync/select_sync_run_by_report"
+RUNS_HEADERS = ("Run", "DAG", "Status", "Started (UTC)", "Finished (UTC)", "Freeze", "Changed", "Clamped", "Stale",
+                "Duplicate", "Data quality", "Alerts sent", "Triggered by", "Override reason", "Error")
+ERROR_TITLES = {400: "Bad request", 401: "Login required", 403: "Not allowed", 404: "Not found",
+                405: "Method not allowed", 500: "Internal error", 503: "Shop database unreachable"}
 
 
 def render_runs_page(runs: list[dict[str, Any]], reports: Path) -> str:
     """The runs page: one row per run, newest first, linked to its report when it exists."""
     from include.stocksync.db import run_key
+    from include.stocksync.pages import render
 
     rows = []
     for run in runs:
         key = run_key(run["run_id"])
-        run_id = f"<code>{_e(run['run_id'])}</code>"
-        if (reports / key / "report.html").is_file():
-            run_id = f'<a href="reports/{key}/report.html">{run_id}</a>'
-        error = run["error"] or ""
-        rows.append(
-            "<tr>"
-            f"<td>{run_id}</td><td>{_e(run['dag_id'])}</td><td>{_status_badge(run['status'])}</td>"
-            f"<td class='nw'>{_time(run['started_at'])}</td><td class='nw'>{_time(run['finished_at'])}</td>"
-            f"<td class='nw'>{_freeze(run['freeze_mode'], run['freeze_seconds'])}</td>"
-            + "".join(f"<td class='num'>{_e(run[k])}</td>" for k in ("changed", "clamped", "stale", "duplicate"))
-            + f"<td>{_dq_badge(run['dq_success'])}</td><td class='num'>{_e(run['alerts'])}</td>"
-            f"<td>{_e(run['triggered_by'])}</td>"
-            f"<td>{_e(run['override_reason'])}</td>"
-            f"<td class='err' title='{_e(error)}'>{_e(error[:300])}</td>"
-            "</tr>")
-    headers = ["Run", "DAG", "Status", "Started (UTC)", "Finished (UTC)", "Freeze", "Changed",
-               "Clamped", "Stale", "Duplicate", "Data quality", "Alerts sent", "Triggered by", "Override reason",
-               "Error"]
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join(rows) or f"<tr><td colspan='{len(headers)}'>No sync runs yet.</td></tr>"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Stock sync</title><style>{STYLE}</style></head>
-<body>
-<h1>Stock sync</h1>
-<p class="sub">The {RECENT_RUNS} most recent stock sync runs, newest first. Open a run for its report
-(summary, data-quality checks, biggest stock changes).</p>
-<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
-</body></html>
-"""
+        href = f"reports/{key}/report.html" if (reports / key / "report.html").is_file() else None
+        rows.append({**run, "report_href": href})
+    return render("runs.html", runs=rows, headers=RUNS_HEADERS, limit=RECENT_RUNS)
 
 
-def fetch_recent_runs(limit: int = RECENT_RUNS) -> list[dict[str, Any]]:
-    """The most recent `stocksync.sync_runs` rows, read through the `stocksync_shop` connection."""
+def render_no_report_page(dag_id: str, run_id: str, record_status: str | None = None) -> str:
+    """What the "Sync report" tab shows for a run without a report: one still going (its record
+    has `record_status`), or one nothing is known of."""
+    from include.stocksync.pages import render
+
+    return render("no_report.html", dag_id=dag_id, run_id=run_id, record_status=record_status)
+
+
+def render_refused_page(dag_id: str, run_id: str, alerts: list[dict[str, Any]], *, taken: bool = False,
+                        owner: str | None = None) -> str:
+    """A run refused at its first task: the errors its alerts reported. `taken`: its run id is the
+    record of another DAG's run (`owner`, when the user may read that DAG)."""
+    from include.stocksync.pages import render
+
+    return render("refused.html", dag_id=dag_id, run_id=run_id, alerts=alerts, taken=taken, owner=owner)
+
+
+def render_error_page(status_code: int, message: str) -> str:
+    from include.stocksync.pages import render
+
+    return render("error.html", status_code=status_code, title=ERROR_TITLES.get(status_code, "Error"),
+                  message=message)
+
+
+@contextmanager
+def _shop_cursor() -> Iterator[Any]:
+    """A dict-row cursor on the shop database (the `stocksync_shop` connection), read at request time."""
     from psycopg.rows import dict_row
 
     from include.stocksync.connections import postgres_dsn
-    from include.stocksync.db import connect, query
+    from include.stocksync.db import connect
     from include.stocksync.settings import load_settings
 
     dsn = postgres_dsn(load_settings().shop_conn_id)
     with connect(dsn, connect_timeout=5) as conn, conn.cursor(row_factory=dict_row) as cur:
+        yield cur
+
+
+def fetch_recent_runs(limit: int = RECENT_RUNS) -> list[dict[str, Any]]:
+    """The most recent `stocksync.sync_runs` rows."""
+    from include.stocksync.db import query
+
+    with _shop_cursor() as cur:
         return cur.execute(query(SQL_RECENT_RUNS), {"limit": limit}).fetchall()
 
 
-def report_file(run_key: str, file_path: str) -> Path:
-    """The file `<reports_dir>/<run_key>/<file_path>`, or 404 for a bad key, traversal or missing file."""
+def fetch_run(dag_id: str, run_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The run record with this run id (whichever DAG it belongs to) and the alerts recorded for
+    this DAG's run of that id."""
+    from include.stocksync.db import query
+
+    with _shop_cursor() as cur:
+        record = cur.execute(query(SQL_RUN), {"run_id": run_id}).fetchone()
+        alerts = cur.execute(query(SQL_RUN_ALERTS), {"run_id": run_id, "dag_id": dag_id}).fetchall()
+    return record, alerts
+
+
+def fetch_report_dags(run_key: str) -> set[str]:
+    """The DAGs whose run records have `<reports_dir>/<run_key>/report.html` as their report."""
+    from include.stocksync.db import query
     from include.stocksync.settings import load_settings
 
-    not_found = HTTPException(status.HTTP_404_NOT_FOUND, "Report not found")
-    if not RUN_KEY_PATTERN.fullmatch(run_key) or not file_path or "\x00" in file_path:
-        raise not_found
-    base = (load_settings().reports_path / run_key).resolve()
-    target = (base / file_path).resolve()
-    if not target.is_relative_to(base) or not target.is_file():
-        raise not_found
+    recorded = load_settings().reports_path / run_key / "report.html"  # as report.report_path builds it
+    paths = sorted({str(recorded), str(recorded.resolve())})
+    with _shop_cursor() as cur:
+        return {row["dag_id"] for row in cur.execute(query(SQL_RUNS_BY_REPORT), {"paths": paths})}
+
+
+def report_file(run_key: str, file_path: str) -> Path:
+    """The file `<reports_dir>/<run_key>/<file_path>` when it is one of `REPORT_FILES`; else 404."""
+    from include.stocksync.settings import load_settings
+
+    if not RUN_KEY_PATTERN.fullmatch(run_key) or file_path not in REPORT_FILES:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Report not found")
+    target = load_settings().reports_path / run_key / file_path
+    if not target.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Report not found")
     return target
 
 
-def render_no_report_page(dag_id: str, run_id: str) -> str:
-    """What the "Sync report" tab shows for a run without a report."""
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sync report</title><style>{STYLE}</style></head>
-<body>
-<h1>No sync report for this run</h1>
-<p class="sub">Run <code>{_e(run_id)}</code> of <code>{_e(dag_id)}</code> has no stock sync report (yet).</p>
-<p>A report is written when the run ends (its release_freeze step) and when a task of it fails. A run that is
-still going has none yet; a run refused before it opened its record (an invalid parameter, a run id the other
-stock sync DAG already used) never has one: its task logs and the failure alert say why. Runs of DAGs other
-than the stock sync never have one.</p>
-</body></html>
-"""
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _unreachable() -> HTMLResponse:
+    log.exception("stocksync: could not read the shop database")
+    return HTMLResponse(render_error_page(503, "The shop database (connection stocksync_shop) is unreachable; "
+                                               "see the API server log."),
+                        status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
 
 
 def create_app() -> FastAPI:
@@ -186,78 +222,119 @@ def create_app() -> FastAPI:
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
     from airflow.api_fastapi.core_api.security import get_user
 
+    from include.stocksync.db import run_key as key_of
+    from include.stocksync.settings import load_settings
+
     app = FastAPI(title="stocksync", description="Stock sync runs and reports", docs_url=None, redoc_url=None,
                   openapi_url=None)
     UserDep = Annotated[BaseUser, Depends(get_user)]  # Airflow's GetUserDep: bearer header or `_token` cookie
 
-    def can_read_runs(user: BaseUser, dag_id: str | None) -> bool:
+    def can_read_runs(user: BaseUser, dag_id: str) -> bool:
         return get_auth_manager().is_authorized_dag(
-            method="GET", access_entity=DagAccessEntity.RUN,
-            details=DagDetails(id=dag_id) if dag_id else None, user=user)
+            method="GET", access_entity=DagAccessEntity.RUN, details=DagDetails(id=dag_id), user=user)
 
     @app.exception_handler(StarletteHTTPException)
-    async def login_redirect(request: Request, exc: StarletteHTTPException) -> Response:
-        """Send a browser without a login to Airflow's login page; API clients get the plain 401."""
-        wants_html = "text/html" in request.headers.get("accept", "")
-        if exc.status_code == status.HTTP_401_UNAUTHORIZED and wants_html and request.method == "GET":
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """A browser without a login goes to Airflow's login page; other errors are an HTML page for a
+        browser and the usual JSON for API clients."""
+        if exc.status_code == status.HTTP_401_UNAUTHORIZED and _wants_html(request) and request.method == "GET":
             next_url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(get_auth_manager().get_url_login(next_url=next_url),
                                     status_code=status.HTTP_303_SEE_OTHER)
+        if _wants_html(request):
+            return HTMLResponse(render_error_page(exc.status_code, str(exc.detail)), status_code=exc.status_code,
+                                headers=exc.headers)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        """Starlette's last resort (it logs the exception after this answers)."""
+        if _wants_html(request):
+            return HTMLResponse(render_error_page(500, "The page could not be made; see the API server log."),
+                                status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
+        return JSONResponse({"detail": "Internal error"}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
 
     @app.get("/", response_class=HTMLResponse)
     def runs_page(user: UserDep) -> HTMLResponse:
-        from include.stocksync.settings import load_settings
-
         try:
             runs = fetch_recent_runs()
         except Exception:  # the page must say the shop DB is unreachable, not crash with a trace
-            log.exception("stocksync: could not read stocksync.sync_runs")
-            return HTMLResponse("<!doctype html><title>Stock sync</title><h1>Stock sync</h1>"
-                                "<p>The shop database (connection <code>stocksync_shop</code>) is unreachable; "
-                                "see the API server log.</p>", status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+            return _unreachable()
         allowed: dict[str, bool] = {}
         visible = [run for run in runs
                    if allowed.setdefault(run["dag_id"], can_read_runs(user, run["dag_id"]))]
         return HTMLResponse(render_runs_page(visible, load_settings().reports_path))
 
     @app.get("/reports/{run_key}/{file_path:path}")
-    def report(run_key: str, file_path: str, user: UserDep) -> FileResponse:
-        if not can_read_runs(user, None):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "Not allowed to read DAG runs")
-        return FileResponse(report_file(run_key, file_path))
+    def report(run_key: str, file_path: str, user: UserDep) -> Response:
+        target = report_file(run_key, file_path)
+        try:
+            dags = fetch_report_dags(run_key)
+        except Exception:
+            return _unreachable()
+        if not dags:  # a folder no run record claims: nobody's permission covers it
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "Report not found")
+        if not all(can_read_runs(user, dag_id) for dag_id in dags):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "Not allowed to read runs of this report's DAG")
+        return FileResponse(target)
 
     @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
     def run_report(dag_id: str, run_id: str, user: UserDep) -> Response:
-        """The DAG run page's "Sync report" tab: the run's report, or a page saying why there is none."""
-        from include.stocksync.db import run_key
-        from include.stocksync.settings import load_settings
-
+        """The DAG run page's "Sync report" tab and the alerts' link: the run's report, or a page
+        saying why there is none."""
         if not can_read_runs(user, dag_id):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "Not allowed to read runs of this DAG")
-        key = run_key(run_id)
-        if not (load_settings().reports_path / key / "report.html").is_file():
-            return HTMLResponse(render_no_report_page(dag_id, run_id), status_code=status.HTTP_404_NOT_FOUND)
-        # relative, so it holds under any base URL: /stocksync/runs/<dag>/<run> -> /stocksync/reports/...
-        return RedirectResponse(f"../../reports/{key}/report.html", status_code=status.HTTP_303_SEE_OTHER)
+        try:
+            record, alerts = fetch_run(dag_id, run_id)
+        except Exception:
+            return _unreachable()
+        key = key_of(run_id)
+        if record is not None and record["dag_id"] == dag_id:
+            if (load_settings().reports_path / key / "report.html").is_file():
+                # relative, so it holds under any base URL: /stocksync/runs/<dag>/<run> -> /stocksync/reports/...
+                return RedirectResponse(f"../../reports/{key}/report.html", status_code=status.HTTP_303_SEE_OTHER)
+            return HTMLResponse(render_no_report_page(dag_id, run_id, record["status"]),
+                                status_code=status.HTTP_404_NOT_FOUND)
+        if record is not None or alerts:  # refused at its first task: no record of its own
+            owner = record["dag_id"] if record is not None else None
+            shown = owner if owner is not None and can_read_runs(user, owner) else None
+            return HTMLResponse(render_refused_page(dag_id, run_id, alerts, taken=record is not None, owner=shown))
+        return HTMLResponse(render_no_report_page(dag_id, run_id), status_code=status.HTTP_404_NOT_FOUND)
 
     return app
 
 
 class LazyApp:
-    """An ASGI app that builds `create_app()` on its first request.
+    """An ASGI app that builds `create_app()` on its first request and puts the security headers
+    on every response it sends.
 
     Plugins are imported by every Airflow process, task processes included; building the app
-    lazily keeps that import free of the API server's modules and of any I/O.
+    lazily keeps that import free of the API server's modules and of any I/O. The headers are
+    added here, outside the FastAPI app, so even Starlette's last-resort 500 carries them.
     """
 
     def __init__(self) -> None:
         self._app: FastAPI | None = None
+        self._headers: dict[str, str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._app is None:
+            from include.stocksync.pages import SECURITY_HEADERS
+
+            self._headers = dict(SECURITY_HEADERS)
             self._app = create_app()
-        await self._app(scope, receive, send)
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self._headers.items():
+                    headers[name] = value
+            await send(message)
+
+        await self._app(scope, receive, send_with_headers)
 
 
 class StocksyncPlugin(AirflowPlugin):

@@ -189,8 +189,7 @@ def validate(dsn: str, *, run_id: str, settings: Settings) -> ValidationResult:
         return ValidationResult(True, run["extracted"] or 0, run["valid"] or 0, run["quarantined"] or 0, [], 0.0)
     with stage(dsn, run_id, "validate") as conn:
         try:
-            result = validate_counts(conn, run_id, run["staging_table"], settings,
-                                     report_dir=report_path(settings, run_id).parent)
+            result = validate_counts(conn, run_id, run["staging_table"], settings)
         except Exception:
             conn.rollback()
             execute_file(conn, "stocksync/update_sync_run_validation",

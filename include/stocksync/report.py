@@ -1,41 +1,38 @@
-"""Per-run reports: self-contained HTML (no external CSS/JS: they render offline).
+"""Per-run reports, rendered from the templates in `include/stocksync/templates/` (`pages.py`):
+self-contained HTML with no script and nothing external, so they render offline, and WMS text in
+them stays text.
 
 - `report.html`, written by the teardown for every run, successful or not, to
-  `<reports_dir>/<run key>/`: the run summary, each data-quality check and guardrail, the
-  quarantined rows, the biggest stock changes and a chart of the distribution of changes;
+  `<reports_dir>/<run key>/`: the run summary, each data-quality check and guardrail (from
+  `stocksync.dq_results`), the quarantined rows, the biggest stock changes, a chart of the
+  distribution of changes and the alerts sent;
 - `plan.csv` and `plan.html` for a dry run: SKU, current, WMS available, adjustment, new,
-  delta, outcome;
-- `gx_validation.html`: this run's Great Expectations Data Docs page (copied by validation).
+  delta, outcome.
+
+Run folders are created 0700 and the files 0600: they hold shop stock and WMS data, and the Airflow
+plugin (same user as the workers) is the way to share them, with Airflow's permissions.
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import json
 import os
-from collections.abc import Sequence
-from datetime import timezone
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import psycopg
 from psycopg.rows import dict_row
 
 from include.stocksync.db import query, run_key
+from include.stocksync.pages import render
 from include.stocksync.settings import Settings
 
 if TYPE_CHECKING:
     from include.stocksync.guardrails import Guardrail
 
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1d2733;max-width:80rem}
-h1{font-size:1.4rem} h2{font-size:1.1rem;margin-top:2rem}
-table{border-collapse:collapse;margin:.5rem 0} td,th{border:1px solid #ccd3db;padding:.25rem .6rem;text-align:left}
-th{background:#eef2f6} .ok{color:#17702f;font-weight:600} .bad{color:#b3261e;font-weight:600}
-.warn{color:#8a5a00;font-weight:600} .num{text-align:right;font-variant-numeric:tabular-nums}
-code{background:#f3f5f7;padding:0 .2rem;word-break:break-all}
-"""
 PLAN_HTML_ROWS = 5000
 
 
@@ -70,23 +67,11 @@ def report_url(dag_id: str, run_id: str) -> str:
     return f"{base}/stocksync/runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}"
 
 
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
-
-
-def _table(headers: list[str], rows: list[list[Any]], numeric: set[int] | None = None) -> str:
-    numeric = numeric or set()
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td class='num'>{_e(v)}</td>" if i in numeric else f"<td>{_e(v)}</td>"
-                         for i, v in enumerate(row)) + "</tr>"
-        for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _page(title: str, body: str) -> str:
-    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
-            f"<style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+SUMMARY_KEYS = ("dag_id", "status", "triggered_by", "override_reason", "started_at", "finished_at", "freeze_mode",
+                "adjustment_mode", "watermark_source", "watermark", "snapshot_id", "snapshot_taken_at",
+                "orders_counted_until", "pages", "extracted", "valid", "quarantined", "changed", "unchanged", "stale",
+                "clamped", "duplicate", "unknown", "freeze_seconds", "error")
+PLAN_HEADERS = ("sku", "current", "wms_available", "adjustment", "new", "delta", "outcome")
 
 
 def _bucket_label(bucket: int) -> str:
@@ -98,30 +83,36 @@ def _bucket_label(bucket: int) -> str:
     return f"-{low}" if low == high else f"-{high}..-{low}"
 
 
-def histogram_svg(buckets: list[tuple[int, int]]) -> str:
-    """An inline SVG bar chart of SKU counts per change bucket."""
+def histogram(buckets: list[tuple[int, int]]) -> dict[str, Any] | None:
+    """The geometry of the bar chart of SKU counts per change bucket (`histogram.svg` draws it):
+    numbers only, computed here so the template holds no arithmetic on data."""
     if not buckets:
-        return "<p>No stock changed.</p>"
+        return None
     width, height, bar_gap, left, bottom = 640, 220, 6, 50, 40
     top = max(n for _, n in buckets)
     bar = (width - left - 10) / len(buckets) - bar_gap
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             'aria-label="Distribution of stock changes">',
-             f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" stroke="#555"/>',
-             f'<text x="4" y="14" font-size="11">SKUs (max {top})</text>']
+    bars = []
     for i, (bucket, count) in enumerate(buckets):
-        h = (height - bottom - 20) * count / top
+        h = (height - bottom - 20) * count / top if top else 0.0
         x = left + i * (bar + bar_gap)
-        color = "#2f6fb3" if bucket > 0 else "#b3261e" if bucket < 0 else "#888"
-        parts.append(f'<rect x="{x:.1f}" y="{height - bottom - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-                     f'fill="{color}"><title>{_e(_bucket_label(bucket))}: {count} SKUs</title></rect>')
-        parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - bottom - h - 3:.1f}" font-size="10" '
-                     f'text-anchor="middle">{count}</text>')
-        parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - bottom + 14}" font-size="10" '
-                     f'text-anchor="middle">{_e(_bucket_label(bucket))}</text>')
-    parts.append(f'<text x="{width / 2}" y="{height - 6}" font-size="11" text-anchor="middle">'
-                 "change in units (new - old)</text></svg>")
-    return "".join(parts)
+        bars.append({"x": x, "y": height - bottom - h, "width": bar, "height": h, "center": x + bar / 2,
+                     "count": int(count), "label": _bucket_label(int(bucket)),
+                     "color": "#2f6fb3" if bucket > 0 else "#b3261e" if bucket < 0 else "#888"})
+    return {"width": width, "height": height, "left": left, "axis_y": height - bottom, "top": top, "bars": bars}
+
+
+def report_page(run_id: str, run: dict[str, Any], *, checks: Sequence[dict[str, Any]] = (),
+                changes: Sequence[dict[str, Any]] = (), quarantined: Sequence[dict[str, Any]] = (),
+                alerts: Sequence[dict[str, Any]] = (), buckets: Sequence[tuple[int, int]] = (),
+                has_plan: bool = False) -> str:
+    """The run report's HTML from the rows `render_report` reads (pure: the unit tests call it)."""
+    return render(
+        "report.html", run_id=run_id, run=run,
+        summary=[(key, run.get(key)) for key in SUMMARY_KEYS],
+        stages=ordered_stages(run.get("stage_seconds")),
+        checks=[{**c, "examples": json.dumps(c.get("examples"), ensure_ascii=False)[:500]} for c in checks],
+        quarantined=[{**q, "raw": json.dumps(q.get("raw"), ensure_ascii=False)} for q in quarantined],
+        histogram=histogram(list(buckets)), changes=list(changes), alerts=list(alerts), has_plan=has_plan)
 
 
 def render_report(conn: psycopg.Connection, run_id: str, directory: Path | None = None) -> str:
@@ -137,73 +128,53 @@ def render_report(conn: psycopg.Connection, run_id: str, directory: Path | None 
                                                                {"run_id": run_id}).fetchall()]
     if run is None:
         raise ValueError(f"no run record for {run_id}")
-    status = run["status"]
-    status_class = "ok" if status in ("applied", "duplicate", "dry_run") else "bad"
-    summary_keys = ["dag_id", "status", "triggered_by", "override_reason", "started_at", "finished_at",
-                    "freeze_mode", "adjustment_mode", "watermark_source", "watermark", "snapshot_id",
-                    "snapshot_taken_at", "orders_counted_until", "pages", "extracted", "valid", "quarantined",
-                    "changed", "unchanged", "stale", "clamped", "duplicate", "unknown", "freeze_seconds", "error"]
-    summary = _table(["", ""], [[k, run.get(k)] for k in summary_keys])
-    stages = _table(["stage", "seconds"], [[k, f"{v:.3f}"] for k, v in ordered_stages(run["stage_seconds"])], {1})
-    if checks:
-        def result_cell(c: dict[str, Any]) -> str:
-            if c["success"]:
-                return "<td class='ok'>passed</td>"
-            if c["policy"] == "overridden":
-                return "<td class='warn'>FAILED (overridden)</td>"
-            return "<td class='bad'>FAILED</td>"
+    has_plan = directory is not None and (directory / "plan.html").exists()
+    return report_page(run_id, run, checks=checks, changes=changes, quarantined=quarantined, alerts=alerts,
+                       buckets=buckets, has_plan=has_plan)
 
-        check_rows = "".join(
-            f"<tr><td>{_e(c['check_name'])}</td>{result_cell(c)}"
-            f"<td>{_e(c['policy'])}</td><td>{_e(c['observed'])}</td>"
-            f"<td><code>{_e(json.dumps(c['examples'], ensure_ascii=False)[:500])}</code></td></tr>"
-            for c in checks)
-        dq = ("<table><thead><tr><th>check</th><th>result</th><th>policy</th><th>observed</th>"
-              f"<th>examples</th></tr></thead><tbody>{check_rows}</tbody></table>")
-    else:
-        dq = "<p>No data-quality checks ran (the run stopped before validation).</p>"
-    docs = ""
-    if directory is not None and (directory / "gx_validation.html").exists():
-        docs = '<p>Great Expectations Data Docs for this run: <a href="gx_validation.html">gx_validation.html</a></p>'
-    if directory is not None and (directory / "plan.html").exists():
-        docs += '<p>Dry-run plan: <a href="plan.html">plan.html</a>, <a href="plan.csv">plan.csv</a></p>'
-    quarantine = (_table(["row", "sku", "reasons", "raw values"],
-                         [[q["row_no"], q["sku"], ", ".join(q["reasons"]), json.dumps(q["raw"], ensure_ascii=False)]
-                          for q in quarantined])
-                  if quarantined else "<p>No rows were quarantined.</p>")
-    change_table = _table(["sku", "old", "WMS available", "adjustment", "new", "delta", "outcome"],
-                          [[c["sku"], c["old_qty"], c["wms_available"], c["adjustment"], c["new_qty"], c["delta"],
-                            c["outcome"]] for c in changes], {1, 2, 3, 4, 5}) if changes else "<p>No stock changed.</p>"
-    error = f'<p class="bad">{_e(run["error"])}</p>' if run["error"] else ""
-    alert_table = (_table(["sent at (UTC)", "task", "try", "to", "delivered", "error reported"],
-                          [[a["sent_at"].astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"), a["task_id"],
-                            a["try_number"], a["target"],
-                            "yes" if a["delivered"] else f"NO: {a['delivery_error']}", (a["error"] or "")[:500]]
-                           for a in alerts])
-                   if alerts else "<p>No alerts were sent.</p>")
-    body = f"""<h1>stocksync run <code>{_e(run_id)}</code>: <span class="{status_class}">{_e(status)}</span></h1>
-{error}
-<h2>Summary</h2>{summary}
-<h2>Stage durations</h2>{stages}
-<h2>Data quality</h2>{docs}{dq}
-<h2>Quarantined rows</h2>{quarantine}
-<h2>Distribution of changes</h2>{histogram_svg(buckets)}
-<h2>Biggest stock changes</h2>{change_table}
-<h2>Alerts sent</h2>{alert_table}"""
-    return _page(f"stocksync run {run_id}", body)
+
+def plan_page(run_id: str, rows: Sequence[Sequence[Any]], total: int, stopping: Sequence[Guardrail] = ()) -> str:
+    """The dry-run plan's HTML: `rows` (the biggest changes first) of `total` planned SKUs, and the
+    guardrails that would stop a real run (pure: the unit tests call it)."""
+    return render("plan.html", run_id=run_id, headers=PLAN_HEADERS, rows=list(rows), total=total,
+                  stopping=list(stopping))
+
+
+def private_folder(directory: Path) -> Path:
+    """`directory` (a run's report folder) made, or made again, 0700; the reports folder above it
+    is created 0700 when it does not exist yet (an existing one keeps the mode it was given)."""
+    directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, exist_ok=True)
+    directory.chmod(0o700)  # mkdir's mode goes through the umask, and older folders were 0755
+    return directory
+
+
+@contextmanager
+def private_file(path: Path, newline: str | None = None) -> Iterator[TextIO]:
+    """Write `path` as a 0600 file that replaces the old one whole when the block ends, so a
+    reader never sees half a page and nobody else can read it in between."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # a leftover partial from a killed writer may have had another mode
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as fh:
+            yield fh
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def write_report(conn: psycopg.Connection, settings: Settings, run_id: str) -> Path:
     """(Re)write the run's report. The teardown and the failure notifier both write it; a lock
     per run orders them, and the file is replaced whole, so a reader never sees half a page."""
     path = report_path(settings, run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     try:
         conn.execute(query("stocksync/lock_run_report"), {"run_id": run_id})
         page = render_report(conn, run_id, path.parent)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        partial.write_text(page, encoding="utf-8")
-        partial.replace(path)
+        with private_file(path) as fh:
+            fh.write(page)
     finally:
         conn.commit()  # releases the lock
     return path
@@ -213,14 +184,12 @@ def write_plan_report(conn: psycopg.Connection, settings: Settings, run_id: str,
                       stopping: Sequence[Guardrail] = ()) -> Path:
     """`plan.csv` (every SKU) and `plan.html` (the biggest changes first) for a dry run;
     `stopping` are the guardrails that would stop a real run with the same parameters."""
-    directory = report_path(settings, run_id).parent
-    directory.mkdir(parents=True, exist_ok=True)
-    headers = ["sku", "current", "wms_available", "adjustment", "new", "delta", "outcome"]
+    directory = private_folder(report_path(settings, run_id).parent)
     html_rows: list[list[Any]] = []
     total = 0
-    with conn.cursor() as cur, (directory / "plan.csv").open("w", newline="", encoding="utf-8") as fh:
+    with conn.cursor() as cur, private_file(directory / "plan.csv", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(headers)
+        writer.writerow(PLAN_HEADERS)
         cur.execute(query("stocksync/select_plan_rows", plan=plan_table))
         for row in cur:
             writer.writerow(row)
@@ -228,16 +197,6 @@ def write_plan_report(conn: psycopg.Connection, settings: Settings, run_id: str,
                 html_rows.append(list(row))
             total += 1
     conn.commit()
-    note = (f"<p>Showing the {PLAN_HTML_ROWS} biggest changes of {total}; plan.csv has every SKU.</p>"
-            if total > PLAN_HTML_ROWS else "")
-    warning = ""
-    if stopping:
-        items = "".join(f"<li><code>{_e(g.name)}</code>: {_e(g.observed)}</li>" for g in stopping)
-        warning = (f'<div class="bad"><p><strong>A real run with these parameters would stop: guardrails '
-                   f"tripped.</strong></p><ul>{items}</ul><p>If this plan is right (after a stock take, say), "
-                   "trigger the push with <code>override_guardrails</code> and an <code>override_reason</code>."
-                   "</p></div>")
-    body = (f"<h1>Dry-run plan for <code>{_e(run_id)}</code></h1><p>Nothing was written to the shop. "
-            f"{total} SKUs planned.</p>{warning}{note}" + _table(headers, html_rows, {1, 2, 3, 4, 5}))
-    (directory / "plan.html").write_text(_page(f"stocksync plan {run_id}", body), encoding="utf-8")
+    with private_file(directory / "plan.html") as fh:
+        fh.write(plan_page(run_id, html_rows, total, stopping))
     return directory / "plan.html"

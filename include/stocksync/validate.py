@@ -10,9 +10,11 @@ implements (`meta.check`), whose policy comes from the config (`dq_policies`):
 
 Table-level checks (columns, row count against the catalog) always fail the run.
 Validation reads the raw staging table into pandas (text, as received), derives numeric
-columns, runs the suite through a GX file context under the reports folder (so Data Docs
-are written), stores one row per check in `stocksync.dq_results` and the quarantined rows
-in `stocksync.quarantine`, and raises `ValidationFailed` naming every failed check.
+columns, runs the suite through a GX file context under the reports folder, stores one row
+per check in `stocksync.dq_results` and the quarantined rows in `stocksync.quarantine`, and
+raises `ValidationFailed` naming every failed check. No Data Docs are built: GX's page shows WMS
+text unescaped and loads scripts from CDNs, and the run report renders every check from
+`stocksync.dq_results` instead.
 """
 
 from __future__ import annotations
@@ -21,11 +23,9 @@ import fcntl
 import io
 import logging
 import math
-import shutil
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -191,15 +191,14 @@ def _gx_objects(context: Any, settings: Settings, enabled_catalog: int) -> Any:
         gx.ValidationDefinition(name="wms_counts", data=batch_definition, suite=suite))
     return context.checkpoints.add_or_update(gx.Checkpoint(
         name="wms_counts", validation_definitions=[definition],
-        actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
+        actions=[],  # no UpdateDataDocsAction: see the module docstring
         result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["row_no"],
                        "partial_unexpected_count": 5}))
 
 
-def run_suite(frame: pd.DataFrame, settings: Settings, enabled_catalog: int, run_id: str,
-              docs_copy: Path | None = None) -> list[CheckResult]:
+def run_suite(frame: pd.DataFrame, settings: Settings, enabled_catalog: int, run_id: str) -> list[CheckResult]:
     """Validate `frame` with the suite in the GX file context under the reports folder;
-    one CheckResult per expectation. Copies this run's Data Docs page to `docs_copy`."""
+    one CheckResult per expectation."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -213,24 +212,11 @@ def run_suite(frame: pd.DataFrame, settings: Settings, enabled_catalog: int, run
         checkpoint = _gx_objects(context, settings, enabled_catalog)
         result = checkpoint.run(batch_parameters={"dataframe": frame},
                                 run_id=gx.RunIdentifier(run_name=run_key(run_id)))
-        if docs_copy is not None:
-            for identifier in result.run_results:
-                _copy_docs_page(context, identifier, docs_copy)
     checks = []
     for validation in result.run_results.values():
         for item in validation.results:
             checks.append(_check_result(item, settings, len(frame)))
     return checks
-
-
-def _copy_docs_page(context: Any, identifier: Any, target: Path) -> None:
-    try:
-        urls = context.get_docs_sites_urls(resource_identifier=identifier)
-        source = Path(urls[0]["site_url"].removeprefix("file://"))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-    except (OSError, IndexError, KeyError) as exc:  # the docs are a convenience; the results are in the DB
-        log.warning("could not copy the GX Data Docs page: %s", exc)
 
 
 def _check_result(item: Any, settings: Settings, rows: int) -> CheckResult:
@@ -306,16 +292,14 @@ def read_catalog(conn: psycopg.Connection) -> tuple[set[str], int]:
     return {sku for sku, _ in rows}, sum(1 for _, enabled in rows if enabled)
 
 
-def validate_counts(conn: psycopg.Connection, run_id: str, raw_table: str, settings: Settings,
-                    report_dir: Path | None = None) -> ValidationResult:
+def validate_counts(conn: psycopg.Connection, run_id: str, raw_table: str, settings: Settings) -> ValidationResult:
     """Run the suite on the run's raw counts, record every check, quarantine what the policies
     allow, raise `ValidationFailed` if any check fails."""
     started = time.perf_counter()
     raw = load_raw_frame(conn, raw_table)
     catalog, enabled = read_catalog(conn)
     frame = prepare_frame(raw, catalog)
-    docs_copy = report_dir / "gx_validation.html" if report_dir else None
-    checks = run_suite(frame, settings, enabled, run_id, docs_copy)
+    checks = run_suite(frame, settings, enabled, run_id)
     record_checks(conn, run_id, checks)
     failed = [c for c in checks if not c.success]
     reasons: dict[int, list[str]] = defaultdict(list)

@@ -1,0 +1,252 @@
+"""Rendering of the report, plan and plugin pages with hostile text (pure functions, no services).
+
+Text from the WMS and from run parameters reaches every page; these tests feed a script payload,
+bidi overrides, zero-width and control characters and lone surrogates through each field and
+check that the HTML holds only the elements our templates write, with every odd character shown
+as a `⟨U+XXXX⟩` marker.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import datetime, timezone
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from include.stocksync.guardrails import Guardrail
+from include.stocksync.pages import (
+    CONTENT_SECURITY_POLICY,
+    META_CONTENT_SECURITY_POLICY,
+    RUN_STATUSES,
+    SECURITY_HEADERS,
+    check_result,
+    render,
+    run_status,
+    visible,
+    visible_text,
+)
+from include.stocksync.report import plan_page, private_file, private_folder, report_page
+from plugins.stocksync_plugin import (
+    render_error_page,
+    render_no_report_page,
+    render_refused_page,
+    render_runs_page,
+)
+
+SCRIPT = "<img src=x onerror=alert(1)><script>alert(1)</script>"
+RLO = "\u202e"
+HOSTILE = f"{SCRIPT}{RLO}gpj.exe\u200b\u2066x\u2069\x00\x1b\x85\ufeff\ud800\"'&"
+STORED = HOSTILE.replace("\ud800", "")  # what a text column can hold (no lone surrogate)
+ESCAPED_SCRIPT = "&lt;img src=x onerror=alert(1)&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
+# every element our templates write; data must not add any
+OUR_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "table", "thead", "tbody", "tr", "th",
+            "td", "code", "span", "a", "svg", "line", "text", "rect", "ul", "li", "div", "strong"}
+NOW = datetime(2026, 11, 23, 2, 30, tzinfo=timezone.utc)
+
+
+class Elements(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.attributes: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self.attributes.update(name for name, _ in attrs)
+
+
+def assert_inert(page: str) -> None:
+    """Only our elements and no event handler attribute; the payload is there as text; nothing
+    invisible or unencodable is left raw."""
+    parser = Elements()
+    parser.feed(page)
+    assert parser.tags <= OUR_TAGS, parser.tags - OUR_TAGS
+    assert not any(name.startswith("on") for name in parser.attributes), parser.attributes
+    assert "<script" not in page and "<img" not in page
+    assert ESCAPED_SCRIPT in page
+    for char in (RLO, "\u200b", "\u2066", "\u2069", "\x00", "\x1b", "\x85", "\ufeff", "\ud800", "\ufffd"):
+        assert char not in page, repr(char)
+    assert "⟨U+202E⟩" in page
+    page.encode("utf-8")  # no lone surrogate left: the file and the response are UTF-8
+    assert f'content="{META_CONTENT_SECURITY_POLICY}"'.replace("'", "&#39;") in page
+
+
+@pytest.mark.parametrize(("char", "shown"), [
+    ("\u202a", "⟨U+202A⟩"), ("\u202b", "⟨U+202B⟩"), ("\u202c", "⟨U+202C⟩"), ("\u202d", "⟨U+202D⟩"),
+    ("\u202e", "⟨U+202E⟩"), ("\u2066", "⟨U+2066⟩"), ("\u2067", "⟨U+2067⟩"), ("\u2068", "⟨U+2068⟩"),
+    ("\u2069", "⟨U+2069⟩"), ("\u200b", "⟨U+200B⟩"), ("\u200c", "⟨U+200C⟩"), ("\u200d", "⟨U+200D⟩"),
+    ("\u200e", "⟨U+200E⟩"), ("\u200f", "⟨U+200F⟩"), ("\ufeff", "⟨U+FEFF⟩"), ("\x00", "⟨U+0000⟩"),
+    ("\t", "⟨U+0009⟩"), ("\n", "⟨U+000A⟩"), ("\r", "⟨U+000D⟩"), ("\x1f", "⟨U+001F⟩"), ("\x7f", "⟨U+007F⟩"),
+    ("\x80", "⟨U+0080⟩"), ("\x9f", "⟨U+009F⟩"), ("\ud800", "⟨U+D800⟩"), ("\udfff", "⟨U+DFFF⟩"),
+    ("\u061c", "⟨U+061C⟩"), ("\u2028", "⟨U+2028⟩"), ("\u00ad", "⟨U+00AD⟩"), ("\U000e0041", "⟨U+E0041⟩"),
+])
+def test_visible_shows_each_invisible_character_as_a_marker(char: str, shown: str) -> None:
+    assert visible(f"SKU-1{char}2") == f'SKU-1<span class="cc">{shown}</span>2'
+    assert visible_text(f"SKU-1{char}2") == f"SKU-1{shown}2"
+
+
+def test_visible_escapes_and_leaves_ordinary_text_alone() -> None:
+    assert visible(SCRIPT + RLO) == f'{ESCAPED_SCRIPT}<span class="cc">⟨U+202E⟩</span>'
+    assert visible("\"'&") == "&#34;&#39;&amp;"
+    for text in ("SKU-0000001", "SKÜ-ß-😀", "שלום", "a b", "x/y.z-1_2"):
+        assert visible(text) == text
+    assert visible(None) == "" and visible(42) == "42"
+    assert visible("line 1\nline 2\r", newlines=True) == 'line 1\nline 2<span class="cc">⟨U+000D⟩</span>'
+
+
+def test_a_template_that_forgets_the_filter_still_escapes_and_marks() -> None:
+    """`finalize` is the safety net: any string printed by any template goes through `visible`."""
+    from include.stocksync.pages import environment
+
+    page = environment().from_string("<p>{{ text }}</p>").render(text=HOSTILE)
+    assert page.startswith(f"<p>{ESCAPED_SCRIPT}<span class=\"cc\">⟨U+202E⟩</span>gpj.exe")
+    assert "\ud800" not in page and "<script" not in page
+
+
+def hostile_run(**overrides: Any) -> dict[str, Any]:
+    run = {"run_id": HOSTILE, "dag_id": "inventory_full_push", "status": "failed", "triggered_by": HOSTILE,
+           "override_reason": HOSTILE, "started_at": NOW, "finished_at": NOW, "freeze_mode": "full",
+           "adjustment_mode": "unsent_orders", "watermark_source": "wms", "snapshot_id": HOSTILE,
+           "error": f"validate: {HOSTILE}\nsecond line", "stage_seconds": {"validate": 0.25, "freeze": 0.5},
+           "freeze_seconds": 1.5, "changed": 3, "clamped": 0, "stale": 0, "duplicate": 0, "dq_success": False,
+           "alerts": 2}
+    return {**run, **overrides}
+
+
+def test_report_keeps_every_wms_and_parameter_string_as_text() -> None:
+    page = report_page(
+        HOSTILE, hostile_run(),
+        checks=[{"check_name": "sku_format[sku]", "success": False, "policy": "quarantine",
+                 "observed": f"1 of 200 rows offending {HOSTILE}", "examples": [HOSTILE]},
+                {"check_name": "guardrail:max_changed_share", "success": False, "policy": "overridden",
+                 "observed": "0.5", "examples": []},
+                {"check_name": "columns", "success": True, "policy": "fail", "observed": "ok", "examples": []}],
+        quarantined=[{"row_no": 30, "sku": HOSTILE, "reasons": ["sku_format[sku]", "unknown_sku[sku]"],
+                      "raw": {"page": 0, "sku": HOSTILE, "available": HOSTILE}},
+                     {"row_no": 31, "sku": None, "reasons": ["sku_not_null[sku]"], "raw": {"sku": None}}],
+        changes=[{"sku": HOSTILE, "old_qty": None, "wms_available": 5, "adjustment": 1, "new_qty": 4, "delta": 4,
+                  "outcome": "changed"}],
+        alerts=[{"sent_at": NOW, "task_id": "validate_counts", "try_number": 1, "target": "stocksync_alerts/alerts",
+                 "delivered": False, "delivery_error": HOSTILE, "error": HOSTILE}],
+        buckets=[(-2, 1), (0, 4), (1, 3)], has_plan=True)
+    assert_inert(page)
+    # the content the integration tests and operators look for
+    for text in ("<h2>Quarantined rows</h2>", "<h2>Alerts sent</h2>", "<h2>Data quality</h2>", "sku_format[sku]",
+                 "unknown_sku[sku]", ">FAILED<", "FAILED (overridden)", ">passed<", "NO: ", '<a href="plan.html">',
+                 "2026-11-23 02:30:00", "(no SKU)", "second line"):
+        assert text in page, text
+    assert page.count(ESCAPED_SCRIPT) >= 10  # run id, error, triggered_by, reason, snapshot, checks, rows, alerts
+    # stage durations in pipeline order
+    assert page.index("<td>freeze</td>") < page.index("<td>validate</td>")
+    # the chart is numbers and our own bucket labels
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in page and ">-99..-10<" in page and ">+1..+9<" in page
+
+
+def test_report_of_a_run_that_stopped_early() -> None:
+    page = report_page("manual__2026-11-23T02:30:00+00:00",
+                       hostile_run(run_id="x", error=None, status="running", stage_seconds={}))
+    for text in ("No data-quality checks ran", "No rows were quarantined.", "No stock changed.",
+                 "No alerts were sent.", ">running<"):
+        assert text in page, text
+
+
+def test_plan_page() -> None:
+    stopping = [Guardrail(name="max_zeroed_share", value=0.4, limit=0.05, success=False,
+                          observed=f"0.4 > 0.05 {HOSTILE}")]
+    page = plan_page(HOSTILE, [[HOSTILE, 1, 5, 0, 5, 4, "changed"], ["SKU-0000002", 3, 3, 0, 3, 0, "unchanged"]],
+                     total=7000, stopping=stopping)
+    assert_inert(page)
+    for text in ("Nothing was written to the shop. 7000 SKUs planned.", "A real run with these parameters would stop",
+                 "<code>max_zeroed_share</code>", "Showing the 2 biggest changes of 7000", "<th>wms_available</th>",
+                 "<td><code>SKU-0000002</code></td>"):
+        assert text in page, text
+
+
+def test_runs_page_links_reports_and_escapes_every_column(tmp_path: Path) -> None:
+    from include.stocksync.db import run_key
+
+    runs = [hostile_run(run_id=STORED),
+            hostile_run(run_id="manual__1", status="dry_run", dq_success=None, freeze_seconds=None, error=None,
+                        triggered_by="admin", override_reason=None)]
+    (tmp_path / run_key("manual__1")).mkdir()
+    (tmp_path / run_key("manual__1") / "report.html").write_text("x")
+    page = render_runs_page(runs, tmp_path)
+    assert_inert(page)
+    assert f'<a href="reports/{run_key("manual__1")}/report.html"><code>manual__1</code></a>' in page
+    assert f'href="reports/{run_key(STORED)}' not in page  # no report on disk: no link
+    assert 'class="badge ok"' in page and ">dry_run<" in page and ">not run<" in page and "n/a" in page
+    assert f'title="validate: {ESCAPED_SCRIPT}⟨U+202E⟩' in page  # the full error as a tooltip, as text
+    assert "No sync runs yet." in render_runs_page([], tmp_path)
+
+
+def test_no_report_refused_and_error_pages() -> None:
+    assert_inert(render_no_report_page("inventory_nightly_sync", HOSTILE))
+    pending = render_no_report_page("inventory_nightly_sync", HOSTILE, "running")
+    assert "No sync report for this run" in pending and ">running<" in pending and "has no report yet" in pending
+
+    alerts = [{"sent_at": NOW, "task_id": "freeze_checkout", "try_number": 1, "target": "stocksync_alerts/alerts",
+               "delivered": True, "delivery_error": None, "error": f"unknown run parameter(s): {HOSTILE}"}]
+    refused = render_refused_page("inventory_full_push", HOSTILE, alerts, taken=True, owner="inventory_nightly_sync")
+    assert_inert(refused)
+    for text in ("Run refused: no sync report", ">refused<", "freeze_checkout", "already the record of a stock sync "
+                 "run of <code>inventory_nightly_sync</code>", f"unknown run parameter(s): {ESCAPED_SCRIPT}"):
+        assert text in refused, text
+    unnamed = render_refused_page("inventory_full_push", "r1", [], taken=True)
+    assert "another DAG" in unnamed and "No failure alert has been recorded" in unnamed
+
+    error = render_error_page(404, f"Report not found {SCRIPT}")
+    assert "<h1>Not found</h1>" in error and ESCAPED_SCRIPT in error and "<script" not in error
+
+
+def test_one_status_vocabulary() -> None:
+    assert {"applied", "duplicate", "dry_run", "failed", "running", "refused"} <= set(RUN_STATUSES)
+    assert run_status("applied").kind == "ok" and run_status("failed").kind == "bad"
+    assert run_status("running").kind == "run" and run_status("something_new").text == "something_new"
+    assert check_result(False, "overridden").text == "FAILED (overridden)"
+    assert check_result(False, "quarantine").text == "FAILED" and check_result(True, "fail").text == "passed"
+
+
+def test_policies_allow_no_script_and_only_same_origin_framing() -> None:
+    directives = {d.split()[0]: d for d in CONTENT_SECURITY_POLICY.split("; ")}
+    assert directives["default-src"] == "default-src 'none'"
+    assert "script-src" not in directives  # falls back to default-src 'none'
+    assert directives["frame-ancestors"] == "frame-ancestors 'self'"
+    assert directives["sandbox"].split() == ["sandbox", "allow-same-origin"]  # never allow-scripts
+    assert SECURITY_HEADERS["X-Content-Type-Options"] == "nosniff"
+    assert SECURITY_HEADERS["X-Frame-Options"] == "SAMEORIGIN"
+    # a <meta> policy ignores these two; a report opened from disk still allows no script
+    assert "sandbox" not in META_CONTENT_SECURITY_POLICY and "frame-ancestors" not in META_CONTENT_SECURITY_POLICY
+    assert "default-src 'none'" in META_CONTENT_SECURITY_POLICY
+
+
+def test_error_page_template_renders_status() -> None:
+    assert "HTTP 503" in render("error.html", status_code=503, title="Shop database unreachable", message="x")
+
+
+def test_report_files_and_folders_are_private(tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)
+    try:
+        folder = private_folder(tmp_path / "reports" / "0123456789abcdef")
+        with private_file(folder / "report.html") as fh:
+            fh.write("<p>first</p>")
+        folder.chmod(0o755)  # a folder from before: made private again on the next write
+        private_folder(folder)
+        with private_file(folder / "report.html") as fh:
+            fh.write("<p>second</p>")
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "reports").stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "report.html").stat().st_mode) == 0o600
+    assert (folder / "report.html").read_text() == "<p>second</p>"
+    assert sorted(p.name for p in folder.iterdir()) == ["report.html"]  # no partial left behind
+
+    with pytest.raises(RuntimeError), private_file(folder / "report.html") as fh:
+        fh.write("<p>half")
+        raise RuntimeError("the render failed")
+    assert (folder / "report.html").read_text() == "<p>second</p>"  # the old page stands whole
+    assert sorted(p.name for p in folder.iterdir()) == ["report.html"]
