@@ -939,6 +939,32 @@ def create_app(
             response = error_response(err)
         return await v1_answer(response, faults)
 
+    def single_item(sku: str) -> dict[str, Any]:
+        """One SKU's current record, stamped with the time it was read under the state lock (an
+        order received before `taken_at` is counted in `allocated`)."""
+        with state.lock:
+            index = state.sku_index(sku)
+            if index is None:
+                raise ApiError(404, f"unknown SKU: {sku}", sku=sku)
+            item = build_items(state.data, np.asarray([index], dtype=np.int64))[0]
+            item["taken_at"] = utc_now_iso()
+        return item
+
+    @app.get("/v1/stock/items/{sku}")
+    async def stock_item(request: Request, sku: str) -> Response:
+        """`{sku, on_hand, non_usable, allocated, available, seq, taken_at}` of one SKU now (the
+        availability service's live mode); 404 for an unknown SKU. Bearer auth and faults as for
+        every /v1 route; item faults apply to the item."""
+        early, faults = await v1_preflight(request)
+        if early is not None:
+            return early
+        try:
+            items, unsafe = apply_item_faults([single_item(sku)], faults)
+            response = json_response(items[0], allow_nan=unsafe)
+        except ApiError as err:
+            response = error_response(err)
+        return await v1_answer(response, faults)
+
     @app.post("/v1/orders")
     async def orders(request: Request) -> Response:
         early, faults = await v1_preflight(request)
