@@ -122,6 +122,8 @@ def _port_free(port: int) -> bool:
     import socket
 
     with socket.socket() as sock:
+        # as PostgreSQL binds: connections of a server that just stopped (TIME_WAIT) do not count
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -217,10 +219,16 @@ class LocalPostgres:
             make_private_dir(path)
             os.chown(path, pg_user.pw_uid, pg_user.pw_gid)
             make_private_dir(path, PRIVATE_DIR_MODE)
-        # postgres must be able to reach the data directory through the project tree
+        # postgres must be able to reach the data directory through the project tree: inside
+        # .local/ (a test's cluster elsewhere in it) as a group member only, above it as before
         for parent in self.local_dir.parents:
             st = parent.stat()
-            if not _can_traverse(st, pg_user):
+            if _can_traverse(st, pg_user):
+                continue
+            if parent == LOCAL_DIR or LOCAL_DIR in parent.parents:
+                os.chown(parent, -1, pg_user.pw_gid)
+                os.chmod(parent, TRAVERSE_ONLY_DIR_MODE)
+            else:
                 print(f"stocksync: letting the postgres user traverse {parent} (chmod o+x)", file=sys.stderr)
                 os.chmod(parent, stat.S_IMODE(st.st_mode) | 0o001)
 
@@ -299,7 +307,7 @@ class LocalPostgres:
                     f"port {self.port} on 127.0.0.1 is taken by another program; stop it or set "
                     "STOCKSYNC_PG_PORT to a free port")
             self.port = _free_port()
-        options = (f"-k {self.sockdir} -p {self.port} -c listen_addresses=127.0.0.1 "
+        options = (f"-k {self.sockdir} -p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_permissions=0700 "
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
                    "-c max_connections=200 -c shared_buffers=256MB -c work_mem=64MB "
                    "-c maintenance_work_mem=256MB -c max_wal_size=4GB")
