@@ -1,0 +1,393 @@
+"""The ASGI app of the availability service (FastAPI; run by `python -m include.stocksync.availability`).
+
+Routes: `POST <path>` (default `/inventory`) the inventory script; `GET /metrics` Prometheus text
+(protected like the script); `GET /health` liveness for process supervision (open, says nothing
+and touches nothing).
+
+Order of the checks on the script route, cheapest and least trusting first, so that a caller who
+may not ask never costs a database query: rate limit (429), IP range (403), shared secret (403),
+declared body size (413), content type (415), body read within its size and time bounds
+(413/408), form parsing (400); then the probe is answered without the database, and only then is
+the database asked. Every answer, refusals included, carries the same headers
+(`protocol.HEADERS`), is counted in the metrics and logged with its latency. The secret, the
+query string and the DSN are never logged.
+
+"Unknown" (X-Inventory-Available: -1, HTTP 200) is the answer whenever the number cannot be known
+in time: database down, slow or failing, checkout frozen, an item we cannot map. The platform
+then decides; we never make it wait past the budget and never show it an error page for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import logging
+import math
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from fastapi import FastAPI, Request, Response
+from starlette.requests import ClientDisconnect
+
+from include.stocksync.availability import protocol as p
+from include.stocksync.availability.live import LiveWriter
+from include.stocksync.availability.metrics import Metrics
+from include.stocksync.availability.pool import ConnectionPool, DatabaseUnavailable
+from include.stocksync.availability.ratelimit import RateLimiter
+from include.stocksync.availability.settings import AvailabilitySettings, load
+from include.stocksync.availability.skus import options_key
+from include.stocksync.availability.wms import WmsClient, WmsUnavailable
+from include.stocksync.db import query
+
+log = logging.getLogger("stocksync.availability")
+
+# Causes of unknown answers (X-Inventory-Cause), documented in docs/availability.md.
+UNKNOWN_CAUSES = ("db_down", "db_connect", "db_timeout", "db_error", "unknown_sku", "unmapped_options",
+                  "mapped_sku_missing", "checkout_frozen", "internal_error")
+
+
+@dataclass
+class Answer:
+    """What we answer and why; `response()` renders it, the metrics and the log read it."""
+
+    status_code: int
+    result: str  # available | unavailable | unknown | probe | rejected
+    qty: int
+    cause: str
+    message: str
+    sku: str | None = None
+    source: str = "none"  # shop | live | none
+    live: str | None = None  # written | current | fallback
+    live_cause: str | None = None
+    detail: str = ""
+    retry_after: int | None = None
+    requested: int | None = None
+
+    @property
+    def status(self) -> str:
+        if self.result == "available" and self.requested is not None and self.qty < self.requested:
+            return "limited"
+        return self.result
+
+    def response(self) -> Response:
+        headers = {
+            p.HEADER_AVAILABLE: str(self.qty),
+            p.HEADER_STATUS: self.status,
+            p.HEADER_MESSAGE: p.encode_header(self.message),
+            p.HEADER_CAUSE: self.cause,
+            p.HEADER_SOURCE: self.source,
+            "Cache-Control": "no-store",
+        }
+        if self.sku is not None:
+            headers[p.HEADER_SKU] = p.encode_header(self.sku, limit=200)
+        if self.live is not None:
+            headers[p.HEADER_LIVE] = self.live if self.live_cause is None else f"{self.live}; cause={self.live_cause}"
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
+        line = f"{self.status} {self.qty} ({self.cause}{', ' + self.sku if self.sku else ''})"
+        body = f"{line}\n{self.detail}\n" if self.detail else f"{line}\n"
+        return Response(content=body.encode("ascii", "backslashreplace"), status_code=self.status_code,
+                        headers=headers, media_type="text/plain")
+
+
+class Service:
+    """The state of one worker process: settings, pool, WMS client, limiter, metrics."""
+
+    def __init__(self, settings: AvailabilitySettings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst,
+                                   settings.rate_limit_clients)
+        self.secret = settings.secret.get_secret_value().encode() if settings.secret else None
+        self.networks = tuple(settings.allowed_networks)
+        budget_ms = settings.db_budget_ms
+        self.pool = ConnectionPool(
+            settings.shop_dsn.get_secret_value(), size=settings.db_pool_size, retry_after=settings.db_retry_ms / 1000,
+            connect_kwargs={
+                "connect_timeout": max(2, math.ceil(settings.db_budget)),  # libpq's minimum is 2 s; our budget cuts
+                "application_name": "stocksync-availability",
+                "prepare_threshold": 0,
+                "options": f"-c statement_timeout={budget_ms} -c lock_timeout={max(1, budget_ms // 2)} "
+                           f"-c idle_in_transaction_session_timeout={max(1000, 4 * budget_ms)}",
+            })
+        self.q_item = query("availability/select_item_availability", sellable=query("shop/select_sellable_stock"),
+                            freeze=query("shop/select_active_freeze")).as_string(None)
+        self.q_stats = query("availability/insert_stats").as_string(None)
+        self.live = LiveWriter(settings) if settings.live_mode else None
+        self.wms: WmsClient | None = None
+        if settings.live_mode and settings.wms_url and settings.wms_token:
+            self.wms = WmsClient(settings.wms_url, settings.wms_token.get_secret_value(), settings.wms_budget)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        if self.wms is not None:
+            await self.wms.start()
+        self._spawn(self._warm_up())
+        self._spawn(self._flush_loop())
+        log.info("availability service ready: %s", self.settings.public())
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        with suppress(Exception):
+            await asyncio.wait_for(self.flush(), 3)
+        if self.wms is not None:
+            await self.wms.close()
+        await self.pool.close()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _warm_up(self) -> None:
+        """Open one connection before the first request (a dead database is not an error here)."""
+        with suppress(Exception):
+            async with asyncio.timeout(max(self.settings.db_budget, 2.0)):
+                async with self.pool.connection() as conn:
+                    await conn.execute("SELECT 1")
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.stats_flush_seconds)
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write the counters since the last write (a failed write keeps them for the next)."""
+        period = self.metrics.take_pending()
+        if period.requests == 0:
+            self.metrics.put_back(period)
+            return
+        try:
+            async with asyncio.timeout(max(self.settings.db_budget, 2.0)):
+                async with self.pool.connection() as conn:
+                    await conn.execute(self.q_stats, period.row(self.metrics.instance, datetime.now(UTC)))
+            self.metrics.flushes += 1
+        except Exception as exc:
+            self.metrics.flush_failures += 1
+            self.metrics.put_back(period)
+            log.warning("could not write the availability counters (kept for the next attempt): %s",
+                        getattr(exc, "cause", None) or type(exc).__name__)
+
+    # ------------------------------------------------------------------ requests
+    async def inventory(self, request: Request) -> Response:
+        started = time.perf_counter()
+        client = request.client.host if request.client else "-"
+        code = options = None
+        try:
+            answer, code, options = await self._answer(request, client)
+        except Exception:
+            log.exception("internal error while answering client=%s", client)
+            answer = self.unknown("internal_error", "an internal error; see the service log")
+        latency_ms = (time.perf_counter() - started) * 1000
+        self.metrics.observe(answer.result, answer.cause, latency_ms, live=answer.live, live_cause=answer.live_cause)
+        if log.isEnabledFor(logging.INFO):
+            log.info("answer client=%s http=%d status=%s available=%d cause=%s sku=%r code=%r options=%r source=%s "
+                     "live=%s ms=%.2f", client, answer.status_code, answer.status, answer.qty, answer.cause,
+                     answer.sku, code, options, answer.source,
+                     answer.live if answer.live_cause is None else f"{answer.live}:{answer.live_cause}", latency_ms)
+        return answer.response()
+
+    async def metrics_text(self, request: Request) -> Response:
+        client = request.client.host if request.client else "-"
+        refused = self._gate(request, client)
+        if refused is not None:
+            log.info("metrics refused client=%s cause=%s", client, refused.cause)
+            return refused.response()
+        body = self.metrics.prometheus(live_mode=self.settings.live_mode, db_down=self.pool.down)
+        return Response(content=body, media_type="text/plain; version=0.0.4", headers={"Cache-Control": "no-store"})
+
+    def _gate(self, request: Request, client: str) -> Answer | None:
+        """Rate limit, IP range, secret: a refusal, or None to go on. Never touches the database."""
+        allowed, wait = self.limiter.allow(client)
+        if not allowed:
+            return self.rejected(429, "rate_limited", "too many requests; slow down",
+                                 retry_after=max(1, math.ceil(wait)))
+        if self.networks and not self._ip_allowed(client):
+            return self.rejected(403, "forbidden_ip", "this address may not ask")
+        if self.secret is not None:
+            given = request.headers.get(p.HEADER_SECRET) or request.query_params.get(p.QUERY_SECRET)
+            if not given:
+                return self.rejected(403, "no_credentials",
+                                     f"send the secret in {p.HEADER_SECRET} or ?{p.QUERY_SECRET}=")
+            if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self.secret):
+                return self.rejected(403, "wrong_secret", "wrong secret")
+        return None
+
+    def _ip_allowed(self, client: str) -> bool:
+        try:
+            address = ipaddress.ip_address(client)
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.networks)
+
+    async def _answer(self, request: Request, client: str) -> tuple[Answer, str | None, str | None]:
+        refused = self._gate(request, client)
+        if refused is not None:
+            return refused, None, None
+        try:
+            item = await self._read_item(request)
+            if item.probe:
+                return self.probe(), None, None
+            try:
+                key = options_key(item.options)
+            except ValueError as exc:
+                raise p.RequestError(400, "bad_options", str(exc)[:120]) from exc
+        except p.RequestError as exc:
+            return self.rejected(exc.status, exc.cause, exc.detail), None, None
+        return await self._lookup(item, key), item.code, key
+
+    async def _read_item(self, request: Request) -> p.Item:
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                raise p.RequestError(400, "bad_form", "Content-Length is not a number")
+            if int(declared) > limit:
+                raise p.RequestError(413, "body_too_large", f"the body may have at most {limit} bytes")
+        codec = p.charset_of(request.headers.get("content-type"))
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.settings.body_timeout_ms / 1000):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise p.RequestError(413, "body_too_large", f"the body may have at most {limit} bytes")
+                    chunks.append(chunk)
+        except TimeoutError as exc:
+            raise p.RequestError(408, "body_timeout", "the body did not arrive in time") from exc
+        except ClientDisconnect as exc:
+            raise p.RequestError(400, "client_disconnected", "the client went away") from exc
+        pairs = p.parse_form(b"".join(chunks), codec=codec, max_fields=self.settings.max_fields,
+                             max_length=self.settings.max_value_length)
+        return p.read_item(pairs)
+
+    async def _lookup(self, item: p.Item, key: str) -> Answer:
+        params = {"code": item.code, "options_key": key, "set_by": None}
+        try:
+            async with asyncio.timeout(self.settings.db_budget):
+                async with self.pool.connection() as conn:
+                    row = await (await conn.execute(self.q_item, params)).fetchone()
+        except DatabaseUnavailable as exc:
+            return self.unknown(exc.cause, str(exc))
+        except TimeoutError:
+            return self.unknown("db_timeout", f"no answer from the database within {self.settings.db_budget_ms} ms")
+        except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):
+            return self.unknown("db_timeout", "the database query hit its time limit")
+        except psycopg.Error as exc:
+            return self.unknown("db_error", type(exc).__name__)
+        if row is None:
+            return self.unknown("unmapped_options", f"code {item.code!r} has SKU mappings, none for options {key!r}")
+        via, sku, listed, enabled, qty, seq, freeze_message = row
+        if not listed:
+            if via == "code":
+                return self.unknown("unknown_sku", f"no product {sku!r} in the shop and no mapping for the code",
+                                    sku=sku)
+            return self.unknown("mapped_sku_missing", f"the mapping points at {sku!r}, not in the shop", sku=sku)
+        if freeze_message is not None:
+            return self.unknown("checkout_frozen", "checkout is frozen", sku=sku, message=freeze_message)
+        if not enabled:
+            return self.stock_answer(0, sku, item.quantity, cause="disabled")
+        if qty is None:
+            return self.stock_answer(0, sku, item.quantity, cause="no_stock_row")
+        if self.live is not None:
+            return await self._live(item, sku, int(qty), int(seq))
+        return self.stock_answer(int(qty), sku, item.quantity)
+
+    async def _live(self, item: p.Item, sku: str, qty: int, seq: int) -> Answer:
+        assert self.wms is not None and self.live is not None
+        try:
+            wms_item = await self.wms.item(sku)
+        except WmsUnavailable as exc:
+            return self.stock_answer(qty, sku, item.quantity, live="fallback", live_cause=exc.cause, detail=str(exc))
+        if wms_item.seq <= seq:
+            return self.stock_answer(qty, sku, item.quantity, live="current")
+        try:
+            async with asyncio.timeout(self.settings.db_budget):
+                async with self.pool.connection() as conn:
+                    result = await self.live.write_back(conn, wms_item)
+        except DatabaseUnavailable as exc:
+            return self.stock_answer(qty, sku, item.quantity, live="fallback", live_cause="write_" + exc.cause)
+        except (TimeoutError, psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):
+            return self.stock_answer(qty, sku, item.quantity, live="fallback", live_cause="write_timeout")
+        except (psycopg.Error, RuntimeError) as exc:
+            log.warning("live write-back of %s failed: %s", sku, exc)
+            return self.stock_answer(qty, sku, item.quantity, live="fallback", live_cause="write_error")
+        if result is None:
+            return self.stock_answer(0, sku, item.quantity, cause="no_stock_row", live="current")
+        if not result.written:
+            return self.stock_answer(result.qty, sku, item.quantity, live="current")
+        return self.stock_answer(result.qty, sku, item.quantity, live="written", source="live",
+                                 detail=f"WMS available {wms_item.available} (seq {wms_item.seq}), "
+                                        f"{result.adjustment} uncounted, shop was {result.old_qty}")
+
+    # ------------------------------------------------------------------ answers
+    def stock_answer(self, qty: int, sku: str, requested: int | None, *, cause: str | None = None,
+                     source: str = "shop", live: str | None = None, live_cause: str | None = None,
+                     detail: str = "") -> Answer:
+        s = self.settings
+        if qty > 0:
+            limited = requested is not None and qty < requested
+            template = s.message_limited if limited else s.message_available
+            return Answer(200, "available", qty, cause or ("limited" if limited else "in_stock"),
+                          p.shopper_message(template, qty, requested), sku=sku, source=source, live=live,
+                          live_cause=live_cause, detail=detail, requested=requested)
+        return Answer(200, "unavailable", 0, cause or "out_of_stock",
+                      p.shopper_message(s.message_unavailable, 0, requested), sku=sku, source=source, live=live,
+                      live_cause=live_cause, detail=detail, requested=requested)
+
+    def unknown(self, cause: str, detail: str, *, sku: str | None = None, message: str | None = None) -> Answer:
+        return Answer(200, "unknown", p.UNKNOWN, cause, message or self.settings.message_unknown, sku=sku,
+                      detail=detail)
+
+    def rejected(self, status_code: int, cause: str, detail: str, *, retry_after: int | None = None) -> Answer:
+        return Answer(status_code, "rejected", p.UNKNOWN, cause, self.settings.message_unknown, detail=detail,
+                      retry_after=retry_after)
+
+    def probe(self) -> Answer:
+        return Answer(200, "probe", p.UNKNOWN, "probe", "Inventory script ready.",
+                      detail="probe answered; send an item (.code, options) to get a number")
+
+
+def create_app(settings: AvailabilitySettings) -> FastAPI:
+    service = Service(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(title="stocksync availability", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.service = service
+
+    @app.post(settings.path)
+    async def inventory(request: Request) -> Response:
+        return await service.inventory(request)
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        return await service.metrics_text(request)
+
+    @app.get("/health")
+    async def health() -> Response:
+        return Response(content="ok\n", media_type="text/plain")
+
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The uvicorn factory (each worker process reads the same environment)."""
+    return create_app(load())

@@ -1,0 +1,167 @@
+"""A small bounded pool of async PostgreSQL connections (psycopg_pool is not installed).
+
+Why our own and why this shape: every request must end within its budget, so the pool never
+waits on its own. A caller bounds acquire + query with one `asyncio.timeout`; a waiter cancelled
+by it leaves the queue cleanly, and a connection in use when the budget ran out is discarded
+(psycopg cannot tell what state a cancelled query left it in; the server's statement_timeout
+ends the query). A refused or timed-out connect marks the database down for `retry_after`
+seconds: until then requests answer "unknown" at once instead of each trying (and waiting) to
+connect, so a dead database costs nothing per request and is retried at a steady pace.
+
+Single event loop only (one pool per worker process); no locks needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from psycopg.pq import TransactionStatus
+
+
+class DatabaseUnavailable(Exception):
+    """No connection could be had: `cause` is `db_down` (marked down recently) or `db_connect`."""
+
+    def __init__(self, cause: str, detail: str) -> None:
+        super().__init__(detail)
+        self.cause = cause
+
+
+class ConnectionPool:
+    def __init__(self, conninfo: str, *, size: int, retry_after: float, connect_kwargs: dict[str, Any]) -> None:
+        self._conninfo = conninfo
+        self._size = size
+        self._retry_after = retry_after
+        self._connect_kwargs = connect_kwargs
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._opened = 0  # open or being opened
+        self._waiters: deque[asyncio.Future[psycopg.AsyncConnection[Any] | None]] = deque()
+        self._down_until = 0.0
+        self._closing = False
+        self._closers: set[asyncio.Task[None]] = set()
+        self.last_error: str | None = None
+        self.connects = 0
+        self.discards = 0
+
+    @property
+    def down(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A connection for one piece of work; discarded if the work raised or was cancelled."""
+        conn = await self.acquire()
+        try:
+            yield conn
+        except BaseException:
+            self.release(conn, discard=True)
+            raise
+        self.release(conn)
+
+    async def acquire(self) -> psycopg.AsyncConnection[Any]:
+        while True:
+            while self._idle:
+                conn = self._idle.pop()
+                if conn.closed or conn.broken:
+                    self._opened -= 1
+                    continue
+                return conn
+            if self._opened < self._size:
+                return await self._open()
+            waiter: asyncio.Future[psycopg.AsyncConnection[Any] | None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                handed = await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
+                    self.release(waiter.result())  # handed over just as we were cancelled: pass it on
+                else:
+                    try:
+                        self._waiters.remove(waiter)
+                    except ValueError:
+                        pass
+                    if waiter.done() and not waiter.cancelled():
+                        self._wake_one()  # we were woken to open a connection: let another waiter do it
+                raise
+            if handed is not None:
+                return handed
+            # None: a slot was freed; go round and open a connection
+
+    async def _open(self) -> psycopg.AsyncConnection[Any]:
+        if self.down:
+            raise DatabaseUnavailable("db_down", self.last_error or "database unavailable")
+        self._opened += 1
+        started = time.monotonic()
+        try:
+            conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True, **self._connect_kwargs)
+        except psycopg.Error as exc:
+            self._opened -= 1
+            self._mark_down(f"connect failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}")
+            self._wake_one()
+            raise DatabaseUnavailable("db_connect", self.last_error or "connect failed") from exc
+        except BaseException:
+            # cancelled by the caller's budget: the database did not accept a connection in time
+            self._opened -= 1
+            if time.monotonic() - started >= 0.05:
+                self._mark_down("connect timed out")
+            self._wake_one()
+            raise
+        self.connects += 1
+        if self._closing:
+            self._discard(conn)
+            raise DatabaseUnavailable("db_down", "pool closed")
+        return conn
+
+    def release(self, conn: psycopg.AsyncConnection[Any], *, discard: bool = False) -> None:
+        if (discard or self._closing or conn.closed or conn.broken
+                or conn.info.transaction_status != TransactionStatus.IDLE):
+            self._opened -= 1
+            self._discard(conn)
+            self._wake_one()
+            return
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        self._idle.append(conn)
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _mark_down(self, reason: str) -> None:
+        self.last_error = reason
+        self._down_until = time.monotonic() + self._retry_after
+
+    def _discard(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.discards += 1
+        if conn.closed:
+            return
+        task = asyncio.get_running_loop().create_task(self._close(conn))
+        self._closers.add(task)
+        task.add_done_callback(self._closers.discard)
+
+    @staticmethod
+    async def _close(conn: psycopg.AsyncConnection[Any]) -> None:
+        try:
+            await asyncio.wait_for(conn.close(), 5)
+        except Exception:  # closing a broken connection may fail; it is gone either way
+            pass
+
+    async def close(self) -> None:
+        self._closing = True
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            self._opened -= 1
+            await self._close(conn)
+        if self._closers:
+            await asyncio.gather(*self._closers, return_exceptions=True)

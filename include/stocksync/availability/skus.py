@@ -1,0 +1,50 @@
+"""Storefront item -> shop SKU.
+
+The storefront knows a product by its code and the options the shopper picked (size, colour...);
+the shop sells SKUs. `stocksync.sku_map(code, options_key, sku)` maps one to the other, where
+`options_key` is the canonical form of the options (`options_key`): the same choice always gives
+the same key whatever the order, spacing or letter case the platform sends, and a value holding
+`=` or `&` cannot be mistaken for another pair (names and values are percent-encoded).
+
+Fallback: a code with no mapping row at all is itself the SKU (products without variants need no
+mapping). A code that has mapping rows, but none for the options sent, is *unmapped*: answering the
+stock of some other variant would promise what checkout may refuse, so the answer is unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from urllib.parse import quote
+
+import psycopg
+
+from include.stocksync.db import execute_file
+
+
+def normalise(text: str) -> str:
+    """Trimmed, inner whitespace collapsed to one space, case-folded."""
+    return " ".join(text.split()).casefold()
+
+
+def options_key(options: Iterable[tuple[str, str]] | Mapping[str, str]) -> str:
+    """The canonical key of a set of options: `name=value` pairs, normalised (`normalise`),
+    percent-encoded, sorted, joined with `&`. Options with an empty value (an option the shopper
+    left blank) are left out; no options give ''. Two names equal after normalising: ValueError."""
+    pairs = options.items() if isinstance(options, Mapping) else options
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        key, val = normalise(name), normalise(value)
+        if not key:
+            raise ValueError("an option without a name")
+        if key in out:
+            raise ValueError(f"option {name!r} given twice")
+        if val:
+            out[key] = val
+    return "&".join(sorted(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in out.items()))
+
+
+def upsert_mapping(conn: psycopg.Connection, code: str, options: Mapping[str, str], sku: str) -> str:
+    """Map a storefront item to a shop SKU (replacing an earlier mapping). Returns the options key."""
+    key = options_key(options)
+    execute_file(conn, "availability/upsert_sku_map", {"code": code.strip(), "options_key": key, "sku": sku})
+    return key
