@@ -44,6 +44,10 @@ class SyncFailureNotifier(HttpNotifier):
         fresh = copy.copy(self)
         fresh.json = dict(ALERT_PAYLOAD)
         fresh.__dict__.pop("hook", None)
+        if self.shop_conn_id and len(args) == 1:
+            first = self._first_cause(args[0])
+            if first:  # a retried step's alert names what went wrong first, not only the last try
+                fresh.json["first_cause"] = first
         delivery_error: Exception | None = None
         try:
             HttpNotifier.__call__(fresh, *args)
@@ -53,6 +57,19 @@ class SyncFailureNotifier(HttpNotifier):
             self._record(args[0], fresh.json, delivery_error)
         if delivery_error is not None:
             raise delivery_error
+
+    def _first_cause(self, context: Any) -> str | None:
+        from include.stocksync.connections import postgres_dsn
+        from include.stocksync.db import connect, execute_file
+
+        try:
+            with connect(postgres_dsn(str(self.shop_conn_id)), connect_timeout=5) as conn:
+                row = execute_file(conn, "stocksync/select_sync_run_first_error",
+                                   {"run_id": context.get("run_id"), "dag_id": context["dag"].dag_id}).fetchone()
+        except Exception:  # the alert goes out without it
+            log.exception("stocksync: could not read the run's first cause")
+            return None
+        return str(row[0])[:2000] if row and row[0] else None
 
     def _record(self, context: Any, payload: dict[str, Any], delivery_error: Exception | None) -> None:
         from include.stocksync.connections import postgres_dsn

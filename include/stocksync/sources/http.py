@@ -89,8 +89,10 @@ class WmsClient:
                 if retry_after is not None:
                     delay = max(delay, min(retry_after, self.retry_after_max))
                 if bounds is not None and delay >= bounds.remaining():
-                    raise WmsUnavailable(f"WMS unavailable at {where} ({last_problem}) and the next attempt "
-                                         f"({delay:.1f} s away) would pass the extract deadline")
+                    raise WmsContractError(
+                        f"the WMS walk passed its deadline of {bounds.deadline - bounds.started:.0f} s at {where}: "
+                        f"{last_problem}, and the next attempt ({delay:.1f} s away) would be later still "
+                        "(config extract_deadline_seconds)")
                 log.warning("WMS request failed at %s (%s), attempt %d/%d, retrying in %.2fs",
                             where, last_problem, attempt, self.attempts, delay)
                 self.sleep(delay)
@@ -132,7 +134,7 @@ class WmsClient:
             cursor = next_cursor
 
     def batches(self, bounds: WalkBounds) -> Iterator[Batch]:
-        self.failures = []
+        self.failures.clear()  # the same list the caller records (see pipeline.stage)
         for page_no, body in enumerate(self.pages(bounds)):
             header = SnapshotHeader(body.get("snapshot_id"), body.get("snapshot_taken_at"),
                                     body.get("orders_counted_until"))
