@@ -143,9 +143,17 @@ class AvailabilitySettings(BaseSettings):
         return out
 
 
+class _FromMapping(AvailabilitySettings):
+    """The same settings read only from the values given (not the process environment)."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: Any, init_settings: Any, *_: Any, **__: Any) -> tuple[Any, ...]:
+        return (init_settings,)
+
+
 def load(environ: dict[str, str] | None = None) -> AvailabilitySettings:
     """Settings from `environ` (default: the process environment)."""
     if environ is None:
         return AvailabilitySettings()  # type: ignore[call-arg]  # shop_dsn comes from the environment
     values = {key[len(ENV_PREFIX):].lower(): value for key, value in environ.items() if key.startswith(ENV_PREFIX)}
-    return AvailabilitySettings.model_validate(values)
+    return _FromMapping(**values)

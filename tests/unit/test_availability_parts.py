@@ -1,0 +1,119 @@
+"""Parts of the availability service that need no service around them: settings validation, the
+token bucket (with a clock the test moves), the WMS answer checks, the counters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from include.stocksync.availability.metrics import LATENCY_BOUNDS_MS, Metrics
+from include.stocksync.availability.ratelimit import RateLimiter
+from include.stocksync.availability.settings import load
+from include.stocksync.availability.wms import WmsUnavailable, parse_item
+
+BASE = {"STOCKSYNC_AVAILABILITY_SHOP_DSN": "postgresql://shop@127.0.0.1:5432/shop"}
+SECRET = "s3cret-long-enough-1234"
+
+
+def settings(**env: str) -> Any:
+    return load({**BASE, **{f"STOCKSYNC_AVAILABILITY_{k}": v for k, v in env.items()}})
+
+
+def test_no_secret_and_no_networks_refuses() -> None:
+    with pytest.raises(ValidationError, match="refusing to start without authentication"):
+        settings()
+
+
+def test_networks_alone_are_enough_and_parse_from_a_comma_list() -> None:
+    s = settings(ALLOWED_NETWORKS="10.0.0.0/8, 192.0.2.7,2001:db8::/32")
+    assert [str(n) for n in s.allowed_networks] == ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]
+    assert s.secret is None
+
+
+@pytest.mark.parametrize("bad", ["short", "has a space in it 123", "x" * 15])
+def test_weak_or_unsafe_secrets_are_refused_without_echoing_them(bad: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        settings(SECRET=bad)
+    assert [e["loc"] for e in err.value.errors()] == [("secret",)]
+
+
+def test_live_mode_needs_the_wms() -> None:
+    with pytest.raises(ValidationError, match="WMS_URL"):
+        settings(SECRET=SECRET, LIVE_MODE="true")
+    s = settings(SECRET=SECRET, LIVE_MODE="1", WMS_URL="http://127.0.0.1:1", WMS_TOKEN="t",
+                 UNSENT_STATUSES="placed,paid")
+    assert s.live_mode and s.unsent_statuses == ["placed", "paid"]
+
+
+def test_public_settings_hold_no_secret() -> None:
+    s = settings(SECRET=SECRET, LIVE_MODE="1", WMS_URL="http://127.0.0.1:1", WMS_TOKEN="wms-token-value")
+    text = repr(s.public())
+    assert SECRET not in text and "wms-token-value" not in text and "shop@127.0.0.1" not in text
+    assert s.public()["secret_set"] is True
+
+
+def test_message_templates_are_checked() -> None:
+    with pytest.raises(ValidationError, match="placeholders"):
+        settings(SECRET=SECRET, MESSAGE_LIMITED="Only {left} left")
+
+
+def test_token_bucket_bursts_then_refills_per_client() -> None:
+    now = [100.0]
+    limiter = RateLimiter(rate=2.0, burst=3, clock=lambda: now[0])
+    assert [limiter.allow("a")[0] for _ in range(4)] == [True, True, True, False]
+    allowed, wait = limiter.allow("a")
+    assert not allowed and wait == pytest.approx(0.5)
+    assert limiter.allow("b")[0]  # another client, its own bucket
+    now[0] += 0.5  # one token back
+    assert limiter.allow("a") == (True, 0.0)
+    assert not limiter.allow("a")[0]
+    now[0] += 100  # never more than the burst
+    assert [limiter.allow("a")[0] for _ in range(4)] == [True, True, True, False]
+
+
+def test_token_bucket_table_is_bounded() -> None:
+    limiter = RateLimiter(rate=1.0, burst=1, max_clients=2, clock=lambda: 0.0)
+    for client in ("a", "b", "c"):
+        assert limiter.allow(client)[0]
+    assert limiter.allow("a")[0]  # "a" was dropped (least recent): it starts with a full bucket again
+    assert not limiter.allow("c")[0]
+
+
+def wms_item(**changes: Any) -> dict[str, Any]:
+    item = {"sku": "SKU-1", "on_hand": 10, "non_usable": 1, "allocated": 2, "available": 7, "seq": 5,
+            "taken_at": "2026-11-23T10:00:00+00:00"}
+    item.update(changes)
+    return item
+
+
+def test_wms_item_is_checked() -> None:
+    assert parse_item("SKU-1", wms_item()).available == 7
+    for bad in (wms_item(sku="SKU-2"), wms_item(available=8), wms_item(seq=-1), wms_item(on_hand=True),
+                wms_item(allocated=2.0), wms_item(taken_at="2026-11-23T10:00:00"), wms_item(taken_at=None), [1]):
+        with pytest.raises(WmsUnavailable) as err:
+            parse_item("SKU-1", bad)
+        assert err.value.cause == "wms_bad_answer"
+
+
+def test_counters_keep_a_failed_period_for_the_next_write() -> None:
+    metrics = Metrics(instance="test:1")
+    metrics.observe("available", "in_stock", 0.4)
+    metrics.observe("unknown", "db_timeout", 250.0)
+    first = metrics.take_pending()
+    metrics.observe("rejected", "wrong_secret", 0.1, live=None)
+    metrics.observe("available", "in_stock", 3.0, live="fallback", live_cause="wms_timeout")
+    metrics.put_back(first)  # its write failed
+    row = metrics.take_pending().row("test:1", first.started)
+    assert row["requests"] == 4
+    assert row["answers"].obj == {"available": 2, "unavailable": 0, "unknown": 1, "probe": 0}
+    assert row["unknown_causes"].obj == {"db_timeout": 1}
+    assert row["rejected"].obj == {"wrong_secret": 1}
+    assert row["live"].obj["fallback_causes"] == {"wms_timeout": 1}
+    assert sum(row["latency_buckets"]) == 4 and len(row["latency_buckets"]) == len(LATENCY_BOUNDS_MS) + 1
+    assert row["latency_buckets"][0] == 2  # 0.4 ms and 0.1 ms are under the first bound (1 ms)
+    assert row["latency_max_ms"] == 250.0
+    text = metrics.prometheus(live_mode=True, db_down=False)
+    assert 'stocksync_availability_requests_total{result="unknown",cause="db_timeout"} 1' in text
+    assert 'stocksync_availability_latency_seconds_bucket{le="+Inf"} 4' in text
