@@ -47,8 +47,9 @@ class AvailabilitySettings(BaseSettings):
         default_factory=list, description="client IP ranges (CIDR, comma-separated); empty: any address")
     forwarded_allow_ips: str | None = Field(
         None, description="proxies whose X-Forwarded-For is believed (uvicorn); unset: the peer address counts")
-    rate_limit_per_second: float = Field(50.0, ge=0, description="token bucket refill per client IP; 0: off")
-    rate_limit_burst: int = Field(100, ge=1, description="token bucket size per client IP")
+    # the callers are the platform's servers (a few IPs for every shopper): size this to its peak
+    rate_limit_per_second: float = Field(200.0, ge=0, description="token bucket refill per client IP; 0: off")
+    rate_limit_burst: int = Field(400, ge=1, description="token bucket size per client IP")
     rate_limit_clients: int = Field(10_000, ge=1, description="client IPs tracked at once (least recent dropped)")
 
     # -- what a request may be
@@ -77,6 +78,13 @@ class AvailabilitySettings(BaseSettings):
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes (CLI --workers overrides)")
     max_concurrency: int = Field(1000, ge=1, description="open requests per worker before uvicorn answers 503")
+
+    @field_validator("path")
+    @classmethod
+    def _own_path(cls, value: str) -> str:
+        if value in ("/metrics", "/health"):
+            raise ValueError("/metrics and /health are taken")
+        return value
 
     @field_validator("unsent_statuses", mode="before")
     @classmethod
