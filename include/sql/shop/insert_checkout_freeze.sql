@@ -2,7 +2,7 @@
 -- filled in from the same expiry the shop honours (rounded up to the minute, UTC), so it never
 -- promises an earlier end than the flag's.
 WITH expiry AS (SELECT clock_timestamp() + make_interval(secs => %(ttl_seconds)s) AS expires_at)
-INSERT INTO shop.checkout_freezes (reason, shopper_message, set_by, expires_at)
+INSERT INTO {shop}.checkout_freezes (reason, shopper_message, set_by, expires_at)
 SELECT %(reason)s,
        replace(%(message)s, %(placeholder)s,
                to_char(date_trunc('minute', expiry.expires_at + interval '59 seconds') AT TIME ZONE 'UTC',

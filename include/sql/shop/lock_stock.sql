@@ -3,4 +3,4 @@
 -- until commit; plain reads (the browsable site) go on. One table lock instead of a
 -- million row locks (shared/DESIGN.md §5); a checkout that already holds row locks can
 -- still finish, so there is no deadlock with place_order().
-LOCK TABLE shop.stock IN EXCLUSIVE MODE
+LOCK TABLE {shop}.stock IN EXCLUSIVE MODE

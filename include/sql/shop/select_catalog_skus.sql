@@ -1,2 +1,2 @@
 -- Every SKU the shop knows, and whether it is on sale.
-SELECT sku, enabled FROM shop.products
+SELECT sku, enabled FROM {shop}.products

@@ -6,8 +6,8 @@
 SELECT sku, sum(unsent_qty)::bigint AS unsent_qty, sum(cart_qty)::bigint AS cart_qty
   FROM (
         SELECT l.sku, l.qty AS unsent_qty, 0 AS cart_qty
-          FROM shop.orders o
-          JOIN shop.order_lines l ON l.order_id = o.order_id
+          FROM {shop}.orders o
+          JOIN {shop}.order_lines l ON l.order_id = o.order_id
          WHERE %(include_orders)s
            AND o.created_at >= now() - make_interval(secs => %(unsent_cutoff_seconds)s)
            AND o.status = ANY (%(unsent_statuses)s)
@@ -17,8 +17,8 @@ SELECT sku, sum(unsent_qty)::bigint AS unsent_qty, sum(cart_qty)::bigint AS cart
            AND (o.wms_acknowledged_at IS NULL OR o.wms_acknowledged_at > %(watermark)s)
         UNION ALL
         SELECT cl.sku, 0, cl.qty
-          FROM shop.carts c
-          JOIN shop.cart_lines cl ON cl.cart_id = c.cart_id
+          FROM {shop}.carts c
+          JOIN {shop}.cart_lines cl ON cl.cart_id = c.cart_id
          WHERE %(include_carts)s
            AND c.updated_at >= now() - make_interval(secs => %(cart_cutoff_seconds)s)
        ) demand

@@ -4,5 +4,5 @@
 -- and filters one SKU (availability/select_item_availability.sql), so a shop with other tables
 -- rewrites this file and keeps its columns: sku, enabled, qty (NULL: no stock row), wms_seq.
 SELECT p.sku, p.enabled, s.qty, s.wms_seq
-  FROM shop.products p
-  LEFT JOIN shop.stock s ON s.sku = p.sku
+  FROM {shop}.products p
+  LEFT JOIN {shop}.stock s ON s.sku = p.sku
