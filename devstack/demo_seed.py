@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 import requests
 
-from include.stocksync.db import connect, execute_file
+from include.stocksync.db import connect
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,6 @@ def seed_demo(dsn: str, wms: WmsAdmin, *, skus: int, seed: int, orders: int | No
             conn.execute("INSERT INTO shop.cart_lines (cart_id, sku, qty) VALUES (%(c)s, %(s)s, %(q)s)",
                          {"c": row[0], "s": sku, "q": rng.randint(1, 2)})
             carts += 1
-        execute_file(conn, "stocksync/create_schema")  # no-op; keeps the seeder usable on an empty DB
         conn.commit()
     return SeedResult(skus, drifted, counts["acknowledged"], counts["unsent"], counts["old_unsent"],
                       counts["cancelled"], carts)

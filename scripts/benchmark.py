@@ -68,7 +68,7 @@ def seed_synced_shop(dsn: str, wms: WmsAdmin, wms_url: str, skus: int, seed: int
         reset_shop(conn)
         conn.commit()
     pipeline.open_run(dsn, run_id="bench-seed", dag_id="bench", settings=settings)
-    result = pipeline.extract(dsn, run_id="bench-seed", settings=settings, session=requests_session(),
+    result = pipeline.extract(dsn, run_id="bench-seed", session=requests_session(),
                               base_url=wms_url)
     with connect(dsn) as conn:
         raw = f'stocksync."{result.staging_table}"'
@@ -146,19 +146,19 @@ def measure_size(args: argparse.Namespace) -> dict[str, Any]:
     pipeline.open_run(dsn, run_id=run_id, dag_id="bench", settings=settings)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    extracted = pipeline.extract(dsn, run_id=run_id, settings=settings, session=requests_session(),
+    extracted = pipeline.extract(dsn, run_id=run_id, session=requests_session(),
                                  base_url=wms_url)
     timings["extract"] = time.perf_counter() - t
     t = time.perf_counter()
-    pipeline.validate(dsn, run_id=run_id, settings=settings)
+    pipeline.validate(dsn, run_id=run_id)
     timings["validate"] = time.perf_counter() - t
     t = time.perf_counter()
-    plan = pipeline.merge(dsn, run_id=run_id, settings=settings)
+    plan = pipeline.merge(dsn, run_id=run_id)
     timings["merge"] = time.perf_counter() - t
     t = time.perf_counter()
-    applied = pipeline.load(dsn, run_id=run_id, settings=settings, plan_table=plan.plan_table)
+    applied = pipeline.load(dsn, run_id=run_id, plan_table=plan.plan_table)
     timings["load"] = time.perf_counter() - t
-    released = pipeline.release_freeze(dsn, run_id=run_id, dag_id="bench", settings=settings)
+    released = pipeline.release_freeze(dsn, run_id=run_id, dag_id="bench")
     out["stages"] = {k: round(v, 3) for k, v in timings.items()}
     out["stage_apply"] = applied.as_dict()
     out["stage_freeze_seconds_apply_mode"] = released["freeze_seconds"]

@@ -74,8 +74,8 @@ class SyncFailureNotifier(HttpNotifier):
     def _record(self, context: Any, payload: dict[str, Any], delivery_error: Exception | None) -> None:
         from include.stocksync.connections import postgres_dsn
         from include.stocksync.db import connect, execute_file
-        from include.stocksync.pipeline import run_owner
         from include.stocksync.report import write_report
+        from include.stocksync.runs import run_owner
         from include.stocksync.settings import load_settings
 
         ti = context.get("ti")

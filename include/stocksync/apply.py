@@ -19,7 +19,6 @@ Checkouts that waited on the lock then decrement the new values.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -30,13 +29,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from include.stocksync import runs
 from include.stocksync.db import query
 from include.stocksync.merge import Watermark, demand_params, fill_demand, outcomes_query
 from include.stocksync.settings import Settings
 
 log = logging.getLogger(__name__)
-
-OUTCOMES = ("changed", "unchanged", "stale", "clamped", "duplicate", "unknown")
 
 
 @dataclass
@@ -60,15 +58,6 @@ def _counts(conn: psycopg.Connection, run_id: str) -> Counter[str]:
     return Counter({outcome: int(n) for outcome, n in rows})
 
 
-def _record(conn: psycopg.Connection, run_id: str, status: str, counts: Counter[str], valid: int,
-            watermark: Watermark, details: dict[str, Any] | None = None) -> None:
-    conn.execute(query("stocksync/update_sync_run_applied"), {
-        "run_id": run_id, "status": status, "valid": valid, "apply_details": json.dumps(details or {}),
-        "watermark": watermark.at, "watermark_source": watermark.source,
-        **{outcome: counts.get(outcome, 0) for outcome in OUTCOMES},
-    })
-
-
 def apply_plan(conn: psycopg.Connection, *, run_id: str, snapshot_id: str, plan_table: str,
                settings: Settings, watermark: Watermark,
                before_lock: Callable[[], None] | None = None,
@@ -83,7 +72,7 @@ def apply_plan(conn: psycopg.Connection, *, run_id: str, snapshot_id: str, plan_
         return now
 
     with conn.transaction():
-        status_row = conn.execute(query("stocksync/select_sync_run_status"), {"run_id": run_id}).fetchone()
+        status_row = runs.applied_status(conn, run_id)
         if status_row is None:
             raise RuntimeError(f"no run record for {run_id}: the freeze_checkout setup task opens it")
         if status_row[0] in ("applied", "duplicate"):
@@ -98,7 +87,7 @@ def apply_plan(conn: psycopg.Connection, *, run_id: str, snapshot_id: str, plan_
             conn.execute(query("stocksync/insert_duplicate_audit", plan=plan_table, current_stock=current_stock),
                          {"run_id": run_id, "snapshot_id": snapshot_id})
             counts = _counts(conn, run_id)
-            _record(conn, run_id, "duplicate", counts, sum(counts.values()), watermark)
+            runs.record_applied(conn, run_id, "duplicate", counts, sum(counts.values()), watermark)
             log.warning("snapshot %s was already applied by run %s at %s: recorded as duplicate, nothing changed",
                         snapshot_id, previous[0], previous[1])
             return ApplyResult("duplicate", dict(counts), seconds=time.perf_counter() - started)
@@ -145,7 +134,7 @@ def apply_plan(conn: psycopg.Connection, *, run_id: str, snapshot_id: str, plan_
         written = conn.execute(query("shop/update_stock", writes=writes)).rowcount
         conn.execute(query("stocksync/insert_applied_snapshot"), {"snapshot_id": snapshot_id, "run_id": run_id})
         mark("locked_work", locked_at)
-        _record(conn, run_id, "applied", counts, sum(counts.values()), watermark,
+        runs.record_applied(conn, run_id, "applied", counts, sum(counts.values()), watermark,
                 {"rows_written": written, "moved_skus": len(moved),
                  "timings": {k: round(v, 4) for k, v in timings.items()}})
     locked_seconds = time.perf_counter() - locked_at

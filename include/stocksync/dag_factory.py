@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import DAG, Param, dag, get_current_context, setup, task, teardown
+from airflow.sdk import DAG, Param, dag, setup, task, teardown
+from airflow.sdk.exceptions import AirflowFailException
 
 from include.stocksync.alerts import SyncFailureNotifier
 from include.stocksync.contract import SKU_MAX_LENGTH
@@ -74,13 +75,13 @@ def run_params(settings: Settings, *, ops: bool) -> dict[str, Param]:
     return params
 
 
-def _context(ops: bool) -> tuple[dict[str, Any], Settings, RunOptions]:
-    """The run's settings (config, then params, then conf) and options."""
-    context = get_current_context()
-    conf = getattr(context.get("dag_run"), "conf", None) or {}
-    merged = {**dict(context["params"]), **conf}
+def _resolve(params: dict[str, Any], dag_run: Any, ops: bool) -> tuple[Settings, RunOptions]:
+    """The run's spec, resolved once (by the setup task): the config, then the form's params,
+    then the REST conf. Later tasks read it back from the run record."""
+    conf = getattr(dag_run, "conf", None) or {}
+    merged = {**dict(params or {}), **conf}
     with _fail_fast():
-        return context, load_settings().for_run(merged), run_options(merged, ops=ops)
+        return load_settings().for_run(merged), run_options(merged, ops=ops)
 
 
 @contextmanager
@@ -102,10 +103,11 @@ def _fail_fast() -> Iterator[None]:
         raise
 
 
-def _shop_dsn(settings: Settings) -> str:
+def _shop_dsn() -> str:
+    """The shop database of this deployment (connection ids are deployment settings, not a run's)."""
     from include.stocksync.connections import postgres_dsn
 
-    return postgres_dsn(settings.shop_conn_id)
+    return postgres_dsn(load_settings().shop_conn_id)
 
 
 def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tags: list[str],
@@ -128,20 +130,20 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
          user_defined_macros={"stocksync_report": report_file, "stocksync_report_url": report_url})
     def sync_dag() -> None:
         @setup
-        def freeze_checkout() -> dict[str, Any]:
-            """Check the run's parameters, open the run record and, in `full` freeze mode (and not
-            for a dry run), close checkout (the site stays browsable)."""
+        def freeze_checkout(params: dict[str, Any] | None = None, dag_run: Any = None, run_id: str | None = None,
+                            dag: Any = None) -> dict[str, Any]:
+            """Check the run's parameters, open the run record with the run's spec and, in `full`
+            freeze mode (and not for a dry run), close checkout (the site stays browsable)."""
             from include.stocksync import pipeline
 
-            context, run_settings, options = _context(ops)
-            triggered_by = getattr(context["dag_run"], "triggering_user_name", None)
+            run_settings, options = _resolve(params or {}, dag_run, ops)
             with _fail_fast():
-                return pipeline.freeze_checkout(_shop_dsn(run_settings), run_id=context["run_id"],
-                                                dag_id=context["dag"].dag_id, settings=run_settings,
-                                                triggered_by=triggered_by, options=options)
+                return pipeline.freeze_checkout(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id,
+                                                settings=run_settings, options=options,
+                                                triggered_by=getattr(dag_run, "triggering_user_name", None))
 
         @task
-        def extract_wms_counts() -> dict[str, Any]:
+        def extract_wms_counts(run_id: str | None = None) -> dict[str, Any]:
             """Walk every page of one WMS snapshot into an UNLOGGED staging table (COPY), with
             per-page retries and exponential backoff. Returns the table name and counts."""
             from airflow.providers.http.hooks.http import HttpHook
@@ -149,67 +151,55 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
             from include.stocksync import pipeline
 
-            context, run_settings, _ = _context(ops)
-            wms_conn = BaseHook.get_connection(run_settings.wms_conn_id)
+            wms_conn_id = load_settings().wms_conn_id
+            wms_conn = BaseHook.get_connection(wms_conn_id)
             if not wms_conn.password:
-                raise ValueError(f"Connection {run_settings.wms_conn_id!r} has no password: "
-                                 "put the WMS bearer token there")
-            hook = HttpHook(method="GET", http_conn_id=run_settings.wms_conn_id)
+                raise AirflowFailException(f"Connection {wms_conn_id!r} has no password: "
+                                           "put the WMS bearer token there")
+            hook = HttpHook(method="GET", http_conn_id=wms_conn_id)
             session = hook.get_conn(headers={"Authorization": f"Bearer {wms_conn.password}"})
             with _fail_fast():
-                result = pipeline.extract(_shop_dsn(run_settings), run_id=context["run_id"], settings=run_settings,
-                                          session=session, base_url=hook.base_url)
+                result = pipeline.extract(_shop_dsn(), run_id=str(run_id), session=session, base_url=hook.base_url)
             return result.as_dict()
 
         @task
-        def validate_counts(extracted: dict[str, Any]) -> dict[str, Any]:
+        def validate_counts(extracted: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
             """Run the Great Expectations suite on the staged counts. A failed check with the `fail`
             policy stops the run (nothing written); `quarantine` checks keep offending rows out."""
             from include.stocksync import pipeline
 
-            context, run_settings, _ = _context(ops)
             with _fail_fast():
-                result = pipeline.validate(_shop_dsn(run_settings), run_id=context["run_id"], settings=run_settings)
+                result = pipeline.validate(_shop_dsn(), run_id=str(run_id))
             return {"rows": result.rows, "valid": result.valid, "quarantined": result.quarantined,
                     "staging_table": extracted["staging_table"]}
 
         @task
-        def merge_in_window_orders(validated: dict[str, Any]) -> dict[str, Any]:
+        def merge_in_window_orders(validated: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
             """Plan each SKU: `max(0, available - unsent orders - active carts)` against the
             current shop stock, then judge the plan with the guardrails (before any write)."""
             from include.stocksync import pipeline
 
-            context, run_settings, options = _context(ops)
             with _fail_fast():
-                plan = pipeline.merge(_shop_dsn(run_settings), run_id=context["run_id"], settings=run_settings,
-                                      options=options)
+                plan = pipeline.merge(_shop_dsn(), run_id=str(run_id))
             return plan.as_dict()
 
         @task(pool=WRITER_POOL)
-        def load_stock(plan: dict[str, Any]) -> dict[str, Any]:
+        def load_stock(plan: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
             """Apply the plan in one transaction: lock, recompute the adjustment, one set-based
             UPDATE guarded by `seq`, audit rows, run record. Idempotent per run. A dry run writes
             nothing and returns where its plan report is."""
             from include.stocksync import pipeline
 
-            context, run_settings, options = _context(ops)
-            dsn = _shop_dsn(run_settings)
-            if options.dry_run:
-                return pipeline.finish_dry_run(dsn, run_id=context["run_id"], settings=run_settings)
             with _fail_fast():
-                return pipeline.load(dsn, run_id=context["run_id"], settings=run_settings,
-                                     plan_table=plan["plan_table"]).as_dict()
+                return pipeline.load_stock(_shop_dsn(), run_id=str(run_id), plan_table=plan["plan_table"])
 
         @teardown
-        def release_freeze(frozen: dict[str, Any]) -> dict[str, Any]:
+        def release_freeze(frozen: dict[str, Any], run_id: str | None = None, dag: Any = None) -> dict[str, Any]:
             """Release the freezes this run set (never a manual one), store the freeze window,
             close the run record and write the run report. Runs whatever failed."""
             from include.stocksync import pipeline
 
-            context = get_current_context()
-            run_settings = load_settings()  # not the run's conf: a bad conf must not stop the release
-            return pipeline.release_freeze(_shop_dsn(run_settings), run_id=context["run_id"],
-                                           dag_id=context["dag"].dag_id, settings=run_settings)
+            return pipeline.release_freeze(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id)
 
         with release_freeze(freeze_checkout()):
             load_stock(merge_in_window_orders(validate_counts(extract_wms_counts())))

@@ -78,7 +78,7 @@ def create_raw_table(conn: psycopg.Connection, table: str) -> None:
 
 def extract_to_staging(conn: psycopg.Connection, source: WmsSource, run_id: str, *,
                        bounds: WalkBounds | None = None, limits: SnapshotLimits | None = None) -> ExtractResult:
-    """Walk the source's snapshot into `stocksync.raw_<run key>`; commits when the walk is complete.
+    """Walk the source's snapshot into `stocksync.raw_<run key>` (the caller's step commits it).
 
     The table is rebuilt on every call, so a retried or re-run extraction never mixes walks.
     Without `bounds`, a generous default (10,000 batches, one hour) still ends any walk."""
@@ -105,7 +105,6 @@ def extract_to_staging(conn: psycopg.Connection, source: WmsSource, run_id: str,
         batches += 1
     if checked is None:
         raise WmsContractError("the WMS source yielded no batch at all")
-    conn.commit()
     result = ExtractResult(
         staging_table=table,
         snapshot_id=checked.snapshot_id,

@@ -93,12 +93,10 @@ def evaluate(figures: dict[str, int], settings: Settings, subset: bool = False) 
 
 
 def check_plan(conn: psycopg.Connection, run_id: str, plan_table: str, settings: Settings, *,
-               subset: bool = False, override_reason: str | None = None,
-               raise_on_failure: bool = True) -> list[Guardrail]:
-    """Evaluate, record (dq_results and the run record) and raise `GuardrailFailed` unless
-    overridden (or `raise_on_failure` is off: a dry run reports what a real run would do)."""
+               subset: bool = False, override_reason: str | None = None) -> list[Guardrail]:
+    """Evaluate the plan and record each guardrail with the run's data-quality results (an
+    overridden failure as `overridden`). The caller decides whether a failure stops the run."""
     results = evaluate(metrics(conn, plan_table), settings, subset)
-    failed = [g for g in results if not g.success]
     policy = "overridden" if override_reason else "fail"
     with conn.cursor() as cur:
         cur.executemany(query("stocksync/upsert_dq_result"), [
@@ -106,10 +104,4 @@ def check_plan(conn: psycopg.Connection, run_id: str, plan_table: str, settings:
              "policy": policy if not g.success else "fail", "observed": g.observed,
              "examples": orjson.dumps({"value": g.value, "limit": g.limit}).decode()}
             for g in results])
-        cur.execute(query("stocksync/update_sync_run_guardrails"), {
-            "run_id": run_id, "override_reason": override_reason,
-            "guardrails": orjson.dumps([g.as_dict() for g in results]).decode()})
-    conn.commit()
-    if failed and not override_reason and raise_on_failure:
-        raise GuardrailFailed(failed)
     return results

@@ -1,21 +1,22 @@
-"""Configuration for stocksync.
+"""Configuration for stocksync: typed settings and run options (pydantic models).
 
 One YAML file (`include/config/stocksync.yaml`) holds every tunable. An environment
 variable `STOCKSYNC_<KEY>` overrides a top-level key (`STOCKSYNC_<KEY>__<NAME>` one entry
-of `dq_policies` or `guardrails`), and a DAG run's conf overrides
-the run-level keys (freeze mode, adjustment mode, cutoffs...). Every value is checked
-here, so a typo in a run's conf fails fast with a message naming the key.
+of `dq_policies`, `guardrails` or `run_override_bounds`), and a DAG run's parameters override
+the run-level keys (freeze mode, adjustment mode, cutoffs...). Every value is checked here
+(unknown keys refused), so a typo fails fast with a message naming the key. A run resolves its
+settings and options once, when it opens, and stores them on its run record (`runs.py`).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, field_validator, model_validator
 
 from include.stocksync.contract import SKU_MAX_LENGTH
 from include.stocksync.errors import PermanentError
@@ -54,8 +55,9 @@ class ConfigError(PermanentError, ValueError):
     """A configuration value is missing or invalid."""
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     schedule: str
     shop_conn_id: str
     wms_conn_id: str
@@ -102,6 +104,25 @@ class Settings:
         path = Path(self.reports_dir)
         return path if path.is_absolute() else PROJECT_ROOT / path
 
+    @field_validator("unsent_statuses", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):  # from the environment: "placed, paid"
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("run_override_bounds", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: (v.split(",") if isinstance(v, str) else v) for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        _check(self)
+        return self
+
     def for_run(self, conf: dict[str, Any] | None) -> Settings:
         """Return these settings with a run's overrides applied (other keys and None values ignored).
 
@@ -111,10 +132,11 @@ class Settings:
         overrides = {k: v for k, v in (conf or {}).items() if k in RUN_KEYS and v is not None}
         for key, value in overrides.items():
             _check_run_value(key, value, self.run_override_bounds.get(key))
-        return _validated(replace(self, **_coerce(overrides)))
+        return _parse({**self.model_dump(), **overrides})
 
 
-_TYPES = {f.name: f.type for f in fields(Settings)}
+_TYPES = {name: getattr(info.annotation, "__name__", str(info.annotation))
+          for name, info in Settings.model_fields.items()}
 STATUS_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
@@ -131,7 +153,7 @@ def _check_run_value(key: str, value: Any, bounds: tuple[float, float] | None) -
     elif kind == "str":
         if not isinstance(value, str):
             raise ConfigError(f"run parameter {key} must be text; got {value!r} ({type(value).__name__})")
-    elif kind == "tuple[str, ...]":
+    elif kind.startswith("tuple"):
         if not isinstance(value, list) or not 1 <= len(value) <= 20 \
                 or not all(isinstance(v, str) and STATUS_PATTERN.match(v) for v in value):
             raise ConfigError(f"run parameter {key} must be a list of 1..20 order statuses "
@@ -141,47 +163,23 @@ def _check_run_value(key: str, value: Any, bounds: tuple[float, float] | None) -
                           f"{bounds[0]:g}..{bounds[1]:g} (config run_override_bounds.{key})")
 
 
-def _coerce(raw: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        kind = _TYPES[key]
-        try:
-            if kind == "int":
-                if isinstance(value, float) and not value.is_integer():
-                    raise ValueError(value)
-                out[key] = int(value)
-            elif kind == "float":
-                out[key] = float(value)
-            elif kind == "str":
-                out[key] = str(value)
-            elif kind == "dict[str, str]":
-                out[key] = {str(k): str(v) for k, v in dict(value).items()}
-            elif kind == "dict[str, float]":
-                out[key] = {str(k): float(v) for k, v in dict(value).items()}
-            elif kind == "dict[str, tuple[float, float]]":
-                out[key] = {str(k): _pair(v) for k, v in dict(value).items()}
-            elif kind == "tuple[str, ...]":
-                items = value.split(",") if isinstance(value, str) else list(value)
-                out[key] = tuple(str(v).strip() for v in items if str(v).strip())
-            else:  # pragma: no cover - every field type is handled above
-                out[key] = value
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"config key {key!r}: {value!r} is not a valid {kind}") from exc
-    return out
+def _parse(raw: dict[str, Any]) -> Settings:
+    """A Settings from plain values, every problem as one ConfigError naming the key."""
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            message = str(error["msg"]).removeprefix("Value error, ")
+            where = ".".join(str(part) for part in error["loc"])
+            problems.append(message if not where else f"{where}: {message} (got {error.get('input')!r:.80})")
+        raise ConfigError("; ".join(problems)) from None
 
 
-def _pair(value: Any) -> tuple[float, float]:
-    items = value.split(",") if isinstance(value, str) else list(value)
-    if len(items) != 2:
-        raise ValueError(value)
-    low, high = (float(v) for v in items)
-    return low, high
-
-
-def _validated(settings: Settings) -> Settings:
+def _check(settings: Settings) -> None:
     def check(ok: bool, message: str) -> None:
         if not ok:
-            raise ConfigError(message)
+            raise ValueError(message)
 
     check(settings.freeze_mode in FREEZE_MODES,
           f"freeze_mode must be one of {', '.join(FREEZE_MODES)}; got {settings.freeze_mode!r}")
@@ -240,15 +238,14 @@ def _validated(settings: Settings) -> Settings:
     try:
         re.compile(settings.sku_pattern)
     except re.error as exc:
-        raise ConfigError(f"sku_pattern is not a valid regular expression: {exc}") from exc
+        raise ValueError(f"sku_pattern is not a valid regular expression: {exc}") from exc
     try:
         settings.freeze_shopper_message.format(expected_end="06:00 UTC")
     except (KeyError, IndexError, ValueError) as exc:
-        raise ConfigError("freeze_shopper_message may only use the placeholder {expected_end}; "
-                          f"got {settings.freeze_shopper_message!r}") from exc
+        raise ValueError("freeze_shopper_message may only use the placeholder {expected_end}; "
+                         f"got {settings.freeze_shopper_message!r}") from exc
     check(bool(settings.unsent_statuses) or settings.adjustment_mode == "none",
           "unsent_statuses must name at least one order status")
-    return settings
 
 
 def load_settings(path: Path = CONFIG_PATH, environ: dict[str, str] | None = None) -> Settings:
@@ -258,35 +255,37 @@ def load_settings(path: Path = CONFIG_PATH, environ: dict[str, str] | None = Non
         raw = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError as exc:
         raise ConfigError(f"config file not found: {path}") from exc
-    unknown = sorted(set(raw) - set(_TYPES))
+    fields = Settings.model_fields
+    unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise ConfigError(f"unknown config keys in {path}: {', '.join(unknown)}")
-    missing = sorted(set(_TYPES) - set(raw))
+    missing = sorted(set(fields) - set(raw))
     if missing:
         raise ConfigError(f"missing config keys in {path}: {', '.join(missing)}")
-    for key, kind in _TYPES.items():
+    for key in fields:
         env_value = environ.get(f"STOCKSYNC_{key.upper()}")
         if env_value is not None:
             raw[key] = env_value
-        if kind.startswith("dict[") and isinstance(raw.get(key), dict):
+        if isinstance(raw.get(key), dict):
             prefix = f"STOCKSYNC_{key.upper()}__"  # e.g. STOCKSYNC_GUARDRAILS__MAX_CHANGED_SHARE=0.5
             for name, value in environ.items():
                 if name.startswith(prefix):
                     raw[key] = {**raw[key], name[len(prefix):].lower(): value}
-    return _validated(Settings(**_coerce(raw)))
+    return _parse(raw)
 
 
 MAX_PUSH_SKUS = 10000
 MAX_REASON_LENGTH = 1000
 
 
-@dataclass(frozen=True)
-class RunOptions:
+class RunOptions(BaseModel):
     """What one triggered run asks for beyond the settings: an ops push's knobs."""
 
-    dry_run: bool = False
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dry_run: StrictBool = False
     skus: tuple[str, ...] = ()
-    override_guardrails: bool = False
+    override_guardrails: StrictBool = False
     override_reason: str | None = None
 
 
@@ -339,7 +338,8 @@ def run_options(conf: dict[str, Any] | None, *, ops: bool = True) -> RunOptions:
     if override and not reason:
         raise ConfigError("override_guardrails is true but override_reason is empty: say why this run may "
                           "skip the guardrails (it is recorded on the run and in its report)")
-    return RunOptions(dry_run, skus, override, reason if override else None)
+    return RunOptions(dry_run=dry_run, skus=skus, override_guardrails=override,
+                      override_reason=reason if override else None)
 
 
 def _shown(value: Any, limit: int = 80) -> str:

@@ -80,7 +80,6 @@ def load_raw_frame(conn: psycopg.Connection, raw_table: str) -> pd.DataFrame:
     with conn.cursor().copy(query("stocksync/copy_raw_counts_out", raw=raw_table, columns=raw_columns())) as copy:
         for chunk in copy:
             buffer.write(chunk)
-    conn.commit()
     buffer.seek(0)
     return pd.read_csv(buffer, dtype=str, keep_default_na=False, na_values=["\\N"])
 
@@ -256,7 +255,6 @@ def record_checks(conn: psycopg.Connection, run_id: str, checks: list[CheckResul
              "observed": c.observed[:2000], "examples": orjson.dumps(c.examples).decode()}
             for c in checks
         ])
-    conn.commit()
 
 
 def quarantine_rows(conn: psycopg.Connection, run_id: str, raw_table: str, raw: pd.DataFrame,
@@ -273,7 +271,6 @@ def quarantine_rows(conn: psycopg.Connection, run_id: str, raw_table: str, raw: 
                 for record in rows.astype(object).where(rows.notna(), None).to_dict("records")
             ])
             cur.execute(query("stocksync/update_raw_quarantine", raw=raw_table), {"row_nos": list(reasons)})
-    conn.commit()
 
 
 @dataclass(frozen=True)
@@ -288,7 +285,6 @@ class ValidationResult:
 
 def read_catalog(conn: psycopg.Connection) -> tuple[set[str], int]:
     rows = conn.execute(query("shop/select_catalog_skus")).fetchall()
-    conn.commit()
     return {sku for sku, _ in rows}, sum(1 for _, enabled in rows if enabled)
 
 

@@ -140,9 +140,9 @@ def test_concurrent_checkouts_keep_stock_true(dagbag: Any, clean_shop: str, wms:
 
 def _prepare(dsn: str, run_id: str, settings: Any, session: Any, url: str) -> str:
     pipeline.open_run(dsn, run_id=run_id, dag_id="test", settings=settings)
-    pipeline.extract(dsn, run_id=run_id, settings=settings, session=session, base_url=url)
-    pipeline.validate(dsn, run_id=run_id, settings=settings)
-    return pipeline.merge(dsn, run_id=run_id, settings=settings).plan_table
+    pipeline.extract(dsn, run_id=run_id, session=session, base_url=url)
+    pipeline.validate(dsn, run_id=run_id)
+    return pipeline.merge(dsn, run_id=run_id).plan_table
 
 
 def test_older_snapshot_is_stale_same_snapshot_is_duplicate_rerun_changes_nothing(clean_shop: str,
@@ -158,13 +158,13 @@ def test_older_snapshot_is_stale_same_snapshot_is_duplicate_rerun_changes_nothin
     moved = [f"SKU-{n:07d}" for n in (2, 4, 6, 8, 10)]
     wms.admin.set_items([{"sku": s, "on_hand": 77, "non_usable": 0, "allocated": 0} for s in moved])
     new_plan = _prepare(dsn, "new", settings, session, wms.url)  # snapshot S2 (newer seq for 5 SKUs)
-    applied = pipeline.load(dsn, run_id="new", settings=settings, plan_table=new_plan)
+    applied = pipeline.load(dsn, run_id="new", plan_table=new_plan)
     assert applied.status == "applied"
     after_new = stock_fingerprint(dsn)
     assert {sku: qty for sku, qty, _, _ in after_new if sku in moved} == dict.fromkeys(moved, 77)
 
     # the older snapshot arrives late: the 5 SKUs it has older data for are stale, nothing changes
-    late = pipeline.load(dsn, run_id="old", settings=settings, plan_table=plan_table("old"))
+    late = pipeline.load(dsn, run_id="old", plan_table=plan_table("old"))
     assert late.status == "applied"
     assert late.counts.get("stale") == 5 and late.counts.get("unchanged") == 25 and "changed" not in late.counts
     assert stock_fingerprint(dsn) == after_new
@@ -187,7 +187,7 @@ def test_older_snapshot_is_stale_same_snapshot_is_duplicate_rerun_changes_nothin
     # re-running the load of a finished run: nothing changes, audit counts stay
     with connect(dsn) as conn:
         audit_before = conn.execute("SELECT count(*) FROM stocksync.sku_audit").fetchone()
-    rerun = pipeline.load(dsn, run_id="new", settings=settings, plan_table=new_plan)
+    rerun = pipeline.load(dsn, run_id="new", plan_table=new_plan)
     assert rerun.status == "already_applied"
     assert stock_fingerprint(dsn) == after_new
     with connect(dsn) as conn:
@@ -206,12 +206,12 @@ def test_a_run_id_of_another_dag_neither_opens_nor_releases_its_run(clean_shop: 
 
     with pytest.raises(pipeline.RunIdTaken, match="already used by a stock sync run of DAG 'inventory_nightly_sync'"):
         pipeline.freeze_checkout(dsn, run_id="same-id", dag_id="inventory_full_push", settings=settings)
-    skipped = pipeline.release_freeze(dsn, run_id="same-id", dag_id="inventory_full_push", settings=settings)
+    skipped = pipeline.release_freeze(dsn, run_id="same-id", dag_id="inventory_full_push")
 
     assert skipped["released"] == 0 and skipped["skipped"] == "run id belongs to DAG inventory_nightly_sync"
     assert active_freezes(dsn) == [(held["freeze_id"], "same-id")]
     assert pipeline.get_run(dsn, "same-id") == record
-    released = pipeline.release_freeze(dsn, run_id="same-id", dag_id="inventory_nightly_sync", settings=settings)
+    released = pipeline.release_freeze(dsn, run_id="same-id", dag_id="inventory_nightly_sync")
     assert released["released"] == 1 and active_freezes(dsn) == []
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from include.stocksync.guardrails import evaluate
 from include.stocksync.settings import load_settings
 
-SETTINGS = replace(load_settings(environ={}), push_guardrails_min_skus=100)
+SETTINGS = load_settings(environ={}).model_copy(update={"push_guardrails_min_skus": 100})
 
 
 def figures(applicable: int, changing: int, zeroed: int, before: int, after: int,

@@ -5,6 +5,7 @@ Runs against the real PostgreSQL test cluster; every test starts from an empty s
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
@@ -155,6 +156,7 @@ def test_expired_freeze_does_not_block(shop: str) -> None:
 def test_released_freeze_does_not_block(shop: str) -> None:
     with connect(shop) as conn:
         freeze.set_freeze(conn, set_by="run-1", reason="sync", message="m", ttl_seconds=600)
+        conn.commit()  # the freeze helpers leave the transaction to their caller
         assert try_place_order(shop, [("SKU-A", 1)])[0] is None
         assert freeze.release_freezes(conn, set_by="run-1") == 1
     order_id, problem = try_place_order(shop, [("SKU-A", 1)])
@@ -167,10 +169,12 @@ def test_release_only_touches_own_freezes(shop: str) -> None:
         ops = freeze.set_freeze(conn, set_by="ops", reason="maintenance", message="Maintenance.",
                                 ttl_seconds=600)
         run = freeze.set_freeze(conn, set_by="run-1", reason="sync", message="Sync.", ttl_seconds=600)
+        conn.commit()
         assert {row[0] for row in active_freezes(shop)} == {ops.freeze_id, run.freeze_id}
 
         assert freeze.release_freezes(conn, set_by="run-1") == 1
         assert freeze.release_freezes(conn, set_by="run-1") == 0  # already released
+        conn.commit()
         assert active_freezes(shop) == [(ops.freeze_id, "ops")]
         assert freeze.active_freezes(conn, set_by="run-1") == []
         assert [row[0] for row in freeze.active_freezes(conn, set_by="ops")] == [ops.freeze_id]
@@ -196,3 +200,25 @@ def test_refused_order_leaves_no_rows_and_later_orders_work(shop: str) -> None:
     order_id = place(shop, [("SKU-A", 5), ("SKU-B", 3)])
     assert qty_of(shop) == {"SKU-A": 5, "SKU-B": 0, "SKU-C": 0}
     assert orders(shop) == [(order_id, "placed", None, "SKU-A", 5), (order_id, "placed", None, "SKU-B", 3)]
+
+
+def test_shopper_message_promises_the_real_expiry(shop: str) -> None:
+    """The expected end shown to shoppers is the freeze's own expiry (rounded up to the minute),
+    never earlier, for any TTL (the apply mode's shorter one too)."""
+    for ttl in (90, 600, 1800):
+        with connect(shop) as conn:
+            held = freeze.set_freeze(conn, set_by=f"run-{ttl}", reason="sync",
+                                     message="Back after {expected_end}.", ttl_seconds=ttl)
+        shown = held.shopper_message.removeprefix("Back after ").removesuffix(" UTC.")
+        hours, minutes = (int(part) for part in shown.split(":"))
+        expiry = held.expires_at.astimezone(timezone.utc)
+        promised = expiry.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+        if promised < expiry - timedelta(hours=12):  # rolled over midnight
+            promised += timedelta(days=1)
+        assert expiry <= promised < expiry + timedelta(minutes=1), (ttl, held.shopper_message, expiry)
+        assert promised > datetime.now(timezone.utc)
+
+
+def test_a_freeze_longer_than_the_hard_bound_is_refused(shop: str) -> None:
+    with connect(shop) as conn, pytest.raises(ValueError, match="a freeze lasts 0..14400 s"):
+        freeze.set_freeze(conn, set_by="run-x", reason="sync", message="m", ttl_seconds=86400)
