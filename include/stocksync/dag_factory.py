@@ -110,11 +110,9 @@ def _shop_dsn() -> str:
     return postgres_dsn(load_settings().shop_conn_id)
 
 
-def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tags: list[str],
-                   ops: bool = False) -> DAG:
-    """Build a sync DAG: freeze → extract → validate → merge → load → release."""
-    settings = load_settings()
-    default_args = {
+def default_args(settings: Settings) -> dict[str, Any]:
+    """What every stocksync DAG's tasks share: owner, retries with backoff, the failure notifier."""
+    return {
         "owner": OWNER,
         "retries": max(2, settings.task_retries),
         "retry_delay": timedelta(seconds=settings.retry_delay_seconds),
@@ -125,8 +123,14 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
                                                    shop_conn_id=settings.shop_conn_id),
     }
 
+
+def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tags: list[str],
+                   ops: bool = False) -> DAG:
+    """Build a sync DAG: freeze → extract → validate → merge → load → release."""
+    settings = load_settings()
+
     @dag(dag_id=dag_id, schedule=schedule, start_date=START_DATE, catchup=False, max_active_runs=1,
-         tags=tags, doc_md=doc_md, default_args=default_args, params=run_params(settings, ops=ops),
+         tags=tags, doc_md=doc_md, default_args=default_args(settings), params=run_params(settings, ops=ops),
          user_defined_macros={"stocksync_report": report_file, "stocksync_report_url": report_url})
     def sync_dag() -> None:
         @setup
