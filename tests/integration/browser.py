@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +48,38 @@ def browser_page(height: int) -> Iterator[Any]:
             yield page
         finally:
             browser.close()
+
+
+@dataclass
+class Watched:
+    """What a page did while watched: dialogs it opened, console messages, and the responses whose
+    URL contains the watched part (with their headers)."""
+
+    dialogs: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+    responses: list[tuple[str, int, dict[str, str]]] = field(default_factory=list)
+
+    def blocked_scripts(self) -> list[str]:
+        """Console messages of a script the browser refused (CSP or sandbox): the page tried to run one."""
+        return [m for m in self.console if "script" in m.lower() and ("block" in m.lower() or "refused" in m.lower())]
+
+
+def watch(page: Any, url_part: str = "/stocksync/") -> Watched:
+    """Record `page`'s dialogs (dismissed; any frame), console messages and our responses.
+
+    A dialog proves a script ran at the top level; inside Airflow's iframe (no `allow-modals`) an
+    `alert` is blocked even when script runs, so callers also look at the console and the DOM."""
+    seen = Watched()
+
+    def on_dialog(dialog: Any) -> None:
+        seen.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def on_response(response: Any) -> None:
+        if url_part in response.url:
+            seen.responses.append((response.url, response.status, response.all_headers()))
+
+    page.on("dialog", on_dialog)
+    page.on("console", lambda message: seen.console.append(f"{message.type}: {message.text}"))
+    page.on("response", on_response)
+    return seen

@@ -4,6 +4,11 @@ wired to the test shop DB, WMS service and webhook, driven over HTTP and with he
 One nightly run is made first with `dag.test()` (in this process, the session's Airflow home);
 the standalone gets its own AIRFLOW_HOME but the same shop DB and reports folder, so its plugin
 page lists that run and serves its report. Screenshots go to `artifacts/screenshots/`.
+
+The last tests feed a script payload and a right-to-left override through a WMS SKU, the ops
+push's parameters and a run id chosen over REST (the standalone allows any run id without `/`),
+open every page in Chromium and check that no script runs, the text shows as text and every
+response carries the security headers.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ import http.client
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urljoin, urlparse
+from urllib.parse import quote, unquote, urljoin, urlparse
 
 import pytest
 import requests
@@ -23,7 +30,7 @@ from devstack.demo_seed import seed_demo
 from devstack.local_stack import free_port
 from include.stocksync.db import run_key
 from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN
-from tests.integration.browser import SCREENSHOTS, browser_page, sign_in
+from tests.integration.browser import SCREENSHOTS, Watched, browser_page, sign_in, watch
 
 pytestmark = pytest.mark.slow
 
@@ -55,11 +62,13 @@ def ui(shop_dsn: str, wms_process: Any, webhook: Any, airflow: dict[str, str], d
     standalone = AirflowStandalone(
         tmp_path_factory.mktemp("airflow-standalone"), shop_dsn=shop_dsn, wms_url=wms_process.url,
         token=TEST_TOKEN, webhook_url=webhook.url, port=free_port(),
-        extra_env={**TEST_SETTINGS_ENV, "STOCKSYNC_REPORTS_DIR": airflow["STOCKSYNC_REPORTS_DIR"]})
+        extra_env={**TEST_SETTINGS_ENV, "STOCKSYNC_REPORTS_DIR": airflow["STOCKSYNC_REPORTS_DIR"],
+                   # a deployment may allow any run id; the hostile run id below needs it
+                   "AIRFLOW__SCHEDULER__ALLOWED_RUN_ID_PATTERN": "^[^/]+$"})
     standalone.launch()  # starts in the background while the run below is made
     try:
         wms_process.admin.clear_faults()
-        seed_demo(shop_dsn, wms_process.admin, skus=30, seed=2)
+        seed_demo(shop_dsn, wms_process.admin, skus=200, seed=2)  # 200: one odd SKU stays under the 1% limit
         dag_run = dagbag.get_dag("inventory_nightly_sync").test()
         assert str(dag_run.state) == "success", f"the nightly run failed: {dag_run.state}"
         run = get_run(shop_dsn, dag_run.run_id)
@@ -81,6 +90,26 @@ def raw_get(base: str, path: str, headers: dict[str, str] | None = None) -> tupl
         return response.status, response.read().decode(errors="replace")
     finally:
         conn.close()
+
+
+class Elements(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.attributes: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self.attributes.update(name for name, _ in attrs)
+
+
+def assert_self_contained(page: str) -> None:
+    """No script and nothing loaded from elsewhere (text that merely mentions `src=` is fine)."""
+    elements = Elements()
+    elements.feed(page)
+    assert not elements.tags & {"script", "link", "img", "iframe", "object", "embed", "base", "form"}, elements.tags
+    assert not {"src", "srcset"} & elements.attributes and not any(a.startswith("on") for a in elements.attributes)
+    assert "@import" not in page and "url(" not in page
 
 
 def refused(response: requests.Response) -> bool:
@@ -112,7 +141,7 @@ def test_page_and_report_with_a_token(ui: UiStack) -> None:
     assert ui.run_id in page.text and ui.run_status in page.text
     assert "Alerts sent" in page.text
     assert f'href="reports/{run_key(ui.run_id)}/report.html"' in page.text
-    assert not any(tag in page.text for tag in ("<script", "<link", "src=", "@import"))  # self-contained
+    assert_self_contained(page.text)
 
     report = requests.get(ui.base + ui.report_path, headers=ui.bearer(), timeout=10)
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
@@ -266,3 +295,272 @@ def test_full_push_trigger_form_shows_the_ops_params(ui: UiStack) -> None:
         dialog.locator("[name=element_override_reason]").scroll_into_view_if_needed()
         expect(dialog.locator("[name=element_override_reason]")).to_be_in_viewport()
         page.screenshot(path=str(SCREENSHOTS / "full_push_trigger_form.png"))
+
+
+# -- hostile text: a WMS SKU, ops parameters and a run id carrying a script and a bidi override --------------
+
+SCRIPT = "<img src=x onerror=alert(1)><script>alert(1)</script>"
+ESCAPED_SCRIPT = "&lt;img src=x onerror=alert(1)&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
+RLO = "\u202e"
+HOSTILE_SKU = f"{SCRIPT}{RLO}gpj.exe"
+# Airflow refuses `/` and `..` in a run id whatever the pattern, so this one has no closing tag
+HOSTILE_RUN_ID = f"ops <img src=x onerror=alert(3)><svg onload=alert(4)>{RLO}gpj"
+PUSH, NIGHTLY = "inventory_full_push", "inventory_nightly_sync"
+INJECTED = "script, img, iframe, [onerror], [onload]"  # what escaped text must never turn into
+
+
+def shown(text: str) -> str:
+    """How a page shows `text`: the override as a marker."""
+    return text.replace(RLO, "⟨U+202E⟩")
+
+
+@dataclass(frozen=True)
+class HostileRuns:
+    nightly_id: str  # a nightly run whose WMS feed renamed one SKU to HOSTILE_SKU (quarantined)
+    push_id: str  # HOSTILE_RUN_ID: an ops dry run, triggered over REST, with SCRIPT as its override reason
+    refused_id: str  # an ops push refused at its first task (SKU with a bidi override), reusing nightly_id
+    refused_alert: dict[str, Any]  # the failure alert the webhook received for the refused push
+
+
+def run_path(dag_id: str, run_id: str) -> str:
+    return f"/dags/{dag_id}/runs/{quote(run_id, safe='')}"
+
+
+def wait_for_run(api: AirflowStandalone, dag_id: str, run_id: str, timeout: float = 300) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = api.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}").json().get("state")
+        if state in ("success", "failed"):
+            return str(state)
+        assert time.monotonic() < deadline, f"{dag_id} {run_id!r} still {state}"
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def hostile(ui: UiStack, shop_dsn: str, dagbag: Any, wms_process: Any, webhook: Any) -> HostileRuns:
+    from include.stocksync.pipeline import get_run
+    from tests.conftest import fresh_dag
+
+    wms_process.admin.faults(sku_rename={"SKU-0000030": HOSTILE_SKU})
+    try:
+        nightly = fresh_dag(dagbag, NIGHTLY).test(run_conf={"page_size": 100})
+    finally:
+        wms_process.admin.clear_faults()
+    assert str(nightly.state) == "success" and get_run(shop_dsn, nightly.run_id)["quarantined"] == 1
+
+    api = ui.airflow
+    deadline = time.monotonic() + 60
+    while api.api("GET", f"/api/v2/dags/{PUSH}").status_code != 200:
+        assert time.monotonic() < deadline, f"{PUSH} not registered"
+        time.sleep(0.5)
+    assert api.api("PATCH", f"/api/v2/dags/{PUSH}", json={"is_paused": False}).status_code == 200
+    triggers = {
+        HOSTILE_RUN_ID: {"dry_run": True, "override_guardrails": True, "override_reason": f"stock take {SCRIPT}"},
+        nightly.run_id: {"dry_run": True, "skus": [HOSTILE_SKU]},  # refused: not printable; the id is taken
+    }
+    for run_id, conf in triggers.items():
+        response = api.api("POST", f"/api/v2/dags/{PUSH}/dagRuns",
+                           json={"dag_run_id": run_id, "logical_date": None, "conf": conf})
+        assert response.status_code == 200, response.text
+    assert wait_for_run(api, PUSH, HOSTILE_RUN_ID) == "success"
+    assert wait_for_run(api, PUSH, nightly.run_id) == "failed"
+    assert get_run(shop_dsn, HOSTILE_RUN_ID)["status"] == "dry_run"
+    assert get_run(shop_dsn, nightly.run_id)["dag_id"] == NIGHTLY  # the refused push left it alone
+    alerts = [e["body"] for e in webhook.received()
+              if e["body"].get("run_id") == nightly.run_id and e["body"].get("dag_id") == PUSH]
+    assert alerts, "the refused push sent no alert"
+    return HostileRuns(nightly.run_id, HOSTILE_RUN_ID, nightly.run_id, alerts[0])
+
+
+def report_url(base: str, run_id: str, name: str = "report.html") -> str:
+    return f"{base}/stocksync/reports/{run_key(run_id)}/{name}"
+
+
+def assert_secured(url: str, status: int, headers: dict[str, str]) -> None:
+    from include.stocksync.pages import CONTENT_SECURITY_POLICY
+
+    headers = {k.lower(): v for k, v in headers.items()}
+    assert headers.get("content-security-policy") == CONTENT_SECURITY_POLICY, (url, status, headers)
+    assert headers.get("x-content-type-options") == "nosniff", (url, status)
+    assert headers.get("x-frame-options") == "SAMEORIGIN", (url, status)
+
+
+def assert_no_script_ran(seen: Watched) -> None:
+    assert seen.dialogs == [], seen.dialogs
+    assert seen.blocked_scripts() == [], seen.blocked_scripts()  # not even one the browser had to refuse
+
+
+def test_hostile_text_is_text_on_every_page(ui: UiStack, hostile: HostileRuns) -> None:
+    """Runs page, the nightly run's report, the push's report and plan in the "Sync report" tab
+    and directly, the refused push's tab and its alert link: no script runs, the payload reads as
+    text with the override as a marker, every response of ours carries the security headers."""
+    from playwright.sync_api import expect
+
+    def text_of(scope: Any) -> str:
+        expect(scope.locator("h1")).to_be_visible()
+        assert scope.locator(INJECTED).count() == 0
+        return str(scope.locator("body").inner_text())
+
+    def open_tab(dag_id: str, run_id: str) -> Any:
+        page.goto(ui.base + run_path(dag_id, run_id))
+        page.get_by_text("Sync report", exact=True).click()
+        page.wait_for_url("**/plugin/stocksync_report")
+        return page.frame_locator("iframe")
+
+    with browser_page(height=1000) as page:
+        seen = watch(page)
+        page.goto(ui.base + "/stocksync/")
+        sign_in(page, ui.airflow)
+        page.wait_for_url(ui.base + "/stocksync/")
+        text = text_of(page)
+        assert shown(hostile.push_id) in text and f"stock take {SCRIPT}" in text
+        page.screenshot(path=str(SCREENSHOTS / "hostile_runs_page.png"), full_page=True)
+
+        page.goto(report_url(ui.base, hostile.nightly_id))
+        text = text_of(page)
+        quarantined = text.split("Quarantined rows", 1)[1].split("Distribution of changes", 1)[0]
+        assert shown(HOSTILE_SKU) in quarantined and "⟨U+202E⟩gpj.exe" in quarantined
+        page.locator("h2", has_text="Quarantined rows").scroll_into_view_if_needed()
+        page.screenshot(path=str(SCREENSHOTS / "hostile_nightly_report.png"), full_page=True)
+
+        frame = open_tab(PUSH, hostile.push_id)
+        expect(frame.locator("h1")).to_contain_text(shown(hostile.push_id))
+        text = text_of(frame)
+        assert f"stock take {SCRIPT}" in text and "dry_run" in text
+        page.screenshot(path=str(SCREENSHOTS / "hostile_push_report_tab.png"))
+        frame.get_by_role("link", name="plan.html").click()
+        expect(frame.locator("h1")).to_contain_text(f"Dry-run plan for {shown(hostile.push_id)}")
+        assert "Nothing was written to the shop." in text_of(frame)
+        page.screenshot(path=str(SCREENSHOTS / "hostile_push_plan_tab.png"))
+
+        page.goto(report_url(ui.base, hostile.push_id, "plan.html"))
+        assert shown(hostile.push_id) in text_of(page)
+
+        frame = open_tab(PUSH, hostile.refused_id)  # the run id is the nightly run's: its report must not show
+        expect(frame.locator("h1")).to_have_text("Run refused: no sync report")
+        text = text_of(frame)
+        assert "freeze_checkout" in text and SCRIPT in text and "cannot be a SKU" in text
+        assert NIGHTLY in text and "Quarantined rows" not in text
+        page.screenshot(path=str(SCREENSHOTS / "hostile_refused_tab.png"))
+
+        response = page.goto(hostile.refused_alert["report_url"])  # the alert's link: HTML, never JSON
+        assert response is not None and response.status == 200
+        assert response.headers["content-type"].startswith("text/html")
+        assert "Run refused" in text_of(page) and SCRIPT in text_of(page)
+        page.screenshot(path=str(SCREENSHOTS / "hostile_refused_alert_link.png"), full_page=True)
+
+    assert_no_script_ran(seen)
+    paths = {unquote(urlparse(url).path) for url, _, _ in seen.responses}
+    for wanted in ("/stocksync/", f"/stocksync/reports/{run_key(hostile.nightly_id)}/report.html",
+                   f"/stocksync/reports/{run_key(hostile.push_id)}/report.html",
+                   f"/stocksync/reports/{run_key(hostile.push_id)}/plan.html",
+                   f"/stocksync/runs/{PUSH}/{hostile.push_id}", f"/stocksync/runs/{PUSH}/{hostile.refused_id}"):
+        assert wanted in paths, (wanted, paths)
+    for url, status, headers in seen.responses:
+        assert_secured(url, status, headers)
+
+
+def test_run_page_shows_only_its_own_dags_run(ui: UiStack, hostile: HostileRuns) -> None:
+    """Run ids are unique per DAG only: the push refused with the nightly run's id gets the
+    refused-run page, never the nightly run's report; the nightly DAG's page leads to it."""
+    own = requests.get(ui.base + run_tab_path(NIGHTLY, hostile.nightly_id), headers=ui.bearer(),
+                       allow_redirects=False, timeout=10)
+    assert own.status_code == 303
+    assert urljoin(ui.base + run_tab_path(NIGHTLY, hostile.nightly_id), own.headers["location"]) == \
+        report_url(ui.base, hostile.nightly_id)
+
+    for accept in ("application/json", "text/html"):  # an alert's link is HTML for API clients too
+        other = requests.get(ui.base + run_tab_path(PUSH, hostile.refused_id), allow_redirects=False, timeout=10,
+                             headers={**ui.bearer(), "Accept": accept})
+        assert other.status_code == 200 and other.headers["content-type"].startswith("text/html")
+        assert "Run refused: no sync report" in other.text and ESCAPED_SCRIPT in other.text
+        assert "Quarantined rows" not in other.text and "reports/" not in other.text
+        assert_self_contained(other.text)
+
+    # without a login: a browser goes to Airflow's login page, an API client gets 401
+    browser = requests.get(ui.base + run_tab_path(PUSH, hostile.refused_id), headers={"Accept": "text/html"},
+                           allow_redirects=False, timeout=10)
+    assert browser.status_code == 303 and "/auth/login" in browser.headers["location"]
+    assert requests.get(ui.base + run_tab_path(PUSH, hostile.refused_id), timeout=10).status_code == 401
+
+
+def test_every_kind_of_plugin_response_carries_the_security_headers(ui: UiStack, hostile: HostileRuns) -> None:
+    html = {"Accept": "text/html"}
+    cases = [  # (path, headers, expected status)
+        ("/stocksync/", ui.bearer(), 200),
+        (ui.report_path, ui.bearer(), 200),
+        (f"/stocksync/reports/{run_key(hostile.push_id)}/plan.html", ui.bearer(), 200),
+        (f"/stocksync/reports/{run_key(hostile.push_id)}/plan.csv", ui.bearer(), 200),
+        (run_tab_path(NIGHTLY, ui.run_id), ui.bearer(), 303),
+        (run_tab_path(PUSH, hostile.refused_id), ui.bearer(), 200),
+        (run_tab_path("some_other_dag", "manual__2026-01-01T00:00:00+00:00"), ui.bearer(), 404),
+        ("/stocksync/reports/0123456789abcdef/report.html", ui.bearer(), 404),
+        ("/stocksync/reports/0123456789abcdef/report.html", {**ui.bearer(), **html}, 404),
+        ("/stocksync/", {}, 401),
+        ("/stocksync/", html, 303),
+        ("/stocksync/", {"Authorization": "Bearer not-a-jwt"}, 401),
+    ]
+    for path, headers, expected in cases:
+        response = requests.get(ui.base + path, headers=headers, allow_redirects=False, timeout=10)
+        assert response.status_code in ((401, 403) if expected == 401 else (expected,)), (path, response.status_code)
+        assert_secured(path, response.status_code, dict(response.headers))
+        if "text/html" in headers.get("Accept", "") and response.status_code == 404:
+            assert response.headers["content-type"].startswith("text/html") and "<h1>Not found</h1>" in response.text
+    csv = requests.get(ui.base + f"/stocksync/reports/{run_key(hostile.push_id)}/plan.csv", headers=ui.bearer(),
+                       timeout=10)
+    assert csv.headers["content-type"].startswith("text/csv") and csv.text.startswith("sku,current,")
+
+
+def test_report_files_are_served_only_for_a_run_record_and_by_name(ui: UiStack, hostile: HostileRuns,
+                                                                   airflow: dict[str, str]) -> None:
+    """A folder no run record claims is not served, nor any file but report.html, plan.html and
+    plan.csv (an older run's GX Data Docs copy shows WMS text raw and loads CDN scripts)."""
+    reports = Path(airflow["STOCKSYNC_REPORTS_DIR"])
+    orphan = reports / "0123456789abcdef"
+    docs = reports / run_key(hostile.nightly_id) / "gx_validation.html"
+    orphan.mkdir(mode=0o700, exist_ok=True)
+    (orphan / "report.html").write_text("<h1>orphan</h1>")
+    docs.write_text("<script src='https://cdn.example/x.js'></script>")
+    try:
+        for path in ("/stocksync/reports/0123456789abcdef/report.html",
+                     f"/stocksync/reports/{run_key(hostile.nightly_id)}/gx_validation.html"):
+            response = requests.get(ui.base + path, headers=ui.bearer(), timeout=10)
+            assert response.status_code == 404, (path, response.status_code)
+            assert "orphan" not in response.text and "cdn.example" not in response.text
+    finally:
+        docs.unlink()
+        (orphan / "report.html").unlink()
+        orphan.rmdir()
+
+
+def test_a_script_in_a_served_page_never_runs(ui: UiStack, hostile: HostileRuns, airflow: dict[str, str]) -> None:
+    """Defence in depth: even a page of ours that held a script (a template bug) runs none, at the
+    top level or in the Airflow UI's iframe that grants `allow-scripts allow-same-origin`."""
+    planted = Path(airflow["STOCKSYNC_REPORTS_DIR"]) / run_key(ui.run_id) / "plan.html"
+    planted.write_text("<h1>planted</h1><script>parent.document.title='pwned';alert('script')</script>"
+                       "<img src=x onerror=\"parent.document.title='pwned';alert('img')\">")
+    try:
+        with browser_page(height=700) as page:
+            seen = watch(page)
+            page.goto(ui.base + "/plugin/stocksync")
+            sign_in(page, ui.airflow)
+            page.wait_for_url("**/plugin/stocksync")
+            frame = page.frame_locator("iframe")
+            title = page.title()
+            assert page.locator("iframe").get_attribute("sandbox") == \
+                "allow-scripts allow-same-origin allow-forms allow-downloads"  # what Airflow 3.3 grants
+            page.locator("iframe").evaluate(  # load the planted page in Airflow's own iframe
+                f"frame => {{ frame.src = '/stocksync/reports/{run_key(ui.run_id)}/plan.html'; }}")
+            from playwright.sync_api import expect
+
+            expect(frame.locator("h1")).to_have_text("planted")
+            page.wait_for_timeout(1000)
+            assert page.title() == title
+            page.goto(ui.base + f"/stocksync/reports/{run_key(ui.run_id)}/plan.html")
+            expect(page.locator("h1")).to_have_text("planted")
+            page.wait_for_timeout(1000)
+            assert page.title() != "pwned"
+        assert seen.dialogs == []
+        assert seen.blocked_scripts(), seen.console  # the browser saw the script and refused it
+    finally:
+        planted.unlink()
