@@ -30,6 +30,16 @@ from devstack.webhook_receiver import make_server
 from include.stocksync.db import connect
 from include.stocksync.pipeline import apply_schema
 
+# The session's Airflow home, fixed before any test module is collected: a module that imports the
+# plugin (or any Airflow module) at collection binds Airflow's settings to AIRFLOW_HOME then, so it
+# must already be the home the `airflow` fixture migrates.
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="stocksync-airflow-"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
+
+
 TEST_TOKEN = secrets.token_urlsafe(24)  # random per session: no token of ours is a constant
 TEST_PG = LocalPostgres(name=os.environ.get("STOCKSYNC_TEST_PG_NAME", "test"),
                         port=int(os.environ.get("STOCKSYNC_TEST_PG_PORT", "55433")), database="stocksync_test")
@@ -111,7 +121,7 @@ def webhook() -> Iterator[Webhook]:
 @pytest.fixture(scope="session")
 def airflow(shop_dsn: str, wms_process: WmsProcess, webhook: Webhook) -> dict[str, str]:
     """Airflow configured for the test services (env set before Airflow is imported)."""
-    home = Path(tempfile.mkdtemp(prefix="stocksync-airflow-"))
+    home = AIRFLOW_HOME
     env = airflow_env(home, shop_dsn=shop_dsn, wms_url=wms_process.url, token=TEST_TOKEN, webhook_url=webhook.url)
     env.update(TEST_SETTINGS_ENV)
     env["STOCKSYNC_REPORTS_DIR"] = str(home / "reports")
