@@ -119,7 +119,9 @@ class Phase:
         return {"phase": self.name, "requests": len(lat), "errors": self.errors, "seconds": round(seconds, 2),
                 "throughput_rps": round(len(lat) / seconds, 1) if seconds > 0 else None,
                 "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99), "max_ms": pct(1.0),
-                "statuses": dict(sorted(self.statuses.items())), "live": dict(sorted(self.live.items()))}
+                "statuses": dict(sorted(self.statuses.items())), "live": dict(sorted(self.live.items())),
+                # other work on the machine skews every figure: the 1-minute load average when it ended
+                "loadavg_1m": round(os.getloadavg()[0], 2)}
 
 
 def request_bytes(path: str, secret: str, body: bytes) -> bytes:
@@ -270,13 +272,13 @@ def write(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     path.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     print(f"\n{args.clients} clients, {args.workers} uvicorn workers, {args.skus} SKUs, {os.cpu_count()} CPUs, "
           f"WMS budget {args.wms_budget_ms} ms\n")
-    print("| phase | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | answers | live |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
+    print("| phase | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | answers | live | load 1m |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |")
     for r in results:
         answers = ", ".join(f"{k} {v}" for k, v in r["statuses"].items())
         live = ", ".join(f"{k} {v}" for k, v in r["live"].items()) or "-"
         print(f"| {r['phase']} | {r['requests']} | {r['throughput_rps']} | {r['p50_ms']} | {r['p95_ms']} | "
-              f"{r['p99_ms']} | {r['max_ms']} | {answers} | {live} |")
+              f"{r['p99_ms']} | {r['max_ms']} | {answers} | {live} | {r['loadavg_1m']} |")
     print(f"\nwritten to {path}")
 
 
