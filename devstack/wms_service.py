@@ -58,6 +58,34 @@ otherwise it answers `401 {"error": "missing or invalid bearer token"}`.
   `409 {"error": "insufficient stock for SKU-..."}`. Only accepted orders
   remember their key, so a rejected order may be retried with the same key.
 
+### The change feed and order lifecycle (issue 13; docs/order-push-and-intraday.md)
+
+* `GET /v1/stock/feed?after_seq=&limit=` is the change *log*: one event per change
+  after start-up (or reset), in `seq` order, `seq`s dense (every change takes the next
+  one), at most `limit` (1..10000, default 1000). Answers
+  `{after_seq, oldest_after_seq, head_seq, taken_at, orders_counted_until, events,
+  next_after_seq}`; an event is the SKU's record after the change (`sku, on_hand,
+  non_usable, allocated, available, seq`) plus `changed_at` and `reason` (`order`,
+  `cancel`, `ship`, `adjust`, `set`). `next_after_seq` is the last event's `seq`
+  (`after_seq` when there is none). `orders_counted_until`: every order received at or
+  before it has all its changes at `seq <= next_after_seq`, none after it does (the page
+  read time when the page reaches `head_seq`). The feed keeps the newest
+  `--feed-retention` changes (default 1,000,000): an `after_seq` below
+  `oldest_after_seq` answers `410 {"error", "oldest_after_seq", "head_seq"}`.
+  (`/v1/stock/changes` above is the compacted view: current records, no history.)
+* `POST /v1/orders/cancel` with the `Idempotency-Key` the order was sent with
+  releases its allocation (`allocated -= qty`, a `cancel` change per SKU) and answers
+  `201 {cancel_id, order_ref, cancelled_at, lines}`; a repeat answers 200 with the
+  first cancellation. 404: no accepted order has that key; 409: it has shipped.
+* `POST /_admin/ship {"keys": [...]}` ships accepted orders (`on_hand` and `allocated`
+  drop together, `available` stays): `{shipped, skipped}`.
+* `POST /_admin/adjust {"items": [{"sku", "on_hand"?, "non_usable"?}]}`: relative
+  changes (receipts, damages), atomic; 422 for a negative result.
+* `POST /_admin/feed-retention {"events": N}` keeps only the newest N changes (N = 0
+  forgets them all: any older `after_seq` is then a gap).
+* Fault `feed_skip_seqs: [seq, ...]` leaves those events out of feed pages (a feed
+  whose sequences jump).
+
 ## Admin API (`/_admin`, same token)
 
 * `POST /_admin/reset {"skus": int >= 0, "seed"?: int >= 0}` regenerates the
@@ -124,7 +152,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +178,8 @@ DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
 MAX_SKUS = 9_999_999  # keeps SKU names at a fixed width of 7 digits
 MAX_SNAPSHOTS = 4
+DEFAULT_FEED_RETENTION = 1_000_000  # changes the feed keeps (issue 13)
+FEED_TRIM_SLACK = 1000  # trimmed in steps, not on every change
 QTY_FIELDS = ("on_hand", "non_usable", "allocated", "available")
 ITEM_FIELDS = ("sku", *QTY_FIELDS, "seq")
 SETTABLE_FIELDS = ("on_hand", "non_usable", "allocated")
@@ -335,6 +365,7 @@ class FaultConfig:
     expire_cursors: bool = False
     sku_rename: dict[str, str] = field(default_factory=dict)
     no_watermark: bool = False
+    feed_skip_seqs: list[int] = field(default_factory=list)  # issue 13: feed events left out
     _raw: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -425,6 +456,11 @@ class FaultConfig:
         for key in ("drop_last_page", "zero_all", "expire_cursors", "no_watermark"):
             if key in body:
                 setattr(cfg, key, flag(key))
+        if "feed_skip_seqs" in body:  # issue 13
+            seqs = body["feed_skip_seqs"]
+            if not isinstance(seqs, list) or not all(is_int(v) and v >= 0 for v in seqs):
+                raise ApiError(422, "feed_skip_seqs must be a list of non-negative integers")
+            cfg.feed_skip_seqs = list(seqs)
         if "sku_rename" in body:
             rename = body["sku_rename"]
             if not isinstance(rename, dict) or not all(
@@ -527,11 +563,13 @@ class WmsState:
         *,
         watermark: bool = True,
         snapshot_ttl: float = 600.0,
+        feed_retention: int = DEFAULT_FEED_RETENTION,
     ) -> None:
         self.lock = threading.Lock()
         self.token = token
         self.watermark = watermark
         self.snapshot_ttl = float(snapshot_ttl)
+        self.feed_retention = int(feed_retention)  # issue 13: change feed
         self.default_seed = seed
         self._snapshot_counter = itertools.count(1)
         self.reset(skus, seed)
@@ -549,6 +587,14 @@ class WmsState:
             self.snapshots: OrderedDict[str, Snapshot] = OrderedDict()
             self.receipts: dict[str, dict[str, Any]] = {}
             self.faults = FaultConfig()
+            # --- issue 13: change feed and order lifecycle -----------------------------
+            # every change after start-up, in seq order: (seq, index, on_hand, non_usable,
+            # allocated, changed_at, reason); seqs are dense from log_floor + 1
+            self.events: list[tuple[int, int, int, int, int, str, str]] = []
+            self.log_floor = self.counter
+            # per accepted order key: {"lines": {index: qty}, "state": ..., "cancel": receipt}
+            self.orders: dict[str, dict[str, Any]] = {}
+            # --- end issue 13 ----------------------------------------------------------------
 
     def _writable(self) -> np.ndarray:
         """Copy-on-write: detach the live arrays from snapshots before mutating."""
@@ -557,9 +603,21 @@ class WmsState:
             self.shared = False
         return self.data
 
-    def _bump(self, data: np.ndarray, index: int) -> None:
+    def _bump(self, data: np.ndarray, index: int, at: str | None = None, reason: str = "set") -> None:
         self.counter += 1
         data[SEQ, index] = self.counter
+        # issue 13: the change feed keeps this change (the record as it is after it)
+        self.events.append((self.counter, index, int(data[ON_HAND, index]), int(data[NON_USABLE, index]),
+                            int(data[ALLOCATED, index]), at or utc_now_iso(), reason))
+        if len(self.events) > self.feed_retention + FEED_TRIM_SLACK:
+            self._trim_feed(self.feed_retention)
+
+    def _trim_feed(self, keep: int) -> None:
+        """Forget all but the newest `keep` changes: the feed no longer goes back before them."""
+        drop = max(0, len(self.events) - keep)
+        if drop:
+            self.log_floor = self.events[drop - 1][0]
+            del self.events[:drop]
 
     def sku_index(self, sku: Any) -> int | None:
         if not isinstance(sku, str):
@@ -660,16 +718,18 @@ class WmsState:
                         available=available,
                     )
             data = self._writable()
+            received_at = utc_now_iso()  # the receipt's time is its changes' time (feed watermark)
             for index, qty in wanted.items():
                 data[ALLOCATED, index] += qty
-                self._bump(data, index)
+                self._bump(data, index, received_at, "order")
             receipt = {
                 "receipt_id": f"rcpt-{uuid.uuid4().hex[:12]}",
                 "order_ref": order_ref,
-                "received_at": utc_now_iso(),
+                "received_at": received_at,
                 "lines": lines,
             }
             self.receipts[key] = receipt
+            self.orders[key] = {"lines": wanted, "state": "allocated", "cancel": None}
             return 201, receipt
 
     @staticmethod
@@ -758,6 +818,136 @@ class WmsState:
                 data, np.fromiter(pending, dtype=np.int64, count=len(pending))
             )
 
+    # --- issue 13: change feed, cancellations, shipping, relative adjustments ------------
+
+    def feed(self, after_seq: int, limit: int) -> dict[str, Any]:
+        """One page of the change feed after `after_seq` (see the module docstring)."""
+        with self.lock:
+            head, floor = self.counter, self.log_floor
+            if after_seq < floor:
+                raise ApiError(
+                    410,
+                    f"the change feed no longer goes back to after_seq {after_seq}: the oldest "
+                    f"after_seq it answers is {floor}; take a full snapshot (GET /v1/stock)",
+                    oldest_after_seq=floor,
+                    head_seq=head,
+                )
+            start = after_seq - floor
+            page = self.events[start : start + limit] if after_seq < head else []
+            taken_at = utc_now_iso()
+            next_after = page[-1][0] if page else after_seq
+            if next_after >= head:
+                counted_until = taken_at
+            else:  # every order received before the next change is in this page or before it
+                following = datetime.fromisoformat(self.events[start + len(page)][5])
+                counted_until = (following - timedelta(microseconds=1)).isoformat()
+        events = [
+            {
+                "seq": seq,
+                "sku": sku_name(index),
+                "on_hand": on_hand,
+                "non_usable": non_usable,
+                "allocated": allocated,
+                "available": on_hand - non_usable - allocated,
+                "changed_at": at,
+                "reason": reason,
+            }
+            for seq, index, on_hand, non_usable, allocated, at, reason in page
+        ]
+        return {
+            "after_seq": after_seq,
+            "oldest_after_seq": floor,
+            "head_seq": head,
+            "taken_at": taken_at,
+            "orders_counted_until": counted_until,
+            "events": events,
+            "next_after_seq": next_after,
+        }
+
+    def set_feed_retention(self, events: int) -> dict[str, int]:
+        with self.lock:
+            self.feed_retention = events
+            self._trim_feed(events)
+            return {"events": events, "oldest_after_seq": self.log_floor, "head_seq": self.counter}
+
+    def cancel_order(self, key: str) -> tuple[int, dict[str, Any]]:
+        """Release an accepted order's allocation, once; a repeat answers the first cancellation."""
+        with self.lock:
+            order = self.orders.get(key)
+            if order is None:
+                raise ApiError(404, f"no accepted order with Idempotency-Key {key!r}")
+            if order["cancel"] is not None:
+                return 200, order["cancel"]
+            if order["state"] == "shipped":
+                raise ApiError(409, "the order has already shipped: it cannot be cancelled", state="shipped")
+            data = self._writable()
+            cancelled_at = utc_now_iso()
+            for index, qty in order["lines"].items():
+                data[ALLOCATED, index] -= min(qty, int(data[ALLOCATED, index]))
+                self._bump(data, index, cancelled_at, "cancel")
+            receipt = {
+                "cancel_id": f"cncl-{uuid.uuid4().hex[:12]}",
+                "order_ref": self.receipts[key]["order_ref"],
+                "cancelled_at": cancelled_at,
+                "lines": self.receipts[key]["lines"],
+            }
+            order["state"], order["cancel"] = "cancelled", receipt
+            return 201, receipt
+
+    def ship_orders(self, keys: list[str]) -> dict[str, Any]:
+        """Ship accepted orders: their units leave the warehouse (on_hand and allocated drop
+        together, available stays)."""
+        shipped, skipped = [], []
+        with self.lock:
+            for key in keys:
+                order = self.orders.get(key)
+                if order is None or order["state"] != "allocated":
+                    skipped.append({"key": key, "state": None if order is None else order["state"]})
+                    continue
+                data = self._writable()
+                at = utc_now_iso()
+                for index, qty in order["lines"].items():
+                    take = min(qty, int(data[ALLOCATED, index]), int(data[ON_HAND, index]))
+                    data[ON_HAND, index] -= take
+                    data[ALLOCATED, index] -= take
+                    self._bump(data, index, at, "ship")
+                order["state"] = "shipped"
+                shipped.append(key)
+        return {"shipped": shipped, "skipped": skipped}
+
+    def adjust_items(self, body: Any) -> list[dict[str, Any]]:
+        """Relative changes (`on_hand`, `non_usable` deltas: receipts, damages), atomically."""
+        if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+            raise ApiError(422, 'body must be {"items": [{"sku", "on_hand"?: delta, "non_usable"?: delta}]}')
+        with self.lock:
+            pending: dict[int, list[int]] = {}
+            for i, entry in enumerate(body["items"]):
+                index = self.sku_index(entry.get("sku")) if isinstance(entry, dict) else None
+                if index is None:
+                    raise ApiError(422, f"items[{i}]: unknown SKU or not an object")
+                unknown = sorted(set(entry) - {"sku", "on_hand", "non_usable"})
+                deltas = [entry.get("on_hand", 0), entry.get("non_usable", 0)]
+                if unknown or not all(is_int(d) and abs(d) <= 2**40 for d in deltas):
+                    raise ApiError(422, f"items[{i}]: only integer on_hand/non_usable deltas may be given")
+                current = pending.setdefault(
+                    index, [int(self.data[ON_HAND, index]), int(self.data[NON_USABLE, index])]
+                )
+                current[0] += deltas[0]
+                current[1] += deltas[1]
+            for index, (on_hand, non_usable) in pending.items():
+                allocated = int(self.data[ALLOCATED, index])
+                if on_hand < 0 or non_usable < 0 or on_hand - non_usable - allocated < 0:
+                    raise ApiError(422, f"{sku_name(index)}: the adjustment would leave a negative figure")
+            data = self._writable()
+            at = utc_now_iso()
+            for index, (on_hand, non_usable) in pending.items():
+                data[ON_HAND, index] = on_hand
+                data[NON_USABLE, index] = non_usable
+                self._bump(data, index, at, "adjust")
+            return build_items(data, np.fromiter(pending, dtype=np.int64, count=len(pending)))
+
+    # --- end issue 13 --------------------------------------------------------------------
+
     def get_items(self, skus: list[str] | None) -> list[dict[str, Any]]:
         with self.lock:
             data = self.data
@@ -796,13 +986,15 @@ def create_app(
     token: str,
     watermark: bool = True,
     snapshot_ttl: float = 600.0,
+    feed_retention: int = DEFAULT_FEED_RETENTION,
 ) -> FastAPI:
     """Build the WMS app with a freshly generated catalog."""
     if not token:
         raise ValueError("a bearer token is required (an empty one would match an empty header)")
     if not 0 <= skus <= MAX_SKUS:
         raise ValueError(f"skus must be in 0..{MAX_SKUS}")
-    state = WmsState(skus, seed, token, watermark=watermark, snapshot_ttl=snapshot_ttl)
+    state = WmsState(skus, seed, token, watermark=watermark, snapshot_ttl=snapshot_ttl,
+                     feed_retention=feed_retention)
     app = FastAPI(
         title="stocksync WMS simulator", docs_url=None, redoc_url=None, openapi_url=None
     )
@@ -981,6 +1173,68 @@ def create_app(
             response = error_response(err)
         return await v1_answer(response, faults)
 
+    # --- issue 13: change feed, cancellations, shipping, adjustments, feed retention -----
+
+    @app.get("/v1/stock/feed")
+    async def stock_feed(request: Request) -> Response:
+        early, faults = await v1_preflight(request)
+        if early is not None:
+            return early
+        try:
+            params = request.query_params
+            after_seq = parse_int_param(params.get("after_seq"), "after_seq", 0, 0, 2**62)
+            limit = parse_int_param(params.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+            page = state.feed(after_seq, limit)
+            events = page["events"]
+            if faults.feed_skip_seqs:
+                skip = set(faults.feed_skip_seqs)
+                events = [e for e in events if e["seq"] not in skip]
+            page["events"], unsafe = apply_item_faults(events, faults)
+            response = json_response(page, allow_nan=unsafe)
+        except ApiError as err:
+            response = error_response(err)
+        return await v1_answer(response, faults)
+
+    @app.post("/v1/orders/cancel")
+    async def cancel_order(request: Request) -> Response:
+        early, faults = await v1_preflight(request)
+        if early is not None:
+            return early
+        try:
+            key = request.headers.get("idempotency-key", "").strip()
+            if not key:
+                raise ApiError(400, "missing Idempotency-Key header (the key the order was sent with)")
+            status, receipt = state.cancel_order(key)
+            response = json_response(receipt, status)
+        except ApiError as err:
+            response = error_response(err)
+        return await v1_answer(response, faults)
+
+    @app.post("/_admin/ship")
+    async def admin_ship(request: Request) -> Response:
+        admin_guard(request)
+        body = await read_json(request)
+        keys = body.get("keys") if isinstance(body, dict) else None
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise ApiError(422, 'body must be {"keys": [idempotency keys of accepted orders]}')
+        return json_response(state.ship_orders(keys))
+
+    @app.post("/_admin/adjust")
+    async def admin_adjust(request: Request) -> Response:
+        admin_guard(request)
+        return json_response({"items": state.adjust_items(await read_json(request))})
+
+    @app.post("/_admin/feed-retention")
+    async def admin_feed_retention(request: Request) -> Response:
+        admin_guard(request)
+        body = await read_json(request)
+        events = body.get("events") if isinstance(body, dict) else None
+        if not is_int(events) or events < 0:
+            raise ApiError(422, 'body must be {"events": int >= 0}')
+        return json_response(state.set_feed_retention(events))
+
+    # --- end issue 13 --------------------------------------------------------------------
+
     @app.post("/_admin/reset")
     async def admin_reset(request: Request) -> Response:
         admin_guard(request)
@@ -1073,6 +1327,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=600.0,
         help="seconds a snapshot stays walkable",
     )
+    parser.add_argument(
+        "--feed-retention",
+        type=int,
+        default=DEFAULT_FEED_RETENTION,
+        help="changes the change feed keeps (older after_seq answer 410)",
+    )
     args = parser.parse_args(argv)
     if args.token is not None:
         parser.error(
@@ -1106,6 +1366,7 @@ def main(argv: list[str] | None = None) -> None:
         token=args.token,
         watermark=not args.no_watermark,
         snapshot_ttl=args.snapshot_ttl,
+        feed_retention=args.feed_retention,
     )
     print(
         f"WMS simulator: {args.skus} SKUs on http://{args.host}:{args.port}",

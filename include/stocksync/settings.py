@@ -55,6 +55,66 @@ class ConfigError(PermanentError, ValueError):
     """A configuration value is missing or invalid."""
 
 
+# --- issue 13: order push, intraday sync, drift (docs/order-push-and-intraday.md) -------------
+class LoopSettings(BaseModel):
+    """The other half of the loop: `orders_to_wms`, `inventory_intraday_sync` and the nightly drift
+    alert. One nested section (`loop:`) with defaults, so a config written before it still loads."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    orders_schedule: str = "*/5 * * * *"
+    order_key_prefix: str = "shop-order-"        # Idempotency-Key = prefix + shop order id
+    order_batch_size: int = 100                  # orders sent per batch (acks recorded per batch)
+    order_max_per_run: int = 20000
+    order_deadline_seconds: float = 240.0        # a run stops starting batches after this
+    order_timeout_seconds: float = 10.0          # one POST
+    order_attempts: int = 3                      # per order, for timeouts, 429 and 5xx
+    cancelled_statuses: tuple[str, ...] = ("cancelled",)
+    intraday_schedule: str = "*/15 * * * *"
+    feed_page_size: int = 5000
+    feed_max_events: int = 1_000_000             # more than this behind: leave it to the full sync
+    feed_deadline_seconds: float = 300.0
+    gap_triggers_full_sync: bool = False          # trigger inventory_nightly_sync on a gap
+    full_sync_dag_ids: tuple[str, ...] = ("inventory_nightly_sync", "inventory_full_push")
+    full_sync_stale_seconds: float = 21600.0     # an open full-sync record older than this is dead
+    drift_alert_factor: float = 3.0              # a night's SKUs off above factor x the trend alerts
+    drift_alert_min_skus: int = 50               # ... and above this many SKUs
+    drift_trend_nights: int = 30
+    drift_trend_min_nights: int = 3              # fewer nights before: no trend, no alert
+
+    @field_validator("cancelled_statuses", "full_sync_dag_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self) -> LoopSettings:
+        problems = [name for name, ok in (
+            ("order_batch_size must be 1..10000", 1 <= self.order_batch_size <= 10000),
+            ("order_max_per_run must be >= 1", self.order_max_per_run >= 1),
+            ("order_deadline_seconds must be > 0", self.order_deadline_seconds > 0),
+            ("order_timeout_seconds must be > 0", self.order_timeout_seconds > 0),
+            ("order_attempts must be >= 1", self.order_attempts >= 1),
+            ("order_key_prefix must be printable, at most 64 characters",
+             len(self.order_key_prefix) <= 64 and self.order_key_prefix.isprintable()),
+            ("feed_page_size must be 1..10000", 1 <= self.feed_page_size <= 10000),
+            ("feed_max_events must be >= 1", self.feed_max_events >= 1),
+            ("feed_deadline_seconds must be > 0", self.feed_deadline_seconds > 0),
+            ("full_sync_stale_seconds must be > 0", self.full_sync_stale_seconds > 0),
+            ("drift_alert_factor must be >= 1", self.drift_alert_factor >= 1),
+            ("drift_alert_min_skus must be >= 0", self.drift_alert_min_skus >= 0),
+            ("drift_trend_nights must be 1..366", 1 <= self.drift_trend_nights <= 366),
+            ("drift_trend_min_nights must be 1..drift_trend_nights",
+             1 <= self.drift_trend_min_nights <= self.drift_trend_nights),
+        ) if not ok]
+        if problems:
+            raise ValueError("loop: " + "; ".join(problems))
+        return self
+# --- end issue 13 ------------------------------------------------------------------------------
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -98,6 +158,7 @@ class Settings(BaseModel):
     guardrails: dict[str, float]
     push_guardrails_min_skus: int
     run_override_bounds: dict[str, tuple[float, float]]
+    loop: LoopSettings = LoopSettings()  # issue 13: optional section, defaults above
 
     @property
     def reports_path(self) -> Path:
@@ -259,7 +320,7 @@ def load_settings(path: Path = CONFIG_PATH, environ: dict[str, str] | None = Non
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise ConfigError(f"unknown config keys in {path}: {', '.join(unknown)}")
-    missing = sorted(set(fields) - set(raw))
+    missing = sorted(k for k in set(fields) - set(raw) if fields[k].is_required())  # `loop` is optional
     if missing:
         raise ConfigError(f"missing config keys in {path}: {', '.join(missing)}")
     for key in fields:
