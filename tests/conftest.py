@@ -37,7 +37,11 @@ AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="stocksync-airflow-"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
+    # the parts of the Airflow environment that do not depend on the test services (those, the
+    # connections, are read when used)
+    static = airflow_env(AIRFLOW_HOME, shop_dsn="postgresql://127.0.0.1/unset", wms_url="http://127.0.0.1",
+                         token="unset", webhook_url="http://127.0.0.1")
+    os.environ.update({k: v for k, v in static.items() if k == "AIRFLOW_HOME" or k.startswith("AIRFLOW__CORE__")})
 
 
 TEST_TOKEN = secrets.token_urlsafe(24)  # random per session: no token of ours is a constant

@@ -182,8 +182,6 @@ WALK_CASES = [
      ["page 2 (cursor 'c1')", "not JSON"]),
     ("items-not-a-list", lambda items: {None: Answer(body=page_body({"sku": "x"}))},  # type: ignore[arg-type]
      ["page 1", "no 'items' list"]),
-    ("page-larger-than-asked", lambda items: {None: Answer(body=page_body(items))},
-     ["page 1", "40 items, more than the limit of 25"]),
     ("cursor-not-text", lambda items: {None: Answer(body=page_body(items[:25], next_cursor=7))},
      ["next_cursor must be printable text", "7"]),
     ("bad-request", lambda items: {None: Answer(400, b'{"error": "limit too large"}')},
