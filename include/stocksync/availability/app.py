@@ -278,8 +278,8 @@ class Service:
             async with asyncio.timeout(self.settings.db_budget):
                 async with self.pool.connection() as conn:
                     row = await (await conn.execute(self.q_item, params)).fetchone()
-        except DatabaseUnavailable as exc:
-            return self.unknown(exc.cause, str(exc))
+        except DatabaseUnavailable as exc:  # the reason is in the log (pool), not in the answer
+            return self.unknown(exc.cause, "the database is unavailable")
         except TimeoutError:
             return self.unknown("db_timeout", f"no answer from the database within {self.settings.db_budget_ms} ms")
         except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):

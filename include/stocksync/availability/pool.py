@@ -14,6 +14,7 @@ Single event loop only (one pool per worker process); no locks needed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -22,6 +23,8 @@ from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
+
+log = logging.getLogger("stocksync.availability.pool")
 
 
 class DatabaseUnavailable(Exception):
@@ -139,6 +142,8 @@ class ConnectionPool:
                 return
 
     def _mark_down(self, reason: str) -> None:
+        if not self.down:
+            log.warning("database marked down for %.1f s: %s", self._retry_after, reason)
         self.last_error = reason
         self._down_until = time.monotonic() + self._retry_after
 
