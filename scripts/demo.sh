@@ -6,4 +6,4 @@ bash scripts/bootstrap.sh
 export PYTHONPATH="$PWD"
 # what the stack writes under .local/ (secrets, alerts, Airflow's DB and logs) is ours only
 umask 077
-exec .venv/bin/python -m devstack.cli demo "$@"
+exec .venv/bin/python -m include.stocksync demo "$@"

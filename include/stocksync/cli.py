@@ -1,0 +1,113 @@
+"""stocksync's one command line: `python -m include.stocksync <command>`.
+
+Production commands work on a deployment's database:
+
+    python -m include.stocksync db upgrade [--conn-id stocksync_shop]   apply pending schema migrations
+    python -m include.stocksync db pending [--conn-id stocksync_shop]   list them without applying
+
+The database comes from the environment, never from the command line (a password on argv is
+visible to every local user in `ps`): `STOCKSYNC_DSN` if set, else the Airflow connection
+`--conn-id` (e.g. `AIRFLOW_CONN_STOCKSYNC_SHOP` or the metadata DB's connections).
+
+Development commands (a source checkout with the `devstack` package) start the embedded stack:
+
+    python -m include.stocksync demo [--skus N] [--seed S] [--reseed] [--freeze-mode M]
+    python -m include.stocksync stack [--port 8080]
+    python -m include.stocksync stop
+
+Other modules add commands with `command(name, help)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+Handler = Callable[[argparse.Namespace], int]
+_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {}
+# development commands: name -> (module, help); their own parsers take the rest of the line
+DEV_COMMANDS = {
+    "demo": ("devstack.cli", "start the local stack, seed, run the nightly sync once, print a summary"),
+    "stop": ("devstack.cli", "stop the local PostgreSQL, WMS service and webhook receiver"),
+    "stack": ("devstack.stack_cli", "the local stack plus the Airflow UI (airflow standalone)"),
+}
+
+
+def command(name: str, help_text: str, arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None,
+            ) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        _COMMANDS[name] = (help_text, arguments, handler)
+        return handler
+    return register
+
+
+def database_dsn(conn_id: str) -> str:
+    """`STOCKSYNC_DSN`, else the Airflow connection `conn_id`."""
+    dsn = os.environ.get("STOCKSYNC_DSN")
+    if dsn:
+        return dsn
+    from include.stocksync.connections import postgres_dsn
+
+    return postgres_dsn(conn_id)
+
+
+def _conn_id(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--conn-id", default="stocksync_shop",
+                        help="Airflow connection of the shop database (ignored when STOCKSYNC_DSN is set)")
+
+
+@command("db-upgrade", "apply pending migrations of stocksync's schema", _conn_id)
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from include.stocksync.migrations import upgrade
+
+    applied = upgrade(database_dsn(args.conn_id))
+    print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    return 0
+
+
+@command("db-pending", "list migrations not yet applied", _conn_id)
+def _db_pending(args: argparse.Namespace) -> int:
+    from include.stocksync.migrations import pending
+
+    names = pending(database_dsn(args.conn_id))
+    print("\n".join(names) if names else "up to date")
+    return 0
+
+
+def _load_plugins() -> None:
+    """Modules that register commands of their own (imported only when the CLI runs)."""
+    for module in ("include.stocksync.orders_push",):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) >= 2 and argv[0] == "db":  # `db upgrade` reads better than `db-upgrade`
+        argv = [f"db-{argv[1]}", *argv[2:]]
+    if argv and argv[0] in DEV_COMMANDS:
+        module_name = DEV_COMMANDS[argv[0]][0]
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            print(f"stocksync: '{argv[0]}' is a development command: it needs the devstack package of a "
+                  "source checkout", file=sys.stderr)
+            return 2
+        rest = argv if module_name == "devstack.cli" else argv[1:]
+        return int(module.main(rest))
+    _load_plugins()
+    parser = argparse.ArgumentParser(prog="python -m include.stocksync", description="stocksync")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, (help_text, arguments, _) in sorted(_COMMANDS.items()):
+        arguments(sub.add_parser(name, help=help_text))
+    for name, (_, help_text) in DEV_COMMANDS.items():
+        sub.add_parser(name, help=f"{help_text} (development)", add_help=False)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return _COMMANDS[args.command][2](args)
