@@ -63,6 +63,7 @@ class Statement:
 
 
 SKU = Column("sku", "text", "the shop's SKU (the WMS's SKU)")
+ORDER_ID = Column("order_id", "bigint", "the shop's order id")
 SET_BY = Param("set_by", "text", "the run id (or operator) that set the freeze")
 
 STATEMENTS: tuple[Statement, ...] = (
@@ -225,12 +226,65 @@ STATEMENTS: tuple[Statement, ...] = (
         effect="Unreleased and unexpired freezes, oldest first. Reads only.",
         composed=True,
     ),
+    # the order push: sends the shop's orders to the WMS between syncs (its own SQL: include/sql/loop/)
+    Statement(
+        "select_unacknowledged_orders",
+        purpose="Orders the WMS has not acknowledged yet, in the statuses the order push sends.",
+        used_by="`unacknowledged` in loop/select_orders_to_push.sql (the order push)",
+        params=(Param("statuses", "text[]", "order statuses that are sent to the WMS"),),
+        returns=(ORDER_ID, Column("created_at", "timestamp with time zone", "when it was placed")),
+        effect="One row per such order (unique). Reads only.",
+        composed=True,
+    ),
+    Statement(
+        "select_cancelled_orders",
+        purpose="Orders the WMS acknowledged that the shop has since cancelled: their WMS allocation "
+                "must be released.",
+        used_by="`cancelled` in loop/select_cancels_to_send.sql (the order push)",
+        params=(Param("cancelled_statuses", "text[]", "order statuses that mean cancelled"),),
+        returns=(ORDER_ID, Column("created_at", "timestamp with time zone", "when it was placed")),
+        effect="One row per acknowledged order in a cancelled status (unique). Reads only.",
+        composed=True,
+    ),
+    Statement(
+        "select_order_lines",
+        purpose="The lines of the orders the order push is about to send.",
+        used_by="the order push",
+        params=(Param("order_ids", "bigint[]", "the orders"),),
+        returns=(ORDER_ID, SKU, Column("qty", "integer", "units ordered (> 0)")),
+        effect="One row per (order, SKU), ordered by order and SKU. Reads only.",
+    ),
+    Statement(
+        "update_order_acknowledged",
+        purpose="Record when the WMS acknowledged each sent order: from then on the WMS's figures "
+                "include it and `select_in_window_demand` stops subtracting it.",
+        used_by="the order push, after the WMS's receipts",
+        params=(Param("order_ids", "bigint[]", "the orders"),
+                Param("acknowledged_at", "timestamp with time zone[]", "the WMS's receipt time of each, same order")),
+        returns=(ORDER_ID,),
+        effect="Sets the acknowledgement time of the listed orders that have none (a first time is "
+               "kept); one row per order changed.",
+    ),
+    Statement(
+        "lock_stock_for_order_push",
+        purpose="Held by the order push from before it sends a batch until the acknowledgements are "
+                "committed, so an apply never counts an order the WMS already has as unacknowledged "
+                "(it would be subtracted twice).",
+        used_by="the order push, in its send transaction",
+        effect="Until the transaction ends: `lock_stock` (the apply) waits; checkout and reads go on. "
+               "Returns no rows.",
+    ),
 )
 
 # Run by `pipeline.apply_schema` (demo stacks and tests), not by a sync. Not part of the statement
 # contract: a real shop's adapter replaces it with a harmless statement (`SELECT 1`), because
 # stocksync must never create or replace tables or functions in a real shop.
 BOOTSTRAP = "create_schema"
+
+# Optional, test only: in an adapter for differently shaped shop tables, the contract test runs this
+# file (with `{shop}`) right after it seeded the reference shop, to build the adapter's own tables
+# from the seeded reference ones; never run by a sync.
+CONTRACT_FIXTURE = "contract_fixture"
 
 BY_NAME: dict[str, Statement] = {statement.name: statement for statement in STATEMENTS}
 
@@ -241,12 +295,12 @@ def _cell(text: str) -> str:
 
 def markdown_table() -> str:
     """The contract as the table in docs/shop-adapter.md (a test checks the doc carries it)."""
-    lines = ["| statement | receives | returns (in order) | must |", "| --- | --- | --- | --- |"]
+    lines = ["| statement | receives | returns (in order) | why, and what it must do |", "| --- | --- | --- | --- |"]
     for s in STATEMENTS:
         receives = [f"`%({p.name})s` {p.type}{' (may be NULL)' if p.nullable else ''}" for p in s.params]
         receives += [f"`{{{name}}}` {meaning}" for name, meaning in s.identifiers]
         returns = ", ".join(f"`{c.name}` {c.type}" for c in s.returns) if s.returns is not None else "no rows"
-        purpose = s.purpose + (" Embedded in a larger statement." if s.composed else "")
+        purpose = s.purpose + (" Embedded in a larger statement: one query, no `;`." if s.composed else "")
         lines.append(f"| `{s.name}` | {_cell('; '.join(receives) or '-')} | {_cell(returns)} | "
                      f"{_cell(purpose)} {_cell(s.effect)} |")
     return "\n".join(lines) + "\n"

@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,7 +43,14 @@ from include.stocksync.db import (
     shop_schema,
     sql_text,
 )
-from include.stocksync.shop_contract import BOOTSTRAP, BY_NAME, STATEMENTS, Statement, markdown_table
+from include.stocksync.shop_contract import (
+    BOOTSTRAP,
+    BY_NAME,
+    CONTRACT_FIXTURE,
+    STATEMENTS,
+    Statement,
+    markdown_table,
+)
 
 # A renamed shop schema that needs quoting (space, capital, quote): proves `{shop}` is an identifier.
 RENAMED_SCHEMA = 'Contract "shop" renamed'
@@ -64,6 +73,7 @@ def test_every_reference_statement_is_declared() -> None:
     """A new shop statement without a contract entry would be a seam nobody can adapt to."""
     files = {p.stem for p in REFERENCE_SHOP_ADAPTER.glob("*.sql")}
     assert files == set(BY_NAME) | {BOOTSTRAP}
+    assert CONTRACT_FIXTURE not in files, "the reference statements run on the reference tables as they are"
 
 
 def test_the_guide_carries_the_contract_table() -> None:
@@ -132,10 +142,7 @@ def reference_ddl(schema: str) -> sql.Composed:
 
 @pytest.fixture(scope="session")
 def reference_shops(shop_dsn: str) -> Iterator[str]:
-    """The reference tables under the configured schema and under RENAMED_SCHEMA (dropped after)."""
-    with connect(shop_dsn, autocommit=True) as conn:
-        conn.execute(reference_ddl(shop_schema()))
-        conn.execute(reference_ddl(RENAMED_SCHEMA))
+    """The test database; RENAMED_SCHEMA is dropped at the end (each test creates what it uses)."""
     yield shop_dsn
     with connect(shop_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(RENAMED_SCHEMA)))
@@ -179,7 +186,7 @@ def seed(conn: psycopg.Connection, schema: str) -> datetime:
       1 placed, unacknowledged            A x2   counted
       2 paid, acknowledged before the mark  A x1   not (in the WMS figure)
       3 placed, acknowledged after the mark B x1   counted
-      4 cancelled                          B x4   not (status)
+      4 cancelled, acknowledged long ago   B x4   not (status)
       5 placed, 48 h old                   A x5   not (cutoff)
       6 paid, unacknowledged              A x1 B x2 counted
     Carts (cutoff 1 h): one 10 min old (A x1, B x1), one 48 h old (A x3).
@@ -196,7 +203,7 @@ def seed(conn: psycopg.Connection, schema: str) -> datetime:
         ("placed", timedelta(hours=1), None, [("SKU-A", 2)]),
         ("paid", timedelta(hours=2), mark - timedelta(minutes=10), [("SKU-A", 1)]),
         ("placed", timedelta(hours=1), mark + timedelta(minutes=25), [("SKU-B", 1)]),
-        ("cancelled", timedelta(hours=1), None, [("SKU-B", 4)]),
+        ("cancelled", timedelta(hours=1), mark - timedelta(minutes=20), [("SKU-B", 4)]),
         ("placed", timedelta(hours=48), None, [("SKU-A", 5)]),
         ("paid", timedelta(hours=3), None, [("SKU-A", 1), ("SKU-B", 2)]),
     ]
@@ -213,10 +220,16 @@ def seed(conn: psycopg.Connection, schema: str) -> datetime:
 
 
 def seeded_shop(dsn: str, schema: str) -> Shop:
+    """(Re)create and empty the configured and `schema`'s reference shop, seed `schema`'s; then, when
+    the adapter under test brings a contract fixture (its own tables built from the reference ones),
+    run it."""
     with connect(dsn) as conn:
         for name in {shop_schema(), schema}:
+            conn.execute(reference_ddl(name))  # per test: a contract fixture may replace place_order
             empty(conn, name)
         mark = seed(conn, schema)
+        if (shop_adapter_dir() / f"{CONTRACT_FIXTURE}.sql").is_file():
+            conn.execute(query(f"shop/{CONTRACT_FIXTURE}", shop=sql.Identifier(schema)))
         conn.commit()
     return Shop(dsn, schema, mark)
 
@@ -233,7 +246,15 @@ def shop(request: pytest.FixtureRequest, reference_shops: str, monkeypatch: pyte
 
 
 @pytest.fixture
-def configured_shop(reference_shops: str) -> Shop:
+def reference_adapter(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """For the tests of the seam itself, which edit copies of the reference folder: whatever adapter
+    the suite checks, they start from the reference one."""
+    monkeypatch.delenv(SHOP_ADAPTER_DIR_ENV, raising=False)
+    return REFERENCE_SHOP_ADAPTER
+
+
+@pytest.fixture
+def configured_shop(reference_shops: str, reference_adapter: Path) -> Shop:
     return seeded_shop(reference_shops, shop_schema())
 
 
@@ -476,10 +497,53 @@ def test_select_active_freeze_lists_unreleased_unexpired_oldest_first(shop: Shop
         assert run(conn, "select_active_freeze", {"set_by": "nobody"}) == []
 
 
+# ---------------------------------------------------------------- the order push
+
+
+def test_select_unacknowledged_orders(shop: Shop) -> None:
+    with connect(shop.dsn) as conn:
+        rows = run(conn, "select_unacknowledged_orders", {"statuses": UNSENT})
+    assert sorted(row[0] for row in rows) == [1, 5, 6]
+
+
+def test_select_cancelled_orders(shop: Shop) -> None:
+    with connect(shop.dsn) as conn:
+        assert [row[0] for row in run(conn, "select_cancelled_orders", {"cancelled_statuses": ["cancelled"]})] == [4]
+        assert run(conn, "select_cancelled_orders", {"cancelled_statuses": ["refunded"]}) == []
+
+
+def test_select_order_lines(shop: Shop) -> None:
+    with connect(shop.dsn) as conn:
+        rows = run(conn, "select_order_lines", {"order_ids": [6, 1]})
+    assert rows == [(1, "SKU-A", 2), (6, "SKU-A", 1), (6, "SKU-B", 2)]
+
+
+def test_update_order_acknowledged_keeps_a_first_time_and_ends_the_subtraction(shop: Shop) -> None:
+    """An order acknowledged before the watermark is in the WMS's figure: no longer subtracted."""
+    early = shop.watermark - timedelta(minutes=1)
+    with connect(shop.dsn) as conn:
+        acknowledged = run(conn, "update_order_acknowledged", {"order_ids": [1, 2], "acknowledged_at": [early, early]})
+        conn.commit()
+        assert acknowledged == [(1,)], "order 2 keeps the time it had"
+        assert sorted(row[0] for row in run(conn, "select_unacknowledged_orders", {"statuses": UNSENT})) == [5, 6]
+        demand = by_sku(run(conn, "select_in_window_demand", demand_params(shop)))
+        assert demand["SKU-A"] == (1, 1)
+
+
+def test_lock_stock_for_order_push_holds_the_apply_back_not_checkout(shop: Shop) -> None:
+    with connect(shop.dsn) as push:
+        run(push, "lock_stock_for_order_push")
+        assert refusal(shop, [("SKU-A", 1)], lock_timeout_ms=300) is None
+        with connect(shop.dsn) as apply, pytest.raises(psycopg.errors.LockNotAvailable):
+            apply.execute("SET lock_timeout = '300ms'")
+            run(apply, "lock_stock")
+        push.commit()
+
+
 # ---------------------------------------------------------------- the seam itself
 
 
-def test_the_shop_schema_name_is_filled_in(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_shop_schema_name_is_filled_in(reference_adapter: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SHOP_SCHEMA_ENV, RENAMED_SCHEMA)
     assert '"Contract ""shop"" renamed".products' in query("shop/select_catalog_skus").as_string(None)
     assert '"elsewhere".products' in query("shop/select_catalog_skus", shop="elsewhere").as_string(None)
@@ -515,7 +579,8 @@ def test_a_copied_adapter_folder_is_honoured_by_unchanged_callers(
         assert [row[0] for row in freeze.active_freezes(conn)] == [run_freeze]
 
 
-def test_a_statement_missing_from_the_folder_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_statement_missing_from_the_folder_is_named(
+        reference_adapter: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = copy_adapter(tmp_path)
     (folder / "lock_stock.sql").unlink()
     monkeypatch.setenv(SHOP_ADAPTER_DIR_ENV, str(folder))
@@ -524,7 +589,7 @@ def test_a_statement_missing_from_the_folder_is_named(tmp_path: Path, monkeypatc
 
 
 def test_a_statement_that_writes_the_schema_out_is_caught(
-        reference_shops: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        reference_shops: str, reference_adapter: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The renamed-schema runs can fail: a copy whose select_current_stock names `shop` literally
     reads the emptied default schema instead of the renamed one."""
     folder = copy_adapter(tmp_path)
@@ -536,3 +601,41 @@ def test_a_statement_that_writes_the_schema_out_is_caught(
         assert by_sku(run(conn, "select_current_stock")) == {"SKU-A": (10, 5), "SKU-B": (3, 7), "SKU-C": (0, 0)}
         monkeypatch.setenv(SHOP_ADAPTER_DIR_ENV, str(folder))
         assert run(conn, "select_current_stock") == []
+
+
+def test_a_contract_fixture_builds_the_adapters_own_tables(
+        reference_shops: str, reference_adapter: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An adapter for other tables brings contract_fixture.sql, which the seeding runs after it
+    filled the reference shop: here a stock table with other names and a numeric quantity."""
+    folder = copy_adapter(tmp_path)
+    (folder / f"{CONTRACT_FIXTURE}.sql").write_text(
+        "-- Test only: this shop keeps stock in contract_inventory (item_code, on_hand numeric).\n"
+        "DROP TABLE IF EXISTS {shop}.contract_inventory;\n"
+        "CREATE TABLE {shop}.contract_inventory AS\n"
+        "SELECT sku AS item_code, qty::numeric(12, 4) + 0.5 AS on_hand, wms_seq AS seq FROM {shop}.stock;\n")
+    (folder / "select_current_stock.sql").write_text(
+        "SELECT item_code::text AS sku, floor(on_hand)::integer AS qty, seq::bigint AS wms_seq\n"
+        "  FROM {shop}.contract_inventory\n")
+    monkeypatch.setenv(SHOP_ADAPTER_DIR_ENV, str(folder))
+    seeded = seeded_shop(reference_shops, shop_schema())
+    with connect(seeded.dsn) as conn:
+        try:
+            assert by_sku(run(conn, "select_current_stock")) == {"SKU-A": (10, 5), "SKU-B": (3, 7), "SKU-C": (0, 0)}
+        finally:
+            conn.rollback()
+            conn.execute(sql.SQL("DROP TABLE {}").format(seeded.t("contract_inventory")))
+            conn.commit()
+
+
+@pytest.mark.slow
+def test_the_guides_custom_shop_example_keeps_the_contract() -> None:
+    """docs/examples/custom-shop-adapter (the guide's custom-schema example: other table and column
+    names, numeric quantities, the WMS sequence in the adapter's own side table) passes this whole
+    suite, run the way the guide tells a deployment to run it."""
+    env = os.environ | {SHOP_ADAPTER_DIR_ENV: "docs/examples/custom-shop-adapter", SHOP_SCHEMA_ENV: "store",
+                        "PYTHONPATH": str(PROJECT_ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider", "-m", "not slow"],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout

@@ -1,5 +1,8 @@
--- Reference shop schema (shared/DESIGN.md §1). A real shop maps these tables in the
--- other include/sql/shop/*.sql files; stocksync never touches the shop outside them.
+-- Reference shop schema (shared/DESIGN.md §1): the demo stack's and the tests' shop, created under
+-- the configured shop schema (STOCKSYNC_SHOP_SCHEMA) by pipeline.apply_schema. A real shop keeps
+-- its own tables: its copy of this folder (docs/shop-adapter.md) maps them in the other statements
+-- and replaces this file with a harmless SELECT 1, as stocksync must never create tables or
+-- functions in a real shop. stocksync never touches the shop outside this folder's statements.
 CREATE SCHEMA IF NOT EXISTS {shop};
 
 CREATE TABLE IF NOT EXISTS {shop}.products (

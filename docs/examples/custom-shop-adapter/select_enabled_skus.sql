@@ -1,0 +1,2 @@
+-- Items on sale.
+SELECT code AS sku FROM {shop}.item WHERE active
