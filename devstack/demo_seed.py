@@ -7,8 +7,9 @@ Deterministic for a given (skus, seed). What it creates:
   fifth of the SKUs where it drifted (damage, loss, sales elsewhere) and a few that are
   out of stock in the shop only;
 - orders through the shop's real checkout (`place_order`):
-  * *acknowledged*: pushed to the WMS (`POST /v1/orders`, idempotency key) and marked
-    acknowledged, so the WMS snapshot counts them;
+  * *acknowledged*: pushed to the WMS (`POST /v1/orders`, idempotency key
+    `shop-order-<id>`, as orders_to_wms sends it) and marked acknowledged at the receipt's
+    `received_at` (the WMS's clock), so the WMS snapshot counts them;
   * *unsent*: never pushed: the sync must subtract them;
   * *old unsent*: older than the unsent-order cutoff (backdated two days): not subtracted;
   * *cancelled*: status outside the unsent statuses: not subtracted;
@@ -84,7 +85,10 @@ def reset_shop(conn: psycopg.Connection) -> None:
     """Empty the demo shop and stocksync's history (demo databases only)."""
     conn.execute("TRUNCATE shop.order_lines, shop.orders, shop.cart_lines, shop.carts, shop.checkout_freezes, "
                  "shop.stock, shop.products, stocksync.sku_audit, stocksync.dq_results, "
-                 "stocksync.applied_snapshots, stocksync.sync_runs RESTART IDENTITY CASCADE")
+                 "stocksync.applied_snapshots, stocksync.sync_runs, "
+                 # issue 13: the order push's records are keyed by shop order ids, which restart here
+                 "stocksync.order_pushes, stocksync.order_dead_letters, stocksync.order_push_runs "
+                 "RESTART IDENTITY CASCADE")
 
 
 def load_catalog(conn: psycopg.Connection, wms_items: list[dict[str, Any]], rng: random.Random,
@@ -144,8 +148,9 @@ def seed_demo(dsn: str, wms: WmsAdmin, *, skus: int, seed: int, orders: int | No
             if kind == "acknowledged":
                 response = wms.push_order(f"shop-order-{order_id}", [{"sku": s, "qty": q} for s, q in lines])
                 if response.status_code in (200, 201):
-                    conn.execute("UPDATE shop.orders SET wms_acknowledged_at = clock_timestamp(), status = 'paid' "
-                                 "WHERE order_id = %(id)s", {"id": order_id})
+                    # the WMS's own receipt time, as orders_to_wms records it (same key format)
+                    conn.execute("UPDATE shop.orders SET wms_acknowledged_at = %(at)s, status = 'paid' "
+                                 "WHERE order_id = %(id)s", {"id": order_id, "at": response.json()["received_at"]})
                 else:  # the WMS had too little: it stays unsent, which the sync subtracts
                     kind = "unsent"
             elif kind == "old_unsent":

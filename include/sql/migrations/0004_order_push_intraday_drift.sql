@@ -12,7 +12,7 @@ CREATE TABLE IF NOT EXISTS stocksync.order_pushes (
     acknowledged_at   timestamptz,            -- the WMS's received_at (server time, not ours)
     first_sent_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
     recorded_at       timestamptz,            -- when we recorded the receipt
-    answers           jsonb NOT NULL DEFAULT '{}'::jsonb,  -- HTTP status -> how many times
+    answers           jsonb NOT NULL DEFAULT '[]'::jsonb,  -- every HTTP status the WMS answered, in order
     cancel_receipt_id text,
     cancelled_at      timestamptz,            -- the WMS's cancelled_at
     cancel_refused    text                    -- why the WMS would not cancel (e.g. already shipped)

@@ -1,0 +1,230 @@
+"""The order push (`include/stocksync/order_push.py`) against the real shop DB and WMS service:
+oldest first, the WMS's receipt time recorded, never counted twice (crash between send and record,
+a timeout whose request arrived, a re-run), refusals held with the WMS's reason and one alert per
+batch, re-queue, cancellations."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from include.stocksync import order_push
+from include.stocksync.db import connect
+from include.stocksync.settings import PROJECT_ROOT
+from include.stocksync.sources.base import WmsUnavailable
+from tests.conftest import TEST_TOKEN, shop_in_line_with_wms
+from tests.integration.loop_helpers import (
+    loop_settings,
+    order_lines,
+    orders,
+    orders_client,
+    place,
+    shop_dsn_env,
+    wms_allocated,
+    wms_post,
+)
+
+SKUS = 30
+
+
+@pytest.fixture
+def shop(clean_shop: str, wms: Any) -> str:
+    return shop_in_line_with_wms(clean_shop, wms, SKUS, seed=11, drift_share=0.0)
+
+
+def in_stock(dsn: str, n: int, at_least: int = 5) -> list[str]:
+    with connect(dsn) as conn:
+        rows = conn.execute("SELECT sku FROM shop.stock WHERE qty >= %s ORDER BY sku LIMIT %s",
+                            (at_least, n)).fetchall()
+    assert len(rows) == n
+    return [r[0] for r in rows]
+
+
+def expected_allocation(before: dict[str, int], lines: list[list[tuple[str, int]]]) -> dict[str, int]:
+    after = dict(before)
+    for order in lines:
+        for sku, qty in order:
+            after[sku] += qty
+    return after
+
+
+def test_push_sends_oldest_first_and_records_the_wms_receipt_time(shop: str, wms: Any) -> None:
+    skus = in_stock(shop, 6)
+    before = wms_allocated(wms)
+    ids = [place(shop, [(skus[i % 6], 1), (skus[(i + 1) % 6], 2)]) for i in range(7)]
+    settings = loop_settings(order_batch_size=3)
+    result = order_push.push_orders(shop, orders_client(wms), settings, run_id="push-1")
+    assert (result.sent, result.repeated, result.acknowledged, result.batches) == (7, 0, 7, 3)
+    assert result.dead_lettered == []
+    assert wms_allocated(wms) == expected_allocation(before, list(order_lines(shop).values()))
+    shop_orders = orders(shop)
+    with connect(shop) as conn:
+        pushes = dict(conn.execute("SELECT order_id, acknowledged_at FROM stocksync.order_pushes").fetchall())
+    acks = [shop_orders[i]["acknowledged_at"] for i in ids]
+    assert all(a is not None for a in acks)
+    assert acks == sorted(acks)  # oldest first
+    assert {i: shop_orders[i]["acknowledged_at"] for i in ids} == pushes
+    # the WMS's feed carries the same instant for the order's changes: the recorded time is its clock
+    oldest = wms_post_get(wms, "/v1/stock/feed", {"after_seq": 2**40})["oldest_after_seq"]
+    feed = wms_post_get(wms, "/v1/stock/feed", {"after_seq": oldest, "limit": 10000})
+    order_times = {e["changed_at"] for e in feed["events"] if e["reason"] == "order"}
+    assert {a.isoformat() for a in acks} <= {datetime.fromisoformat(t).isoformat() for t in order_times}
+    # nothing left: a second run sends nothing
+    again = order_push.push_orders(shop, orders_client(wms), settings, run_id="push-2")
+    assert (again.sent, again.repeated, again.batches) == (0, 0, 0)
+
+
+def wms_post_get(wms: Any, path: str, params: dict[str, Any]) -> Any:
+    from tests.integration.loop_helpers import wms_session
+
+    response = wms_session().get(f"{wms.url}{path}", params=params, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_rerun_after_a_lost_record_counts_once_and_keeps_the_original_time(shop: str, wms: Any) -> None:
+    skus = in_stock(shop, 3)
+    before = wms_allocated(wms)
+    ids = [place(shop, [(sku, 2)]) for sku in skus]
+    settings = loop_settings()
+    order_push.push_orders(shop, orders_client(wms), settings, run_id="first")
+    first = {i: orders(shop)[i]["acknowledged_at"] for i in ids}
+    # the record is lost (a restored shop database): the orders look unsent again
+    with connect(shop) as conn:
+        conn.execute("UPDATE shop.orders SET wms_acknowledged_at = NULL")
+        conn.execute("TRUNCATE stocksync.order_pushes")
+        conn.commit()
+    result = order_push.push_orders(shop, orders_client(wms), settings, run_id="second")
+    assert (result.sent, result.repeated, result.acknowledged) == (0, 3, 3)
+    assert {i: orders(shop)[i]["acknowledged_at"] for i in ids} == first  # the WMS's original receipt
+    assert wms_allocated(wms) == expected_allocation(before, list(order_lines(shop).values()))
+
+
+def test_timeout_whose_request_arrived_is_counted_once(shop: str, wms: Any) -> None:
+    skus = in_stock(shop, 2)
+    before = wms_allocated(wms)
+    order_id = place(shop, [(skus[0], 3), (skus[1], 1)])
+    wms.admin.faults(timeout_ms=1500)  # the WMS handles the order, then answers too late
+    settings = loop_settings(order_attempts=2)
+    with pytest.raises(WmsUnavailable):
+        order_push.push_orders(shop, orders_client(wms, timeout=0.4), settings, run_id="slow")
+    assert orders(shop)[order_id]["acknowledged_at"] is None
+    counted = expected_allocation(before, [[(skus[0], 3), (skus[1], 1)]])
+    assert wms_allocated(wms) == counted  # it arrived, once, although we sent it twice
+    wms.admin.clear_faults()
+    result = order_push.push_orders(shop, orders_client(wms), settings, run_id="after")
+    assert (result.sent, result.repeated, result.acknowledged) == (0, 1, 1)
+    assert orders(shop)[order_id]["acknowledged_at"] is not None
+    assert wms_allocated(wms) == counted
+    with connect(shop) as conn:
+        answers = conn.execute("SELECT answers FROM stocksync.order_pushes WHERE order_id = %s", (order_id,)).fetchone()
+    assert answers is not None and answers[0] == [200]
+
+
+def test_crash_between_send_and_record_counts_once(shop: str, wms: Any) -> None:
+    """A real process is killed (SIGKILL) in the middle of a batch: the WMS has orders the shop has
+    not recorded as acknowledged. The next run records them from the original receipts."""
+    skus = in_stock(shop, 10)
+    before = wms_allocated(wms)
+    ids = [place(shop, [(skus[i % 10], 1)]) for i in range(12)]
+    wms.admin.faults(latency_ms=150)
+    env = {**shop_dsn_env(shop), "STOCKSYNC_WMS_TOKEN": TEST_TOKEN, "STOCKSYNC_WMS_URL": wms.url,
+           "STOCKSYNC_LOOP__ORDER_BATCH_SIZE": "50"}
+    process = subprocess.Popen([sys.executable, "-m", "include.stocksync.order_push", "push", "--run-id", "crash"],
+                               cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while sum(wms_allocated(wms).values()) - sum(before.values()) < 3:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+    wms.admin.clear_faults()
+    received = sum(wms_allocated(wms).values()) - sum(before.values())
+    assert received >= 3
+    assert all(o["acknowledged_at"] is None for o in orders(shop).values())  # the batch was never recorded
+    result = order_push.push_orders(shop, orders_client(wms), loop_settings(), run_id="after-crash")
+    assert result.repeated == received and result.sent == 12 - received
+    assert all(orders(shop)[i]["acknowledged_at"] is not None for i in ids)
+    assert wms_allocated(wms) == expected_allocation(before, list(order_lines(shop).values()))
+
+
+def test_refusals_are_held_with_the_reason_alerted_once_per_batch_and_requeued(shop: str, wms: Any) -> None:
+    skus = in_stock(shop, 4)
+    # a product the shop sells but the WMS does not know, and a SKU the WMS has too little of
+    with connect(shop) as conn:
+        conn.execute("INSERT INTO shop.products (sku, name) VALUES ('LOCAL-ONLY-1', 'not in the WMS')")
+        conn.execute("INSERT INTO shop.stock (sku, qty) VALUES ('LOCAL-ONLY-1', 10)")
+        conn.commit()
+    short = skus[3]
+    good = place(shop, [(skus[0], 1)])
+    unknown = place(shop, [("LOCAL-ONLY-1", 1)])
+    good2 = place(shop, [(skus[1], 1)])
+    too_many = place(shop, [(short, 2)])
+    item = wms.admin.items([short])[0]
+    wms.admin.set_items([{"sku": short, "allocated": item["on_hand"] - item["non_usable"] - 1}])  # 1 left
+    alerts: list[tuple[int, list[Any]]] = []
+    settings = loop_settings(order_batch_size=2)
+    result = order_push.push_orders(shop, orders_client(wms), settings, run_id="refusals",
+                                    on_dead_letters=lambda batch, letters: alerts.append((batch, letters)))
+    assert (result.sent, result.acknowledged) == (2, 2)
+    assert {d.order_id: d.http_status for d in result.dead_lettered} == {unknown: 422, too_many: 409}
+    assert [(b, [letter.order_id for letter in ls]) for b, ls in alerts] == [(1, [unknown]), (2, [too_many])]
+    held = {row["order_id"]: row for row in order_push.dead_letters(shop)}
+    assert "LOCAL-ONLY-1" in held[unknown]["reason"] and "insufficient stock" in held[too_many]["reason"]
+    assert orders(shop)[good]["acknowledged_at"] and orders(shop)[good2]["acknowledged_at"]
+    # not retried forever: the next run leaves them alone
+    again = order_push.push_orders(shop, orders_client(wms), settings, run_id="refusals-2")
+    assert (again.sent, again.dead_lettered, again.batches) == (0, [], 0)
+    # the warehouse receives stock; ops re-queue the short order: it goes through
+    wms.admin.set_items([{"sku": short, "allocated": 0}])
+    assert order_push.requeue(shop, order_ids=[too_many], by="test") == [too_many]
+    third = order_push.push_orders(shop, orders_client(wms), settings, run_id="refusals-3")
+    assert (third.sent, third.dead_lettered) == (1, [])
+    assert orders(shop)[too_many]["acknowledged_at"] is not None
+    assert set(r["order_id"] for r in order_push.dead_letters(shop)) == {unknown}
+    # the command line lists and re-queues too
+    listing = subprocess.run([sys.executable, "-m", "include.stocksync.order_push", "dead-letters"], cwd=PROJECT_ROOT,
+                             env=shop_dsn_env(shop), capture_output=True, text=True, check=True)
+    assert f'"order_id": {unknown}' in listing.stdout
+    subprocess.run([sys.executable, "-m", "include.stocksync.order_push", "requeue", "--all"], cwd=PROJECT_ROOT,
+                   env=shop_dsn_env(shop), capture_output=True, text=True, check=True)
+    assert order_push.dead_letters(shop) == []
+
+
+def test_cancellations_after_sending_release_the_allocation_once(shop: str, wms: Any) -> None:
+    skus = in_stock(shop, 3)
+    before = wms_allocated(wms)
+    kept = place(shop, [(skus[0], 1)])
+    cancelled = place(shop, [(skus[1], 2)])
+    shipped = place(shop, [(skus[2], 1)])
+    never_sent = place(shop, [(skus[0], 1)])
+    with connect(shop) as conn:  # cancelled before it was ever sent: nothing to tell the WMS
+        conn.execute("UPDATE shop.orders SET status = 'cancelled' WHERE order_id = %s", (never_sent,))
+        conn.commit()
+    settings = loop_settings()
+    order_push.push_orders(shop, orders_client(wms), settings, run_id="send")
+    wms_post(wms, "/_admin/ship", {"keys": [order_push.order_key(settings, shipped)]})
+    with connect(shop) as conn:
+        conn.execute("UPDATE shop.orders SET status = 'cancelled' WHERE order_id = ANY (%s)", ([cancelled, shipped],))
+        conn.commit()
+    result = order_push.push_cancellations(shop, orders_client(wms), settings, run_id="cancel")
+    assert (result.cancels_sent, result.cancels_refused) == (1, 1)
+    after = wms_allocated(wms)
+    assert after[skus[1]] == before[skus[1]]            # released
+    assert after[skus[0]] == before[skus[0]] + 1        # the kept order; the never-sent one was never there
+    assert after[skus[2]] == before[skus[2]]            # shipped: allocation left with the goods
+    with connect(shop) as conn:
+        rows = dict(conn.execute("SELECT order_id, cancel_refused FROM stocksync.order_pushes "
+                                 "WHERE cancelled_at IS NOT NULL OR cancel_refused IS NOT NULL").fetchall())
+    assert set(rows) == {cancelled, shipped} and rows[cancelled] is None and "shipped" in rows[shipped]
+    again = order_push.push_cancellations(shop, orders_client(wms), settings, run_id="cancel-2")
+    assert (again.cancels_sent, again.cancels_refused) == (0, 0)
+    assert wms_allocated(wms) == after
+    assert orders(shop)[kept]["acknowledged_at"] is not None
