@@ -154,6 +154,8 @@ async def one_client(port: int, requests_: list[bytes], phase: Phase, next_slot:
                 continue
             phase.latencies.append(time.perf_counter() - start)
             status = header(lower, b"x-inventory-status") or lower[9:12].decode()
+            if status in ("unknown", "rejected"):
+                status = f"{status} ({header(lower, b'x-inventory-cause')})"
             phase.statuses[status] = phase.statuses.get(status, 0) + 1
             live = header(lower, b"x-inventory-live")
             if live:
