@@ -80,7 +80,7 @@ def _db_pending(args: argparse.Namespace) -> int:
 
 def _load_plugins() -> None:
     """Modules that register commands of their own (imported only when the CLI runs)."""
-    for module in ("include.stocksync.orders_push",):
+    for module in ("include.stocksync.order_push",):
         try:
             importlib.import_module(module)
         except ImportError:
