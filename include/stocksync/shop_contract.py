@@ -230,7 +230,7 @@ STATEMENTS: tuple[Statement, ...] = (
     Statement(
         "select_unacknowledged_orders",
         purpose="Orders the WMS has not acknowledged yet, in the statuses the order push sends.",
-        used_by="`unacknowledged` in loop/select_orders_to_push.sql (the order push)",
+        used_by="order_push.py; `unacknowledged` in loop/select_orders_to_push.sql",
         params=(Param("statuses", "text[]", "order statuses that are sent to the WMS"),),
         returns=(ORDER_ID, Column("created_at", "timestamp with time zone", "when it was placed")),
         effect="One row per such order (unique). Reads only.",
@@ -240,7 +240,7 @@ STATEMENTS: tuple[Statement, ...] = (
         "select_cancelled_orders",
         purpose="Orders the WMS acknowledged that the shop has since cancelled: their WMS allocation "
                 "must be released.",
-        used_by="`cancelled` in loop/select_cancels_to_send.sql (the order push)",
+        used_by="order_push.py; `cancelled` in loop/select_cancels_to_send.sql",
         params=(Param("cancelled_statuses", "text[]", "order statuses that mean cancelled"),),
         returns=(ORDER_ID, Column("created_at", "timestamp with time zone", "when it was placed")),
         effect="One row per acknowledged order in a cancelled status (unique). Reads only.",
@@ -249,7 +249,7 @@ STATEMENTS: tuple[Statement, ...] = (
     Statement(
         "select_order_lines",
         purpose="The lines of the orders the order push is about to send.",
-        used_by="the order push",
+        used_by="order_push.py (the batch about to be sent)",
         params=(Param("order_ids", "bigint[]", "the orders"),),
         returns=(ORDER_ID, SKU, Column("qty", "integer", "units ordered (> 0)")),
         effect="One row per (order, SKU), ordered by order and SKU. Reads only.",
@@ -258,7 +258,7 @@ STATEMENTS: tuple[Statement, ...] = (
         "update_order_acknowledged",
         purpose="Record when the WMS acknowledged each sent order: from then on the WMS's figures "
                 "include it and `select_in_window_demand` stops subtracting it.",
-        used_by="the order push, after the WMS's receipts",
+        used_by="order_push.py, after the WMS's receipts, under lock_stock_for_order_push",
         params=(Param("order_ids", "bigint[]", "the orders"),
                 Param("acknowledged_at", "timestamp with time zone[]", "the WMS's receipt time of each, same order")),
         returns=(ORDER_ID,),
@@ -270,7 +270,7 @@ STATEMENTS: tuple[Statement, ...] = (
         purpose="Held by the order push from before it sends a batch until the acknowledgements are "
                 "committed, so an apply never counts an order the WMS already has as unacknowledged "
                 "(it would be subtracted twice).",
-        used_by="the order push, in its send transaction",
+        used_by="order_push.py, first in each batch's transaction, after `SET LOCAL lock_timeout`",
         effect="Until the transaction ends: `lock_stock` (the apply) waits; checkout and reads go on. "
                "Returns no rows.",
     ),
