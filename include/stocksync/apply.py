@@ -61,8 +61,11 @@ def _counts(conn: psycopg.Connection, run_id: str) -> Counter[str]:
 def apply_plan(conn: psycopg.Connection, *, run_id: str, snapshot_id: str, plan_table: str,
                settings: Settings, watermark: Watermark,
                before_lock: Callable[[], None] | None = None,
-               after_lock: Callable[[], None] | None = None) -> ApplyResult:
-    """Apply `plan_table` to the shop for `run_id`. See the module docstring."""
+               after_lock: Callable[[], None] | None = None,
+               before_write: Callable[[psycopg.Connection], None] | None = None) -> ApplyResult:
+    """Apply `plan_table` to the shop for `run_id`. See the module docstring. `before_write(conn)`
+    runs in the transaction once the audit rows are final, before the stock write (a full sync
+    records the drift it corrects there: include/stocksync/drift.py)."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -131,6 +134,8 @@ def apply_plan(conn: psycopg.Connection, *, run_id: str, snapshot_id: str, plan_
                                        {"run_id": run_id, "skus": moved}).fetchall()
             counts.subtract({o: int(n) for o, n in moved_before})
             counts.update({o: int(n) for o, n in moved_after})
+        if before_write is not None:  # issue 13: the drift this apply corrects (audit rows are final here)
+            before_write(conn)
         written = conn.execute(query("shop/update_stock", writes=writes)).rowcount
         conn.execute(query("stocksync/insert_applied_snapshot"), {"snapshot_id": snapshot_id, "run_id": run_id})
         mark("locked_work", locked_at)

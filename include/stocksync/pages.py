@@ -69,6 +69,11 @@ RUN_STATUSES: dict[str, Label] = {
     "dry_run": Label("dry_run", "ok", "a dry run: the plan was written, the shop was not"),
     "failed": Label("failed", "bad", "the run stopped at an error; see the error and the alerts"),
     "refused": Label("refused", "bad", "refused at its first task: no run record and no report"),
+    # issue 13: the intraday sync's runs that end on purpose without writing
+    "skipped": Label("skipped", "none", "nothing read or written: a full sync was running, or there was "
+                                        "no position to continue from (see the reason)"),
+    "gap": Label("gap", "warn", "the WMS change feed could not continue from our last sequence: nothing "
+                                "written, the next full sync repairs it (see the reason)"),
 }
 CHECK_RESULTS: dict[str, Label] = {
     "passed": Label("passed", "ok", "no offending row"),

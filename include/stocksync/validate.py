@@ -112,14 +112,21 @@ def _split_keys(column: pd.Series) -> list[str]:
     return [key for value in column.dropna().unique() for key in str(value).split(",") if key]
 
 
-def build_suite(settings: Settings, enabled_catalog: int) -> list[Any]:
-    """The expectations for one WMS snapshot, as Great Expectations objects tagged with their check."""
+def build_suite(settings: Settings, enabled_catalog: int, delta_rows: int | None = None) -> list[Any]:
+    """The expectations for one WMS snapshot, as Great Expectations objects tagged with their check.
+
+    For a change-feed delta (`delta_rows`, issue 13) the same checks, scaled: no row-count band (a
+    delta has as many rows as SKUs changed), and a quarantine check tolerates as many offending
+    rows as it would in a full snapshot of the enabled catalog (share x catalog), not that share
+    of a delta of a few rows."""
     import great_expectations.expectations as gxe
 
     def mostly(check: str) -> float:
         if settings.dq_policies.get(check) != "quarantine":
             return 1.0
         share = settings.unknown_sku_max_share if check == "unknown_sku" else settings.quarantine_max_share
+        if delta_rows is not None:
+            return max(0.0, 1.0 - share * max(enabled_catalog, 1) / max(delta_rows, 1))
         return 1.0 - share
 
     def tag(check: str, column: str | None = None) -> dict[str, Any]:
@@ -130,9 +137,9 @@ def build_suite(settings: Settings, enabled_catalog: int) -> list[Any]:
         gxe.ExpectTableColumnsToMatchSet(
             column_set=[*EXPECTED_COLUMNS, *(f"{c}_num" for c in NUMERIC_COLUMNS), *DERIVED_COLUMNS],
             exact_match=True, meta=tag("columns")),
-        gxe.ExpectTableRowCountToBeBetween(
+        *([] if delta_rows is not None else [gxe.ExpectTableRowCountToBeBetween(
             min_value=max(1, math.floor(enabled_catalog * (1 - band))),
-            max_value=math.ceil(enabled_catalog * (1 + band)) if enabled_catalog else None, meta=tag("row_count")),
+            max_value=math.ceil(enabled_catalog * (1 + band)) if enabled_catalog else None, meta=tag("row_count"))]),
         gxe.ExpectColumnValuesToNotBeNull(column="sku", mostly=mostly("sku_not_null"), meta=tag("sku_not_null", "sku")),
         gxe.ExpectColumnValuesToBeUnique(column="sku", mostly=mostly("sku_unique"), meta=tag("sku_unique", "sku")),
         gxe.ExpectColumnValueLengthsToBeBetween(column="sku", min_value=1, max_value=64, mostly=mostly("sku_length"),
@@ -166,7 +173,7 @@ def build_suite(settings: Settings, enabled_catalog: int) -> list[Any]:
     return expectations
 
 
-def _gx_objects(context: Any, settings: Settings, enabled_catalog: int) -> Any:
+def _gx_objects(context: Any, settings: Settings, enabled_catalog: int, delta_rows: int | None = None) -> Any:
     """The file context's datasource, suite, validation definition and checkpoint (created or updated)."""
     import great_expectations as gx
 
@@ -183,7 +190,7 @@ def _gx_objects(context: Any, settings: Settings, enabled_catalog: int) -> Any:
     except (KeyError, ValueError, LookupError):
         batch_definition = asset.add_batch_definition_whole_dataframe("snapshot")
     suite = gx.ExpectationSuite(name="wms_counts")
-    for expectation in build_suite(settings, enabled_catalog):
+    for expectation in build_suite(settings, enabled_catalog, delta_rows):
         suite.add_expectation(expectation)
     suite = context.suites.add_or_update(suite)
     definition = context.validation_definitions.add_or_update(
@@ -195,7 +202,8 @@ def _gx_objects(context: Any, settings: Settings, enabled_catalog: int) -> Any:
                        "partial_unexpected_count": 5}))
 
 
-def run_suite(frame: pd.DataFrame, settings: Settings, enabled_catalog: int, run_id: str) -> list[CheckResult]:
+def run_suite(frame: pd.DataFrame, settings: Settings, enabled_catalog: int, run_id: str,
+              delta_rows: int | None = None) -> list[CheckResult]:
     """Validate `frame` with the suite in the GX file context under the reports folder;
     one CheckResult per expectation."""
     import great_expectations as gx
@@ -208,7 +216,7 @@ def run_suite(frame: pd.DataFrame, settings: Settings, enabled_catalog: int, run
         fcntl.flock(lock, fcntl.LOCK_EX)
         context = gx.get_context(mode="file", project_root_dir=str(root))
         context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-        checkpoint = _gx_objects(context, settings, enabled_catalog)
+        checkpoint = _gx_objects(context, settings, enabled_catalog, delta_rows)
         result = checkpoint.run(batch_parameters={"dataframe": frame},
                                 run_id=gx.RunIdentifier(run_name=run_key(run_id)))
     checks = []
@@ -288,14 +296,16 @@ def read_catalog(conn: psycopg.Connection) -> tuple[set[str], int]:
     return {sku for sku, _ in rows}, sum(1 for _, enabled in rows if enabled)
 
 
-def validate_counts(conn: psycopg.Connection, run_id: str, raw_table: str, settings: Settings) -> ValidationResult:
+def validate_counts(conn: psycopg.Connection, run_id: str, raw_table: str, settings: Settings, *,
+                    delta: bool = False) -> ValidationResult:
     """Run the suite on the run's raw counts, record every check, quarantine what the policies
-    allow, raise `ValidationFailed` if any check fails."""
+    allow, raise `ValidationFailed` if any check fails. `delta`: the counts are a change-feed
+    delta (see `build_suite`)."""
     started = time.perf_counter()
     raw = load_raw_frame(conn, raw_table)
     catalog, enabled = read_catalog(conn)
     frame = prepare_frame(raw, catalog)
-    checks = run_suite(frame, settings, enabled, run_id)
+    checks = run_suite(frame, settings, enabled, run_id, len(frame) if delta else None)
     record_checks(conn, run_id, checks)
     failed = [c for c in checks if not c.success]
     reasons: dict[int, list[str]] = defaultdict(list)

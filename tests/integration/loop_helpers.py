@@ -67,3 +67,43 @@ def wms_post(wms: Any, path: str, body: Any) -> Any:
 
 def shop_dsn_env(dsn: str) -> dict[str, str]:
     return {**os.environ, "STOCKSYNC_SHOP_DSN": dsn, "PYTHONPATH": os.getcwd()}
+
+
+def full_sync(dsn: str, wms: Any, run_id: str, settings: Settings | None = None) -> dict[str, Any]:
+    """A nightly sync run through the pipeline's own steps (no Airflow): what the DAG's tasks call."""
+    from include.stocksync import pipeline
+
+    settings = settings or load_settings().model_copy(update={"freeze_mode": "none"})
+    session = wms_session()
+    pipeline.freeze_checkout(dsn, run_id=run_id, dag_id="inventory_nightly_sync", settings=settings)
+    try:
+        pipeline.extract(dsn, run_id=run_id, session=session, base_url=wms.url)
+        pipeline.validate(dsn, run_id=run_id)
+        plan = pipeline.merge(dsn, run_id=run_id)
+        pipeline.load_stock(dsn, run_id=run_id, plan_table=plan.plan_table)
+    finally:
+        pipeline.release_freeze(dsn, run_id=run_id, dag_id="inventory_nightly_sync")
+    return pipeline.get_run(dsn, run_id)
+
+
+def intraday(dsn: str, wms: Any, run_id: str, settings: Settings | None = None) -> dict[str, Any]:
+    from include.stocksync import intraday as intraday_sync
+
+    return intraday_sync.run_once(dsn, settings or load_settings(), run_id=run_id, session=wms_session(),
+                                  base_url=wms.url)
+
+
+def truth(dsn: str, wms: Any, statuses: tuple[str, ...] = ("placed", "paid", "processing")) -> dict[str, int]:
+    """What every SKU should be once everything is settled: max(0, WMS available - units of accepted
+    orders the WMS has not counted (never acknowledged))."""
+    with connect(dsn) as conn:
+        uncounted = dict(conn.execute(
+            "SELECT l.sku, sum(l.qty) FROM shop.orders o JOIN shop.order_lines l USING (order_id) "
+            "WHERE o.wms_acknowledged_at IS NULL AND o.status = ANY (%s) "
+            "AND o.created_at >= now() - interval '24 hours' GROUP BY l.sku", (list(statuses),)).fetchall())
+    return {item["sku"]: max(0, item["available"] - int(uncounted.get(item["sku"], 0))) for item in wms.admin.items()}
+
+
+def shop_stock(dsn: str) -> dict[str, int]:
+    with connect(dsn) as conn:
+        return dict(conn.execute("SELECT sku, qty FROM shop.stock").fetchall())

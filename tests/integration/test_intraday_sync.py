@@ -1,0 +1,160 @@
+"""The intraday sync (`include/stocksync/intraday.py`) on the real shop DB and WMS service: the
+change feed after the last applied sequence, validated, applied through the nightly's atomic,
+seq-guarded apply with the order adjustment; never a freeze; gaps recorded (not guessed) and
+alerted once; skipped while a full sync runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from include.stocksync import intraday as intraday_sync
+from include.stocksync import order_push, pipeline
+from include.stocksync.db import connect
+from include.stocksync.validate import ValidationFailed
+from tests.conftest import shop_in_line_with_wms
+from tests.integration.loop_helpers import (
+    full_sync,
+    intraday,
+    loop_settings,
+    orders_client,
+    place,
+    shop_stock,
+    truth,
+    wms_post,
+)
+
+SKUS = 40
+
+
+@pytest.fixture
+def synced(clean_shop: str, wms: Any) -> str:
+    """A shop drifted from the WMS, then repaired by a full sync: the feed's position is set."""
+    dsn = shop_in_line_with_wms(clean_shop, wms, SKUS, seed=21, drift_share=0.3)
+    run = full_sync(dsn, wms, "nightly-0")
+    assert run["status"] == "applied"
+    assert shop_stock(dsn) == truth(dsn, wms)
+    return dsn
+
+
+def skus_with_stock(dsn: str, n: int) -> list[str]:
+    with connect(dsn) as conn:
+        return [r[0] for r in conn.execute("SELECT sku FROM shop.stock WHERE qty >= 6 ORDER BY sku LIMIT %s", (n,))]
+
+
+def position(dsn: str) -> int | None:
+    with connect(dsn) as conn:
+        return intraday_sync.feed_position(conn, loop_settings())
+
+
+def test_intraday_applies_the_wms_changes_with_the_order_adjustment(synced: str, wms: Any) -> None:
+    dsn = synced
+    skus = skus_with_stock(dsn, 6)
+    start = position(dsn)
+    # the WMS receives goods and finds damage; shoppers order, some orders reach the WMS, some not yet
+    wms_post(wms, "/_admin/adjust", {"items": [{"sku": skus[0], "on_hand": 7}, {"sku": skus[1], "non_usable": 2}]})
+    place(dsn, [(skus[2], 2)])
+    order_push.push_orders(dsn, orders_client(wms), loop_settings(), run_id="push")
+    place(dsn, [(skus[3], 1), (skus[2], 1)])  # placed after the push: the WMS has not counted it
+    before = shop_stock(dsn)
+    summary = intraday(dsn, wms, "intraday-1")
+    assert summary["read"]["state"] == "staged"
+    assert summary["apply"]["status"] == "applied"
+    assert shop_stock(dsn) == truth(dsn, wms)
+    after = shop_stock(dsn)
+    assert after[skus[0]] == before[skus[0]] + 7 and after[skus[1]] == before[skus[1]] - 2
+    assert after[skus[2]] == before[skus[2]] and after[skus[3]] == before[skus[3]]  # orders: counted once
+    run = pipeline.get_run(dsn, "intraday-1")
+    assert (run["dag_id"], run["status"], run["freeze_mode"]) == ("inventory_intraday_sync", "applied", "none")
+    assert run["snapshot_id"].startswith(f"wms-feed:{start}-")
+    feed = intraday_sync.feed_run(dsn, "intraday-1")
+    assert feed is not None and feed["after_seq"] == start and feed["through_seq"] == feed["head_seq"]
+    assert feed["skus"] == 3 and feed["events"] == 3  # adjust x2, one order line
+    assert position(dsn) == feed["through_seq"]
+    with connect(dsn) as conn:  # checkout was never frozen
+        assert conn.execute("SELECT count(*) FROM shop.checkout_freezes").fetchone() == (0,)
+        audit = dict(conn.execute("SELECT sku, outcome FROM stocksync.sku_audit WHERE run_id = 'intraday-1'"))
+    assert set(audit) == {skus[0], skus[1], skus[2]}
+    assert run["report_path"] and "intraday-1" in open(run["report_path"]).read()
+    # nothing new: an empty run, the position stays
+    empty = intraday(dsn, wms, "intraday-2")
+    assert empty["read"]["state"] == "empty" and empty["apply"] is None
+    assert pipeline.get_run(dsn, "intraday-2")["status"] == "applied"
+    assert position(dsn) == feed["through_seq"]
+
+
+def test_a_gap_is_recorded_alerted_once_and_repaired_by_the_next_full_sync(synced: str, wms: Any) -> None:
+    dsn = synced
+    skus = skus_with_stock(dsn, 2)
+    start = position(dsn)
+    wms_post(wms, "/_admin/adjust", {"items": [{"sku": skus[0], "on_hand": 5}]})
+    wms_post(wms, "/_admin/feed-retention", {"events": 0})  # the WMS forgets its changes
+    before = shop_stock(dsn)
+    first = intraday(dsn, wms, "gap-1")
+    assert first["read"]["state"] == "gap" and "no longer goes back" in first["read"]["gap"]
+    assert first["read"]["alert"] is not None and first["read"]["alert"]["kind"] == "feed_gap"
+    assert (first["validate"], first["merge"], first["apply"]) == (None, None, None)
+    run = pipeline.get_run(dsn, "gap-1")
+    assert run["status"] == "gap" and "gap in the WMS change feed" in run["error"]
+    assert shop_stock(dsn) == before  # nothing guessed
+    intraday_sync.mark_gap_alerted(dsn, "gap-1")
+    second = intraday(dsn, wms, "gap-2")
+    assert second["read"]["state"] == "gap" and second["read"]["alert"] is None  # one alert per gap
+    assert position(dsn) == start
+    # the nightly repairs it and the feed goes on from its snapshot
+    wms_post(wms, "/_admin/feed-retention", {"events": 1_000_000})
+    full_sync(dsn, wms, "nightly-1")
+    assert shop_stock(dsn) == truth(dsn, wms)
+    assert position(dsn) > start
+    wms_post(wms, "/_admin/adjust", {"items": [{"sku": skus[1], "on_hand": 3}]})
+    assert intraday(dsn, wms, "after-gap")["read"]["state"] == "staged"
+    assert shop_stock(dsn) == truth(dsn, wms)
+
+
+def test_sequences_that_jump_or_go_back_are_gaps(synced: str, wms: Any) -> None:
+    dsn = synced
+    skus = skus_with_stock(dsn, 3)
+    start = position(dsn)
+    assert start is not None
+    wms_post(wms, "/_admin/adjust", {"items": [{"sku": s, "on_hand": 1} for s in skus]})  # start+1..start+3
+    wms.admin.faults(feed_skip_seqs=[start + 2])
+    jumped = intraday(dsn, wms, "jump")
+    assert jumped["read"]["state"] == "gap" and f"jump from {start + 1} to {start + 3}" in jumped["read"]["gap"]
+    wms.admin.clear_faults()
+    assert intraday(dsn, wms, "no-jump")["read"]["feed"]["through_seq"] == start + 3  # the same events, whole
+    wms.admin.reset(SKUS, 21)  # the WMS restarts from its generated state: its newest seq is behind ours
+    back = intraday(dsn, wms, "went-back")
+    assert back["read"]["state"] == "gap" and "reset or restored" in back["read"]["gap"]
+
+
+def test_skipped_while_a_full_sync_is_running_and_without_a_position(clean_shop: str, wms: Any) -> None:
+    dsn = shop_in_line_with_wms(clean_shop, wms, SKUS, seed=22, drift_share=0.0)
+    none_yet = intraday(dsn, wms, "no-position")
+    assert none_yet["read"]["state"] == "skipped"
+    assert pipeline.get_run(dsn, "no-position")["status"] == "skipped"
+    full_sync(dsn, wms, "nightly-0")
+    settings = loop_settings()
+    pipeline.open_run(dsn, run_id="nightly-running", dag_id="inventory_nightly_sync", settings=settings)
+    busy = intraday(dsn, wms, "while-nightly")
+    assert busy["open"]["status"] == "skipped" and "nightly-running" in busy["open"]["reason"]
+    run = pipeline.get_run(dsn, "while-nightly")
+    assert run["status"] == "skipped" and "inventory_nightly_sync" in run["error"]
+    assert intraday_sync.feed_run(dsn, "while-nightly")["skipped"]
+    pipeline.release_freeze(dsn, run_id="nightly-running", dag_id="inventory_nightly_sync")  # it ends (failed)
+    assert intraday(dsn, wms, "after-nightly")["open"]["status"] == "running"
+
+
+def test_a_delta_that_fails_validation_writes_nothing(synced: str, wms: Any) -> None:
+    dsn = synced
+    skus = skus_with_stock(dsn, 2)
+    wms_post(wms, "/_admin/adjust", {"items": [{"sku": s, "on_hand": 2} for s in skus]})
+    wms.admin.faults(corrupt=[{"sku": skus[0], "field": "available", "value": -5}])
+    before = shop_stock(dsn)
+    with pytest.raises(ValidationFailed):
+        intraday(dsn, wms, "bad-delta")
+    assert shop_stock(dsn) == before
+    assert pipeline.get_run(dsn, "bad-delta")["status"] == "failed"
+    wms.admin.clear_faults()
+    assert intraday(dsn, wms, "good-delta")["apply"]["status"] == "applied"  # the same delta, read again
+    assert shop_stock(dsn) == truth(dsn, wms)
