@@ -205,7 +205,27 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
             return pipeline.release_freeze(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id)
 
+        # --- issue 13: the drift the load corrected, and its alert when far above the trend ---------
+        @task
+        def judge_drift(loaded: dict[str, Any], run_id: str | None = None, dag: Any = None,
+                        ti: Any = None) -> dict[str, Any] | None:
+            """The drift this run's apply corrected (SKUs off, units over- and under-stated, recorded in
+            its transaction); a night far above the trend of the nights before alerts (config loop.drift_*)."""
+            from include.stocksync import drift
+            from include.stocksync.notices import post_alert
+
+            row = drift.recorded(_shop_dsn(), str(run_id))
+            payload = drift.alert_payload(row) if row else None
+            if payload is not None:
+                run_settings = load_settings()
+                post_alert(_shop_dsn(), payload, conn_id=run_settings.alerts_conn_id,
+                           endpoint=run_settings.alerts_endpoint, run_id=str(run_id), dag_id=dag.dag_id,
+                           task_id="judge_drift", try_number=getattr(ti, "try_number", None))
+            return {k: (str(v) if k == "night" else v) for k, v in row.items()} if row else None
+        # --- end issue 13 ----------------------------------------------------------------------------
+
         with release_freeze(freeze_checkout()):
-            load_stock(merge_in_window_orders(validate_counts(extract_wms_counts())))
+            loaded = load_stock(merge_in_window_orders(validate_counts(extract_wms_counts())))
+        judge_drift(loaded)  # issue 13: outside the freeze: checkout reopens without waiting for it
 
     return sync_dag()

@@ -12,8 +12,10 @@ import pytest
 
 from include.stocksync.settings import PROJECT_ROOT
 
-APPROVED_TAGS = {"stocksync", "inventory", "nightly", "ops"}
-EXPECTED_DAGS = {"inventory_nightly_sync", "inventory_full_push"}
+APPROVED_TAGS = {"stocksync", "inventory", "nightly", "ops", "orders", "intraday"}
+SYNC_DAGS = {"inventory_nightly_sync", "inventory_full_push"}
+LOOP_DAGS = {"orders_to_wms", "inventory_intraday_sync"}  # issue 13
+EXPECTED_DAGS = SYNC_DAGS | LOOP_DAGS
 
 
 def test_no_import_errors(dagbag: Any) -> None:
@@ -45,7 +47,7 @@ def test_every_dag_is_declared_the_same_way(dagbag: Any) -> None:
             assert task.doc_md or task.doc, (dag.dag_id, task.task_id, "task needs a docstring")
 
 
-@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAGS))
+@pytest.mark.parametrize("dag_id", sorted(SYNC_DAGS))
 def test_sync_dag_shape(dagbag: Any, dag_id: str) -> None:
     dag = dagbag.get_dag(dag_id)
     order = ["freeze_checkout", "extract_wms_counts", "validate_counts", "merge_in_window_orders", "load_stock"]
@@ -88,3 +90,45 @@ def test_airflow3_lint(target: str) -> None:
     result = subprocess.run([str(ruff), "check", "--select", "AIR3", "--preview", str(path)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- issue 13: orders_to_wms and inventory_intraday_sync --------------------------------------------
+
+def test_loop_dags_are_scheduled_from_the_config(dagbag: Any) -> None:
+    from include.stocksync.settings import load_settings
+
+    loop = load_settings().loop
+    assert dagbag.get_dag("orders_to_wms").schedule == loop.orders_schedule
+    assert dagbag.get_dag("inventory_intraday_sync").schedule == loop.intraday_schedule
+    params = dagbag.get_dag("orders_to_wms").params
+    for name in ("requeue_order_ids", "requeue_all"):
+        param = params.get_param(name)
+        assert param.schema.get("title") and param.description, name
+    assert params["requeue_order_ids"] == [] and params["requeue_all"] is False
+
+
+def test_orders_to_wms_shape(dagbag: Any) -> None:
+    dag = dagbag.get_dag("orders_to_wms")
+    assert {t.task_id for t in dag.tasks} == {"send_orders", "send_cancellations"}
+    assert "send_cancellations" in dag.get_task("send_orders").downstream_task_ids
+
+
+def test_intraday_shape(dagbag: Any) -> None:
+    dag = dagbag.get_dag("inventory_intraday_sync")
+    order = ["open_intraday_run", "read_change_feed", "validate_delta", "merge_delta", "apply_delta"]
+    for upstream, downstream in zip(order, order[1:], strict=False):
+        assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
+    assert dag.get_task("open_intraday_run").is_setup
+    close = dag.get_task("close_intraday_run")
+    assert close.is_teardown and {"open_intraday_run", "apply_delta"} <= close.upstream_task_ids
+    # the intraday apply never writes at the same time as the nightly's or a push's load
+    assert dag.get_task("apply_delta").pool == dagbag.get_dag("inventory_nightly_sync").get_task("load_stock").pool
+    assert "trigger_full_sync" in dag.get_task("gap_wants_full_sync").downstream_task_ids
+    assert "freeze" not in " ".join(t.task_id for t in dag.tasks)  # checkout is never frozen
+
+
+def test_nightly_judges_its_drift_after_the_load(dagbag: Any) -> None:
+    for dag_id in SYNC_DAGS:
+        dag = dagbag.get_dag(dag_id)
+        assert "judge_drift" in dag.get_task("load_stock").downstream_task_ids
+        assert "judge_drift" not in dag.get_task("release_freeze").upstream_task_ids
