@@ -20,6 +20,13 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt_install postgresql
 fi
 
+# Redis, the Celery broker of `scripts/stack.sh --executor celery` and its tests (Debian's package;
+# devstack/celery_stack.py runs its own redis-server on 127.0.0.1 with a password, never the system one)
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "stocksync: installing Debian's redis-server package (Celery broker)" >&2
+  apt_install redis-server
+fi
+
 # Headless Chromium for the browser tests (Debian's package; the tests drive it with Playwright)
 if [ "${STOCKSYNC_SKIP_CHROMIUM:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
   echo "stocksync: installing Debian's chromium package (browser tests)" >&2
