@@ -7,6 +7,13 @@ for every call.
 Every alert is also recorded in `stocksync.alerts` (delivered or not, and why not) and the
 run's report is rewritten, so the report and the Airflow "Stock sync" page show the alerts
 sent (shared/DESIGN.md §3.7). Recording never hides the alert: a failure to record is logged.
+
+Issue 12: a failed task between the setup and the teardown only *records* its alert (rendered,
+one row per channel, undelivered): the run's teardown sends it after it has released the freeze,
+and the watchdog retries it if that never happens (`include/stocksync/delivery.py`). So a webhook
+that hangs or an SMTP server that is down never delays the release. The setup's and teardown's
+own alerts (no teardown follows them), the watchdog's, and any alert that cannot be recorded (the
+database is what failed) are sent at once, with short connect and read timeouts.
 """
 
 from __future__ import annotations
@@ -35,10 +42,11 @@ class SyncFailureNotifier(HttpNotifier):
     """Posts `ALERT_PAYLOAD` (rendered for the failed task) to the alerts webhook and records it."""
 
     def __init__(self, *, http_conn_id: str, endpoint: str, shop_conn_id: str | None = None,
-                 **kwargs: Any) -> None:
+                 defer_delivery: bool = True, **kwargs: Any) -> None:
         super().__init__(http_conn_id=http_conn_id, endpoint=endpoint, method="POST",
                          json=dict(ALERT_PAYLOAD), headers={"Content-Type": "application/json"}, **kwargs)
         self.shop_conn_id = shop_conn_id
+        self.defer_delivery = defer_delivery  # issue 12: False for DAGs without a teardown (the watchdog)
 
     def __call__(self, *args: Any) -> None:
         fresh = copy.copy(self)
@@ -48,15 +56,45 @@ class SyncFailureNotifier(HttpNotifier):
             first = self._first_cause(args[0])
             if first:  # a retried step's alert names what went wrong first, not only the last try
                 fresh.json["first_cause"] = first
-        delivery_error: Exception | None = None
+        HttpNotifier.__call__(fresh, *args)  # renders the payload, then `notify` below
+
+    # --- issue 12: record first, send after the freeze is released (delivery.py) ---------------------
+    def notify(self, context: Any) -> None:
+        """Queue the rendered alert for the run's teardown, or send it now when no teardown follows
+        or it cannot be queued. Raises only when it was sent now and no channel took it."""
+        from include.stocksync import delivery
+        from include.stocksync.settings import load_settings
+
+        settings = load_settings()
+        body = {**self.json, "kind": delivery.TASK_FAILED}
+        task = getattr(context.get("ti"), "task", None)
+        boundary = bool(getattr(task, "is_setup", False) or getattr(task, "is_teardown", False))
+        if self.shop_conn_id and self.defer_delivery and not boundary and self._queue(settings, body):
+            return
+        errors = []
+        for channel in delivery.channels(settings):
+            error = delivery.send(channel.name, channel.target, body, settings)
+            if self.shop_conn_id:
+                self._record(context, body, channel, error)
+            if error:
+                errors.append(f"{channel.target}: {error}")
+        if errors:
+            raise RuntimeError("stocksync alert not delivered: " + "; ".join(errors))
+
+    def _queue(self, settings: Any, body: dict[str, Any]) -> bool:
+        from include.stocksync import delivery
+        from include.stocksync.connections import postgres_dsn
+        from include.stocksync.db import connect
+
         try:
-            HttpNotifier.__call__(fresh, *args)
-        except Exception as exc:  # recorded below, then raised as before
-            delivery_error = exc
-        if self.shop_conn_id and len(args) == 1:
-            self._record(args[0], fresh.json, delivery_error)
-        if delivery_error is not None:
-            raise delivery_error
+            with connect(postgres_dsn(str(self.shop_conn_id)), connect_timeout=5) as conn:
+                delivery.queue(conn, settings, body, queued_by=str(body["run_id"]))
+                conn.commit()
+        except Exception:  # the database may be what failed: send it now instead
+            log.exception("stocksync: could not queue the alert for run %s; sending it now", body.get("run_id"))
+            return False
+        return True
+    # --- end issue 12 ----------------------------------------------------------------------------------
 
     def _first_cause(self, context: Any) -> str | None:
         from include.stocksync.connections import postgres_dsn
@@ -71,25 +109,21 @@ class SyncFailureNotifier(HttpNotifier):
             return None
         return str(row[0])[:2000] if row and row[0] else None
 
-    def _record(self, context: Any, payload: dict[str, Any], delivery_error: Exception | None) -> None:
+    def _record(self, context: Any, payload: dict[str, Any], channel: Any, delivery_error: str | None) -> None:
+        """An alert sent at once (issue 12: one row per channel, with the attempt's result)."""
+        from include.stocksync import delivery
         from include.stocksync.connections import postgres_dsn
         from include.stocksync.db import connect, execute_file
         from include.stocksync.report import write_report
         from include.stocksync.runs import run_owner
         from include.stocksync.settings import load_settings
 
-        ti = context.get("ti")
         run_id = context.get("run_id") or payload.get("run_id")
         try:
             with connect(postgres_dsn(str(self.shop_conn_id)), connect_timeout=5) as conn:
-                execute_file(conn, "stocksync/insert_alert", {
-                    "run_id": run_id, "dag_id": context["dag"].dag_id, "task_id": getattr(ti, "task_id", "?"),
-                    "try_number": getattr(ti, "try_number", None),
-                    "target": f"{self.http_conn_id}{self.endpoint or ''}",
-                    "delivered": delivery_error is None,
-                    "delivery_error": None if delivery_error is None else str(delivery_error)[:2000],
-                    "error": str(payload.get("error") or context.get("exception") or "")[:4000],
-                })
+                alert_id = delivery.record(conn, channel, payload, queued_by=str(run_id))
+                execute_file(conn, "stocksync/update_alert_attempt", {
+                    "alert_id": alert_id, "delivered": delivery_error is None, "delivery_error": delivery_error})
                 owner = run_owner(conn, run_id)
                 conn.commit()
                 if owner == context["dag"].dag_id:

@@ -2,8 +2,9 @@
 
 A broken feed (truncated, zeroed, a wrong file) looks like a plan that covers too little
 of the catalog, changes too many SKUs, drops too many to zero or moves the total number of
-units too much. Thresholds live in the config (`guardrails:`); ops may override them for
-one run with a recorded reason.
+units too much; a replayed or stuck feed looks like one where too many SKUs are stale (their WMS
+sequence older than the one the shop last applied: `max_stale_share`, issue 12). Thresholds
+live in the config (`guardrails:`); ops may override them for one run with a recorded reason.
 """
 
 from __future__ import annotations
@@ -85,6 +86,14 @@ def evaluate(figures: dict[str, int], settings: Settings, subset: bool = False) 
                   f"total units would move {pct(units)} ({before} -> {after}; at most "
                   f"{pct(limits['max_total_units_change'])} allowed)"),
     ]
+    # --- issue 12: a feed whose SKUs are mostly older than what the shop has is a replayed one ---
+    known = max(figures.get("known", figures["applicable"]), 1)
+    stale = figures.get("stale", 0) / known
+    limit = limits.get("max_stale_share", 1.0)
+    results.append(Guardrail("max_stale_share", stale, limit, stale <= limit,
+                             f"{pct(stale)} of SKUs are stale: the WMS sent an older sequence than the one applied "
+                             f"({figures.get('stale', 0)}; at most {pct(limit)} allowed)"))
+    # --- end issue 12 ---
     if subset and figures["applicable"] < settings.push_guardrails_min_skus:
         results = [results[0], *(Guardrail(g.name, g.value, g.limit, True, f"{g.observed} (not enforced for a "
                                            f"push of fewer than {settings.push_guardrails_min_skus} listed SKUs)")

@@ -17,17 +17,18 @@ import psycopg
 import requests
 from psycopg import sql
 
-from include.stocksync import freeze, runs
+from include.stocksync import delivery, freeze, lifecycle, runs
 from include.stocksync.apply import ApplyResult, apply_plan
 from include.stocksync.db import connect, execute_file, query, staging_identifier
 from include.stocksync.extract import ExtractResult, WmsClient, extract_to_staging
 from include.stocksync.guardrails import GuardrailFailed, check_plan
 from include.stocksync.merge import PlanSummary, Watermark, build_plan, choose_watermark, plan_table
 from include.stocksync.migrations import upgrade
+from include.stocksync.ops_settings import MIN_STEP_SECONDS, freeze_ttl
 from include.stocksync.report import report_path, write_plan_report, write_report
 from include.stocksync.runs import OUTCOMES, RunIdTaken, RunSpec, get_run
 from include.stocksync.settings import RunOptions, Settings, load_settings
-from include.stocksync.sources.base import SnapshotLimits, WalkBounds
+from include.stocksync.sources.base import SnapshotLimits, WalkBounds, WmsContractError
 from include.stocksync.validate import ValidationFailed, ValidationResult, validate_counts
 
 __all__ = ["RunIdTaken", "get_run", "open_run", "freeze_checkout", "extract", "validate", "merge", "load",
@@ -71,17 +72,69 @@ def freeze_checkout(dsn: str, *, run_id: str, dag_id: str, settings: Settings,
     spec = runs.spec_of(get_run(dsn, run_id))  # a retried setup keeps the spec it opened with
     if status in runs.FINISHED:
         return {"frozen": False, "reason": f"run already {status}; nothing will be written"}
+    orphans = release_orphans(dsn, run_id=run_id, dag_id=dag_id, settings=spec.settings)  # issue 12
     if spec.options.dry_run:
-        return {"frozen": False, "reason": "dry run: nothing is written, checkout stays open"}
+        return {"frozen": False, "reason": "dry run: nothing is written, checkout stays open", "orphans": orphans}
     if spec.settings.freeze_mode != "full":
-        return {"frozen": False, "reason": f"freeze_mode={spec.settings.freeze_mode}"}
+        return {"frozen": False, "reason": f"freeze_mode={spec.settings.freeze_mode}", "orphans": orphans}
     with runs.step(dsn, run_id, "freeze") as conn:
         if freeze.active_freezes(conn, set_by=run_id):
-            return {"frozen": True, "reason": "already frozen by this run"}
+            return {"frozen": True, "reason": "already frozen by this run", "orphans": orphans}
+        # issue 12: the TTL covers the tasks under the freeze (ops_settings.freeze_ttl) and is the
+        # run's time budget: a run that cannot finish by the freeze's expiry fails and releases
         held = freeze.set_freeze(conn, set_by=run_id, reason=FREEZE_REASON,
                                  message=spec.settings.freeze_shopper_message,
-                                 ttl_seconds=spec.settings.freeze_ttl_seconds)
-    return {"frozen": True, "freeze_id": held.freeze_id, "expires_at": held.expires_at.isoformat()}
+                                 ttl_seconds=freeze_ttl(spec.settings))
+        runs.set_budget(conn, run_id, held.expires_at)
+    return {"frozen": True, "freeze_id": held.freeze_id, "expires_at": held.expires_at.isoformat(), "orphans": orphans}
+
+
+# --- issue 12: orphaned freezes, the run budget, reports off the critical path, alerts after release ---
+def release_orphans(dsn: str, *, run_id: str, dag_id: str, settings: Settings) -> list[dict[str, Any]]:
+    """Release the freezes of sync runs that are no longer alive (lifecycle.py), in every run's
+    setup: recorded as warnings on this run and on the dead one (closed as `abandoned`), alerted
+    after this run's freeze is released. A manual freeze is never touched."""
+    with connect(dsn) as conn:
+        found = lifecycle.release_orphan_freezes(conn, settings, found_by=run_id)
+        lifecycle.record_found(conn, settings, found, found_by=run_id, found_by_dag=dag_id,
+                               task_id="freeze_checkout", kind=delivery.ORPHANED_FREEZE)
+        conn.commit()
+    for dead in found:
+        log.warning("run %s: %s", run_id, dead.note)
+    return [dead.as_warning(delivery.ORPHANED_FREEZE) for dead in found]
+
+
+def _budgeted(conn: psycopg.Connection, run_id: str, seconds: float, reserve: float = 0.0) -> tuple[float, bool]:
+    """`seconds` cut to what is left of a full-mode run's budget (less `reserve` for the steps
+    after this one); True when it was cut."""
+    left = lifecycle.budget_left(conn, run_id)
+    if left is None or left - reserve >= seconds:
+        return seconds, False
+    return max(left - reserve, MIN_STEP_SECONDS), True
+
+
+def _write_report_or_warn(dsn: str, conn: psycopg.Connection, settings: Settings, run_id: str, dag_id: str,
+                          status: str) -> Any:
+    """The run report, off the critical path: a folder that is unwritable or full is a warning on
+    the run and one alert, never a failed sync."""
+    try:
+        return write_report(conn, settings, run_id)
+    except Exception as exc:  # OSError mostly (ENOSPC, EACCES, ENOTDIR); the sync's result stands
+        conn.rollback()
+        problem = f"{type(exc).__name__}: {exc}"[:2000]
+        log.exception("run %s: its report could not be written (%s); the sync is %s", run_id, problem, status)
+        subject = f"report:{run_id}"
+        if not delivery.already_alerted(conn, delivery.REPORT_FAILED, subject):
+            runs.add_warning(conn, run_id, {"kind": delivery.REPORT_FAILED, "error": problem,
+                                            "path": str(report_path(settings, run_id))})
+            delivery.queue(conn, settings, delivery.payload(
+                kind=delivery.REPORT_FAILED, dag_id=dag_id, run_id=run_id, task_id="release_freeze", error=problem,
+                text=f"stocksync: the report of run {run_id} could not be written ({problem[:200]}); "
+                     f"the sync itself is {status}"), queued_by=run_id, subject=subject)
+        conn.commit()
+        delivery.deliver(dsn, settings, run_id=run_id, budget_seconds=settings.operations.alert_delivery_budget_seconds)
+        return None
+# --- end issue 12 ------------------------------------------------------------------------------------
 
 
 def extract(dsn: str, *, run_id: str, session: requests.Session, base_url: str) -> ExtractResult:
@@ -98,13 +151,22 @@ def extract(dsn: str, *, run_id: str, session: requests.Session, base_url: str) 
     with runs.step(dsn, run_id, "extract", retries=client.failures) as conn:
         enabled = conn.execute(sql.SQL("SELECT count(*) FROM ({}) enabled").format(
             query("shop/select_enabled_skus"))).fetchone()
+        # issue 12: the walk's deadline leaves the budget's reserve to validate, merge and load
+        seconds, cut = _budgeted(conn, run_id, settings.extract_deadline_seconds,
+                                 settings.operations.budget_reserve_seconds)
         bounds = WalkBounds.for_catalog(int(enabled[0]) if enabled else 0, settings.page_size,
                                         margin=settings.walk_page_margin, extra=settings.walk_extra_pages,
-                                        seconds=settings.extract_deadline_seconds,
-                                        max_batch_bytes=settings.max_page_bytes)
+                                        seconds=seconds, max_batch_bytes=settings.max_page_bytes)
         limits = SnapshotLimits(timedelta(seconds=settings.clock_skew_seconds),
                                 timedelta(seconds=settings.max_snapshot_age_seconds))
-        result = extract_to_staging(conn, client, run_id, bounds=bounds, limits=limits)
+        try:
+            result = extract_to_staging(conn, client, run_id, bounds=bounds, limits=limits)
+        except WmsContractError as exc:
+            if cut and "passed its deadline" in str(exc):
+                raise lifecycle.BudgetExhausted(
+                    f"{exc}; the walk had {seconds:.0f} s, what the run's time budget left it (full freeze mode: "
+                    "config freeze_ttl_seconds, operations.budget_reserve_seconds)") from exc
+            raise
         runs.record_extract(conn, run_id, result)
     return result
 
@@ -190,8 +252,11 @@ def load(dsn: str, *, run_id: str, plan_table: str) -> ApplyResult:
         record_drift = None if spec.options.skus else drift.recorder(run_id=run_id, dag_id=run["dag_id"],
                                                                      settings=settings)
         with runs.step(dsn, run_id, "load") as conn:
+            # issue 12: the apply's lock wait ends within the run's budget
+            lock_wait, cut = _budgeted(conn, run_id, settings.lock_timeout_seconds, 1.0)
+            apply_settings = settings.model_copy(update={"lock_timeout_seconds": lock_wait}) if cut else settings
             return apply_plan(conn, run_id=run_id, snapshot_id=run["snapshot_id"], plan_table=plan_table,
-                              settings=settings, watermark=watermark,
+                              settings=apply_settings, watermark=watermark,
                               before_lock=close_checkout if settings.freeze_mode == "apply" else None,
                               before_write=record_drift)
     finally:
@@ -230,7 +295,9 @@ def release_freeze(dsn: str, *, run_id: str, dag_id: str) -> dict[str, Any]:
         # where reports and staging live
         settings = runs.spec_of(runs.read_run(conn, run_id)).settings if status else load_settings()
         conn.commit()
-        path = write_report(conn, settings, run_id) if status else None
+        # issue 12: alerts go out now that checkout is open (bounded); then the report, which lists them
+        delivery.deliver(dsn, settings, run_id=run_id, budget_seconds=settings.operations.alert_delivery_budget_seconds)
+        path = _write_report_or_warn(dsn, conn, settings, run_id, dag_id, status) if status else None
         dropped = drop_expired_staging(conn, settings.staging_retention_days)
     return {"released": released, "freeze_seconds": round(window, 3), "status": status,
             "report": str(path) if path else None, "staging_dropped": dropped}

@@ -107,13 +107,23 @@ def step(dsn: str, run_id: str, name: str, *, retries: list[str] | None = None,
     is rolled back, except for the `keep_on_failure` errors (a failed validation keeps the checks
     it recorded), and the failure is recorded on a fresh connection (the step's own may be what
     died), keeping the run's first cause and appending this attempt with `retries`."""
+    from include.stocksync import lifecycle  # issue 12 (lifecycle.py imports this module)
+
     started = time.perf_counter()
     with connect(dsn) as conn:
         execute_file(conn, "stocksync/update_sync_run_reopen", {"run_id": run_id})
         conn.commit()
+        beat: lifecycle.Heartbeat | None = None
         try:
+            # --- issue 12: a dead or out-of-budget run stops here; the step beats while it runs ---
+            guard = lifecycle.enter_step(conn, run_id, name)
+            conn.commit()
+            beat = lifecycle.Heartbeat(dsn, run_id, guard.operations.heartbeat_interval_seconds).__enter__()
+            # --- end issue 12 ---
             yield conn
         except BaseException as exc:
+            if beat is not None:
+                beat.stop()
             try:
                 if isinstance(exc, keep_on_failure):
                     conn.commit()
@@ -121,8 +131,15 @@ def step(dsn: str, run_id: str, name: str, *, retries: list[str] | None = None,
                     conn.rollback()
             except psycopg.Error:
                 pass  # the connection is gone; the failure is recorded on a new one below
-            record_failure(dsn, run_id, name, exc, time.perf_counter() - started, retries)
+            # issue 12: a failed try whose retry cannot finish within the budget fails permanently
+            spent = lifecycle.past_budget(dsn, run_id, name, exc)
+            record_failure(dsn, run_id, name, spent or exc, time.perf_counter() - started, retries)
+            if spent is not None:
+                raise spent from exc
             raise
+        finally:
+            if beat is not None:
+                beat.stop()
         _record_stage(conn, run_id, name, time.perf_counter() - started)
         conn.commit()
 
@@ -212,6 +229,34 @@ def close(conn: psycopg.Connection, run_id: str, freeze_seconds: float) -> str |
     row = execute_file(conn, "stocksync/update_sync_run_finish",
                        {"run_id": run_id, "freeze_seconds": freeze_seconds}).fetchone()
     return row[0] if row else None
+
+
+# --- issue 12: liveness, time budget and warnings on the run record (lifecycle.py decides when) ----
+def beat(conn: psycopg.Connection, run_id: str) -> None:
+    """The run's heartbeat (a step's start, and its heartbeat thread while it runs)."""
+    execute_file(conn, "stocksync/update_sync_run_heartbeat", {"run_id": run_id})
+
+
+def set_budget(conn: psycopg.Connection, run_id: str, until: Any) -> None:
+    """A full-mode run must be done by `until` (its freeze's expiry); a retried setup keeps the first."""
+    execute_file(conn, "stocksync/update_sync_run_budget", {"run_id": run_id, "budget_until": until})
+
+
+def add_warning(conn: psycopg.Connection, run_id: str, warning: Mapping[str, Any]) -> None:
+    """Something the run survived that someone should know (a report not written, a dead run's freeze)."""
+    execute_file(conn, "stocksync/update_sync_run_warning",
+                 {"run_id": run_id, "warning": json.dumps(dict(warning), default=str)})
+
+
+def declare_abandoned(conn: psycopg.Connection, run_id: str, *, note: str, freeze_seconds: float | None,
+                      warning: Mapping[str, Any]) -> str | None:
+    """Close a dead run: `abandoned` unless it had applied, the note as its error and warning.
+    None when it was closed already (someone else declared it first)."""
+    row = execute_file(conn, "stocksync/update_sync_run_abandoned", {
+        "run_id": run_id, "note": note, "freeze_seconds": freeze_seconds,
+        "warning": json.dumps(dict(warning), default=str)}).fetchone()
+    return row[0] if row else None
+# --- end issue 12 ----------------------------------------------------------------------------------
 
 
 def staging_dropped(conn: psycopg.Connection, run_id: str) -> None:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, field_v
 from include.stocksync.contract import SKU_MAX_LENGTH
 from include.stocksync.errors import PermanentError
 from include.stocksync.freeze import MAX_FREEZE_TTL_SECONDS
+from include.stocksync.ops_settings import OperationsSettings, check_operations
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_PATH = PROJECT_ROOT / "include" / "config" / "stocksync.yaml"
@@ -29,7 +30,11 @@ FREEZE_MODES = ("full", "apply", "none")
 DQ_POLICIES = ("fail", "quarantine")
 DQ_CHECKS = ("sku_not_null", "sku_unique", "sku_length", "sku_format", "quantity_not_null", "quantity_integer",
              "quantity_non_negative", "quantity_max", "available_consistent", "unknown_sku")
-GUARDRAILS = ("min_catalog_coverage", "max_changed_share", "max_zeroed_share", "max_total_units_change")
+GUARDRAILS = ("min_catalog_coverage", "max_changed_share", "max_zeroed_share", "max_total_units_change",
+              "max_stale_share")
+# --- issue 12: guardrails a config written before them may leave out, with their defaults ---------
+OPTIONAL_GUARDRAILS = {"max_stale_share": 0.10}  # share of SKUs whose WMS seq is older than the applied one
+# --- end issue 12 ----------------------------------------------------------------------------------
 ADJUSTMENT_MODES = ("none", "unsent_orders", "unsent_orders_and_carts")
 WATERMARK_SOURCES = ("wms", "request_time")
 
@@ -159,6 +164,7 @@ class Settings(BaseModel):
     push_guardrails_min_skus: int
     run_override_bounds: dict[str, tuple[float, float]]
     loop: LoopSettings = LoopSettings()  # issue 13: optional section, defaults above
+    operations: OperationsSettings = OperationsSettings()  # issue 12: optional section (ops_settings.py)
 
     @property
     def reports_path(self) -> Path:
@@ -171,6 +177,11 @@ class Settings(BaseModel):
         if isinstance(value, str):  # from the environment: "placed, paid"
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("guardrails", mode="before")  # issue 12: optional guardrails get their defaults
+    @classmethod
+    def _optional_guardrails(cls, value: Any) -> Any:
+        return {**OPTIONAL_GUARDRAILS, **value} if isinstance(value, dict) else value
 
     @field_validator("run_override_bounds", mode="before")
     @classmethod
@@ -294,6 +305,7 @@ def _check(settings: Settings) -> None:
           f"guardrails must set exactly: {', '.join(GUARDRAILS)}; got {', '.join(settings.guardrails)}")
     for name, value in settings.guardrails.items():
         check(0 <= value <= 1, f"guardrails.{name} must be a share between 0 and 1; got {value}")
+    check_operations(settings)  # issue 12: task timeouts against the deadlines they must cover
     check(settings.push_guardrails_min_skus >= 1,
           f"push_guardrails_min_skus must be at least 1; got {settings.push_guardrails_min_skus}")
     try:

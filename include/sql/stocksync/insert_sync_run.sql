@@ -7,6 +7,8 @@ VALUES (%(run_id)s, %(dag_id)s, %(freeze_mode)s, %(adjustment_mode)s, %(watermar
         %(options)s::jsonb, %(triggered_by)s, %(override_reason)s, %(report_path)s)
 ON CONFLICT (run_id) DO UPDATE
    SET status = CASE WHEN stocksync.sync_runs.status = 'failed' THEN 'running' ELSE stocksync.sync_runs.status END,
+       heartbeat_at = clock_timestamp(),
+       closed_at = CASE WHEN stocksync.sync_runs.status = 'failed' THEN NULL ELSE stocksync.sync_runs.closed_at END,
        error = CASE WHEN stocksync.sync_runs.status = 'failed' THEN NULL ELSE stocksync.sync_runs.error END
  WHERE stocksync.sync_runs.dag_id = EXCLUDED.dag_id
 RETURNING status

@@ -1,0 +1,148 @@
+"""Operations under faults (issue 12): the `operations:` section of the config, and the time
+bounds derived from it.
+
+Everything here bounds time: how often a running step proves it is alive (heartbeat), when a
+silent run counts as dead, each task's `execution_timeout`, the alert channels' timeouts, the
+watchdog and the nightly deadline. One nested section with defaults (like `loop:`), so a config
+written before it still loads; `STOCKSYNC_OPERATIONS__<NAME>` overrides one entry.
+
+The formulas (README, "Operations under faults"):
+
+- full-mode freeze TTL = min(freeze_ttl_seconds, W), where W, the longest the tasks the freeze
+  covers can legitimately take, is
+  W = (1 + r) x (T_extract + T_validate + T_merge + T_load) + 4 r x D_max + S
+  with r the Airflow retries of a task, T_x its execution_timeout, D_max = max_retry_delay_seconds
+  and S = SCHEDULING_ALLOWANCE_SECONDS; the TTL is also the run's time budget: a full-mode run
+  must be done by its freeze's expiry, and one that cannot be fails permanently (which releases);
+- a run is dead when its heartbeat is older than
+  max(heartbeat_timeout_seconds, max_retry_delay_seconds + 3 x heartbeat_interval_seconds):
+  between two tries of a task nothing beats, so the bound never drops below the longest retry delay.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from include.stocksync.settings import Settings
+
+# Time Airflow needs to start the next task of a run (scheduler loop, executor, worker start-up),
+# counted once per covered task in W above (4 tasks, a few seconds each, rounded up).
+SCHEDULING_ALLOWANCE_SECONDS = 60.0
+# A step needs at least this much of the run budget to be worth starting.
+MIN_STEP_SECONDS = 5.0
+# The tasks the full-mode freeze covers (set at the end of the setup, released by the teardown).
+COVERED_TASKS = ("extract_wms_counts", "validate_counts", "merge_in_window_orders", "load_stock")
+
+
+class OperationsSettings(BaseModel):
+    """Liveness, timeouts, alert delivery, watchdog and deadline (issue 12)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    heartbeat_interval_seconds: float = 10.0     # a running step beats this often (own connection)
+    heartbeat_timeout_seconds: float = 120.0     # silent this long: the run is dead (see heartbeat_bound)
+    # Runs of these DAGs beat and are closed by their teardown: only they are ever declared dead.
+    watched_dag_ids: tuple[str, ...] = ("inventory_nightly_sync", "inventory_full_push")
+    budget_reserve_seconds: float = 60.0         # of a full-mode budget, kept for validate/merge/load
+    # execution_timeout of each task (Airflow kills a task past it; it counts as a failed try)
+    freeze_checkout_timeout_seconds: float = 60.0
+    extract_timeout_seconds: float = 360.0
+    validate_timeout_seconds: float = 120.0
+    merge_timeout_seconds: float = 120.0
+    load_timeout_seconds: float = 120.0
+    release_timeout_seconds: float = 120.0
+    watchdog_timeout_seconds: float = 120.0
+    # alert delivery (webhook and email): per attempt, and per teardown in total
+    alert_connect_timeout_seconds: float = 3.0
+    alert_read_timeout_seconds: float = 5.0
+    alert_delivery_budget_seconds: float = 30.0  # a teardown stops delivering after this (watchdog retries)
+    alert_smtp_conn_id: str = "stocksync_alerts_smtp"  # optional: email alerts when this connection exists
+    alert_retry_after_seconds: float = 60.0      # the watchdog retries an undelivered alert after this
+    alert_retry_max_attempts: int = 12
+    # the watchdog DAG (stocksync_watchdog)
+    watchdog_schedule: str = "*/5 * * * *"
+    freeze_alert_after_seconds: float = 900.0    # any freeze (also a manual one) open longer: alert once
+    # Airflow DeadlineAlert: the nightly has not finished this long after its logical date
+    nightly_deadline_seconds: float = 3600.0
+
+    @field_validator("watched_dag_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self) -> OperationsSettings:
+        positive = ("heartbeat_interval_seconds", "heartbeat_timeout_seconds", "freeze_checkout_timeout_seconds",
+                    "extract_timeout_seconds", "validate_timeout_seconds", "merge_timeout_seconds",
+                    "load_timeout_seconds", "release_timeout_seconds", "watchdog_timeout_seconds",
+                    "alert_connect_timeout_seconds", "alert_read_timeout_seconds", "alert_delivery_budget_seconds",
+                    "alert_retry_after_seconds", "freeze_alert_after_seconds", "nightly_deadline_seconds")
+        problems = [f"{name} must be > 0" for name in positive if not getattr(self, name) > 0]
+        if self.budget_reserve_seconds < 0:
+            problems.append("budget_reserve_seconds must be >= 0")
+        if self.heartbeat_interval_seconds * 2 > self.heartbeat_timeout_seconds:
+            problems.append("heartbeat_timeout_seconds must be at least twice heartbeat_interval_seconds")
+        if self.alert_connect_timeout_seconds > 30 or self.alert_read_timeout_seconds > 30:
+            problems.append("alert_connect_timeout_seconds and alert_read_timeout_seconds may not exceed 30 "
+                            "(an alert must never hold a task)")
+        if self.alert_retry_max_attempts < 1:
+            problems.append("alert_retry_max_attempts must be >= 1")
+        if not self.watched_dag_ids:
+            problems.append("watched_dag_ids must name at least one DAG")
+        if problems:
+            raise ValueError("operations: " + "; ".join(problems))
+        return self
+
+    def task_timeout(self, task_id: str) -> float:
+        """The execution_timeout of a task of the sync DAGs or the watchdog, in seconds."""
+        return {
+            "freeze_checkout": self.freeze_checkout_timeout_seconds,
+            "extract_wms_counts": self.extract_timeout_seconds,
+            "validate_counts": self.validate_timeout_seconds,
+            "merge_in_window_orders": self.merge_timeout_seconds,
+            "load_stock": self.load_timeout_seconds,
+            "release_freeze": self.release_timeout_seconds,
+        }.get(task_id, self.watchdog_timeout_seconds)
+
+
+def check_operations(settings: Settings) -> None:
+    """Consistency of the operations section with the rest of the config (ValueError naming keys)."""
+    ops = settings.operations
+    if ops.extract_timeout_seconds <= settings.extract_deadline_seconds + MIN_STEP_SECONDS:
+        raise ValueError(f"operations.extract_timeout_seconds ({ops.extract_timeout_seconds:g}) must exceed "
+                         f"extract_deadline_seconds ({settings.extract_deadline_seconds:g}) by more than "
+                         f"{MIN_STEP_SECONDS:g} s, or Airflow kills the walk before its own deadline names the cause")
+    if ops.load_timeout_seconds <= settings.lock_timeout_seconds + MIN_STEP_SECONDS:
+        raise ValueError(f"operations.load_timeout_seconds ({ops.load_timeout_seconds:g}) must exceed "
+                         f"lock_timeout_seconds ({settings.lock_timeout_seconds:g}) by more than "
+                         f"{MIN_STEP_SECONDS:g} s")
+
+
+def task_retries(settings: Settings) -> int:
+    """Airflow retries of every stocksync task (dag_factory.default_args)."""
+    return max(2, settings.task_retries)
+
+
+def covered_worst_case(settings: Settings) -> float:
+    """W: the longest the tasks under a full-mode freeze can take with their timeouts and retries."""
+    ops, retries = settings.operations, task_retries(settings)
+    timeouts = sum(ops.task_timeout(task) for task in COVERED_TASKS)
+    return (1 + retries) * timeouts + len(COVERED_TASKS) * retries * settings.max_retry_delay_seconds \
+        + SCHEDULING_ALLOWANCE_SECONDS
+
+
+def freeze_ttl(settings: Settings) -> float:
+    """The full-mode freeze's TTL, which is also the run's time budget: the configured maximum
+    (`freeze_ttl_seconds`), or W when the covered tasks' timeouts add up to less."""
+    return min(float(settings.freeze_ttl_seconds), covered_worst_case(settings))
+
+
+def heartbeat_bound(settings: Settings) -> float:
+    """Seconds without a heartbeat after which a run is dead."""
+    ops = settings.operations
+    return max(ops.heartbeat_timeout_seconds, settings.max_retry_delay_seconds + 3 * ops.heartbeat_interval_seconds)
