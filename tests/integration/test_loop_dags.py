@@ -1,0 +1,99 @@
+"""The loop's alerts through the real DAGs (`dag.test()`) and the real webhook receiver: one alert per
+batch of refused orders and the re-queue parameter of `orders_to_wms`; one alert per feed gap from
+`inventory_intraday_sync`; a night whose drift is far above the trend alerts from the nightly."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from include.stocksync import drift, order_push, pipeline
+from include.stocksync.db import connect
+from tests.conftest import fresh_dag, shop_in_line_with_wms
+from tests.integration.loop_helpers import loop_settings, orders, place, shop_stock, truth, wms_post
+
+pytestmark = pytest.mark.slow
+
+
+def run(dagbag: Any, dag_id: str, conf: dict[str, Any] | None = None) -> Any:
+    from airflow.utils.state import DagRunState
+
+    dag_run = fresh_dag(dagbag, dag_id).test(run_conf=conf)
+    assert dag_run.state == DagRunState.SUCCESS, (dag_id, dag_run.run_id)
+    return dag_run
+
+
+def alerts(webhook: Any, run_id: str, kind: str) -> list[dict[str, Any]]:
+    return [e["body"] for e in webhook.received()
+            if e["body"].get("run_id") == run_id and e["body"].get("kind") == kind]
+
+
+def test_refused_orders_alert_once_per_batch_and_are_requeued_by_parameter(dagbag: Any, clean_shop: str, wms: Any,
+                                                                           webhook: Any) -> None:
+    dsn = shop_in_line_with_wms(clean_shop, wms, 20, seed=31, drift_share=0.0)
+    with connect(dsn) as conn:
+        sku = conn.execute("SELECT sku FROM shop.stock WHERE qty >= 4 ORDER BY sku LIMIT 1").fetchone()[0]
+    good = place(dsn, [(sku, 1)])
+    short = place(dsn, [(sku, 2)])
+    item = wms.admin.items([sku])[0]
+    wms.admin.set_items([{"sku": sku, "allocated": item["on_hand"] - item["non_usable"] - 2}])  # room for 2
+    first = run(dagbag, "orders_to_wms")
+    sent = alerts(webhook, first.run_id, "order_dead_letters")
+    assert len(sent) == 1 and [o["order_id"] for o in sent[0]["orders"]] == [short]
+    assert "insufficient stock" in sent[0]["orders"][0]["reason"]
+    with connect(dsn) as conn:
+        recorded = conn.execute("SELECT task_id, delivered FROM stocksync.alerts WHERE run_id = %s",
+                                (first.run_id,)).fetchall()
+    assert recorded == [("send_orders", True)]
+    assert orders(dsn)[good]["acknowledged_at"] is not None and orders(dsn)[short]["acknowledged_at"] is None
+    wms.admin.set_items([{"sku": sku, "allocated": 0}])  # stock arrives
+    second = run(dagbag, "orders_to_wms")  # held: not sent again by itself
+    assert orders(dsn)[short]["acknowledged_at"] is None and alerts(webhook, second.run_id, "order_dead_letters") == []
+    run(dagbag, "orders_to_wms", {"requeue_order_ids": [short]})
+    assert orders(dsn)[short]["acknowledged_at"] is not None
+    assert order_push.dead_letters(dsn) == []
+
+
+def test_a_feed_gap_alerts_once(dagbag: Any, clean_shop: str, wms: Any, webhook: Any) -> None:
+    dsn = shop_in_line_with_wms(clean_shop, wms, 20, seed=32, drift_share=0.0)
+    run(dagbag, "inventory_nightly_sync")
+    wms_post(wms, "/_admin/adjust", {"items": [{"sku": "SKU-0000001", "on_hand": 4}]})
+    wms_post(wms, "/_admin/feed-retention", {"events": 0})
+    try:
+        first = run(dagbag, "inventory_intraday_sync")
+        second = run(dagbag, "inventory_intraday_sync")
+    finally:
+        wms_post(wms, "/_admin/feed-retention", {"events": 1_000_000})
+    assert pipeline.get_run(dsn, first.run_id)["status"] == "gap"
+    assert pipeline.get_run(dsn, second.run_id)["status"] == "gap"
+    assert len(alerts(webhook, first.run_id, "feed_gap")) == 1
+    assert alerts(webhook, second.run_id, "feed_gap") == []
+    assert pipeline.get_run(dsn, first.run_id)["report_path"]
+    run(dagbag, "inventory_nightly_sync")
+    assert shop_stock(dsn) == truth(dsn, wms)
+
+
+def test_a_night_far_above_the_trend_alerts(dagbag: Any, clean_shop: str, wms: Any, webhook: Any) -> None:
+    dsn = shop_in_line_with_wms(clean_shop, wms, 200, seed=33, drift_share=0.6)
+    settings = loop_settings()
+    today = date.today()
+    with connect(dsn) as conn:  # three quiet nights before
+        for n in range(1, 4):
+            pipeline.open_run(dsn, run_id=f"past-{n}", dag_id="inventory_nightly_sync", settings=settings)
+            conn.execute("INSERT INTO stocksync.drift_history (run_id, dag_id, night, skus_checked, skus_off, "
+                         "units_over, units_under) VALUES (%s, 'inventory_nightly_sync', %s, 200, 2, 3, 1)",
+                         (f"past-{n}", today - timedelta(days=n)))
+        conn.commit()
+    night = run(dagbag, "inventory_nightly_sync")
+    row = drift.recorded(dsn, night.run_id)
+    assert row is not None and row["alert"] and row["trend_skus_off"] == 2 and row["skus_off"] > 50
+    sent = alerts(webhook, night.run_id, "drift")
+    assert len(sent) == 1 and sent[0]["skus_off"] == row["skus_off"]
+    nights = drift.nights(dsn)
+    assert [n["night"] for n in nights][:4] == [today - timedelta(days=k) for k in range(4)]
+    # the next night is in line: no alert
+    quiet = run(dagbag, "inventory_nightly_sync")
+    assert drift.recorded(dsn, quiet.run_id)["skus_off"] == 0
+    assert alerts(webhook, quiet.run_id, "drift") == []
