@@ -196,11 +196,9 @@ def dead_letters(dsn: str, limit: int = 1000) -> list[dict[str, Any]]:
 
 
 def push_orders(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str,
-                on_dead_letters: Callable[[int, list[DeadLetter]], None] | None = None,
-                after_send: Callable[[int], None] | None = None) -> PushResult:
+                on_dead_letters: Callable[[int, list[DeadLetter]], None] | None = None) -> PushResult:
     """Send the queue, batch by batch (see the module docstring). `on_dead_letters(batch, letters)`
-    is called once per batch with refusals, after the batch is committed. `after_send(order_id)`
-    runs after each POST and before its batch is recorded (the crash tests stop the process there)."""
+    is called once per batch with refusals, after the batch is committed."""
     loop = settings.loop
     result = PushResult(run_id)
     _open_run(dsn, run_id)
@@ -243,8 +241,6 @@ def push_orders(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str,
                         if failures[order_id] >= loop.order_attempts:
                             transient = exc
                         break  # oldest first: the next batch starts with this order again
-                    if after_send is not None:
-                        after_send(order_id)
                     if answer.status in (200, 201):
                         body = answer.body if isinstance(answer.body, dict) else {}
                         if body.get("order_ref") not in (None, key):
