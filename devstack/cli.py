@@ -1,6 +1,7 @@
 """stocksync command line for the embedded default stack.
 
     python -m devstack.cli demo [--skus 2000] [--seed 7] [--reseed] [--freeze-mode full|apply|none]
+                                [--source http|file]
     python -m devstack.cli stop
 
 `demo` starts a local PostgreSQL (no Docker), the WMS service and the alert webhook
@@ -104,9 +105,25 @@ def demo(args: argparse.Namespace) -> int:
     env = stack.airflow_env()
     migrate_airflow(env)
     conf = {"freeze_mode": args.freeze_mode} if args.freeze_mode else None
+    # --- issue 14: --source file: tonight's export of the simulator, dropped in .local/wms-drop ---
+    exported = None
+    if getattr(args, "source", None) == "file":
+        from devstack.file_export import demo_drop
+
+        drop_env, exported = demo_drop(stack.wms.url, stack.token, stack.local_dir / "wms-drop")
+        env.update(drop_env)
+    elif getattr(args, "source", None) == "http":
+        env["STOCKSYNC_WMS_SOURCE"] = "http"
+    # --- end issue 14 -------------------------------------------------------------------------------
     run_id, state = run_dag(env, conf)
     run = summary(stack.pg.dsn(), run_id)
     print_summary(run, seeded, time.perf_counter() - started)
+    if exported is not None:  # issue 14: where the file went
+        from include.stocksync.file_drop import file_drops_of_run
+
+        for drop in file_drops_of_run(stack.pg.dsn(), run_id):
+            print(f"  WMS file         {drop['data_file']} ({exported.rows} rows): {drop['status']}"
+                  + (f" -> {drop['moved_to']}" if drop["moved_to"] else ""))
     return 0 if state == "success" else 1
 
 
@@ -118,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--seed", type=int, default=7)
     p_demo.add_argument("--reseed", action="store_true", help="reset the demo shop and WMS first")
     p_demo.add_argument("--freeze-mode", choices=["full", "apply", "none"], default=None)
+    p_demo.add_argument("--source", choices=["http", "file"], default=None,  # issue 14
+                        help="the WMS source: its HTTP API, or a file exported from it (default: the config's)")
     sub.add_parser("stop", help="stop the local PostgreSQL, WMS service and webhook receiver")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

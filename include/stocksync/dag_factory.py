@@ -255,6 +255,15 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             return {k: (str(v) if k == "night" else v) for k, v in row.items()} if row else None
         # --- end issue 13 ----------------------------------------------------------------------------
 
+        # --- issue 14: a file-drop WMS source waits (deferred) for the file before the setup freezes --
+        if settings.wms_source == "file":
+            from include.stocksync.file_tasks import wire_file_source
+
+            judge_drift(wire_file_source(freeze_checkout, release_freeze, lambda extracted: load_stock(
+                merge_in_window_orders(validate_counts(extracted)))))
+            return
+        # --- end issue 14 ------------------------------------------------------------------------------
+
         with release_freeze(freeze_checkout()):
             loaded = load_stock(merge_in_window_orders(validate_counts(extract_wms_counts())))
         judge_drift(loaded)  # issue 13: outside the freeze: checkout reopens without waiting for it

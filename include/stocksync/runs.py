@@ -269,3 +269,16 @@ def summary(run: Mapping[str, Any]) -> dict[str, Any]:
             "unchanged", "clamped", "stale", "duplicate", "unknown", "freeze_seconds", "stage_seconds",
             "report_path", "error", "first_error")
     return {k: run.get(k) for k in keys}
+
+
+# --- issue 14: a dropped file already applied ends its run as a duplicate (file_drop.py) -------------
+def record_file_duplicate(conn: psycopg.Connection, run_id: str, *, snapshot_id: str | None,
+                          snapshot_taken_at: Any, orders_counted_until: Any, request_started_at: Any,
+                          details: Mapping[str, Any]) -> None:
+    """The run took a file whose bytes or snapshot another run applied: it is `duplicate` at once
+    (nothing staged or applied; the later steps see a finished run), `details` say which run."""
+    execute_file(conn, "stocksync/update_sync_run_file_duplicate", {
+        "run_id": run_id, "snapshot_id": snapshot_id, "snapshot_taken_at": snapshot_taken_at,
+        "orders_counted_until": orders_counted_until, "request_started_at": request_started_at,
+        "apply_details": json.dumps(dict(details), default=str)})
+# --- end issue 14 ------------------------------------------------------------------------------------

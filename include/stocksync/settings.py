@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, field_v
 
 from include.stocksync.contract import SKU_MAX_LENGTH
 from include.stocksync.errors import PermanentError
+from include.stocksync.file_settings import FileSourceSettings, check_file_source  # issue 14
 from include.stocksync.freeze import MAX_FREEZE_TTL_SECONDS
 from include.stocksync.ops_settings import OperationsSettings, check_operations
 
@@ -164,6 +165,15 @@ class Settings(BaseModel):
     push_guardrails_min_skus: int
     run_override_bounds: dict[str, tuple[float, float]]
     loop: LoopSettings = LoopSettings()  # issue 13: optional section, defaults above
+    # --- issue 14: which WMS source this deployment reads (docs/file-drop-source.md) ----------------
+    wms_source: str = "http"  # http | file
+    file_source: FileSourceSettings = FileSourceSettings()  # optional section (file_settings.py)
+
+    @model_validator(mode="after")
+    def _wms_source(self) -> Settings:
+        check_file_source(self.wms_source, self.file_source)
+        return self
+    # --- end issue 14 --------------------------------------------------------------------------------
     operations: OperationsSettings = OperationsSettings()  # issue 12: optional section (ops_settings.py)
 
     @property
