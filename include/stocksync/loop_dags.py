@@ -50,7 +50,9 @@ def build_orders_dag(doc_md: str | None) -> DAG:
     settings = load_settings()
 
     @dag(dag_id=ORDERS_DAG_ID, schedule=settings.loop.orders_schedule, start_date=START_DATE, catchup=False,
-         max_active_runs=1, tags=["stocksync", "orders"], doc_md=doc_md, default_args=default_args(settings),
+         max_active_runs=1, tags=["stocksync", "orders"], doc_md=doc_md,
+         # no teardown here to send deferred failure alerts: the notifier sends them at once
+         default_args=default_args(settings, defer_alerts=False),
          params={
              "requeue_order_ids": Param([], type="array", items={"type": "integer", "minimum": 1},
                                         maxItems=MAX_REQUEUE_IDS, title="Re-queue orders",
