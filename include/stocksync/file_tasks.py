@@ -89,6 +89,7 @@ class WmsFileSensor(BaseSensorOperator):
         kwargs.setdefault("timeout", fs.wait_deadline_seconds + fs.poke_interval_seconds)
         # the trigger's time counts against execution_timeout: it must outlast the wait
         kwargs.setdefault("execution_timeout", timedelta(seconds=fs.wait_deadline_seconds + 600))
+        kwargs.setdefault("doc_md", type(self).__doc__)
         super().__init__(**kwargs)
 
     @property
