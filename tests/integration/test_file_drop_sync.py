@@ -291,3 +291,49 @@ def test_a_file_already_applied_is_a_duplicate_not_applied_twice(
         assert applied == (0,)
     assert stock_fingerprint(dsn) == after_first  # byte for byte: nothing applied twice
     assert [p.name for p in drop.iterdir() if p.is_file()] == []  # every file settled
+
+
+def test_a_refused_newer_file_then_the_older_one_and_the_oldest_superseded(
+        dagbag: Any, seeded: dict[str, Any], wms: Any, drop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The newest complete file is taken first. One that fails validation is rejected with the
+    failed check as its reason (checkout released, nothing written); the next run takes the newest
+    file left, and an older one it supersedes is set aside, never applied after it."""
+    import csv
+    import gzip
+    import io
+
+    from airflow.utils.state import DagRunState
+
+    dsn = seeded["dsn"]
+    fingerprint = stock_fingerprint(dsn)
+    use_file_source(monkeypatch, drop)
+    oldest = export_snapshot(wms.url, TEST_TOKEN, drop, name="wms-stock-1-oldest.csv.gz")
+    middle = export_snapshot(wms.url, TEST_TOKEN, drop, name="wms-stock-2-middle.csv.gz")
+    newest = export_snapshot(wms.url, TEST_TOKEN, drop, name="wms-stock-3-newest.csv.gz")
+    rows = list(csv.reader(io.StringIO(gzip.decompress(newest.data.read_bytes()).decode())))
+    rows[3][4] = "-5"  # a negative available: quantity_non_negative fails the run
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    newest.data.write_bytes(gzip.compress(text.getvalue().encode(), mtime=0))
+    write_manifest(newest.data, snapshot_id=newest.snapshot_id, snapshot_taken_at=newest.snapshot_taken_at,
+                   orders_counted_until=newest.orders_counted_until, row_count=newest.rows)
+
+    refused_run = run_nightly(dagbag)
+
+    assert refused_run.state == DagRunState.FAILED
+    assert task_states(refused_run)["validate_counts"] == "failed"
+    assert stock_fingerprint(dsn) == fingerprint and active_freezes(dsn) == []
+    rejected = drop / "rejected" / today()
+    assert "quantity_non_negative" in (rejected / f"{newest.data.name}.reason.txt").read_text()
+    assert oldest.data.exists() and middle.data.exists()  # a failed run supersedes nothing
+
+    second = run_nightly(dagbag)
+
+    assert second.state == DagRunState.SUCCESS
+    run = get_run(dsn, second.run_id)
+    assert run["status"] == "applied" and run["snapshot_id"] == middle.snapshot_id
+    assert (drop / "processed" / today() / middle.data.name).exists()
+    assert "superseded: the newer file wms-stock-2-middle.csv.gz" in \
+        (rejected / f"{oldest.data.name}.reason.txt").read_text()
+    assert sorted((d["data_file"], d["status"]) for d in file_drops_of_run(dsn, second.run_id)) == \
+        [(oldest.data.name, "superseded"), (middle.data.name, "processed")]
