@@ -1,0 +1,104 @@
+"""Settling a dropped file after its run (`include/stocksync/file_drop.py`), step by step through the
+pipeline functions the tasks call, on the real PostgreSQL and real files: a dry run and a run that
+failed for a transient reason leave the file for the next run; one run per file."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack.file_export import export_snapshot
+from include.stocksync import file_drop, pipeline, runs
+from include.stocksync.errors import TransientError
+from include.stocksync.file_settings import FileSourceSettings
+from include.stocksync.settings import RunOptions, load_settings
+from tests.conftest import TEST_TOKEN, shop_in_line_with_wms, stock_fingerprint
+
+DAG_ID = "test_file_drop"
+
+
+@pytest.fixture
+def exported(clean_shop: str, wms: Any, tmp_path: Path) -> Any:
+    shop_in_line_with_wms(clean_shop, wms, 40, 11, drift_share=0.3)
+    return export_snapshot(wms.url, TEST_TOKEN, tmp_path / "drop")
+
+
+def open_file_run(dsn: str, folder: Path, options: RunOptions | None = None) -> str:
+    run_id = f"file-{uuid.uuid4().hex[:8]}"
+    settings = load_settings().model_copy(update={
+        "wms_source": "file", "file_source": FileSourceSettings(location=folder.as_uri())})
+    pipeline.open_run(dsn, run_id=run_id, dag_id=DAG_ID, settings=settings, options=options)
+    return run_id
+
+
+def found(exported: Any) -> dict[str, Any]:
+    result = file_drop.find_ready(exported.data.parent.as_uri(), None, "*", ".manifest.json")
+    assert result is not None and result["data_file"] == exported.data.name
+    return result
+
+
+def test_a_dry_run_leaves_the_file_for_the_real_run(clean_shop: str, exported: Any) -> None:
+    dsn = clean_shop
+    before = stock_fingerprint(dsn)
+    run_id = open_file_run(dsn, exported.data.parent, RunOptions(dry_run=True))
+
+    file_drop.extract_file(dsn, run_id=run_id, dag_id=DAG_ID, found=found(exported))
+    pipeline.validate(dsn, run_id=run_id)
+    plan = pipeline.merge(dsn, run_id=run_id)
+    pipeline.load_stock(dsn, run_id=run_id, plan_table=plan.plan_table)
+    pipeline.release_freeze(dsn, run_id=run_id, dag_id=DAG_ID)
+    settled = file_drop.settle(dsn, run_id=run_id, dag_id=DAG_ID)
+
+    assert runs.get_run(dsn, run_id)["status"] == "dry_run"
+    assert settled["settled"] == "released" and settled["moved_to"] is None
+    assert exported.data.exists() and exported.manifest.exists()
+    assert stock_fingerprint(dsn) == before
+    # the real run takes the same file, applies it and moves it
+    real = open_file_run(dsn, exported.data.parent)
+    file_drop.extract_file(dsn, run_id=real, dag_id=DAG_ID, found=found(exported))
+    pipeline.validate(dsn, run_id=real)
+    plan = pipeline.merge(dsn, run_id=real)
+    pipeline.load_stock(dsn, run_id=real, plan_table=plan.plan_table)
+    pipeline.release_freeze(dsn, run_id=real, dag_id=DAG_ID)
+    assert file_drop.settle(dsn, run_id=real, dag_id=DAG_ID)["settled"] == "processed"
+    assert runs.get_run(dsn, real)["status"] == "applied" and not exported.data.exists()
+    assert stock_fingerprint(dsn) != before
+
+
+def test_a_transient_failure_leaves_the_file_and_frees_it(clean_shop: str, exported: Any) -> None:
+    dsn = clean_shop
+    run_id = open_file_run(dsn, exported.data.parent)
+    file_drop.extract_file(dsn, run_id=run_id, dag_id=DAG_ID, found=found(exported))
+    # validation's database went away, through every retry (what runs.step records on such a failure)
+    runs.record_failure(dsn, run_id, "validate", TransientError("connection to the shop database lost"), 1.0)
+    pipeline.release_freeze(dsn, run_id=run_id, dag_id=DAG_ID)
+
+    settled = file_drop.settle(dsn, run_id=run_id, dag_id=DAG_ID)
+
+    assert runs.get_run(dsn, run_id)["status"] == "failed"
+    assert settled["settled"] == "released" and exported.data.exists() and exported.manifest.exists()
+    assert not (exported.data.parent / "rejected").exists()
+    # the next run may take it
+    nxt = open_file_run(dsn, exported.data.parent)
+    result = file_drop.extract_file(dsn, run_id=nxt, dag_id=DAG_ID, found=found(exported))
+    assert result.rows == 40
+
+
+def test_one_run_per_file(clean_shop: str, exported: Any) -> None:
+    dsn = clean_shop
+    first = open_file_run(dsn, exported.data.parent)
+    file_drop.extract_file(dsn, run_id=first, dag_id=DAG_ID, found=found(exported))
+    second = open_file_run(dsn, exported.data.parent)
+
+    with pytest.raises(file_drop.FileClaimed, match=f"taken by run {first} of DAG {DAG_ID}"):
+        file_drop.extract_file(dsn, run_id=second, dag_id=DAG_ID, found=found(exported))
+
+    # once the first run is over without settling (killed before its teardown), the file is free
+    pipeline.release_freeze(dsn, run_id=first, dag_id=DAG_ID)
+    third = open_file_run(dsn, exported.data.parent)
+    assert file_drop.extract_file(dsn, run_id=third, dag_id=DAG_ID, found=found(exported)).rows == 40
+    assert [d["status"] for d in file_drop.file_drops_of_run(dsn, first)] == ["released"]
+    assert file_drop.settle(dsn, run_id=second, dag_id=DAG_ID)["settled"] is None  # it never held the file
