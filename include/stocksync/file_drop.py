@@ -73,7 +73,11 @@ def list_drops(folder: Any, *, file_glob: str, manifest_suffix: str) -> DropList
     """What is in the drop folder's top level (`processed/`, `rejected/`, hidden names and reason
     files are not candidates)."""
     names = set()
-    for entry in folder.iterdir():
+    try:
+        entries = list(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):  # a prefix with no object yet: empty (the wait goes on)
+        entries = []
+    for entry in entries:
         name = entry.name
         if not name or name.startswith(".") or name.endswith(REASON_SUFFIX) or not entry.is_file():
             continue
