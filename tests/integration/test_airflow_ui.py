@@ -536,23 +536,25 @@ def test_report_files_are_served_only_for_a_run_record_and_by_name(ui: UiStack, 
 def test_a_script_in_a_served_page_never_runs(ui: UiStack, hostile: HostileRuns, airflow: dict[str, str]) -> None:
     """Defence in depth: even a page of ours that held a script (a template bug) runs none, at the
     top level or in the Airflow UI's iframe that grants `allow-scripts allow-same-origin`."""
+    from playwright.sync_api import expect
+
     planted = Path(airflow["STOCKSYNC_REPORTS_DIR"]) / run_key(ui.run_id) / "plan.html"
     planted.write_text("<h1>planted</h1><script>parent.document.title='pwned';alert('script')</script>"
                        "<img src=x onerror=\"parent.document.title='pwned';alert('img')\">")
     try:
         with browser_page(height=700) as page:
             seen = watch(page)
+            page.goto(ui.base + "/stocksync/")  # the plugin's own redirect to the login page (the SPA's
+            sign_in(page, ui.airflow)            # client-side one can abort the navigation being waited for)
+            page.wait_for_url(ui.base + "/stocksync/")
             page.goto(ui.base + "/plugin/stocksync")
-            sign_in(page, ui.airflow)
-            page.wait_for_url("**/plugin/stocksync")
             frame = page.frame_locator("iframe")
+            expect(frame.locator("h1")).to_have_text("Stock sync")
             title = page.title()
             assert page.locator("iframe").get_attribute("sandbox") == \
                 "allow-scripts allow-same-origin allow-forms allow-downloads"  # what Airflow 3.3 grants
             page.locator("iframe").evaluate(  # load the planted page in Airflow's own iframe
                 f"frame => {{ frame.src = '/stocksync/reports/{run_key(ui.run_id)}/plan.html'; }}")
-            from playwright.sync_api import expect
-
             expect(frame.locator("h1")).to_have_text("planted")
             page.wait_for_timeout(1000)
             assert page.title() == title
