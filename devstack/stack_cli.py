@@ -1,6 +1,7 @@
 """`stack`: the embedded local stack plus the full Airflow 3 UI, for a person at a keyboard.
 
-    bash scripts/stack.sh [--port 8080] [--skus 2000] [--seed 7] [--reseed]
+    bash scripts/stack.sh [--port 8080] [--skus 2000] [--seed 7] [--reseed] [--availability-port 18767]
+    bash scripts/stack.sh --executor celery [--redis-port 16379] [same options]
     PYTHONPATH=. .venv/bin/python -m devstack.stack_cli [same options]
 
 Starts (or reuses) the local PostgreSQL, the WMS service and the alert webhook receiver,
@@ -9,6 +10,11 @@ applies the stocksync schema, seeds the demo shop once, then runs `airflow stand
 `.local/airflow-standalone`) wired to them, and prints the URL, the login and the
 "Stock sync" page. Ctrl-C stops Airflow; PostgreSQL, the WMS and the webhook receiver keep
 running for the next command (`python -m devstack.cli stop` ends them).
+
+Both variants also start the availability service (devstack/availability_local.py) on a fixed
+port and print the URL to paste into the storefront platform; Ctrl-C stops it with Airflow.
+`--executor celery` runs docker-compose.yaml's CeleryExecutor topology natively instead of
+`airflow standalone` (devstack/celery_stack.py).
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import time
 from types import FrameType
 
 from devstack.airflow_standalone import AirflowStandalone, AirflowStandaloneError
+from devstack.availability_local import DEFAULT_PORT as AVAILABILITY_PORT
+from devstack.availability_local import describe, local_availability
 from devstack.cli import DAG_ID, ensure_seeded
 from devstack.local_pg import LOCAL_DIR
 from devstack.local_secrets import PRIVATE_UMASK, wms_token_file
@@ -47,6 +55,10 @@ def stack(args: argparse.Namespace) -> int:
         print(f"stocksync: port {args.port} is already in use (another `stack` running?); "
               "choose another with --port", file=sys.stderr)
         return 2
+    if _port_in_use(args.availability_port):
+        print(f"stocksync: port {args.availability_port} is already in use; choose another with --availability-port",
+              file=sys.stderr)
+        return 2
     local = LocalStack(wms_skus=args.skus, wms_seed=args.seed).start()
     dsn = local.pg.dsn()
     apply_schema(dsn)
@@ -54,6 +66,7 @@ def stack(args: argparse.Namespace) -> int:
     print(f"stocksync: PostgreSQL {local.pg.safe_dsn()} (password in {local.pg.password_file}), "
           f"WMS {local.wms.url} (token in {wms_token_file()}), alert webhook {local.webhook.url}")
     print("stocksync: demo data " + (f"seeded ({args.skus} SKUs, seed {args.seed})" if seeded else "already seeded"))
+    availability = local_availability(dsn, port=args.availability_port).start()
 
     airflow = AirflowStandalone(AIRFLOW_HOME, shop_dsn=dsn, wms_url=local.wms.url, token=local.token,
                                 webhook_url=local.webhook.url, port=args.port)
@@ -74,9 +87,10 @@ def stack(args: argparse.Namespace) -> int:
             f"  password    {airflow.password}",
             f"  Stock sync  {airflow.url}/stocksync/   (also in Airflow's navigation: 'Stock sync')",
             f"  DAG         {DAG_ID} (paused when new: unpause it or trigger it in the UI)",
+            *describe(availability),
             "",
-            "Press Ctrl-C to stop Airflow. PostgreSQL, the WMS and the webhook receiver keep running;",
-            "stop them with: PYTHONPATH=. .venv/bin/python -m devstack.cli stop",
+            "Press Ctrl-C to stop Airflow and the availability service. PostgreSQL, the WMS and the webhook",
+            "receiver keep running; stop them with: PYTHONPATH=. .venv/bin/python -m devstack.cli stop",
         ]), flush=True)
         while airflow.process is not None and airflow.process.poll() is None:
             time.sleep(1)
@@ -91,6 +105,7 @@ def stack(args: argparse.Namespace) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C must not leave
             signal.signal(signum, signal.SIG_IGN)                        # Airflow half-stopped
         airflow.stop()
+        availability.stop()
     print("stocksync: Airflow stopped. PostgreSQL, WMS and webhook are still running "
           "(PYTHONPATH=. .venv/bin/python -m devstack.cli stop ends them).")
     return code
@@ -104,9 +119,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="demo data seed")
     parser.add_argument("--reseed", action="store_true", help="reset the demo shop and WMS first")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for Airflow to answer")
+    parser.add_argument("--executor", choices=["standalone", "celery"], default="standalone",
+                        help="standalone: `airflow standalone` (LocalExecutor, default); celery: docker-compose.yaml's "
+                             "CeleryExecutor topology run natively (Redis, two workers; devstack/celery_stack.py)")
+    parser.add_argument("--redis-port", type=int, default=16379, help="Redis port of --executor celery")
+    parser.add_argument("--availability-port", type=int, default=AVAILABILITY_PORT,
+                        help=f"port of the availability service (default {AVAILABILITY_PORT})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     os.umask(PRIVATE_UMASK)  # what we write under .local/ is for this user only
+    if args.executor == "celery":
+        from devstack.celery_stack import run as run_celery
+
+        return run_celery(args)
     return stack(args)
 
 
