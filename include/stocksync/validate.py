@@ -209,16 +209,23 @@ def run_suite(frame: pd.DataFrame, settings: Settings, enabled_catalog: int, run
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    root = settings.reports_path / "gx"
-    root.mkdir(parents=True, exist_ok=True)
-    # one GX file context on disk: two runs validating at once (nightly and an ops push) take turns
-    with (root / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        context = gx.get_context(mode="file", project_root_dir=str(root))
+    def run_in(context: Any) -> Any:
         context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         checkpoint = _gx_objects(context, settings, enabled_catalog, delta_rows)
-        result = checkpoint.run(batch_parameters={"dataframe": frame},
-                                run_id=gx.RunIdentifier(run_name=run_key(run_id)))
+        return checkpoint.run(batch_parameters={"dataframe": frame}, run_id=gx.RunIdentifier(run_name=run_key(run_id)))
+
+    root = settings.reports_path / "gx"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        # one GX file context on disk: two runs validating at once (nightly and an ops push) take turns
+        with (root / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            result = run_in(gx.get_context(mode="file", project_root_dir=str(root)))
+    except Exception as exc:  # noqa: BLE001 - issue 12: the reports folder is off the critical path
+        # unwritable or full: the same suite in memory (a real validation error fails there too);
+        # the teardown records the folder's problem on the run when it cannot write the report
+        log.warning("GX file context under %s unusable (%s: %s); validating in memory", root, type(exc).__name__, exc)
+        result = run_in(gx.get_context(mode="ephemeral"))
     checks = []
     for validation in result.run_results.values():
         for item in validation.results:

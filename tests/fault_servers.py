@@ -1,0 +1,116 @@
+"""Misbehaving and real peers for the fault tests (issue 12), all on 127.0.0.1:
+
+- `HangingServer`: accepts TCP connections and never answers (a webhook that hangs);
+- `SmtpSink`: a real SMTP server (aiosmtpd) that keeps every message it receives;
+- `tiny_full_tmpfs`: a mounted 64 KiB tmpfs filled to the last byte (a full disk).
+
+Nothing of stocksync's is replaced: these are the other ends of its connections.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+
+class HangingServer:
+    """Listens, accepts every connection and never reads or writes: the client's read timeout is
+    the only way out. Connections are closed when the server stops."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = int(self.sock.getsockname()[1])
+        self.accepted: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted.append(conn)  # held open, never answered
+
+    def connection_env(self) -> str:
+        import json
+
+        return json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": self.port, "schema": "http"})
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for conn in self.accepted:
+            conn.close()
+        self.sock.close()
+
+
+class SmtpSink:
+    """aiosmtpd's Controller with a handler that keeps each message (parsed)."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[Message] = []
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd
+                sink.messages.append(message_from_bytes(envelope.original_content or envelope.content))
+                return "250 Message accepted for delivery"
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def smtp_connection_env(port: int, to: str = "ops@shop.test") -> str:
+    """`AIRFLOW_CONN_<ID>` for a plain (no TLS) SMTP server on 127.0.0.1:`port`."""
+    import json
+
+    return json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": port, "extra": {
+        "disable_ssl": True, "disable_tls": True, "from_email": "stocksync@shop.test", "to": to}})
+
+
+def free_port() -> int:
+    """A port nobody listens on (bound and released: connecting to it is refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def tiny_full_tmpfs() -> Iterator[Path]:
+    """A 64 KiB tmpfs, filled until the kernel says ENOSPC. Needs root (mount); the caller skips
+    when it cannot be mounted."""
+    mountpoint = Path(tempfile.mkdtemp(prefix="stocksync-full-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(mountpoint)], check=True,
+                   capture_output=True)
+    try:
+        with contextlib.suppress(OSError), (mountpoint / "filler").open("wb", buffering=0) as filler:
+            while True:  # until ENOSPC
+                filler.write(b"\0" * 4096)
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False, capture_output=True)
+        mountpoint.rmdir()
