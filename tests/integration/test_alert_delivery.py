@@ -1,0 +1,247 @@
+"""Alerts that never block and never get lost (issue 12), through the real DAGs (`dag.test()`), the
+real shop DB, a webhook that accepts connections and never answers, a real SMTP server (aiosmtpd)
+and one that is down, and the watchdog DAG; plus the nightly's DeadlineAlert callback as the
+triggerer runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+
+from include.stocksync import delivery, freeze, pipeline, watchdog
+from include.stocksync.db import connect
+from include.stocksync.settings import load_settings
+from tests.conftest import active_freezes, fresh_dag
+from tests.fault_servers import HangingServer, SmtpSink, free_port, smtp_connection_env
+from tests.integration.test_nightly_sync import alerts_for, run_nightly
+from tests.integration.test_operations_faults import (
+    HEARTBEAT_BOUND,
+    alert_rows,
+    freezes_of,
+    measure,
+    run_record,
+    silent_seconds,
+    wait_for,
+)
+
+pytestmark = pytest.mark.slow
+
+READ_TIMEOUT = 5.0  # the shipped operations.alert_read_timeout_seconds
+CORRUPT = {"corrupt": [{"sku": "SKU-0000003", "field": "available", "value": -5}]}  # validation fails
+
+
+@pytest.fixture
+def ops_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.integration.test_operations_faults import OPS_ENV
+
+    for name, value in OPS_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("STOCKSYNC_OPERATIONS__ALERT_READ_TIMEOUT_SECONDS", str(READ_TIMEOUT))
+
+
+@pytest.fixture
+def seeded(clean_shop: str, wms: Any) -> str:
+    from devstack.demo_seed import seed_demo
+
+    seed_demo(clean_shop, wms.admin, skus=40, seed=21, orders=10)
+    return clean_shop
+
+
+@pytest.fixture
+def smtp() -> Any:
+    sink = SmtpSink()
+    yield sink
+    sink.stop()
+
+
+def webhook_env(webhook: Any) -> str:
+    return json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": webhook.port, "schema": "http"})
+
+
+def test_a_hanging_webhook_never_delays_the_release_and_its_alert_is_retried(
+        dagbag: Any, seeded: str, wms: Any, webhook: Any, smtp: Any, ops_env: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The webhook accepts the connection and never answers; email goes to a real SMTP server.
+    The failed validation only records its alert; the teardown releases the freeze first and then
+    tries: the webhook times out (recorded undelivered, the read timeout as the reason), the email
+    is delivered. When the webhook is back, the watchdog delivers the kept alert."""
+    from airflow.utils.state import DagRunState
+
+    hanging = HangingServer()
+    monkeypatch.setenv("AIRFLOW_CONN_STOCKSYNC_ALERTS", hanging.connection_env())
+    monkeypatch.setenv("AIRFLOW_CONN_STOCKSYNC_ALERTS_SMTP", smtp_connection_env(smtp.port))
+    wms.admin.faults(**CORRUPT)
+    try:
+        dag_run = run_nightly(dagbag)
+    finally:
+        hanging.stop()
+
+    assert dag_run.state == DagRunState.FAILED
+    assert active_freezes(seeded) == []
+    run = run_record(seeded, dag_run.run_id)
+    (held,) = freezes_of(seeded, dag_run.run_id)
+    rows = {a["channel"]: a for a in alert_rows(seeded, dag_run.run_id)}
+    assert set(rows) == {"webhook", "email"}
+    hook, mail = rows["webhook"], rows["email"]
+    assert (hook["kind"], hook["task_id"], hook["delivered"], hook["attempts"]) == (
+        "task_failed", "validate_counts", False, 1)
+    assert "Read timed out" in hook["delivery_error"] and f"read timeout={READ_TIMEOUT}" in hook["delivery_error"]
+    assert (mail["delivered"], mail["attempts"]) == (True, 1)
+    # released first, sent after
+    assert held["released_at"] <= hook["last_attempt_at"] and held["released_at"] <= mail["last_attempt_at"]
+    # the failed task's callback did not hold the teardown back: it started sooner after the
+    # failure than one attempt at the hanging webhook takes, so it cannot have waited for one
+    failed_ti, teardown_ti = dag_run.get_task_instance("validate_counts"), dag_run.get_task_instance("release_freeze")
+    callback_to_teardown = (teardown_ti.start_date - failed_ti.end_date).total_seconds()
+    assert callback_to_teardown < READ_TIMEOUT
+    (message,) = smtp.messages
+    assert dag_run.run_id in message["Subject"] and message["To"] == "ops@shop.test"
+    html = "".join(part.get_payload(decode=True).decode() for part in message.walk()
+                   if part.get_content_type() == "text/html")
+    assert "quantity_non_negative" in html and "validate_counts" in html
+    measure("webhook accepts and never answers (+ email up)", freeze_seconds=round(run["freeze_seconds"], 1),
+            teardown_started_after_failure=round(callback_to_teardown, 2),
+            alert="webhook undelivered (read timeout) then retried by the watchdog; email delivered",
+            stock="unchanged (validation failed)")
+
+    # the webhook is back: the watchdog's retry delivers the kept alert, once
+    monkeypatch.setenv("AIRFLOW_CONN_STOCKSYNC_ALERTS", webhook_env(webhook))
+    time.sleep(0.6)  # the watchdog retries alerts whose last attempt is older than 0.5 s here
+    summary = watchdog.retry_alerts(seeded, load_settings())
+    assert (hook["alert_id"], "task_failed", "webhook", True, None) in [tuple(a) for a in summary["retried"]]
+    again = {a["channel"]: a for a in alert_rows(seeded, dag_run.run_id)}
+    assert (again["webhook"]["delivered"], again["webhook"]["attempts"]) == (True, 2)
+    assert again["email"]["attempts"] == 1  # delivered alerts are never sent again
+    sent = alerts_for(webhook, dag_run.run_id)
+    assert [a["task_id"] for a in sent] == ["validate_counts"] and "quantity_non_negative" in sent[0]["error"]
+
+
+def test_an_smtp_server_that_is_down_is_recorded_and_retried(
+        dagbag: Any, seeded: str, wms: Any, webhook: Any, ops_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nobody listens on the SMTP port: the email attempt is refused at once (no wait), recorded
+    undelivered with the reason; the webhook alert is delivered. When an SMTP server answers on
+    the connection, the watchdog delivers the email."""
+    from airflow.utils.state import DagRunState
+
+    monkeypatch.setenv("AIRFLOW_CONN_STOCKSYNC_ALERTS_SMTP", smtp_connection_env(free_port()))
+    wms.admin.faults(**CORRUPT)
+
+    dag_run = run_nightly(dagbag)
+
+    assert dag_run.state == DagRunState.FAILED and active_freezes(seeded) == []
+    rows = {a["channel"]: a for a in alert_rows(seeded, dag_run.run_id)}
+    assert (rows["webhook"]["delivered"], rows["email"]["delivered"]) == (True, False)
+    assert "Connection refused" in rows["email"]["delivery_error"]
+    assert [a["task_id"] for a in alerts_for(webhook, dag_run.run_id)] == ["validate_counts"]
+
+    sink = SmtpSink()
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_STOCKSYNC_ALERTS_SMTP", smtp_connection_env(sink.port))
+        time.sleep(0.6)  # the watchdog retries alerts whose last attempt is older than 0.5 s here
+        watchdog.retry_alerts(seeded, load_settings())
+        assert len(sink.messages) == 1 and dag_run.run_id in sink.messages[0]["Subject"]
+    finally:
+        sink.stop()
+    email = next(a for a in alert_rows(seeded, dag_run.run_id) if a["channel"] == "email")
+    assert (email["delivered"], email["attempts"]) == (True, 2)
+    run = run_record(seeded, dag_run.run_id)
+    measure("SMTP server down", freeze_seconds=round(run["freeze_seconds"], 1),
+            alert="webhook delivered; email undelivered (refused) then retried", stock="unchanged (validation failed)")
+
+
+def test_the_watchdog_declares_a_dead_run_dead_alerts_a_long_freeze_once_and_retries_alerts(
+        dagbag: Any, seeded: str, webhook: Any, ops_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that froze checkout and died before its first step, a manual freeze open past the
+    bound and an alert nobody sent: one watchdog run closes the dead run as abandoned and releases
+    its freeze (never the manual one), alerts both once, and sends the old alert. A second run
+    adds nothing."""
+    from airflow.utils.state import DagRunState
+
+    monkeypatch.setenv("STOCKSYNC_OPERATIONS__FREEZE_ALERT_AFTER_SECONDS", "1")
+    settings = load_settings()
+    dead_run = "manual__died-after-its-setup"
+    pipeline.freeze_checkout(seeded, run_id=dead_run, dag_id="inventory_nightly_sync", settings=settings)
+    with connect(seeded) as conn:
+        manual = freeze.set_freeze(conn, set_by="ops:maintenance", reason="manual maintenance",
+                                   message="Back at {expected_end}.", ttl_seconds=3600)
+        (old_alert,) = delivery.queue(conn, settings, delivery.payload(
+            kind=delivery.TASK_FAILED, text="stocksync: an alert whose teardown never came",
+            dag_id="inventory_full_push",
+            run_id="manual__never-sent", task_id="extract_wms_counts", error="WMS unreachable"),
+            queued_by="manual__never-sent")
+        conn.commit()
+    try:
+        wait_for("the dead run to be silent past the bound", lambda: silent_seconds(seeded, dead_run) > HEARTBEAT_BOUND,
+                 timeout=60)
+
+        first = fresh_dag(dagbag, "stocksync_watchdog").test()
+        second = fresh_dag(dagbag, "stocksync_watchdog").test()
+
+        assert first.state == second.state == DagRunState.SUCCESS
+        dead = run_record(seeded, dead_run)
+        assert dead["status"] == "abandoned" and "declared dead by stocksync_watchdog" in dead["error"]
+        (held,) = freezes_of(seeded, dead_run)
+        assert held["released_at"] is not None
+        assert active_freezes(seeded) == [(manual.freeze_id, "ops:maintenance")]
+        assert [(a["kind"], a["delivered"]) for a in alert_rows(seeded, dead_run)] == [("run_abandoned", True)]
+        overdue = alert_rows(seeded, "ops:maintenance")
+        assert [(a["kind"], a["delivered"]) for a in overdue] == [("freeze_overdue", True)]
+        assert "not a sync run: left alone" in overdue[0]["payload"]["text"]
+        sent_old = [a for a in alert_rows(seeded, "manual__never-sent") if a["alert_id"] == old_alert]
+        assert (sent_old[0]["delivered"], sent_old[0]["attempts"]) == (True, 1)
+        assert [a["kind"] for a in alerts_for(webhook, dead_run)] == ["run_abandoned"]
+        assert [a["kind"] for a in alerts_for(webhook, "ops:maintenance")] == ["freeze_overdue"]
+        assert len(alerts_for(webhook, "manual__never-sent")) == 1
+        measure("run dead after its setup (no heartbeat), found by the watchdog",
+                freeze_seconds=round(dead["freeze_seconds"], 1), alert="run_abandoned delivered=True",
+                stock="unchanged (nothing applied)")
+    finally:
+        with connect(seeded) as conn:
+            freeze.release_freezes(conn, set_by="ops:maintenance")
+            conn.commit()
+
+
+def test_the_nightly_deadline_alert_is_declared_and_its_callback_alerts_once(
+        dagbag: Any, seeded: str, webhook: Any) -> None:
+    """What can be tested without a scheduler and a triggerer: the nightly declares a DeadlineAlert
+    (logical date + operations.nightly_deadline_seconds) that Airflow serializes with its DAG
+    (the ops push has none), and its callback, run by Airflow's CallbackTrigger exactly as the
+    triggerer runs it, records and sends one alert per run. Whether the scheduler creates the
+    deadline and the triggerer fires it on time is Airflow's part and is not exercised here
+    (dag.test() runs neither)."""
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.triggers.callback import CallbackTrigger
+
+    from include.stocksync.deadline import CALLBACK_PATH
+
+    nightly = dagbag.get_dag("inventory_nightly_sync")
+    (alert,) = nightly.deadline
+    assert alert.reference.reference_name == "DagRunLogicalDateDeadline"
+    assert alert.interval.total_seconds() == load_settings().operations.nightly_deadline_seconds == 3600
+    assert alert.callback.path == CALLBACK_PATH
+    assert not dagbag.get_dag("inventory_full_push").deadline
+    serialized = json.dumps(DagSerialization.serialize_dag(nightly), default=str)
+    assert CALLBACK_PATH in serialized and "DagRunLogicalDateDeadline" in serialized
+
+    context = {"dag_run": {"dag_id": "inventory_nightly_sync", "dag_run_id": "scheduled__late-night",
+                           "state": "running"},
+               "deadline": {"id": "d-1", "deadline_time": "2026-11-23T03:30:00+00:00"}}
+
+    async def fire() -> list[Any]:
+        trigger = CallbackTrigger(callback_path=CALLBACK_PATH, callback_kwargs={"context": dict(context)})
+        return [event.payload async for event in trigger.run()]
+
+    first, second = asyncio.run(fire()), asyncio.run(fire())
+
+    assert [e["state"] for e in first] == ["running", "success"]
+    assert first[-1]["body"] == {"recorded": True, "delivered": [True]}
+    assert second[-1]["body"] == {"recorded": False, "reason": "already alerted"}
+    rows = alert_rows(seeded, "scheduled__late-night")
+    assert [(a["kind"], a["task_id"], a["delivered"]) for a in rows] == [("deadline_missed", "deadline", True)]
+    (sent,) = alerts_for(webhook, "scheduled__late-night")
+    assert "has not finished by its deadline 2026-11-23T03:30:00+00:00" in sent["text"]
