@@ -3,6 +3,11 @@
 # receiver + `airflow standalone` on http://127.0.0.1:8080 (options: --port, --skus, --seed, --reseed).
 # Prints the login and the "Stock sync" page URL; Ctrl-C stops Airflow (the rest keeps running:
 # `PYTHONPATH=. .venv/bin/python -m include.stocksync stop` ends it).
+# With either executor it also starts the availability service on 127.0.0.1:18767 (--availability-port),
+# printing the URL to paste into the storefront platform (secret in .local/secrets/availability-secret).
+# --executor celery: docker-compose.yaml's CeleryExecutor topology without Docker (Redis, metadata
+# DB on the local PostgreSQL, api-server, scheduler, dag-processor, triggerer, two Celery workers;
+# devstack/celery_stack.py); --redis-port 16379.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
