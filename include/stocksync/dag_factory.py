@@ -120,6 +120,8 @@ def default_args(settings: Settings, *, defer_alerts: bool = True) -> dict[str, 
         "retry_delay": timedelta(seconds=settings.retry_delay_seconds),
         "retry_exponential_backoff": settings.retry_exponential_backoff,
         "max_retry_delay": timedelta(seconds=settings.max_retry_delay_seconds),
+        # issue 12: no task runs unbounded (the sync DAGs and the watchdog set their own: bound_tasks)
+        "execution_timeout": timedelta(seconds=settings.operations.default_task_timeout_seconds),
         "on_failure_callback": SyncFailureNotifier(http_conn_id=settings.alerts_conn_id,
                                                    endpoint=settings.alerts_endpoint,
                                                    shop_conn_id=settings.shop_conn_id,

@@ -55,6 +55,7 @@ class OperationsSettings(BaseModel):
     load_timeout_seconds: float = 120.0
     release_timeout_seconds: float = 120.0
     watchdog_timeout_seconds: float = 120.0
+    default_task_timeout_seconds: float = 1800.0  # any other task of a DAG built with default_args
     # alert delivery (webhook and email): per attempt, and per teardown in total
     alert_connect_timeout_seconds: float = 3.0
     alert_read_timeout_seconds: float = 5.0
@@ -80,6 +81,7 @@ class OperationsSettings(BaseModel):
         positive = ("heartbeat_interval_seconds", "heartbeat_timeout_seconds", "freeze_checkout_timeout_seconds",
                     "extract_timeout_seconds", "validate_timeout_seconds", "merge_timeout_seconds",
                     "load_timeout_seconds", "release_timeout_seconds", "watchdog_timeout_seconds",
+                    "default_task_timeout_seconds",
                     "alert_connect_timeout_seconds", "alert_read_timeout_seconds", "alert_delivery_budget_seconds",
                     "alert_retry_after_seconds", "freeze_alert_after_seconds", "nightly_deadline_seconds")
         problems = [f"{name} must be > 0" for name in positive if not getattr(self, name) > 0]
@@ -99,7 +101,8 @@ class OperationsSettings(BaseModel):
         return self
 
     def task_timeout(self, task_id: str) -> float:
-        """The execution_timeout of a task of the sync DAGs or the watchdog, in seconds."""
+        """The execution_timeout of a task, in seconds: the sync DAGs' and the watchdog's own, else
+        the default every task built with dag_factory.default_args gets."""
         return {
             "freeze_checkout": self.freeze_checkout_timeout_seconds,
             "extract_wms_counts": self.extract_timeout_seconds,
@@ -107,7 +110,10 @@ class OperationsSettings(BaseModel):
             "merge_in_window_orders": self.merge_timeout_seconds,
             "load_stock": self.load_timeout_seconds,
             "release_freeze": self.release_timeout_seconds,
-        }.get(task_id, self.watchdog_timeout_seconds)
+            "reap_dead_runs": self.watchdog_timeout_seconds,
+            "check_freezes": self.watchdog_timeout_seconds,
+            "retry_alerts": self.watchdog_timeout_seconds,
+        }.get(task_id, self.default_task_timeout_seconds)
 
 
 def check_operations(settings: Settings) -> None:
