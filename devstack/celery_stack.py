@@ -260,9 +260,12 @@ class LocalRedis:
 
     def ping(self) -> bool:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
+        # no client-side retries: the caller polls, and a refusal must show at once
         client = redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=1,
-                             socket_connect_timeout=1)
+                             socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
         try:
             return bool(client.ping())
         except redis.RedisError:
@@ -374,7 +377,10 @@ class CeleryStack:
         return self.wiring.username
 
     def env(self, process: AirflowProcess, log_server_port: int = 0) -> dict[str, str]:
-        return {**os.environ, **process_env(self.wiring, process, log_server_port)}
+        """The caller's environment (so `AIRFLOW__...` overrides still reach Airflow) without any
+        connection of its own: the stack's processes talk only to the services it was given."""
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+        return {**inherited, **process_env(self.wiring, process, log_server_port)}
 
     def start(self, timeout: float = 240.0) -> CeleryStack:
         """Redis, the metadata DB (migrated), every Airflow process, the availability service; returns
@@ -386,8 +392,10 @@ class CeleryStack:
         make_private_dir(self.home)
         make_private_dir(self.logs)
         tighten(self.home)
+        reap_leftovers(self.pidfile)
         try:
             self.redis.start()
+            self._record_pid("redis", self.redis.process)
             if self.fresh_metadata:
                 self.pg.drop_database(self.metadata_db)
             self.pg.create_database(self.metadata_db)
@@ -428,6 +436,28 @@ class CeleryStack:
                 umask=PRIVATE_UMASK)
         finally:
             os.close(log)
+        self._record_pid(process.name, self.running[process.name])
+
+    @property
+    def pidfile(self) -> Path:
+        return self.home / "pids.json"
+
+    def _record_pid(self, name: str, process: subprocess.Popen[bytes] | None) -> None:
+        """Remember what was started (pid and start time), so the next `start()` can end what a
+        crashed or SIGKILLed owner left running (`reap_leftovers`)."""
+        import psutil
+
+        if process is None:
+            return
+        try:
+            recorded = json.loads(self.pidfile.read_text())
+        except (FileNotFoundError, ValueError):
+            recorded = {}
+        try:
+            recorded[name] = {"pid": process.pid, "started": psutil.Process(process.pid).create_time()}
+        except psutil.NoSuchProcess:
+            return
+        write_private(self.pidfile, json.dumps(recorded) + "\n")
 
     def dead(self) -> dict[str, int]:
         """Processes of the stack that exited (name -> exit code); a killed worker counts."""
@@ -503,6 +533,7 @@ class CeleryStack:
                 pass
         self.running.clear()
         self.redis.stop()
+        self.pidfile.unlink(missing_ok=True)
         self._token = None
 
     def __enter__(self) -> CeleryStack:
@@ -545,6 +576,30 @@ class CeleryStack:
 
     def _write_password(self) -> None:
         write_private(self.wiring.passwords_file, json.dumps({self.username: self.password}) + "\n")
+
+
+def reap_leftovers(pidfile: Path, timeout: float = 30.0) -> list[int]:
+    """End the processes a previous stack in the same home recorded and left running (its owner
+    was killed before `stop()`). A pid counts only if its start time is the recorded one, so a pid
+    the system has since given to another program is never touched."""
+    import psutil
+
+    try:
+        recorded = json.loads(pidfile.read_text())
+    except (FileNotFoundError, ValueError):
+        return []
+    pids = []
+    for entry in recorded.values():
+        try:
+            if abs(psutil.Process(int(entry["pid"])).create_time() - float(entry["started"])) < 0.01:
+                pids.append(int(entry["pid"]))
+        except (psutil.NoSuchProcess, KeyError, TypeError, ValueError):
+            continue
+    if pids:
+        print(f"stocksync: ending {len(pids)} process(es) a previous Celery stack left running", file=sys.stderr)
+        _terminate(pids, timeout)
+    pidfile.unlink(missing_ok=True)
+    return pids
 
 
 def _port_open(port: int) -> bool:
