@@ -12,8 +12,8 @@ What only a distributed executor can show:
   the retry runs on the other worker; the shop ends exactly right and the freeze is released by
   the run's teardown before its expiry.
 
-One stack per module (about 25 s to start on two cores), shared by the tests; the test that kills
-a worker runs last.
+One stack per module (17-31 s to a healthy stack on two cores; the module takes about 100 s),
+shared by the tests; the test that kills a worker runs last.
 """
 
 from __future__ import annotations
