@@ -28,7 +28,7 @@ from include.stocksync.ops_settings import MIN_STEP_SECONDS, freeze_ttl
 from include.stocksync.report import report_path, write_plan_report, write_report
 from include.stocksync.runs import OUTCOMES, RunIdTaken, RunSpec, get_run
 from include.stocksync.settings import RunOptions, Settings, load_settings
-from include.stocksync.sources.base import SnapshotLimits, WalkBounds, WmsContractError
+from include.stocksync.sources.base import SnapshotLimits, WalkBounds, WmsContractError, WmsUnavailable
 from include.stocksync.validate import ValidationFailed, ValidationResult, validate_counts
 
 __all__ = ["RunIdTaken", "get_run", "open_run", "freeze_checkout", "extract", "validate", "merge", "load",
@@ -167,6 +167,17 @@ def extract(dsn: str, *, run_id: str, session: requests.Session, base_url: str) 
                     f"{exc}; the walk had {seconds:.0f} s, what the run's time budget left it (full freeze mode: "
                     "config freeze_ttl_seconds, operations.budget_reserve_seconds)") from exc
             raise
+        except WmsUnavailable as exc:
+            # issue 12: the last attempt's timeout was cut to the walk's deadline and ran out with it:
+            # a WMS that slow breaks the deadline (permanent, like any bound), not a blip to retry
+            if bounds.remaining() > 1.0:
+                raise
+            if cut:
+                raise lifecycle.BudgetExhausted(
+                    f"{exc}; the walk used all {seconds:.0f} s the run's time budget left it (full freeze mode: "
+                    "config freeze_ttl_seconds, operations.budget_reserve_seconds)") from exc
+            raise WmsContractError(f"the WMS walk passed its deadline of {seconds:.0f} s: {exc} "
+                                   "(config extract_deadline_seconds)") from exc
         runs.record_extract(conn, run_id, result)
     return result
 
