@@ -12,6 +12,7 @@ it could not deliver is retried by the watchdog like any other.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -36,11 +37,13 @@ def nightly_deadline(settings: Settings) -> DeadlineAlert:
                          callback=AsyncCallback(CALLBACK_PATH))
 
 
-async def nightly_deadline_missed(context: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+async def nightly_deadline_missed(context: dict[str, Any] | None = None, **kwargs: Any) -> str:
     """Run by the triggerer when the deadline passes. `context` is Airflow's simple deadline context:
     `{"dag_run": {...the DAG run as the REST API shows it...}, "deadline": {"id", "deadline_time"}}`.
-    The database and HTTP work runs in a thread, so the triggerer's event loop is never blocked."""
-    return await asyncio.to_thread(record_and_send, context or {})
+    The database and HTTP work runs in a thread, so the triggerer's event loop is never blocked.
+    Returns text: Airflow stores the callback's result in a text column, and on a PostgreSQL
+    metadata database a dict there crashes the triggerer."""
+    return json.dumps(await asyncio.to_thread(record_and_send, context or {}))
 
 
 def record_and_send(context: dict[str, Any]) -> dict[str, Any]:
