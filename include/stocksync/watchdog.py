@@ -67,7 +67,7 @@ def check_freezes(dsn: str, settings: Settings) -> dict[str, Any]:
         now = row[0]
         for freeze_id, reason, _, set_by, set_at, expires_at in freeze.active_freezes(conn):
             age = (now - set_at).total_seconds()
-            subject = f"freeze:{freeze_id}"
+            subject = f"freeze:{freeze_id}:{set_at.isoformat()}"  # a freeze id reused after a reset is another freeze
             if age <= bound or delivery.already_alerted(conn, delivery.FREEZE_OVERDUE, subject):
                 continue
             owner = runs.run_owner(conn, set_by) if set_by else None

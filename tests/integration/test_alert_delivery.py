@@ -165,16 +165,18 @@ def test_the_watchdog_declares_a_dead_run_dead_alerts_a_long_freeze_once_and_ret
 
     monkeypatch.setenv("STOCKSYNC_OPERATIONS__FREEZE_ALERT_AFTER_SECONDS", "1")
     settings = load_settings()
-    dead_run = "manual__died-after-its-setup"
+    tag = uuid.uuid4().hex[:8]  # stocksync.alerts outlives a test's shop reset: names of this run only
+    dead_run, maintenance, never_sent = f"manual__died-after-its-setup-{tag}", f"ops:maintenance-{tag}", \
+        f"manual__never-sent-{tag}"
     pipeline.freeze_checkout(seeded, run_id=dead_run, dag_id="inventory_nightly_sync", settings=settings)
     with connect(seeded) as conn:
-        manual = freeze.set_freeze(conn, set_by="ops:maintenance", reason="manual maintenance",
+        manual = freeze.set_freeze(conn, set_by=maintenance, reason="manual maintenance",
                                    message="Back at {expected_end}.", ttl_seconds=3600)
         (old_alert,) = delivery.queue(conn, settings, delivery.payload(
             kind=delivery.TASK_FAILED, text="stocksync: an alert whose teardown never came",
             dag_id="inventory_full_push",
-            run_id="manual__never-sent", task_id="extract_wms_counts", error="WMS unreachable"),
-            queued_by="manual__never-sent")
+            run_id=never_sent, task_id="extract_wms_counts", error="WMS unreachable"),
+            queued_by=never_sent)
         conn.commit()
     try:
         wait_for("the dead run to be silent past the bound", lambda: silent_seconds(seeded, dead_run) > HEARTBEAT_BOUND,
@@ -188,22 +190,22 @@ def test_the_watchdog_declares_a_dead_run_dead_alerts_a_long_freeze_once_and_ret
         assert dead["status"] == "abandoned" and "declared dead by stocksync_watchdog" in dead["error"]
         (held,) = freezes_of(seeded, dead_run)
         assert held["released_at"] is not None
-        assert active_freezes(seeded) == [(manual.freeze_id, "ops:maintenance")]
+        assert active_freezes(seeded) == [(manual.freeze_id, maintenance)]
         assert [(a["kind"], a["delivered"]) for a in alert_rows(seeded, dead_run)] == [("run_abandoned", True)]
-        overdue = alert_rows(seeded, "ops:maintenance")
+        overdue = alert_rows(seeded, maintenance)
         assert [(a["kind"], a["delivered"]) for a in overdue] == [("freeze_overdue", True)]
         assert "not a sync run: left alone" in overdue[0]["payload"]["text"]
-        sent_old = [a for a in alert_rows(seeded, "manual__never-sent") if a["alert_id"] == old_alert]
+        sent_old = [a for a in alert_rows(seeded, never_sent) if a["alert_id"] == old_alert]
         assert (sent_old[0]["delivered"], sent_old[0]["attempts"]) == (True, 1)
         assert [a["kind"] for a in alerts_for(webhook, dead_run)] == ["run_abandoned"]
-        assert [a["kind"] for a in alerts_for(webhook, "ops:maintenance")] == ["freeze_overdue"]
-        assert len(alerts_for(webhook, "manual__never-sent")) == 1
+        assert [a["kind"] for a in alerts_for(webhook, maintenance)] == ["freeze_overdue"]
+        assert len(alerts_for(webhook, never_sent)) == 1
         measure("run dead after its setup (no heartbeat), found by the watchdog",
                 freeze_seconds=round(dead["freeze_seconds"], 1), alert="run_abandoned delivered=True",
                 stock="unchanged (nothing applied)")
     finally:
         with connect(seeded) as conn:
-            freeze.release_freezes(conn, set_by="ops:maintenance")
+            freeze.release_freezes(conn, set_by=maintenance)
             conn.commit()
 
 
