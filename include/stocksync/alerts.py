@@ -6,7 +6,7 @@ for every call.
 
 Every alert is also recorded in `stocksync.alerts` (delivered or not, and why not) and the
 run's report is rewritten, so the report and the Airflow "Stock sync" page show the alerts
-sent (shared/DESIGN.md §3.7). Recording never hides the alert: a failure to record is logged.
+sent (docs/architecture.md). Recording never hides the alert: a failure to record is logged.
 
 Issue 12: a failed task between the setup and the teardown only *records* its alert (rendered,
 one row per channel, undelivered): the run's teardown sends it after it has released the freeze,

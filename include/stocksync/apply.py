@@ -1,4 +1,4 @@
-"""Apply the plan to the shop in one transaction (shared/DESIGN.md §3.3).
+"""Apply the plan to the shop in one transaction (docs/architecture.md).
 
 Inside one transaction:
 

@@ -1,4 +1,4 @@
-"""Checkout freeze (shared/DESIGN.md §3.4).
+"""Checkout freeze (docs/architecture.md).
 
 A freeze is a row in `shop.checkout_freezes`; the shop's `place_order()` refuses while an
 unreleased, unexpired row exists. A run releases only the rows it set itself, so a manual

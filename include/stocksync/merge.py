@@ -1,6 +1,6 @@
 """Merge WMS counts with the in-window demand the WMS had not counted: the plan.
 
-`new_qty = max(0, available - unsent_order_qty - active_cart_qty)` (shared/DESIGN.md §3.1).
+`new_qty = max(0, available - unsent_order_qty - active_cart_qty)` (docs/architecture.md).
 The SQL lives in `include/sql/stocksync/select_sku_outcomes.sql` and
 `include/sql/shop/select_in_window_demand.sql`; this module picks the watermark and
 composes the pieces. `new_quantity()` is the same rule in Python for a single SKU, used

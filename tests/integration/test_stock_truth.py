@@ -1,4 +1,4 @@
-"""Stock truth (shared/DESIGN.md §3.2-3.6): right numbers while orders keep coming, in every
+"""Stock truth (docs/architecture.md): right numbers while orders keep coming, in every
 freeze mode; stale, duplicate and re-run protection; manual and expired freezes."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The merge rule (shared/DESIGN.md §3.1-3.3):
+"""The merge rule (docs/architecture.md):
 
     new_qty = max(0, available - unsent_order_qty - active_cart_qty)
 

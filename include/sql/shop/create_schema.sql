@@ -1,4 +1,4 @@
--- Reference shop schema (shared/DESIGN.md §1): the demo stack's and the tests' shop, created under
+-- Reference shop schema (docs/architecture.md): the demo stack's and the tests' shop, created under
 -- the configured shop schema (STOCKSYNC_SHOP_SCHEMA) by pipeline.apply_schema. A real shop keeps
 -- its own tables: its copy of this folder (docs/shop-adapter.md) maps them in the other statements
 -- and replaces this file with a harmless SELECT 1, as stocksync must never create tables or

@@ -1,4 +1,4 @@
--- Units the WMS had not counted when it took its snapshot (shared/DESIGN.md §3.1), per SKU:
+-- Units the WMS had not counted when it took its snapshot (docs/architecture.md), per SKU:
 --  * unsent orders: status in the unsent statuses, younger than the unsent-order cutoff, and
 --    not acknowledged by the WMS before the watermark (the WMS's orders_counted_until, or the
 --    time the snapshot request started when the WMS gives none);

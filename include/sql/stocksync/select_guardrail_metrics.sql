@@ -1,4 +1,4 @@
--- Plan-wide figures the guardrails judge (shared/DESIGN.md §3.5).
+-- Plan-wide figures the guardrails judge (docs/architecture.md).
 SELECT (SELECT count(*) FROM ({enabled_skus}) e) AS enabled_catalog,
        (SELECT count(*) FROM ({enabled_skus}) e JOIN {plan} p ON p.sku = e.sku) AS covered,
        count(*) FILTER (WHERE outcome NOT IN ('unknown', 'stale')) AS applicable,

@@ -1,4 +1,4 @@
--- The domain rules for one SKU (shared/DESIGN.md §3.1-3.2), shared by the plan and the apply:
+-- The domain rules for one SKU (docs/architecture.md), shared by the plan and the apply:
 --   new_qty = max(0, wms_available - unsent_qty - cart_qty)
 --   outcome: unknown (not in the shop's catalog), stale (WMS seq older than the last applied one),
 --            clamped (the formula went below 0), unchanged, changed.
