@@ -3,8 +3,8 @@
 `new_qty = max(0, available - unsent_order_qty - active_cart_qty)` (docs/architecture.md).
 The SQL lives in `include/sql/stocksync/select_sku_outcomes.sql` and
 `include/sql/shop/select_in_window_demand.sql`; this module picks the watermark and
-composes the pieces. `new_quantity()` is the same rule in Python for a single SKU, used
-to explain and test the formula.
+composes the pieces. The formula is written once, in that SQL; the plan, the apply, the
+intraday sync and the availability service's live mode all run it.
 """
 
 from __future__ import annotations
@@ -50,12 +50,6 @@ def demand_params(settings: Settings, watermark: Watermark) -> dict[str, Any]:
         "watermark_source": watermark.source,
         "watermark": watermark.at,
     }
-
-
-def new_quantity(available: int, unsent_order_qty: int, active_cart_qty: int = 0) -> tuple[int, bool]:
-    """The rule for one SKU: (quantity the shop may sell, whether it was clamped at 0)."""
-    raw = available - unsent_order_qty - active_cart_qty
-    return max(0, raw), raw < 0
 
 
 def plan_table(run_id: str) -> str:

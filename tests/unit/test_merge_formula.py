@@ -2,7 +2,7 @@
 
     new_qty = max(0, available - unsent_order_qty - active_cart_qty)
 
-checked three ways: the pure Python rule (`merge.new_quantity`), the SQL that finds the
+checked three ways: the rule restated here in Python as the tests' oracle (`new_quantity`), the SQL that finds the
 in-window demand (`shop/select_in_window_demand.sql` through `merge.fill_demand`), and
 the plan and its apply (`merge.build_plan`, `apply.apply_plan`) against the real
 PostgreSQL test cluster. Orders and carts are inserted directly with explicit times
@@ -85,6 +85,13 @@ def demand(dsn: str, settings: Settings, watermark: Watermark) -> dict[str, tupl
     return {sku: (int(unsent), int(cart)) for sku, unsent, cart in rows}
 
 
+def new_quantity(available: int, unsent_order_qty: int, active_cart_qty: int = 0) -> tuple[int, bool]:
+    """The rule for one SKU as the tests' oracle (the product writes it once, in SQL):
+    (quantity the shop may sell, whether it was clamped at 0)."""
+    raw = available - unsent_order_qty - active_cart_qty
+    return max(0, raw), raw < 0
+
+
 # --------------------------------------------------------------------------------------
 # 1. The pure rule
 # --------------------------------------------------------------------------------------
@@ -101,11 +108,11 @@ def demand(dsn: str, settings: Settings, watermark: Watermark) -> dict[str, tupl
     (1_000_000_000, 1, 0, (999_999_999, False)),
 ])
 def test_new_quantity(available: int, unsent: int, carts: int, expected: tuple[int, bool]) -> None:
-    assert merge.new_quantity(available, unsent, carts) == expected
+    assert new_quantity(available, unsent, carts) == expected
 
 
 def test_new_quantity_carts_default_to_zero() -> None:
-    assert merge.new_quantity(9, 4) == (5, False)
+    assert new_quantity(9, 4) == (5, False)
 
 
 # --------------------------------------------------------------------------------------
