@@ -19,6 +19,17 @@ from include.stocksync.db import query
 from include.stocksync.errors import PermanentError
 from include.stocksync.settings import Settings
 
+# Every guardrail, declared once: its name and its default limit (None: the config must set it).
+# Adding one: an entry here, its judgement in `evaluate`, its threshold in the config (and its
+# figure in select_guardrail_metrics.sql if it needs a new one).
+LIMITS: dict[str, float | None] = {
+    "min_catalog_coverage": None,    # share of the enabled catalog the snapshot covers
+    "max_changed_share": None,       # share of SKUs whose stock would change
+    "max_zeroed_share": None,        # share of SKUs that would drop from >0 to 0
+    "max_total_units_change": None,  # |total units after - before| / before
+    "max_stale_share": 0.10,         # share of SKUs whose WMS seq is older than the applied one
+}
+
 
 class GuardrailFailed(PermanentError):
     """The plan looks like a broken feed; nothing was written."""
@@ -26,8 +37,10 @@ class GuardrailFailed(PermanentError):
     def __init__(self, failed: list[Guardrail]):
         self.failed = failed
         detail = "; ".join(f"{g.name}: {g.observed}" for g in failed)
+        # issue 15: the nightly sync takes no override (settings.run_options): the advice names the ops push
         super().__init__(f"guardrails stopped the run, nothing was written: {detail}. If the feed is right, "
-                         "trigger again with override_guardrails=true and an override_reason")
+                         "preview it with a dry run of inventory_full_push, then apply it there with "
+                         "override_guardrails=true and an override_reason")
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,6 @@ FREEZE_MODES = ("full", "apply", "none")
 DQ_POLICIES = ("fail", "quarantine")
 DQ_CHECKS = ("sku_not_null", "sku_unique", "sku_length", "sku_format", "quantity_not_null", "quantity_integer",
              "quantity_non_negative", "quantity_max", "available_consistent", "unknown_sku")
-GUARDRAILS = ("min_catalog_coverage", "max_changed_share", "max_zeroed_share", "max_total_units_change",
-              "max_stale_share")
-# --- issue 12: guardrails a config written before them may leave out, with their defaults ---------
-OPTIONAL_GUARDRAILS = {"max_stale_share": 0.10}  # share of SKUs whose WMS seq is older than the applied one
-# --- end issue 12 ----------------------------------------------------------------------------------
 ADJUSTMENT_MODES = ("none", "unsent_orders", "unsent_orders_and_carts")
 WATERMARK_SOURCES = ("wms", "request_time")
 
@@ -188,10 +183,14 @@ class Settings(BaseModel):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("guardrails", mode="before")  # issue 12: optional guardrails get their defaults
+    @field_validator("guardrails", mode="before")
     @classmethod
-    def _optional_guardrails(cls, value: Any) -> Any:
-        return {**OPTIONAL_GUARDRAILS, **value} if isinstance(value, dict) else value
+    def _guardrail_defaults(cls, value: Any) -> Any:
+        """Guardrails with a default limit (guardrails.LIMITS) may be left out of the config."""
+        from include.stocksync.guardrails import LIMITS
+
+        defaults = {name: limit for name, limit in LIMITS.items() if limit is not None}
+        return {**defaults, **value} if isinstance(value, dict) else value
 
     @field_validator("run_override_bounds", mode="before")
     @classmethod
@@ -311,8 +310,10 @@ def _check(settings: Settings) -> None:
           f"dq_policies must name exactly these checks: {', '.join(DQ_CHECKS)}; got {', '.join(settings.dq_policies)}")
     for name, policy in settings.dq_policies.items():
         check(policy in DQ_POLICIES, f"dq_policies.{name} must be one of {', '.join(DQ_POLICIES)}; got {policy!r}")
-    check(set(settings.guardrails) == set(GUARDRAILS),
-          f"guardrails must set exactly: {', '.join(GUARDRAILS)}; got {', '.join(settings.guardrails)}")
+    from include.stocksync.guardrails import LIMITS  # the guardrails are declared once, there
+
+    check(set(settings.guardrails) == set(LIMITS),
+          f"guardrails must set exactly: {', '.join(LIMITS)}; got {', '.join(settings.guardrails)}")
     for name, value in settings.guardrails.items():
         check(0 <= value <= 1, f"guardrails.{name} must be a share between 0 and 1; got {value}")
     check_operations(settings)  # issue 12: task timeouts against the deadlines they must cover
