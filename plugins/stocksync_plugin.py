@@ -1,15 +1,23 @@
 """
 # stocksync Airflow plugin
 
-Adds a **Stock sync** page to the Airflow 3 UI: the 50 most recent runs of the stock sync
-(`stocksync.sync_runs` in the shop database) with their status, freeze window and data-quality
-result, each linked to its self-contained HTML run report.
+Adds a **Stock sync** page to the Airflow 3 UI, the place ops look first (issue 15): trends of the
+last 30 nights (SKUs changed, units moved, checkout closed, run duration, failed checks, drift) with
+the nights that stand out in red, the availability service's last 24 hours, and one row per stock
+sync run, newest first, refused and failed-early runs included (`stocksync.sync_runs` in the shop
+database, and the failure alerts of runs that never opened a record), each with what happened in
+one sentence, checks that agree with what stopped it, and links to its report, its Airflow run and
+its task log. Filters by DAG, status and date are query parameters, applied server-side.
 
 | Route (API server)                          | What it serves                                                    |
 |---------------------------------------------|-------------------------------------------------------------------|
-| `GET /stocksync/`                           | the runs page (HTML, no script, nothing external)                 |
+| `GET /stocksync/?dag=&status=&since=&until=&page=` | the runs page (HTML, no script, nothing external)          |
 | `GET /stocksync/reports/<run key>/<file>`   | `report.html`, `plan.html` or `plan.csv` of a run's folder         |
 | `GET /stocksync/runs/<dag id>/<run id>`     | redirects to that run's report, or an HTML page saying why it has none |
+| `GET /stocksync/runs/<dag id>/<run id>/plan?outcome=&sku=&zeroed=&page=` | a run's plan, 100 SKUs a page |
+
+The plan page filters by outcome, by a part of the SKU or by "drops from in stock to 0", reading the
+run's plan table while it exists and its `plan.csv` once the table is dropped after the retention.
 
 The page also appears in Airflow's navigation as an external view ("Stock sync"), embedded
 in the Airflow UI at `/plugin/stocksync`, and every DAG run's page gets a "Sync report" tab
@@ -99,29 +107,73 @@ log = logging.getLogger(__name__)
 
 URL_PREFIX = "/stocksync"
 RECENT_RUNS = 50
+PLAN_PAGE_SIZE = 100
 RUN_KEY_PATTERN = re.compile(r"[0-9a-f]{16}")
 REPORT_FILES = frozenset({"report.html", "plan.html", "plan.csv"})
-SQL_RECENT_RUNS = "stocksync/select_recent_sync_runs"
+SQL_RECENT_RUNS = "stocksync/select_runs_page"
+SQL_TRENDS = "stocksync/select_run_trends"
+SQL_DRIFT = "loop/select_drift_nights"
+SQL_AVAILABILITY = "availability/select_recent_stats"
 SQL_RUN = "stocksync/select_sync_run"
 SQL_RUN_ALERTS = "stocksync/select_alerts"
 SQL_RUNS_BY_REPORT = "stocksync/select_sync_run_by_report"
-RUNS_HEADERS = ("Run", "DAG", "Status", "Started (UTC)", "Finished (UTC)", "Freeze", "Changed", "Clamped", "Stale",
-                "Duplicate", "Data quality", "Alerts sent", "Triggered by", "Override reason", "Error")
+SQL_PLAN_PAGE = "stocksync/select_plan_page"
+SQL_PLAN_OUTCOMES = "stocksync/select_plan_outcomes"
 ERROR_TITLES = {400: "Bad request", 401: "Login required", 403: "Not allowed", 404: "Not found",
                 405: "Method not allowed", 500: "Internal error", 503: "Shop database unreachable"}
+PLAN_OUTCOMES = ("changed", "clamped", "unchanged", "stale", "unknown")
 
 
-def render_runs_page(runs: list[dict[str, Any]], reports: Path) -> str:
-    """The runs page: one row per run, newest first, linked to its report when it exists."""
+def render_runs_page(runs: list[dict[str, Any]], reports: Path, *, trends: list[dict[str, Any]] | None = None,
+                     availability: dict[str, Any] | None = None, filters: Any = None,
+                     dag_ids: list[str] | None = None, more: bool = False, base: str | None = None,
+                     zone: str | None = None) -> str:
+    """The runs page: trends, the availability panel, filters, and one row per run, newest first,
+    linked to its report when it exists (else to the page saying why it has none)."""
+    from include.stocksync import opsview, runview
     from include.stocksync.db import run_key
     from include.stocksync.pages import render
 
+    base = runview.airflow_base() if base is None else base
+    filters = filters or opsview.Filters()
     rows = []
     for run in runs:
         key = run_key(run["run_id"])
-        href = f"reports/{key}/report.html" if (reports / key / "report.html").is_file() else None
-        rows.append({**run, "report_href": href})
-    return render("runs.html", runs=rows, headers=RUNS_HEADERS, limit=RECENT_RUNS)
+        href = f"reports/{key}/report.html" if (reports / key / "report.html").is_file() \
+            and run.get("recorded", True) else None
+        rows.append(opsview.run_row(run, report_href=href, base=base))
+    page = filters.page
+    return render("runs.html", zone=zone, runs=rows, limit=RECENT_RUNS, trends=trends, availability=availability,
+                  filters=filters, dag_ids=sorted(set(dag_ids or runview.SYNC_DAGS)),
+                  statuses=opsview.status_options(), nights=opsview.TREND_NIGHTS,
+                  older=f"?{filters.query(page=page + 1)}" if more else None,
+                  newer=f"?{filters.query(page=page - 1 if page > 2 else None)}" if page > 1 else None,
+                  nightly=runview.dag_label(runview.NIGHTLY_DAG))
+
+
+def render_plan_browser(dag_id: str, run_id: str, rows: list[dict[str, Any]], total: int, *,
+                        outcomes: list[tuple[str, int]], outcome: str | None, sku: str | None, zeroed: bool,
+                        page: int, source: str, report_href: str | None) -> str:
+    """A page of a run's plan with its filters."""
+    from urllib.parse import urlencode
+
+    from include.stocksync import runview
+    from include.stocksync.pages import render
+    from include.stocksync.report import OUTCOME_LABELS, PLAN_LABELS
+
+    def href(**changes: Any) -> str:
+        values = {"outcome": outcome, "sku": sku, "zeroed": 1 if zeroed else None, "page": page, **changes}
+        return "?" + urlencode({k: v for k, v in values.items() if v not in (None, "", 1) or k == "zeroed" and v})
+
+    pages = max(1, -(-total // PLAN_PAGE_SIZE))
+    return render("plan_browser.html", dag_id=dag_id, run_id=run_id, rows=rows, total=total, headers=PLAN_LABELS,
+                  outcomes=[(o, n, OUTCOME_LABELS.get(o, o)) for o, n in outcomes], outcome=outcome, sku=sku,
+                  zeroed=zeroed, page=page, pages=pages, size=PLAN_PAGE_SIZE, source=source,
+                  first=(page - 1) * PLAN_PAGE_SIZE + 1, report_href=report_href,
+                  older=href(page=page + 1) if page < pages else None,
+                  newer=href(page=page - 1 if page > 2 else None) if page > 1 else None,
+                  outcome_href={o: href(outcome=o, page=None) for o in (*PLAN_OUTCOMES, None)},
+                  all_outcomes=PLAN_OUTCOMES, dag_label=runview.dag_label(dag_id))
 
 
 def render_no_report_page(dag_id: str, run_id: str, record_status: str | None = None) -> str:
@@ -133,12 +185,19 @@ def render_no_report_page(dag_id: str, run_id: str, record_status: str | None = 
 
 
 def render_refused_page(dag_id: str, run_id: str, alerts: list[dict[str, Any]], *, taken: bool = False,
-                        owner: str | None = None) -> str:
-    """A run refused at its first task: the errors its alerts reported. `taken`: its run id is the
-    record of another DAG's run (`owner`, when the user may read that DAG)."""
+                        owner: str | None = None, base: str | None = None) -> str:
+    """A run refused at its first task: what refused it (its first alert), what to do, and the
+    errors its alerts reported. `taken`: its run id is the record of another DAG's run (`owner`,
+    when the user may read that DAG)."""
+    from include.stocksync import runview
     from include.stocksync.pages import render
 
-    return render("refused.html", dag_id=dag_id, run_id=run_id, alerts=alerts, taken=taken, owner=owner)
+    base = runview.airflow_base() if base is None else base
+    first = alerts[0] if alerts else {}
+    story = runview.story({"dag_id": dag_id, "run_id": run_id, "recorded": False}, base=base,
+                          failed_task=first.get("task_id") or "freeze_checkout", error=first.get("error"))
+    return render("refused.html", dag_id=dag_id, run_id=run_id, alerts=alerts, taken=taken, owner=owner,
+                  story=story, dag_label=runview.dag_label(dag_id), airflow_run=runview.run_href(dag_id, run_id, base))
 
 
 def render_error_page(status_code: int, message: str) -> str:
@@ -162,12 +221,35 @@ def _shop_cursor() -> Iterator[Any]:
         yield cur
 
 
-def fetch_recent_runs(limit: int = RECENT_RUNS) -> list[dict[str, Any]]:
-    """The most recent `stocksync.sync_runs` rows."""
-    from include.stocksync.db import query
+def fetch_recent_runs(limit: int = RECENT_RUNS, filters: Any = None,
+                      zone: Any = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]],
+                                                 list[dict[str, Any]], list[str]]:
+    """The runs page's rows (one more than `limit`, to know whether there are older ones), the
+    nightly's last nights (runs and drift), the availability service's last 24 hours, and the
+    DAGs with runs (for the filter)."""
+    from datetime import datetime, timedelta, timezone
 
+    from include.stocksync import opsview, runview
+    from include.stocksync.db import query
+    from include.stocksync.pages import display_zone
+
+    filters = filters or opsview.Filters()
+    tz, name = zone or display_zone()
+    since, until = filters.bounds(tz)
+    today = datetime.now(timezone.utc).astimezone(tz).date()
+    first_night = datetime.combine(today - timedelta(days=opsview.TREND_NIGHTS - 1), datetime.min.time(), tz)
     with _shop_cursor() as cur:
-        return cur.execute(query(SQL_RECENT_RUNS), {"limit": limit}).fetchall()
+        runs = cur.execute(query(SQL_RECENT_RUNS), {
+            "sync_dags": list(runview.SYNC_DAGS), "dag_id": filters.dag_id, "status": filters.status,
+            "since": since, "until": until, "limit": limit + 1, "offset": (filters.page - 1) * limit}).fetchall()
+        tz_sql = getattr(tz, "key", "UTC")  # an IANA name PostgreSQL knows; a fixed zone counts nights in UTC
+        trend_runs = cur.execute(query(SQL_TRENDS), {"dag_id": runview.NIGHTLY_DAG, "since": first_night,
+                                                     "tz": tz_sql}).fetchall()
+        drift = cur.execute(query(SQL_DRIFT), {"dag_id": runview.NIGHTLY_DAG,
+                                               "nights": opsview.TREND_NIGHTS}).fetchall()
+        hours = cur.execute(query(SQL_AVAILABILITY), {"hours": 24}).fetchall()
+        dag_ids = [r["dag_id"] for r in cur.execute("SELECT DISTINCT dag_id FROM stocksync.sync_runs").fetchall()]
+    return runs, trend_runs, drift, hours, dag_ids
 
 
 def fetch_run(dag_id: str, run_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -255,15 +337,31 @@ def create_app() -> FastAPI:
         return JSONResponse({"detail": "Internal error"}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
 
     @app.get("/", response_class=HTMLResponse)
-    def runs_page(user: UserDep) -> HTMLResponse:
+    def runs_page(request: Request, user: UserDep) -> HTMLResponse:
+        from datetime import datetime, timezone
+
+        from include.stocksync import opsview, runview
+        from include.stocksync.pages import display_zone
+
+        filters = opsview.Filters.parse(dict(request.query_params), runview.SYNC_DAGS)
+        zone = display_zone()
         try:
-            runs = fetch_recent_runs()
+            runs, trend_runs, drift, hours, dag_ids = fetch_recent_runs(RECENT_RUNS, filters, zone)
         except Exception:  # the page must say the shop DB is unreachable, not crash with a trace
             return _unreachable()
         allowed: dict[str, bool] = {}
-        visible = [run for run in runs
-                   if allowed.setdefault(run["dag_id"], can_read_runs(user, run["dag_id"]))]
-        return HTMLResponse(render_runs_page(visible, load_settings().reports_path))
+
+        def may(dag_id: str) -> bool:
+            return allowed.setdefault(dag_id, can_read_runs(user, dag_id))
+
+        visible = [run for run in runs[:RECENT_RUNS] if may(run["dag_id"])]
+        now = datetime.now(timezone.utc)
+        trends = opsview.trends(trend_runs, drift, today=now.astimezone(zone[0]).date()) \
+            if may(runview.NIGHTLY_DAG) else None
+        return HTMLResponse(render_runs_page(
+            visible, load_settings().reports_path, trends=trends,
+            availability=opsview.availability(hours, now=now), filters=filters,
+            dag_ids=[d for d in {*runview.SYNC_DAGS, *dag_ids} if may(d)], more=len(runs) > RECENT_RUNS))
 
     @app.get("/reports/{run_key}/{file_path:path}")
     def report(run_key: str, file_path: str, user: UserDep) -> Response:
@@ -301,7 +399,104 @@ def create_app() -> FastAPI:
             return HTMLResponse(render_refused_page(dag_id, run_id, alerts, taken=record is not None, owner=shown))
         return HTMLResponse(render_no_report_page(dag_id, run_id), status_code=status.HTTP_404_NOT_FOUND)
 
+    @app.get("/runs/{dag_id}/{run_id}/plan", response_class=HTMLResponse)
+    def run_plan(request: Request, dag_id: str, run_id: str, user: UserDep) -> Response:
+        """A run's whole plan, a page at a time, filtered by outcome, SKU or "drops to 0"."""
+        if not can_read_runs(user, dag_id):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "Not allowed to read runs of this DAG")
+        params = request.query_params
+        outcome = params.get("outcome") or None
+        if outcome is not None and outcome not in PLAN_OUTCOMES:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, f"outcome must be one of {', '.join(PLAN_OUTCOMES)}")
+        sku = (params.get("sku") or "").strip()[:200] or None
+        zeroed = params.get("zeroed") in ("1", "true", "on")
+        try:
+            page = max(1, min(int(params.get("page") or 1), 100_000))
+        except ValueError:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "page must be a number") from None
+        try:
+            found = fetch_plan(dag_id, run_id, outcome=outcome, sku=sku, zeroed=zeroed, page=page)
+        except LookupError as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        except Exception:
+            return _unreachable()
+        rows, total, outcomes, source = found
+        key = key_of(run_id)
+        report = f"../../../reports/{key}/report.html" \
+            if (load_settings().reports_path / key / "report.html").is_file() else None
+        return HTMLResponse(render_plan_browser(dag_id, run_id, rows, total, outcomes=outcomes, outcome=outcome,
+                                                sku=sku, zeroed=zeroed, page=page, source=source,
+                                                report_href=report))
+
     return app
+
+
+def fetch_plan(dag_id: str, run_id: str, *, outcome: str | None, sku: str | None, zeroed: bool,
+               page: int) -> tuple[list[dict[str, Any]], int, list[tuple[str, int]], str]:
+    """A page of the run's plan: from its plan table while it exists, else from its plan.csv (a
+    dry run's; staging tables are dropped after the retention). (rows, matching rows, SKUs per
+    outcome, source). LookupError when the run is not this DAG's or has no plan left."""
+    from include.stocksync.db import STAGING_SCHEMA, query
+    from include.stocksync.db import run_key as key_of
+    from include.stocksync.merge import plan_table
+    from include.stocksync.settings import load_settings
+
+    with _shop_cursor() as cur:
+        record = cur.execute(query(SQL_RUN), {"run_id": run_id}).fetchone()
+        if record is None or record["dag_id"] != dag_id:
+            raise LookupError("No stock sync run of this DAG with this run id")
+        table = plan_table(run_id)
+        exists = cur.execute(query("stocksync/select_table_exists"),
+                             {"name": f"{STAGING_SCHEMA}.{table}"}).fetchone()
+        if exists and exists["present"]:
+            rows = cur.execute(query(SQL_PLAN_PAGE, plan=table), {
+                "outcome": outcome, "sku": sku, "zeroed": zeroed, "limit": PLAN_PAGE_SIZE,
+                "offset": (page - 1) * PLAN_PAGE_SIZE}).fetchall()
+            total = int(rows[0]["total"]) if rows else 0
+            if not rows and page > 1:  # past the end: count what matches
+                first = cur.execute(query(SQL_PLAN_PAGE, plan=table), {
+                    "outcome": outcome, "sku": sku, "zeroed": zeroed, "limit": 1, "offset": 0}).fetchone()
+                total = int(first["total"]) if first else 0
+            outcomes = [(r["outcome"], int(r["skus"])) for r in cur.execute(query(SQL_PLAN_OUTCOMES, plan=table))]
+            return rows, total, outcomes, "the plan table"
+    path = load_settings().reports_path / key_of(run_id) / "plan.csv"
+    if not path.is_file():
+        raise LookupError("This run's plan is gone: its plan table was dropped after the retention and it "
+                          "wrote no plan.csv (only dry runs do)")
+    return _plan_from_csv(path, outcome=outcome, sku=sku, zeroed=zeroed, page=page) + ("plan.csv",)
+
+
+def _plan_from_csv(path: Path, *, outcome: str | None, sku: str | None, zeroed: bool,
+                   page: int) -> tuple[list[dict[str, Any]], int, list[tuple[str, int]]]:
+    """The same page from a plan.csv (already ordered biggest change first), read in one pass."""
+    import csv
+    from collections import Counter
+
+    def number(value: str) -> int | None:
+        return int(value) if value not in ("", None) else None
+
+    wanted = sku.lower() if sku else None
+    start, stop = (page - 1) * PLAN_PAGE_SIZE, page * PLAN_PAGE_SIZE
+    rows: list[dict[str, Any]] = []
+    counts: Counter[str] = Counter()
+    total = 0
+    with path.open(newline="", encoding="utf-8") as fh:
+        for record in csv.DictReader(fh):
+            counts[record["outcome"]] += 1
+            current, new = number(record["current"]), number(record["new"])
+            if outcome and record["outcome"] != outcome:
+                continue
+            if wanted and wanted not in record["sku"].lower():
+                continue
+            if zeroed and not (record["outcome"] not in ("unknown", "stale") and (current or 0) > 0 and new == 0):
+                continue
+            if start <= total < stop:
+                rows.append({"sku": record["sku"], "current_qty": current, "new_qty": new,
+                             "wms_available": number(record["wms_available"]),
+                             "adjustment": number(record["adjustment"]), "delta": number(record["delta"]),
+                             "outcome": record["outcome"]})
+            total += 1
+    return rows, total, counts.most_common()
 
 
 class LazyApp:

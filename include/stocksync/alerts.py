@@ -71,6 +71,11 @@ class SyncFailureNotifier(HttpNotifier):
         boundary = bool(getattr(task, "is_setup", False) or getattr(task, "is_teardown", False))
         if self.shop_conn_id and self.defer_delivery and not boundary and self._queue(settings, body):
             return
+        if self.shop_conn_id:  # issue 15: what failed, why, what checkout does now, in a few lines
+            from include.stocksync.alert_text import summarize_with
+            from include.stocksync.connections import postgres_dsn
+
+            body = summarize_with(postgres_dsn(str(self.shop_conn_id)), body)
         errors = []
         for channel in delivery.channels(settings):
             error = delivery.send(channel.name, channel.target, body, settings)

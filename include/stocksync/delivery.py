@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from include.stocksync import alert_text
 from include.stocksync.db import connect, execute_file
 
 if TYPE_CHECKING:
@@ -231,7 +232,9 @@ def deliver(dsn: str, settings: Settings, *, run_id: str | None = None, budget_s
                     break
                 alert_id, _, _, kind, channel, target, body, _ = row
                 tried.append(int(alert_id))
-                error = send(channel, target, body if isinstance(body, dict) else json.loads(body), settings)
+                # issue 15: worded now, when what checkout is doing is known (alert_text.py)
+                body = alert_text.summarize(conn, body if isinstance(body, dict) else json.loads(body))
+                error = send(channel, target, body, settings)
                 execute_file(conn, "stocksync/update_alert_attempt",
                              {"alert_id": alert_id, "delivered": error is None, "delivery_error": error})
                 conn.commit()

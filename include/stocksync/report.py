@@ -33,7 +33,7 @@ from include.stocksync.settings import Settings
 if TYPE_CHECKING:
     from include.stocksync.guardrails import Guardrail
 
-PLAN_HTML_ROWS = 5000
+PLAN_HTML_ROWS = 500  # plan.html: the biggest changes; the plugin's plan browser has all
 
 
 STAGE_ORDER = ("freeze", "extract", "validate", "merge", "load")
@@ -67,77 +67,205 @@ def report_url(dag_id: str, run_id: str) -> str:
     return f"{base}/stocksync/runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}"
 
 
-SUMMARY_KEYS = ("dag_id", "status", "triggered_by", "override_reason", "started_at", "finished_at", "freeze_mode",
-                "adjustment_mode", "watermark_source", "watermark", "snapshot_id", "snapshot_taken_at",
-                "orders_counted_until", "pages", "extracted", "valid", "quarantined", "changed", "unchanged", "stale",
-                "clamped", "duplicate", "unknown", "freeze_seconds", "error")
 PLAN_HEADERS = ("sku", "current", "wms_available", "adjustment", "new", "delta", "outcome")
+# how pages head the plan's columns (plan.csv keeps the names above)
+PLAN_LABELS = ("SKU", "Current", "WMS available", "Adjustment", "New", "Change", "Outcome")
+OUTCOME_LABELS = {"changed": "would change", "unchanged": "unchanged", "clamped": "clamped to 0",
+                  "stale": "stale (older WMS sequence)", "unknown": "unknown to the shop",
+                  "duplicate": "duplicate snapshot"}
+APPLIED_OUTCOME_LABELS = {**OUTCOME_LABELS, "changed": "changed"}
+BIGGEST_CHANGES = 50
+PLAN_PAGE_ROWS = 500
 
 
-def _bucket_label(bucket: int) -> str:
-    if bucket == 0:
-        return "0"
-    low, high = 10 ** (abs(bucket) - 1), 10 ** abs(bucket) - 1
-    if bucket > 0:
-        return f"+{low}" if low == high else f"+{low}..+{high}"
-    return f"-{low}" if low == high else f"-{high}..-{low}"
+# plain labels of the run record, in reading order: (label, column, how to show it)
+FACTS: tuple[tuple[str, str, str], ...] = (
+    ("DAG", "dag_id", "dag"), ("Run id", "run_id", "code"), ("Triggered by", "triggered_by", "text"),
+    ("Parameters", "options", "options"), ("Override reason", "override_reason", "multiline"),
+    ("Started", "started_at", "time"), ("Finished", "finished_at", "time"), ("Duration", "duration", "seconds"),
+    ("Freeze mode", "freeze_mode", "text"), ("Checkout", "checkout", "text"),
+    ("Adjustment mode", "adjustment_mode", "text"), ("Watermark source", "watermark_source", "text"),
+    ("Watermark", "watermark", "time"), ("WMS snapshot", "snapshot_id", "code"),
+    ("Snapshot taken at", "snapshot_taken_at", "time"), ("WMS counted orders until", "orders_counted_until", "time"),
+    ("Pages read", "pages", "number"), ("Rows extracted", "extracted", "number"), ("Rows valid", "valid", "number"),
+    ("Rows quarantined", "quarantined", "number"), ("SKUs changed", "changed", "number"),
+    ("SKUs unchanged", "unchanged", "number"), ("SKUs clamped to 0", "clamped", "number"),
+    ("SKUs stale", "stale", "number"), ("SKUs duplicate", "duplicate", "number"),
+    ("SKUs unknown to the shop", "unknown", "number"),
+)
 
 
 def histogram(buckets: list[tuple[int, int]]) -> dict[str, Any] | None:
-    """The geometry of the bar chart of SKU counts per change bucket (`histogram.svg` draws it):
-    numbers only, computed here so the template holds no arithmetic on data."""
-    if not buckets:
+    """The geometry of the bar chart of SKU counts per change bucket (charts.histogram)."""
+    from include.stocksync.charts import histogram as draw
+
+    return draw(buckets)
+
+
+def _duration(run: dict[str, Any]) -> float | None:
+    """From the start to the teardown's close (a failed step sets finished_at at its first failure;
+    the retries and the release come after it)."""
+    started, ended = run.get("started_at"), run.get("closed_at") or run.get("finished_at")
+    return (ended - started).total_seconds() if started and ended else None
+
+
+def _checks(checks: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(failed first: blocking, then quarantining, then overridden; passed), examples as short JSON."""
+    order = {"fail": 0, "quarantine": 1, "overridden": 2}
+    shown = [{**c, "examples": _examples(c.get("examples")), "guardrail": str(c["check_name"]).startswith("guardrail:"),
+              "name": str(c["check_name"]).removeprefix("guardrail:")} for c in checks]
+    failed = sorted((c for c in shown if not c["success"]), key=lambda c: (order.get(c.get("policy") or "fail", 3),
+                                                                           c["check_name"]))
+    return failed, [c for c in shown if c["success"]]
+
+
+def _examples(examples: Any) -> str | None:
+    if examples in (None, [], {}):
         return None
-    width, height, bar_gap, left, bottom = 640, 220, 6, 50, 40
-    top = max(n for _, n in buckets)
-    bar = (width - left - 10) / len(buckets) - bar_gap
-    bars = []
-    for i, (bucket, count) in enumerate(buckets):
-        h = (height - bottom - 20) * count / top if top else 0.0
-        x = left + i * (bar + bar_gap)
-        bars.append({"x": x, "y": height - bottom - h, "width": bar, "height": h, "center": x + bar / 2,
-                     "count": int(count), "label": _bucket_label(int(bucket)),
-                     "color": "#2f6fb3" if bucket > 0 else "#b3261e" if bucket < 0 else "#888"})
-    return {"width": width, "height": height, "left": left, "axis_y": height - bottom, "top": top, "bars": bars}
+    if isinstance(examples, dict) and set(examples) <= {"value", "limit"}:
+        return None  # a guardrail's figures: its `observed` says them in words
+    return json.dumps(examples, ensure_ascii=False)[:500]
 
 
 def report_page(run_id: str, run: dict[str, Any], *, checks: Sequence[dict[str, Any]] = (),
                 changes: Sequence[dict[str, Any]] = (), quarantined: Sequence[dict[str, Any]] = (),
                 alerts: Sequence[dict[str, Any]] = (), buckets: Sequence[tuple[int, int]] = (),
-                has_plan: bool = False) -> str:
-    """The run report's HTML from the rows `render_report` reads (pure: the unit tests call it)."""
+                has_plan: bool = False, has_plan_table: bool = False, movement: dict[str, Any] | None = None,
+                outcomes: Sequence[tuple[str, int]] = (), zeroed: Sequence[dict[str, Any]] = (),
+                zeroed_total: int = 0, base: str | None = None, zone: str | None = None) -> str:
+    """The run report's HTML from the rows `render_report` reads (pure: the unit tests call it).
+    `movement`, `buckets`, `changes` and `outcomes` are what the run applied (its audit) or, for a
+    run that did not apply, what its plan would have done; `zeroed` the SKUs the plan takes to 0."""
+    from include.stocksync import charts, runview
+
+    base = runview.airflow_base() if base is None else base
+    applied = run.get("status") in ("applied", "duplicate")
+    moved = runview.Movement.of(movement, planned=not applied)
+    story = runview.story(run, movement=moved, checks=checks, base=base)
+    failed, passed = _checks(checks)
+    dag_id = str(run.get("dag_id") or "")
+    facts_run = {**run, "duration": _duration(run), "checkout": runview.checkout_phrase(run),
+                 "options": runview.options_set(run) or "none (the DAG's defaults)"}
+    if runview.is_dry_run(run):  # the configured mode did not apply: a dry run freezes nothing
+        facts_run["freeze_mode"] = f"not used: a dry run freezes nothing (configured: {run.get('freeze_mode')})"
+    movers = charts.movers(list(changes))
+    losses = charts.losses(list(zeroed))
     return render(
-        "report.html", run_id=run_id, run=run,
-        summary=[(key, run.get(key)) for key in SUMMARY_KEYS],
-        stages=ordered_stages(run.get("stage_seconds")),
-        checks=[{**c, "examples": json.dumps(c.get("examples"), ensure_ascii=False)[:500]} for c in checks],
+        "report.html", zone=zone, run_id=run_id, run=run, story=story, movement=moved, applied=applied,
+        dag_label=runview.dag_label(dag_id), facts=[(label, facts_run.get(key), how) for label, key, how in FACTS],
+        duration=_duration(run), checkout=runview.checkout_phrase(run, short=True),
+        verdict=runview.checks_verdict({**run, "recorded": True}),
+        failed_checks=failed, passed_checks=passed, blocking=len(runview.blocking_checks(checks)),
         quarantined=[{**q, "raw": json.dumps(q.get("raw"), ensure_ascii=False)} for q in quarantined],
-        histogram=histogram(list(buckets)), changes=list(changes), alerts=list(alerts), has_plan=has_plan)
+        histogram=charts.histogram(list(buckets)), movers=movers, changes=list(changes)[:50],
+        losses=losses, zeroed=list(zeroed), zeroed_total=zeroed_total,
+        movers_repeat_losses=bool(losses and story.tripped and all(c.get("new_qty") == 0 for c in changes[:15])),
+        outcomes=[(o, n, (APPLIED_OUTCOME_LABELS if applied else OUTCOME_LABELS).get(o, o)) for o, n in outcomes],
+        stages=charts.stages(ordered_stages(run.get("stage_seconds")), runview.STAGE_LABELS),
+        stage_rows=ordered_stages(run.get("stage_seconds")), stage_labels=runview.STAGE_LABELS,
+        warnings=[_warning(w) for w in run.get("warnings") or []],
+        attempts=[{**a, "at": _timestamp(a.get("at"))} for a in run.get("attempts") or [] if isinstance(a, dict)],
+        alerts=list(alerts), has_plan=has_plan,
+        reached_checks=bool(checks) or run.get("dq_success") is not None,
+        links={"airflow_run": runview.run_href(dag_id, run_id, base),
+               "task_log": runview.task_href(dag_id, run_id, story.task_id, base) if story.task_id else None,
+               "plan": runview.plan_href(dag_id, run_id, base) if has_plan_table or has_plan else None,
+               "zeroed": runview.plan_href(dag_id, run_id, base, zeroed=1),
+               "page": runview.page_href(dag_id, run_id, base)})
+
+
+def _timestamp(value: Any) -> Any:
+    """A time stored in a jsonb list (attempts, warnings) back as a datetime, for `when`."""
+    if isinstance(value, str):
+        from datetime import datetime
+
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _warning(warning: Any) -> dict[str, Any]:
+    """A warning on the run record as a kind, a sentence and its time."""
+    if not isinstance(warning, dict):
+        return {"kind": "warning", "text": str(warning), "at": None}
+    kind = str(warning.get("kind") or "warning")
+    text = warning.get("note") or warning.get("error") or warning.get("text") or \
+        ", ".join(f"{k}: {v}" for k, v in warning.items() if k not in ("kind", "at"))
+    at = _timestamp(warning.get("at"))
+    labels = {"orphaned_freeze": "orphaned freeze released", "report_failed": "report not written",
+              "run_abandoned": "run abandoned", "freeze_overdue": "freeze overdue"}
+    return {"kind": labels.get(kind, kind.replace("_", " ")), "text": str(text), "at": at,
+            "path": warning.get("path")}
+
+
+def _plan_exists(cur: psycopg.Cursor, run_id: str) -> str | None:
+    from include.stocksync.db import STAGING_SCHEMA
+    from include.stocksync.merge import plan_table
+
+    table = plan_table(run_id)
+    row = cur.execute(query("stocksync/select_table_exists"), {"name": f"{STAGING_SCHEMA}.{table}"}).fetchone()
+    return table if row and row["present"] else None
+
+
+def plan_figures(cur: psycopg.Cursor, plan: str, limit: int = BIGGEST_CHANGES) -> dict[str, Any]:
+    """What a plan would do: movement, SKUs per outcome, the change buckets, the biggest changes and
+    the SKUs it takes to 0 (dict-row cursor)."""
+    movement = cur.execute(query("stocksync/select_plan_movement", plan=plan)).fetchone()
+    outcomes = [(r["outcome"], int(r["skus"])) for r in cur.execute(query("stocksync/select_plan_outcomes",
+                                                                            plan=plan)).fetchall()]
+    buckets = [(int(r["bucket"]), int(r["skus"])) for r in cur.execute(query("stocksync/select_plan_histogram",
+                                                                             plan=plan)).fetchall()]
+    changes = cur.execute(query("stocksync/select_plan_biggest", plan=plan), {"limit": limit}).fetchall()
+    zeroed = cur.execute(query("stocksync/select_plan_zeroed", plan=plan), {"limit": limit}).fetchall()
+    return {"movement": movement, "outcomes": outcomes, "buckets": buckets, "changes": changes, "zeroed": zeroed,
+            "zeroed_total": int(zeroed[0]["total"]) if zeroed else 0}
 
 
 def render_report(conn: psycopg.Connection, run_id: str, directory: Path | None = None) -> str:
     with conn.cursor(row_factory=dict_row) as cur:
         run = cur.execute(query("stocksync/select_sync_run"), {"run_id": run_id}).fetchone()
+        if run is None:
+            raise ValueError(f"no run record for {run_id}")
         checks = cur.execute(query("stocksync/select_dq_results"), {"run_id": run_id}).fetchall()
-        changes = cur.execute(query("stocksync/select_biggest_changes"), {"run_id": run_id, "limit": 50}).fetchall()
         quarantined = cur.execute(query("stocksync/select_quarantine"), {"run_id": run_id, "limit": 500}).fetchall()
-        alerts = cur.execute(query("stocksync/select_alerts"),
-                             {"run_id": run_id, "dag_id": run["dag_id"] if run else None}).fetchall()
-    with conn.cursor() as cur:
-        buckets = [(int(b), int(n)) for b, n in cur.execute(query("stocksync/select_change_histogram"),
-                                                               {"run_id": run_id}).fetchall()]
-    if run is None:
-        raise ValueError(f"no run record for {run_id}")
+        alerts = cur.execute(query("stocksync/select_alerts"), {"run_id": run_id, "dag_id": run["dag_id"]}).fetchall()
+        figures: dict[str, Any] = {"outcomes": [], "zeroed": [], "zeroed_total": 0}
+        if run["status"] in ("applied", "duplicate"):
+            figures["movement"] = cur.execute(query("stocksync/select_audit_movement"), {"run_id": run_id}).fetchone()
+            figures["changes"] = cur.execute(query("stocksync/select_biggest_changes"),
+                                             {"run_id": run_id, "limit": BIGGEST_CHANGES}).fetchall()
+            figures["buckets"] = [(int(r["bucket"]), int(r["skus"])) for r in cur.execute(
+                query("stocksync/select_change_histogram"), {"run_id": run_id}).fetchall()]
+            figures["outcomes"] = [(o, int(run[o])) for o in ("changed", "clamped", "unchanged", "stale", "duplicate",
+                                                               "unknown") if run.get(o)]
+        else:  # a dry run, or a run stopped before its apply: what its plan would have done
+            plan = _plan_exists(cur, run_id)
+            if plan is not None:
+                figures = {**plan_figures(cur, plan), "plan_table": True}
     has_plan = directory is not None and (directory / "plan.html").exists()
-    return report_page(run_id, run, checks=checks, changes=changes, quarantined=quarantined, alerts=alerts,
-                       buckets=buckets, has_plan=has_plan)
+    return report_page(run_id, run, checks=checks, changes=figures.get("changes", ()), quarantined=quarantined,
+                       alerts=alerts, buckets=figures.get("buckets", ()), has_plan=has_plan,
+                       movement=figures.get("movement"), outcomes=figures["outcomes"], zeroed=figures["zeroed"],
+                       zeroed_total=figures["zeroed_total"], has_plan_table=bool(figures.get("plan_table")))
 
 
-def plan_page(run_id: str, rows: Sequence[Sequence[Any]], total: int, stopping: Sequence[Guardrail] = ()) -> str:
-    """The dry-run plan's HTML: `rows` (the biggest changes first) of `total` planned SKUs, and the
-    guardrails that would stop a real run (pure: the unit tests call it)."""
-    return render("plan.html", run_id=run_id, headers=PLAN_HEADERS, rows=list(rows), total=total,
-                  stopping=list(stopping))
+def plan_page(run_id: str, rows: Sequence[Sequence[Any]], total: int, stopping: Sequence[Guardrail] = (), *,
+              dag_id: str = "", movement: dict[str, Any] | None = None, outcomes: Sequence[tuple[str, int]] = (),
+              buckets: Sequence[tuple[int, int]] = (), base: str | None = None, zone: str | None = None) -> str:
+    """The dry-run plan's HTML: outcome counts, units that would move, the distribution, `rows`
+    (the biggest changes first) of `total` planned SKUs, and the guardrails that would stop a real
+    run (pure: the unit tests call it). The plugin's plan browser pages and filters the whole plan."""
+    from include.stocksync import charts, runview
+
+    base = runview.airflow_base() if base is None else base
+    return render("plan.html", zone=zone, run_id=run_id, headers=PLAN_LABELS, rows=list(rows), total=total,
+                  stopping=list(stopping), movement=runview.Movement.of(movement, planned=True),
+                  outcomes=[(o, n, OUTCOME_LABELS.get(o, o)) for o, n in outcomes],
+                  histogram=charts.histogram(list(buckets)),
+                  browse=runview.plan_href(dag_id, run_id, base) if dag_id else None,
+                  push_dag=runview.PUSH_DAG, push_href=runview.dag_href(runview.PUSH_DAG, base))
 
 
 def private_folder(directory: Path) -> Path:
@@ -182,8 +310,8 @@ def write_report(conn: psycopg.Connection, settings: Settings, run_id: str) -> P
 
 def write_plan_report(conn: psycopg.Connection, settings: Settings, run_id: str, plan_table: str,
                       stopping: Sequence[Guardrail] = ()) -> Path:
-    """`plan.csv` (every SKU) and `plan.html` (the biggest changes first) for a dry run;
-    `stopping` are the guardrails that would stop a real run with the same parameters."""
+    """`plan.csv` (every SKU) and `plan.html` (the plan's figures and its biggest changes) for a
+    dry run; `stopping` are the guardrails that would stop a real run with the same parameters."""
     directory = private_folder(report_path(settings, run_id).parent)
     html_rows: list[list[Any]] = []
     total = 0
@@ -196,7 +324,11 @@ def write_plan_report(conn: psycopg.Connection, settings: Settings, run_id: str,
             if total < PLAN_HTML_ROWS:
                 html_rows.append(list(row))
             total += 1
+    with conn.cursor(row_factory=dict_row) as cur:
+        run = cur.execute(query("stocksync/select_sync_run"), {"run_id": run_id}).fetchone()
+        figures = plan_figures(cur, plan_table, limit=1)
     conn.commit()
     with private_file(directory / "plan.html") as fh:
-        fh.write(plan_page(run_id, html_rows, total, stopping))
+        fh.write(plan_page(run_id, html_rows, total, stopping, dag_id=run["dag_id"] if run else "",
+                           movement=figures["movement"], outcomes=figures["outcomes"], buckets=figures["buckets"]))
     return directory / "plan.html"

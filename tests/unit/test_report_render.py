@@ -43,8 +43,10 @@ HOSTILE = f"{SCRIPT}{RLO}gpj.exe\u200b\u2066x\u2069\x00\x1b\x85\ufeff\ud800\"'&"
 STORED = HOSTILE.replace("\ud800", "")  # what a text column can hold (no lone surrogate)
 ESCAPED_SCRIPT = "&lt;img src=x onerror=alert(1)&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
 # every element our templates write; data must not add any
-OUR_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "table", "thead", "tbody", "tr", "th",
-            "td", "code", "span", "a", "svg", "line", "text", "rect", "ul", "li", "div", "strong"}
+OUR_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "table", "thead", "tbody", "tr",
+            "th", "td", "code", "span", "a", "svg", "line", "text", "rect", "circle", "polyline", "ul", "ol", "li", "div",
+            "strong", "section", "time", "small", "br", "pre", "details", "summary", "i", "colgroup", "col", "form",
+            "label", "select", "option", "input", "button"}
 NOW = datetime(2026, 11, 23, 2, 30, tzinfo=timezone.utc)
 
 
@@ -113,7 +115,10 @@ def hostile_run(**overrides: Any) -> dict[str, Any]:
            "adjustment_mode": "unsent_orders", "watermark_source": "wms", "snapshot_id": HOSTILE,
            "error": f"validate: {HOSTILE}\nsecond line", "stage_seconds": {"validate": 0.25, "freeze": 0.5},
            "freeze_seconds": 1.5, "changed": 3, "clamped": 0, "stale": 0, "duplicate": 0, "dq_success": False,
-           "alerts": 2}
+           "alerts": 2, "quarantined": 1, "options": {"skus": [HOSTILE], "override_reason": HOSTILE},
+           "warnings": [{"kind": "report_failed", "error": HOSTILE, "path": HOSTILE, "at": NOW.isoformat()}],
+           "attempts": [{"stage": "validate", "error": f"validate: {HOSTILE}", "kind": "permanent",
+                         "retries": [HOSTILE], "at": NOW.isoformat()}]}
     return {**run, **overrides}
 
 
@@ -132,26 +137,37 @@ def test_report_keeps_every_wms_and_parameter_string_as_text() -> None:
                   "outcome": "changed"}],
         alerts=[{"sent_at": NOW, "task_id": "validate_counts", "try_number": 1, "target": "stocksync_alerts/alerts",
                  "delivered": False, "delivery_error": HOSTILE, "error": HOSTILE}],
-        buckets=[(-2, 1), (0, 4), (1, 3)], has_plan=True)
+        buckets=[(-2, 1), (0, 4), (1, 3)], has_plan=True,
+        movement={"skus_changed": 1, "units_up": 4, "units_down": 0, "zeroed": 0})
     assert_inert(page)
     # the content the integration tests and operators look for
     for text in ("<h2>Quarantined rows</h2>", "<h2>Alerts sent</h2>", "<h2>Data quality</h2>", "sku_format[sku]",
-                 "unknown_sku[sku]", ">FAILED<", "FAILED (overridden)", ">passed<", "NO: ", '<a href="plan.html">',
-                 "2026-11-23 02:30:00", "(no SKU)", "second line"):
+                 "unknown_sku[sku]", ">FAILED: rows quarantined<", ">FAILED (overridden)<", "1 checks passed", "NO: ",
+                 '<a href="plan.html">', "2026-11-23 02:30:00 UTC", "(no SKU)", "second line", "<h2>Warnings</h2>",
+                 "report not written", "<h2>Attempts</h2>", "1 retried request"):
         assert text in page, text
-    assert page.count(ESCAPED_SCRIPT) >= 10  # run id, error, triggered_by, reason, snapshot, checks, rows, alerts
-    # stage durations in pipeline order
-    assert page.index("<td>freeze</td>") < page.index("<td>validate</td>")
-    # the chart is numbers and our own bucket labels
-    assert '<svg xmlns="http://www.w3.org/2000/svg"' in page and ">-99..-10<" in page and ">+1..+9<" in page
+    # run id, error, triggered_by, reason, snapshot, checks, rows, alerts, warnings, attempts, parameters
+    assert page.count(ESCAPED_SCRIPT) >= 12
+    # failed checks first, passed ones folded away
+    assert page.index("sku_format[sku]") < page.index("<summary>1 checks passed</summary>") < page.index(">columns<")
+    # stage durations in pipeline order (the step chart's legend)
+    assert page.index("Freeze checkout 0.50 s") < page.index("Validate 0.25 s")
+    # the charts are numbers and our own labels; a SKU inside an SVG is plain text (an HTML <span> would end it)
+    assert '<svg class="chart" xmlns="http://www.w3.org/2000/svg"' in page and ">−99…−10<" in page
+    assert ">+1…+9<" in page
+    svg = page.split("Biggest movers", 1)[1].split("</svg>", 1)[0]
+    assert "<span" not in svg and "⟨U+202E⟩" in svg
 
 
 def test_report_of_a_run_that_stopped_early() -> None:
+    """A run that never reached validation shows no empty check, quarantine or change sections."""
     page = report_page("manual__2026-11-23T02:30:00+00:00",
-                       hostile_run(run_id="x", error=None, status="running", stage_seconds={}))
-    for text in ("No data-quality checks ran", "No rows were quarantined.", "No stock changed.",
-                 "No alerts were sent.", ">running<"):
+                       hostile_run(run_id="x", error=None, status="running", stage_seconds={}, dq_success=None,
+                                   attempts=[], warnings=[]))
+    for text in ("No data-quality checks ran", "No alerts were sent.", ">running<", ">not run<"):
         assert text in page, text
+    for text in ("Quarantined rows", "Biggest stock changes", "Distribution of changes"):
+        assert text not in page, text
 
 
 def test_plan_page() -> None:
@@ -160,8 +176,8 @@ def test_plan_page() -> None:
     page = plan_page(HOSTILE, [[HOSTILE, 1, 5, 0, 5, 4, "changed"], ["SKU-0000002", 3, 3, 0, 3, 0, "unchanged"]],
                      total=7000, stopping=stopping)
     assert_inert(page)
-    for text in ("Nothing was written to the shop. 7000 SKUs planned.", "A real run with these parameters would stop",
-                 "<code>max_zeroed_share</code>", "Showing the 2 biggest changes of 7000", "<th>wms_available</th>",
+    for text in ("Nothing was written to the shop. 7,000 SKUs planned.", "A real run with these parameters would stop",
+                 "<code>max_zeroed_share</code>", "Showing the 2 biggest changes of 7,000", ">WMS available</th>",
                  "<td><code>SKU-0000002</code></td>"):
         assert text in page, text
 
@@ -174,12 +190,14 @@ def test_runs_page_links_reports_and_escapes_every_column(tmp_path: Path) -> Non
                         triggered_by="admin", override_reason=None)]
     (tmp_path / run_key("manual__1")).mkdir()
     (tmp_path / run_key("manual__1") / "report.html").write_text("x")
-    page = render_runs_page(runs, tmp_path)
+    page = render_runs_page(runs, tmp_path, base="")
     assert_inert(page)
-    assert f'<a href="reports/{run_key("manual__1")}/report.html"><code>manual__1</code></a>' in page
-    assert f'href="reports/{run_key(STORED)}' not in page  # no report on disk: no link
-    assert 'class="badge ok"' in page and ">dry_run<" in page and ">not run<" in page and "n/a" in page
-    assert f'title="validate: {ESCAPED_SCRIPT}⟨U+202E⟩' in page  # the full error as a tooltip, as text
+    assert f'href="reports/{run_key("manual__1")}/report.html" title="manual__1"><code>manual__1</code></a>' in page
+    assert f'href="reports/{run_key(STORED)}' not in page  # no report on disk: the run's own page instead
+    assert 'class="badge plan"' in page and ">dry run<" in page and ">check failed<" in page
+    assert ">never closed (dry run)<" in page
+    assert f"validate: {ESCAPED_SCRIPT}⟨U+202E⟩" in page  # the first cause in full as a tooltip, as text
+    assert 'href="/dags/inventory_full_push/runs/manual__1"' in page  # its Airflow run
     assert "No sync runs yet." in render_runs_page([], tmp_path)
 
 
@@ -207,7 +225,10 @@ def test_one_status_vocabulary() -> None:
     assert run_status("applied").kind == "ok" and run_status("failed").kind == "bad"
     assert run_status("running").kind == "run" and run_status("something_new").text == "something_new"
     assert check_result(False, "overridden").text == "FAILED (overridden)"
-    assert check_result(False, "quarantine").text == "FAILED" and check_result(True, "fail").text == "passed"
+    assert check_result(False, "quarantine").text == "FAILED: rows quarantined"
+    assert check_result(False, "fail").text == "FAILED" and check_result(True, "fail").text == "passed"
+    assert run_status("dry_run").text == "dry run" and run_status("dry_run").kind == "plan"  # a plan, not green
+    assert run_status("abandoned").kind == "bad"
 
 
 def test_policies_allow_no_script_and_only_same_origin_framing() -> None:
@@ -215,7 +236,9 @@ def test_policies_allow_no_script_and_only_same_origin_framing() -> None:
     assert directives["default-src"] == "default-src 'none'"
     assert "script-src" not in directives  # falls back to default-src 'none'
     assert directives["frame-ancestors"] == "frame-ancestors 'self'"
-    assert directives["sandbox"].split() == ["sandbox", "allow-same-origin"]  # never allow-scripts
+    # never allow-scripts; forms (GET filters) may submit, to our own origin only
+    assert directives["sandbox"].split() == ["sandbox", "allow-same-origin", "allow-forms"]
+    assert directives["form-action"] == "form-action 'self'"
     assert SECURITY_HEADERS["X-Content-Type-Options"] == "nosniff"
     assert SECURITY_HEADERS["X-Frame-Options"] == "SAMEORIGIN"
     # a <meta> policy ignores these two; a report opened from disk still allows no script

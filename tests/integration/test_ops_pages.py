@@ -1,0 +1,326 @@
+"""Issue 15, ops at a glance: the run reports and the "Stock sync" page as an operations person
+opens them the morning after, in headless Chromium at 1366 and 1920 px, logged in to a real
+`airflow standalone`.
+
+The module makes one history, for real: a month of nightly runs through the pipeline's own steps
+(what the DAG's tasks call) on the test WMS, with quiet nights, one night of unusual drift, one the
+WMS could not be reached, one with a bad feed, one stopped by a guardrail and a few ops pushes,
+moved back night by night (started_at and the drift history's night, nothing else); then this
+morning's runs through the real DAGs with `dag.test()`: a successful nightly, an ops dry run that a
+guardrail would stop, a nightly stopped by that guardrail and one that failed in extract; and an
+ops push triggered over REST on the standalone that its first task refuses (so its Airflow run,
+its task log and its alert link are real). The availability service's counters are the service's
+own `Period` rows written through its SQL. Times are shown in Europe/Berlin
+(`[api] default_ui_timezone`), UTC on hover.
+
+Each page is checked for its headline, for no horizontal scrolling at either width
+(`scrollWidth <= innerWidth`, also inside Airflow's iframe) and for its charts (SVG with a
+non-zero size); screenshots go to `artifacts/screenshots/ops_*.png`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from devstack.airflow_standalone import AirflowStandalone
+from devstack.demo_seed import seed_demo
+from devstack.local_stack import free_port
+from include.stocksync.db import connect, execute_file, run_key
+from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, fresh_dag
+from tests.integration.browser import SCREENSHOTS, browser_page, sign_in, watch
+
+pytestmark = pytest.mark.slow
+
+NIGHTLY, PUSH = "inventory_nightly_sync", "inventory_full_push"
+ZONE = "Europe/Berlin"
+SKUS = 200
+ZEROED = [f"SKU-{n:07d}" for n in range(1, 16)]  # 15 of 200 = 7.5%: above max_zeroed_share (5%)
+WIDTHS = (1366, 1920)
+HISTORY_NIGHTS = 29
+ODD_NIGHT = 12  # nights ago: far more drift than any other night
+EXTRACT_FAILED_NIGHT, BAD_FEED_NIGHT, GUARDRAIL_NIGHT = 20, 8, 5
+REFUSED_CONF = {"dry_run": False, "override_guardrails": True}  # an override without its reason
+
+
+@dataclass(frozen=True)
+class Ops:
+    airflow: AirflowStandalone
+    applied: str       # this morning's successful nightly
+    dry_run: str       # an ops dry run a guardrail would stop
+    stopped: str       # a nightly stopped by that guardrail
+    extract: str       # a nightly that failed in extract
+    refused: str       # an ops push its first task refused (triggered over REST on the standalone)
+    runs: int          # runs the page lists
+
+    @property
+    def base(self) -> str:
+        return self.airflow.url
+
+
+# ------------------------------------------------------------------------------------------- making it
+
+def _pipeline_run(dsn: str, wms: Any, run_id: str, *, dag_id: str = NIGHTLY, conf: dict[str, Any] | None = None,
+                  triggered_by: str = "scheduler") -> str:
+    """One run through the pipeline's steps (what the DAG's tasks call), failures recorded as the
+    tasks record them; the teardown always runs. Returns the final status."""
+    import requests
+
+    from include.stocksync import pipeline
+    from include.stocksync.settings import load_settings, run_options
+
+    settings = load_settings()
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {TEST_TOKEN}"
+    try:
+        pipeline.freeze_checkout(dsn, run_id=run_id, dag_id=dag_id, settings=settings, triggered_by=triggered_by,
+                                 options=run_options(conf or {}, ops=dag_id == PUSH))
+        pipeline.extract(dsn, run_id=run_id, session=session, base_url=wms.url)
+        pipeline.validate(dsn, run_id=run_id)
+        plan = pipeline.merge(dsn, run_id=run_id)
+        pipeline.load_stock(dsn, run_id=run_id, plan_table=plan.plan_table)
+    except Exception:  # noqa: BLE001 - recorded on the run by its step, as in a task
+        pass
+    finally:
+        result = pipeline.release_freeze(dsn, run_id=run_id, dag_id=dag_id)
+    return str(result["status"])
+
+
+def _drift(wms: Any, rng: random.Random, count: int) -> None:
+    """The WMS moves `count` SKUs (goods received, damaged, counted): what the next nightly corrects."""
+    items = rng.sample(wms.admin.items(), count)
+    wms.admin.set_items([{"sku": i["sku"], "on_hand": max(int(i["non_usable"]) + int(i["allocated"]),
+                                                           int(i["on_hand"]) + rng.choice((-1, 1)) * rng.randint(1, 9))}
+                         for i in items])
+
+
+def _back_date(dsn: str, run_id: str, days: int) -> None:
+    """Move a run `days` nights back: its times, its drift night, its alerts."""
+    with connect(dsn) as conn:
+        shift = {"run_id": run_id, "days": days}
+        conn.execute("UPDATE stocksync.sync_runs SET started_at = started_at - make_interval(days => %(days)s), "
+                     "finished_at = finished_at - make_interval(days => %(days)s), "
+                     "closed_at = closed_at - make_interval(days => %(days)s), "
+                     "heartbeat_at = heartbeat_at - make_interval(days => %(days)s) WHERE run_id = %(run_id)s", shift)
+        conn.execute("UPDATE stocksync.drift_history SET night = night - %(days)s, "
+                     "recorded_at = recorded_at - make_interval(days => %(days)s) WHERE run_id = %(run_id)s", shift)
+        conn.execute("UPDATE stocksync.alerts SET sent_at = sent_at - make_interval(days => %(days)s) "
+                     "WHERE run_id = %(run_id)s", shift)
+        conn.commit()
+
+
+def make_history(dsn: str, wms: Any) -> int:
+    """A month of nightly runs and a few ops pushes, moved back night by night. Returns how many."""
+    rng = random.Random(15)
+    made = 0
+    for night in range(HISTORY_NIGHTS, 0, -1):
+        wms.admin.clear_faults()
+        saved = None
+        if night == EXTRACT_FAILED_NIGHT:
+            wms.admin.faults(fail_status=503, fail_count=-1)
+        elif night == BAD_FEED_NIGHT:
+            wms.admin.faults(corrupt=[{"sku": "SKU-0000042", "field": "available", "value": -7}])
+        elif night == GUARDRAIL_NIGHT:
+            saved = wms.admin.items(ZEROED)
+            wms.admin.set_items([{"sku": s, "on_hand": 0, "non_usable": 0, "allocated": 0} for s in ZEROED])
+        else:
+            _drift(wms, rng, 45 if night == ODD_NIGHT else rng.randint(2, 7))
+        run_id = f"scheduled__night-{night:02d}"
+        _pipeline_run(dsn, wms, run_id)
+        _back_date(dsn, run_id, night)
+        made += 1
+        if night == GUARDRAIL_NIGHT:  # ops look at it in the morning: a dry run, then an override
+            for n, conf in enumerate(({"dry_run": True},
+                                      {"dry_run": False, "override_guardrails": True,
+                                       "override_reason": "stock take: aisle 1 written off after a leak " * 3})):
+                push_id = f"manual__night-{night:02d}-push-{n}"
+                _pipeline_run(dsn, wms, push_id, dag_id=PUSH, conf=conf, triggered_by="ops.anna")
+                _back_date(dsn, push_id, night - 1)
+                made += 1
+            assert saved is not None
+            wms.admin.set_items([{k: i[k] for k in ("sku", "on_hand", "non_usable", "allocated")} for i in saved])
+        if night in (26, 17, 11, 3):  # a quiet preview now and then
+            push_id = f"manual__night-{night:02d}-preview"
+            _pipeline_run(dsn, wms, push_id, dag_id=PUSH, conf={"dry_run": True}, triggered_by="ops.ben")
+            _back_date(dsn, push_id, night)
+            made += 1
+    wms.admin.clear_faults()
+    return made
+
+
+def write_availability(dsn: str) -> None:
+    """24 hours of the availability service's counters, written as its workers write them."""
+    from include.stocksync.availability.metrics import Period
+
+    rng = random.Random(7)
+    now = datetime.now(timezone.utc)
+    with connect(dsn) as conn:
+        conn.execute("TRUNCATE stocksync.availability_stats")
+        for hours_ago in range(23, -1, -1):
+            for worker in ("web-1:101", "web-2:102"):
+                started = now - timedelta(hours=hours_ago, minutes=59)
+                period = Period(started=started)
+                for _ in range(rng.randint(40, 90) if 7 < (now - timedelta(hours=hours_ago)).hour < 23 else 8):
+                    roll = rng.random()
+                    result, cause = (("unknown", "db_timeout") if roll < 0.02 else ("unknown", "unmapped_options")
+                                     if roll < 0.05 else ("unavailable", "no_stock") if roll < 0.15
+                                     else ("available", "in_stock"))
+                    period.add(result, cause, rng.choice((0.8, 1.5, 3.0, 4.0, 9.0, 30.0)), None, None)
+                execute_file(conn, "availability/insert_stats", period.row(worker, started + timedelta(minutes=58)))
+        conn.commit()
+
+
+def wait_for_run(api: AirflowStandalone, dag_id: str, run_id: str, timeout: float = 180) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = api.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}").json().get("state")
+        if state in ("success", "failed"):
+            return str(state)
+        assert time.monotonic() < deadline, f"{dag_id} {run_id!r} still {state}"
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def ops(shop_dsn: str, wms_process: Any, webhook: Any, airflow: dict[str, str], dagbag: Any,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ops]:
+    """The history, this morning's runs and a standalone Airflow showing them, times in Europe/Berlin."""
+    from include.stocksync.pipeline import get_run
+
+    saved_zone = os.environ.get("AIRFLOW__API__DEFAULT_UI_TIMEZONE")
+    os.environ["AIRFLOW__API__DEFAULT_UI_TIMEZONE"] = ZONE
+    standalone = AirflowStandalone(
+        tmp_path_factory.mktemp("airflow-ops"), shop_dsn=shop_dsn, wms_url=wms_process.url, token=TEST_TOKEN,
+        webhook_url=webhook.url, port=free_port(),
+        extra_env={**TEST_SETTINGS_ENV, "STOCKSYNC_REPORTS_DIR": airflow["STOCKSYNC_REPORTS_DIR"],
+                   "AIRFLOW__API__DEFAULT_UI_TIMEZONE": ZONE})
+    standalone.launch()  # starts while the runs below are made
+    try:
+        wms = wms_process
+        wms.admin.clear_faults()
+        seed_demo(shop_dsn, wms.admin, skus=SKUS, seed=15)
+        with connect(shop_dsn) as conn:  # alerts of other modules' runs would list as refused runs here
+            conn.execute("TRUNCATE stocksync.alerts")
+            conn.commit()
+        made = make_history(shop_dsn, wms)
+        write_availability(shop_dsn)
+
+        # this morning
+        _drift(wms, random.Random(23), 8)
+        applied = fresh_dag(dagbag, NIGHTLY).test()
+        saved = wms.admin.items(ZEROED)
+        wms.admin.set_items([{"sku": s, "on_hand": 0, "non_usable": 0, "allocated": 0} for s in ZEROED])
+        dry_run = fresh_dag(dagbag, PUSH).test(run_conf={"dry_run": True})
+        stopped = fresh_dag(dagbag, NIGHTLY).test()
+        wms.admin.set_items([{k: i[k] for k in ("sku", "on_hand", "non_usable", "allocated")} for i in saved])
+        wms.admin.faults(fail_status=503, fail_count=-1)
+        try:
+            extract = fresh_dag(dagbag, NIGHTLY).test()
+        finally:
+            wms.admin.clear_faults()
+        statuses = {r.run_id: get_run(shop_dsn, r.run_id)["status"] for r in (applied, dry_run, stopped, extract)}
+        assert list(statuses.values()) == ["applied", "dry_run", "failed", "failed"], statuses
+
+        standalone.wait_ready(timeout=120)
+        deadline = time.monotonic() + 90
+        while standalone.api("GET", f"/api/v2/dags/{PUSH}").status_code != 200:
+            assert time.monotonic() < deadline, f"{PUSH} not registered"
+            time.sleep(0.5)
+        assert standalone.api("PATCH", f"/api/v2/dags/{PUSH}", json={"is_paused": False}).status_code == 200
+        refused_id = f"manual__ops-override-{int(time.time())}"
+        response = standalone.api("POST", f"/api/v2/dags/{PUSH}/dagRuns",
+                                  json={"dag_run_id": refused_id, "logical_date": None, "conf": REFUSED_CONF})
+        assert response.status_code == 200, response.text
+        assert wait_for_run(standalone, PUSH, refused_id) == "failed"
+        yield Ops(standalone, applied.run_id, dry_run.run_id, stopped.run_id, extract.run_id, refused_id,
+                  made + 5)
+    finally:
+        standalone.stop(timeout=5)
+        if saved_zone is None:
+            os.environ.pop("AIRFLOW__API__DEFAULT_UI_TIMEZONE", None)
+        else:
+            os.environ["AIRFLOW__API__DEFAULT_UI_TIMEZONE"] = saved_zone
+
+
+# ------------------------------------------------------------------------------------------- looking
+
+def report(ops: Ops, run_id: str) -> str:
+    return f"{ops.base}/stocksync/reports/{run_key(run_id)}/report.html"
+
+
+def page_of(ops: Ops, dag_id: str, run_id: str) -> str:
+    return f"{ops.base}/stocksync/runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}"
+
+
+NO_OVERFLOW = "() => [document.documentElement.scrollWidth, window.innerWidth]"
+SVG_SIZES = "(sel) => [...document.querySelectorAll(sel)].map(e => { const r = e.getBoundingClientRect(); " \
+            "return [r.width, r.height]; })"
+
+
+def assert_fits(scope: Any, where: str) -> None:
+    scroll, inner = scope.evaluate(NO_OVERFLOW)
+    assert scroll <= inner, f"{where}: the page is {scroll} px wide in a {inner} px window"
+
+
+def assert_charts(scope: Any, selector: str, count: int, where: str) -> None:
+    sizes = scope.evaluate(SVG_SIZES, selector)
+    assert len(sizes) >= count, f"{where}: {len(sizes)} charts ({selector}), wanted {count}"
+    assert all(w > 20 and h > 10 for w, h in sizes), f"{where}: a chart has no size: {sizes}"
+
+
+def headline(scope: Any) -> str:
+    return re.sub(r"\s+", " ", scope.locator("#headline").inner_text()).strip()
+
+
+def test_each_page_says_what_happened_fits_the_screen_and_draws_its_charts(ops: Ops) -> None:
+    """Every kind of run at 1366 and 1920 px: the headline first, in words; no sideways scrolling;
+    the charts drawn. The runs page lists all of them, refused ones included, with trends."""
+    from playwright.sync_api import expect
+
+    pages = [
+        ("nightly_applied", report(ops, ops.applied), r"^Applied: \d+ SKUs changed \(\+[\d,]+ / −[\d,]+ units\)\.$",
+         "svg.chart"),
+        ("dry_run_guardrail", report(ops, ops.dry_run),
+         r"^Dry run, nothing written: a real run would change \d+ SKUs .* but it would stop: 7\.5% of SKUs would "
+         r"drop from in stock to 0", "svg.chart"),
+        ("nightly_guardrail", report(ops, ops.stopped),
+         r"^Stopped by a guardrail before writing anything: 7\.5% of SKUs would drop from in stock to 0 \(15; at "
+         r"most 5\.0% allowed\)\. Nothing was written to the shop\.$", "svg.chart"),
+        ("refused", page_of(ops, PUSH, ops.refused),
+         r"^Refused at its first task: override_guardrails is true but override_reason is empty", None),
+        ("extract_failed", report(ops, ops.extract),
+         r"^Failed at extract \(reading the WMS counts\) because .*503.*\. Nothing was written to the shop\.$", None),
+    ]
+    with browser_page(height=900) as page:
+        seen = watch(page)
+        page.goto(ops.base + "/stocksync/")
+        sign_in(page, ops.airflow)
+        page.wait_for_url(ops.base + "/stocksync/")
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            for name, url, wanted, charts in pages:
+                page.goto(url)
+                text = headline(page)
+                assert re.search(wanted, text), f"{name}: {text!r}"
+                assert_fits(page, f"{name} at {width}")
+                if charts:
+                    assert_charts(page, charts, 2, name)
+                page.screenshot(path=str(SCREENSHOTS / f"ops_{name}_{width}.png"), full_page=True)
+
+            page.goto(ops.base + "/stocksync/")
+            expect(page.locator("h1")).to_have_text("Stock sync")
+            rows = page.locator("table.runs tbody tr")
+            expect(rows).to_have_count(ops.runs)
+            assert_fits(page, f"runs page at {width}")
+            assert_charts(page, ".trend svg", 6, "trends")
+            assert_charts(page, "section[aria-label='Availability service'] svg", 1, "availability")
+            page.screenshot(path=str(SCREENSHOTS / f"ops_runs_page_{width}.png"), full_page=True)
+    assert seen.dialogs == [] and seen.blocked_scripts() == []
