@@ -109,14 +109,28 @@ def _duration(run: dict[str, Any]) -> float | None:
     return (ended - started).total_seconds() if started and ended else None
 
 
-def _checks(checks: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(failed first: blocking, then quarantining, then overridden; passed), examples as short JSON."""
+def _checks(checks: Sequence[dict[str, Any]], dry_run: bool = False) -> tuple[list[dict[str, Any]],
+                                                                             list[dict[str, Any]]]:
+    """(the checks to look at, the ones that passed clean). To look at, in this order: failed
+    ones that stop a run, failed quarantine checks, overridden guardrails, and quarantine checks
+    that passed within their limit but kept rows out (they have examples). Each gets its `result`
+    label and its examples as short JSON."""
+    from include.stocksync.pages import CHECK_RESULTS, Label, check_result
+
+    kept_out = Label("passed, rows quarantined", "warn", CHECK_RESULTS["quarantined"].meaning)
+    would_stop = Label("would stop a real run", "warn", "a dry run goes on; a real run would stop here")
     order = {"fail": 0, "quarantine": 1, "overridden": 2}
-    shown = [{**c, "examples": _examples(c.get("examples")), "guardrail": str(c["check_name"]).startswith("guardrail:"),
-              "name": str(c["check_name"]).removeprefix("guardrail:")} for c in checks]
-    failed = sorted((c for c in shown if not c["success"]), key=lambda c: (order.get(c.get("policy") or "fail", 3),
-                                                                           c["check_name"]))
-    return failed, [c for c in shown if c["success"]]
+    attention, clean = [], []
+    for c in checks:
+        shown = {**c, "examples": _examples(c.get("examples")), "name": str(c["check_name"]).removeprefix("guardrail:"),
+                 "guardrail": str(c["check_name"]).startswith("guardrail:")}
+        quarantining = c["success"] and c.get("policy") == "quarantine" and isinstance(c.get("examples"), list) \
+            and bool(c.get("examples"))
+        shown["result"] = kept_out if quarantining else would_stop if dry_run and shown["guardrail"] \
+            and not c["success"] and c.get("policy") != "overridden" else check_result(c["success"], c.get("policy"))
+        (attention if not c["success"] or quarantining else clean).append(shown)
+    attention.sort(key=lambda c: (c["success"], order.get(c.get("policy") or "fail", 3), c["check_name"]))
+    return attention, clean
 
 
 def _examples(examples: Any) -> str | None:
@@ -142,7 +156,7 @@ def report_page(run_id: str, run: dict[str, Any], *, checks: Sequence[dict[str, 
     applied = run.get("status") in ("applied", "duplicate")
     moved = runview.Movement.of(movement, planned=not applied)
     story = runview.story(run, movement=moved, checks=checks, base=base)
-    failed, passed = _checks(checks)
+    failed, passed = _checks(checks, dry_run=runview.is_dry_run(run))
     dag_id = str(run.get("dag_id") or "")
     facts_run = {**run, "duration": _duration(run), "checkout": runview.checkout_phrase(run),
                  "options": runview.options_set(run) or "none (the DAG's defaults)"}

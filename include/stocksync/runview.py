@@ -357,8 +357,9 @@ def _unrecorded(run: Mapping[str, Any], task_id: str | None, error: str | None, 
         links.append(("Airflow run", run_href(dag_id, run_id, base)))
     if task_id in (None, "freeze_checkout"):
         sentence = f"Refused at its first task{because}. Nothing was frozen or written."
-        fix = Step("Trigger the DAG again with the parameter or run id fixed; the log of its first task says "
-                   "what was refused.", tuple(links))
+        fix = Step(f"Trigger {dag_id or 'the DAG'} again with the parameter or run id fixed; the log of its first "
+                   "task says what was refused.", (*links, *(((f"Open {dag_id}", dag_href(dag_id, base)),)
+                                                             if dag_id else ())))
         return Story("bad", "Refused", sentence, cause=cause, task_id=task_id or "freeze_checkout",
                      stopped_by="refused", steps=(fix,))
     sentence = f"Failed at {task_id} before the run opened its record{because}. Nothing was frozen or written."

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 import pytest
 
@@ -324,3 +324,63 @@ def test_each_page_says_what_happened_fits_the_screen_and_draws_its_charts(ops: 
             assert_charts(page, "section[aria-label='Availability service'] svg", 1, "availability")
             page.screenshot(path=str(SCREENSHOTS / f"ops_runs_page_{width}.png"), full_page=True)
     assert seen.dialogs == [] and seen.blocked_scripts() == []
+
+
+def test_alerts_links_zone_and_the_plan_browser(ops: Ops, webhook: Any) -> None:
+    """What an operator follows from the page: the alert (short, with the cause, what checkout does
+    now and the run's link), the run's task log in Airflow, the times (Europe/Berlin, UTC on hover),
+    the SKUs a guardrail would zero in the plan browser, and the page inside Airflow's own iframe."""
+    from playwright.sync_api import expect
+
+    sent = {(a["body"]["dag_id"], a["body"]["run_id"]): a["body"] for a in webhook.received()
+            if a["body"].get("kind", "task_failed") == "task_failed"}
+    extract = sent[(NIGHTLY, ops.extract)]
+    assert extract["text"].startswith("stocksync Nightly sync (inventory_nightly_sync): Failed at extract (reading the "
+                                      "WMS counts) because WMS unreachable after 3 attempts")
+    assert "Checkout: open again (released by the run's teardown)." in extract["text"]
+    assert extract["text"].endswith(f"/stocksync/runs/{NIGHTLY}/{quote(ops.extract, safe='')}")
+    assert len(extract["text"]) < 500 and extract["checkout_closed_until"] is None
+    refused = sent[(PUSH, ops.refused)]  # sent at once by the standalone's worker: its first task failed
+    assert refused["text"].startswith("stocksync Ops push (inventory_full_push): Refused at its first task: "
+                                      "override_guardrails is true but override_reason is empty")
+    assert "Checkout: open (this run never closed it)." in refused["text"]
+    stopped = sent[(NIGHTLY, ops.stopped)]
+    assert "Stopped by a guardrail before writing anything: 7.5% of SKUs" in stopped["text"]
+
+    with browser_page(height=900) as page:
+        page.set_viewport_size({"width": 1366, "height": 900})
+        page.goto(urljoin(ops.base + "/", refused["report_url"]))  # the alert's link
+        sign_in(page, ops.airflow)
+        page.wait_for_url("**/stocksync/runs/**")
+        assert headline(page).startswith("Refused at its first task")
+        page.get_by_role("link", name="Task log").click()  # Airflow's own task instance page and its log
+        page.wait_for_url(f"**/dags/{PUSH}/runs/**/tasks/freeze_checkout")
+        expect(page.get_by_text("override_reason is empty").first).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(SCREENSHOTS / "ops_refused_task_log_1366.png"))
+
+        page.goto(ops.base + "/stocksync/")
+        expect(page.locator("table.runs thead")).to_contain_text("Started (CET)")
+        first = page.locator("table.runs tbody time").first
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", first.get_attribute("title") or "")
+        page.goto(ops.base + "/stocksync/?status=refused")  # a filter is a query parameter, applied server-side
+        expect(page.locator("table.runs tbody tr")).to_have_count(1)
+        expect(page.locator("table.runs tbody tr")).to_contain_text(ops.refused)
+        page.locator("select[name=status]").select_option("dry_run")
+        page.get_by_role("button", name="Filter").click()  # the form submits the same query, no script
+        page.wait_for_url("**status=dry_run**")
+        expect(page.locator("table.runs tbody tr[data-status=dry_run]")).to_have_count(6)
+
+        page.goto(report(ops, ops.dry_run))
+        page.get_by_role("link", name="all of them").click()  # the SKUs the guardrail would zero, from the plan
+        expect(page.locator("#count")).to_have_text("SKUs 1–15 of 15")
+        assert sorted(page.locator("tbody code").all_inner_texts()) == ZEROED
+        assert_fits(page, "plan browser")
+        page.screenshot(path=str(SCREENSHOTS / "ops_plan_browser_1366.png"), full_page=True)
+
+        page.goto(ops.base + "/plugin/stocksync")  # the page inside Airflow's UI, at 1366 px
+        frame = page.frame_locator("iframe")
+        expect(frame.locator("h1")).to_have_text("Stock sync")
+        inner = page.locator("iframe").element_handle().content_frame()
+        assert_fits(inner, "runs page in Airflow's iframe")
+        assert_charts(inner, ".trend svg", 6, "trends in the iframe")
+        page.screenshot(path=str(SCREENSHOTS / "ops_runs_page_in_airflow_1366.png"))

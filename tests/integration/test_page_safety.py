@@ -80,8 +80,8 @@ def test_push_parameters_are_shown_as_text_in_the_report_and_plan(dagbag: Any, c
     assert run["status"] == "dry_run" and run["override_reason"] == reason
     report = Path(run["report_path"])
     page = report.read_text(encoding="utf-8")
-    assert f"stock take {ESCAPED}" in section(page, "Summary") and "<script" not in page
-    assert '<a href="plan.html">plan.html</a>' in page
+    assert f"stock take {ESCAPED}" in section(page, "Run details") and "<script" not in page
+    assert '<a href="plan.html">Plan summary (plan.html)</a>' in page
     folder = report.parent
     plan = (folder / "plan.html").read_text(encoding="utf-8")
     assert "Nothing was written to the shop" in plan and "<script" not in plan
