@@ -159,6 +159,17 @@ def _send_webhook(body: dict[str, Any], settings: Settings) -> None:
     notifier.notify({})
 
 
+def email_subject(body: dict[str, Any]) -> str:
+    """A subject line that names the run whatever the length of the alert's text (which the body
+    carries whole): what failed, in which DAG and run. Control characters never reach the header."""
+    if body.get("dag_id") and body.get("run_id"):
+        subject = f"stocksync: {body['dag_id']} {body.get('task_id') or 'run'} {body.get('kind') or 'alert'}" \
+                  f" (run {body['run_id']})"
+    else:
+        subject = str(body.get("text") or "stocksync alert")
+    return "".join(ch if ch.isprintable() else " " for ch in subject)[:300]
+
+
 def _send_email(conn_id: str, body: dict[str, Any], settings: Settings) -> None:
     """Send the alert as an email through Airflow's SmtpNotifier on connection `conn_id` (its extra
     `to` lists the recipients, `from_email` the sender), bounded by our timeouts, one try."""
@@ -168,10 +179,11 @@ def _send_email(conn_id: str, body: dict[str, Any], settings: Settings) -> None:
     to = extra.get("to")
     if not to:
         raise ValueError(f"SMTP connection {conn_id!r} has no 'to' in its extra: nobody to send alerts to")
-    subject = str(body.get("text") or "stocksync alert")[:200]
+    subject = email_subject(body)
+    text = str(body.get("text") or "stocksync alert")
     rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in body.items())
     notifier = _bounded_smtp_notifier(to=to, smtp_conn_id=conn_id, subject=subject,
-                                      html_content=f"<p>{html.escape(subject)}</p><table>{rows}</table>",
+                                      html_content=f"<p>{html.escape(text)}</p><table>{rows}</table>",
                                       timeout=max(_timeouts(settings)))
     notifier.notify({})
 
