@@ -66,13 +66,17 @@ def seed_synced_shop(dsn: str, wms: WmsAdmin, wms_url: str, skus: int, seed: int
     settings = load_settings().for_run({"page_size": 10000})
     with connect(dsn) as conn:
         reset_shop(conn)
+        # the catalog first (the simulator's names: SKU-0000001 ... SKU-9999999, SKU-10000000): the
+        # walk is bounded by it
+        conn.execute("INSERT INTO shop.products (sku, name) SELECT s, 'Product ' || s FROM (SELECT 'SKU-' || "
+                     "CASE WHEN n < 10000000 THEN lpad(n::text, 7, '0') ELSE n::text END AS s "
+                     "FROM generate_series(1, %s) n) c", (skus,))
         conn.commit()
     pipeline.open_run(dsn, run_id="bench-seed", dag_id="bench", settings=settings)
     result = pipeline.extract(dsn, run_id="bench-seed", session=requests_session(),
                               base_url=wms_url)
     with connect(dsn) as conn:
         raw = f'stocksync."{result.staging_table}"'
-        conn.execute(f"INSERT INTO shop.products (sku, name) SELECT sku, 'Product ' || sku FROM {raw}")
         conn.execute(f"INSERT INTO shop.stock (sku, qty, wms_seq) SELECT sku, available::int, seq::bigint FROM {raw}")
         conn.execute(f"DROP TABLE {raw}")
         conn.execute("DELETE FROM stocksync.sync_runs WHERE run_id = 'bench-seed'")
@@ -268,6 +272,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--baseline-size", type=int, default=100000)
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "artifacts" / "benchmark")
+    parser.add_argument("--pg-port", type=int, default=int(os.environ.get("STOCKSYNC_BENCH_PG_PORT", "55434")),
+                        help="port of the benchmark's own PostgreSQL cluster (default $STOCKSYNC_BENCH_PG_PORT or "
+                             "55434; a taken port gets a free one instead)")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--wms-url", help=argparse.SUPPRESS)
     parser.add_argument("--env-file", help=argparse.SUPPRESS)
@@ -278,10 +285,23 @@ def main() -> int:
         return 0
 
     os.umask(0o077)  # env.json below holds the connections' passwords
-    sizes = [int(s) for s in args.sizes.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
-    pg = LocalPostgres(name="bench", port=55434, database="bench").start(allow_other_port=True)
+    # the benchmark's own cluster (.local/pg/bench of this checkout): stopped on exit unless it
+    # was already running (e.g. started by hand to inspect it)
+    pg = LocalPostgres(name="bench", port=args.pg_port, database="bench")
+    pg_was_running = pg.is_running()
+    pg.start(allow_other_port=True)
+    try:
+        return _run_sizes(args, pg)
+    finally:
+        if not pg_was_running:
+            pg.stop()
+
+
+def _run_sizes(args: argparse.Namespace, pg: LocalPostgres) -> int:
+    sizes = [int(s) for s in args.sizes.split(",")]
     dsn = pg.dsn()
+    print(f"PostgreSQL cluster 'bench' on port {pg.port}", flush=True)
     pipeline.apply_schema(dsn)
 
     from devstack.webhook_receiver import make_server
@@ -289,16 +309,15 @@ def main() -> int:
     hook_port = free_port()
     hook = make_server("127.0.0.1", hook_port, None)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
-    env = airflow_env(LOCAL_DIR / "bench-airflow", shop_dsn=dsn, wms_url=wms_process.url, token=TOKEN,
-                      webhook_url=f"http://127.0.0.1:{hook_port}")
-    env["STOCKSYNC_REPORTS_DIR"] = str(args.out / "reports")
-    env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "ERROR"
-    migrate_airflow(env)
     env_file = args.out / "env.json"
-    env_file.write_text(json.dumps(env))
-
     results = []
-    try:
+    try:  # every server started here ends with the benchmark
+        env = airflow_env(LOCAL_DIR / "bench-airflow", shop_dsn=dsn, wms_url=wms_process.url, token=TOKEN,
+                          webhook_url=f"http://127.0.0.1:{hook_port}")
+        env["STOCKSYNC_REPORTS_DIR"] = str(args.out / "reports")
+        env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "ERROR"
+        migrate_airflow(env)
+        env_file.write_text(json.dumps(env))
         for skus in sizes:
             print(f"seeding {skus:,} SKUs ...", flush=True)
             t = time.perf_counter()
@@ -314,6 +333,7 @@ def main() -> int:
     finally:
         wms_process.stop()
         hook.shutdown()
+        hook.server_close()
         env_file.unlink(missing_ok=True)
 
     summary = {"results": results, "growth_exponents": growth_exponents(results),
