@@ -15,6 +15,7 @@ sent by the DAG task after the apply (`alert_payload()`), never from inside the 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -40,10 +41,13 @@ def judge(skus_off: int, trend: float | None, nights: int, settings: Settings) -
     return None
 
 
-def record(conn: psycopg.Connection, *, run_id: str, dag_id: str, settings: Settings) -> dict[str, Any]:
-    """The run's drift totals and their verdict, in the caller's transaction."""
+def record(conn: psycopg.Connection, *, run_id: str, dag_id: str, settings: Settings,
+           checked: int | None = None) -> dict[str, Any]:
+    """The run's drift totals and their verdict, in the caller's transaction. `checked`: the SKUs
+    the apply compared (changed, clamped, unchanged), from its counts: issue 17's audit leaves
+    unchanged SKUs without demand out, so counting audit rows would miss them."""
     with conn.cursor(row_factory=dict_row) as cur:
-        totals = cur.execute(query("loop/select_drift_totals"), {"run_id": run_id}).fetchone()
+        totals = cur.execute(query("loop/select_drift_totals"), {"run_id": run_id, "checked": checked}).fetchone()
         assert totals is not None
         trend = cur.execute(query("loop/select_drift_trend"), {
             "dag_id": dag_id, "night": totals["night"], "nights": settings.loop.drift_trend_nights,
@@ -58,11 +62,12 @@ def record(conn: psycopg.Connection, *, run_id: str, dag_id: str, settings: Sett
     return row
 
 
-def recorder(*, run_id: str, dag_id: str, settings: Settings) -> Callable[[psycopg.Connection], None]:
+def recorder(*, run_id: str, dag_id: str, settings: Settings) -> Callable[[psycopg.Connection, Counter[str]], None]:
     """The `before_write` hook of `apply_plan` for a full sync."""
 
-    def hook(conn: psycopg.Connection) -> None:
-        record(conn, run_id=run_id, dag_id=dag_id, settings=settings)
+    def hook(conn: psycopg.Connection, counts: Counter[str]) -> None:
+        record(conn, run_id=run_id, dag_id=dag_id, settings=settings,
+               checked=sum(counts.get(o, 0) for o in ("changed", "clamped", "unchanged")))
 
     return hook
 

@@ -126,8 +126,7 @@ def test_unknown_sku_within_limit_is_quarantined(dagbag: Any, clean_shop: str, w
     with connect(clean_shop) as conn:
         quarantined = conn.execute("SELECT sku, reasons FROM stocksync.quarantine WHERE run_id = %s",
                                    (dag_run.run_id,)).fetchall()
-        audited = conn.execute("SELECT count(*) FROM stocksync.sku_audit WHERE run_id = %s",
-                               (dag_run.run_id,)).fetchone()
+        audited = conn.execute("SELECT count(*) FROM stocksync.sku_outcomes(%s)", (dag_run.run_id,)).fetchone()
     assert quarantined == [("SKU-9000030", ["unknown_sku[sku]"])]
     assert audited == (199,)
     after = {sku: qty for sku, qty, _, _ in stock_fingerprint(clean_shop)}

@@ -80,8 +80,8 @@ def today() -> str:
 def audit(dsn: str, run_id: str) -> dict[str, tuple[Any, ...]]:
     with connect(dsn) as conn:
         return {row[0]: row[1:] for row in conn.execute(
-            "SELECT sku, old_qty, wms_available, adjustment, new_qty, outcome FROM stocksync.sku_audit "
-            "WHERE run_id = %s", (run_id,)).fetchall()}
+            "SELECT sku, old_qty, wms_available, adjustment, new_qty, outcome FROM stocksync.sku_outcomes(%s)",
+            (run_id,)).fetchall()}
 
 
 def restore_stock(dsn: str, rows: list[tuple[Any, ...]]) -> None:

@@ -74,7 +74,7 @@ def test_intraday_applies_the_wms_changes_with_the_order_adjustment(synced: str,
     assert position(dsn) == feed["through_seq"]
     with connect(dsn) as conn:  # checkout was never frozen
         assert conn.execute("SELECT count(*) FROM shop.checkout_freezes").fetchone() == (0,)
-        audit = dict(conn.execute("SELECT sku, outcome FROM stocksync.sku_audit WHERE run_id = 'intraday-1'"))
+        audit = dict(conn.execute("SELECT sku, outcome FROM stocksync.sku_outcomes('intraday-1')"))
     assert set(audit) == {skus[0], skus[1], skus[2]}
     assert run["report_path"] and "intraday-1" in open(run["report_path"]).read()
     # nothing new: an empty run, the position stays

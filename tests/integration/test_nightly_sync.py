@@ -80,8 +80,8 @@ def test_nightly_sync_end_to_end(dagbag: Any, seeded: dict[str, Any], wms: Any, 
 
     with connect(dsn) as conn:
         audit = {row[0]: row[1:] for row in conn.execute(
-            "SELECT sku, old_qty, wms_available, adjustment, new_qty, outcome FROM stocksync.sku_audit "
-            "WHERE run_id = %s", (dag_run.run_id,)).fetchall()}
+            "SELECT sku, old_qty, wms_available, adjustment, new_qty, outcome FROM stocksync.sku_outcomes(%s)",
+            (dag_run.run_id,)).fetchall()}
         seqs = dict(conn.execute("SELECT sku, wms_seq FROM shop.stock").fetchall())
     assert set(audit) == set(expected)
     outcomes: Counter[str] = Counter()
@@ -270,8 +270,8 @@ def test_a_newly_listed_product_gets_its_stock_row(dagbag: Any, clean_shop: str,
     assert run["unknown"] == 0 and run["changed"] >= 1
     with connect(clean_shop) as conn:
         rows = dict(conn.execute("SELECT sku, qty FROM shop.stock WHERE sku IN ('SKU-0000007', 'SKU-0000008')"))
-        audit = conn.execute("SELECT sku, old_qty, new_qty, outcome FROM stocksync.sku_audit WHERE run_id = %s "
-                             "AND sku IN ('SKU-0000007', 'SKU-0000008') ORDER BY sku", (dag_run.run_id,)).fetchall()
+        audit = conn.execute("SELECT sku, old_qty, new_qty, outcome FROM stocksync.sku_outcomes(%s) "
+                             "WHERE sku IN ('SKU-0000007', 'SKU-0000008') ORDER BY sku", (dag_run.run_id,)).fetchall()
     assert rows == {"SKU-0000007": available["SKU-0000007"], "SKU-0000008": available["SKU-0000008"]}
     assert [(sku, old) for sku, old, _, _ in audit] == [("SKU-0000007", 0), ("SKU-0000008", 0)]
     assert {outcome for *_, outcome in audit} <= {"changed", "unchanged"}

@@ -90,7 +90,7 @@ def test_concurrent_checkouts_keep_stock_true(dagbag: Any, clean_shop: str, wms:
     assert dag_run.state == DagRunState.SUCCESS
     run = pipeline.get_run(dsn, dag_run.run_id)
     with connect(dsn) as conn:
-        available = dict(conn.execute("SELECT sku, wms_available FROM stocksync.sku_audit WHERE run_id = %s",
+        available = dict(conn.execute("SELECT sku, wms_available FROM stocksync.sku_outcomes(%s)",
                                       (dag_run.run_id,)).fetchall())
         order_times = conn.execute("SELECT created_at FROM shop.orders").fetchall()
     final = {sku: qty for sku, qty, _, _ in stock_fingerprint(dsn)}

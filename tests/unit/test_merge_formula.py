@@ -522,3 +522,28 @@ def test_apply_counts_orders_committed_after_the_plan(scenario: Scenario) -> Non
     assert rows["S3"] == ("S3", 5, 1, 2, 2, 0, 2, "changed")
     assert rows["S7"] == ("S7", 9, 3, 12, 4, 0, 12, "changed")
     assert run_record(dsn, scenario.run_id)[:7] == ("applied", 5, 1, 1, 0, 0, 1)
+
+
+def test_the_audit_leaves_out_what_stays_and_sku_outcomes_gives_it_back(scenario: Scenario) -> None:
+    """Issue 17: a SKU left as it was with no in-window demand (S9: shop 5 at seq 2, WMS 5 at seq 2)
+    gets no audit row; the run record counts it and stocksync.sku_outcomes() gives its row from the
+    plan: old = new = WMS available, old seq = WMS seq, adjustment 0."""
+    dsn = scenario.dsn
+    with connect(dsn) as conn:
+        add_stock(conn, {"S9": (5, 2)})
+        conn.execute(sql.SQL("INSERT INTO {} (page, sku, on_hand, non_usable, allocated, available, seq) "
+                             "VALUES (1, 'S9', '5', '0', '0', '5', '2')").format(staging_identifier(scenario.raw)))
+        conn.commit()
+    settings = settings_for()
+    scenario.build(settings)
+    open_run(dsn, run_id=scenario.run_id, dag_id="t", settings=load_settings(CONFIG_PATH, environ={}))
+
+    result = scenario.apply(scenario.run_id, settings)
+
+    assert result.counts == {**EXPECTED_COUNTS, "unchanged": 3}
+    assert audit(dsn, scenario.run_id) == EXPECTED_PLAN  # S2 (seq written) and S7 (demand) stay audited
+    with connect(dsn) as conn:
+        every = conn.execute(f"SELECT {PLAN_COLUMNS} FROM stocksync.sku_outcomes(%s, %s) ORDER BY sku",
+                             (scenario.run_id, f"stocksync.{scenario.plan}")).fetchall()
+    assert every == sorted([*EXPECTED_PLAN, ("S9", 5, 2, 5, 2, 0, 5, "unchanged")], key=lambda r: r[0])
+    assert run_record(dsn, scenario.run_id)[:7] == ("applied", 3, 3, 1, 1, 0, 1)

@@ -2,7 +2,10 @@
 -- lock), read inside the apply transaction before the write: SKUs whose shop figure differs from
 -- the truth (max(0, WMS available - uncounted orders)), units over-stated (shop above the truth:
 -- oversell risk) and under-stated (below: lost sales). Per SKU: the view stocksync.sku_drift.
-SELECT count(*) FILTER (WHERE outcome IN ('changed', 'clamped', 'unchanged')) AS skus_checked,
+-- %(checked)s: the SKUs the apply compared (its counts; issue 17's audit leaves unchanged SKUs with no
+-- demand out), NULL: counted from the audit rows (a run that audited every SKU).
+SELECT coalesce(%(checked)s::int,
+                count(*) FILTER (WHERE outcome IN ('changed', 'clamped', 'unchanged'))) AS skus_checked,
        count(*) FILTER (WHERE outcome IN ('changed', 'clamped') AND new_qty IS DISTINCT FROM old_qty) AS skus_off,
        coalesce(sum(greatest(old_qty - new_qty, 0)) FILTER (WHERE outcome IN ('changed', 'clamped')), 0)::bigint
            AS units_over,

@@ -1,1 +1,2 @@
-SELECT outcome, count(*) FROM stocksync.sku_audit WHERE run_id = %(run_id)s AND sku = ANY (%(skus)s) GROUP BY outcome
+-- Audited outcomes of the given SKUs in the apply's transaction-local outcomes.
+SELECT outcome, count(*) FROM {outcomes_table} WHERE sku = ANY (%(skus)s) GROUP BY outcome
