@@ -94,6 +94,13 @@ def build_plan(conn: psycopg.Connection, run_id: str, raw_table: str, settings: 
     started = time.perf_counter()
     table = plan_table(run_id)
     with conn.transaction():
+        # issue 17: catalog and stock have their SKU index and the plan gets one: joining in SKU order
+        # (one sort of the counts) beats building catalog-sized hash tables, and a serial merge join
+        # beats a parallel one whose workers each read the inner index whole. For the step's
+        # transaction: the guardrails' catalog coverage joins the plan the same way.
+        # 1M SKUs: plan 1.8 s against 2.6 s, coverage 0.44 s against 0.68-1.4 s.
+        conn.execute("SET LOCAL enable_hashjoin = off")
+        conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         demand = fill_demand(conn, "plan_demand", demand_params(settings, watermark))
         typed = sql.SQL("(") + query("stocksync/select_typed_counts", raw=raw_table) + sql.SQL(")")
         if skus:
