@@ -240,7 +240,8 @@ def fetch_recent_runs(limit: int = RECENT_RUNS, filters: Any = None,
     first_night = datetime.combine(today - timedelta(days=opsview.TREND_NIGHTS - 1), datetime.min.time(), tz)
     with _shop_cursor() as cur:
         runs = cur.execute(query(SQL_RECENT_RUNS), {
-            "sync_dags": list(runview.SYNC_DAGS), "dag_id": filters.dag_id, "status": filters.status,
+            "sync_dags": list(runview.SYNC_DAGS), "early_tasks": list(runview.EARLY_TASKS),
+            "dag_id": filters.dag_id, "status": filters.status,
             "since": since, "until": until, "limit": limit + 1, "offset": (filters.page - 1) * limit}).fetchall()
         tz_sql = getattr(tz, "key", "UTC")  # an IANA name PostgreSQL knows; a fixed zone counts nights in UTC
         trend_runs = cur.execute(query(SQL_TRENDS), {"dag_id": runview.NIGHTLY_DAG, "since": first_night,

@@ -25,6 +25,9 @@ NIGHTLY_DAG = "inventory_nightly_sync"
 PUSH_DAG = "inventory_full_push"
 INTRADAY_DAG = "inventory_intraday_sync"
 SYNC_DAGS = (NIGHTLY_DAG, PUSH_DAG, INTRADAY_DAG)
+# tasks that run before a sync run opens its record: a failure alert of one of these with no record
+# of its run is a run refused (the setup) or failed before it could start (file_tasks.WAIT_TASK_ID)
+EARLY_TASKS = ("freeze_checkout", "wait_for_wms_file")
 DAG_LABELS = {NIGHTLY_DAG: "Nightly sync", PUSH_DAG: "Ops push", INTRADAY_DAG: "Intraday sync"}
 
 # stage (runs.step name, the prefix of a recorded error) -> (what people call it, the Airflow task)
@@ -184,7 +187,7 @@ def checks_verdict(run: Mapping[str, Any], failed_checks: int | None = None) -> 
         return CHECKS_NOT_RUN
     quarantined = int(run.get("quarantined") or 0)
     if quarantined:
-        return Label(f"passed, {fmt_int(quarantined)} quarantined", "warn",
+        return Label(f"{fmt_int(quarantined)} quarantined", "warn",
                      "the checks passed; offending rows were kept out of the load")
     if not guardrails_of(run):
         return Label("validated", "ok", "the data-quality checks passed; the guardrails were not reached")

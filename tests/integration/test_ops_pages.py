@@ -50,6 +50,10 @@ HISTORY_NIGHTS = 29
 ODD_NIGHT = 12  # nights ago: far more drift than any other night
 EXTRACT_FAILED_NIGHT, BAD_FEED_NIGHT, GUARDRAIL_NIGHT = 20, 8, 5
 REFUSED_CONF = {"dry_run": False, "override_guardrails": True}  # an override without its reason
+# the longest reason a run takes, with a pasted link that has no place to break (it once made the page
+# 51,642 px wide)
+LONG_REASON = ("stock take: aisle 1 written off after a leak, ticket https://tickets.example/ops/" + "x" * 420
+               + " " + "checked twice by the night shift " * 40)[:1000]
 
 
 @dataclass(frozen=True)
@@ -140,8 +144,7 @@ def make_history(dsn: str, wms: Any) -> int:
         made += 1
         if night == GUARDRAIL_NIGHT:  # ops look at it in the morning: a dry run, then an override
             for n, conf in enumerate(({"dry_run": True},
-                                      {"dry_run": False, "override_guardrails": True,
-                                       "override_reason": "stock take: aisle 1 written off after a leak " * 3})):
+                                      {"dry_run": False, "override_guardrails": True, "override_reason": LONG_REASON})):
                 push_id = f"manual__night-{night:02d}-push-{n}"
                 _pipeline_run(dsn, wms, push_id, dag_id=PUSH, conf=conf, triggered_by="ops.anna")
                 _back_date(dsn, push_id, night - 1)
@@ -298,6 +301,8 @@ def test_each_page_says_what_happened_fits_the_screen_and_draws_its_charts(ops: 
          r"^Refused at its first task: override_guardrails is true but override_reason is empty", None),
         ("extract_failed", report(ops, ops.extract),
          r"^Failed at extract \(reading the WMS counts\) because .*503.*\. Nothing was written to the shop\.$", None),
+        ("override_applied", report(ops, f"manual__night-{GUARDRAIL_NIGHT:02d}-push-1"),  # the 1,000-character reason
+         r"^Applied: 15 SKUs changed \(−[\d,]+ units\), with the guardrails overridden\.$", "svg.chart"),
     ]
     with browser_page(height=900) as page:
         seen = watch(page)

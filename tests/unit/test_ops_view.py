@@ -131,6 +131,12 @@ def test_a_refused_run_has_no_record_and_says_why() -> None:
     assert row["checkout"] == "never closed" and row["took"] is None
 
 
+def test_runs_without_a_record_are_those_of_tasks_before_the_setup_opens_one() -> None:
+    from include.stocksync.file_tasks import WAIT_TASK_ID
+
+    assert set(runview.EARLY_TASKS) == {"freeze_checkout", WAIT_TASK_ID}
+
+
 def test_long_causes_are_cut_and_the_whole_kept() -> None:
     cause = runview.short_cause("load: " + "word " * 100)
     assert cause is not None and len(cause) <= 222 and cause.endswith(" …")

@@ -1,8 +1,9 @@
 -- One row per stock sync run for the Airflow "Stock sync" page (plugins/stocksync_plugin.py), newest
 -- first: every run record, and the runs that never got one of their own, taken from the failure
--- alerts of a sync DAG (`sync_dags`) whose (dag_id, run_id) has no record: refused at their first
--- task (a bad parameter, a run id the other DAG already used) or failed before it (a file-source
--- wait). Filters, NULL meaning any: `dag_id`, `status`, started at or after `since`, before `until`.
+-- alerts of a sync DAG (`sync_dags`) whose (dag_id, run_id) has no record, sent by a task that runs
+-- before the record is opened (`early_tasks`: the setup, the file-source wait): refused at their
+-- first task (a bad parameter, a run id the other DAG already used) or failed before it.
+-- Filters, NULL meaning any: `dag_id`, `status`, started at or after `since`, before `until`.
 WITH recorded AS (
     SELECT r.run_id, r.dag_id, r.status, r.started_at, r.finished_at, r.closed_at, r.freeze_mode, r.freeze_seconds,
            r.changed, r.clamped, r.unchanged, r.stale, r.duplicate, r.unknown, r.extracted, r.quarantined,
@@ -24,6 +25,7 @@ unrecorded AS (
            a.task_id AS failed_task, NULL::bigint AS units_over, NULL::bigint AS units_under, false AS recorded
       FROM stocksync.alerts a
      WHERE a.dag_id = ANY(%(sync_dags)s::text[])
+       AND a.task_id = ANY(%(early_tasks)s::text[])
        AND a.kind = 'task_failed'
        AND NOT EXISTS (SELECT 1 FROM stocksync.sync_runs r WHERE r.run_id = a.run_id AND r.dag_id = a.dag_id)
      ORDER BY a.dag_id, a.run_id, a.sent_at, a.alert_id
