@@ -9,6 +9,7 @@ as a `⟨U+XXXX⟩` marker.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from datetime import datetime, timezone
 from html.parser import HTMLParser
@@ -69,6 +70,8 @@ def assert_inert(page: str) -> None:
     assert parser.tags <= OUR_TAGS, parser.tags - OUR_TAGS
     assert not any(name.startswith("on") for name in parser.attributes), parser.attributes
     assert "<script" not in page and "<img" not in page
+    # no markup inside an attribute value: a marker's <span> there would end the attribute
+    assert not re.search(r'="[^"]*<', page), re.search(r'.{80}="[^"]*<.{40}', page)
     assert ESCAPED_SCRIPT in page
     for char in (RLO, "\u200b", "\u2066", "\u2069", "\x00", "\x1b", "\x85", "\ufeff", "\ud800", "\ufffd"):
         assert char not in page, repr(char)
@@ -275,3 +278,20 @@ def test_report_files_and_folders_are_private(tmp_path: Path) -> None:
         raise RuntimeError("the render failed")
     assert (folder / "report.html").read_text() == "<p>second</p>"  # the old page stands whole
     assert sorted(p.name for p in folder.iterdir()) == ["report.html"]
+
+
+def test_plan_browser_keeps_the_sku_filter_and_plan_rows_as_text() -> None:
+    """The SKU typed into the filter comes back in the page (the form's value, the pager's links)
+    and the plan's SKUs come from the WMS: both stay text."""
+    from plugins.stocksync_plugin import render_plan_browser
+
+    rows = [{"sku": HOSTILE, "current_qty": 5, "wms_available": 0, "adjustment": 0, "new_qty": 0, "delta": -5,
+             "outcome": "changed"}]
+    page = render_plan_browser("inventory_full_push", HOSTILE, rows, 250, outcomes=[("changed", 250)],
+                               outcome="changed", sku=STORED, zeroed=True, page=2, source="plan.csv",
+                               report_href=None)
+    assert_inert(page)
+    assert "SKUs 101–101 of 250" in page and "page 2 of 3" in page and "(from plan.csv)" in page
+    # in an attribute the marker is plain text: a <span> there would end the attribute
+    assert f'name="sku" value="{ESCAPED_SCRIPT}⟨U+202E⟩gpj.exe' in page
+    assert '?outcome=changed&amp;sku=%3Cimg' in page and "zeroed=1" in page  # the pager keeps the filters
