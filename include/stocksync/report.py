@@ -335,7 +335,7 @@ def write_plan_report(conn: psycopg.Connection, settings: Settings, run_id: str,
         cur.execute(query("stocksync/select_plan_rows", plan=plan_table))
         for row in cur:
             writer.writerow(row)
-            if total < PLAN_HTML_ROWS:
+            if len(html_rows) < PLAN_HTML_ROWS and row[5]:  # the changes (biggest first); plan.csv has all
                 html_rows.append(list(row))
             total += 1
     with conn.cursor(row_factory=dict_row) as cur:

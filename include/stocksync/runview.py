@@ -299,6 +299,8 @@ def story(run: Mapping[str, Any] | None, *, movement: Movement | None = None,
     if status == "dry_run" or (status == "running" and is_dry_run(run) and stage is None):
         more = (f" (and {len(tripped) - 1} more guardrail{'s' if len(tripped) > 2 else ''})"
                 if len(tripped) > 1 else "")
+        if movement is not None and not movement.skus_changed:
+            moved = "nothing"  # the shop already matches the WMS
         if tripped and moved:
             sentence = f"Dry run, nothing written: a real run would change {moved}, but it would stop: " \
                        f"{tripped[0].get('observed')}{more}."
@@ -309,8 +311,9 @@ def story(run: Mapping[str, Any] | None, *, movement: Movement | None = None,
         else:
             sentence = "Dry run, nothing written: its report has the plan."
         kind = "warn" if tripped else "plan"
-        return Story(kind, "Dry run", sentence, tripped=tripped,
-                     stopped_by="guardrail" if tripped else None, steps=_steps_after_dry_run(run, tripped, base))
+        steps = _steps_after_dry_run(run, tripped, base) if moved != "nothing" or tripped else ()
+        return Story(kind, "Dry run", sentence, tripped=tripped, stopped_by="guardrail" if tripped else None,
+                     steps=steps)
     if status == "running":
         done = [s for s in (run.get("stage_seconds") or {}) if s in STEPS]
         at = f" (done: {', '.join(STAGE_LABELS.get(s, s) for s in done)})" if done else ""

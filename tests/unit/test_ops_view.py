@@ -91,6 +91,9 @@ def test_a_dry_run_reads_as_a_plan_and_never_froze() -> None:
     assert runview.checks_verdict(run).text == "guardrail would trip"
     quiet = runview.story(record(status="dry_run", options={"dry_run": True}), base="")
     assert quiet.kind == "plan" and quiet.sentence == "Dry run, nothing written: its report has the plan."
+    idle = runview.story(record(status="dry_run", options={"dry_run": True}), movement=runview.Movement(planned=True),
+                         base="")
+    assert idle.sentence == "Dry run, nothing written: a real run would change nothing." and idle.steps == ()
 
 
 def test_a_failed_validation_names_the_check() -> None:
