@@ -5,7 +5,7 @@ WITH expiry AS (SELECT clock_timestamp() + make_interval(secs => %(ttl_seconds)s
 INSERT INTO {shop}.checkout_freezes (reason, shopper_message, set_by, expires_at)
 SELECT %(reason)s,
        replace(%(message)s, %(placeholder)s,
-               to_char(date_trunc('minute', expiry.expires_at + interval '59 seconds') AT TIME ZONE 'UTC',
+               to_char(date_trunc('minute', expiry.expires_at + interval '59.999999 seconds') AT TIME ZONE 'UTC',
                        'HH24:MI "UTC"')),
        %(set_by)s, expiry.expires_at
   FROM expiry
