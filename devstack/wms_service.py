@@ -176,7 +176,7 @@ ON_HAND, NON_USABLE, ALLOCATED, SEQ = 0, 1, 2, 3
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
-MAX_SKUS = 9_999_999  # keeps SKU names at a fixed width of 7 digits
+MAX_SKUS = 10_000_000  # SKU names are 7 digits wide up to 9,999,999 (SKU-10000000 is the last)
 MAX_SNAPSHOTS = 4
 DEFAULT_FEED_RETENTION = 1_000_000  # changes the feed keeps (issue 13)
 FEED_TRIM_SLACK = 1000  # trimmed in steps, not on every change
@@ -184,7 +184,7 @@ QTY_FIELDS = ("on_hand", "non_usable", "allocated", "available")
 ITEM_FIELDS = ("sku", *QTY_FIELDS, "seq")
 SETTABLE_FIELDS = ("on_hand", "non_usable", "allocated")
 
-_SKU_RE = re.compile(r"SKU-(\d{7})")
+_SKU_RE = re.compile(r"SKU-(\d{7,8})")
 _INT_RE = re.compile(r"[+-]?\d{1,19}")
 _SPECIAL_VALUES: dict[str, float] = {
     "__NaN__": math.nan,
@@ -341,6 +341,26 @@ def build_items(
             strict=True,
         )
     ]
+
+
+def render_items(data: np.ndarray, first: int, end: int) -> bytes:
+    """The JSON array `build_items` + orjson give for the contiguous slice [first, end), rendered
+    straight from the arrays (issue 17: about 4x faster, so a walk measures the client, not the
+    simulator). Same bytes: the names are ASCII digits and every value an integer."""
+    count = end - first
+    if count <= 0:
+        return b"[]"
+    cols = data[:, first:end]
+    values = np.empty((count, 6), dtype=np.int64)
+    values[:, 0] = np.arange(first + 1, end + 1)
+    values[:, 1] = cols[ON_HAND]
+    values[:, 2] = cols[NON_USABLE]
+    values[:, 3] = cols[ALLOCATED]
+    values[:, 4] = cols[ON_HAND] - cols[NON_USABLE] - cols[ALLOCATED]
+    values[:, 5] = cols[SEQ]
+    # %07d pads the names below 10,000,000 to 7 digits, as sku_name does
+    item = b'{"sku":"SKU-%07d","on_hand":%d,"non_usable":%d,"allocated":%d,"available":%d,"seq":%d}'
+    return b"[" + b",".join([item] * count) % tuple(values.ravel().tolist()) + b"]"
 
 
 # --------------------------------------------------------------------------- faults
@@ -626,7 +646,7 @@ class WmsState:
         if not m:
             return None
         i = int(m.group(1)) - 1
-        return i if 0 <= i < self.n else None
+        return i if 0 <= i < self.n and sku_name(i) == sku else None
 
     # -- faults ------------------------------------------------------------
 
@@ -1088,8 +1108,6 @@ def create_app(
                 400, f"malformed cursor: offset {offset} beyond the snapshot"
             )
         end = min(offset + limit, total)
-        items = build_items(snap.data, slice(offset, end), first=offset)
-        items, unsafe = apply_item_faults(items, faults)
         next_cursor: str | None = None
         if end < total and not (faults.drop_last_page and end + limit >= total):
             next_cursor = encode_cursor(snap.snapshot_id, end, page + 1, False)
@@ -1099,13 +1117,19 @@ def create_app(
             and not repeated
         ):
             next_cursor = encode_cursor(snap.snapshot_id, offset, page, True)
-        body = {
+        header = {
             "snapshot_id": snap.snapshot_id,
             "snapshot_taken_at": snap.taken_at,
             "orders_counted_until": snap.orders_counted_until,
-            "items": items,
-            "next_cursor": next_cursor,
         }
+        if not faults.item_faults:  # the common case, rendered from the arrays (same bytes)
+            head = orjson.dumps(header)[:-1]
+            tail = orjson.dumps({"next_cursor": next_cursor})[1:]
+            return Response(content=b"".join([head, b',"items":', render_items(snap.data, offset, end), b",", tail]),
+                            media_type="application/json")
+        items = build_items(snap.data, slice(offset, end), first=offset)
+        items, unsafe = apply_item_faults(items, faults)
+        body = {**header, "items": items, "next_cursor": next_cursor}
         return json_response(body, allow_nan=unsafe)
 
     @app.get("/v1/stock/changes")

@@ -727,3 +727,16 @@ def test_no_watermark_cli_flag(tmp_path: Path) -> None:
         assert body["snapshot_taken_at"]
         assert [i["sku"] for i in body["items"]] == [_sku(i) for i in range(1, 6)]
         assert body["next_cursor"] is None
+
+
+def test_pages_rendered_from_the_arrays_are_the_bytes_of_the_items() -> None:
+    """Issue 17: a page without item faults is rendered straight from the arrays; same bytes as
+    build_items + orjson (names padded to 7 digits, the 10,000,000th SKU has 8)."""
+    import orjson
+
+    from devstack.wms_service import build_items, generate_columns, render_items, sku_name
+
+    data = generate_columns(5000, 11)
+    for first, end in ((0, 5000), (17, 18), (4990, 5000), (3, 3)):
+        assert render_items(data, first, end) == orjson.dumps(build_items(data, slice(first, end), first=first))
+    assert sku_name(9_999_998) == "SKU-9999999" and sku_name(9_999_999) == "SKU-10000000"
