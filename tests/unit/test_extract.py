@@ -251,3 +251,51 @@ def test_only_extra_field_is_recorded(shop_dsn: str, wms: WmsProcess, run_id: st
         assert row[7] is None
         assert row[8] == "warehouse"
         assert row[5] == str(live[sku]["available"])
+
+
+# --- issue 17: a well-formed page goes to COPY as text rendered in one piece ---------------------
+def _copy_field(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _rows_as_copy_text(rows: Any) -> bytes:
+    return "".join("\t".join(_copy_field(v) for v in row) + "\n" for row in rows).encode()
+
+
+@pytest.mark.parametrize("items", [
+    [{"sku": f"SKU-{n:07d}", "on_hand": n, "non_usable": 0, "allocated": 1, "available": n - 1, "seq": 10 ** 20 + n}
+     for n in range(1, 300)],
+    [{"seq": 5, "sku": "A.b/c-d e", "available": -3, "allocated": 0, "non_usable": 2, "on_hand": -1}],
+    [],
+])
+def test_copy_text_of_a_sound_page_is_what_its_rows_send(items: list[Any]) -> None:
+    from include.stocksync.sources.base import copy_text, item_rows
+
+    assert copy_text(7, items) == _rows_as_copy_text(item_rows(7, items))
+
+
+@pytest.mark.parametrize("odd", [
+    {"sku": "SKU-1", "on_hand": 1, "non_usable": 0, "allocated": 0, "available": 1},  # a key missing
+    {"sku": "SKU-1", "on_hand": 1, "non_usable": 0, "allocated": 0, "available": 1, "seq": 2, "x": 1},
+    {"sku": "SKU-1", "on_hand": 1, "non_usable": 0, "allocated": 0, "available": 1, "sq": 2},  # another key
+    {"sku": 5, "on_hand": 1, "non_usable": 0, "allocated": 0, "available": 1, "seq": 2},
+    {"sku": "SKU-1", "on_hand": True, "non_usable": 0, "allocated": 0, "available": 1, "seq": 2},
+    {"sku": "SKU-1", "on_hand": 1.0, "non_usable": 0, "allocated": 0, "available": 1, "seq": 2},
+    {"sku": "SKU-1", "on_hand": "1", "non_usable": 0, "allocated": 0, "available": 1, "seq": 2},
+    {"sku": "SKU-1", "on_hand": None, "non_usable": 0, "allocated": 0, "available": 1, "seq": 2},
+    {"sku": "tab\there", "on_hand": 1, "non_usable": 0, "allocated": 0, "available": 1, "seq": 2},
+    {"sku": "back\\slash", "on_hand": 1, "non_usable": 0, "allocated": 0, "available": 1, "seq": 2},
+    {"sku": "nul\x00", "on_hand": 1, "non_usable": 0, "allocated": 0, "available": 1, "seq": 2},
+    {"sku": "ünï", "on_hand": 1, "non_usable": 0, "allocated": 0, "available": 1, "seq": 2},
+    {"sku": "x" * 1025, "on_hand": 1, "non_usable": 0, "allocated": 0, "available": 1, "seq": 2},
+    ["sku", "on_hand", "non_usable", "allocated", "available", "seq"],
+    "SKU-01", 5, None,
+])
+def test_a_page_with_an_odd_item_goes_row_by_row(odd: Any) -> None:
+    from include.stocksync.sources.base import copy_text
+
+    sound = {"sku": "SKU-2", "on_hand": 1, "non_usable": 0, "allocated": 0, "available": 1, "seq": 2}
+    assert copy_text(0, [sound, odd, sound]) is None

@@ -12,10 +12,14 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
+import msgspec
 import orjson
 import requests
 
@@ -27,13 +31,41 @@ from include.stocksync.sources.base import (
     WmsUnavailable,
     _show,
     check_cursor,
+    copy_text,
     item_rows,
+    render_copy_text,
 )
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 STOCK_PATH = "/v1/stock"
+
+
+# --- issue 17: a page of well-formed items decoded straight into typed rows -----------------------
+class _Item(msgspec.Struct, forbid_unknown_fields=True):
+    """An item that takes item_rows' fast path: exactly the contract's keys, a text SKU, integers
+    (strict: no bool, no float, no numeric text). The field order is contract.FIELD_NAMES."""
+
+    sku: str
+    on_hand: int
+    non_usable: int
+    allocated: int
+    available: int
+    seq: int
+
+
+class _Page(msgspec.Struct):
+    items: list[_Item]
+    snapshot_id: Any = None
+    snapshot_taken_at: Any = None
+    orders_counted_until: Any = None
+    next_cursor: Any = None
+
+
+_PAGE = msgspec.json.Decoder(_Page)
+_SKU = attrgetter("sku")
+# ----------------------------------------------------------------------------------------------------
 
 
 class WmsClient:
@@ -99,18 +131,33 @@ class WmsClient:
         raise WmsUnavailable(f"WMS unreachable after {self.attempts} attempts at {url} ({where}): {last_problem}")
 
     def pages(self, bounds: WalkBounds | None = None) -> Iterator[dict[str, Any]]:
-        """Every page body of one snapshot walk, in order; each checked against the page contract."""
+        """Every page body of one snapshot walk, in order; each checked against the page contract.
+
+        Issue 17: as soon as a page names the next cursor, the next page is requested on a thread
+        of its own, so the WMS renders and sends it while the caller stages this one."""
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wms-page")
+        try:
+            yield from self._pages(bounds, pool)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)  # a walk given up leaves no request behind
+
+    def _request(self, pool: ThreadPoolExecutor, cursor: str | None, page_no: int,
+                 bounds: WalkBounds | None) -> tuple[str, Future[Any]]:
+        where = f"page {page_no + 1} (cursor {cursor!r})" if cursor else "page 1 (no cursor)"
+        if bounds is not None:
+            bounds.check(page_no, where)
+        params: dict[str, Any] = {"limit": self.page_size}
+        if cursor:
+            params["cursor"] = cursor
+        return where, pool.submit(self._get, STOCK_PATH, params, where, bounds)
+
+    def _pages(self, bounds: WalkBounds | None, pool: ThreadPoolExecutor) -> Iterator[dict[str, Any]]:
         cursor: str | None = None
         seen_cursors: set[str] = set()
         page_no = 0
+        where, pending = self._request(pool, cursor, page_no, bounds)
         while True:
-            where = f"page {page_no + 1} (cursor {cursor!r})" if cursor else "page 1 (no cursor)"
-            if bounds is not None:
-                bounds.check(page_no, where)
-            params: dict[str, Any] = {"limit": self.page_size}
-            if cursor:
-                params["cursor"] = cursor
-            body = self._get(STOCK_PATH, params, where, bounds)
+            body = pending.result()
             if not isinstance(body, dict):
                 raise WmsContractError(f"{where}: the WMS answered a JSON {type(body).__name__}, not an object")
             items = body.get("items")
@@ -121,14 +168,17 @@ class WmsClient:
             if next_cursor and not items:
                 raise WmsContractError(f"{where}: an empty page with a next_cursor: the walk makes no progress")
             body["_where"] = where
+            if next_cursor:
+                if next_cursor in seen_cursors or next_cursor == cursor:
+                    raise WmsContractError(
+                        f"{where}: WMS pagination loops: cursor {next_cursor!r} was already followed")
+                seen_cursors.add(next_cursor)
+                next_where, pending = self._request(pool, next_cursor, page_no + 1, bounds)
             yield body
             page_no += 1
             if not next_cursor:
                 return
-            if next_cursor in seen_cursors or next_cursor == cursor:
-                raise WmsContractError(f"{where}: WMS pagination loops: cursor {next_cursor!r} was already followed")
-            seen_cursors.add(next_cursor)
-            cursor = next_cursor
+            cursor, where = next_cursor, next_where
 
     def batches(self, bounds: WalkBounds) -> Iterator[Batch]:
         self.failures.clear()  # the same list the caller records (see pipeline.stage)
@@ -136,7 +186,15 @@ class WmsClient:
             header = SnapshotHeader(body.get("snapshot_id"), body.get("snapshot_taken_at"),
                                     body.get("orders_counted_until"))
             items = body["items"]
-            yield Batch(header, item_rows(page_no, items), body["_where"], len(items))
+            # issue 17: a well-formed page goes to COPY as text rendered in one piece
+            if body.get("_typed"):
+                text = render_copy_text(page_no, list(map(_SKU, items)),
+                                        tuple(chain.from_iterable(map(msgspec.structs.astuple, items))))
+                if text is None:  # a SKU to make safe or escape: row by row, as dicts
+                    items = [msgspec.structs.asdict(item) for item in items]
+            else:
+                text = copy_text(page_no, items)
+            yield Batch(header, item_rows(page_no, items), body["_where"], len(items), text=text)
 
 
 def _read_capped(response: requests.Response, bounds: WalkBounds | None, where: str,
@@ -161,6 +219,16 @@ def _read_capped(response: requests.Response, bounds: WalkBounds | None, where: 
 
 
 def _decode(content: bytes, where: str) -> Any:
+    # issue 17: a sound page decodes into typed items in one pass; anything else (a key more or
+    # less, a value of another type, a body that is no such object) is read as before
+    try:
+        page = _PAGE.decode(content)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass
+    else:
+        return {"snapshot_id": page.snapshot_id, "snapshot_taken_at": page.snapshot_taken_at,
+                "orders_counted_until": page.orders_counted_until, "items": page.items,
+                "next_cursor": page.next_cursor, "_typed": True}
     try:
         return orjson.loads(content)
     except orjson.JSONDecodeError:
