@@ -182,8 +182,8 @@ def test_plan_page() -> None:
                      total=7000, stopping=stopping)
     assert_inert(page)
     for text in ("Nothing was written to the shop. 7,000 SKUs planned.", "A real run with these parameters would stop",
-                 "<code>max_zeroed_share</code>", "Showing the 2 biggest changes of 7,000 SKUs planned", ">WMS available</th>",
-                 "<td><code>SKU-0000002</code></td>"):
+                 "<code>max_zeroed_share</code>", "Showing the 2 biggest changes of 7,000 SKUs planned",
+                 ">WMS available</th>", "<td><code>SKU-0000002</code></td>"):
         assert text in page, text
 
 
