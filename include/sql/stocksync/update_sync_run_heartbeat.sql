@@ -1,6 +1,14 @@
 -- A running step's heartbeat (its own connection, every operations.heartbeat_interval_seconds).
 -- Returns the status: a run declared dead (abandoned) stops beating.
-UPDATE stocksync.sync_runs
+-- The heartbeat thread skips a beat while another transaction holds the run's row: that is the
+-- step's own (the apply locks the row for its whole transaction, other steps write it before they
+-- commit), alive by definition. Waiting for its commit held the step's end until the thread's join
+-- timed out (interval + 10 s): issue 17 measured 20 s on the load step at 10M SKUs, all of it
+-- inside the apply-mode freeze.
+UPDATE stocksync.sync_runs r
    SET heartbeat_at = clock_timestamp()
- WHERE run_id = %(run_id)s AND status <> 'abandoned'
-RETURNING status
+  FROM (SELECT run_id FROM stocksync.sync_runs
+         WHERE run_id = %(run_id)s AND status <> 'abandoned'
+           FOR UPDATE SKIP LOCKED) free
+ WHERE r.run_id = free.run_id
+RETURNING r.status
