@@ -234,6 +234,7 @@ def _sku_format(conn: psycopg.Connection, raw_table: str, settings: Settings) ->
     bad: set[str] = set()
     search = pattern.search
     with conn.cursor(name=f"dq_skus_{secrets.token_hex(4)}") as cur:
+        cur.itersize = 1  # one chunk per fetch (psycopg's default, 100, held 100 chunks: 10M SKUs at once)
         cur.execute(query("stocksync/select_dq_sku_chunks", raw=raw_table), {"chunk": SKU_CHUNK_ROWS})
         for joined, with_newline in cur:  # a SKU holding the separator comes in the array
             chunk = [*(joined.split("\n") if joined is not None else ()), *(with_newline or ())]
