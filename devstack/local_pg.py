@@ -29,6 +29,8 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -400,3 +402,37 @@ def _groups_of(username: str) -> list:
     import grp
 
     return [g for g in grp.getgrall() if username in g.gr_mem]
+
+
+PORT_SETTING = "STOCKSYNC_PG_PORT"  # the checkout's cluster port: demo, stack and benchmarks
+DEFAULT_PORT = 55432
+
+
+def checkout_cluster(database: str = "shop", local_dir: Path = LOCAL_DIR) -> LocalPostgres:
+    """This checkout's own cluster (`.local/pg/main`), on the port the demo uses: $STOCKSYNC_PG_PORT
+    (default 55432). Two checkouts side by side set two ports."""
+    return LocalPostgres(port=int(os.environ.get(PORT_SETTING, str(DEFAULT_PORT))), database=database,
+                         local_dir=local_dir)
+
+
+@contextmanager
+def scratch_database(database: str, keep: bool = False, local_dir: Path = LOCAL_DIR) -> Iterator[LocalPostgres]:
+    """A database of its own on the checkout's cluster, for a benchmark: the cluster is started if
+    needed and stopped again on exit when this started it; the database is dropped on exit unless
+    `keep` (a 10M-SKU catalog is gigabytes). The demo's own database is never touched."""
+    pg = checkout_cluster(database, local_dir)
+    was_running = pg.is_running()
+    preferred = pg.port
+    pg.start(allow_other_port=True)
+    if pg.port != preferred:
+        print(f"stocksync: port {preferred} is taken by another program; the cluster listens on {pg.port} "
+              f"(set {PORT_SETTING} to choose)", file=sys.stderr)
+    try:
+        yield pg
+    finally:
+        try:
+            if not keep:
+                pg.drop_database(database)
+        finally:
+            if not was_running:
+                pg.stop()

@@ -25,7 +25,7 @@ from urllib.parse import unquote
 import requests
 
 from devstack.demo_seed import WmsAdmin
-from devstack.local_pg import LOCAL_DIR, LocalPostgres
+from devstack.local_pg import LOCAL_DIR, LocalPostgres, checkout_cluster
 from devstack.local_secrets import (
     PRIVATE_UMASK,
     airflow_jwt_secret,
@@ -120,8 +120,7 @@ class LocalStack:
 
     def __post_init__(self) -> None:
         if self.pg is None:
-            object.__setattr__(self, "pg", LocalPostgres(port=int(os.environ.get("STOCKSYNC_PG_PORT", "55432")),
-                                                         local_dir=self.local_dir))
+            object.__setattr__(self, "pg", checkout_cluster(local_dir=self.local_dir))
 
     @property
     def token(self) -> str:

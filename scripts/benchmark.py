@@ -1,11 +1,12 @@
 """stocksync benchmark: 10k to 1M SKUs (10M on request), every stage, freeze windows, baselines.
 
     bash scripts/benchmark.sh [--sizes 10000,100000,1000000[,10000000]] [--baseline-size 100000]
-                              [--baseline-repetitions 5] [--pg-port 55434] [--out artifacts/benchmark]
+                              [--baseline-repetitions 5] [--keep-data] [--out artifacts/benchmark]
 
-Its own PostgreSQL cluster (`.local/pg/bench`) listens on $STOCKSYNC_BENCH_PG_PORT (or --pg-port,
-default 55434; a port taken by another checkout gets a free one) and is stopped at the end unless
-it was already running; the WMS simulator and the webhook receiver it starts stop with it.
+It works in a database of its own (`bench`) on the checkout's PostgreSQL cluster, the demo's, on
+$STOCKSYNC_PG_PORT (default 55432; two checkouts side by side set two ports). The database is
+dropped at the end (unless --keep-data) and the cluster stopped unless it was already running; the
+WMS simulator and the webhook receiver it starts stop with it.
 
 For each size it seeds the WMS service and a shop that was in line with the WMS at the
 last sync, then moves about 3% of the SKUs in the WMS and puts about 1% of SKUs on
@@ -45,7 +46,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from devstack.demo_seed import WmsAdmin, reset_shop  # noqa: E402
-from devstack.local_pg import LOCAL_DIR, LocalPostgres  # noqa: E402
+from devstack.local_pg import LOCAL_DIR, LocalPostgres, scratch_database  # noqa: E402
 from devstack.local_stack import WmsProcess, airflow_env, free_port, migrate_airflow  # noqa: E402
 from include.stocksync import pipeline  # noqa: E402
 from include.stocksync.db import connect  # noqa: E402
@@ -314,9 +315,8 @@ def main() -> int:
     parser.add_argument("--baseline-size", type=int, default=100000)
     parser.add_argument("--baseline-repetitions", type=int, default=5)
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "artifacts" / "benchmark")
-    parser.add_argument("--pg-port", type=int, default=int(os.environ.get("STOCKSYNC_BENCH_PG_PORT", "55434")),
-                        help="port of the benchmark's own PostgreSQL cluster (default $STOCKSYNC_BENCH_PG_PORT or "
-                             "55434; a taken port gets a free one instead)")
+    parser.add_argument("--keep-data", action="store_true",
+                        help="keep the 'bench' database on the checkout's cluster (dropped by default)")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--wms-url", help=argparse.SUPPRESS)
     parser.add_argument("--env-file", help=argparse.SUPPRESS)
@@ -328,22 +328,15 @@ def main() -> int:
 
     os.umask(0o077)  # env.json below holds the connections' passwords
     args.out.mkdir(parents=True, exist_ok=True)
-    # the benchmark's own cluster (.local/pg/bench of this checkout): stopped on exit unless it
-    # was already running (e.g. started by hand to inspect it)
-    pg = LocalPostgres(name="bench", port=args.pg_port, database="bench")
-    pg_was_running = pg.is_running()
-    pg.start(allow_other_port=True)
-    try:
+    # the checkout's cluster (the demo's port setting), a database of the benchmark's own
+    with scratch_database("bench", keep=args.keep_data) as pg:
         return _run_sizes(args, pg)
-    finally:
-        if not pg_was_running:
-            pg.stop()
 
 
 def _run_sizes(args: argparse.Namespace, pg: LocalPostgres) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     dsn = pg.dsn()
-    print(f"PostgreSQL cluster 'bench' on port {pg.port}", flush=True)
+    print(f"PostgreSQL: database 'bench' of the checkout's cluster on port {pg.port}", flush=True)
     pipeline.apply_schema(dsn)
 
     from devstack.webhook_receiver import make_server

@@ -3,13 +3,14 @@
     bash scripts/benchmark_availability.sh [--skus 10000] [--clients 100] [--requests 20000] \\
         [--rate 1000] [--paced-seconds 15] [--time-limit 60] [--workers 2] [--wms-budget-ms 100]
 
-Not a test: it measures, it asserts nothing. It starts its own PostgreSQL cluster
-(`bench-availability`), the WMS simulator with `--skus` SKUs and a shop catalog in line with it, as
-after a nightly sync (same quantities and WMS sequences; 10% of the items sold as variants through
-stocksync.sku_map), then the service as in production (`python -m include.stocksync.availability`,
-uvicorn with `--workers` processes), once from the shop's number and once in live mode (every
-request also asks the WMS, within `--wms-budget-ms`; a mover changes 20 WMS SKUs a second, so some
-answers are live write-backs).
+Not a test: it measures, it asserts nothing. It works in a database of its own on the checkout's
+PostgreSQL cluster ($STOCKSYNC_PG_PORT, as the demo; dropped at the end, the cluster stopped unless
+it was already running), starts the WMS simulator with `--skus` SKUs and a shop catalog in line with
+it, as after a nightly sync (same quantities and WMS sequences; 10% of the items sold as variants
+through stocksync.sku_map), then the service as in production (`python -m
+include.stocksync.availability`, uvicorn with `--workers` processes), once from the shop's number
+and once in live mode (every request also asks the WMS, within `--wms-budget-ms`; a mover changes 20
+WMS SKUs a second, so some answers are live write-backs).
 
 Per mode, two phases, both with `--clients` concurrent keep-alive connections from one uvloop
 process (a small raw HTTP/1.1 client: the load generator shares the 2 cores with the service, the
@@ -46,7 +47,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from devstack.availability_process import AvailabilityProcess, new_secret  # noqa: E402
 from devstack.demo_seed import WmsAdmin, load_catalog, reset_shop  # noqa: E402
-from devstack.local_pg import LocalPostgres  # noqa: E402
+from devstack.local_pg import scratch_database  # noqa: E402
 from devstack.local_stack import WmsProcess, free_port  # noqa: E402
 from include.stocksync.availability.skus import upsert_mapping  # noqa: E402
 from include.stocksync.db import connect  # noqa: E402
@@ -222,9 +223,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "artifacts" / "benchmark")
     args = parser.parse_args()
 
-    pg = LocalPostgres(name=os.environ.get("STOCKSYNC_BENCH_PG_NAME", "bench-availability"), port=55435,
-                       database="availability_bench").start(allow_other_port=True)
-    dsn = pg.dsn()
+    with scratch_database("availability_bench") as pg:  # the checkout's cluster, a database of its own
+        return run(pg.dsn(), args)
+
+
+def run(dsn: str, args: argparse.Namespace) -> int:
     apply_schema(dsn)
     wms_process = WmsProcess(free_port(), TOKEN, skus=10)
     results: list[dict[str, Any]] = []

@@ -1,13 +1,13 @@
 """File-drop source benchmark (issue 14): extract of a 1M-row gzip stock file against the HTTP source.
 
     bash scripts/benchmark_file_source.sh [--sizes 100000,1000000] [--repeat 2] [--out artifacts/benchmark]
-        [--pg-name bench-file] [--pg-port 55436]
 
-Not a test: it measures, it asserts nothing. It starts its own PostgreSQL cluster (`--pg-name`)
-and the WMS simulator, and for each size resets the simulator to that many SKUs and exports one
-snapshot with `devstack/file_export.py`, as a gzip CSV and as gzip JSON Lines (with manifests).
-Then, each in a fresh process (so the peak RSS is the extract's own), it stages the same snapshot
-through `extract.extract_to_staging`, the path every source takes:
+Not a test: it measures, it asserts nothing. It works in a database of its own on the checkout's
+PostgreSQL cluster ($STOCKSYNC_PG_PORT, as the demo; dropped at the end, the cluster stopped unless
+it was already running) and starts the WMS simulator, and for each size resets the simulator to that
+many SKUs and exports one snapshot with `devstack/file_export.py`, as a gzip CSV and as gzip JSON
+Lines (with manifests). Then, each in a fresh process (so the peak RSS is the extract's own), it
+stages the same snapshot through `extract.extract_to_staging`, the path every source takes:
 
 - `http`: the HTTP source (`WmsClient`, 10,000 items a page) from the simulator;
 - `file csv.gz` and `file jsonl.gz`: the file source (`FileSource`, chunks of 50,000 rows) from
@@ -93,8 +93,6 @@ def main() -> int:
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each kind per size (all reported)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "artifacts" / "benchmark")
-    parser.add_argument("--pg-name", default="bench-file")
-    parser.add_argument("--pg-port", type=int, default=55436)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--kind", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -105,15 +103,19 @@ def main() -> int:
         Path(args.worker).write_text(json.dumps(measure(args)))
         return 0
 
-    from devstack.file_export import export_snapshot
-    from devstack.local_pg import LocalPostgres
-    from devstack.local_stack import WmsProcess, free_port
-    from include.stocksync.pipeline import apply_schema
+    from devstack.local_pg import scratch_database
 
     os.umask(0o077)
     args.out.mkdir(parents=True, exist_ok=True)
-    pg = LocalPostgres(name=args.pg_name, port=args.pg_port, database="bench_file").start(allow_other_port=True)
-    dsn = pg.dsn()
+    with scratch_database("bench_file") as pg:  # the checkout's cluster, a database of its own
+        return run(pg.dsn(), args)
+
+
+def run(dsn: str, args: argparse.Namespace) -> int:
+    from devstack.file_export import export_snapshot
+    from devstack.local_stack import WmsProcess, free_port
+    from include.stocksync.pipeline import apply_schema
+
     apply_schema(dsn)
     wms = WmsProcess(free_port(), TOKEN, skus=10)
     results: list[dict[str, Any]] = []

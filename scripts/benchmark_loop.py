@@ -3,8 +3,9 @@ shop, and the push of many orders to the WMS.
 
     PYTHONPATH=. .venv/bin/python scripts/benchmark_loop.py [--skus 1000000] [--changed 10000] [--orders 10000]
 
-It starts its own PostgreSQL cluster (`.local/pg/bench-loop`, port 55476) and WMS service, seeds a
-shop in line with the WMS through a real nightly sync (not timed), then measures:
+It works in a database of its own on the checkout's PostgreSQL cluster ($STOCKSYNC_PG_PORT, as the
+demo; dropped at the end, the cluster stopped unless it was already running), starts the WMS
+service, seeds a shop in line with the WMS through a real nightly sync (not timed), then measures:
 
 - **intraday**: `--changed` SKUs change in the WMS (receipts through `/_admin/adjust`), then one
   intraday run (`intraday.run_once`: feed walk and staging, validation, plan, apply) with each
@@ -31,7 +32,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from devstack.demo_seed import load_catalog, reset_shop  # noqa: E402
-from devstack.local_pg import LocalPostgres  # noqa: E402
+from devstack.local_pg import scratch_database  # noqa: E402
 from devstack.local_stack import WmsProcess, free_port  # noqa: E402
 from include.stocksync import intraday, order_push, pipeline  # noqa: E402
 from include.stocksync.db import connect  # noqa: E402
@@ -116,10 +117,13 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "artifacts" / "benchmark" / "loop.json")
     args = parser.parse_args()
-    pg = LocalPostgres(name="bench-loop", port=55476, database="bench_loop").start(allow_other_port=True)
+    with scratch_database("bench_loop") as pg:  # the checkout's cluster, a database of its own
+        return run(pg.dsn(), args)
+
+
+def run(dsn: str, args: argparse.Namespace) -> int:
     wms = WmsProcess(free_port(), TOKEN, skus=10)
     try:
-        dsn = pg.dsn()
         pipeline.apply_schema(dsn)
         seeded = seed(dsn, wms, args.skus)
         result = {"skus": args.skus, "seed_seconds": round(seeded, 1),
