@@ -299,3 +299,55 @@ def test_a_page_with_an_odd_item_goes_row_by_row(odd: Any) -> None:
 
     sound = {"sku": "SKU-2", "on_hand": 1, "non_usable": 0, "allocated": 0, "available": 1, "seq": 2}
     assert copy_text(0, [sound, odd, sound]) is None
+
+
+def _sound(n: int, **changes: Any) -> dict[str, Any]:
+    return {"sku": f"SKU-{n:07d}", "on_hand": n, "non_usable": 0, "allocated": 1, "available": n - 1, "seq": n,
+            **changes}
+
+
+TYPED_PAGES = {
+    "sound": [_sound(n) for n in range(1, 50)],
+    "empty": [],
+    "keys in another order": [dict(reversed(list(_sound(n).items()))) for n in range(1, 4)],
+    "seq past 64 bits": [_sound(1, seq=10 ** 20)],
+    "negative and zero": [_sound(2, on_hand=-5, available=0)],
+    "bool": [_sound(1), _sound(2, on_hand=True)],
+    "float": [_sound(1, available=1.0)],
+    "numeric text": [_sound(1, seq="7")],
+    "null": [_sound(1, allocated=None)],
+    "key missing": [{k: v for k, v in _sound(1).items() if k != "seq"}],
+    "key more": [_sound(1, color="red")],
+    "sku not text": [_sound(1, sku=42)],
+    "sku with NUL": [_sound(1), _sound(2, sku="SKU\u0000-2")],
+    "sku with tab and backslash": [_sound(1, sku="a\tb\\c")],
+    "sku not ASCII": [_sound(1, sku="SKÜ-1\u202e")],
+    "sku too long": [_sound(1, sku="x" * 5000)],
+    "item not an object": [_sound(1), ["SKU-2", 1, 0, 0, 1, 2]],
+}
+
+
+@pytest.mark.parametrize("name", TYPED_PAGES)
+def test_typed_page_decoding_stages_what_plain_json_would(name: str) -> None:
+    """Issue 17's strict typed decode of a stock page is a shortcut only: the COPY bytes it stages
+    are those of the plain JSON reading through item_rows, for sound and odd pages alike."""
+    import json
+
+    from include.stocksync.sources.http import decode_page, page_copy_text
+
+    content = json.dumps({"snapshot_id": "s", "snapshot_taken_at": "2026-11-23T00:00:00Z",
+                          "orders_counted_until": "2026-11-23T00:00:00Z", "items": TYPED_PAGES[name],
+                          "next_cursor": None}).encode()
+    body = decode_page(content, "page 1")
+    items, text = page_copy_text(3, body)
+    staged = text if text is not None else _rows_as_copy_text(item_rows_of(3, items))
+    assert staged == _rows_as_copy_text(item_rows_of(3, json.loads(content)["items"]))
+    assert len(items) == len(TYPED_PAGES[name])
+    if name == "sound":
+        assert body.get("_typed") and text is not None  # the shortcut is taken where it can be
+
+
+def item_rows_of(page: int, items: list[Any]) -> list[Any]:
+    from include.stocksync.sources.base import item_rows
+
+    return list(item_rows(page, items))

@@ -25,6 +25,8 @@ from include.stocksync.contract import (
     CURSOR_MAX_LENGTH,
     FIELD_NAMES,
     FIELD_SET,
+    RAW_PREFIX,
+    RAW_SUFFIX,
     RAW_TEXT_MAX_LENGTH,
     SNAPSHOT_ID_MAX_LENGTH,
     TEXT_FIELDS,
@@ -259,6 +261,11 @@ def item_rows(batch_no: int, items: list[Any]) -> Iterator[tuple[Any, ...]]:
 
 _FIELD_VALUES = itemgetter(*FIELD_NAMES)
 _FIRST = itemgetter(0)
+# The one-piece rendering covers the contract as it is declared: one text field, the SKU, first,
+# integers after it, after the batch number. A contract otherwise sends every batch row by row.
+ONE_PIECE = TEXT_FIELDS == ("sku",) and FIELD_NAMES[0] == "sku" and RAW_PREFIX == ("page",)
+_ROW_FORMAT = "\t".join(("{batch}", *("%s" if f in TEXT_FIELDS else "%d" for f in FIELD_NAMES),
+                         *("\\N" for _ in RAW_SUFFIX))) + "\n"
 
 
 def copy_text(batch_no: int, items: list[Any]) -> bytes | None:
@@ -270,6 +277,8 @@ def copy_text(batch_no: int, items: list[Any]) -> bytes | None:
     otherwise: that batch goes row by row, through `item_rows`."""
     if not items:
         return b""
+    if not ONE_PIECE:
+        return None
     count = len(items)
     try:
         if set(map(len, items)) != {len(FIELD_NAMES)} or set(map(type, items)) != {dict}:
@@ -288,10 +297,14 @@ def copy_text(batch_no: int, items: list[Any]) -> bytes | None:
 def render_copy_text(batch_no: int, skus: list[str], flat: tuple[Any, ...]) -> bytes | None:
     """`copy_text` of rows already known to be text SKUs and integer quantities: `flat` holds each
     row's contract fields in order. None when a SKU would need `safe_text` or COPY escaping."""
+    if not skus:  # an empty page (an empty snapshot is a validation matter, not a crash here)
+        return b""
+    if not ONE_PIECE:
+        return None
     joined = "".join(skus)
     if not (joined.isascii() and joined.isprintable()) or "\\" in joined or max(map(len, skus)) > RAW_TEXT_MAX_LENGTH:
         return None
-    row = f"{int(batch_no)}\t%s\t%d\t%d\t%d\t%d\t%d\t\\N\t\\N\n"
+    row = _ROW_FORMAT.replace("{batch}", str(int(batch_no)))
     return ((row * len(skus)) % flat).encode("ascii")
 
 

@@ -39,7 +39,7 @@ from include.stocksync.sources.base import (
     item_rows,
     parse_timestamp,
 )
-from include.stocksync.sources.http import RETRY_STATUSES, _decode, _read_capped, _retry_after
+from include.stocksync.sources.http import RETRY_STATUSES, _read_capped, _retry_after, decode_json
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class ChangeFeedSource:
                 try:
                     status = response.status_code
                     if status in (200, 410):
-                        return status, _decode(_read_capped(response, bounds, where), where)
+                        return status, decode_json(_read_capped(response, bounds, where), where)
                     body = _read_capped(response, None, where, cap=2000).decode("utf-8", "replace")
                 finally:
                     response.close()

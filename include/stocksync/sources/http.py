@@ -23,6 +23,7 @@ import msgspec
 import orjson
 import requests
 
+from include.stocksync.contract import ITEM_FIELDS
 from include.stocksync.sources.base import (
     Batch,
     SnapshotHeader,
@@ -43,16 +44,11 @@ STOCK_PATH = "/v1/stock"
 
 
 # --- issue 17: a page of well-formed items decoded straight into typed rows -----------------------
-class _Item(msgspec.Struct, forbid_unknown_fields=True):
-    """An item that takes item_rows' fast path: exactly the contract's keys, a text SKU, integers
-    (strict: no bool, no float, no numeric text). The field order is contract.FIELD_NAMES."""
-
-    sku: str
-    on_hand: int
-    non_usable: int
-    allocated: int
-    available: int
-    seq: int
+# An item that takes item_rows' fast path, derived from the contract: exactly its keys, in its
+# order, text where it says text and integers where it says integer (strict: no bool, no float, no
+# numeric text, nothing past 64 bits).
+_Item = msgspec.defstruct("_Item", [(f.name, str if f.kind == "text" else int) for f in ITEM_FIELDS],
+                          forbid_unknown_fields=True)
 
 
 class _Page(msgspec.Struct):
@@ -98,7 +94,7 @@ class WmsClient:
                 try:
                     status = response.status_code
                     if status == 200:
-                        return _decode(_read_capped(response, bounds, where), where)
+                        return decode_page(_read_capped(response, bounds, where), where)
                     body = _read_capped(response, None, where, cap=2000).decode("utf-8", "replace")
                 finally:
                     response.close()
@@ -185,16 +181,21 @@ class WmsClient:
         for page_no, body in enumerate(self.pages(bounds)):
             header = SnapshotHeader(body.get("snapshot_id"), body.get("snapshot_taken_at"),
                                     body.get("orders_counted_until"))
-            items = body["items"]
-            # issue 17: a well-formed page goes to COPY as text rendered in one piece
-            if body.get("_typed"):
-                text = render_copy_text(page_no, list(map(_SKU, items)),
-                                        tuple(chain.from_iterable(map(msgspec.structs.astuple, items))))
-                if text is None:  # a SKU to make safe or escape: row by row, as dicts
-                    items = [msgspec.structs.asdict(item) for item in items]
-            else:
-                text = copy_text(page_no, items)
+            items, text = page_copy_text(page_no, body)
             yield Batch(header, item_rows(page_no, items), body["_where"], len(items), text=text)
+
+
+def page_copy_text(page_no: int, body: dict[str, Any]) -> tuple[list[Any], bytes | None]:
+    """A decoded page's items and, when they all take the fast path, their COPY text in one piece
+    (issue 17); else the items as dicts for `item_rows`, row by row, and None."""
+    items = body["items"]
+    if not body.get("_typed"):
+        return items, copy_text(page_no, items)
+    text = render_copy_text(page_no, list(map(_SKU, items)),
+                            tuple(chain.from_iterable(map(msgspec.structs.astuple, items))))
+    if text is None:  # a SKU to make safe or escape: row by row, as dicts
+        items = [msgspec.structs.asdict(item) for item in items]
+    return items, text
 
 
 def _read_capped(response: requests.Response, bounds: WalkBounds | None, where: str,
@@ -218,17 +219,19 @@ def _read_capped(response: requests.Response, bounds: WalkBounds | None, where: 
     return b"".join(chunks)
 
 
-def _decode(content: bytes, where: str) -> Any:
-    # issue 17: a sound page decodes into typed items in one pass; anything else (a key more or
-    # less, a value of another type, a body that is no such object) is read as before
+def decode_page(content: bytes, where: str) -> Any:
+    """A stock page: a sound one decodes into typed items in one pass (issue 17); anything else (a
+    key more or less, a value of another type, a body that is no such object) is read as JSON."""
     try:
         page = _PAGE.decode(content)
     except (msgspec.ValidationError, msgspec.DecodeError):
-        pass
-    else:
-        return {"snapshot_id": page.snapshot_id, "snapshot_taken_at": page.snapshot_taken_at,
-                "orders_counted_until": page.orders_counted_until, "items": page.items,
-                "next_cursor": page.next_cursor, "_typed": True}
+        return decode_json(content, where)
+    return {"snapshot_id": page.snapshot_id, "snapshot_taken_at": page.snapshot_taken_at,
+            "orders_counted_until": page.orders_counted_until, "items": page.items,
+            "next_cursor": page.next_cursor, "_typed": True}
+
+
+def decode_json(content: bytes, where: str) -> Any:
     try:
         return orjson.loads(content)
     except orjson.JSONDecodeError:
