@@ -173,7 +173,8 @@ def measure_size(args: argparse.Namespace) -> dict[str, Any]:
     out["stage_apply"] = applied.as_dict()
     out["stage_freeze_seconds_apply_mode"] = released["freeze_seconds"]
     out["extract_skus_per_second"] = round(extracted.rows / timings["extract"])
-    out["end_to_end_skus_per_second"] = round(skus / out["dag_runs"]["apply"]["wall_seconds"])
+    # end to end: the nightly as shipped (freeze mode full)
+    out["end_to_end_skus_per_second"] = round(skus / out["dag_runs"]["full"]["wall_seconds"])
     print(f"  {skus:>9,} SKUs  stages: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items())
           + f"; extract {out['extract_skus_per_second']:,} SKUs/s", flush=True)
 
@@ -251,11 +252,12 @@ def baselines(dsn: str, plan_table: str, our_load_seconds: float) -> dict[str, A
 
 
 # --------------------------------------------------------------------------- report
-def growth_exponents(results: list[dict[str, Any]]) -> dict[str, float]:
-    """Slope of log(time) against log(SKUs) between the smallest and largest size."""
+def growth_exponents(results: list[dict[str, Any]], last_step: bool = False) -> dict[str, float]:
+    """Slope of log(time) against log(SKUs) between the smallest and largest size, or (`last_step`)
+    between the two largest, where fixed start-up costs no longer flatter the slope."""
     if len(results) < 2:
         return {}
-    low, high = results[0], results[-1]
+    low, high = (results[-2] if last_step else results[0]), results[-1]
     exponents = {}
     for stage in (*STAGES, "end_to_end"):
         a, b = _stage_time(low, stage), _stage_time(high, stage)
@@ -265,7 +267,7 @@ def growth_exponents(results: list[dict[str, Any]]) -> dict[str, float]:
 
 def _stage_time(result: dict[str, Any], stage: str) -> float:
     if stage == "end_to_end":
-        return float(result["dag_runs"]["apply"]["wall_seconds"])
+        return float(result["dag_runs"]["full"]["wall_seconds"])  # the shipped freeze mode
     return float(result["stages"][stage])
 
 
@@ -279,8 +281,9 @@ def chart(results: list[dict[str, Any]], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for stage in (*STAGES, "end_to_end"):
         ax.plot(sizes, [_stage_time(r, stage) for r in results], marker="o", label=stage)
-    ax.plot(sizes, [r["dag_runs"]["apply"]["freeze_seconds"] for r in results], marker="s", linestyle="--",
-            label="freeze window (apply mode)")
+    for mode in ("full", "apply"):
+        ax.plot(sizes, [r["dag_runs"][mode]["freeze_seconds"] for r in results], marker="s", linestyle="--",
+                label=f"freeze window ({mode} mode)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("SKUs")
@@ -293,19 +296,56 @@ def chart(results: list[dict[str, Any]], path: Path) -> None:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    header = (f"{'SKUs':>9} | {'extract':>7} | {'validate':>8} | {'merge':>6} | {'load':>6} | {'DAG e2e':>7} | "
+    header = (f"{'SKUs':>10} | {'extract':>7} | {'validate':>8} | {'merge':>6} | {'load':>6} | {'DAG full':>8} | "
+              f"{'DAG apply':>9} | "
               f"{'freeze full':>11} | {'freeze apply':>12} | {'freeze none':>11} | {'extract/s':>10} | "
               f"{'e2e/s':>8} | {'peak RSS':>8}")
     lines = [header, "-" * len(header)]
     for r in results:
         d = r["dag_runs"]
         lines.append(
-            f"{r['skus']:>9,} | {r['stages']['extract']:>6.2f}s | {r['stages']['validate']:>7.2f}s | "
-            f"{r['stages']['merge']:>5.2f}s | {r['stages']['load']:>5.2f}s | {d['apply']['wall_seconds']:>6.2f}s | "
+            f"{r['skus']:>10,} | {r['stages']['extract']:>6.2f}s | {r['stages']['validate']:>7.2f}s | "
+            f"{r['stages']['merge']:>5.2f}s | {r['stages']['load']:>5.2f}s | {d['full']['wall_seconds']:>7.2f}s | "
+            f"{d['apply']['wall_seconds']:>8.2f}s | "
             f"{d['full']['freeze_seconds']:>10.3f}s | {d['apply']['freeze_seconds']:>11.3f}s | "
             f"{d['none']['freeze_seconds']:>10.3f}s | {r['extract_skus_per_second']:>10,} | "
             f"{r['end_to_end_skus_per_second']:>8,} | {r['peak_rss_mb']:>6.0f}MB")
     return "\n".join(lines)
+
+
+# issue 17's targets: (what, size it applies to, figure, limit, "max" or "min")
+TARGETS = (
+    ("nightly DAG end to end (full mode)", 1_000_000, lambda r: r["dag_runs"]["full"]["wall_seconds"], 12.0, "max"),
+    ("freeze window, full mode", 1_000_000, lambda r: r["dag_runs"]["full"]["freeze_seconds"], 10.0, "max"),
+    ("freeze window, apply mode", 1_000_000, lambda r: r["dag_runs"]["apply"]["freeze_seconds"], 0.3, "max"),
+    ("validate", 1_000_000, lambda r: r["stages"]["validate"], 2.5, "max"),
+    ("load", 1_000_000, lambda r: r["stages"]["load"], 3.0, "max"),
+    ("extract SKUs/s", 1_000_000, lambda r: r["extract_skus_per_second"], 500_000, "min"),
+    ("peak RSS MB", 1_000_000, lambda r: r["peak_rss_mb"], 1024, "max"),
+    ("nightly DAG end to end (full mode)", 10_000_000, lambda r: r["dag_runs"]["full"]["wall_seconds"], 120.0, "max"),
+    ("peak RSS MB", 10_000_000, lambda r: r["peak_rss_mb"], 2048, "max"),
+)
+
+
+def target_lines(summary: dict[str, Any]) -> list[str]:
+    """Each target of issue 17 whose size was measured: the figure, the limit, met or missed."""
+    lines = []
+    by_size = {r["skus"]: r for r in summary["results"]}
+    for what, size, figure, limit, kind in TARGETS:
+        if size in by_size:
+            value = figure(by_size[size])
+            met = value <= limit if kind == "max" else value >= limit
+            lines.append(f"  {'met   ' if met else 'MISSED'} {what} at {size:,}: {value:,} ({kind} {limit:,})")
+    for span, exponents in (("smallest to largest", summary["growth_exponents"]),
+                            ("two largest sizes", summary.get("growth_exponents_last_step", {}))):
+        for stage, k in exponents.items():
+            lines.append(f"  {'met   ' if k <= 1.05 else 'MISSED'} growth exponent {stage} ({span}): {k} (max 1.05)")
+    for r in summary["results"]:
+        for rep in r.get("baselines", {}).get("repetitions", []):
+            for figure, limit in (("ratio_executemany_to_ours", 5), ("ratio_per_sku_commit_to_ours", 50)):
+                verdict = "met   " if rep[figure] >= limit else "MISSED"
+                lines.append(f"  {verdict} {figure} at {rep['rows']:,}: {rep[figure]} (min {limit})")
+    return lines
 
 
 # --------------------------------------------------------------------------- orchestration
@@ -373,6 +413,7 @@ def _run_sizes(args: argparse.Namespace, pg: LocalPostgres) -> int:
         env_file.unlink(missing_ok=True)
 
     summary = {"results": results, "growth_exponents": growth_exponents(results),
+               "growth_exponents_last_step": growth_exponents(results, last_step=True),
                "machine": {"cores": os.cpu_count()}}
     (args.out / "results.json").write_text(json.dumps(summary, indent=2, default=str))
     chart(results, args.out / "stages.png")
@@ -380,6 +421,7 @@ def _run_sizes(args: argparse.Namespace, pg: LocalPostgres) -> int:
     print(table(results))
     print()
     print("growth exponent (time ~ SKUs^k, smallest to largest size):", json.dumps(summary["growth_exponents"]))
+    print("growth exponent between the two largest sizes:", json.dumps(summary["growth_exponents_last_step"]))
     for r in results:
         if "baselines" in r:
             b = r["baselines"]
@@ -387,6 +429,8 @@ def _run_sizes(args: argparse.Namespace, pg: LocalPostgres) -> int:
             for figure in BASELINE_FIGURES:
                 f = b[figure]
                 print(f"  {figure:<30} {f['min']:>8} {f['median']:>8} {f['max']:>8}")
+    print("issue 17's targets on this machine:")
+    print("\n".join(target_lines(summary)))
     print(f"\nresults: {args.out / 'results.json'}\nchart:   {args.out / 'stages.png'}")
     return 0
 
