@@ -25,9 +25,11 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -419,20 +421,33 @@ def checkout_cluster(database: str = "shop", local_dir: Path = LOCAL_DIR) -> Loc
 def scratch_database(database: str, keep: bool = False, local_dir: Path = LOCAL_DIR) -> Iterator[LocalPostgres]:
     """A database of its own on the checkout's cluster, for a benchmark: the cluster is started if
     needed and stopped again on exit when this started it; the database is dropped on exit unless
-    `keep` (a 10M-SKU catalog is gigabytes). The demo's own database is never touched."""
+    `keep` (a 10M-SKU catalog is gigabytes). The demo's own database is never touched. A SIGTERM
+    (kill, a CI timeout) unwinds like Ctrl-C meanwhile, so the caller's `finally` blocks and these
+    stop what was started."""
     pg = checkout_cluster(database, local_dir)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     was_running = pg.is_running()
-    preferred = pg.port
-    pg.start(allow_other_port=True)
-    if pg.port != preferred:
-        print(f"stocksync: port {preferred} is taken by another program; the cluster listens on {pg.port} "
-              f"(set {PORT_SETTING} to choose)", file=sys.stderr)
     try:
-        yield pg
-    finally:
+        preferred = pg.port
+        pg.start(allow_other_port=True)
+        if pg.port != preferred:
+            print(f"stocksync: port {preferred} is taken by another program; the cluster listens on {pg.port} "
+                  f"(set {PORT_SETTING} to choose)", file=sys.stderr)
         try:
+            yield pg
+        finally:
             if not keep:
                 pg.drop_database(database)
-        finally:
+    finally:
+        try:
             if not was_running:
                 pg.stop()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)

@@ -175,13 +175,34 @@ def measure_size(args: argparse.Namespace) -> dict[str, Any]:
     out["extract_skus_per_second"] = round(extracted.rows / timings["extract"])
     # end to end: the nightly as shipped (freeze mode full)
     out["end_to_end_skus_per_second"] = round(skus / out["dag_runs"]["full"]["wall_seconds"])
+    out["wms_alone_skus_per_second"] = wms_walk_rate(wms_url)
     print(f"  {skus:>9,} SKUs  stages: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items())
-          + f"; extract {out['extract_skus_per_second']:,} SKUs/s", flush=True)
+          + f"; extract {out['extract_skus_per_second']:,} SKUs/s (the WMS simulator alone serves "
+          f"{out['wms_alone_skus_per_second']:,} SKUs/s)", flush=True)
 
     if skus == args.baseline_size:
         out["baselines"] = baseline_repetitions(dsn, wms, wms_url, skus, rng, args.baseline_repetitions)
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return out
+
+
+def wms_walk_rate(wms_url: str, page_size: int = 10000) -> int:
+    """SKUs/s of the WMS simulator alone: a walk that only reads each page's bytes and its cursor
+    (orjson), no checks, no staging. Far above the extract's rate, the extract measures our client."""
+    import orjson
+
+    session = requests_session()
+    cursor, items = None, 0
+    started = time.perf_counter()
+    while True:
+        params: dict[str, Any] = {"limit": page_size, **({"cursor": cursor} if cursor else {})}
+        with session.get(f"{wms_url}/v1/stock", params=params, stream=True, timeout=60) as response:
+            response.raise_for_status()
+            page = orjson.loads(b"".join(response.iter_content(chunk_size=1 << 20)))
+        items += len(page["items"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return round(items / (time.perf_counter() - started))
 
 
 BASELINE_FIGURES = ("our_load_seconds", "per_sku_commit_seconds", "executemany_one_txn_seconds",
@@ -299,6 +320,7 @@ def table(results: list[dict[str, Any]]) -> str:
     header = (f"{'SKUs':>10} | {'extract':>7} | {'validate':>8} | {'merge':>6} | {'load':>6} | {'DAG full':>8} | "
               f"{'DAG apply':>9} | "
               f"{'freeze full':>11} | {'freeze apply':>12} | {'freeze none':>11} | {'extract/s':>10} | "
+              f"{'WMS alone/s':>11} | "
               f"{'e2e/s':>8} | {'peak RSS':>8}")
     lines = [header, "-" * len(header)]
     for r in results:
@@ -309,6 +331,7 @@ def table(results: list[dict[str, Any]]) -> str:
             f"{d['apply']['wall_seconds']:>8.2f}s | "
             f"{d['full']['freeze_seconds']:>10.3f}s | {d['apply']['freeze_seconds']:>11.3f}s | "
             f"{d['none']['freeze_seconds']:>10.3f}s | {r['extract_skus_per_second']:>10,} | "
+            f"{r.get('wms_alone_skus_per_second', 0):>11,} | "
             f"{r['end_to_end_skus_per_second']:>8,} | {r['peak_rss_mb']:>6.0f}MB")
     return "\n".join(lines)
 

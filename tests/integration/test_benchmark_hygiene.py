@@ -132,3 +132,35 @@ def test_the_benchmark_stops_every_server_it_started(tmp_path: Path, monkeypatch
     assert checkout_cluster().is_running() == was_running
     if was_running:
         assert "bench" not in databases(checkout_cluster().start())
+
+
+@pytest.mark.slow
+def test_a_terminated_benchmark_stops_every_server_it_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kill (SIGTERM) in the middle of a size: the benchmark unwinds and stops its servers too."""
+    import signal
+    import time
+
+    if not checkout_cluster().is_running():
+        monkeypatch.setenv(PORT_SETTING, str(free_port()))
+    was_running = checkout_cluster().is_running()
+    before = our_servers()
+    bench = subprocess.Popen([sys.executable, "scripts/benchmark.py", "--sizes", "50000", "--out", str(tmp_path)],
+                             cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert bench.stdout is not None
+        seen = []
+        for line in bench.stdout:  # killed once the measuring worker runs
+            seen.append(line)
+            if "seeded in" in line:
+                break
+        assert any("seeded in" in line for line in seen), "".join(seen)[-3000:]
+        time.sleep(2)
+        assert our_servers() - before, "the benchmark should have its servers running now"
+        bench.send_signal(signal.SIGTERM)
+        assert bench.wait(timeout=120) != 0
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+    assert our_servers() - before == set()
+    assert checkout_cluster().is_running() == was_running
