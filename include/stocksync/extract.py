@@ -92,21 +92,24 @@ def extract_to_staging(conn: psycopg.Connection, source: WmsSource, run_id: str,
     batches = rows = 0
     first = None
     checked = None
-    for batch in source.batches(bounds):
-        if first is None:
-            first = batch.header
-            checked = check_header(first, limits, request_started_at)
-        else:
-            same_snapshot(first, batch.header, batch.where)
-        with conn.cursor().copy(copy_sql) as copy:
-            if batch.text is not None:  # issue 17: rendered by the source in one piece
+    # one COPY for the whole walk (issue 17): the server parses batch n while the source decodes
+    # batch n+1, instead of a statement, and a wait for its end, per batch; a failed check or walk
+    # aborts it, and the step rolls the table back
+    with conn.cursor().copy(copy_sql) as copy:
+        for batch in source.batches(bounds):
+            if first is None:
+                first = batch.header
+                checked = check_header(first, limits, request_started_at)
+            else:
+                same_snapshot(first, batch.header, batch.where)
+            if batch.text is not None:  # rendered by the source in one piece
                 copy.write(batch.text)
                 rows += batch.count or 0
             else:
                 for row in batch.rows:
                     copy.write_row(row)
                     rows += 1
-        batches += 1
+            batches += 1
     if checked is None:
         raise WmsContractError("the WMS source yielded no batch at all")
     result = ExtractResult(
