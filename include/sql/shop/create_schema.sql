@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS {shop}.stock (
     qty        integer NOT NULL CHECK (qty >= 0),
     wms_seq    bigint NOT NULL DEFAULT 0,          -- last applied WMS sequence for this SKU
     updated_at timestamptz NOT NULL DEFAULT now()
-);
+) WITH (fillfactor = 90);  -- room on each page: a sync's in-place writes are HOT (docs/shop-adapter.md)
 
 CREATE TABLE IF NOT EXISTS {shop}.orders (
     order_id            bigserial PRIMARY KEY,
