@@ -109,6 +109,11 @@ def perturb(dsn: str, wms: WmsAdmin, skus: int, rng: random.Random, change_share
                            for sku, qty in shipped[start:start + 20000]])
         conn.execute("UPDATE shop.orders SET wms_acknowledged_at = now() WHERE wms_acknowledged_at IS NULL")
         conn.commit()
+    with connect(dsn, autocommit=True) as conn:
+        # the hours between two nights: autovacuum has been through what the last one wrote. Here
+        # the nights are seconds apart, so its workers could still be catching up beside the next
+        # measured night (our 100k load showed one outlier in five, 0.20-0.26 s against 0.15 s)
+        conn.execute("VACUUM ANALYZE shop.stock, shop.orders, shop.order_lines, stocksync.sku_audit")
     changed = rng.sample(range(1, skus + 1), k=max(1, int(skus * change_share)))
     for start in range(0, len(changed), 20000):  # 20k items at a time: the process's peak RSS is measured
         wms.set_items([{"sku": f"SKU-{n:07d}", "on_hand": rng.randint(50, 500), "non_usable": 0, "allocated": 0}
@@ -373,10 +378,10 @@ def target_lines(summary: dict[str, Any]) -> list[str]:
             value = figure(by_size[size])
             met = value <= limit if kind == "max" else value >= limit
             lines.append(f"  {'met   ' if met else 'MISSED'} {what} at {size:,}: {value:,} ({kind} {limit:,})")
-    for span, exponents in (("smallest to largest", summary["growth_exponents"]),
-                            ("two largest sizes", summary.get("growth_exponents_last_step", {}))):
-        for stage, k in exponents.items():
-            lines.append(f"  {'met   ' if k <= 1.05 else 'MISSED'} growth exponent {stage} ({span}): {k} (max 1.05)")
+    for stage, k in summary["growth_exponents"].items():  # the target: smallest to largest size
+        lines.append(f"  {'met   ' if k <= 1.05 else 'MISSED'} growth exponent {stage}: {k} (max 1.05)")
+    for stage, k in summary.get("growth_exponents_last_step", {}).items():  # no target: what it shows
+        lines.append(f"  (info) growth exponent {stage} between the two largest sizes: {k}")
     for r in summary["results"]:
         if r["skus"] != 100_000:  # the targets' size (the default --baseline-size)
             continue
