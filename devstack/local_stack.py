@@ -39,6 +39,8 @@ from devstack.local_secrets import (
 from include.stocksync.settings import PROJECT_ROOT, WRITER_POOL
 
 WMS_TOKEN_ENV = "STOCKSYNC_WMS_TOKEN"
+WMS_PORT_SETTING = "STOCKSYNC_WMS_PORT"
+WEBHOOK_PORT_SETTING = "STOCKSYNC_WEBHOOK_PORT"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class BackgroundService:
     argv: list[str] = field(default_factory=list)
     state_dir: Path = LOCAL_DIR
     env: dict[str, str] = field(default_factory=dict, hash=False, compare=False, repr=False)
+    port_setting: str = ""  # the environment variable that chooses the port, named in errors
 
     @property
     def url(self) -> str:
@@ -67,9 +70,28 @@ class BackgroundService:
         except requests.RequestException:
             return False
 
+    def running(self) -> bool:
+        """Our process (the pid file's) is alive."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
     def start(self, timeout: float = 30.0) -> BackgroundService:
         if self.healthy():
-            return self
+            if self.running():
+                return self  # started earlier from this directory: reused
+            # another checkout's service (its token differs: every call would get 401) or another program
+            hint = f"; set {self.port_setting} to a free port" if self.port_setting else ""
+            raise RuntimeError(f"port {self.port} on 127.0.0.1 already answers, but not with the {self.name} "
+                               f"started from {self.state_dir} (another checkout's, or another program): stop "
+                               f"it{hint}")
         make_private_dir(self.state_dir)
         log = open_private_log(self.logfile)
         env = {**os.environ, **self.env, "PYTHONPATH": str(PROJECT_ROOT)}
@@ -112,8 +134,9 @@ class LocalStack:
     """The stack under `local_dir` (`.local/`; a test may use a directory of its own)."""
 
     pg: LocalPostgres = None  # type: ignore[assignment]  # set in __post_init__
-    wms_port: int = 18765
-    webhook_port: int = 18766
+    # the demo's fixed ports, or the environment's (two checkouts side by side set two of each)
+    wms_port: int = field(default_factory=lambda: int(os.environ.get(WMS_PORT_SETTING, "18765")))
+    webhook_port: int = field(default_factory=lambda: int(os.environ.get(WEBHOOK_PORT_SETTING, "18766")))
     wms_skus: int = 2000
     wms_seed: int = 7
     local_dir: Path = LOCAL_DIR
@@ -132,13 +155,15 @@ class LocalStack:
         return BackgroundService("wms", self.wms_port, [
             sys.executable, "-m", "devstack.wms_service", "--host", "127.0.0.1", "--port",
             str(self.wms_port), "--skus", str(self.wms_skus), "--seed", str(self.wms_seed),
-            "--token-file", str(wms_token_file(self.local_dir))], state_dir=self.local_dir)
+            "--token-file", str(wms_token_file(self.local_dir))], state_dir=self.local_dir,
+            port_setting=WMS_PORT_SETTING)
 
     @property
     def webhook(self) -> BackgroundService:
         return BackgroundService("webhook", self.webhook_port, [
             sys.executable, "-m", "devstack.webhook_receiver", "--port", str(self.webhook_port),
-            "--file", str(self.local_dir / "alerts.jsonl")], state_dir=self.local_dir)
+            "--file", str(self.local_dir / "alerts.jsonl")], state_dir=self.local_dir,
+            port_setting=WEBHOOK_PORT_SETTING)
 
     def start(self) -> LocalStack:
         self.pg.start()
