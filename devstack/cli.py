@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from devstack.demo_seed import WmsAdmin, seed_demo
+from devstack.local_pg import LocalPostgresError
 from devstack.local_secrets import PRIVATE_UMASK
-from devstack.local_stack import LocalStack, migrate_airflow
+from devstack.local_stack import LocalStack, LocalStackError, migrate_airflow
 from include.stocksync.db import connect
 from include.stocksync.pipeline import apply_schema, summary
 from include.stocksync.report import ordered_stages
@@ -144,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     # the DQ reports) is for this user only
     os.umask(PRIVATE_UMASK)
     if args.command == "demo":
-        return demo(args)
+        try:
+            return demo(args)
+        except (LocalPostgresError, LocalStackError) as exc:  # a port taken, a cluster that cannot start
+            print(f"stocksync: {exc}", file=sys.stderr)
+            return 2
     LocalStack().stop()
     print("stopped the local stack")
     return 0

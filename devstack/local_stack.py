@@ -43,6 +43,10 @@ WMS_PORT_SETTING = "STOCKSYNC_WMS_PORT"
 WEBHOOK_PORT_SETTING = "STOCKSYNC_WEBHOOK_PORT"
 
 
+class LocalStackError(RuntimeError):
+    """The local stack cannot start as configured (the message says what to change)."""
+
+
 @dataclass(frozen=True)
 class BackgroundService:
     name: str
@@ -71,7 +75,10 @@ class BackgroundService:
             return False
 
     def running(self) -> bool:
-        """Our process (the pid file's) is alive."""
+        """Our process (the pid file's) is alive and was started on this port."""
+        return self._recorded_port() == self.port and self._alive()
+
+    def _alive(self) -> bool:
         pid = self.pid()
         if pid is None:
             return False
@@ -89,9 +96,11 @@ class BackgroundService:
                 return self  # started earlier from this directory: reused
             # another checkout's service (its token differs: every call would get 401) or another program
             hint = f"; set {self.port_setting} to a free port" if self.port_setting else ""
-            raise RuntimeError(f"port {self.port} on 127.0.0.1 already answers, but not with the {self.name} "
-                               f"started from {self.state_dir} (another checkout's, or another program): stop "
-                               f"it{hint}")
+            raise LocalStackError(f"port {self.port} on 127.0.0.1 already answers, but not with the {self.name} "
+                                  f"started from {self.state_dir} (another checkout's, or another program): stop "
+                                  f"it{hint}")
+        if self._alive() and self._recorded_port() not in (None, self.port):
+            self.stop()  # ours, started on the port the setting named before: not left running unowned
         make_private_dir(self.state_dir)
         log = open_private_log(self.logfile)
         env = {**os.environ, **self.env, "PYTHONPATH": str(PROJECT_ROOT)}
@@ -100,7 +109,7 @@ class BackgroundService:
                                        start_new_session=True, umask=PRIVATE_UMASK)
         finally:
             os.close(log)
-        write_private(self.pidfile, str(process.pid))
+        write_private(self.pidfile, f"{process.pid} {self.port}")
         deadline = time.monotonic() + timeout
         while not self.healthy():
             if process.poll() is not None:
@@ -113,8 +122,15 @@ class BackgroundService:
 
     def pid(self) -> int | None:
         try:
-            return int(self.pidfile.read_text())
-        except (FileNotFoundError, ValueError):
+            return int(self.pidfile.read_text().split()[0])
+        except (FileNotFoundError, ValueError, IndexError):
+            return None
+
+    def _recorded_port(self) -> int | None:
+        """The port the pid file's process was started on ("<pid> <port>")."""
+        try:
+            return int(self.pidfile.read_text().split()[1])
+        except (FileNotFoundError, ValueError, IndexError):
             return None
 
     def stop(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.server
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,3 +76,28 @@ def test_the_stack_takes_its_ports_from_the_environment(monkeypatch: pytest.Monk
     monkeypatch.delenv(WMS_PORT_SETTING)
     monkeypatch.delenv(WEBHOOK_PORT_SETTING)
     assert (LocalStack(local_dir=tmp_path).wms_port, LocalStack(local_dir=tmp_path).webhook_port) == (18765, 18766)
+
+
+def test_ours_on_another_port_does_not_make_a_taken_port_ours(other_service: int, tmp_path: Path) -> None:
+    """Our service runs on the port set before; the port named now answers with someone else's."""
+    ours = webhook_on(free_port(), tmp_path).start()
+    try:
+        with pytest.raises(RuntimeError, match="already answers"):
+            webhook_on(other_service, tmp_path).start()
+        assert ours.running()  # refused before touching anything
+    finally:
+        ours.stop()
+
+
+def test_moving_the_port_stops_ours_on_the_old_one(tmp_path: Path) -> None:
+    old = webhook_on(free_port(), tmp_path).start()
+    old_pid = old.pid()
+    new = webhook_on(free_port(), tmp_path).start()
+    try:
+        assert new.running() and new.pid() != old_pid
+        deadline = time.monotonic() + 10
+        while old.healthy() and time.monotonic() < deadline:  # SIGTERM sent; it exits at once
+            time.sleep(0.1)
+        assert not old.healthy()  # not left running with nobody's pid file
+    finally:
+        new.stop()
