@@ -36,7 +36,8 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import quote
 
 import requests
 
@@ -224,6 +225,23 @@ class AirflowStandalone:
             passwords = {}
         passwords[self.username] = self.password
         write_private(self.passwords_file, json.dumps(passwords) + "\n")
+
+
+class _ApiClient(Protocol):
+    def api(self, method: str, path: str, json: Any = None, **kwargs: Any) -> requests.Response: ...
+
+
+def wait_for_run(client: _ApiClient, dag_id: str, run_id: str, timeout: float = 180.0) -> dict[str, Any]:
+    """The DAG run once it has finished (success or failed), through the REST API of a standalone or
+    Celery stack; TimeoutError when it is still going after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = client.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}").json()
+        if run.get("state") in ("success", "failed"):
+            return dict(run)
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{dag_id} {run_id!r} still {run.get('state')} after {timeout:.0f} s")
+        time.sleep(1)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

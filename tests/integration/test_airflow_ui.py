@@ -25,7 +25,7 @@ from urllib.parse import quote, unquote, urljoin, urlparse
 import pytest
 import requests
 
-from devstack.airflow_standalone import AirflowStandalone
+from devstack.airflow_standalone import AirflowStandalone, wait_for_run
 from devstack.demo_seed import seed_demo
 from devstack.local_stack import free_port
 from include.stocksync.db import run_key
@@ -332,16 +332,6 @@ def run_path(dag_id: str, run_id: str) -> str:
     return f"/dags/{dag_id}/runs/{quote(run_id, safe='')}"
 
 
-def wait_for_run(api: AirflowStandalone, dag_id: str, run_id: str, timeout: float = 300) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        state = api.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}").json().get("state")
-        if state in ("success", "failed"):
-            return str(state)
-        assert time.monotonic() < deadline, f"{dag_id} {run_id!r} still {state}"
-        time.sleep(1)
-
-
 @pytest.fixture(scope="module")
 def hostile(ui: UiStack, shop_dsn: str, dagbag: Any, wms_process: Any, webhook: Any) -> HostileRuns:
     from include.stocksync.pipeline import get_run
@@ -368,8 +358,8 @@ def hostile(ui: UiStack, shop_dsn: str, dagbag: Any, wms_process: Any, webhook: 
         response = api.api("POST", f"/api/v2/dags/{PUSH}/dagRuns",
                            json={"dag_run_id": run_id, "logical_date": None, "conf": conf})
         assert response.status_code == 200, response.text
-    assert wait_for_run(api, PUSH, HOSTILE_RUN_ID) == "success"
-    assert wait_for_run(api, PUSH, nightly.run_id) == "failed"
+    assert wait_for_run(api, PUSH, HOSTILE_RUN_ID, timeout=300)["state"] == "success"
+    assert wait_for_run(api, PUSH, nightly.run_id, timeout=300)["state"] == "failed"
     assert get_run(shop_dsn, HOSTILE_RUN_ID)["status"] == "dry_run"
     assert get_run(shop_dsn, nightly.run_id)["dag_id"] == NIGHTLY  # the refused push left it alone
     alerts = [e["body"] for e in webhook.received()

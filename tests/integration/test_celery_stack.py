@@ -27,6 +27,7 @@ import psycopg
 import pytest
 import requests
 
+from devstack.airflow_standalone import wait_for_run
 from devstack.celery_stack import CeleryStack
 from devstack.demo_seed import seed_demo
 from devstack.local_pg import LocalPostgres
@@ -88,21 +89,11 @@ def trigger(stack: CeleryStack, dag_id: str, conf: dict[str, Any]) -> str:
     return str(response.json()["dag_run_id"])
 
 
-def wait_for(stack: CeleryStack, dag_id: str, run_id: str, timeout: float = 240) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}").json()
-        if run["state"] in ("success", "failed"):
-            return dict(run)
-        assert time.monotonic() < deadline, f"{dag_id} {run_id} still {run['state']}"
-        time.sleep(1)
-
-
 def settle(stack: CeleryStack, dag_id: str) -> None:
     """Wait until no run of `dag_id` is queued or running (e.g. the slot unpausing started)."""
     for run in stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns").json()["dag_runs"]:
         if run["state"] not in ("success", "failed"):
-            wait_for(stack, dag_id, run["dag_run_id"])
+            wait_for_run(stack, dag_id, run["dag_run_id"], timeout=240)
 
 
 def task_instances(stack: CeleryStack, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
@@ -122,7 +113,7 @@ def run_spread(stack: CeleryStack, dag_id: str, conf: dict[str, Any]) -> tuple[s
     run's id, its task instances and how many runs it took. Every run must succeed."""
     for attempt in range(1, SPREAD_ATTEMPTS + 1):
         run_id = trigger(stack, dag_id, conf)
-        assert wait_for(stack, dag_id, run_id)["state"] == "success", stack.log_tail("scheduler")
+        assert wait_for_run(stack, dag_id, run_id, timeout=240)["state"] == "success", stack.log_tail("scheduler")
         tis = task_instances(stack, dag_id, run_id)
         # every task ran on one of our Celery workers (never in the scheduler, never elsewhere)
         assert {worker_of(ti["hostname"]) for ti in tis.values()} <= set(stack.workers), tis
@@ -204,7 +195,7 @@ def test_worker_killed_mid_load_the_retry_finishes_on_the_other(stack: CelerySta
         holder.rollback()  # the dead worker's backend gets the lock, finds its client gone, rolls back
         holder.close()
 
-    run = wait_for(stack, NIGHTLY, run_id, timeout=240)
+    run = wait_for_run(stack, NIGHTLY, run_id, timeout=240)
     assert run["state"] == "success", stack.log_tail("scheduler")
     tis = task_instances(stack, NIGHTLY, run_id)
     retried = tis["load_stock"]

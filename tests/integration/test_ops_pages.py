@@ -32,7 +32,7 @@ from urllib.parse import quote, urljoin
 
 import pytest
 
-from devstack.airflow_standalone import AirflowStandalone
+from devstack.airflow_standalone import AirflowStandalone, wait_for_run
 from devstack.demo_seed import seed_demo
 from devstack.local_stack import free_port
 from include.stocksync.db import connect, execute_file, run_key
@@ -182,16 +182,6 @@ def write_availability(dsn: str) -> None:
         conn.commit()
 
 
-def wait_for_run(api: AirflowStandalone, dag_id: str, run_id: str, timeout: float = 180) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        state = api.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}").json().get("state")
-        if state in ("success", "failed"):
-            return str(state)
-        assert time.monotonic() < deadline, f"{dag_id} {run_id!r} still {state}"
-        time.sleep(1)
-
-
 @pytest.fixture(scope="module")
 def ops(shop_dsn: str, wms_process: Any, webhook: Any, airflow: dict[str, str], dagbag: Any,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ops]:
@@ -242,7 +232,7 @@ def ops(shop_dsn: str, wms_process: Any, webhook: Any, airflow: dict[str, str], 
         response = standalone.api("POST", f"/api/v2/dags/{PUSH}/dagRuns",
                                   json={"dag_run_id": refused_id, "logical_date": None, "conf": REFUSED_CONF})
         assert response.status_code == 200, response.text
-        assert wait_for_run(standalone, PUSH, refused_id) == "failed"
+        assert wait_for_run(standalone, PUSH, refused_id)["state"] == "failed"
         yield Ops(standalone, applied.run_id, dry_run.run_id, stopped.run_id, extract.run_id, refused_id,
                   made + 5)
     finally:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from devstack.airflow_standalone import AirflowStandalone
+from devstack.airflow_standalone import AirflowStandalone, wait_for_run
 from devstack.local_stack import free_port
 from include.stocksync import pipeline
 from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, active_freezes, shop_in_line_with_wms, stock_fingerprint
@@ -63,16 +63,6 @@ def trigger(api: AirflowStandalone, dag_id: str, conf: dict[str, Any]) -> Any:
     return api.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
 
 
-def wait_for(api: AirflowStandalone, dag_id: str, run_id: str, timeout: float = 180) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = api.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}").json()
-        if run["state"] in ("success", "failed"):
-            return run
-        assert time.monotonic() < deadline, f"{dag_id} {run_id} still {run['state']}"
-        time.sleep(1)
-
-
 def test_dry_run_then_real_push_of_a_subset_over_rest(airflow_api: AirflowStandalone, drifted_shop: str,
                                                       wms: Any) -> None:
     before = {sku: qty for sku, qty, _, _ in stock_fingerprint(drifted_shop)}
@@ -80,7 +70,7 @@ def test_dry_run_then_real_push_of_a_subset_over_rest(airflow_api: AirflowStanda
 
     dry = trigger(airflow_api, PUSH, {"dry_run": True})
     assert dry.status_code == 200, dry.text
-    dry_run = wait_for(airflow_api, PUSH, dry.json()["dag_run_id"])
+    dry_run = wait_for_run(airflow_api, PUSH, dry.json()["dag_run_id"])
     assert dry_run["state"] == "success"
     assert {sku: qty for sku, qty, _, _ in stock_fingerprint(drifted_shop)} == before
     record = pipeline.get_run(drifted_shop, dry.json()["dag_run_id"])
@@ -91,7 +81,7 @@ def test_dry_run_then_real_push_of_a_subset_over_rest(airflow_api: AirflowStanda
     listed = sorted(sku for sku in before if before[sku] != available[sku])[:2]
     real = trigger(airflow_api, PUSH, {"dry_run": False, "skus": listed, "freeze_mode": "apply"})
     assert real.status_code == 200, real.text
-    real_run = wait_for(airflow_api, PUSH, real.json()["dag_run_id"])
+    real_run = wait_for_run(airflow_api, PUSH, real.json()["dag_run_id"])
     assert real_run["state"] == "success"
     after = {sku: qty for sku, qty, _, _ in stock_fingerprint(drifted_shop)}
     assert {sku for sku in after if after[sku] != before[sku]} == set(listed)
@@ -132,7 +122,7 @@ def test_override_without_reason_fails_fast(airflow_api: AirflowStandalone, drif
     response = trigger(airflow_api, PUSH, {"dry_run": False, "override_guardrails": True})
     assert response.status_code == 200, response.text
     run_id = response.json()["dag_run_id"]
-    assert wait_for(airflow_api, PUSH, run_id)["state"] == "failed"
+    assert wait_for_run(airflow_api, PUSH, run_id)["state"] == "failed"
     tis = airflow_api.api("GET", f"/api/v2/dags/{PUSH}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
     states = {ti["task_id"]: ti["state"] for ti in tis}
     assert states["freeze_checkout"] == "failed" and states["extract_wms_counts"] != "success"
@@ -155,7 +145,7 @@ def test_nightly_and_push_never_write_at_the_same_time(airflow_api: AirflowStand
     assert nightly.status_code == 200 and pushed.status_code == 200, (nightly.text, pushed.text)
     runs = [(NIGHTLY, nightly.json()["dag_run_id"]), (PUSH, pushed.json()["dag_run_id"])]
     for dag_id, run_id in runs:
-        assert wait_for(airflow_api, dag_id, run_id)["state"] == "success"
+        assert wait_for_run(airflow_api, dag_id, run_id)["state"] == "success"
     (a_start, a_end), (b_start, b_end) = (_window(airflow_api, d, r) for d, r in runs)
     assert a_end <= b_start or b_end <= a_start, f"load_stock windows overlap: {(a_start, a_end)} {(b_start, b_end)}"
     pool = airflow_api.api("GET", "/api/v2/pools/stocksync_shop_writer").json()
