@@ -1,7 +1,8 @@
 """Availability service benchmark: latency and throughput of the inventory script on 127.0.0.1.
 
     bash scripts/benchmark_availability.sh [--skus 10000] [--clients 100] [--requests 20000] \\
-        [--rate 1000] [--paced-seconds 15] [--time-limit 60] [--workers 2] [--wms-budget-ms 100]
+        [--rate 1000] [--paced-seconds 15] [--time-limit 60] [--workers 2] [--wms-budget-ms 100] \\
+        [--overload-clients 128] [--overload-seconds 20] [--max-in-flight N]
 
 Not a test: it measures, it asserts nothing. It works in a database of its own on the checkout's
 PostgreSQL cluster ($STOCKSYNC_PG_PORT, as the demo; dropped at the end, the cluster stopped unless
@@ -12,15 +13,24 @@ include.stocksync.availability`, uvicorn with `--workers` processes), once from 
 and once in live mode (every request also asks the WMS, within `--wms-budget-ms`; a mover changes 20
 WMS SKUs a second, so some answers are live write-backs).
 
-Per mode, two phases, both with `--clients` concurrent keep-alive connections from one uvloop
-process (a small raw HTTP/1.1 client: the load generator shares the 2 cores with the service, the
-database and the WMS, so it has to be cheap):
+Requests are shaped as the platform sends them (`.catalog`, `.code`, `.id`, `.quantity`,
+`.price`, then the options). Per mode, three phases, each with concurrent keep-alive connections
+from one uvloop process (a small raw HTTP/1.1 client: the load generator shares the 2 cores with
+the service, the database and the WMS, so it has to be cheap):
 
 - saturation: closed loop, `--requests` requests (or `--time-limit` seconds, whichever first):
   the throughput the machine gives, and the latency at that throughput;
 - paced: an open-loop schedule of `--rate` requests/s for `--paced-seconds` seconds; latency is
   measured from each request's scheduled time (so a stall counts against us even while the
-  clients wait: no coordinated omission): the latency at the target load.
+  clients wait: no coordinated omission): the latency at the target load;
+- overload: `--overload-clients` connections (128) flat out for `--overload-seconds`, more than
+  the machine can answer in time: a worker with `MAX_IN_FLIGHT` requests in flight answers the
+  next one unknown at once (cause `overloaded`). Reported: the latency of every answer, of the
+  answered ones alone, and the shed rate (the share of answers that were shed).
+
+The service runs with its shipped settings except the rate limit (off: every request comes from
+127.0.0.1), uvicorn's connection bound (2000) and what the options name (`--max-in-flight`,
+default: the shipped value).
 
 Targets (the issue's): >= 1,000 req/s and p99 <= 50 ms from the shop's number; p99 <= WMS budget +
 20 ms in live mode. Prints a markdown table and writes `<out>/availability.json`.
@@ -54,6 +64,7 @@ from include.stocksync.db import connect  # noqa: E402
 
 TOKEN = os.environ.setdefault("STOCKSYNC_BENCH_WMS_TOKEN", secrets.token_urlsafe(24))
 SIZES = ("S", "M", "L", "XL")
+SHED = "unknown (overloaded)"  # X-Inventory-Status and -Cause of an answer shed by an overloaded worker
 
 
 # --------------------------------------------------------------------------- set-up
@@ -83,7 +94,7 @@ def seed(dsn: str, wms: WmsAdmin, skus: int) -> list[bytes]:
                     copy.write_row((item["sku"], item["seq"]))
             cur.execute("UPDATE shop.stock s SET wms_seq = w.seq FROM wms_seq w WHERE w.sku = s.sku")
         for i, name in enumerate(variants):
-            upsert_mapping(conn, f"TEE-{i // 4}", {"Size": SIZES[i % 4], "Colour": "Navy"}, name)
+            upsert_mapping(conn, f"TEE-{i // 4}", {"Size": SIZES[i % 4], "Color": "Navy"}, name)
         conn.commit()
     with connect(dsn, autocommit=True) as conn:
         for table in ("shop.products", "shop.stock", "stocksync.sku_map"):
@@ -92,9 +103,12 @@ def seed(dsn: str, wms: WmsAdmin, skus: int) -> list[bytes]:
     for _ in range(5000):
         if rng.random() < 0.1 and variants:
             i = rng.randrange(len(variants))
-            fields = [(".code", f"TEE-{i // 4}"), (".quantity", "1"), ("Size", SIZES[i % 4]), ("Colour", "Navy")]
+            fields = [(".catalog", "bench"), (".code", f"TEE-{i // 4}"), (".id", f"tee-{i // 4}"),
+                      (".quantity", "1"), (".price", "19.90"), ("Size", SIZES[i % 4]), ("Color", "Navy")]
         else:
-            fields = [(".code", rng.choice(names)), (".quantity", str(rng.randint(1, 3))), (".name", "Demo product")]
+            name = rng.choice(names)
+            fields = [(".catalog", "bench"), (".code", name), (".id", name.lower()),
+                      (".quantity", str(rng.randint(1, 3))), (".price", "9.90")]
         bodies.append(urlencode(fields).encode())
     return bodies
 
@@ -104,6 +118,7 @@ def seed(dsn: str, wms: WmsAdmin, skus: int) -> list[bytes]:
 class Phase:
     name: str
     latencies: list[float] = field(default_factory=list)  # seconds
+    answered: list[float] = field(default_factory=list)  # seconds, answers that were not shed
     statuses: dict[str, int] = field(default_factory=dict)  # X-Inventory-Status (or the HTTP status)
     live: dict[str, int] = field(default_factory=dict)
     errors: int = 0
@@ -112,14 +127,20 @@ class Phase:
 
     def summary(self) -> dict[str, Any]:
         lat = sorted(self.latencies)
+        answered = sorted(self.answered)
 
-        def pct(q: float) -> float | None:
-            return round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 2) if lat else None
+        def pct(q: float, values: list[float] = lat) -> float | None:
+            return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 2) if values else None
 
         seconds = self.ended - self.started
+        shed = len(lat) - len(answered)
         return {"phase": self.name, "requests": len(lat), "errors": self.errors, "seconds": round(seconds, 2),
                 "throughput_rps": round(len(lat) / seconds, 1) if seconds > 0 else None,
-                "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99), "max_ms": pct(1.0),
+                "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
+                "max_ms": pct(1.0), "shed": shed, "shed_rate": round(shed / len(lat), 4) if lat else None,
+                "answered_rps": round(len(answered) / seconds, 1) if seconds > 0 else None,
+                "answered_p50_ms": pct(0.50, answered), "answered_p90_ms": pct(0.90, answered),
+                "answered_p99_ms": pct(0.99, answered),
                 "statuses": dict(sorted(self.statuses.items())), "live": dict(sorted(self.live.items())),
                 # other work on the machine skews every figure: the 1-minute load average when it ended
                 "loadavg_1m": round(os.getloadavg()[0], 2)}
@@ -153,10 +174,13 @@ async def one_client(port: int, requests_: list[bytes], phase: Phase, next_slot:
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 continue
-            phase.latencies.append(time.perf_counter() - start)
+            latency = time.perf_counter() - start
+            phase.latencies.append(latency)
             status = header(lower, b"x-inventory-status") or lower[9:12].decode()
             if status in ("unknown", "rejected"):
                 status = f"{status} ({header(lower, b'x-inventory-cause')})"
+            if status != SHED:
+                phase.answered.append(latency)
             phase.statuses[status] = phase.statuses.get(status, 0) + 1
             live = header(lower, b"x-inventory-live")
             if live:
@@ -202,7 +226,10 @@ def load(port: int, requests_: list[bytes], args: argparse.Namespace, label: str
         paced = await run_phase(f"{label}: paced {args.rate:g}/s", port, requests_, clients=args.clients,
                                 total=int(args.rate * args.paced_seconds), time_limit=args.paced_seconds + 30,
                                 rate=args.rate)
-        return [saturation, paced]
+        overload = await run_phase(f"{label}: overload, {args.overload_clients} connections", port, requests_,
+                                   clients=args.overload_clients, total=10**9, time_limit=args.overload_seconds,
+                                   rate=None)
+        return [saturation, paced, overload]
 
     return [phase.summary() for phase in uvloop.run(both())]
 
@@ -219,6 +246,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--pool-size", type=int, default=4, help="database connections per worker")
     parser.add_argument("--wms-budget-ms", type=int, default=100)
+    parser.add_argument("--overload-clients", type=int, default=128, help="overload phase: connections")
+    parser.add_argument("--overload-seconds", type=float, default=20.0)
+    parser.add_argument("--max-in-flight", type=int, default=None, help="default: the shipped MAX_IN_FLIGHT")
     parser.add_argument("--modes", default="shop,live")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "artifacts" / "benchmark")
     args = parser.parse_args()
@@ -238,6 +268,8 @@ def run(dsn: str, args: argparse.Namespace) -> int:
         for mode in args.modes.split(","):
             settings = {"SHOP_DSN": dsn, "SECRET": secret, "RATE_LIMIT_PER_SECOND": "0",
                         "DB_POOL_SIZE": str(args.pool_size), "MAX_CONCURRENCY": "2000"}
+            if args.max_in_flight is not None:
+                settings["MAX_IN_FLIGHT"] = str(args.max_in_flight)
             if mode == "live":
                 settings.update({"LIVE_MODE": "true", "WMS_URL": wms_process.url, "WMS_TOKEN": TOKEN,
                                  "WMS_BUDGET_MS": str(args.wms_budget_ms)})
@@ -270,20 +302,24 @@ def move_wms(wms: WmsAdmin, skus: int, stop: threading.Event) -> None:
 def write(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {"skus": args.skus, "clients": args.clients, "workers": args.workers, "pool_size": args.pool_size,
-            "wms_budget_ms": args.wms_budget_ms, "cpus": os.cpu_count(),
+            "wms_budget_ms": args.wms_budget_ms, "cpus": os.cpu_count(), "overload_clients": args.overload_clients,
+            "max_in_flight": args.max_in_flight or "shipped",
             "targets": {"shop": {"throughput_rps": 1000, "p99_ms": 50},
                         "live": {"p99_ms": args.wms_budget_ms + 20}}}
     path = args.out / "availability.json"
     path.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     print(f"\n{args.clients} clients, {args.workers} uvicorn workers, {args.skus} SKUs, {os.cpu_count()} CPUs, "
           f"WMS budget {args.wms_budget_ms} ms\n")
-    print("| phase | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | answers | live | load 1m |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |")
+    print("| phase | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | shed | answered req/s, p50/p90/p99 ms "
+          "| answers | live | load 1m |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | ---: |")
     for r in results:
         answers = ", ".join(f"{k} {v}" for k, v in r["statuses"].items())
         live = ", ".join(f"{k} {v}" for k, v in r["live"].items()) or "-"
-        print(f"| {r['phase']} | {r['requests']} | {r['throughput_rps']} | {r['p50_ms']} | {r['p95_ms']} | "
-              f"{r['p99_ms']} | {r['max_ms']} | {answers} | {live} | {r['loadavg_1m']} |")
+        answered = f"{r['answered_rps']}, {r['answered_p50_ms']}/{r['answered_p90_ms']}/{r['answered_p99_ms']}"
+        print(f"| {r['phase']} | {r['requests']} | {r['throughput_rps']} | {r['p50_ms']} | {r['p90_ms']} | "
+              f"{r['p99_ms']} | {r['max_ms']} | {r['shed_rate']:.1%} | {answered} | {answers} | {live} | "
+              f"{r['loadavg_1m']} |")
     print(f"\nwritten to {path}")
 
 

@@ -10,6 +10,7 @@ rate limit, live mode) are separate processes, each started once per module.
 from __future__ import annotations
 
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -25,13 +26,13 @@ import pytest
 import requests
 
 from devstack.availability_process import AvailabilityProcess, free_port, new_secret
-from include.stocksync.availability import protocol as p
 from include.stocksync.availability.skus import upsert_mapping
 from include.stocksync.db import connect, query
 from include.stocksync.settings import PROJECT_ROOT
 from tests.conftest import TEST_TOKEN, shop_in_line_with_wms
 
 FORM = "application/x-www-form-urlencoded"
+SECRET_HEADER = "X-Inventory-Secret"  # docs/availability.md: the shared secret as a request header
 SKUS = 40
 
 
@@ -48,18 +49,18 @@ def ask(svc: AvailabilityProcess, fields: Any = None, *, body: bytes | None = No
     if secret == "default":
         secret = svc.secret
     if secret is not None:
-        sent[p.HEADER_SECRET] = secret
+        sent[SECRET_HEADER] = secret
     sent.update(headers or {})
     data = body if body is not None else urlencode(fields or []).encode()
     return (session or requests).post(svc.endpoint, data=data, headers=sent, params=params, timeout=timeout)
 
 
 def available(response: requests.Response) -> int:
-    return int(response.headers[p.HEADER_AVAILABLE])
+    return int(response.headers["Available"])
 
 
 def cause(response: requests.Response) -> str:
-    return response.headers[p.HEADER_CAUSE]
+    return response.headers["X-Inventory-Cause"]
 
 
 def shop_qty(dsn: str, name: str) -> tuple[int, int]:
@@ -138,17 +139,121 @@ def shop(clean_shop: str, wms: Any) -> str:
 
 
 # --------------------------------------------------------------------------- the protocol
-def test_probe_is_answered_in_the_same_format_without_the_database(service: AvailabilityProcess,
-                                                                   no_database: AvailabilityProcess) -> None:
+# The platform's requests, byte for byte as its documentation gives them (DESIGN: the store POSTs a
+# form with .catalog, .code, .id, .quantity, .price, then the options as Name=Value; it validates a
+# saved URL with .catalog=<catalog>&.id=_fake_yahoo_item_&.code=_fake_yahoo_code_). The platform
+# can only be given a URL, so the secret travels in the query string. Answers are read from the
+# raw bytes: the platform reads the headers `Available: <integer>` and `Inventory-Message: <text>`.
+CATALOG = "yhst-12345678"
+VALIDATION_BODY = f".catalog={CATALOG}&.id=_fake_yahoo_item_&.code=_fake_yahoo_code_".encode()
+
+
+def platform_request(svc: AvailabilityProcess, body: bytes, *, secret: str | None = "default",
+                     version: str = "1.1") -> bytes:
+    """The bytes of one platform call: POST, form-encoded, Content-Length, the secret in the URL."""
+    secret = svc.secret if secret == "default" else secret
+    target = svc.path + (f"?secret={secret}" if secret is not None else "")
+    return (f"POST {target} HTTP/{version}\r\nHost: 127.0.0.1:{svc.port}\r\nConnection: close\r\n"
+            f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def exchange(svc: AvailabilityProcess, raw: bytes, source: str = "127.0.0.1") -> tuple[int, list[str]]:
+    """Send raw bytes over a socket; the status code and the header lines exactly as received."""
+    with socket.create_connection(("127.0.0.1", svc.port), timeout=10, source_address=(source, 0)) as sock:
+        sock.sendall(raw)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    head = received.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    status_line, *lines = head.split("\r\n")
+    return int(status_line.split(" ")[1]), lines
+
+
+def header_line(lines: list[str], name: str) -> str:
+    """The one line of header `name` (spelled exactly, as the platform's documentation does)."""
+    found = [line for line in lines if line.startswith(f"{name}: ")]
+    assert len(found) == 1, (name, lines)
+    return found[0]
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.0"])
+def test_platform_item_request_is_answered_in_the_platform_headers(service: AvailabilityProcess, shop: str,
+                                                                   version: str) -> None:
+    with connect(shop) as conn:
+        upsert_mapping(conn, "TEE", {"Color": "Sea Green", "Size": "L"}, sku(11))
+        conn.commit()
+    set_shop(shop, sku(11), 5)
+    body = f".catalog={CATALOG}&.code={sku(1)}&.id=item-1&.quantity=2&.price=19.90".encode()
+    status, lines = exchange(service, platform_request(service, body, version=version))
+    assert status == 200
+    assert header_line(lines, "Available") == "Available: 7"
+    assert header_line(lines, "Inventory-Message") == "Inventory-Message: In stock."
+    # the options follow as plain Name=Value pairs, a space as '+' or as '%20'
+    for options in (b"Color=Sea+Green&Size=L", b"Color=Sea%20Green&Size=L"):
+        body = f".catalog={CATALOG}&.code=TEE&.id=tee&.quantity=1&.price=12.50&".encode() + options
+        status, lines = exchange(service, platform_request(service, body, version=version))
+        assert (status, header_line(lines, "Available")) == (200, "Available: 5")
+    # not available: 0 and the message the shopper reads
+    body = f".catalog={CATALOG}&.code={sku(2)}&.id=item-2&.quantity=1&.price=5.00".encode()
+    status, lines = exchange(service, platform_request(service, body, version=version))
+    assert header_line(lines, "Available") == "Available: 0"
+    assert header_line(lines, "Inventory-Message") == "Inventory-Message: Sorry, this item is out of stock."
+    # unknown: a negative number
+    body = f".catalog={CATALOG}&.code=NO-SUCH-ITEM&.id=x&.quantity=1&.price=1.00".encode()
+    status, lines = exchange(service, platform_request(service, body, version=version))
+    assert (status, header_line(lines, "Available")) == (200, "Available: -1")
+
+
+def test_platform_validation_request_is_answered_without_the_database(service: AvailabilityProcess,
+                                                                      no_database: AvailabilityProcess) -> None:
     for svc in (service, no_database):  # the second one has no database at all
-        for body in (b"", b"platform=test&version=2"):
-            response = ask(svc, body=body)
-            assert response.status_code == 200
-            assert response.headers[p.HEADER_STATUS] == "probe"
-            assert available(response) < 0
-            assert cause(response) == "probe"
-            assert p.HEADER_MESSAGE in response.headers
-            assert response.headers["Content-Type"].startswith("text/plain")
+        status, lines = exchange(svc, platform_request(svc, VALIDATION_BODY))
+        assert status == 200
+        assert re.fullmatch(r"Available: -?[0-9]+", header_line(lines, "Available"))
+        assert header_line(lines, "X-Inventory-Cause") == "X-Inventory-Cause: probe"  # not a database cause
+    # a wrong secret is refused, in the same headers: the merchant learns the URL is wrong
+    status, lines = exchange(service, platform_request(service, VALIDATION_BODY, secret="not-the-secret-at-all"))
+    assert (status, header_line(lines, "Available")) == (403, "Available: -1")
+
+
+@pytest.mark.parametrize(("body", "status", "why"), [
+    (b"", 400, "missing_code"),  # not the validation request: nothing says which item
+    (b".catalog=yhst-12345678&.id=item-1&.quantity=1&.price=1.00", 400, "missing_code"),
+    (b".catalog=yhst-12345678&.code=SKU-0000001&.id=item-1&.quantity=two&.price=1.00", 400, "bad_quantity"),
+    (b".catalog=yhst-12345678&.code=SKU-0000001&.id=item-1&.quantity=-3&.price=1.00", 400, "bad_quantity"),
+    (b".catalog=yhst-12345678&.code=SKU-0000001&.code=SKU-0000002", 400, "repeated_field"),
+    (b".catalog=yhst-12345678&.code=SKU-0000001&.id=" + b"x" * 9000, 413, "body_too_large"),
+])
+def test_bad_platform_requests_get_a_clear_unknown(service: AvailabilityProcess, shop: str, body: bytes,
+                                                   status: int, why: str) -> None:
+    got, lines = exchange(service, platform_request(service, body))
+    assert got == status
+    assert header_line(lines, "Available") == "Available: -1"
+    assert header_line(lines, "X-Inventory-Cause") == f"X-Inventory-Cause: {why}"
+
+
+def test_shopper_message_header_is_one_safe_line(service: AvailabilityProcess, shop: str) -> None:
+    """Text from the database (a freeze's shopper message) with CR/LF and non-ASCII characters: one
+    header line of printable ASCII, nothing injected, cut at 300 characters."""
+    hostile = "Checkout pauses until 03:00 — sorry!\r\nSet-Cookie: session=evil\r\n\r\n<b>Grüße</b>"
+    with connect(shop) as conn:
+        conn.execute("INSERT INTO shop.checkout_freezes (reason, shopper_message, set_by, expires_at) "
+                     "VALUES ('test', %s, 'test', now() + interval '1 hour')", (hostile,))
+        conn.commit()
+    body = f".catalog={CATALOG}&.code={sku(1)}&.id=item-1&.quantity=1&.price=9.90".encode()
+    status, lines = exchange(service, platform_request(service, body))
+    assert (status, header_line(lines, "Available")) == (200, "Available: -1")
+    assert header_line(lines, "Inventory-Message") == \
+        "Inventory-Message: Checkout pauses until 03:00 - sorry! Set-Cookie: session=evil <b>Grusse</b>"
+    assert not [line for line in lines if line.lower().startswith("set-cookie")]
+    with connect(shop) as conn:
+        conn.execute("UPDATE shop.checkout_freezes SET shopper_message = %s", ("Wait " + "ä" * 1000,))
+        conn.commit()
+    status, lines = exchange(service, platform_request(service, body))
+    assert header_line(lines, "Inventory-Message") == "Inventory-Message: Wait " + "a" * 295
 
 
 def test_item_in_stock(service: AvailabilityProcess, shop: str) -> None:
@@ -156,15 +261,15 @@ def test_item_in_stock(service: AvailabilityProcess, shop: str) -> None:
                              ".url": "/p/1"})  # unknown dot keys are information
     assert response.status_code == 200
     assert available(response) == 7 == shop_qty(shop, sku(1))[0]
-    assert response.headers[p.HEADER_STATUS] == "available"
-    assert response.headers[p.HEADER_SKU] == sku(1)
-    assert response.headers[p.HEADER_SOURCE] == "shop"
+    assert response.headers["X-Inventory-Status"] == "available"
+    assert response.headers["X-Inventory-Sku"] == sku(1)
+    assert response.headers["X-Inventory-Source"] == "shop"
     assert response.headers["Cache-Control"] == "no-store"
     # more than there is: the number stays the truth, the message says how many
     limited = ask(service, {".code": sku(1), ".quantity": "9"})
     assert available(limited) == 7
-    assert limited.headers[p.HEADER_STATUS] == "limited"
-    assert limited.headers[p.HEADER_MESSAGE] == "Only 7 available."
+    assert limited.headers["X-Inventory-Status"] == "limited"
+    assert limited.headers["Inventory-Message"] == "Only 7 available."
     # an item with lots of stock: the WMS's figure the shop was seeded with
     assert available(ask(service, {".code": sku(10)})) == shop_qty(shop, sku(10))[0]
 
@@ -174,8 +279,8 @@ def test_item_out_of_stock_disabled_or_without_stock_row_is_not_available(servic
     for name, why in ((sku(2), "out_of_stock"), (sku(3), "disabled"), (sku(4), "no_stock_row")):
         response = ask(service, {".code": name, ".quantity": "1"})
         assert (response.status_code, available(response), cause(response)) == (200, 0, why)
-        assert response.headers[p.HEADER_STATUS] == "unavailable"
-        assert response.headers[p.HEADER_MESSAGE] == "Sorry, this item is out of stock."
+        assert response.headers["X-Inventory-Status"] == "unavailable"
+        assert response.headers["Inventory-Message"] == "Sorry, this item is out of stock."
     # checkout agrees: it refuses each of them
     with psycopg.connect(shop, autocommit=True) as conn:
         assert place(conn, [(sku(2), 1)]) is None
@@ -186,9 +291,9 @@ def test_unknown_sku_answers_unknown_and_is_counted(service: AvailabilityProcess
     response = ask(service, {".code": "NO-SUCH-PRODUCT"})
     assert response.status_code == 200
     assert available(response) < 0
-    assert response.headers[p.HEADER_STATUS] == "unknown"
+    assert response.headers["X-Inventory-Status"] == "unknown"
     assert cause(response) == "unknown_sku"
-    metrics = requests.get(f"{service.url}/metrics", headers={p.HEADER_SECRET: service.secret or ""}, timeout=5)
+    metrics = requests.get(f"{service.url}/metrics", headers={SECRET_HEADER: service.secret or ""}, timeout=5)
     assert 'stocksync_availability_requests_total{result="unknown",cause="unknown_sku"}' in metrics.text
 
 
@@ -203,7 +308,7 @@ def test_options_map_to_skus(service: AvailabilityProcess, shop: str) -> None:
     set_shop(shop, sku(12), 9)
     # order, letter case and spacing of the options do not matter; an empty option is no option
     response = ask(service, [(".code", "TSHIRT"), ("colour ", "red"), ("SIZE", " m "), ("gift message", "")])
-    assert (available(response), response.headers[p.HEADER_SKU]) == (4, sku(11))
+    assert (available(response), response.headers["X-Inventory-Sku"]) == (4, sku(11))
     assert available(ask(service, [(".code", "TSHIRT"), ("Size", "L"), ("Colour", "Red")])) == 9
     # a combination without a mapping: unknown, never another variant's stock
     unmapped = ask(service, [(".code", "TSHIRT"), ("Size", "XL"), ("Colour", "Red")])
@@ -211,7 +316,7 @@ def test_options_map_to_skus(service: AvailabilityProcess, shop: str) -> None:
     no_options = ask(service, [(".code", "TSHIRT")])
     assert (available(no_options), cause(no_options)) == (-1, "unmapped_options")
     # a mapping without options; a mapping that points nowhere
-    assert ask(service, [(".code", "MUG")]).headers[p.HEADER_SKU] == sku(13)
+    assert ask(service, [(".code", "MUG")]).headers["X-Inventory-Sku"] == sku(13)
     assert cause(ask(service, [(".code", "GHOST")])) == "mapped_sku_missing"
     # fallback: a code with no mapping is the SKU, whatever options come with it
     assert available(ask(service, [(".code", sku(1)), ("Engraving", "Hi")])) == 7
@@ -239,8 +344,8 @@ def test_bad_bodies_are_refused_in_the_answer_format(service: AvailabilityProces
     response = ask(service, body=body, headers={"Content-Type": content_type})
     assert (response.status_code, cause(response)) == (status, why)
     assert available(response) < 0
-    assert response.headers[p.HEADER_STATUS] == "rejected"
-    assert "\n" not in response.headers[p.HEADER_MESSAGE]
+    assert response.headers["X-Inventory-Status"] == "rejected"
+    assert "\n" not in response.headers["Inventory-Message"]
 
 
 def test_oversized_body_is_refused_before_it_is_read(service: AvailabilityProcess, shop: str) -> None:
@@ -256,11 +361,11 @@ def test_oversized_body_is_refused_before_it_is_read(service: AvailabilityProces
     assert (chunked.status_code, cause(chunked)) == (413, "body_too_large")
     # a client announcing 10 MB gets its answer without sending a byte of it
     with socket.create_connection(("127.0.0.1", service.port), timeout=5) as sock:
-        sock.sendall(f"POST {service.path} HTTP/1.1\r\nHost: x\r\n{p.HEADER_SECRET}: {service.secret}\r\n"
+        sock.sendall(f"POST {service.path} HTTP/1.1\r\nHost: x\r\n{SECRET_HEADER}: {service.secret}\r\n"
                      f"Content-Type: {FORM}\r\nContent-Length: 10000000\r\n\r\n".encode())
         head = sock.recv(4096).decode("latin-1")
     assert head.startswith("HTTP/1.1 413")
-    assert f"{p.HEADER_AVAILABLE.lower()}: -1" in head.lower()
+    assert "\r\nAvailable: -1\r\n" in head
 
 
 # --------------------------------------------------------------------------- who may ask
@@ -291,6 +396,9 @@ def test_callers_outside_the_allowed_ranges_are_refused(shop: str) -> None:
         # X-Forwarded-For is not believed unless FORWARDED_ALLOW_IPS names the proxy
         spoofed = ask(elsewhere, {".code": sku(1)}, headers={"X-Forwarded-For": "10.1.2.3"})
         assert (spoofed.status_code, cause(spoofed)) == (403, "forbidden_ip")
+        # the platform's validation request too: the merchant learns the address is not allowed
+        status, lines = exchange(elsewhere, platform_request(elsewhere, VALIDATION_BODY))
+        assert (status, header_line(lines, "Available")) == (403, "Available: -1")
     # IP ranges alone (no secret), set explicitly: localhost may ask without a secret
     ip_only = AvailabilityProcess({"SHOP_DSN": shop, "ALLOWED_NETWORKS": "127.0.0.0/8"})
     with ip_only:
@@ -316,23 +424,20 @@ def test_refuses_to_start_without_authentication_or_with_bad_settings(shop_dsn: 
 def test_rate_limit_per_client(shop: str) -> None:
     limited = AvailabilityProcess({"SHOP_DSN": shop, "SECRET": new_secret(), "RATE_LIMIT_PER_SECOND": "0.5",
                                    "RATE_LIMIT_BURST": "3"})
+    body = f".catalog={CATALOG}&.code={sku(1)}&.id=item-1&.quantity=1&.price=9.90".encode()
     with limited:
-        with requests.Session() as session:
-            answers = [ask(limited, {".code": sku(1)}, session=session) for _ in range(5)]
-        assert [r.status_code for r in answers] == [200, 200, 200, 429, 429]
-        assert cause(answers[3]) == "rate_limited"
-        assert int(answers[3].headers["Retry-After"]) >= 1
-        assert available(answers[3]) < 0
+        answers = [exchange(limited, platform_request(limited, body)) for _ in range(5)]
+        assert [status for status, _ in answers] == [200, 200, 200, 429, 429]
+        assert header_line(answers[0][1], "Available") == "Available: 7"
+        assert header_line(answers[3][1], "Available") == "Available: -1"
+        assert header_line(answers[3][1], "X-Inventory-Cause") == "X-Inventory-Cause: rate_limited"
+        assert int(header_line(answers[3][1], "Retry-After").split(": ")[1]) >= 1
+        # the platform's validation request is limited like any other
+        status, lines = exchange(limited, platform_request(limited, VALIDATION_BODY))
+        assert (status, header_line(lines, "Available")) == (429, "Available: -1")
         # another client (another loopback address) has its own bucket
-        other = raw_post(limited, "127.0.0.2", f".code={sku(1)}".encode())
-        assert other.startswith("HTTP/1.1 200")
-
-
-def raw_post(svc: AvailabilityProcess, source: str, body: bytes) -> str:
-    with socket.create_connection(("127.0.0.1", svc.port), timeout=5, source_address=(source, 0)) as sock:
-        sock.sendall(f"POST {svc.path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{p.HEADER_SECRET}: {svc.secret}\r\n"
-                     f"Content-Type: {FORM}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
-        return sock.recv(4096).decode("latin-1")
+        status, lines = exchange(limited, platform_request(limited, body), source="127.0.0.2")
+        assert (status, header_line(lines, "Available")) == (200, "Available: 7")
 
 
 # --------------------------------------------------------------------------- when the number cannot be known
@@ -379,6 +484,41 @@ def test_stalled_database_answers_unknown_then_recovers(service: AvailabilityPro
     assert wait_for(lambda: available(ask(service, {".code": sku(1)})) == 7, timeout=5)
 
 
+def test_overloaded_worker_sheds_at_once_with_unknown_and_counts_it(shop: str) -> None:
+    """A worker allowed one request in flight (MAX_IN_FLIGHT=1; shipped: 16), holding one that waits
+    on a locked stock table (the budget is 10 s, so it waits): further requests are answered
+    unknown at once, before their turn, and counted. Without the bound they would queue behind it."""
+    svc = AvailabilityProcess({"SHOP_DSN": shop, "SECRET": new_secret(), "RATE_LIMIT_PER_SECOND": "0",
+                               "MAX_IN_FLIGHT": "1", "DB_BUDGET_MS": "10000"})
+    body = f".catalog={CATALOG}&.code={sku(1)}&.id=item-1&.quantity=1&.price=9.90".encode()
+    first: list[tuple[int, list[str]]] = []
+    with svc, psycopg.connect(shop) as blocker:
+        assert header_line(exchange(svc, platform_request(svc, body))[1], "Available") == "Available: 7"
+        blocker.execute("LOCK TABLE shop.stock IN ACCESS EXCLUSIVE MODE")
+        held = threading.Thread(target=lambda: first.append(exchange(svc, platform_request(svc, body))))
+        held.start()
+        with psycopg.connect(shop, autocommit=True) as watcher:  # the held request is waiting on the lock
+            assert wait_for(lambda: watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'stocksync-availability' "
+                "AND wait_event_type = 'Lock'").fetchone()[0] == 1, timeout=10)  # type: ignore[index]
+        shed = [exchange(svc, platform_request(svc, b)) for b in (body, body, VALIDATION_BODY)]
+        for status, lines in shed:
+            assert status == 200
+            assert header_line(lines, "Available") == "Available: -1"
+            assert header_line(lines, "X-Inventory-Cause") == "X-Inventory-Cause: overloaded"
+            assert header_line(lines, "Inventory-Message") == \
+                "Inventory-Message: We cannot confirm availability right now. Please try again in a moment."
+        assert first == [], "the held request was answered before the shed ones"
+        metrics = requests.get(f"{svc.url}/metrics", headers={SECRET_HEADER: svc.secret or ""}, timeout=5).text
+        assert "stocksync_availability_shed_total 3\n" in metrics
+        assert 'stocksync_availability_requests_total{result="unknown",cause="overloaded"} 3\n' in metrics
+        blocker.rollback()
+        held.join(15)
+        assert header_line(first[0][1], "Available") == "Available: 7"
+        # the slot is free again: answered, not shed
+        assert header_line(exchange(svc, platform_request(svc, body))[1], "Available") == "Available: 7"
+
+
 def test_connections_killed_under_the_service_recover(service: AvailabilityProcess, shop: str) -> None:
     assert available(ask(service, {".code": sku(1)})) == 7
     with psycopg.connect(shop, autocommit=True) as admin:
@@ -398,8 +538,9 @@ def test_checkout_frozen_answers_unknown_with_the_freeze_message(service: Availa
         conn.commit()
     response = ask(service, {".code": sku(1)})
     assert (available(response), cause(response)) == (-1, "checkout_frozen")
-    # non-ASCII travels percent-encoded (UTF-8), nothing else changes
-    assert response.headers[p.HEADER_MESSAGE] == "Checkout pauses until 03:00 %E2%80%94 sorry!"
+    # the platform's header: ASCII, the dash spelled as one; ours: the exact text percent-encoded (UTF-8)
+    assert response.headers["Inventory-Message"] == "Checkout pauses until 03:00 - sorry!"
+    assert response.headers["X-Inventory-Message"] == "Checkout pauses until 03:00 %E2%80%94 sorry!"
 
 
 # --------------------------------------------------------------------------- live mode
@@ -425,8 +566,8 @@ def test_live_mode_writes_the_wms_figure_back_and_answers_it(live_service: Avail
     assert shop_before == 20 - 3 - 4 - 5 - 1 - 2
 
     response = ask(live_service, {".code": name})
-    assert response.headers[p.HEADER_LIVE] == "written"
-    assert response.headers[p.HEADER_SOURCE] == "live"
+    assert response.headers["X-Inventory-Live"] == "written"
+    assert response.headers["X-Inventory-Source"] == "live"
     assert available(response) == 45 - 7 == 38
     assert shop_qty(shop, name) == (38, wms_item["seq"])
     with connect(shop) as conn:
@@ -440,7 +581,7 @@ def test_live_mode_writes_the_wms_figure_back_and_answers_it(live_service: Avail
 
     # asked again, nothing moved in the WMS: the shop is current, no second write
     again = ask(live_service, {".code": name})
-    assert (available(again), again.headers[p.HEADER_LIVE]) == (38, "current")
+    assert (available(again), again.headers["X-Inventory-Live"]) == (38, "current")
     # what was answered is what checkout accepts
     with psycopg.connect(shop, autocommit=True) as conn:
         assert place(conn, [(name, 39)]) is None
@@ -452,7 +593,7 @@ def test_live_mode_never_writes_an_older_wms_state(live_service: AvailabilityPro
     wms_item = wms.admin.items([name])[0]
     set_shop(shop, name, 3, seq=wms_item["seq"] + 100)  # the shop already applied a newer WMS state
     response = ask(live_service, {".code": name})
-    assert (available(response), response.headers[p.HEADER_LIVE]) == (3, "current")
+    assert (available(response), response.headers["X-Inventory-Live"]) == (3, "current")
     assert shop_qty(shop, name) == (3, wms_item["seq"] + 100)
 
 
@@ -470,10 +611,10 @@ def test_live_mode_falls_back_to_the_shop_number(live_service: AvailabilityProce
     wms.admin.faults(**faults)
     response = ask(live_service, {".code": name}, timeout=0.9)
     assert available(response) == 12
-    assert response.headers[p.HEADER_LIVE] == f"fallback; cause={why}"
-    assert response.headers[p.HEADER_SOURCE] == "shop"
+    assert response.headers["X-Inventory-Live"] == f"fallback; cause={why}"
+    assert response.headers["X-Inventory-Source"] == "shop"
     assert shop_qty(shop, name) == (12, 0)  # nothing written
-    metrics = requests.get(f"{live_service.url}/metrics", headers={p.HEADER_SECRET: live_service.secret or ""},
+    metrics = requests.get(f"{live_service.url}/metrics", headers={SECRET_HEADER: live_service.secret or ""},
                            timeout=5).text
     assert f'stocksync_availability_live_fallback_total{{cause="{why}"}}' in metrics
 
@@ -523,11 +664,11 @@ def test_answers_never_exceed_what_checkout_accepts(service: AvailabilityProcess
                 response = ask(svc, {".code": n}, session=session)
                 after = conn.execute(read, (n,)).fetchone()[0]  # type: ignore[index]
                 a = available(response)
-                if response.headers.get(p.HEADER_LIVE) == "written":
+                if response.headers.get("X-Inventory-Live") == "written":
                     live_writes[0] += 1
                 if not after <= a <= before:
                     errors.append(f"{n}: answered {a}, stock was {before} before and {after} after "
-                                  f"({response.headers.get(p.HEADER_LIVE)})")
+                                  f"({response.headers.get('X-Inventory-Live')})")
 
     def wms_mover() -> None:  # live mode: the WMS state changes (new seq), available stays
         while not done.is_set():
@@ -562,7 +703,7 @@ def test_counters_reach_the_stats_table_and_the_page_query(service: Availability
     ask(service, {".code": sku(2)})
     ask(service, {".code": "NOPE"})
     ask(service, {".code": sku(1)}, secret="wrong")
-    ask(service, body=b"")
+    ask(service, body=VALIDATION_BODY)
 
     def recent() -> list[Any]:
         with connect(shop) as conn:

@@ -51,19 +51,41 @@ def test_form_bounds(body: bytes, why: str) -> None:
     assert err.value.cause == why
 
 
-def test_an_item_needs_a_code_and_no_item_field_means_probe() -> None:
-    assert p.read_item([]).probe
-    assert p.read_item([("shop", "demo"), ("test", "1")]).probe
+def test_the_platforms_validation_request_is_the_probe() -> None:
+    validation = p.read_item(p.parse_form(b".catalog=yhst-12345678&.id=_fake_yahoo_item_&.code=_fake_yahoo_code_"))
+    assert validation.probe and validation.catalog == "yhst-12345678"
+    # one of the two fake values alone is an ordinary item (looked up, unknown), not the probe
+    assert not p.read_item([(".catalog", "c"), (".id", "_fake_yahoo_item_"), (".code", "TS-1")]).probe
+    assert not p.read_item([(".catalog", "c"), (".id", "17"), (".code", "_fake_yahoo_code_")]).probe
+
+
+def test_the_platforms_item_fields_and_options() -> None:
+    pairs = p.parse_form(b".catalog=yhst-12345678&.code=TEE-1&.id=tee-1&.quantity=2&.price=19.90"
+                         b"&Color=Sea+Green&Size=L")
+    item = p.read_item(pairs)
+    assert (item.catalog, item.code, item.item_id, item.quantity, item.price, item.options, item.probe) == \
+        ("yhst-12345678", "TEE-1", "tee-1", 2, "19.90", (("Color", "Sea Green"), ("Size", "L")), False)
+
+
+@pytest.mark.parametrize("pairs", [[], [("Color", "Red")], [(".catalog", "c"), (".id", "5"), (".quantity", "1")],
+                                   [(".code", "  ")]])
+def test_an_item_needs_a_code(pairs: list[tuple[str, str]]) -> None:
     with pytest.raises(p.RequestError) as err:
-        p.read_item([(".id", "5"), (".quantity", "1")])
-    assert err.value.cause == "missing_code"
+        p.read_item(pairs)
+    assert (err.value.status, err.value.cause) == (400, "missing_code")
+
+
+@pytest.mark.parametrize("quantity", ["two", "-1", "1.5", "1e3", "99999999999", "+2"])
+def test_a_quantity_must_be_a_whole_number(quantity: str) -> None:
+    with pytest.raises(p.RequestError) as err:
+        p.read_item([(".code", "A"), (".quantity", quantity)])
+    assert (err.value.status, err.value.cause) == (400, "bad_quantity")
+
+
+def test_item_fields_are_read_whatever_their_letter_case() -> None:
     item = p.read_item([(".CODE", " TS-1 "), (".Quantity", "3"), (".price", "9.90"), ("Size", "M"), (".weight", "1")])
-    assert (item.code, item.quantity, item.options, item.info, item.probe) == \
-        ("TS-1", 3, (("Size", "M"),), (".price", ".weight"), False)
-
-
-def test_an_unreadable_quantity_is_information_not_an_error() -> None:
-    assert p.read_item([(".code", "A"), (".quantity", "two")]).quantity is None
+    assert (item.code, item.quantity, item.price, item.options, item.info) == \
+        ("TS-1", 3, "9.90", (("Size", "M"),), (".weight",))
 
 
 def test_repeated_fields_and_options_are_refused() -> None:
@@ -73,15 +95,33 @@ def test_repeated_fields_and_options_are_refused() -> None:
 
 
 @pytest.mark.parametrize("text", ["In stock.", "Only 3 left — hurry!", "50% off\r\nX-Evil: 1", "Grün ☃ 100%"])
-def test_header_values_are_printable_ascii_and_decode_back(text: str) -> None:
+def test_percent_encoded_message_is_printable_ascii_and_decodes_back(text: str) -> None:
     encoded = p.encode_header(text)
     assert all(0x20 <= ord(c) <= 0x7E for c in encoded)
-    assert "\r" not in encoded and "\n" not in encoded
     assert unquote(encoded) == text
 
 
+@pytest.mark.parametrize(("text", "header"), [
+    ("In stock.", "In stock."),
+    ("50% off", "50% off"),  # the platform shows the text as it is: nothing percent-encoded
+    ("Only 3 left — hurry!", "Only 3 left - hurry!"),
+    ("Sorry\r\nSet-Cookie: a=1", "Sorry Set-Cookie: a=1"),
+    ("Grün, Straße, “Größe” …", 'Grun, Strasse, "Grosse" ...'),
+    ("tab\there\x00\u200b now", "tab here now"),
+    ("Schneemann ☃ 5 €", "Schneemann ? 5 EUR"),
+])
+def test_shopper_message_header_is_printable_ascii(text: str, header: str) -> None:
+    assert p.shopper_header(text) == header
+
+
 def test_header_values_are_bounded() -> None:
-    assert len(p.encode_header("x" * 5000)) == p.MAX_MESSAGE_CHARS
+    assert len(p.encode_header("x" * 5000)) == 300
+    assert p.shopper_header("é" * 5000) == "e" * 300
+
+
+def test_platform_headers_keep_their_documented_spelling() -> None:
+    assert p.platform_headers(-1, "No\nway") == {"Available": "-1", "Inventory-Message": "No way"}
+    assert [(name.lower(), value) for name, value in p.exact_headers({"Available": "7"})] == [(b"Available", b"7")]
 
 
 def test_options_key_is_canonical() -> None:

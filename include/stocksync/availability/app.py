@@ -4,17 +4,22 @@ Routes: `POST <path>` (default `/inventory`) the inventory script; `GET /metrics
 (protected like the script); `GET /health` liveness for process supervision (open, says nothing
 and touches nothing).
 
-Order of the checks on the script route, cheapest and least trusting first, so that a caller who
-may not ask never costs a database query: rate limit (429), IP range (403), shared secret (403),
-declared body size (413), content type (415), body read within its size and time bounds
-(413/408), form parsing (400); then the probe is answered without the database, and only then is
-the database asked. Every answer, refusals included, carries the same headers
-(`protocol.HEADERS`), is counted in the metrics and logged with its latency. The secret, the
-query string and the DSN are never logged.
+Before anything else, a worker answers at most `MAX_IN_FLIGHT` script requests at once
+(`LoadShedder`): one more is answered at once with unknown (cause `overloaded`), before its body is
+read, instead of queueing behind the others and being answered late. Then the checks on the script
+route, cheapest and least trusting first, so that a caller who may not ask never costs a database
+query: rate limit (429), IP range (403), shared secret (403), declared body size (413), content
+type (415), body read within its size and time bounds (413/408), form parsing (400); then the
+platform's validation request is answered without the database, and only then is the database
+asked. Every answer, refusals and shed requests included, carries the same headers
+(`protocol.HEADERS`) and is counted in the metrics; every answer but a shed one is logged with its
+latency (shedding is logged once a second at most: logging each would add work to an overloaded
+worker). The secret, the query string and the DSN are never logged.
 
-"Unknown" (X-Inventory-Available: -1, HTTP 200) is the answer whenever the number cannot be known
-in time: database down, slow or failing, checkout frozen, an item we cannot map. The platform
-then decides; we never make it wait past the budget and never show it an error page for it.
+"Unknown" (`Available: -1`, HTTP 200) is the answer whenever the number cannot be known in time:
+database down, slow or failing, the worker overloaded, checkout frozen, an item we cannot map.
+The platform then applies the merchant's policy for an unreachable script; we never make it wait
+past the budget and never show it an error page for it.
 """
 
 from __future__ import annotations
@@ -34,10 +39,11 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI, Request, Response
 from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from include.stocksync.availability import protocol as p
 from include.stocksync.availability.live import LiveWriter
-from include.stocksync.availability.metrics import Metrics
+from include.stocksync.availability.metrics import SHED_CAUSE, Metrics
 from include.stocksync.availability.pool import ConnectionPool, DatabaseUnavailable
 from include.stocksync.availability.ratelimit import RateLimiter
 from include.stocksync.availability.settings import AvailabilitySettings, load
@@ -48,8 +54,8 @@ from include.stocksync.db import query
 log = logging.getLogger("stocksync.availability")
 
 # Causes of unknown answers (X-Inventory-Cause), documented in docs/availability.md.
-UNKNOWN_CAUSES = ("db_down", "db_connect", "db_timeout", "db_error", "unknown_sku", "unmapped_options",
-                  "mapped_sku_missing", "checkout_frozen", "internal_error")
+UNKNOWN_CAUSES = ("db_down", "db_connect", "db_timeout", "db_error", SHED_CAUSE, "unknown_sku",
+                  "unmapped_options", "mapped_sku_missing", "checkout_frozen", "internal_error")
 
 
 @dataclass
@@ -77,9 +83,10 @@ class Answer:
 
     def response(self) -> Response:
         headers = {
-            p.HEADER_AVAILABLE: str(self.qty),
+            **p.platform_headers(self.qty, self.message),
+            p.HEADER_X_AVAILABLE: str(self.qty),
             p.HEADER_STATUS: self.status,
-            p.HEADER_MESSAGE: p.encode_header(self.message),
+            p.HEADER_X_MESSAGE: p.encode_header(self.message),
             p.HEADER_CAUSE: self.cause,
             p.HEADER_SOURCE: self.source,
             "Cache-Control": "no-store",
@@ -92,8 +99,10 @@ class Answer:
             headers["Retry-After"] = str(self.retry_after)
         line = f"{self.status} {self.qty} ({self.cause}{', ' + self.sku if self.sku else ''})"
         body = f"{line}\n{self.detail}\n" if self.detail else f"{line}\n"
-        return Response(content=body.encode("ascii", "backslashreplace"), status_code=self.status_code,
-                        headers=headers, media_type="text/plain")
+        response = Response(content=body.encode("ascii", "backslashreplace"), status_code=self.status_code,
+                            media_type="text/plain")
+        response.raw_headers[:0] = p.exact_headers(headers)  # spelled as documented (see protocol.ExactCase)
+        return response
 
 
 class Service:
@@ -195,13 +204,14 @@ class Service:
                      answer.live if answer.live_cause is None else f"{answer.live}:{answer.live_cause}", latency_ms)
         return answer.response()
 
-    async def metrics_text(self, request: Request) -> Response:
+    async def metrics_text(self, request: Request, *, in_flight: int = 0) -> Response:
         client = request.client.host if request.client else "-"
         refused = self._gate(request, client)
         if refused is not None:
             log.info("metrics refused client=%s cause=%s", client, refused.cause)
             return refused.response()
-        body = self.metrics.prometheus(live_mode=self.settings.live_mode, db_down=self.pool.down)
+        body = self.metrics.prometheus(live_mode=self.settings.live_mode, db_down=self.pool.down,
+                                       in_flight=in_flight, max_in_flight=self.settings.max_in_flight)
         return Response(content=body, media_type="text/plain; version=0.0.4", headers={"Cache-Control": "no-store"})
 
     def _gate(self, request: Request, client: str) -> Answer | None:
@@ -356,10 +366,64 @@ class Service:
 
     def probe(self) -> Answer:
         return Answer(200, "probe", p.UNKNOWN, "probe", "Inventory script ready.",
-                      detail="probe answered; send an item (.code, options) to get a number")
+                      detail=f"the platform's validation request (.code={p.PROBE_CODE}), answered without the "
+                             "database")
 
 
-def create_app(settings: AvailabilitySettings) -> FastAPI:
+class LoadShedder:
+    """At most `limit` script requests in flight per worker; one more gets unknown at once.
+
+    Under saturation a request that waits for the database behind the others is answered late,
+    and the platform waits with the shopper; an immediate unknown lets it apply the merchant's
+    policy for an unreachable script instead. The shed answer is prepared once and sent before
+    routing, authentication or reading the body (it reveals nothing and costs almost nothing).
+    Everything that is not `POST <path>` passes through uncounted. One event loop per worker: a
+    plain counter is enough.
+    """
+
+    def __init__(self, app: ASGIApp, service: Service) -> None:
+        self.app = app
+        self.service = service
+        self.path = service.settings.path
+        self.limit = service.settings.max_in_flight
+        self.in_flight = 0
+        answer = Answer(200, "unknown", p.UNKNOWN, SHED_CAUSE, service.settings.message_unknown,
+                        detail=f"more than {self.limit} requests in flight in this worker (MAX_IN_FLIGHT)")
+        rendered = answer.response()
+        self._start = {"type": "http.response.start", "status": rendered.status_code, "headers": rendered.raw_headers}
+        self._body = {"type": "http.response.body", "body": rendered.body}
+        self._shed_since_log = 0
+        self._logged_at = 0.0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            started = time.perf_counter()
+            await send(self._start)
+            await send(self._body)
+            self.service.metrics.observe("unknown", SHED_CAUSE, (time.perf_counter() - started) * 1000)
+            self._note_shed()
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    def _note_shed(self) -> None:
+        self._shed_since_log += 1
+        now = time.monotonic()
+        if now - self._logged_at >= 1.0:
+            log.warning("overloaded: answered %d request(s) unknown at once since the last report; %d in flight "
+                        "(MAX_IN_FLIGHT %d)", self._shed_since_log, self.in_flight, self.limit)
+            self._shed_since_log = 0
+            self._logged_at = now
+
+
+def create_app(settings: AvailabilitySettings) -> LoadShedder:
+    """The FastAPI app behind its load shedder (`.app`; the service is `.service`)."""
     service = Service(settings)
 
     @asynccontextmanager
@@ -371,23 +435,24 @@ def create_app(settings: AvailabilitySettings) -> FastAPI:
             await service.stop()
 
     app = FastAPI(title="stocksync availability", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    app.state.service = service
 
     @app.post(settings.path)
     async def inventory(request: Request) -> Response:
         return await service.inventory(request)
 
+    shedder = LoadShedder(app, service)
+
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
-        return await service.metrics_text(request)
+        return await service.metrics_text(request, in_flight=shedder.in_flight)
 
     @app.get("/health")
     async def health() -> Response:
         return Response(content="ok\n", media_type="text/plain")
 
-    return app
+    return shedder
 
 
-def create_app_from_env() -> FastAPI:
+def create_app_from_env() -> LoadShedder:
     """The uvicorn factory (each worker process reads the same environment)."""
     return create_app(load())

@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 # Upper bounds of the latency histogram buckets, in milliseconds (one more bucket holds the rest).
 LATENCY_BOUNDS_MS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 ANSWER_KINDS = ("available", "unavailable", "unknown", "probe")
+SHED_CAUSE = "overloaded"  # the cause of an unknown answer given at once by an overloaded worker
 
 
 def instance_name() -> str:
@@ -107,7 +108,7 @@ class Metrics:
         period.merge(self.pending)
         self.pending = period
 
-    def prometheus(self, *, live_mode: bool, db_down: bool) -> str:
+    def prometheus(self, *, live_mode: bool, db_down: bool, in_flight: int = 0, max_in_flight: int = 0) -> str:
         t = self.total
         inst = _label(self.instance)
         lines = [
@@ -143,6 +144,14 @@ class Metrics:
                   "# HELP stocksync_availability_db_down 1 while the database is marked down (answers unknown).",
                   "# TYPE stocksync_availability_db_down gauge",
                   f"stocksync_availability_db_down {int(db_down)}",
+                  "# HELP stocksync_availability_shed_total Requests answered unknown at once because "
+                  "MAX_IN_FLIGHT requests were in flight (also in requests_total, cause overloaded).",
+                  "# TYPE stocksync_availability_shed_total counter",
+                  f"stocksync_availability_shed_total {t.by_result[('unknown', SHED_CAUSE)]}",
+                  "# HELP stocksync_availability_in_flight Script requests being answered now, and the bound.",
+                  "# TYPE stocksync_availability_in_flight gauge",
+                  f"stocksync_availability_in_flight {in_flight}",
+                  f"stocksync_availability_in_flight_limit {max_in_flight}",
                   "# HELP stocksync_availability_stats_flushes_total Writes of the counters to the database.",
                   "# TYPE stocksync_availability_stats_flushes_total counter",
                   f'stocksync_availability_stats_flushes_total{{ok="true"}} {self.flushes}',

@@ -1,30 +1,43 @@
 """The inventory-script protocol: the storefront's form-encoded request and our header answer.
 
-Request: `POST`, `application/x-www-form-urlencoded`. Item fields have keys starting with a dot
-(`.code`, `.id`, `.quantity`, `.name`, `.price`, ...); each option the shopper picked follows as a
-plain `name=value` pair. Unknown dot keys are information (kept, never an error).
+The hosted store platform's protocol, exactly:
 
-A request without any dot key is the platform's *probe* (sent when the merchant enters the script
-URL): it is answered in the same format without touching the database.
+- request: `POST`, `application/x-www-form-urlencoded`, item fields `.catalog`, `.code`, `.id`,
+  `.quantity`, `.price` (each key starts with a dot), followed by the options the shopper picked as
+  plain `Name=Value` pairs (`Color=Sea Green`, `Size=L`). Other dot keys are information (kept,
+  never an error);
+- answer: the response headers `Available: <integer>` (the number available, 0 = not available,
+  negative = unknown) and `Inventory-Message: <text>` (what the shopper reads when the item is not
+  available);
+- validation, when the merchant saves the script URL:
+  `.catalog=<catalog>&.id=_fake_yahoo_item_&.code=_fake_yahoo_code_`, answered with
+  `Available: <any integer>` without touching the database (`Item.probe`).
 
 The parser is our own, small and strict, because the body comes from the internet: it bounds the
 number of fields and the length of every key and value, refuses control characters (a NUL byte
 would also make PostgreSQL reject the bound parameter), refuses bytes that are not valid in the
-declared charset, and refuses a repeated item field or option (which value would we answer for?).
+declared charset, refuses a repeated item field or option (which value would we answer for?), a
+request without `.code` and a `.quantity` that is not a whole number.
 
-Answer: the numbers travel in headers (see `HEADERS`); the body is a short line for humans
-debugging. A header value never contains CR/LF: the shopper message is ASCII with everything
-else percent-encoded as UTF-8 (`encode_header`).
+The platform's two headers go out with their names spelled exactly as specified (`ExactCase`),
+and our own `X-Inventory-*` headers with them (the cause, the SKU...; `X-Inventory-Available` and
+`X-Inventory-Message` repeat the platform's two for callers written against earlier versions).
+A header value never contains CR/LF: `Inventory-Message` is printable ASCII (`shopper_header`:
+other characters transliterated, cut at `MAX_MESSAGE_CHARS`), `X-Inventory-Message` the exact text
+percent-encoded as UTF-8 (`encode_header`).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
-HEADER_AVAILABLE = "X-Inventory-Available"  # integer: >0 sellable units, 0 not available, <0 unknown
-HEADER_MESSAGE = "X-Inventory-Message"  # what the shopper reads (percent-encoded beyond printable ASCII)
+HEADER_AVAILABLE = "Available"  # the platform's: integer, >0 sellable units, 0 not available, <0 unknown
+HEADER_MESSAGE = "Inventory-Message"  # the platform's: what the shopper reads (printable ASCII)
+HEADER_X_AVAILABLE = "X-Inventory-Available"  # the same number, for callers of earlier versions
+HEADER_X_MESSAGE = "X-Inventory-Message"  # the exact message, percent-encoded as UTF-8 beyond printable ASCII
 HEADER_STATUS = "X-Inventory-Status"  # available | limited | unavailable | unknown | probe | rejected
 HEADER_CAUSE = "X-Inventory-Cause"  # why unknown / rejected / unavailable (machine-readable token)
 HEADER_SKU = "X-Inventory-Sku"  # the shop SKU the item resolved to
@@ -32,16 +45,27 @@ HEADER_SOURCE = "X-Inventory-Source"  # shop | live | none
 HEADER_LIVE = "X-Inventory-Live"  # live mode: written | current | fallback
 HEADER_SECRET = "X-Inventory-Secret"  # request header carrying the shared secret
 QUERY_SECRET = "secret"  # or the query parameter (for platforms that only take a URL)
-HEADERS = (HEADER_AVAILABLE, HEADER_MESSAGE, HEADER_STATUS, HEADER_CAUSE, HEADER_SKU, HEADER_SOURCE, HEADER_LIVE)
+HEADERS = (HEADER_AVAILABLE, HEADER_MESSAGE, HEADER_X_AVAILABLE, HEADER_X_MESSAGE, HEADER_STATUS, HEADER_CAUSE,
+           HEADER_SKU, HEADER_SOURCE, HEADER_LIVE)
+
+# The platform's validation request (sent when the merchant saves the script URL).
+PROBE_ID = "_fake_yahoo_item_"
+PROBE_CODE = "_fake_yahoo_code_"
 
 UNKNOWN = -1
+MAX_QUANTITY = 1_000_000_000
 FORM_TYPE = "application/x-www-form-urlencoded"
 CHARSETS = {"utf-8": "utf-8", "utf8": "utf-8", "us-ascii": "ascii", "ascii": "ascii",
             "iso-8859-1": "latin-1", "latin-1": "latin-1", "latin1": "latin-1", "windows-1252": "cp1252"}
 MAX_MESSAGE_CHARS = 300
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HEADER_UNSAFE = re.compile(r"[^\x20-\x24\x26-\x7e]")  # printable ASCII except '%'
-_INT = re.compile(r"[+-]?\d{1,9}")
+_QUANTITY = re.compile(r"\d{1,10}")
+# Typographic characters that have a plain ASCII spelling a shopper reads the same way.
+_ASCII_SPELLING = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201c": '"', "\u201d": '"',
+                                 "\u201e": '"', "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2026": "...",
+                                 "\u20ac": "EUR", "\u00a3": "GBP", "\u00df": "ss", "\u00e6": "ae", "\u00c6": "AE",
+                                 "\u00f8": "o", "\u00d8": "O", "\u0153": "oe", "\u0152": "OE"})
 
 
 class RequestError(Exception):
@@ -59,16 +83,40 @@ class Item:
     """One storefront item. `options` keeps the shopper's (name, value) pairs in request order;
     `info` the dot keys we do not use (logged, never an error)."""
 
-    code: str | None
+    code: str
     item_id: str | None = None
     quantity: int | None = None
+    catalog: str | None = None
+    price: str | None = None
     name: str | None = None
     options: tuple[tuple[str, str], ...] = ()
     info: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def probe(self) -> bool:
-        return self.code is None  # read_item refuses an item field without .code
+        """The platform's validation request: answered without the database."""
+        return self.code == PROBE_CODE and self.item_id == PROBE_ID
+
+
+class ExactCase(bytes):
+    """A header name that reaches the wire spelled as given. uvicorn's HTTP/1.1 writer lowercases
+    every name (`name.lower()`): legal HTTP, names are case-insensitive, but the platform documents
+    `Available` and `Inventory-Message`, and a client that matches names case-sensitively would
+    miss `available`. Only our own names use this; if uvicorn stops calling `lower()` nothing
+    changes, and if it lowercases some other way the names are still valid HTTP."""
+
+    def lower(self) -> bytes:  # type: ignore[override]
+        return self
+
+
+def exact_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """ASGI headers whose names reach the wire as spelled here (values must be printable ASCII)."""
+    return [(ExactCase(name.encode("ascii")), value.encode("ascii")) for name, value in headers.items()]
+
+
+def platform_headers(available: int, message: str) -> dict[str, str]:
+    """The two headers the platform reads, values safe: `Available` and `Inventory-Message`."""
+    return {HEADER_AVAILABLE: str(int(available)), HEADER_MESSAGE: shopper_header(message)}
 
 
 def charset_of(content_type: str | None) -> str:
@@ -125,8 +173,9 @@ def _decode(raw: bytes, codec: str, max_length: int) -> str:
 
 
 def read_item(pairs: list[tuple[str, str]]) -> Item:
-    """The item and options of a parsed form. No dot key at all: the probe. A dot key but no
-    `.code`: 400 (we cannot tell which product is meant; `.id` is the platform's own id)."""
+    """The item and options of a parsed form. Without `.code` we cannot tell which product is
+    meant (`.id` is the platform's own id): 400, as for a `.quantity` that is not a whole number
+    from 0 to `MAX_QUANTITY`. `.price` is information (its format is the platform's)."""
     dotted: dict[str, str] = {}
     options: list[tuple[str, str]] = []
     seen_options: set[str] = set()
@@ -142,18 +191,19 @@ def read_item(pairs: list[tuple[str, str]]) -> Item:
                 raise RequestError(400, "repeated_option", f"option {key[:40]!r} given twice")
             seen_options.add(folded)
             options.append((key, value))
-    if not dotted:
-        return Item(code=None, options=tuple(options))
     code = dotted.pop(".code", "").strip()
-    item_id = dotted.pop(".id", None)
-    name = dotted.pop(".name", None)
-    quantity_text = dotted.pop(".quantity", None)
     if not code:
-        raise RequestError(400, "missing_code", "the item has no .code (the product code of the shop)")
+        raise RequestError(400, "missing_code", "the request has no .code (the product code of the shop); the "
+                                                "platform sends .catalog, .code, .id, .quantity, .price")
+    quantity_text = dotted.pop(".quantity", None)
     quantity = None
-    if quantity_text is not None and _INT.fullmatch(quantity_text.strip()):
-        quantity = int(quantity_text.strip())
-    return Item(code=code, item_id=item_id, quantity=quantity, name=name, options=tuple(options),
+    if quantity_text is not None and quantity_text.strip():
+        if not _QUANTITY.fullmatch(quantity_text.strip()) or int(quantity_text) > MAX_QUANTITY:
+            raise RequestError(400, "bad_quantity", f".quantity must be a whole number from 0 to {MAX_QUANTITY}, "
+                                                    f"got {quantity_text[:20]!r}")
+        quantity = int(quantity_text)
+    return Item(code=code, item_id=dotted.pop(".id", None), quantity=quantity, catalog=dotted.pop(".catalog", None),
+                price=dotted.pop(".price", None), name=dotted.pop(".name", None), options=tuple(options),
                 info=tuple(sorted(dotted)))
 
 
@@ -163,6 +213,23 @@ def encode_header(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     text back exactly and nothing can split the header. Cut at `limit` characters first."""
     text = text[:limit]
     return _HEADER_UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8")), text)
+
+
+def shopper_header(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`text` as the value of `Inventory-Message`, which the platform shows as it is: printable
+    ASCII only, so nothing can split the header and no byte depends on a charset the platform may
+    not assume. Typographic punctuation gets its ASCII spelling, accents are dropped (`Grün` ->
+    `Grun`), any run of whitespace (CR, LF and TAB included) is one space, other control and
+    format characters are dropped, anything else becomes `?`. At most `limit` characters."""
+    out: list[str] = []
+    for char in unicodedata.normalize("NFKD", text.translate(_ASCII_SPELLING)):
+        if " " <= char <= "~":
+            out.append(char)
+        elif char.isspace():
+            out.append(" ")
+        elif not (unicodedata.combining(char) or unicodedata.category(char) in ("Cc", "Cf")):
+            out.append("?")
+    return " ".join("".join(out).split())[:limit]
 
 
 def shopper_message(template: str, available: int, requested: int | None) -> str:

@@ -77,6 +77,8 @@ class AvailabilitySettings(BaseSettings):
     stats_flush_seconds: float = Field(60.0, gt=0, description="how often a worker writes its counters")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes (CLI --workers overrides)")
+    max_in_flight: int = Field(16, ge=1, le=10_000,
+                               description="script requests per worker answered at once; beyond, unknown at once")
     max_concurrency: int = Field(1000, ge=1, description="open requests per worker before uvicorn answers 503")
 
     @field_validator("path")
