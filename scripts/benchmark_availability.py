@@ -124,6 +124,7 @@ class Phase:
     errors: int = 0
     started: float = 0.0
     ended: float = 0.0
+    cpu_seconds: float = 0.0  # the load generator's own CPU time: it shares the cores with the service
 
     def summary(self) -> dict[str, Any]:
         lat = sorted(self.latencies)
@@ -141,6 +142,7 @@ class Phase:
                 "answered_rps": round(len(answered) / seconds, 1) if seconds > 0 else None,
                 "answered_p50_ms": pct(0.50, answered), "answered_p90_ms": pct(0.90, answered),
                 "answered_p99_ms": pct(0.99, answered),
+                "generator_cores": round(self.cpu_seconds / seconds, 2) if seconds > 0 else None,
                 "statuses": dict(sorted(self.statuses.items())), "live": dict(sorted(self.live.items())),
                 # other work on the machine skews every figure: the 1-minute load average when it ended
                 "loadavg_1m": round(os.getloadavg()[0], 2)}
@@ -201,6 +203,7 @@ async def run_phase(name: str, port: int, requests_: list[bytes], *, clients: in
                     rate: float | None) -> Phase:
     phase = Phase(name)
     counter = iter(range(total))
+    cpu = time.process_time()
     phase.started = time.perf_counter()
     deadline = phase.started + time_limit
 
@@ -212,6 +215,7 @@ async def run_phase(name: str, port: int, requests_: list[bytes], *, clients: in
 
     await asyncio.gather(*(one_client(port, requests_, phase, next_slot, deadline) for _ in range(clients)))
     phase.ended = time.perf_counter()
+    phase.cpu_seconds = time.process_time() - cpu
     return phase
 
 
@@ -311,15 +315,15 @@ def write(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(f"\n{args.clients} clients, {args.workers} uvicorn workers, {args.skus} SKUs, {os.cpu_count()} CPUs, "
           f"WMS budget {args.wms_budget_ms} ms\n")
     print("| phase | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | shed | answered req/s, p50/p90/p99 ms "
-          "| answers | live | load 1m |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | ---: |")
+          "| answers | live | load 1m | generator cores |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | ---: | ---: |")
     for r in results:
         answers = ", ".join(f"{k} {v}" for k, v in r["statuses"].items())
         live = ", ".join(f"{k} {v}" for k, v in r["live"].items()) or "-"
         answered = f"{r['answered_rps']}, {r['answered_p50_ms']}/{r['answered_p90_ms']}/{r['answered_p99_ms']}"
         print(f"| {r['phase']} | {r['requests']} | {r['throughput_rps']} | {r['p50_ms']} | {r['p90_ms']} | "
               f"{r['p99_ms']} | {r['max_ms']} | {r['shed_rate']:.1%} | {answered} | {answers} | {live} | "
-              f"{r['loadavg_1m']} |")
+              f"{r['loadavg_1m']} | {r['generator_cores']} |")
     print(f"\nwritten to {path}")
 
 

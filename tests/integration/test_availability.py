@@ -30,6 +30,7 @@ from include.stocksync.availability.skus import upsert_mapping
 from include.stocksync.db import connect, query
 from include.stocksync.settings import PROJECT_ROOT
 from tests.conftest import TEST_TOKEN, shop_in_line_with_wms
+from tests.fault_servers import HangingServer
 
 FORM = "application/x-www-form-urlencoded"
 SECRET_HEADER = "X-Inventory-Secret"  # docs/availability.md: the shared secret as a request header
@@ -517,6 +518,30 @@ def test_overloaded_worker_sheds_at_once_with_unknown_and_counts_it(shop: str) -
         assert header_line(first[0][1], "Available") == "Available: 7"
         # the slot is free again: answered, not shed
         assert header_line(exchange(svc, platform_request(svc, body))[1], "Available") == "Available: 7"
+
+
+def test_live_requests_waiting_on_the_wms_are_not_shed(shop: str) -> None:
+    """Live mode, MAX_IN_FLIGHT=1, a WMS that accepts the connection and never answers: a request
+    waiting on it holds no slot (it uses neither CPU nor the database), so the next request is
+    answered, not shed; the waiting one falls back to the shop's number at the WMS budget."""
+    wms = HangingServer()
+    svc = AvailabilityProcess({"SHOP_DSN": shop, "SECRET": new_secret(), "RATE_LIMIT_PER_SECOND": "0",
+                               "MAX_IN_FLIGHT": "1", "LIVE_MODE": "true", "WMS_URL": f"http://127.0.0.1:{wms.port}",
+                               "WMS_TOKEN": TEST_TOKEN, "WMS_BUDGET_MS": "5000"})
+    body = f".catalog={CATALOG}&.code={sku(1)}&.id=item-1&.quantity=1&.price=9.90".encode()
+    first: list[tuple[int, list[str]]] = []
+    try:
+        with svc:
+            waiting = threading.Thread(target=lambda: first.append(exchange(svc, platform_request(svc, body))))
+            waiting.start()
+            assert wait_for(lambda: wms.accepted, timeout=10), "the live request never reached the WMS"
+            status, lines = exchange(svc, platform_request(svc, VALIDATION_BODY))
+            assert (status, header_line(lines, "X-Inventory-Cause")) == (200, "X-Inventory-Cause: probe")
+            waiting.join(15)
+            assert header_line(first[0][1], "Available") == "Available: 7"
+            assert header_line(first[0][1], "X-Inventory-Live") == "X-Inventory-Live: fallback; cause=wms_timeout"
+    finally:
+        wms.stop()
 
 
 def test_connections_killed_under_the_service_recover(service: AvailabilityProcess, shop: str) -> None:

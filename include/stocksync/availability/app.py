@@ -30,8 +30,8 @@ import ipaddress
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -133,6 +133,8 @@ class Service:
         if settings.live_mode and settings.wms_url and settings.wms_token:
             self.wms = WmsClient(settings.wms_url, settings.wms_token.get_secret_value(), settings.wms_budget)
         self._tasks: set[asyncio.Task[Any]] = set()
+        # script requests using this worker's CPU or database now (LoadShedder counts them)
+        self.in_flight = 0
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -204,14 +206,14 @@ class Service:
                      answer.live if answer.live_cause is None else f"{answer.live}:{answer.live_cause}", latency_ms)
         return answer.response()
 
-    async def metrics_text(self, request: Request, *, in_flight: int = 0) -> Response:
+    async def metrics_text(self, request: Request) -> Response:
         client = request.client.host if request.client else "-"
         refused = self._gate(request, client)
         if refused is not None:
             log.info("metrics refused client=%s cause=%s", client, refused.cause)
             return refused.response()
         body = self.metrics.prometheus(live_mode=self.settings.live_mode, db_down=self.pool.down,
-                                       in_flight=in_flight, max_in_flight=self.settings.max_in_flight)
+                                       in_flight=self.in_flight, max_in_flight=self.settings.max_in_flight)
         return Response(content=body, media_type="text/plain; version=0.0.4", headers={"Cache-Control": "no-store"})
 
     def _gate(self, request: Request, client: str) -> Answer | None:
@@ -317,7 +319,8 @@ class Service:
     async def _live(self, item: p.Item, sku: str, qty: int, seq: int) -> Answer:
         assert self.wms is not None and self.live is not None
         try:
-            wms_item = await self.wms.item(sku)
+            with self.waiting_elsewhere():
+                wms_item = await self.wms.item(sku)
         except WmsUnavailable as exc:
             return self.stock_answer(qty, sku, item.quantity, live="fallback", live_cause=exc.cause, detail=str(exc))
         if wms_item.seq <= seq:
@@ -340,6 +343,17 @@ class Service:
         return self.stock_answer(result.qty, sku, item.quantity, live="written", source="live",
                                  detail=f"WMS available {wms_item.available} (seq {wms_item.seq}), "
                                         f"{result.adjustment} uncounted, shop was {result.old_qty}")
+
+    @contextmanager
+    def waiting_elsewhere(self) -> Iterator[None]:
+        """A request waiting on the WMS (at most WMS_BUDGET_MS) uses neither our CPU nor the
+        database: it does not count against MAX_IN_FLIGHT meanwhile, so a slow WMS makes live
+        answers fall back to the shop's number (as documented), not shed them as overloaded."""
+        self.in_flight -= 1
+        try:
+            yield
+        finally:
+            self.in_flight += 1
 
     # ------------------------------------------------------------------ answers
     def stock_answer(self, qty: int, sku: str, requested: int | None, *, cause: str | None = None,
@@ -377,8 +391,9 @@ class LoadShedder:
     and the platform waits with the shopper; an immediate unknown lets it apply the merchant's
     policy for an unreachable script instead. The shed answer is prepared once and sent before
     routing, authentication or reading the body (it reveals nothing and costs almost nothing).
-    Everything that is not `POST <path>` passes through uncounted. One event loop per worker: a
-    plain counter is enough.
+    Everything that is not `POST <path>` passes through uncounted; a live request waiting on the
+    WMS is not counted meanwhile (`Service.waiting_elsewhere`). One event loop per worker: a plain
+    counter (`Service.in_flight`) is enough.
     """
 
     def __init__(self, app: ASGIApp, service: Service) -> None:
@@ -386,7 +401,6 @@ class LoadShedder:
         self.service = service
         self.path = service.settings.path
         self.limit = service.settings.max_in_flight
-        self.in_flight = 0
         answer = Answer(200, "unknown", p.UNKNOWN, SHED_CAUSE, service.settings.message_unknown,
                         detail=f"more than {self.limit} requests in flight in this worker (MAX_IN_FLIGHT)")
         rendered = answer.response()
@@ -399,25 +413,26 @@ class LoadShedder:
         if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.limit:
+        service = self.service
+        if service.in_flight >= self.limit:
             started = time.perf_counter()
             await send(self._start)
             await send(self._body)
-            self.service.metrics.observe("unknown", SHED_CAUSE, (time.perf_counter() - started) * 1000)
+            service.metrics.observe("unknown", SHED_CAUSE, (time.perf_counter() - started) * 1000)
             self._note_shed()
             return
-        self.in_flight += 1
+        service.in_flight += 1
         try:
             await self.app(scope, receive, send)
         finally:
-            self.in_flight -= 1
+            service.in_flight -= 1
 
     def _note_shed(self) -> None:
         self._shed_since_log += 1
         now = time.monotonic()
         if now - self._logged_at >= 1.0:
             log.warning("overloaded: answered %d request(s) unknown at once since the last report; %d in flight "
-                        "(MAX_IN_FLIGHT %d)", self._shed_since_log, self.in_flight, self.limit)
+                        "(MAX_IN_FLIGHT %d)", self._shed_since_log, self.service.in_flight, self.limit)
             self._shed_since_log = 0
             self._logged_at = now
 
@@ -444,7 +459,7 @@ def create_app(settings: AvailabilitySettings) -> LoadShedder:
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
-        return await service.metrics_text(request, in_flight=shedder.in_flight)
+        return await service.metrics_text(request)
 
     @app.get("/health")
     async def health() -> Response:
