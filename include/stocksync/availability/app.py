@@ -455,8 +455,6 @@ def create_app(settings: AvailabilitySettings) -> LoadShedder:
     async def inventory(request: Request) -> Response:
         return await service.inventory(request)
 
-    shedder = LoadShedder(app, service)
-
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
         return await service.metrics_text(request)
@@ -465,7 +463,7 @@ def create_app(settings: AvailabilitySettings) -> LoadShedder:
     async def health() -> Response:
         return Response(content="ok\n", media_type="text/plain")
 
-    return shedder
+    return LoadShedder(app, service)
 
 
 def create_app_from_env() -> LoadShedder:
