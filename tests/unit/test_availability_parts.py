@@ -117,3 +117,21 @@ def test_counters_keep_a_failed_period_for_the_next_write() -> None:
     text = metrics.prometheus(live_mode=True, db_down=False)
     assert 'stocksync_availability_requests_total{result="unknown",cause="db_timeout"} 1' in text
     assert 'stocksync_availability_latency_seconds_bucket{le="+Inf"} 4' in text
+
+
+def test_shed_answers_are_counted_with_the_bound_beside_them() -> None:
+    metrics = Metrics(instance="test:1")
+    metrics.observe("unknown", "overloaded", 0.05)
+    metrics.observe("unknown", "overloaded", 0.04)
+    metrics.observe("unknown", "db_timeout", 250.0)
+    text = metrics.prometheus(live_mode=False, db_down=False, in_flight=16, max_in_flight=16)
+    assert "stocksync_availability_shed_total 2\n" in text
+    assert "stocksync_availability_in_flight 16\nstocksync_availability_in_flight_limit 16\n" in text
+    assert metrics.take_pending().row("test:1", metrics.total.started)["unknown_causes"].obj == \
+        {"db_timeout": 1, "overloaded": 2}
+
+
+def test_max_in_flight_ships_at_16_and_must_be_positive() -> None:
+    assert settings(SECRET=SECRET).max_in_flight == 16
+    with pytest.raises(ValidationError):
+        settings(SECRET=SECRET, MAX_IN_FLIGHT="0")
