@@ -9,6 +9,7 @@ rate limit, live mode) are separate processes, each started once per module.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import socket
@@ -24,6 +25,7 @@ from urllib.parse import urlencode
 import psycopg
 import pytest
 import requests
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from devstack.availability_process import AvailabilityProcess, free_port, new_secret
 from include.stocksync.availability.skus import upsert_mapping
@@ -472,6 +474,75 @@ def test_database_that_never_answers_answers_unknown_within_the_budget(shop: str
             assert causes <= {"db_timeout", "db_down"} and "db_timeout" in causes
     finally:
         silent.close()
+
+
+class SlowToConnect:
+    """A TCP relay to the database that lets each new connection through only after `delay`
+    seconds (a busy server forking a backend, a distant database): every connect takes longer
+    than the service's per-request budget; the connection is normal afterwards."""
+
+    def __init__(self, upstream_port: int, delay: float) -> None:
+        self.upstream_port, self.delay = upstream_port, delay
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        self.sock.settimeout(0.2)
+        self.relayed: list[socket.socket] = []
+        self.stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        time.sleep(self.delay)
+        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        self.relayed += [client, upstream]
+        for source, target in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                target.sendall(data)
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+    def cut(self) -> None:
+        """Break every relayed connection (the database's side sees the client go away)."""
+        for sock in self.relayed:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.cut()
+        self.sock.close()
+
+
+def test_database_slower_to_connect_than_the_budget_still_gets_connected(shop: str) -> None:
+    """Each connect takes 0.6 s, the budget is 0.2 s. The service's first connection (opened at
+    start, without a request's budget) is cut: the answers are unknown until a new connection
+    is open, and the connect started meanwhile serves the next ones (a connect cut at each
+    request's budget would never complete, and every answer would stay unknown)."""
+    relay = SlowToConnect(int(conninfo_to_dict(shop)["port"]), delay=0.6)
+    try:
+        svc = AvailabilityProcess({"SHOP_DSN": make_conninfo(shop, host="127.0.0.1", port=relay.port),
+                                   "SECRET": new_secret(), "DB_BUDGET_MS": "200"})
+        with svc:
+            assert wait_for(lambda: available(ask(svc, {".code": sku(1)}, timeout=5)) == 7, timeout=20)
+            relay.cut()
+            first = ask(svc, {".code": sku(1)}, timeout=5)
+            assert (first.status_code, available(first)) == (200, -1)
+            assert wait_for(lambda: available(ask(svc, {".code": sku(1)}, timeout=5)) == 7, timeout=20), \
+                svc.log()[-2000:]
+    finally:
+        relay.stop()
 
 
 def test_stalled_database_answers_unknown_then_recovers(service: AvailabilityProcess, shop: str) -> None:

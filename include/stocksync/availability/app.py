@@ -116,10 +116,12 @@ class Service:
         self.secret = settings.secret.get_secret_value().encode() if settings.secret else None
         self.networks = tuple(settings.allowed_networks)
         budget_ms = settings.db_budget_ms
+        connect_timeout = max(2, math.ceil(settings.db_budget))  # a connect may outlive one request's budget
         self.pool = ConnectionPool(
             settings.shop_dsn.get_secret_value(), size=settings.db_pool_size, retry_after=settings.db_retry_ms / 1000,
+            connect_timeout=connect_timeout,
             connect_kwargs={
-                "connect_timeout": max(2, math.ceil(settings.db_budget)),  # libpq's minimum is 2 s; our budget cuts
+                "connect_timeout": connect_timeout,  # libpq's minimum is 2 s
                 "application_name": "stocksync-availability",
                 "prepare_threshold": 0,
                 "options": f"-c statement_timeout={budget_ms} -c lock_timeout={max(1, budget_ms // 2)} "

@@ -4,9 +4,17 @@ Why our own and why this shape: every request must end within its budget, so the
 waits on its own. A caller bounds acquire + query with one `asyncio.timeout`; a waiter cancelled
 by it leaves the queue cleanly, and a connection in use when the budget ran out is discarded
 (psycopg cannot tell what state a cancelled query left it in; the server's statement_timeout
-ends the query). A refused or timed-out connect marks the database down for `retry_after`
-seconds: until then requests answer "unknown" at once instead of each trying (and waiting) to
-connect, so a dead database costs nothing per request and is retried at a steady pace.
+ends the query).
+
+Connections are opened by a task of the pool, not by the request that needed one: the request
+waits for the next connection (opened or released) within its budget, and a connect that takes
+longer than one request's budget (a busy server forking and authenticating, a distant database)
+still completes, within `connect_timeout`, and serves the next request. Opened by the request
+itself, every connect slower than the budget was cancelled with it and the pool could never
+refill. A refused or timed-out connect marks the database down for `retry_after` seconds: until
+then requests answer "unknown" at once instead of each trying (and waiting) to connect, so a dead
+database costs nothing per request and is retried at a steady pace; when no connection is open
+at all, the requests waiting are answered at once too.
 
 Single event loop only (one pool per worker process); no locks needed.
 """
@@ -36,11 +44,14 @@ class DatabaseUnavailable(Exception):
 
 
 class ConnectionPool:
-    def __init__(self, conninfo: str, *, size: int, retry_after: float, connect_kwargs: dict[str, Any]) -> None:
+    def __init__(self, conninfo: str, *, size: int, retry_after: float, connect_timeout: float,
+                 connect_kwargs: dict[str, Any]) -> None:
         self._conninfo = conninfo
         self._size = size
         self._retry_after = retry_after
+        self._connect_timeout = connect_timeout
         self._connect_kwargs = connect_kwargs
+        self._connecting: set[asyncio.Task[None]] = set()
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._opened = 0  # open or being opened
         self._waiters: deque[asyncio.Future[psycopg.AsyncConnection[Any] | None]] = deque()
@@ -75,50 +86,62 @@ class ConnectionPool:
                     continue
                 return conn
             if self._opened < self._size:
-                return await self._open()
+                self._start_connect()
             waiter: asyncio.Future[psycopg.AsyncConnection[Any] | None] = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
                 handed = await waiter
             except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None \
+                        and waiter.result() is not None:
                     self.release(waiter.result())  # handed over just as we were cancelled: pass it on
                 else:
                     try:
                         self._waiters.remove(waiter)
                     except ValueError:
                         pass
-                    if waiter.done() and not waiter.cancelled():
+                    if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                         self._wake_one()  # we were woken to open a connection: let another waiter do it
                 raise
             if handed is not None:
                 return handed
             # None: a slot was freed; go round and open a connection
 
-    async def _open(self) -> psycopg.AsyncConnection[Any]:
+    def _start_connect(self) -> None:
+        """Open one connection in a task of the pool (see the module docstring)."""
+        if self._closing:
+            raise DatabaseUnavailable("db_down", "pool closed")
         if self.down:
             raise DatabaseUnavailable("db_down", self.last_error or "database unavailable")
         self._opened += 1
-        started = time.monotonic()
+        task = asyncio.get_running_loop().create_task(self._connect())
+        self._connecting.add(task)
+        task.add_done_callback(self._connecting.discard)
+
+    async def _connect(self) -> None:
         try:
-            conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True, **self._connect_kwargs)
-        except psycopg.Error as exc:
+            async with asyncio.timeout(self._connect_timeout):
+                conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True, **self._connect_kwargs)
+        except Exception as exc:  # refused, authentication, timed out, a bad DSN: the database is unusable
             self._opened -= 1
-            self._mark_down(f"connect failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}")
-            self._wake_one()
-            raise DatabaseUnavailable("db_connect", self.last_error or "connect failed") from exc
-        except BaseException:
-            # cancelled by the caller's budget: the database did not accept a connection in time
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            self._mark_down("connect timed out" if isinstance(exc, TimeoutError) else f"connect failed: {first_line}")
+            if self._opened == 0:  # nothing else will serve the waiting requests: answer them now
+                self._fail_waiters(DatabaseUnavailable("db_connect", self.last_error or "connect failed"))
+            else:
+                self._wake_one()
+            return
+        except asyncio.CancelledError:  # the pool is closing
             self._opened -= 1
-            if time.monotonic() - started >= 0.05:
-                self._mark_down("connect timed out")
-            self._wake_one()
             raise
         self.connects += 1
-        if self._closing:
-            self._discard(conn)
-            raise DatabaseUnavailable("db_down", "pool closed")
-        return conn
+        self.release(conn)
+
+    def _fail_waiters(self, error: DatabaseUnavailable) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(error)
 
     def release(self, conn: psycopg.AsyncConnection[Any], *, discard: bool = False) -> None:
         if (discard or self._closing or conn.closed or conn.broken
@@ -164,6 +187,10 @@ class ConnectionPool:
 
     async def close(self) -> None:
         self._closing = True
+        for task in list(self._connecting):
+            task.cancel()
+        if self._connecting:
+            await asyncio.gather(*self._connecting, return_exceptions=True)
         idle, self._idle = self._idle, []
         for conn in idle:
             self._opened -= 1
