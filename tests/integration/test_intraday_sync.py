@@ -186,6 +186,7 @@ def test_a_stalled_feed_is_recorded_and_alerted_once_per_stall(synced: str, wms:
     assert first["read"]["state"] == "stalled" and first["read"]["alerted"] is True
     run = pipeline.get_run(dsn, "stall-1")
     assert run["status"] == "stalled" and f"gave nothing after {start}" in run["error"]
+    assert f"gave nothing after {start}" in open(run["report_path"]).read()
     assert intraday_sync.feed_run(dsn, "stall-1")["stalled"] and shop_stock(dsn) == before
     assert feed_alerts(dsn) == [("stall-1", "feed_stalled:stall-1")]
     # while it lasts: recorded on every run, no second alert, even when some changes come through

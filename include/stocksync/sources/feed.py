@@ -165,7 +165,7 @@ class ChangeFeedSource:
         after = self.after_seq
         while delta.gap is None:
             where = f"feed page {delta.pages + 1} (after_seq {after})"
-            delta.stopped = self._bound_reached(delta, bounds, where, after)
+            delta.stopped = _bound_reached(delta, bounds, where, after)
             if delta.stopped:
                 break
             status, body = self._page(after, where, bounds)
@@ -219,15 +219,6 @@ class ChangeFeedSource:
             parse_timestamp(delta.orders_counted_until, "orders_counted_until")
         log.info("change feed after %s: %s", self.after_seq, delta.as_dict())
         return delta
-
-    def _bound_reached(self, delta: FeedDelta, bounds: WalkBounds, where: str, after: int) -> str | None:
-        """Why the walk stops before `where` (a bound of ours, not the WMS's doing), or None."""
-        if delta.pages >= bounds.max_batches:
-            return (f"the walk's page bound ({bounds.max_batches} pages: feed_max_events / feed_page_size + 2) "
-                    f"reached before {where}; the next run goes on from {after}")
-        if bounds.remaining() <= 0:
-            return f"feed_deadline_seconds reached before {where}; the next run goes on from {after}"
-        return None
 
     @staticmethod
     def _page_fields(body: dict[str, Any], where: str) -> tuple[list[Any], int, int]:
@@ -298,6 +289,16 @@ def sort_page(events: list[Any], after: int, where: str) -> FeedPage:
                             f"the WMS change feed's sequences jump from {expected - 1} to {seq} at {where}: "
                             f"changes are missing (sequence {missing})")
     return FeedPage(new, stale, duplicates)
+
+
+def _bound_reached(delta: FeedDelta, bounds: WalkBounds, where: str, after: int) -> str | None:
+    """Why the walk stops before `where` (a bound of ours, not the WMS's doing), or None."""
+    if delta.pages >= bounds.max_batches:
+        return (f"the walk's page bound ({bounds.max_batches} pages: feed_max_events / feed_page_size + 2) "
+                f"reached before {where}; the next run goes on from {after}")
+    if bounds.remaining() <= 0:
+        return f"feed_deadline_seconds reached before {where}; the next run goes on from {after}"
+    return None
 
 
 def _missing_after(page: FeedPage, after: int, next_after: int, where: str) -> str | None:
