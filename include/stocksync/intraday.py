@@ -136,7 +136,7 @@ def read_feed(dsn: str, *, run_id: str, session: requests.Session, base_url: str
                                 "applied; the next full sync repairs it")
             return {"state": "gap", "gap": delta.gap, "after_seq": position, "head_seq": delta.head_seq,
                     "alert": None if alerted and alerted[0] else gap_alert(run_id, delta)}
-        alerted = _note_walk(conn, run_id, delta, spec_settings=settings, stall_since=stall_since)
+        alerted = _note_walk(conn, run_id, delta, settings=settings, stall_since=stall_since)
         if delta.stalled and not delta.items:
             runs.record_outcome(conn, run_id, "stalled", f"the WMS change feed stalled: {delta.stalled}. Nothing "
                                 "was applied; intraday runs go on from this position once the feed moves again")
@@ -162,7 +162,7 @@ def _stall_since(conn: psycopg.Connection, run_id: str) -> str:
     return str(row[0]) if row and row[0] else run_id
 
 
-def _note_walk(conn: psycopg.Connection, run_id: str, delta: FeedDelta, *, spec_settings: Settings,
+def _note_walk(conn: psycopg.Connection, run_id: str, delta: FeedDelta, *, settings: Settings,
                stall_since: str | None) -> bool:
     """What the walk ran into that someone should know, on the run record (its warnings: the report
     and the Stock sync page show them) and in the log; a stall also alerts, once per stall (its
@@ -184,7 +184,7 @@ def _note_walk(conn: psycopg.Connection, run_id: str, delta: FeedDelta, *, spec_
     subject = f"{FEED_STALLED}:{stall_since}"
     if delivery.already_alerted(conn, FEED_STALLED, subject):
         return False
-    delivery.queue(conn, spec_settings, stall_alert(run_id, delta, str(stall_since)), queued_by=run_id,
+    delivery.queue(conn, settings, stall_alert(run_id, delta, str(stall_since)), queued_by=run_id,
                    subject=subject)
     return True
 
