@@ -85,6 +85,14 @@ otherwise it answers `401 {"error": "missing or invalid bearer token"}`.
   forgets them all: any older `after_seq` is then a gap).
 * Fault `feed_skip_seqs: [seq, ...]` leaves those events out of feed pages (a feed
   whose sequences jump).
+* Fault `feed_stall_after_seq: seq` serves no event after `seq` (pages end there, empty once
+  reached, with `orders_counted_until` as for a page ending there) while `head_seq` stays the
+  newest: a feed that stops early. `null` clears it.
+* Fault `feed_reverse_pages: true` serves each page's events in descending `seq` order (one
+  SKU's changes out of order within a page; `next_after_seq` stays the highest).
+* Fault `feed_repeat_seqs: [seq, ...]` serves those events twice on their page (duplicates).
+* Fault `feed_replay_events: N` starts every page with the N events at or below `after_seq`
+  again, within `limit` (an at-least-once feed redelivering what was already read: stale events).
 
 ## Admin API (`/_admin`, same token)
 
@@ -386,6 +394,10 @@ class FaultConfig:
     sku_rename: dict[str, str] = field(default_factory=dict)
     no_watermark: bool = False
     feed_skip_seqs: list[int] = field(default_factory=list)  # issue 13: feed events left out
+    feed_stall_after_seq: int | None = None  # no feed event after it (head_seq stays the newest)
+    feed_reverse_pages: bool = False  # each feed page's events in descending seq order
+    feed_repeat_seqs: list[int] = field(default_factory=list)  # feed events served twice
+    feed_replay_events: int = 0  # each feed page repeats the N events at or below after_seq first
     _raw: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -473,7 +485,7 @@ class FaultConfig:
             cfg.repeat_page = count("repeat_page", 0)
         if "max_items" in body and body["max_items"] is not None:
             cfg.max_items = count("max_items", 0)
-        for key in ("drop_last_page", "zero_all", "expire_cursors", "no_watermark"):
+        for key in ("drop_last_page", "zero_all", "expire_cursors", "no_watermark", "feed_reverse_pages"):
             if key in body:
                 setattr(cfg, key, flag(key))
         if "feed_skip_seqs" in body:  # issue 13
@@ -481,6 +493,15 @@ class FaultConfig:
             if not isinstance(seqs, list) or not all(is_int(v) and v >= 0 for v in seqs):
                 raise ApiError(422, "feed_skip_seqs must be a list of non-negative integers")
             cfg.feed_skip_seqs = list(seqs)
+        if "feed_repeat_seqs" in body:
+            seqs = body["feed_repeat_seqs"]
+            if not isinstance(seqs, list) or not all(is_int(v) and v >= 0 for v in seqs):
+                raise ApiError(422, "feed_repeat_seqs must be a list of non-negative integers")
+            cfg.feed_repeat_seqs = list(seqs)
+        if "feed_stall_after_seq" in body and body["feed_stall_after_seq"] is not None:
+            cfg.feed_stall_after_seq = count("feed_stall_after_seq", 0)
+        if "feed_replay_events" in body:
+            cfg.feed_replay_events = count("feed_replay_events", 0)
         if "sku_rename" in body:
             rename = body["sku_rename"]
             if not isinstance(rename, dict) or not all(
@@ -840,8 +861,10 @@ class WmsState:
 
     # --- issue 13: change feed, cancellations, shipping, relative adjustments ------------
 
-    def feed(self, after_seq: int, limit: int) -> dict[str, Any]:
-        """One page of the change feed after `after_seq` (see the module docstring)."""
+    def feed(self, after_seq: int, limit: int, *, stall_after: int | None = None,
+             replay: int = 0) -> dict[str, Any]:
+        """One page of the change feed after `after_seq` (see the module docstring); the
+        `feed_stall_after_seq` and `feed_replay_events` faults as `stall_after` and `replay`."""
         with self.lock:
             head, floor = self.counter, self.log_floor
             if after_seq < floor:
@@ -853,7 +876,10 @@ class WmsState:
                     head_seq=head,
                 )
             start = after_seq - floor
-            page = self.events[start : start + limit] if after_seq < head else []
+            served = head if stall_after is None else min(head, stall_after)
+            replayed = self.events[max(0, start - replay) : start][:limit]
+            fresh = min(limit - len(replayed), served - after_seq)
+            page = self.events[start : start + fresh] if fresh > 0 else []
             taken_at = utc_now_iso()
             next_after = page[-1][0] if page else after_seq
             if next_after >= head:
@@ -861,6 +887,7 @@ class WmsState:
             else:  # every order received before the next change is in this page or before it
                 following = datetime.fromisoformat(self.events[start + len(page)][5])
                 counted_until = (following - timedelta(microseconds=1)).isoformat()
+            page = replayed + page
         events = [
             {
                 "seq": seq,
@@ -1208,11 +1235,17 @@ def create_app(
             params = request.query_params
             after_seq = parse_int_param(params.get("after_seq"), "after_seq", 0, 0, 2**62)
             limit = parse_int_param(params.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-            page = state.feed(after_seq, limit)
+            page = state.feed(after_seq, limit, stall_after=faults.feed_stall_after_seq,
+                              replay=faults.feed_replay_events)
             events = page["events"]
             if faults.feed_skip_seqs:
                 skip = set(faults.feed_skip_seqs)
                 events = [e for e in events if e["seq"] not in skip]
+            if faults.feed_repeat_seqs:
+                repeat = set(faults.feed_repeat_seqs)
+                events = [copy for e in events for copy in ([e, dict(e)] if e["seq"] in repeat else [e])]
+            if faults.feed_reverse_pages:
+                events.reverse()
             page["events"], unsafe = apply_item_faults(events, faults)
             response = json_response(page, allow_nan=unsafe)
         except ApiError as err:

@@ -9,7 +9,11 @@ The steps mirror the nightly's, on a delta instead of a snapshot, and share its 
 2. `read_feed`: the change feed after our position (`ChangeFeedSource`) into a staging table
    through `extract.py`, like any source. A gap (the feed no longer reaches our sequence, its
    sequences jump, the WMS went back) ends the run as `gap`: nothing is guessed or written, the
-   caller alerts once per gap, and the next full sync repairs it;
+   caller alerts once per gap, and the next full sync repairs it. A feed that *stalls* (gives
+   nothing new while the WMS's newest sequence is further on) ends the run `stalled` (or, when
+   changes were read before it, applied with the stall noted) and alerts once per stall (not once
+   per run while it lasts). A walk stopped by a bound of ours (`feed_max_events`, the deadline) and
+   stale or repeated events the walk skipped are warnings on the run record;
 3. `validate_delta`: the nightly's checks, scaled to a delta (`validate_counts(delta=True)`);
 4. `merge_delta`: the plan (`build_plan`), judged by a delta guard: no more SKUs zeroed or changed
    than the guardrail shares allow of the whole enabled catalog;
@@ -34,7 +38,7 @@ import psycopg
 import requests
 from psycopg.rows import dict_row
 
-from include.stocksync import pipeline, runs
+from include.stocksync import delivery, pipeline, runs
 from include.stocksync.apply import apply_plan
 from include.stocksync.db import connect, execute_file, query
 from include.stocksync.extract import extract_to_staging
@@ -49,6 +53,13 @@ from include.stocksync.validate import ValidationFailed, validate_counts
 log = logging.getLogger(__name__)
 
 DAG_ID = "inventory_intraday_sync"
+# the walk's figures on its stocksync.feed_runs row (FeedDelta.as_dict keys)
+FEED_RUN_FIGURES = ("after_seq", "through_seq", "head_seq", "events", "skus", "pages", "gap", "stalled", "stopped",
+                    "stale_events", "stale_seqs", "duplicate_events")
+# the alert kind of a stalled feed (one per stall), and the warnings a walk leaves on the run record
+FEED_STALLED = "feed_stalled"
+FEED_TRUNCATED = "feed_truncated"
+FEED_SKIPPED_EVENTS = "feed_skipped_events"
 
 
 def feed_position(conn: psycopg.Connection, settings: Settings) -> int | None:
@@ -64,13 +75,14 @@ def running_full_sync(conn: psycopg.Connection, settings: Settings) -> tuple[str
     return (str(row[0]), str(row[1])) if row else None
 
 
-def _record_feed(conn: psycopg.Connection, run_id: str, delta: FeedDelta | None, *, after_seq: int | None = None,
-                 skipped: str | None = None) -> None:
-    execute_file(conn, "loop/upsert_feed_run", {
-        "run_id": run_id, "after_seq": delta.after_seq if delta else after_seq,
-        "through_seq": delta.through_seq if delta else after_seq, "head_seq": delta.head_seq if delta else None,
-        "events": delta.events if delta else 0, "skus": len(delta.items) if delta else 0,
-        "pages": delta.pages if delta else 0, "gap": delta.gap if delta else None, "skipped": skipped})
+def _record_feed(conn: psycopg.Connection, run_id: str, delta: FeedDelta | None, *, skipped: str | None = None,
+                 stall_since: str | None = None) -> None:
+    """The run's `stocksync.feed_runs` row: the walk's figures, or (no walk) why it did not read."""
+    walk = delta.as_dict() if delta else {"after_seq": None, "through_seq": None, "head_seq": None, "events": 0,
+                                          "skus": 0, "pages": 0, "gap": None, "stalled": None, "stopped": None,
+                                          "stale_events": 0, "stale_seqs": [], "duplicate_events": 0}
+    execute_file(conn, "loop/upsert_feed_run", {**{k: walk[k] for k in FEED_RUN_FIGURES}, "run_id": run_id,
+                                                "skipped": skipped, "stall_since": stall_since})
 
 
 def open_intraday(dsn: str, *, run_id: str, settings: Settings, triggered_by: str | None = None) -> dict[str, Any]:
@@ -93,7 +105,8 @@ def open_intraday(dsn: str, *, run_id: str, settings: Settings, triggered_by: st
 
 def read_feed(dsn: str, *, run_id: str, session: requests.Session, base_url: str) -> dict[str, Any]:
     """Walk the change feed from our position and stage the delta (see the module docstring).
-    Returns `state`: staged | empty | gap | skipped | finished, and for a new gap the alert to send."""
+    Returns `state`: staged | empty | gap | stalled | skipped | finished, and for a new gap the alert
+    to send (a stall's alert is queued here, for the teardown to send)."""
     run = get_run(dsn, run_id)
     if run["status"] != "running":
         return {"state": "finished" if runs.is_finished(run) else run["status"], "status": run["status"]}
@@ -114,7 +127,8 @@ def read_feed(dsn: str, *, run_id: str, session: requests.Session, base_url: str
         bounds = WalkBounds(max(1, settings.loop.feed_max_events // settings.loop.feed_page_size + 2),
                             time.monotonic() + settings.loop.feed_deadline_seconds, settings.max_page_bytes)
         delta = source.walk(bounds)
-        _record_feed(conn, run_id, delta)
+        stall_since = _stall_since(conn, run_id) if delta.stalled else None
+        _record_feed(conn, run_id, delta, stall_since=stall_since)
         if delta.gap:
             alerted = execute_file(conn, "loop/select_gap_alerted",
                                    {"after_seq": position, "run_id": run_id}).fetchone()
@@ -122,6 +136,11 @@ def read_feed(dsn: str, *, run_id: str, session: requests.Session, base_url: str
                                 "applied; the next full sync repairs it")
             return {"state": "gap", "gap": delta.gap, "after_seq": position, "head_seq": delta.head_seq,
                     "alert": None if alerted and alerted[0] else gap_alert(run_id, delta)}
+        alerted = _note_walk(conn, run_id, delta, settings=settings, stall_since=stall_since)
+        if delta.stalled and not delta.items:
+            runs.record_outcome(conn, run_id, "stalled", f"the WMS change feed stalled: {delta.stalled}. Nothing "
+                                "was applied; intraday runs go on from this position once the feed moves again")
+            return {"state": "stalled", "stalled": delta.stalled, "feed": delta.as_dict(), "alerted": alerted}
         watermark = Watermark("wms", _parsed(delta.orders_counted_until) or walk_started)
         if not delta.items:
             runs.record_applied(conn, run_id, "applied", {}, 0, watermark,
@@ -135,6 +154,63 @@ def read_feed(dsn: str, *, run_id: str, session: requests.Session, base_url: str
         runs.record_extract(conn, run_id, result)
     return {"state": "staged", "feed": delta.as_dict(), "staging_table": result.staging_table,
             "rows": result.rows}
+
+
+def _stall_since(conn: psycopg.Connection, run_id: str) -> str:
+    """The run that began the stall this run's walk continues (itself when the run before did not stall)."""
+    row = execute_file(conn, "loop/select_stall_since", {"run_id": run_id}).fetchone()
+    return str(row[0]) if row and row[0] else run_id
+
+
+def _note_walk(conn: psycopg.Connection, run_id: str, delta: FeedDelta, *, settings: Settings,
+               stall_since: str | None) -> bool:
+    """What the walk ran into that someone should know, on the run record (its warnings: the report
+    and the Stock sync page show them) and in the log; a stall also alerts, once per stall (its
+    first run's alert; `delivery` sends it after the run's teardown). True when this run alerted."""
+    if delta.stopped:
+        log.warning("run %s: the change feed walk stopped early: %s", run_id, delta.stopped)
+        runs.add_warning(conn, run_id, {"kind": FEED_TRUNCATED, "through_seq": delta.through_seq,
+                                        "note": f"the change feed walk stopped early: {delta.stopped}"})
+    if delta.stale_events or delta.duplicate_events:
+        note = skipped_events_note(delta)
+        log.warning("run %s: %s", run_id, note)
+        runs.add_warning(conn, run_id, {"kind": FEED_SKIPPED_EVENTS, "stale_events": delta.stale_events,
+                                        "duplicate_events": delta.duplicate_events, "note": note})
+    if not delta.stalled:
+        return False
+    log.warning("run %s: the WMS change feed stalled (since run %s): %s", run_id, stall_since, delta.stalled)
+    if delta.items:  # what was read before the stall is applied: the run ends applied, with the stall noted
+        runs.add_warning(conn, run_id, {"kind": FEED_STALLED, "note": f"the WMS change feed stalled: {delta.stalled}"})
+    subject = f"{FEED_STALLED}:{stall_since}"
+    if delivery.already_alerted(conn, FEED_STALLED, subject):
+        return False
+    delivery.queue(conn, settings, stall_alert(run_id, delta, str(stall_since)), queued_by=run_id,
+                   subject=subject)
+    return True
+
+
+def skipped_events_note(delta: FeedDelta) -> str:
+    parts = []
+    if delta.stale_events:
+        shown = ", ".join(str(seq) for seq in delta.stale_seqs)
+        more = "…" if delta.stale_events > len(delta.stale_seqs) else ""
+        parts.append(f"{delta.stale_events} stale event{'s' if delta.stale_events != 1 else ''} skipped (at or "
+                     f"below the sequence they were read after, already read: seq {shown}{more})")
+    if delta.duplicate_events:
+        parts.append(f"{delta.duplicate_events} event{'s' if delta.duplicate_events != 1 else ''} served twice on "
+                     "a page, read once")
+    return "the WMS change feed redelivered events: " + "; ".join(parts)
+
+
+def stall_alert(run_id: str, delta: FeedDelta, stall_since: str) -> dict[str, Any]:
+    applied = f"The {delta.events} changes read before it are applied" if delta.items else "Nothing was applied"
+    return delivery.payload(
+        kind=FEED_STALLED, dag_id=DAG_ID, run_id=run_id, task_id="read_change_feed", error=str(delta.stalled),
+        text=f"stocksync: the WMS change feed stalled ({DAG_ID} run {run_id}): {delta.stalled}. {applied}; the "
+             "WMS changes after it reach the shop when the feed moves again, or with the next full sync "
+             "(inventory_nightly_sync). One alert per stall: the next one only after the feed has moved again",
+        after_seq=delta.after_seq, through_seq=delta.through_seq, head_seq=delta.head_seq, stall_since=stall_since,
+        stalled=delta.stalled)
 
 
 def _parsed(value: Any) -> datetime | None:

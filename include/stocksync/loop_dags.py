@@ -149,7 +149,8 @@ def build_intraday_dag(doc_md: str | None) -> DAG:
         def read_change_feed(opened: dict[str, Any], run_id: str | None = None, ti: Any = None) -> dict[str, Any]:
             """Walk the WMS change feed after the last applied sequence and stage the delta. A gap (the
             feed no longer reaches our sequence, sequences jump, the WMS went back) ends the run as
-            `gap`: nothing applied, one alert per gap, the next full sync repairs it."""
+            `gap`: nothing applied, one alert per gap, the next full sync repairs it. A stalled feed ends
+            it `stalled` (its one alert per stall is queued for the teardown to send)."""
             from include.stocksync import intraday
 
             session, base_url = _wms_session("GET")

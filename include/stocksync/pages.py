@@ -90,6 +90,8 @@ RUN_STATUSES: dict[str, Label] = {
                                         "no position to continue from (see the reason)"),
     "gap": Label("gap", "warn", "the WMS change feed could not continue from our last sequence: nothing "
                                 "written, the next full sync repairs it (see the reason)"),
+    "stalled": Label("stalled", "warn", "the WMS change feed gave nothing new though the WMS's newest sequence "
+                                        "is further on: nothing written, one alert per stall (see the reason)"),
 }
 CHECK_RESULTS: dict[str, Label] = {
     "passed": Label("passed", "ok", "no offending row"),

@@ -203,12 +203,12 @@ def applied_status(conn: psycopg.Connection, run_id: str) -> tuple[str, str | No
 
 
 # --- issue 13: runs that end on purpose without applying (intraday sync) ---------------------------
-ENDED_ON_PURPOSE = ("skipped", "gap")
+ENDED_ON_PURPOSE = ("skipped", "gap", "stalled")
 
 
 def record_outcome(conn: psycopg.Connection, run_id: str, status: str, reason: str,
                    watermark: Any = None) -> bool:
-    """End a running run as `skipped` or `gap` with its reason (docs/order-push-and-intraday.md).
+    """End a running run as `skipped`, `gap` or `stalled` with its reason (docs/order-push-and-intraday.md).
     False when the run was not running (a finished run keeps its result)."""
     if status not in ENDED_ON_PURPOSE:
         raise ValueError(f"record_outcome takes {ENDED_ON_PURPOSE}, not {status!r}")

@@ -266,6 +266,20 @@ def conf_json(values: Mapping[str, Any]) -> str:
 
 # ------------------------------------------------------------------------------------------- story
 
+def feed_walk_notes(run: Mapping[str, Any]) -> list[str]:
+    """Sentences for an intraday run whose change-feed walk ended before the WMS's newest sequence
+    (its `feed_truncated` / `feed_stalled` warnings, written by intraday.py)."""
+    notes = []
+    for warning in run.get("warnings") or []:
+        kind = warning.get("kind") if isinstance(warning, Mapping) else None
+        if kind == "feed_truncated":
+            notes.append(f"Part of the change feed only (a walk bound): the next run goes on from sequence "
+                         f"{warning.get('through_seq')}.")
+        elif kind == "feed_stalled":
+            notes.append("The WMS change feed stalled after these changes.")
+    return notes
+
+
 def story(run: Mapping[str, Any] | None, *, movement: Movement | None = None,
           checks: Sequence[Mapping[str, Any]] = (), base: str | None = None,
           failed_task: str | None = None, error: str | None = None) -> Story:
@@ -292,6 +306,9 @@ def story(run: Mapping[str, Any] | None, *, movement: Movement | None = None,
             sentence = "Applied: the shop already matched the WMS, nothing needed to change."
         if run.get("override_reason"):
             sentence = sentence[:-1] + ", with the guardrails overridden."
+        notes = feed_walk_notes(run)
+        if notes:  # an intraday run that read part of the feed: say so where the run's line is read
+            return Story("warn", "Applied", f"{sentence} {' '.join(notes)}", steps=_steps_after_success(run, base))
         return Story("ok", "Applied", sentence, steps=_steps_after_success(run, base))
     if status == "duplicate":
         return Story("ok", "Already applied", "Nothing written: this WMS snapshot had already been applied "
@@ -318,7 +335,7 @@ def story(run: Mapping[str, Any] | None, *, movement: Movement | None = None,
         done = [s for s in (run.get("stage_seconds") or {}) if s in STEPS]
         at = f" (done: {', '.join(STAGE_LABELS.get(s, s) for s in done)})" if done else ""
         return Story("run", "Running", f"Running{at}; checkout is {checkout_phrase(run)}.")
-    if status in ("skipped", "gap"):
+    if status in ("skipped", "gap", "stalled"):
         return Story(label.kind, label.text.capitalize(), f"{label.text.capitalize()}: {cause or label.meaning}.",
                      cause=cause)
     # failed or abandoned: what stopped it

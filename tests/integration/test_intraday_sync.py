@@ -48,6 +48,16 @@ def position(dsn: str) -> int | None:
         return intraday_sync.feed_position(conn, loop_settings())
 
 
+def adjusted(dsn: str, wms: Any, n: int, on_hand: int = 1) -> tuple[list[str], int]:
+    """`n` SKUs with stock, each given `on_hand` more in the WMS (one event each, start+1..start+n),
+    and the position `start` before them."""
+    skus = skus_with_stock(dsn, n)
+    start = position(dsn)
+    assert start is not None
+    wms_post(wms, "/_admin/adjust", {"items": [{"sku": s, "on_hand": on_hand} for s in skus]})
+    return skus, start
+
+
 def test_intraday_applies_the_wms_changes_with_the_order_adjustment(synced: str, wms: Any) -> None:
     dsn = synced
     skus = skus_with_stock(dsn, 6)
@@ -114,10 +124,7 @@ def test_a_gap_is_recorded_alerted_once_and_repaired_by_the_next_full_sync(synce
 
 def test_sequences_that_jump_or_go_back_are_gaps(synced: str, wms: Any) -> None:
     dsn = synced
-    skus = skus_with_stock(dsn, 3)
-    start = position(dsn)
-    assert start is not None
-    wms_post(wms, "/_admin/adjust", {"items": [{"sku": s, "on_hand": 1} for s in skus]})  # start+1..start+3
+    _, start = adjusted(dsn, wms, 3)
     wms.admin.faults(feed_skip_seqs=[start + 2])
     jumped = intraday(dsn, wms, "jump")
     assert jumped["read"]["state"] == "gap" and f"jump from {start + 1} to {start + 3}" in jumped["read"]["gap"]
@@ -158,3 +165,97 @@ def test_a_delta_that_fails_validation_writes_nothing(synced: str, wms: Any) -> 
     wms.admin.clear_faults()
     assert intraday(dsn, wms, "good-delta")["apply"]["status"] == "applied"  # the same delta, read again
     assert shop_stock(dsn) == truth(dsn, wms)
+
+
+def feed_alerts(dsn: str) -> list[tuple[str, str]]:
+    """(run, subject) of every recorded alert of a stalled feed, oldest first."""
+    with connect(dsn) as conn:
+        return conn.execute("SELECT run_id, subject FROM stocksync.alerts WHERE kind = 'feed_stalled' "
+                            "ORDER BY alert_id").fetchall()
+
+
+def test_a_stalled_feed_is_recorded_and_alerted_once_per_stall(synced: str, wms: Any) -> None:
+    dsn = synced
+    skus, start = adjusted(dsn, wms, 3)
+    wms.admin.faults(feed_stall_after_seq=start)  # the feed gives nothing, its head is start+3
+    before = shop_stock(dsn)
+    with connect(dsn) as conn:  # alerts outlive the shop's reset; this test's run ids are reused by each run
+        conn.execute("DELETE FROM stocksync.alerts WHERE kind = 'feed_stalled'")
+        conn.commit()
+    first = intraday(dsn, wms, "stall-1")
+    assert first["read"]["state"] == "stalled" and first["read"]["alerted"] is True
+    run = pipeline.get_run(dsn, "stall-1")
+    assert run["status"] == "stalled" and f"gave nothing after {start}" in run["error"]
+    assert f"gave nothing after {start}" in open(run["report_path"]).read()
+    assert intraday_sync.feed_run(dsn, "stall-1")["stalled"] and shop_stock(dsn) == before
+    assert feed_alerts(dsn) == [("stall-1", "feed_stalled:stall-1")]
+    # while it lasts: recorded on every run, no second alert, even when some changes come through
+    assert intraday(dsn, wms, "stall-2")["read"]["state"] == "stalled"
+    wms.admin.faults(feed_stall_after_seq=start + 2)
+    partly = intraday(dsn, wms, "stall-3")
+    assert partly["apply"]["status"] == "applied" and partly["read"]["feed"]["through_seq"] == start + 2
+    assert pipeline.get_run(dsn, "stall-3")["status"] == "applied"
+    assert intraday_sync.feed_run(dsn, "stall-3")["stall_since"] == "stall-1"
+    assert [w["kind"] for w in pipeline.get_run(dsn, "stall-3")["warnings"]] == ["feed_stalled"]
+    assert feed_alerts(dsn) == [("stall-1", "feed_stalled:stall-1")]
+    assert position(dsn) == start + 2
+    # it recovers: the rest comes through; a new stall later alerts again
+    wms.admin.clear_faults()
+    recovered = intraday(dsn, wms, "recovered")
+    assert recovered["read"]["feed"]["through_seq"] == start + 3 and recovered["read"]["feed"]["stalled"] is None
+    assert shop_stock(dsn) == truth(dsn, wms)
+    wms_post(wms, "/_admin/adjust", {"items": [{"sku": skus[0], "on_hand": 2}]})
+    wms.admin.faults(feed_stall_after_seq=start + 3)
+    assert intraday(dsn, wms, "stall-again")["read"]["state"] == "stalled"
+    assert feed_alerts(dsn) == [("stall-1", "feed_stalled:stall-1"), ("stall-again", "feed_stalled:stall-again")]
+
+
+def test_out_of_order_stale_and_repeated_events_apply_what_is_new(synced: str, wms: Any) -> None:
+    dsn = synced
+    skus = skus_with_stock(dsn, 3)
+    start = position(dsn)
+    assert start is not None
+    # one SKU changes three times, the others once: start+1..start+5
+    for sku, on_hand in ((skus[0], 4), (skus[1], 2), (skus[0], -1), (skus[2], 3), (skus[0], 2)):
+        wms_post(wms, "/_admin/adjust", {"items": [{"sku": sku, "on_hand": on_hand}]})
+    # pages in descending order, each starting with the two events already read, one event twice
+    wms.admin.faults(feed_reverse_pages=True, feed_replay_events=2, feed_repeat_seqs=[start + 4])
+    summary = intraday(dsn, wms, "hostile-order", loop_settings(feed_page_size=4))
+    assert summary["read"]["state"] == "staged" and summary["apply"]["status"] == "applied"
+    assert shop_stock(dsn) == truth(dsn, wms)
+    feed = intraday_sync.feed_run(dsn, "hostile-order")
+    # every page after the first serves the two events at or below its after_seq again: stale
+    assert (feed["through_seq"], feed["events"], feed["skus"], feed["duplicate_events"]) == (start + 5, 5, 3, 1)
+    assert feed["stale_events"] == len(feed["stale_seqs"]) > 0 and max(feed["stale_seqs"]) <= start + 4
+    warnings = pipeline.get_run(dsn, "hostile-order")["warnings"]
+    assert [w["kind"] for w in warnings] == ["feed_skipped_events"]
+    assert f"{feed['stale_events']} stale events skipped" in warnings[0]["note"]
+
+
+def test_a_walk_stopped_by_feed_max_events_is_recorded_and_the_next_run_goes_on(synced: str, wms: Any) -> None:
+    dsn = synced
+    skus, start = adjusted(dsn, wms, 5, on_hand=3)
+    settings = loop_settings(feed_max_events=3, feed_page_size=2)
+    first = intraday(dsn, wms, "bounded-1", settings)
+    assert first["apply"]["status"] == "applied"
+    feed = intraday_sync.feed_run(dsn, "bounded-1")
+    assert (feed["through_seq"], feed["events"]) == (start + 4, 4)  # whole pages: the second reaches 3
+    assert feed["stopped"] and "feed_max_events (3)" in feed["stopped"]
+    run = pipeline.get_run(dsn, "bounded-1")
+    assert [w["kind"] for w in run["warnings"]] == ["feed_truncated"]
+    # the Stock sync page's line and the run report say so
+    from include.stocksync import runview
+
+    assert f"the next run goes on from sequence {start + 4}" in runview.story(run, base="").sentence
+    assert "feed_max_events (3)" in open(run["report_path"]).read()
+    assert position(dsn) == start + 4
+    second = intraday(dsn, wms, "bounded-2", settings)
+    feed2 = intraday_sync.feed_run(dsn, "bounded-2")
+    assert (feed2["after_seq"], feed2["through_seq"], feed2["events"], feed2["stopped"]) == (start + 4, start + 5, 1,
+                                                                                            None)
+    assert second["apply"]["status"] == "applied" and shop_stock(dsn) == truth(dsn, wms)
+    with connect(dsn) as conn:  # every SKU changed by exactly one of the two runs
+        audited = conn.execute("SELECT run_id, sku FROM stocksync.sku_audit WHERE run_id IN "
+                               "('bounded-1', 'bounded-2') ORDER BY sku").fetchall()
+    assert sorted(sku for _, sku in audited) == sorted(skus)
+    assert {run_id for run_id, _ in audited} == {"bounded-1", "bounded-2"}

@@ -1,6 +1,8 @@
 """The loop's alerts through the real DAGs (`dag.test()`) and the real webhook receiver: one alert per
 batch of refused orders and the re-queue parameter of `orders_to_wms`; one alert per feed gap from
-`inventory_intraday_sync`; a night whose drift is far above the trend alerts from the nightly."""
+`inventory_intraday_sync`, and one per stall of the feed, then a walk of it out of order, with
+stale events and stopped by `feed_max_events`, going on in the next run; a night whose drift is far
+above the trend alerts from the nightly."""
 
 from __future__ import annotations
 
@@ -97,3 +99,40 @@ def test_a_night_far_above_the_trend_alerts(dagbag: Any, clean_shop: str, wms: A
     quiet = run(dagbag, "inventory_nightly_sync")
     assert drift.recorded(dsn, quiet.run_id)["skus_off"] == 0
     assert alerts(webhook, quiet.run_id, "drift") == []
+
+
+def test_a_stalled_feed_alerts_once_then_a_bounded_out_of_order_walk_goes_on(dagbag: Any, clean_shop: str, wms: Any,
+                                                                           webhook: Any,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from include.stocksync import intraday
+
+    dsn = shop_in_line_with_wms(clean_shop, wms, 20, seed=34, drift_share=0.0)
+    run(dagbag, "inventory_nightly_sync")
+    with connect(dsn) as conn:
+        start = intraday.feed_position(conn, loop_settings())
+        skus = [r[0] for r in conn.execute("SELECT sku FROM shop.stock ORDER BY sku LIMIT 4")]
+    assert start is not None
+    for sku, on_hand in ((skus[0], 5), (skus[1], 3), (skus[0], -2), (skus[2], 4), (skus[3], 1)):  # start+1..+5
+        wms_post(wms, "/_admin/adjust", {"items": [{"sku": sku, "on_hand": on_hand}]})
+    wms.admin.faults(feed_stall_after_seq=start)
+    first = run(dagbag, "inventory_intraday_sync")
+    second = run(dagbag, "inventory_intraday_sync")
+    assert [pipeline.get_run(dsn, r.run_id)["status"] for r in (first, second)] == ["stalled", "stalled"]
+    sent = alerts(webhook, first.run_id, "feed_stalled")
+    assert len(sent) == 1 and f"gave nothing after {start}" in sent[0]["text"]
+    assert alerts(webhook, second.run_id, "feed_stalled") == []
+    # it moves again, out of order with each page repeating the event before it; the walk bound is
+    # shortened for the test (feed_max_events 3 of the 5 events, pages of 2)
+    monkeypatch.setenv("STOCKSYNC_LOOP__FEED_MAX_EVENTS", "3")
+    monkeypatch.setenv("STOCKSYNC_LOOP__FEED_PAGE_SIZE", "2")
+    wms.admin.faults(feed_reverse_pages=True, feed_replay_events=1)
+    third = run(dagbag, "inventory_intraday_sync")
+    record = pipeline.get_run(dsn, third.run_id)
+    assert record["status"] == "applied"
+    assert [w["kind"] for w in record["warnings"]] == ["feed_truncated", "feed_skipped_events"]
+    assert intraday.feed_run(dsn, third.run_id)["through_seq"] == start + 3
+    fourth = run(dagbag, "inventory_intraday_sync")
+    feed = intraday.feed_run(dsn, fourth.run_id)
+    assert (feed["after_seq"], feed["through_seq"], feed["stopped"]) == (start + 3, start + 5, None)
+    assert shop_stock(dsn) == truth(dsn, wms)
+    assert alerts(webhook, third.run_id, "feed_stalled") == alerts(webhook, fourth.run_id, "feed_stalled") == []
