@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -228,3 +229,57 @@ def test_cancellations_after_sending_release_the_allocation_once(shop: str, wms:
     assert (again.cancels_sent, again.cancels_refused) == (0, 0)
     assert wms_allocated(wms) == after
     assert orders(shop)[kept]["acknowledged_at"] is not None
+
+
+def recorded_alerts(dsn: str, run_id: str) -> list[tuple[Any, ...]]:
+    with connect(dsn) as conn:
+        return conn.execute("SELECT kind, task_id, delivered, payload FROM stocksync.alerts WHERE run_id = %s "
+                            "ORDER BY alert_id", (run_id,)).fetchall()
+
+
+def test_refused_orders_and_a_feed_gap_are_recorded_as_what_they_were(shop: str, wms: Any, webhook: Any,
+                                                                        airflow: Any) -> None:
+    """The alerts table names a dead-letter alert and a feed-gap alert by their kind and keeps the
+    payload the webhook received (not `task_failed` with an empty payload)."""
+    from include.stocksync import intraday
+    from include.stocksync.notices import post_alert
+    from tests.integration.loop_helpers import full_sync, wms_session
+
+    settings = loop_settings()
+    conn_id, endpoint = settings.alerts_conn_id, settings.alerts_endpoint
+    held, gap_run = f"held-{uuid.uuid4().hex[:8]}", f"gap-{uuid.uuid4().hex[:8]}"  # alerts outlive a reset
+    with connect(shop) as conn:
+        conn.execute("INSERT INTO shop.products (sku, name) VALUES ('LOCAL-ONLY-2', 'not in the WMS')")
+        conn.execute("INSERT INTO shop.stock (sku, qty) VALUES ('LOCAL-ONLY-2', 10)")
+        conn.commit()
+    unknown = place(shop, [("LOCAL-ONLY-2", 1)])
+
+    def alert(batch: int, letters: list[order_push.DeadLetter]) -> None:
+        post_alert(shop, order_push.dead_letter_alert(dag_id="orders_to_wms", run_id=held, batch=batch,
+                                                      letters=letters),
+                   conn_id=conn_id, endpoint=endpoint, run_id=held, dag_id="orders_to_wms", task_id="send_orders")
+
+    order_push.push_orders(shop, orders_client(wms), settings, run_id=held, on_dead_letters=alert)
+    ((kind, task_id, delivered, payload),) = recorded_alerts(shop, held)
+    assert (kind, task_id, delivered) == ("order_dead_letters", "send_orders", True)
+    assert [o["order_id"] for o in payload["orders"]] == [unknown] and "LOCAL-ONLY-2" in payload["orders"][0]["reason"]
+    (sent,) = [e["body"] for e in webhook.received() if e["body"].get("run_id") == held]
+    assert sent == payload
+
+    full_sync(shop, wms, "night-before-gap")
+    wms_post(wms, "/_admin/adjust", {"items": [{"sku": wms.admin.items()[0]["sku"], "on_hand": 4}]})
+    wms_post(wms, "/_admin/feed-retention", {"events": 0})
+    try:
+        intraday.open_intraday(shop, run_id=gap_run, settings=settings)
+        read = intraday.read_feed(shop, run_id=gap_run, session=wms_session(), base_url=wms.url)
+    finally:
+        wms_post(wms, "/_admin/feed-retention", {"events": 1_000_000})
+        intraday.close(shop, run_id=gap_run)
+    assert read["state"] == "gap"
+    post_alert(shop, read["alert"], conn_id=conn_id, endpoint=endpoint, run_id=gap_run,
+               dag_id="inventory_intraday_sync", task_id="read_change_feed")
+    ((kind, task_id, delivered, payload),) = recorded_alerts(shop, gap_run)
+    assert (kind, task_id, delivered) == ("feed_gap", "read_change_feed", True)
+    assert payload["gap"] == read["alert"]["gap"] and payload["text"].startswith("stocksync: gap in the WMS change")
+    (sent,) = [e["body"] for e in webhook.received() if e["body"].get("run_id") == gap_run]
+    assert sent == payload
