@@ -248,8 +248,7 @@ class Ack:
 
 
 def push_orders(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str,
-                on_dead_letters: Callable[[int, list[DeadLetter]], None] | None = None,
-                sleep: Callable[[float], None] = time.sleep) -> PushResult:
+                on_dead_letters: Callable[[int, list[DeadLetter]], None] | None = None) -> PushResult:
     """Send the queue, batch by batch (see the module docstring). `on_dead_letters(batch, letters)`
     is called once per batch with refusals, after the batch is committed."""
     loop = settings.loop
@@ -316,7 +315,7 @@ def push_orders(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str,
                 result.dead_lettered += letters
             if letters and on_dead_letters is not None:
                 on_dead_letters(result.batches, letters)
-            if transient is not None and not _pause(conn, result, retries, transient, deadline, sleep):
+            if transient is not None and not _pause(conn, result, retries, transient, deadline):
                 break
         else:
             result.stopped = "order_max_per_run or order_deadline_seconds reached; the next run goes on"
@@ -326,7 +325,7 @@ def push_orders(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str,
 
 
 def _pause(conn: psycopg.Connection, result: PushResult, retries: wms_http.Retries,
-           failure: wms_http.WmsTransient, deadline: float, sleep: Callable[[float], None]) -> bool:
+           failure: wms_http.WmsTransient, deadline: float) -> bool:
     """After a transient failure (outside the push lock): wait what the policy says and return True
     to go on; False when the next try would start past the run's budget (the run stops cleanly,
     the next run goes on). Raises `WmsUnavailable` when one order's attempts are used up."""
@@ -340,7 +339,7 @@ def _pause(conn: psycopg.Connection, result: PushResult, retries: wms_http.Retri
     go_on = time.monotonic() + pause <= deadline
     if go_on:
         log.info("orders_to_wms: %s; waiting %.2f s", failure, pause)
-        sleep(pause)
+        time.sleep(pause)
         result.waited_seconds += pause
     else:
         result.stopped = (f"{'rate limited' if failure.rate_limited else 'WMS unavailable'} after {done} orders: "
