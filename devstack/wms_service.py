@@ -127,6 +127,8 @@ otherwise it answers `401 {"error": "missing or invalid bearer token"}`.
 | `expire_cursors` | every request with a cursor answers 410 |
 | `sku_rename` | `{"old": "new"}` renames SKUs on output |
 | `no_watermark` | snapshots taken meanwhile have `orders_counted_until: null` |
+| `orders_per_window`, `orders_window_s`, `retry_after_form` | `POST /v1/orders` takes at most `orders_per_window` orders per window of `orders_window_s` seconds (default 1); past that it answers `429 {"error": "rate limited"}` with `Retry-After` until the window ends, as whole seconds (`retry_after_form: "seconds"`, default), an HTTP-date (`"date"`) or without the header (`"none"`) |
+| `received_at_offset_s` | new order receipts state `received_at` this many seconds (negative: earlier) from the WMS's clock; the feed keeps the true time |
 
 Item faults (`corrupt`, `drop_fields`, `extra_fields`, `duplicate_sku`,
 `zero_all`, `sku_rename`) apply to `/v1/stock` pages and to
@@ -226,7 +228,8 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def json_response(obj: Any, status: int = 200, *, allow_nan: bool = False) -> Response:
+def json_response(obj: Any, status: int = 200, *, allow_nan: bool = False,
+                  headers: dict[str, str] | None = None) -> Response:
     """Render `obj` to a JSON response (orjson, stdlib json when needed)."""
     if allow_nan:
         body = json.dumps(obj, allow_nan=True, separators=(",", ":")).encode()
@@ -235,7 +238,7 @@ def json_response(obj: Any, status: int = 200, *, allow_nan: bool = False) -> Re
             body = orjson.dumps(obj)
         except TypeError:  # e.g. integers beyond 64 bits
             body = json.dumps(obj, allow_nan=True, separators=(",", ":")).encode()
-    return Response(content=body, status_code=status, media_type="application/json")
+    return Response(content=body, status_code=status, media_type="application/json", headers=headers)
 
 
 def error_response(err: ApiError) -> Response:
@@ -398,6 +401,10 @@ class FaultConfig:
     feed_reverse_pages: bool = False  # each feed page's events in descending seq order
     feed_repeat_seqs: list[int] = field(default_factory=list)  # feed events served twice
     feed_replay_events: int = 0  # each feed page repeats the N events at or below after_seq first
+    orders_per_window: int | None = None  # rate limit of POST /v1/orders (429 past it)
+    orders_window_s: float = 1.0
+    retry_after_form: str = "seconds"  # seconds | date | none
+    received_at_offset_s: float = 0.0  # receipts state a time this far from the clock
     _raw: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -502,6 +509,21 @@ class FaultConfig:
             cfg.feed_stall_after_seq = count("feed_stall_after_seq", 0)
         if "feed_replay_events" in body:
             cfg.feed_replay_events = count("feed_replay_events", 0)
+        if "orders_per_window" in body and body["orders_per_window"] is not None:
+            cfg.orders_per_window = count("orders_per_window", 0)
+        if "orders_window_s" in body:
+            cfg.orders_window_s = number("orders_window_s")
+            if not 0 < cfg.orders_window_s <= 3600:
+                raise ApiError(422, "orders_window_s must be a number of seconds in (0, 3600]")
+        if "retry_after_form" in body:
+            if body["retry_after_form"] not in ("seconds", "date", "none"):
+                raise ApiError(422, 'retry_after_form must be "seconds", "date" or "none"')
+            cfg.retry_after_form = body["retry_after_form"]
+        if "received_at_offset_s" in body:
+            offset = body["received_at_offset_s"]
+            if not is_number(offset) or not math.isfinite(offset) or abs(offset) > 10 * 366 * 86400:
+                raise ApiError(422, "received_at_offset_s must be a number of seconds within ten years")
+            cfg.received_at_offset_s = float(offset)
         if "sku_rename" in body:
             rename = body["sku_rename"]
             if not isinstance(rename, dict) or not all(
@@ -628,6 +650,7 @@ class WmsState:
             self.snapshots: OrderedDict[str, Snapshot] = OrderedDict()
             self.receipts: dict[str, dict[str, Any]] = {}
             self.faults = FaultConfig()
+            self.order_window: tuple[float, int] = (0.0, 0)  # rate limit: window start, orders taken
             # --- issue 13: change feed and order lifecycle -----------------------------
             # every change after start-up, in seq order: (seq, index, on_hand, non_usable,
             # allocated, changed_at, reason); seqs are dense from log_floor + 1
@@ -680,6 +703,32 @@ class WmsState:
             if f.fail_count > 0:
                 f.fail_count -= 1
             return f.fail_status
+
+    def take_order_slot(self) -> dict[str, str] | None:
+        """The order rate limit (`orders_per_window`): None when this order may go through, else
+        the headers of its 429 answer (Retry-After until the window ends, in the fault's form)."""
+        with self.lock:
+            f = self.faults
+            if f.orders_per_window is None:
+                return None
+            now = time.monotonic()
+            start, taken = self.order_window
+            if now - start >= f.orders_window_s:
+                start, taken = now, 0
+            if taken < f.orders_per_window:
+                self.order_window = (start, taken + 1)
+                return None
+            self.order_window = (start, taken)
+            wait = max(1, math.ceil(start + f.orders_window_s - now))
+        if f.retry_after_form == "none":
+            return {}
+        if f.retry_after_form == "date":
+            from email.utils import format_datetime
+
+            # an HTTP-date has whole seconds: the next whole second after the window ends
+            when = (datetime.now(UTC) + timedelta(seconds=wait)).replace(microsecond=0) + timedelta(seconds=1)
+            return {"Retry-After": format_datetime(when, usegmt=True)}
+        return {"Retry-After": str(wait)}
 
     # -- snapshots ---------------------------------------------------------
 
@@ -763,6 +812,9 @@ class WmsState:
             for index, qty in wanted.items():
                 data[ALLOCATED, index] += qty
                 self._bump(data, index, received_at, "order")
+            if self.faults.received_at_offset_s:  # a WMS whose receipts state another time
+                received_at = (datetime.fromisoformat(received_at)
+                               + timedelta(seconds=self.faults.received_at_offset_s)).isoformat()
             receipt = {
                 "receipt_id": f"rcpt-{uuid.uuid4().hex[:12]}",
                 "order_ref": order_ref,
@@ -1213,6 +1265,9 @@ def create_app(
         early, faults = await v1_preflight(request)
         if early is not None:
             return early
+        limited = state.take_order_slot()
+        if limited is not None:
+            return json_response({"error": "rate limited"}, 429, headers=limited)
         try:
             key = request.headers.get("idempotency-key", "").strip()
             if not key:

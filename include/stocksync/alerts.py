@@ -33,9 +33,10 @@ ALERT_PAYLOAD: dict[str, str] = {
     "task_id": "{{ ti.task_id }}",
     "try_number": "{{ ti.try_number }}",
     "error": "{{ exception if exception is defined else '' }}",
-    "report": "{{ stocksync_report(run_id) }}",
-    "report_url": "{{ stocksync_report_url(dag.dag_id, run_id) }}",
 }
+# The payload depends on nothing a DAG must declare (no user-defined macros): the report's path and
+# link are added in Python (`_with_report`), and a template that cannot be rendered still alerts
+# (`render_template_fields` falls back to the context's plain values), so every DAG's failure alerts.
 
 
 class SyncFailureNotifier(HttpNotifier):
@@ -58,6 +59,15 @@ class SyncFailureNotifier(HttpNotifier):
                 fresh.json["first_cause"] = first
         HttpNotifier.__call__(fresh, *args)  # renders the payload, then `notify` below
 
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Render the payload; when a template cannot be rendered, alert with the context's plain
+        values and the rendering error instead of raising (which would lose the alert)."""
+        try:
+            super().render_template_fields(context, jinja_env)
+        except Exception as exc:
+            log.exception("stocksync: could not render the failure alert; sending its plain values")
+            self.json = _plain_payload(context, f"{type(exc).__name__}: {exc}")
+
     # --- issue 12: record first, send after the freeze is released (delivery.py) ---------------------
     def notify(self, context: Any) -> None:
         """Queue the rendered alert for the run's teardown, or send it now when no teardown follows
@@ -66,7 +76,7 @@ class SyncFailureNotifier(HttpNotifier):
         from include.stocksync.settings import load_settings
 
         settings = load_settings()
-        body = {**self.json, "kind": delivery.TASK_FAILED}
+        body = _with_report({**self.json, "kind": delivery.TASK_FAILED})
         task = getattr(context.get("ti"), "task", None)
         boundary = bool(getattr(task, "is_setup", False) or getattr(task, "is_teardown", False))
         if self.shop_conn_id and self.defer_delivery and not boundary and self._queue(settings, body):
@@ -135,3 +145,26 @@ class SyncFailureNotifier(HttpNotifier):
                     write_report(conn, load_settings(), run_id)  # the report lists the alert
         except Exception:  # the shop DB may be what failed: the webhook alert stands on its own
             log.exception("stocksync: could not record the alert for run %s", run_id)
+
+
+def _plain_payload(context: Any, render_error: str) -> dict[str, Any]:
+    """The alert's fields straight from the task's context (no template)."""
+    dag, ti = context.get("dag"), context.get("ti")
+    dag_id, task_id = str(getattr(dag, "dag_id", "") or ""), str(getattr(ti, "task_id", "") or "")
+    run_id = str(context.get("run_id") or "")
+    exception = context.get("exception")
+    return {"text": f"stocksync: {dag_id} failed at {task_id} (run {run_id})", "dag_id": dag_id, "run_id": run_id,
+            "task_id": task_id, "try_number": str(getattr(ti, "try_number", "") or ""),
+            "error": "" if exception is None else str(exception), "render_error": render_error[:2000]}
+
+
+def _with_report(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` with the run report's path and the run page's link (a convenience: without them on error)."""
+    from include.stocksync.report import report_file, report_url
+
+    try:
+        body.setdefault("report", report_file(str(body["run_id"])))
+        body.setdefault("report_url", report_url(str(body["dag_id"]), str(body["run_id"])))
+    except Exception:
+        log.debug("stocksync: no report link for run %s", body.get("run_id"), exc_info=True)
+    return body

@@ -211,6 +211,24 @@ def _bounded_smtp_notifier(*, to: Any, smtp_conn_id: str, subject: str, html_con
     return BoundedSmtpNotifier(to=to, smtp_conn_id=smtp_conn_id, subject=subject, html_content=html_content)
 
 
+def send_now(dsn: str, settings: Settings, body: dict[str, Any], *, queued_by: str) -> list[str | None]:
+    """Record `body` (its kind and payload, one row per channel) and send it at once, writing each
+    attempt's result on its row: an alert that is not a task failure (refused orders, a feed gap, a
+    night's drift). Returns each channel's error (None: delivered). An undelivered row is retried
+    by the watchdog; raises only when the alert could not be recorded (the caller decides)."""
+    with connect(dsn, connect_timeout=5) as conn:
+        ids = queue(conn, settings, body, queued_by=queued_by)
+        conn.commit()
+        errors: list[str | None] = []
+        for alert_id, channel in zip(ids, channels(settings), strict=True):
+            error = send(channel.name, channel.target, body, settings)
+            execute_file(conn, "stocksync/update_alert_attempt",
+                         {"alert_id": alert_id, "delivered": error is None, "delivery_error": error})
+            conn.commit()
+            errors.append(error)
+    return errors
+
+
 @dataclass(frozen=True)
 class Attempt:
     alert_id: int

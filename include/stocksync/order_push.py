@@ -17,9 +17,20 @@ module is what sets it (docs/order-push-and-intraday.md):
 - refusals (409 insufficient stock, 422 unknown SKU or invalid) go to
   `stocksync.order_dead_letters` with the WMS's reason and are not sent again until ops re-queue
   them (`requeue()`); each batch with refusals raises one alert (the caller's `on_dead_letters`);
-- timeouts, 429 and 5xx are retried within the run (the order stays first in line); after
-  `order_attempts` failures of one order the run records what it has and raises `WmsUnavailable`
-  (Airflow retries the task);
+- the WMS's answers are classified and retried by one policy (`wms_http.py`): timeouts and 5xx
+  are retried within the run with backoff (the order stays first in line); after `order_attempts`
+  such failures of one order the run records what it has and raises `WmsUnavailable` naming the
+  first cause (Airflow retries the task). A `429` is the WMS pacing us, not a failure: the push
+  waits what its `Retry-After` says (seconds or an HTTP-date, at most `retry_after_max_seconds`;
+  backoff when it says nothing), outside the push lock, and goes on; when the next wait would pass
+  the run's budget (`order_deadline_seconds`) the run stops cleanly, records why
+  (`order_push_runs.stopped`) and leaves the rest to the next run;
+- a receipt time (`received_at`) is checked like a snapshot's times: one later than the moment its
+  answer arrived, or earlier than the order's creation, by more than `clock_skew_seconds`, is
+  replaced by the moment the answer arrived plus `clock_skew_seconds` (the latest time the WMS can
+  have counted the order on any clock we accept), so the order never counts as counted before a
+  snapshot could include it, nor stays uncounted for ever; the WMS's value and the reason are kept
+  on `stocksync.order_pushes` and counted on the run;
 - cancelled orders the WMS acknowledged are cancelled there (`POST /v1/orders/cancel`, the same
   key), once; a WMS refusal (already shipped) is recorded, not retried.
 
@@ -37,7 +48,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
@@ -45,6 +56,7 @@ import requests
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from include.stocksync import wms_http
 from include.stocksync.db import connect, execute_file, query
 from include.stocksync.settings import Settings
 from include.stocksync.sources.base import WmsContractError, WmsUnavailable, parse_timestamp, safe_text
@@ -53,7 +65,6 @@ log = logging.getLogger(__name__)
 
 ORDERS_PATH = "/v1/orders"
 CANCEL_PATH = "/v1/orders/cancel"
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REFUSAL_STATUSES = frozenset({409, 422})
 # a batch stops taking new orders after holding the push lock this long (a sync's apply waits for it)
 BATCH_HOLD_SECONDS = 2.0
@@ -74,8 +85,8 @@ class Answer:
 class WmsOrders:
     """`POST /v1/orders` and `/v1/orders/cancel` over a `requests.Session` carrying the bearer token.
 
-    One attempt per call: the caller decides what a transient failure means (the order stays
-    first in line and is tried again in the next batch)."""
+    One attempt per call, classified by `wms_http.check_status`: a transient failure raises
+    `wms_http.WmsTransient` (with the WMS's Retry-After) and the caller decides when to try again."""
 
     def __init__(self, session: requests.Session, base_url: str, *, timeout: float) -> None:
         self.session = session
@@ -88,17 +99,13 @@ class WmsOrders:
                                          headers={"Idempotency-Key": key, "Content-Type": "application/json"})
         except (requests.ConnectionError, requests.Timeout) as exc:
             # the request may have arrived: the retry with the same key gets the original receipt
-            raise WmsUnavailable(f"{path} for {key}: {type(exc).__name__}: {exc}") from exc
+            raise wms_http.no_answer(exc, f"{path} for {key}") from exc
         text = response.text[:MAX_REASON * 2]
         try:
             parsed = response.json()
         except ValueError:
             parsed = None
-        if response.status_code in RETRY_STATUSES:
-            raise WmsUnavailable(f"{path} for {key}: HTTP {response.status_code}: {text[:300]}")
-        if response.status_code in (401, 403):
-            raise WmsContractError(f"WMS refused our credentials (HTTP {response.status_code}) at {path}: check "
-                                   "the password (bearer token) of the WMS Airflow Connection")
+        wms_http.check_status(response.status_code, response.headers, text, f"{path} for {key}")
         return Answer(response.status_code, parsed if parsed is not None else text)
 
     def send(self, key: str, lines: list[dict[str, Any]]) -> Answer:
@@ -129,6 +136,9 @@ class PushResult:
     requeued: int = 0
     cancels_sent: int = 0
     cancels_refused: int = 0
+    rate_limited: int = 0       # 429 answers: the WMS asked us to slow down
+    waited_seconds: float = 0.0  # paused for the WMS (Retry-After, backoff)
+    receipts_corrected: int = 0  # receipt times replaced (see `sane_receipt_time`)
     stopped: str | None = None  # why the run ended before the queue was empty
 
     def as_dict(self) -> dict[str, Any]:
@@ -154,25 +164,54 @@ def _receipt_time(answer: Answer, key: str, field_name: str) -> tuple[datetime, 
     return at, safe_text(receipt)[:200] if isinstance(receipt, str) else None
 
 
+def sane_receipt_time(received_at: datetime, *, created_at: datetime, answered_at: datetime,
+                      skew: timedelta) -> tuple[datetime, str | None]:
+    """The acknowledgement time to record for a receipt, and why it is not the WMS's (None: it is).
+
+    The WMS received the order after the shop created it and before its answer arrived; on the
+    WMS's clock (which may differ from ours by up to `skew`), within those bounds widened by
+    `skew`. Outside them the time is not sane: later, it would keep the order counted as unsent
+    (stock under-stated until then); earlier than the order, it would count the order as included
+    in snapshots taken before the WMS had it (oversell). Either way the time used is when the
+    answer arrived plus `skew`: the latest the WMS can have counted it on any accepted clock."""
+    latest, earliest = answered_at + skew, created_at - skew
+    if received_at > latest:
+        why = (f"received_at {received_at.isoformat()} is later than the WMS's answer arrived "
+               f"({answered_at.isoformat()}) plus the allowed clock skew of {skew.total_seconds():.0f} s")
+    elif received_at < earliest:
+        why = (f"received_at {received_at.isoformat()} is before the order was created "
+               f"({created_at.isoformat()}) minus the allowed clock skew of {skew.total_seconds():.0f} s")
+    else:
+        return received_at, None
+    return latest, (f"{why} (config clock_skew_seconds); recorded as {latest.isoformat()}, the latest time the WMS "
+                    "can have counted it")
+
+
 def _open_run(dsn: str, run_id: str) -> None:
     with connect(dsn) as conn:
         execute_file(conn, "loop/insert_order_push_run", {"run_id": run_id})
         conn.commit()
 
 
-def _add_figures(conn: psycopg.Connection, run_id: str, **figures: int) -> None:
-    keys = ("batches", "sent", "repeated", "acknowledged", "dead_lettered", "requeued", "cancels_sent",
-            "cancels_refused")
-    execute_file(conn, "loop/update_order_push_run", {"run_id": run_id, **{k: figures.get(k, 0) for k in keys}})
+RUN_FIGURES = ("batches", "sent", "repeated", "acknowledged", "dead_lettered", "requeued", "cancels_sent",
+               "cancels_refused", "rate_limited", "waited_seconds", "receipts_corrected")
+
+
+def _add_figures(conn: psycopg.Connection, run_id: str, **figures: float) -> None:
+    execute_file(conn, "loop/update_order_push_run",
+                 {"run_id": run_id, **{k: figures.get(k, 0) for k in RUN_FIGURES}})
+
+
+def _record_stopped(conn: psycopg.Connection, run_id: str, stopped: str) -> None:
+    execute_file(conn, "loop/update_order_push_run_stopped", {"run_id": run_id, "stopped": stopped[:2000]})
+    conn.commit()
 
 
 def finish_run(dsn: str, run_id: str, error: str | None = None) -> dict[str, Any] | None:
     with connect(dsn) as conn:
         row = execute_file(conn, "loop/update_order_push_run_finish", {"run_id": run_id, "error": error}).fetchone()
         conn.commit()
-    names = ("batches", "sent", "repeated", "acknowledged", "dead_lettered", "requeued", "cancels_sent",
-             "cancels_refused")
-    return dict(zip(names, row, strict=True)) if row else None
+    return dict(zip((*RUN_FIGURES, "stopped"), row, strict=True)) if row else None
 
 
 def requeue(dsn: str, *, order_ids: Iterable[int] = (), everything: bool = False, by: str = "ops",
@@ -195,6 +234,19 @@ def dead_letters(dsn: str, limit: int = 1000) -> list[dict[str, Any]]:
         return cur.execute(query("loop/select_dead_letters"), {"limit": limit}).fetchall()
 
 
+@dataclass(frozen=True)
+class Ack:
+    """One receipt to record: the time used, and the WMS's own when it was not sane (with why)."""
+
+    order_id: int
+    key: str
+    receipt_id: str | None
+    acknowledged_at: datetime
+    status: int
+    wms_received_at: datetime | None = None
+    note: str | None = None
+
+
 def push_orders(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str,
                 on_dead_letters: Callable[[int, list[DeadLetter]], None] | None = None) -> PushResult:
     """Send the queue, batch by batch (see the module docstring). `on_dead_letters(batch, letters)`
@@ -203,12 +255,14 @@ def push_orders(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str,
     result = PushResult(run_id)
     _open_run(dsn, run_id)
     deadline = time.monotonic() + loop.order_deadline_seconds
-    failures: dict[int, int] = {}
+    skew = timedelta(seconds=settings.clock_skew_seconds)
+    retries = wms_http.Retries(wms_http.RetryPolicy.from_settings(settings, attempts=loop.order_attempts))
     unacknowledged = query("shop/select_unacknowledged_orders")
     with connect(dsn) as conn:
         while result.sent + result.repeated < loop.order_max_per_run and time.monotonic() < deadline:
             letters: list[DeadLetter] = []
-            transient: WmsUnavailable | None = None
+            acked: list[Ack] = []
+            transient: wms_http.WmsTransient | None = None
             with conn.transaction():
                 conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
                     sql.Literal(f"{int(settings.lock_timeout_seconds * 1000)}ms")))
@@ -222,11 +276,11 @@ def push_orders(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str,
                 if not batch:
                     break
                 order_ids = [int(r[0]) for r in batch]
+                created = {int(r[0]): r[1] for r in batch}
                 lines: dict[int, list[dict[str, Any]]] = {i: [] for i in order_ids}
                 for order_id, sku, qty in execute_file(conn, "shop/select_order_lines",
                                                         {"order_ids": order_ids}).fetchall():
                     lines[int(order_id)].append({"sku": sku, "qty": int(qty)})
-                acked: list[tuple[int, str, str | None, datetime, int]] = []
                 for order_id in order_ids:
                     if acked or letters:  # at least one order per batch, then within the hold budget
                         if time.monotonic() - held_since > BATCH_HOLD_SECONDS:
@@ -234,13 +288,10 @@ def push_orders(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str,
                     key = order_key(settings, order_id)
                     try:
                         answer = client.send(key, lines[order_id])
-                    except WmsUnavailable as exc:
-                        failures[order_id] = failures.get(order_id, 0) + 1
-                        log.warning("order %s: %s (failure %d of %d)", order_id, exc, failures[order_id],
-                                    loop.order_attempts)
-                        if failures[order_id] >= loop.order_attempts:
-                            transient = exc
+                    except wms_http.WmsTransient as exc:
+                        transient = exc
                         break  # oldest first: the next batch starts with this order again
+                    retries.succeeded()
                     if answer.status in (200, 201):
                         body = answer.body if isinstance(answer.body, dict) else {}
                         if body.get("order_ref") not in (None, key):
@@ -249,8 +300,7 @@ def push_orders(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str,
                                 f"Idempotency-Key {key!r}: the key was used before (shop database restored? "
                                 "order_key_prefix changed?)")[:MAX_REASON]))
                             continue
-                        at, receipt = _receipt_time(answer, key, "received_at")
-                        acked.append((order_id, key, receipt, at, answer.status))
+                        acked.append(_ack(answer, order_id, key, created[order_id], skew))
                     elif answer.status in REFUSAL_STATUSES:
                         letters.append(DeadLetter(order_id, answer.status, _reason(answer)))
                     else:
@@ -258,41 +308,79 @@ def push_orders(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str,
                                                f"{_reason(answer)}")
                 written = _record_batch(conn, run_id, acked, letters) if acked or letters else 0
                 result.batches += 1 if acked or letters else 0
-                result.sent += sum(1 for a in acked if a[4] == 201)
-                result.repeated += sum(1 for a in acked if a[4] == 200)
+                result.sent += sum(1 for a in acked if a.status == 201)
+                result.repeated += sum(1 for a in acked if a.status == 200)
                 result.acknowledged += written
+                result.receipts_corrected += sum(1 for a in acked if a.note)
                 result.dead_lettered += letters
             if letters and on_dead_letters is not None:
                 on_dead_letters(result.batches, letters)
-            if transient is not None:
-                result.stopped = str(transient)
-                raise WmsUnavailable(f"orders_to_wms stopped after {result.sent + result.repeated} orders: "
-                                     f"{transient}; the next try sends the rest (same keys)") from transient
-            if not acked and not letters:
-                time.sleep(min(1.0, settings.http_backoff_seconds))  # a transient failure: breathe, go on
+            if transient is not None and not _pause(conn, result, retries, transient, deadline):
+                break
         else:
             result.stopped = "order_max_per_run or order_deadline_seconds reached; the next run goes on"
+        if result.stopped:
+            _record_stopped(conn, run_id, result.stopped)
     return result
 
 
-def _record_batch(conn: psycopg.Connection, run_id: str, acked: list[tuple[int, str, str | None, datetime, int]],
-                  letters: list[DeadLetter]) -> int:
+def _pause(conn: psycopg.Connection, result: PushResult, retries: wms_http.Retries,
+           failure: wms_http.WmsTransient, deadline: float) -> bool:
+    """After a transient failure (outside the push lock): wait what the policy says and return True
+    to go on; False when the next try would start past the run's budget (the run stops cleanly,
+    the next run goes on). Raises `WmsUnavailable` when one order's attempts are used up."""
+    pause = retries.failed(failure)
+    done = result.sent + result.repeated
+    if retries.exhausted:
+        result.stopped = f"WMS unavailable: {retries.describe(failure)}"
+        _record_stopped(conn, result.run_id, result.stopped)
+        raise WmsUnavailable(f"orders_to_wms stopped after {done} orders: {retries.describe(failure)}; the next "
+                             "try sends the rest (same keys)") from failure
+    go_on = time.monotonic() + pause <= deadline
+    if go_on:
+        log.info("orders_to_wms: %s; waiting %.2f s", failure, pause)
+        time.sleep(pause)
+        result.waited_seconds += pause
+    else:
+        result.stopped = (f"{'rate limited' if failure.rate_limited else 'WMS unavailable'} after {done} orders: "
+                          f"the next try ({pause:.1f} s away) would pass the run's budget (config "
+                          f"loop.order_deadline_seconds); the next run sends the rest. {retries.describe(failure)}")
+        log.warning("orders_to_wms: %s", result.stopped)
+    result.rate_limited += int(failure.rate_limited)
+    _add_figures(conn, result.run_id, rate_limited=int(failure.rate_limited), waited_seconds=pause if go_on else 0)
+    conn.commit()
+    return go_on
+
+
+def _ack(answer: Answer, order_id: int, key: str, created_at: datetime, skew: timedelta) -> Ack:
+    """The receipt of an accepted order, its time checked (`sane_receipt_time`)."""
+    received_at, receipt = _receipt_time(answer, key, "received_at")
+    used, note = sane_receipt_time(received_at, created_at=created_at, answered_at=datetime.now(timezone.utc),
+                                   skew=skew)
+    if note:
+        log.warning("order %s: %s", order_id, note)
+    return Ack(order_id, key, receipt, used, answer.status, received_at if note else None, note)
+
+
+def _record_batch(conn: psycopg.Connection, run_id: str, acked: list[Ack], letters: list[DeadLetter]) -> int:
     """The batch's acknowledgements (shop orders and order_pushes) and refusals, in its transaction."""
     written = 0
     if acked:
-        ids = [a[0] for a in acked]
-        times = [a[3] for a in acked]
+        ids = [a.order_id for a in acked]
+        times = [a.acknowledged_at for a in acked]
         written = len(execute_file(conn, "shop/update_order_acknowledged",
                                    {"order_ids": ids, "acknowledged_at": times}).fetchall())
         execute_file(conn, "loop/upsert_order_pushes", {
-            "order_ids": ids, "keys": [a[1] for a in acked], "receipt_ids": [a[2] for a in acked],
-            "acknowledged_at": times, "answers": [json.dumps([a[4]]) for a in acked]})
+            "order_ids": ids, "keys": [a.key for a in acked], "receipt_ids": [a.receipt_id for a in acked],
+            "acknowledged_at": times, "answers": [json.dumps([a.status]) for a in acked],
+            "wms_received_at": [a.wms_received_at for a in acked], "receipt_time_notes": [a.note for a in acked]})
     for letter in letters:
         execute_file(conn, "loop/insert_dead_letter", {
             "order_id": letter.order_id, "http_status": letter.http_status, "reason": letter.reason,
             "body": json.dumps({"error": letter.reason}), "run_id": run_id})
-    _add_figures(conn, run_id, batches=1, sent=sum(1 for a in acked if a[4] == 201),
-                 repeated=sum(1 for a in acked if a[4] == 200), acknowledged=written, dead_lettered=len(letters))
+    _add_figures(conn, run_id, batches=1, sent=sum(1 for a in acked if a.status == 201),
+                 repeated=sum(1 for a in acked if a.status == 200), acknowledged=written, dead_lettered=len(letters),
+                 receipts_corrected=sum(1 for a in acked if a.note))
     return written
 
 
@@ -301,6 +389,7 @@ def push_cancellations(dsn: str, client: WmsOrders, settings: Settings, *, run_i
     result = PushResult(run_id)
     cancelled = query("shop/select_cancelled_orders")
     deadline = time.monotonic() + settings.loop.order_deadline_seconds
+    policy = wms_http.RetryPolicy.from_settings(settings, attempts=settings.loop.order_attempts)
     with connect(dsn) as conn:
         while time.monotonic() < deadline:
             rows = conn.execute(query("loop/select_cancels_to_send", cancelled=cancelled),
@@ -311,7 +400,8 @@ def push_cancellations(dsn: str, client: WmsOrders, settings: Settings, *, run_i
                 break
             for (order_id,) in rows:
                 key = order_key(settings, int(order_id))
-                answer = client.cancel(key)  # transient errors raise: the task retry goes on
+                # retried like a push (Retry-After honoured) within the budget; then the task retry goes on
+                answer = wms_http.call(lambda key=key: client.cancel(key), policy, deadline=deadline)
                 params: dict[str, Any] = {"order_id": int(order_id), "key": key, "cancel_receipt_id": None,
                                           "cancelled_at": None, "cancel_refused": None}
                 if answer.status in (200, 201):

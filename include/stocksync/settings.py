@@ -69,7 +69,7 @@ class LoopSettings(BaseModel):
     order_max_per_run: int = 20000
     order_deadline_seconds: float = 240.0        # a run stops starting batches after this
     order_timeout_seconds: float = 10.0          # one POST
-    order_attempts: int = 3                      # per order, for timeouts, 429 and 5xx
+    order_attempts: int = 3                      # per order, for timeouts and 5xx (a 429 waits instead)
     cancelled_statuses: tuple[str, ...] = ("cancelled",)
     intraday_schedule: str = "*/15 * * * *"
     feed_page_size: int = 5000

@@ -96,7 +96,7 @@ def build_watchdog_dag() -> Any:
     """The `stocksync_watchdog` DAG (dags/stocksync_watchdog.py)."""
     from airflow.sdk import dag, task
 
-    from include.stocksync.dag_factory import START_DATE, _shop_dsn, bound_tasks, default_args
+    from include.stocksync.dag_factory import START_DATE, _fail_fast, _shop_dsn, bound_tasks, default_args
     from include.stocksync.settings import load_settings
 
     settings = load_settings()
@@ -109,17 +109,20 @@ def build_watchdog_dag() -> Any:
         def reap_dead_runs_task() -> dict[str, Any]:
             """Declare dead the sync runs that stopped beating without their teardown, releasing their
             freezes (never a manual one), and alert each."""
-            return reap_dead_runs(_shop_dsn(), load_settings())
+            with _fail_fast():  # a permanent error (a broken shop database) fails at once, alerted
+                return reap_dead_runs(_shop_dsn(), load_settings())
 
         @task(trigger_rule="all_done")
         def check_freezes_task() -> dict[str, Any]:
             """Alert once per freeze that has kept checkout closed longer than the configured bound."""
-            return check_freezes(_shop_dsn(), load_settings())
+            with _fail_fast():
+                return check_freezes(_shop_dsn(), load_settings())
 
         @task(trigger_rule="all_done")
         def retry_alerts_task() -> dict[str, Any]:
             """Send the watchdog's alerts and retry every alert that could not be delivered."""
-            return retry_alerts(_shop_dsn(), load_settings())
+            with _fail_fast():
+                return retry_alerts(_shop_dsn(), load_settings())
 
         reap = reap_dead_runs_task.override(task_id="reap_dead_runs")()
         check = check_freezes_task.override(task_id="check_freezes")()

@@ -42,3 +42,24 @@ def test_only_the_nightly_has_a_deadline(dagbag: Any) -> None:
     assert len(dagbag.get_dag("inventory_nightly_sync").deadline) == 1
     assert not dagbag.get_dag("inventory_full_push").deadline
     assert not dagbag.get_dag("stocksync_watchdog").deadline
+
+
+def test_a_failure_alert_whose_template_cannot_be_rendered_still_alerts_with_plain_values(dagbag: Any) -> None:
+    """A payload template that raises (a macro the DAG does not declare) must not lose the alert: the
+    notifier falls back to the context's DAG, task, run and error, and says why."""
+    from types import SimpleNamespace
+
+    from include.stocksync.alerts import SyncFailureNotifier
+
+    dag = dagbag.get_dag("orders_to_wms")
+    assert dag is not None and "stocksync_report" not in (dag.user_defined_macros or {})
+    notifier = SyncFailureNotifier(http_conn_id="stocksync_alerts", endpoint="", shop_conn_id=None)
+    notifier.json = {"text": "{{ stocksync_report(run_id) }}"}  # a macro only some DAGs declared
+    context = {"dag": dag, "run_id": "manual__x", "ti": SimpleNamespace(task_id="send_orders", try_number=2),
+               "exception": ValueError("WMS refused our credentials")}
+    notifier.render_template_fields(context)
+    assert {k: notifier.json[k] for k in ("dag_id", "run_id", "task_id", "try_number", "error")} == {
+        "dag_id": "orders_to_wms", "run_id": "manual__x", "task_id": "send_orders", "try_number": "2",
+        "error": "WMS refused our credentials"}
+    assert "stocksync_report" in notifier.json["render_error"]
+    assert notifier.json["text"] == "stocksync: orders_to_wms failed at send_orders (run manual__x)"

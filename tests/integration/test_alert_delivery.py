@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import uuid
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 from include.stocksync import delivery, freeze, pipeline, watchdog
 from include.stocksync.db import connect
-from include.stocksync.settings import load_settings
+from include.stocksync.settings import PROJECT_ROOT, load_settings
 from tests.conftest import active_freezes, fresh_dag
 from tests.fault_servers import HangingServer, SmtpSink, free_port, smtp_connection_env
 from tests.integration.test_nightly_sync import alerts_for, run_nightly
@@ -249,3 +252,76 @@ def test_the_nightly_deadline_alert_is_declared_and_its_callback_alerts_once(
     assert [(a["kind"], a["task_id"], a["delivered"]) for a in rows] == [("deadline_missed", "deadline", True)]
     (sent,) = alerts_for(webhook, late_run)
     assert "has not finished by its deadline 2026-11-23T03:30:00+00:00" in sent["text"]
+
+
+# --- every DAG's failure alerts ------------------------------------------------------------------------
+# How each DAG in dags/ is made to fail at once and for good, the task that fails, and words of the
+# error its alert must carry. The file-drop deployment runs the nightly on a file source: its own case.
+NO_TOKEN = "has no password: put the WMS bearer token there"
+FAILURES = {
+    "inventory_nightly_sync": ("extract_wms_counts", NO_TOKEN),
+    "inventory_full_push": ("extract_wms_counts", NO_TOKEN),
+    "inventory_intraday_sync": ("read_change_feed", NO_TOKEN),
+    "orders_to_wms": ("send_orders", NO_TOKEN),
+    "stocksync_watchdog": ("reap_dead_runs", "checkout_freezes"),
+}
+FILE_DROP_FAILURE = ("wait_for_wms_file", "no WMS stock file arrived")
+
+
+def assert_failure_alerted(dsn: str, webhook: Any, dag_run: Any, task_id: str, cause: str) -> None:
+    """The failed task's alert is recorded (kind, task, payload naming the run) and delivered: the
+    webhook received a body naming the DAG, run, task and cause, and the run's page."""
+    from airflow.utils.state import TaskInstanceState
+
+    dag_id, run_id = dag_run.dag_id, dag_run.run_id
+    # (the watchdog's run itself succeeds: its last task runs whatever failed before it)
+    assert dag_run.get_task_instance(task_id).state == TaskInstanceState.FAILED, (dag_id, run_id)
+    rows = [a for a in alert_rows(dsn, run_id) if a["task_id"] == task_id]
+    assert [(a["kind"], a["channel"], a["delivered"], a["attempts"]) for a in rows] == [
+        ("task_failed", "webhook", True, 1)], (dag_id, rows)
+    recorded = rows[0]["payload"]
+    assert (recorded["dag_id"], recorded["run_id"], recorded["task_id"], recorded["kind"]) == (
+        dag_id, run_id, task_id, "task_failed"), dag_id
+    assert cause in recorded["error"], (dag_id, recorded["error"])
+    sent = [a for a in alerts_for(webhook, run_id) if a["task_id"] == task_id]
+    assert len(sent) == 1, (dag_id, sent)
+    body = sent[0]
+    assert (body["dag_id"], body["kind"]) == (dag_id, "task_failed") and cause in body["error"], (dag_id, body)
+    assert body["report_url"].endswith(f"/stocksync/runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}")
+    assert dag_id in body["text"], body["text"]
+
+
+def test_every_dags_failure_is_alerted_delivered_and_recorded(
+        dagbag: Any, clean_shop: str, webhook: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fast permanent failure of each DAG declared in dags/ (the WMS Connection without its token;
+    the watchdog's shop database without its freeze table; the file-drop nightly's file never
+    arriving) sends one alert, delivered to the webhook and recorded with what it was. A DAG whose
+    failure notifier cannot render its payload (a macro only some DAGs declare) alerts too."""
+    declared = {fresh_dag(dagbag, path.stem).dag_id for path in sorted((PROJECT_ROOT / "dags").glob("*.py"))
+                if not path.stem.startswith("_")}
+    assert declared == set(FAILURES), "a DAG without a failure case here: add how it fails"
+    wms_conn = json.loads(os.environ["AIRFLOW_CONN_WMS_API"])
+    monkeypatch.setenv("AIRFLOW_CONN_WMS_API", json.dumps({k: v for k, v in wms_conn.items() if k != "password"}))
+    for dag_id, (task_id, cause) in FAILURES.items():
+        if dag_id == "stocksync_watchdog":
+            continue
+        assert_failure_alerted(clean_shop, webhook, fresh_dag(dagbag, dag_id).test(), task_id, cause)
+
+    with connect(clean_shop) as conn:  # the watchdog's reads fail: a permanent database error
+        conn.execute("ALTER TABLE shop.checkout_freezes RENAME TO checkout_freezes_away")
+        conn.commit()
+    try:
+        watched = fresh_dag(dagbag, "stocksync_watchdog").test()
+    finally:
+        with connect(clean_shop) as conn:
+            conn.execute("ALTER TABLE shop.checkout_freezes_away RENAME TO checkout_freezes")
+            conn.commit()
+    assert_failure_alerted(clean_shop, webhook, watched, *FAILURES["stocksync_watchdog"])
+
+    drop = tmp_path / "wms-drop"
+    drop.mkdir()
+    monkeypatch.setenv("STOCKSYNC_WMS_SOURCE", "file")
+    monkeypatch.setenv("STOCKSYNC_FILE_SOURCE__LOCATION", drop.as_uri())
+    monkeypatch.setenv("STOCKSYNC_FILE_SOURCE__WAIT_DEADLINE_SECONDS", "1")
+    monkeypatch.setenv("STOCKSYNC_FILE_SOURCE__POKE_INTERVAL_SECONDS", "0.5")
+    assert_failure_alerted(clean_shop, webhook, fresh_dag(dagbag, "inventory_nightly_sync").test(), *FILE_DROP_FAILURE)

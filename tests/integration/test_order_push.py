@@ -9,14 +9,15 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
+import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from include.stocksync import order_push
 from include.stocksync.db import connect
-from include.stocksync.settings import PROJECT_ROOT
+from include.stocksync.settings import PROJECT_ROOT, load_settings
 from include.stocksync.sources.base import WmsUnavailable
 from tests.conftest import TEST_TOKEN, shop_in_line_with_wms
 from tests.integration.loop_helpers import (
@@ -228,3 +229,160 @@ def test_cancellations_after_sending_release_the_allocation_once(shop: str, wms:
     assert (again.cancels_sent, again.cancels_refused) == (0, 0)
     assert wms_allocated(wms) == after
     assert orders(shop)[kept]["acknowledged_at"] is not None
+
+
+def recorded_alerts(dsn: str, run_id: str) -> list[tuple[Any, ...]]:
+    with connect(dsn) as conn:
+        return conn.execute("SELECT kind, task_id, delivered, payload FROM stocksync.alerts WHERE run_id = %s "
+                            "ORDER BY alert_id", (run_id,)).fetchall()
+
+
+def test_refused_orders_and_a_feed_gap_are_recorded_as_what_they_were(shop: str, wms: Any, webhook: Any,
+                                                                        airflow: Any) -> None:
+    """The alerts table names a dead-letter alert and a feed-gap alert by their kind and keeps the
+    payload the webhook received (not `task_failed` with an empty payload)."""
+    from include.stocksync import intraday
+    from include.stocksync.notices import post_alert
+    from tests.integration.loop_helpers import full_sync, wms_session
+
+    settings = loop_settings()
+    conn_id, endpoint = settings.alerts_conn_id, settings.alerts_endpoint
+    held, gap_run = f"held-{uuid.uuid4().hex[:8]}", f"gap-{uuid.uuid4().hex[:8]}"  # alerts outlive a reset
+    with connect(shop) as conn:
+        conn.execute("INSERT INTO shop.products (sku, name) VALUES ('LOCAL-ONLY-2', 'not in the WMS')")
+        conn.execute("INSERT INTO shop.stock (sku, qty) VALUES ('LOCAL-ONLY-2', 10)")
+        conn.commit()
+    unknown = place(shop, [("LOCAL-ONLY-2", 1)])
+
+    def alert(batch: int, letters: list[order_push.DeadLetter]) -> None:
+        post_alert(shop, order_push.dead_letter_alert(dag_id="orders_to_wms", run_id=held, batch=batch,
+                                                      letters=letters),
+                   conn_id=conn_id, endpoint=endpoint, run_id=held, dag_id="orders_to_wms", task_id="send_orders")
+
+    order_push.push_orders(shop, orders_client(wms), settings, run_id=held, on_dead_letters=alert)
+    ((kind, task_id, delivered, payload),) = recorded_alerts(shop, held)
+    assert (kind, task_id, delivered) == ("order_dead_letters", "send_orders", True)
+    assert [o["order_id"] for o in payload["orders"]] == [unknown] and "LOCAL-ONLY-2" in payload["orders"][0]["reason"]
+    (sent,) = [e["body"] for e in webhook.received() if e["body"].get("run_id") == held]
+    assert sent == payload
+
+    full_sync(shop, wms, "night-before-gap")
+    wms_post(wms, "/_admin/adjust", {"items": [{"sku": wms.admin.items()[0]["sku"], "on_hand": 4}]})
+    wms_post(wms, "/_admin/feed-retention", {"events": 0})
+    try:
+        intraday.open_intraday(shop, run_id=gap_run, settings=settings)
+        read = intraday.read_feed(shop, run_id=gap_run, session=wms_session(), base_url=wms.url)
+    finally:
+        wms_post(wms, "/_admin/feed-retention", {"events": 1_000_000})
+        intraday.close(shop, run_id=gap_run)
+    assert read["state"] == "gap"
+    post_alert(shop, read["alert"], conn_id=conn_id, endpoint=endpoint, run_id=gap_run,
+               dag_id="inventory_intraday_sync", task_id="read_change_feed")
+    ((kind, task_id, delivered, payload),) = recorded_alerts(shop, gap_run)
+    assert (kind, task_id, delivered) == ("feed_gap", "read_change_feed", True)
+    assert payload["gap"] == read["alert"]["gap"] and payload["text"].startswith("stocksync: gap in the WMS change")
+    (sent,) = [e["body"] for e in webhook.received() if e["body"].get("run_id") == gap_run]
+    assert sent == payload
+
+
+def push_run(dsn: str, run_id: str) -> dict[str, Any]:
+    with connect(dsn) as conn:
+        row = conn.execute("SELECT sent, acknowledged, rate_limited, waited_seconds, receipts_corrected, stopped, "
+                           "error FROM stocksync.order_push_runs WHERE run_id = %s", (run_id,)).fetchone()
+    assert row is not None
+    return dict(zip(("sent", "acknowledged", "rate_limited", "waited_seconds", "receipts_corrected", "stopped",
+                     "error"), row, strict=True))
+
+
+@pytest.mark.parametrize("form", ["seconds", "date"])
+def test_a_rate_limited_wms_is_paced_by_its_retry_after_and_one_run_sends_everything(shop: str, wms: Any,
+                                                                                      form: str) -> None:
+    """The WMS takes 4 orders a second and answers 429 with Retry-After past that (whole seconds, or
+    an HTTP-date): one run waits what it is told, never gives up, and sends all 13 orders, each once."""
+    skus = in_stock(shop, 10)
+    before = wms_allocated(wms)
+    ids = [place(shop, [(skus[i % 10], 1)]) for i in range(13)]
+    wms.admin.faults(orders_per_window=4, orders_window_s=1, retry_after_form=form)
+
+    result = order_push.push_orders(shop, orders_client(wms), loop_settings(order_attempts=3, order_batch_size=5),
+                                    run_id=f"paced-{form}")
+
+    assert (result.sent, result.acknowledged, result.stopped) == (13, 13, None)
+    assert all(orders(shop)[i]["acknowledged_at"] is not None for i in ids)
+    assert wms_allocated(wms) == expected_allocation(before, list(order_lines(shop).values()))
+    waits = result.rate_limited
+    assert waits >= 3  # 13 orders at 4 a window: at least three waits
+    # what the WMS asked for: "1" second each, or a date 1 to 2 s ahead (an HTTP-date has whole seconds)
+    if form == "seconds":
+        assert result.waited_seconds == waits * 1.0
+    else:
+        assert waits * 1.0 < result.waited_seconds <= waits * 2.0
+    recorded = push_run(shop, f"paced-{form}")
+    assert (recorded["sent"], recorded["rate_limited"], recorded["stopped"]) == (13, waits, None)
+    assert recorded["waited_seconds"] == pytest.approx(result.waited_seconds)
+
+
+def test_a_rate_limit_past_the_runs_budget_stops_cleanly_and_the_next_run_goes_on(shop: str, wms: Any) -> None:
+    """The WMS asks us to wait 30 s; the run has 5 s left: it stops without failing, records why,
+    and the next run sends the rest (each order counted once)."""
+    skus = in_stock(shop, 8)
+    before = wms_allocated(wms)
+    ids = [place(shop, [(sku, 1)]) for sku in skus]
+    wms.admin.faults(orders_per_window=3, orders_window_s=30)
+    settings = loop_settings(order_deadline_seconds=5)
+
+    first = order_push.push_orders(shop, orders_client(wms), settings, run_id="budget-1")
+
+    assert (first.sent, first.rate_limited, first.waited_seconds) == (3, 1, 0.0)
+    assert first.stopped and "rate limited after 3 orders" in first.stopped
+    assert "loop.order_deadline_seconds" in first.stopped and "next run sends the rest" in first.stopped
+    recorded = push_run(shop, "budget-1")
+    assert (recorded["stopped"], recorded["rate_limited"], recorded["error"]) == (first.stopped, 1, None)
+    assert sum(orders(shop)[i]["acknowledged_at"] is None for i in ids) == 5
+    wms.admin.clear_faults()
+    second = order_push.push_orders(shop, orders_client(wms), settings, run_id="budget-2")
+    assert (second.sent, second.repeated, second.stopped) == (5, 0, None)
+    assert all(orders(shop)[i]["acknowledged_at"] is not None for i in ids)
+    assert wms_allocated(wms) == expected_allocation(before, list(order_lines(shop).values()))
+
+
+@pytest.mark.parametrize(("offset", "why"), [(6 * 3600, "later than the WMS's answer arrived"),
+                                             (-6 * 3600, "before the order was created")])
+def test_a_receipt_time_that_is_not_sane_is_corrected_and_recorded(shop: str, wms: Any, offset: float,
+                                                                  why: str) -> None:
+    """Receipts stating a time six hours ahead (the order would stay uncounted: stock under-stated)
+    or six hours before the order existed (counted before any snapshot could include it: oversell):
+    the acknowledgement is the moment the answer arrived plus clock_skew_seconds, with the WMS's
+    time and the reason kept; a receipt within the skew is recorded as given."""
+    skus = in_stock(shop, 3)
+    odd = [place(shop, [(skus[0], 1)]), place(shop, [(skus[1], 1)])]
+    skew = timedelta(seconds=load_settings().clock_skew_seconds)
+    wms.admin.faults(received_at_offset_s=offset)
+    before = datetime.now(timezone.utc)
+    result = order_push.push_orders(shop, orders_client(wms), loop_settings(), run_id=f"odd-{offset}")
+    after = datetime.now(timezone.utc)
+    assert (result.acknowledged, result.receipts_corrected) == (2, 2)
+    assert push_run(shop, f"odd-{offset}")["receipts_corrected"] == 2
+    for order_id in odd:
+        acknowledged_at, wms_received_at, note = pushed(shop, order_id)
+        assert before + skew <= acknowledged_at <= after + skew
+        assert orders(shop)[order_id]["acknowledged_at"] == acknowledged_at
+        assert before + timedelta(seconds=offset) <= wms_received_at <= after + timedelta(seconds=offset)
+        assert why in note and "clock_skew_seconds" in note
+
+    fine = place(shop, [(skus[2], 1)])
+    wms.admin.faults(received_at_offset_s=-skew.total_seconds() / 2)  # a WMS clock behind ours, within the skew
+    before = datetime.now(timezone.utc)
+    again = order_push.push_orders(shop, orders_client(wms), loop_settings(), run_id=f"fine-{offset}")
+    after = datetime.now(timezone.utc)
+    assert (again.acknowledged, again.receipts_corrected) == (1, 0)
+    acknowledged_at, wms_received_at, note = pushed(shop, fine)
+    assert before - skew / 2 <= acknowledged_at <= after - skew / 2 and (wms_received_at, note) == (None, None)
+
+
+def pushed(dsn: str, order_id: int) -> tuple[Any, ...]:
+    with connect(dsn) as conn:
+        row = conn.execute("SELECT acknowledged_at, wms_received_at, receipt_time_note FROM stocksync.order_pushes "
+                           "WHERE order_id = %s", (order_id,)).fetchone()
+    assert row is not None
+    return tuple(row)

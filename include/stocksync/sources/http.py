@@ -13,8 +13,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -36,10 +34,11 @@ from include.stocksync.sources.base import (
     item_rows,
     render_copy_text,
 )
+from include.stocksync.wms_http import TRANSIENT_STATUSES, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_STATUSES = TRANSIENT_STATUSES  # the one WMS retry policy's (include/stocksync/wms_http.py)
 STOCK_PATH = "/v1/stock"
 
 
@@ -244,16 +243,5 @@ def decode_json(content: bytes, where: str) -> Any:
 
 
 def _retry_after(value: str | None) -> float | None:
-    """`Retry-After` in seconds (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+    """`Retry-After` in seconds (delta-seconds or an HTTP date), or None: the WMS policy's reading."""
+    return retry_after_seconds(value)
