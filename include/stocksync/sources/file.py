@@ -286,7 +286,9 @@ class FileSource:
                 break
             self.stats.decompressed_bytes += len(data)
             if self._bounds is not None:  # bytes, lines (blank ones too) and the deadline, block by block
-                self._bounds.read(len(data), data.count(b"\n"), f"{self.name} line {line_no} (byte {offset} of "
+                newlines = data.count(b"\n")
+                self._bounds.read(len(data), newlines, f"{self.name} line {line_no + newlines} (byte "
+                                  f"{self.stats.decompressed_bytes} of "
                                   f"{'the decompressed data' if self.stats.compressed else 'the file'})")
             buffer = carry + data if carry else data
             cut = buffer.rfind(b"\n") + 1
