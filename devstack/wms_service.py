@@ -129,11 +129,14 @@ otherwise it answers `401 {"error": "missing or invalid bearer token"}`.
 | `no_watermark` | snapshots taken meanwhile have `orders_counted_until: null` |
 | `orders_per_window`, `orders_window_s`, `retry_after_form` | `POST /v1/orders` takes at most `orders_per_window` orders per window of `orders_window_s` seconds (default 1); past that it answers `429 {"error": "rate limited"}` with `Retry-After` until the window ends, as whole seconds (`retry_after_form: "seconds"`, default), an HTTP-date (`"date"`) or without the header (`"none"`) |
 | `received_at_offset_s` | new order receipts state `received_at` this many seconds (negative: earlier) from the WMS's clock; the feed keeps the true time |
+| `page_size_cap` | a page carries at most this many items whatever `limit` asks (a WMS capping its page size) |
+| `stamp_pages` | each page after the first carries the time it was served as `snapshot_taken_at` (and `orders_counted_until`, when the snapshot has one): a WMS that walks its live stock |
 
 Item faults (`corrupt`, `drop_fields`, `extra_fields`, `duplicate_sku`,
 `zero_all`, `sku_rename`) apply to `/v1/stock` pages and to
 `/v1/stock/changes` items; walk faults (`repeat_page`, `drop_last_page`,
-`max_items`, `expire_cursors`) apply to `/v1/stock` only.
+`max_items`, `expire_cursors`, `page_size_cap`, `stamp_pages`) apply to
+`/v1/stock` only.
 
 ## Implementation notes
 
@@ -396,6 +399,8 @@ class FaultConfig:
     expire_cursors: bool = False
     sku_rename: dict[str, str] = field(default_factory=dict)
     no_watermark: bool = False
+    page_size_cap: int | None = None
+    stamp_pages: bool = False
     feed_skip_seqs: list[int] = field(default_factory=list)  # issue 13: feed events left out
     feed_stall_after_seq: int | None = None  # no feed event after it (head_seq stays the newest)
     feed_reverse_pages: bool = False  # each feed page's events in descending seq order
@@ -492,7 +497,10 @@ class FaultConfig:
             cfg.repeat_page = count("repeat_page", 0)
         if "max_items" in body and body["max_items"] is not None:
             cfg.max_items = count("max_items", 0)
-        for key in ("drop_last_page", "zero_all", "expire_cursors", "no_watermark", "feed_reverse_pages"):
+        if "page_size_cap" in body and body["page_size_cap"] is not None:
+            cfg.page_size_cap = count("page_size_cap", 1)
+        for key in ("drop_last_page", "zero_all", "expire_cursors", "no_watermark", "feed_reverse_pages",
+                    "stamp_pages"):
             if key in body:
                 setattr(cfg, key, flag(key))
         if "feed_skip_seqs" in body:  # issue 13
@@ -1166,6 +1174,8 @@ def create_app(
         limit = parse_int_param(
             params.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT
         )
+        if faults.page_size_cap is not None:
+            limit = min(limit, faults.page_size_cap)
         cursor = params.get("cursor") or None
         if cursor is None:
             snap = state.new_snapshot(faults.no_watermark)
@@ -1201,6 +1211,11 @@ def create_app(
             "snapshot_taken_at": snap.taken_at,
             "orders_counted_until": snap.orders_counted_until,
         }
+        if faults.stamp_pages and cursor is not None:  # each later page: the time it is served
+            served_at = utc_now_iso()
+            header["snapshot_taken_at"] = served_at
+            if snap.orders_counted_until is not None:
+                header["orders_counted_until"] = served_at
         if not faults.item_faults:  # the common case, rendered from the arrays (same bytes)
             head = orjson.dumps(header)[:-1]
             tail = orjson.dumps({"next_cursor": next_cursor})[1:]

@@ -473,6 +473,8 @@ def _plan_from_csv(path: Path, *, outcome: str | None, sku: str | None, zeroed: 
     import csv
     from collections import Counter
 
+    from include.stocksync.csv_cells import cell_text  # plan.csv marks formula-looking SKUs as text
+
     def number(value: str) -> int | None:
         return int(value) if value not in ("", None) else None
 
@@ -487,12 +489,12 @@ def _plan_from_csv(path: Path, *, outcome: str | None, sku: str | None, zeroed: 
             current, new = number(record["current"]), number(record["new"])
             if outcome and record["outcome"] != outcome:
                 continue
-            if wanted and wanted not in record["sku"].lower():
+            if wanted and wanted not in cell_text(record["sku"]).lower():
                 continue
             if zeroed and not (record["outcome"] not in ("unknown", "stale") and (current or 0) > 0 and new == 0):
                 continue
             if start <= total < stop:
-                rows.append({"sku": record["sku"], "current_qty": current, "new_qty": new,
+                rows.append({"sku": cell_text(record["sku"]), "current_qty": current, "new_qty": new,
                              "wms_available": number(record["wms_available"]),
                              "adjustment": number(record["adjustment"]), "delta": number(record["delta"]),
                              "outcome": record["outcome"]})

@@ -29,7 +29,7 @@ from include.stocksync.sources.base import (
     WmsUnavailable,
     check_header,
     parse_timestamp,
-    same_snapshot,
+    walk_header,
 )
 from include.stocksync.sources.http import RETRY_STATUSES, WmsClient
 
@@ -97,11 +97,11 @@ def extract_to_staging(conn: psycopg.Connection, source: WmsSource, run_id: str,
     # aborts it, and the step rolls the table back
     with conn.cursor().copy(copy_sql) as copy:
         for batch in source.batches(bounds):
-            if first is None:
+            if first is None or checked is None:
                 first = batch.header
                 checked = check_header(first, limits, request_started_at)
             else:
-                same_snapshot(first, batch.header, batch.where)
+                checked = walk_header(checked, first, batch.header, batch.where, limits)
             if batch.text is not None:  # rendered by the source in one piece
                 copy.write(batch.text)
                 rows += batch.count or 0

@@ -20,7 +20,10 @@ verified checksum is committed with the staged rows.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import stat
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -36,7 +39,7 @@ from include.stocksync.errors import PermanentError, is_permanent
 from include.stocksync.extract import ExtractResult, extract_to_staging
 from include.stocksync.file_settings import FileSourceSettings
 from include.stocksync.sources.base import SnapshotLimits, WalkBounds, parse_timestamp
-from include.stocksync.sources.file import FileSource, read_manifest
+from include.stocksync.sources.file import FileRefused, FileSource, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,132 @@ def find_ready_for(fs: FileSourceSettings) -> dict[str, Any] | None:
     return find_ready(fs.location, fs.conn_id, fs.file_glob, fs.manifest_suffix)
 
 
+# ----------------------------------------------------------------------------- confinement
+# The drop folder is written by another system: a name in it may be a symbolic link (or a hard
+# link) to a file anywhere this worker can read, a folder in it (processed/, rejected/) a link to
+# a folder anywhere it can write. On a local folder (file://) every file is opened relative to the
+# folder's own descriptor with O_NOFOLLOW and judged on the opened descriptor (no check-then-use
+# race), and files are moved and reason files written the same way. Object stores (s3://, gs://)
+# have no links.
+
+def local_folder(folder: Any) -> str | None:
+    """The drop folder's path when it is on this machine's file system, else None."""
+    return str(folder.path) if getattr(folder, "protocol", None) in ("file", "local") else None
+
+
+def plain_name(name: str, what: str) -> str:
+    """A name directly in the drop folder: no folder part, no `..`, nothing hidden."""
+    if not name or name.startswith(".") or "/" in name or "\\" in name or "\x00" in name:
+        raise FileRefused(f"the {what} {name!r} is not a plain name in the drop folder (a folder part, '..', or a "
+                          "hidden name): stocksync only reads files directly in file_source.location")
+    return name
+
+
+def _refuse_link(name: str, why: str) -> FileRefused:
+    return FileRefused(f"{name} is {why}: stocksync reads only regular files that are in the drop folder "
+                       "itself, never through a link (which may lead anywhere this worker can read). Have the "
+                       "exporter write (or copy) the file into the folder")
+
+
+def open_confined(directory: str, name: str) -> Any:
+    """`name` in `directory`, opened for reading without following a link; FileRefused for a
+    symbolic link, anything but a regular file, or a file with other names (a hard link)."""
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fd = os.open(plain_name(name, "file"), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY,
+                     dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _refuse_link(name, "a symbolic link") from None
+        raise
+    finally:
+        os.close(dir_fd)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _refuse_link(name, "not a regular file")
+        if info.st_nlink != 1:
+            raise _refuse_link(name, f"a hard link (the file has {info.st_nlink} names, some outside the folder "
+                                     "perhaps)")
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+@dataclass(frozen=True)
+class ConfinedFile:
+    """A file directly in a local drop folder (what `FileSource` and `read_manifest` read)."""
+
+    directory: str
+    name: str
+
+    def exists(self) -> bool:
+        return os.path.lexists(os.path.join(self.directory, self.name))  # a link exists: it is refused
+
+    def open(self, mode: str = "rb", **kwargs: Any) -> Any:
+        return open_confined(self.directory, self.name)
+
+
+def drop_file(folder: Any, name: str, what: str) -> Any:
+    """The file `name` directly in the drop folder, read without following links where the store has them."""
+    local = local_folder(folder)
+    plain_name(name, what)
+    return ConfinedFile(local, name) if local is not None else folder / name
+
+
+def _subfolder(parent_fd: int, name: str, where: str) -> int:
+    """The descriptor of folder `name` under `parent_fd`, created if missing, never through a link."""
+    try:
+        os.mkdir(name, 0o755, dir_fd=parent_fd)
+    except FileExistsError:
+        pass
+    try:
+        return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise FileRefused(f"{where}/{name} is a symbolic link or not a folder: stocksync moves files only into "
+                              "real folders inside the drop folder; remove it") from None
+        raise
+
+
+def _move_out_local(directory: str, data_file: str, manifest_file: str | None, area: str, day: str, run_id: str,
+                    reason_text: str | None) -> str:
+    """`_move_out` on a local folder: renames (a link moves as the link) and the reason file,
+    relative to folder descriptors opened without following links. Returns the data file's new name."""
+    plain_name(data_file, "file")
+    if manifest_file:
+        plain_name(manifest_file, "manifest")
+    fds = [os.open(directory, os.O_RDONLY | os.O_DIRECTORY)]
+    try:
+        fds.append(_subfolder(fds[0], area, directory))
+        fds.append(_subfolder(fds[1], day, f"{directory}/{area}"))
+        top, target = fds[0], fds[2]
+        prefix = f"{run_key(run_id)}-" if _lexists(target, data_file) else ""
+        for name in (data_file, manifest_file):
+            if name and _lexists(top, name):
+                os.rename(name, f"{prefix}{name}", src_dir_fd=top, dst_dir_fd=target)
+        if reason_text is not None:
+            reason_name = f"{prefix}{data_file}{REASON_SUFFIX}"
+            if _lexists(target, reason_name):
+                os.unlink(reason_name, dir_fd=target)  # the name only: never write through a link
+            fd = os.open(reason_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=target)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(reason_text)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return f"{prefix}{data_file}"
+
+
+def _lexists(dir_fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 # ----------------------------------------------------------------------------- moving files
 
 def _today() -> str:
@@ -114,6 +243,18 @@ def _move_out(folder: Any, data_file: str, manifest_file: str | None, area: str,
               reason: str | None, header: dict[str, Any]) -> str:
     """Move a data file (and its manifest) to `<area>/<date>/`, with a reason file when there is a
     reason. A name already there on that day gets the run's key in front. Returns the new URL."""
+    reason_text = None
+    if reason:
+        lines = [f"stocksync did not apply this file ({header.get('outcome', area)}).", ""]
+        lines += [f"{key + ':':<10} {value}" for key, value in header.items() if key != "outcome"]
+        lines += [f"{'reason:':<10} {reason}", "",
+                  f"To take it again: fix the cause, then move {data_file} and its manifest back to {folder}."]
+        reason_text = "\n".join(lines) + "\n"
+    local = local_folder(folder)
+    if local is not None:
+        day = _today()
+        return str(folder / area / day / _move_out_local(local, data_file, manifest_file, area, day, run_id,
+                                                         reason_text))
     target_dir = folder / area / _today()
     target_dir.mkdir(parents=True, exist_ok=True)
     prefix = f"{run_key(run_id)}-" if (target_dir / data_file).exists() else ""
@@ -123,12 +264,8 @@ def _move_out(folder: Any, data_file: str, manifest_file: str | None, area: str,
         source.move(target)
     if manifest_file and (folder / manifest_file).exists():
         (folder / manifest_file).move(target_dir / f"{prefix}{manifest_file}")
-    if reason:
-        lines = [f"stocksync did not apply this file ({header.get('outcome', area)}).", ""]
-        lines += [f"{key + ':':<10} {value}" for key, value in header.items() if key != "outcome"]
-        lines += [f"{'reason:':<10} {reason}", "",
-                  f"To take it again: fix the cause, then move {data_file} and its manifest back to {folder}."]
-        (target_dir / f"{prefix}{data_file}{REASON_SUFFIX}").write_text("\n".join(lines) + "\n")
+    if reason_text is not None:
+        (target_dir / f"{prefix}{data_file}{REASON_SUFFIX}").write_text(reason_text)
     return str(target)
 
 
@@ -203,9 +340,12 @@ def extract_file(dsn: str, *, run_id: str, dag_id: str, found: dict[str, Any]) -
     drop_id = None
     with runs.step(dsn, run_id, "extract") as conn:
         try:
+            plain_name(data_file, "data file")  # before the claim: a name outside the folder is never taken
+            plain_name(manifest_file, "manifest")
             drop_id = claim(dsn, run_id=run_id, dag_id=dag_id, location=location, data_file=data_file,
                             manifest_file=manifest_file)
-            data, manifest_path = folder / data_file, folder / manifest_file
+            data = drop_file(folder, data_file, "data file")
+            manifest_path = drop_file(folder, manifest_file, "manifest")
             if not data.exists() or not manifest_path.exists():
                 raise FileGone(f"{data_file} or its manifest is no longer in {location}: moved since the wait "
                                "found it (by hand, or by another run)")
@@ -227,7 +367,8 @@ def extract_file(dsn: str, *, run_id: str, dag_id: str, found: dict[str, Any]) -
                                             seconds=settings.extract_deadline_seconds,
                                             max_batch_bytes=settings.max_page_bytes)
             limits = SnapshotLimits(timedelta(seconds=settings.clock_skew_seconds),
-                                    timedelta(seconds=settings.max_snapshot_age_seconds))
+                                    timedelta(seconds=settings.max_snapshot_age_seconds),
+                                    settings.snapshot_page_times)
             source = FileSource(data, manifest, fs)
             result = extract_to_staging(conn, source, run_id, bounds=bounds, limits=limits)
             # the file's "request" is its export: orders after the snapshot was taken are not in it,

@@ -158,7 +158,8 @@ def extract(dsn: str, *, run_id: str, session: requests.Session, base_url: str) 
                                         margin=settings.walk_page_margin, extra=settings.walk_extra_pages,
                                         seconds=seconds, max_batch_bytes=settings.max_page_bytes)
         limits = SnapshotLimits(timedelta(seconds=settings.clock_skew_seconds),
-                                timedelta(seconds=settings.max_snapshot_age_seconds))
+                                timedelta(seconds=settings.max_snapshot_age_seconds),
+                                settings.snapshot_page_times)
         try:
             result = extract_to_staging(conn, client, run_id, bounds=bounds, limits=limits)
         except WmsContractError as exc:

@@ -15,7 +15,6 @@ plugin (same user as the workers) is the way to share them, with Airflow's permi
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import psycopg
 from psycopg.rows import dict_row
 
+from include.stocksync.csv_cells import csv_writer
 from include.stocksync.db import query, run_key
 from include.stocksync.pages import render
 from include.stocksync.settings import Settings
@@ -330,7 +330,7 @@ def write_plan_report(conn: psycopg.Connection, settings: Settings, run_id: str,
     html_rows: list[list[Any]] = []
     total = 0
     with conn.cursor() as cur, private_file(directory / "plan.csv", newline="") as fh:
-        writer = csv.writer(fh)
+        writer = csv_writer(fh)  # formula-looking SKUs written as text
         writer.writerow(PLAN_HEADERS)
         cur.execute(query("stocksync/select_plan_rows", plan=plan_table))
         for row in cur:

@@ -23,6 +23,7 @@ from include.stocksync.errors import PermanentError
 from include.stocksync.file_settings import FileSourceSettings, check_file_source  # issue 14
 from include.stocksync.freeze import MAX_FREEZE_TTL_SECONDS
 from include.stocksync.ops_settings import OperationsSettings, check_operations
+from include.stocksync.sources.base import PAGE_TIMES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_PATH = PROJECT_ROOT / "include" / "config" / "stocksync.yaml"
@@ -139,6 +140,7 @@ class Settings(BaseModel):
     max_page_bytes: int
     clock_skew_seconds: float
     max_snapshot_age_seconds: float
+    snapshot_page_times: str = "earliest"  # pages of one snapshot stamped apart: earliest | refuse
     freeze_mode: str
     freeze_ttl_seconds: int
     freeze_shopper_message: str
@@ -283,6 +285,8 @@ def _check(settings: Settings) -> None:
     check(settings.clock_skew_seconds >= 0, f"clock_skew_seconds must be >= 0; got {settings.clock_skew_seconds}")
     check(settings.max_snapshot_age_seconds > 0,
           f"max_snapshot_age_seconds must be > 0; got {settings.max_snapshot_age_seconds}")
+    check(settings.snapshot_page_times in PAGE_TIMES,
+          f"snapshot_page_times must be one of {', '.join(PAGE_TIMES)}; got {settings.snapshot_page_times!r}")
     check(set(settings.run_override_bounds) == set(BOUNDED_RUN_KEYS),
           f"run_override_bounds must set exactly: {', '.join(BOUNDED_RUN_KEYS)}; "
           f"got {', '.join(settings.run_override_bounds)}")

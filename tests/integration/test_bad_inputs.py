@@ -164,3 +164,21 @@ def test_normal_night_passes_every_guardrail(dagbag: Any, clean_shop: str, wms: 
         results = evaluate(metrics(conn, plan), defaults)
     assert all(g.success for g in results), [g.observed for g in results if not g.success]
     assert {g["name"] for g in run["guardrails"] if g["success"]} == set(defaults.guardrails)
+
+
+def test_a_wms_capping_its_pages_and_stamping_each_is_synced(dagbag: Any, shop: str, wms: Any) -> None:
+    """A WMS serving 7 items a page whatever the page size asked for (25 here), each page stamped
+    with the time it was served: the night walks all ceil(40 / 7) = 6 pages and applies them, with
+    the first (earliest) page's time as snapshot time and watermark."""
+    from airflow.utils.state import DagRunState
+
+    wms.admin.faults(page_size_cap=7, stamp_pages=True, latency_ms=1)
+    live = {item["sku"]: item["available"] for item in wms.admin.items()}
+
+    dag_run = run_nightly(dagbag)
+
+    assert dag_run.state == DagRunState.SUCCESS
+    run = pipeline.get_run(shop, dag_run.run_id)
+    assert run["status"] == "applied" and run["pages"] == 6 and run["extracted"] == SKUS
+    assert run["orders_counted_until"] == run["snapshot_taken_at"]
+    assert {sku: qty for sku, qty, _, _ in stock_fingerprint(shop)} == live  # no orders: the WMS's figures

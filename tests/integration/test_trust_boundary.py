@@ -168,9 +168,9 @@ WALK_CASES = [
         None: Answer(body=page_body(items[:25], next_cursor="c1")),
         "c1": Answer(body=page_body(items[25:], snapshot_id="snap-2"))},
      ["mixes snapshots", "page 2 (cursor 'c1')", "snap-2"]),
-    ("mixed-watermarks", lambda items: {
+    ("mixed-watermarks", lambda items: {  # a watermark on one page, none on the next
         None: Answer(body=page_body(items[:25], next_cursor="c1")),
-        "c1": Answer(body=page_body(items[25:], counted_until=hours_ago(2)))},
+        "c1": Answer(body=page_body(items[25:], counted_until=None))},
      ["mixes snapshots", "orders_counted_until"]),
     ("cursor-loop", lambda items: {
         None: Answer(body=page_body(items[:25], next_cursor="c1")),
@@ -378,3 +378,17 @@ def test_the_nightly_refuses_bad_parameters_at_its_first_task(dagbag: Any, shop:
     assert double.requests == []  # the WMS was never asked
     alert = next(a for a in alerts_for(webhook, dag_run.run_id) if a["task_id"] == "freeze_checkout")
     assert fragment in alert["error"]
+
+
+def test_pages_stamped_apart_are_refused_when_configured_so(dagbag: Any, shop: dict[str, Any], double: ScriptedWms,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`snapshot_page_times: refuse`: pages of one snapshot id three microseconds apart fail the
+    run at once, and the message says what to configure for a WMS that stamps each page."""
+    monkeypatch.setenv("STOCKSYNC_SNAPSHOT_PAGE_TIMES", "refuse")
+    base = datetime.now(timezone.utc) - timedelta(minutes=10)
+    double.answers = {
+        None: Answer(body=page_body(shop["items"][:PAGE], taken_at=iso(base), next_cursor="c1")),
+        "c1": Answer(body=page_body(shop["items"][PAGE:], taken_at=iso(base + timedelta(microseconds=3))))}
+    dag_run = run_nightly(dagbag)
+    assert_refused(shop, dag_run, "extract_wms_counts", "mixes snapshot times", "page 2 (cursor 'c1')",
+                   "snapshot_page_times: earliest", "STOCKSYNC_SNAPSHOT_PAGE_TIMES")

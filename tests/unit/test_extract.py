@@ -351,3 +351,161 @@ def item_rows_of(page: int, items: list[Any]) -> list[Any]:
     from include.stocksync.sources.base import item_rows
 
     return list(item_rows(page, items))
+
+
+# ----------------------------------------------------------------------------- walks bounded by what arrives
+
+def catalog_bounds(enabled: int, page_size: int) -> Any:
+    """The bounds the nightly gives a walk of an enabled catalog of `enabled` SKUs (shipped margin
+    and extra pages), with a deadline no test reaches."""
+    from include.stocksync.sources.base import WalkBounds
+
+    return WalkBounds.for_catalog(enabled, page_size, margin=0.10, extra=2, seconds=600)
+
+
+def extract_bounded(dsn: str, wms_client: WmsClient, rid: str, bounds: Any, limits: Any = None) -> Any:
+    with connect(dsn) as conn:
+        return extract_to_staging(conn, wms_client, rid, bounds=bounds, limits=limits)
+
+
+def shipped_page_size() -> int:
+    """The page size the config ships with (the test session asks for 25: tests/conftest.py)."""
+    from include.stocksync.settings import load_settings
+
+    return load_settings(environ={}).page_size
+
+
+@pytest.mark.parametrize("asked", [25, "shipped"])
+def test_a_wms_serving_smaller_pages_than_asked_is_walked_to_its_end(shop_dsn: str, wms: WmsProcess, run_id: str,
+                                                                     asked: Any) -> None:
+    """Many WMS APIs cap their page size below the `limit` asked for: 7 items a page here. The walk
+    is bounded at the page size served, so all 120 SKUs arrive, in ceil(120 / 7) = 18 pages."""
+    page_size = shipped_page_size() if asked == "shipped" else asked
+    assert page_size > 7
+    wms.admin.reset(120, 3)
+    wms.admin.faults(page_size_cap=7)
+
+    result = extract_bounded(shop_dsn, client(wms.url, page_size=page_size), run_id, catalog_bounds(120, page_size))
+
+    assert result.rows == 120 and result.pages == 18
+    rows = raw_rows(shop_dsn, run_id)
+    assert {row[1] for row in rows} == {f"SKU-{i:07d}" for i in range(1, 121)}
+    assert Counter(row[0] for row in rows) == {**{page: 7 for page in range(17)}, 17: 1}
+
+
+def endless_pages(per_page: int, pad: int = 0) -> Any:
+    """A WMS whose every cursor leads to a new page of `per_page` new SKUs (padded with `pad` bytes
+    of blanks), forever, in one consistent snapshot."""
+    from tests.wms_double import Answer, page_body
+
+    def answer(cursor: str | None) -> Answer:
+        n = 0 if cursor is None else int(cursor.removeprefix("e"))
+        items = [_sound(n * 1000 + i + 1) for i in range(per_page)]
+        return Answer(body=page_body(items, next_cursor=f"e{n + 1}", padding=" " * pad))
+    return answer
+
+
+@pytest.mark.parametrize(("per_page", "pad", "fragments", "requests_made"), [
+    # 40 SKUs x 1.1 = 44 rows: ceil(44 / 7) + 2 = 9 pages at the 7 a page it serves
+    (7, 0, ["page 10 (cursor 'e9')", "more than the 9", "7 rows a page the WMS serves (asked for 25)"], 9),
+    # at one item a page: 44 + 2 = 46 pages
+    (1, 0, ["page 47 (cursor 'e46')", "more than the 46", "1 rows a page the WMS serves"], 46),
+    # more rows than asked for: (ceil(44 / 25) + 2) pages of 25 = 100 rows at most; 4 x 30 = 120 is past it
+    (30, 0, ["120 rows arrived by page 4", "more than the 100"], 4),
+    # 100 rows x 4096 bytes = 409,600 bytes at most, whatever the pages carry
+    (1, 150_000, ["bytes arrived by page 3", "more than the 409600"], 3),
+], ids=["7-a-page", "1-a-page", "more-than-asked", "padded"])
+def test_an_endless_walk_still_ends_at_what_arrives(shop_dsn: str, run_id: str, per_page: int, pad: int,
+                                                   fragments: list[str], requests_made: int) -> None:
+    from tests.wms_double import ScriptedWms
+
+    double = ScriptedWms(TEST_TOKEN)
+    double.dynamic = endless_pages(per_page, pad)
+    try:
+        with pytest.raises(WmsError, match="does not end") as caught:
+            extract_bounded(shop_dsn, client(double.url, page_size=25), run_id, catalog_bounds(40, 25))
+    finally:
+        double.stop()
+    for fragment in fragments:
+        assert fragment in str(caught.value), (fragment, str(caught.value))
+    assert len(double.requests) == requests_made
+    assert not table_exists(shop_dsn, run_id)
+
+
+# ----------------------------------------------------------------------------- pages stamped with their own time
+
+def stamped_walk(times: list[tuple[str, str | None]], snapshot_ids: list[str] | None = None) -> Any:
+    """A scripted walk of len(times) pages of 5 SKUs; page n stamped (snapshot_taken_at,
+    orders_counted_until) = times[n]."""
+    from tests.wms_double import Answer, ScriptedWms, page_body
+
+    double = ScriptedWms(TEST_TOKEN)
+    ids = snapshot_ids or ["snap-live"] * len(times)
+    for n, (taken, counted) in enumerate(times):
+        cursor = None if n == 0 else f"c{n}"
+        following = f"c{n + 1}" if n + 1 < len(times) else None
+        double.answers[cursor] = Answer(body=page_body([_sound(5 * n + i + 1) for i in range(5)],
+                                                       snapshot_id=ids[n], taken_at=taken, counted_until=counted,
+                                                       next_cursor=following))
+    return double
+
+
+def test_pages_of_one_snapshot_stamped_apart_are_a_live_walk_at_its_earliest_time(shop_dsn: str,
+                                                                                  run_id: str) -> None:
+    """Each page carries the time it was read (microseconds apart, and not in order): the walk is
+    taken, with the earliest snapshot time and the earliest watermark of its pages."""
+    from datetime import timedelta, timezone
+
+    from tests.wms_double import iso
+
+    base = datetime.now(timezone.utc) - timedelta(minutes=10)
+    taken = [base + timedelta(microseconds=3), base + timedelta(microseconds=1), base + timedelta(seconds=2)]
+    counted = [base, base - timedelta(microseconds=5), base + timedelta(seconds=1)]
+    double = stamped_walk([(iso(t), iso(c)) for t, c in zip(taken, counted, strict=True)])
+    try:
+        result = extract_bounded(shop_dsn, client(double.url, page_size=5), run_id, catalog_bounds(15, 5))
+    finally:
+        double.stop()
+    assert result.rows == 15 and result.pages == 3
+    assert result.snapshot_taken_at == base + timedelta(microseconds=1)
+    assert result.orders_counted_until == base - timedelta(microseconds=5)
+
+    # pages of another snapshot in the same walk are still refused
+    mixed = stamped_walk([(iso(base), iso(base))] * 2, snapshot_ids=["snap-a", "snap-b"])
+    try:
+        with pytest.raises(WmsError, match="mixes snapshots: page 2 .* snapshot_id 'snap-b'"):
+            extract_bounded(shop_dsn, client(mixed.url, page_size=5), run_id, catalog_bounds(10, 5))
+    finally:
+        mixed.stop()
+
+
+def test_pages_stamped_apart_are_refused_when_configured_naming_the_setting(shop_dsn: str, run_id: str) -> None:
+    from datetime import timedelta, timezone
+
+    from include.stocksync.sources.base import SnapshotLimits
+    from tests.wms_double import iso
+
+    base = datetime.now(timezone.utc) - timedelta(minutes=10)
+    later = base + timedelta(microseconds=7)
+    double = stamped_walk([(iso(base), iso(base)), (iso(later), iso(later))])
+    try:
+        with pytest.raises(WmsError) as caught:
+            extract_bounded(shop_dsn, client(double.url, page_size=5), run_id, catalog_bounds(10, 5),
+                            SnapshotLimits(page_times="refuse"))
+    finally:
+        double.stop()
+    message = str(caught.value)
+    assert "page 2 (cursor 'c1')" in message and iso(later) in message
+    assert "snapshot_page_times: earliest" in message and "STOCKSYNC_SNAPSHOT_PAGE_TIMES" in message
+
+
+def test_the_wms_simulator_stamping_each_page_is_walked(shop_dsn: str, wms: WmsProcess, run_id: str) -> None:
+    """The simulator's live walk (each page stamped when served): the walk keeps the first page's
+    time, the earliest."""
+    wms.admin.reset(60, 3)
+    wms.admin.faults(stamp_pages=True, latency_ms=2)
+
+    result = extract_bounded(shop_dsn, client(wms.url, page_size=25), run_id, catalog_bounds(60, 25))
+
+    assert result.rows == 60 and result.pages == 3
+    assert result.orders_counted_until == result.snapshot_taken_at

@@ -13,6 +13,7 @@ import io
 import json
 import time
 import uuid
+import zlib
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -23,6 +24,7 @@ import pytest
 from devstack.file_export import sha256_of, write_manifest
 from include.stocksync.contract import FIELD_NAMES, RAW_TEXT_MAX_LENGTH
 from include.stocksync.db import connect
+from include.stocksync.errors import is_permanent
 from include.stocksync.extract import ExtractResult, extract_to_staging, raw_table
 from include.stocksync.file_drop import drop_folder, find_ready, list_drops
 from include.stocksync.file_settings import FileSourceSettings
@@ -311,3 +313,63 @@ def test_the_drop_folder_listing(folder: Path) -> None:
     found = find_ready(folder.as_uri(), None, "*.csv.gz", ".manifest.json")
     assert found is not None and found["data_file"] == "wms-stock-20260102.csv.gz"  # the newest complete file
     assert found["older"] == ["wms-stock-20260101.csv.gz"]
+
+
+# ----------------------------------------------------------------------------- bounds inside the read
+
+def newline_member(mib: int = 64) -> bytes:
+    """One gzip member (RFC 1952) of `mib` MiB of newlines: about 64 KB for 64 MiB."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip member
+    return packer.compress(b"\n" * (mib << 20)) + packer.flush()
+
+
+def gzip_bomb(folder: Path, name: str, head: bytes, *, gib: int = 1) -> Path:
+    """`head` (a header and a few rows) followed by `gib` GiB of blank lines, as a gzip file of
+    concatenated members (what gzip readers read as one stream), with a manifest that matches it."""
+    path = folder / name
+    with path.open("wb") as fh:
+        fh.write(gzip.compress(head, mtime=0))
+        member = newline_member()
+        for _ in range(16 * gib):  # 16 x 64 MiB per GiB
+            fh.write(member)
+    assert path.stat().st_size < 2 << 20  # about 1 MB on disk ...
+    with gzip.open(path, "rb") as check:  # ... that expands past a GiB
+        check.seek((gib << 30) - 1)
+        assert check.read(1) == b"\n"
+    write_manifest(path, snapshot_id="snap-bomb", snapshot_taken_at=now_iso(timedelta(minutes=-5)),
+                   orders_counted_until=now_iso(timedelta(minutes=-5)), row_count=3)
+    return path
+
+
+def test_a_gzip_of_blank_lines_is_refused_at_its_line_bound_inside_the_read(shop_dsn: str, folder: Path,
+                                                                           run_id: str) -> None:
+    """1 GiB of blank lines inside one chunk (blank lines are no rows, so the chunk never fills): the
+    lines, blank ones included, are bounded by the catalog while the chunk is read."""
+    gzip_bomb(folder, "stock.csv.gz", csv_bytes(FIELD_NAMES, stock_rows(3)))
+    source = source_for(folder, "stock.csv.gz", chunk_rows=1000)
+    bounds = WalkBounds.for_catalog(40, 1000, margin=0.10, extra=2, seconds=600)
+    # 40 SKUs x 1.1 in chunks of 1000: ceil(44 / 1000) + 2 = 3 chunks of 1000 rows, and the header line
+    expected_lines = 3 * 1000 + 1
+
+    with connect(shop_dsn) as conn, pytest.raises(WmsContractError) as caught:
+        extract_to_staging(conn, source, run_id, bounds=bounds)
+
+    message = str(caught.value)
+    assert "lines (blank ones included) arrived by stock.csv.gz line" in message
+    assert f"more than the {expected_lines}" in message and "walk_extra_pages" in message
+    assert is_permanent(caught.value)
+    assert source.stats.decompressed_bytes < 8 << 20  # stopped within the first blocks of the GiB
+
+
+def test_the_deadline_is_kept_inside_the_read_of_one_chunk(shop_dsn: str, folder: Path, run_id: str) -> None:
+    """A walk with no catalog bound still ends at its deadline in the middle of a chunk."""
+    gzip_bomb(folder, "stock.csv.gz", csv_bytes(FIELD_NAMES, stock_rows(3)))
+    source = source_for(folder, "stock.csv.gz", chunk_rows=1000)
+
+    with connect(shop_dsn) as conn, pytest.raises(WmsContractError) as caught:
+        extract_to_staging(conn, source, run_id, bounds=WalkBounds(10, time.monotonic() + 1))
+
+    message = str(caught.value)
+    assert "passed its deadline of 1 s at stock.csv.gz line" in message, message
+    assert "extract_deadline_seconds" in message and is_permanent(caught.value)
+    assert source.stats.decompressed_bytes < 1 << 30  # not read to its end

@@ -72,42 +72,132 @@ class WmsSource(Protocol):
     def batches(self, bounds: WalkBounds) -> Iterator[Batch]: ...
 
 
+# What pages of one snapshot (one snapshot_id) stamped with different times mean (config
+# snapshot_page_times): "earliest" takes them as a live walk, each page stamped when it was read,
+# and keeps the earliest time of the walk as its snapshot time and watermark; "refuse" refuses them.
+PAGE_TIMES = ("earliest", "refuse")
+
+
 @dataclass(frozen=True)
 class SnapshotLimits:
     """How far a snapshot's time stamps may be from our clock and from each other."""
 
     clock_skew: timedelta = timedelta(seconds=120)
     max_age: timedelta = timedelta(hours=6)
+    page_times: str = "earliest"  # one of PAGE_TIMES
+
+
+# Bytes a walk may carry per row it may hold, on average: a stock item is about 100 bytes of JSON
+# (a CSV row about 50); 4 KiB each leaves room for long, odd or extra-keyed items that validation
+# must see, and still ends a walk that pads its pages or its file (blank lines, whitespace).
+WALK_BYTES_PER_ROW = 4096
 
 
 @dataclass
 class WalkBounds:
-    """A walk must end: at most `max_batches` batches, before `deadline` (time.monotonic())."""
+    """A walk must end, bounded by what actually arrives, before `deadline` (time.monotonic()).
+
+    `max_batches` is the page bound at the page size asked for (`page_size`). A source serving
+    smaller pages than asked (many APIs cap their page size) gets the same bound at the page size
+    it actually serves: `ceil(catalog_rows / smallest page) + extra` pages. Whatever the pages,
+    the rows and bytes that arrive are bounded by the catalog too: at most `max_batches` full
+    pages of rows (`max_rows`), `WALK_BYTES_PER_ROW` bytes per such row (`max_bytes`), and for a
+    file as many lines as rows, blank ones included (`max_lines`). A walk with neither
+    `page_size` nor `catalog_rows` (a fixed bound) counts pages only."""
 
     max_batches: int
     deadline: float
     max_batch_bytes: int = 64 * 1024 * 1024
     started: float = field(default_factory=time.monotonic)
+    page_size: int | None = None          # rows asked for per batch
+    catalog_rows: float | None = None     # rows the enabled catalog may send: enabled x (1 + margin)
+    extra: int = 0                        # pages beyond what the catalog fills (config walk_extra_pages)
+    rows: int = 0                         # what arrived so far
+    bytes: int = 0
+    lines: int = 0
+    smallest_page: int | None = None      # the fewest rows a page (that had a next one) carried
 
     @classmethod
     def for_catalog(cls, enabled_catalog: int, page_size: int, *, margin: float, extra: int,
                     seconds: float, max_batch_bytes: int = 64 * 1024 * 1024) -> WalkBounds:
         """A page limit from the enabled catalog (a snapshot covers it within the row-count band)."""
-        pages = math.ceil(enabled_catalog * (1 + margin) / page_size) + extra
-        return cls(max(pages, 1), time.monotonic() + seconds, max_batch_bytes)
+        catalog_rows = enabled_catalog * (1 + margin)
+        pages = math.ceil(catalog_rows / page_size) + extra
+        return cls(max(pages, 1), time.monotonic() + seconds, max_batch_bytes, page_size=page_size,
+                   catalog_rows=catalog_rows, extra=extra)
+
+    @property
+    def max_rows(self) -> int | None:
+        return None if self.page_size is None else self.max_batches * self.page_size
+
+    @property
+    def max_bytes(self) -> int | None:
+        rows = self.max_rows
+        return None if rows is None else rows * WALK_BYTES_PER_ROW
+
+    @property
+    def max_lines(self) -> int | None:
+        rows = self.max_rows
+        return None if rows is None else rows + 1  # a CSV file's header line
+
+    def page_limit(self) -> int:
+        """Pages allowed: at the page size asked for, or at the smaller one the source serves."""
+        served = self.smallest_page
+        if self.page_size is None or self.catalog_rows is None or served is None or served >= self.page_size:
+            return self.max_batches
+        return max(self.max_batches, math.ceil(self.catalog_rows / max(served, 1)) + self.extra)
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
     def check(self, batch_no: int, where: str) -> None:
-        if batch_no >= self.max_batches:
+        """Before asking for batch `batch_no` (0-based): within the page bound and the deadline."""
+        limit = self.page_limit()
+        if batch_no >= limit:
+            served = "" if limit == self.max_batches else \
+                f" at the {self.smallest_page} rows a page the WMS serves (asked for {self.page_size})"
             raise WmsContractError(
                 f"the WMS walk does not end: {where} would be batch {batch_no + 1}, more than the "
-                f"{self.max_batches} the enabled catalog can fill (config walk_page_margin, walk_extra_pages)")
+                f"{limit} the enabled catalog can fill{served} (config walk_page_margin, walk_extra_pages)")
+        self.check_deadline(where)
+
+    def check_deadline(self, where: str) -> None:
         if self.remaining() <= 0:
             raise WmsContractError(
                 f"the WMS walk passed its deadline of {self.deadline - self.started:.0f} s at {where} "
                 "(config extract_deadline_seconds)")
+
+    def arrived(self, rows: int, size: int, where: str, *, last: bool = False) -> None:
+        """A batch of `rows` rows and `size` bytes arrived (`last`: no batch follows it); refuses a
+        walk that has brought more rows or bytes than the enabled catalog can fill."""
+        self.rows += rows
+        if not last and (self.smallest_page is None or rows < self.smallest_page):
+            self.smallest_page = rows
+        max_rows = self.max_rows
+        if max_rows is not None and self.rows > max_rows:
+            raise WmsContractError(
+                f"the WMS walk does not end: {self.rows} rows arrived by {where}, more than the {max_rows} the "
+                f"enabled catalog can fill ({self.max_batches} pages of {self.page_size}; config walk_page_margin, "
+                "walk_extra_pages)")
+        self.read(size, 0, where)
+
+    def read(self, size: int, lines: int, where: str) -> None:
+        """`size` more bytes (and `lines` more lines, blank ones included) were read: refuses a walk
+        past its byte or line bound or its deadline while it is being read, not after."""
+        self.bytes += size
+        self.lines += lines
+        max_bytes, max_lines = self.max_bytes, self.max_lines
+        if max_bytes is not None and self.bytes > max_bytes:
+            raise WmsContractError(
+                f"the WMS walk does not end: {self.bytes} bytes arrived by {where}, more than the {max_bytes} the "
+                f"enabled catalog can fill ({self.max_rows} rows of at most {WALK_BYTES_PER_ROW} bytes on average; "
+                "config walk_page_margin, walk_extra_pages)")
+        if max_lines is not None and self.lines > max_lines:
+            raise WmsContractError(
+                f"the WMS walk does not end: {self.lines} lines (blank ones included) arrived by {where}, more than "
+                f"the {max_lines} the enabled catalog can fill ({self.max_rows} rows and a header; config "
+                "walk_page_margin, walk_extra_pages)")
+        self.check_deadline(where)
 
 
 def parse_timestamp(value: Any, field_name: str) -> datetime | None:
@@ -176,6 +266,34 @@ def same_snapshot(first: SnapshotHeader, other: SnapshotHeader, where: str) -> N
         if a != b:
             raise WmsContractError(f"the WMS walk mixes snapshots: {where} has {name} {_show(b)}, the first "
                                    f"page had {_show(a)}; pages of one walk must belong to one snapshot")
+
+
+def walk_header(walk: CheckedHeader, first: SnapshotHeader, other: SnapshotHeader, where: str,
+                limits: SnapshotLimits, now: datetime | None = None) -> CheckedHeader:
+    """The walk's snapshot after one more batch. Another snapshot_id, or a watermark on some pages
+    and not on others, is a mixed walk (refused). Pages of the same snapshot_id whose times differ
+    are a live walk (the WMS stamps each page when it reads it): with `page_times` "earliest" each
+    page's times are judged like the first page's and the walk keeps the earliest snapshot time and
+    the earliest watermark (orders after it count as not yet in the snapshot, so a page read later
+    can only make stock look lower, never higher); with "refuse" the walk is refused, naming the
+    setting."""
+    if other == first:
+        return walk
+    if other.snapshot_id != first.snapshot_id or \
+            (other.orders_counted_until is None) != (first.orders_counted_until is None):
+        same_snapshot(first, other, where)
+    if limits.page_times != "earliest":
+        changed = "snapshot_taken_at" if other.snapshot_taken_at != first.snapshot_taken_at else "orders_counted_until"
+        raise WmsContractError(
+            f"the WMS walk mixes snapshot times: {where} has {changed} {_show(getattr(other, changed))}, the first "
+            f"page had {_show(getattr(first, changed))}, with the same snapshot_id {_show(first.snapshot_id)}. If "
+            "your WMS stamps each page with the time it read it (a live walk), set snapshot_page_times: earliest "
+            "(STOCKSYNC_SNAPSHOT_PAGE_TIMES): the walk then keeps its earliest time as snapshot time and watermark")
+    page = check_header(other, limits, now)
+    counted = walk.orders_counted_until
+    if page.orders_counted_until is not None and counted is not None:
+        counted = min(counted, page.orders_counted_until)
+    return CheckedHeader(walk.snapshot_id, min(walk.snapshot_taken_at, page.snapshot_taken_at), counted)
 
 
 def check_cursor(cursor: Any, where: str) -> str | None:

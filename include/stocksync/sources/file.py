@@ -182,8 +182,10 @@ class FileSource:
     """One dropped data file and its manifest as a `WmsSource`. See the module docstring.
 
     The walk's bounds apply as to the HTTP source: at most `bounds.max_batches` batches of
-    `chunk_rows` rows (the enabled catalog decides), within the deadline, no batch larger than
-    `bounds.max_batch_bytes` of decompressed text."""
+    `chunk_rows` rows (the enabled catalog decides), no batch larger than `bounds.max_batch_bytes`
+    of decompressed text. The deadline and the bounds on decompressed bytes and lines (blank lines
+    included) are checked inside the read, block by block: a small gzip that expands to gigabytes
+    of blank lines is refused at its bound, not read to the task's timeout."""
 
     def __init__(self, data: ReadablePath, manifest: Manifest, settings: FileSourceSettings) -> None:
         self.data = data
@@ -199,10 +201,12 @@ class FileSource:
         # needs no `safe_text`; rows touching another block take the careful path
         self._pending_dirty = False
         self._block_dirty = False
+        self._bounds: WalkBounds | None = None
 
     # -- the walk -------------------------------------------------------------------------------
     def batches(self, bounds: WalkBounds) -> Iterator[Batch]:
         self.stats = FileStats()
+        self._bounds = bounds
         with self.data.open("rb") as fh:
             hashing = _HashingReader(fh)
             stream = self._decompressed(hashing)
@@ -281,6 +285,11 @@ class FileSource:
             if not data:
                 break
             self.stats.decompressed_bytes += len(data)
+            if self._bounds is not None:  # bytes, lines (blank ones too) and the deadline, block by block
+                newlines = data.count(b"\n")
+                self._bounds.read(len(data), newlines, f"{self.name} line {line_no + newlines} (byte "
+                                  f"{self.stats.decompressed_bytes} of "
+                                  f"{'the decompressed data' if self.stats.compressed else 'the file'})")
             buffer = carry + data if carry else data
             cut = buffer.rfind(b"\n") + 1
             if cut == 0:

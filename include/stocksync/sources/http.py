@@ -2,8 +2,12 @@
 
 Transient failures (connection refused or reset, timeouts, 429, 5xx) are retried with
 exponential backoff, honouring `Retry-After`, within the walk's deadline; everything else
-(401/403, other 4xx, a body that is not JSON or breaks the contract, a page larger than we
-asked for or than `max_batch_bytes`) fails at once, naming the page and cursor.
+(401/403, other 4xx, a body that is not JSON or breaks the contract, a page larger than
+`max_batch_bytes`) fails at once, naming the page and cursor.
+
+The walk is bounded by what arrives (`WalkBounds`): a WMS that serves fewer items per page than
+the `limit` we ask for (many APIs cap their page size) is walked at the page size it serves,
+while the items and bytes that arrive stay bounded by the enabled catalog.
 """
 
 from __future__ import annotations
@@ -93,7 +97,11 @@ class WmsClient:
                 try:
                     status = response.status_code
                     if status == 200:
-                        return decode_page(_read_capped(response, bounds, where), where)
+                        content = _read_capped(response, bounds, where)
+                        body = decode_page(content, where)
+                        if isinstance(body, dict):
+                            body["_bytes"] = len(content)  # counted against the walk's byte bound
+                        return body
                     body = _read_capped(response, None, where, cap=2000).decode("utf-8", "replace")
                 finally:
                     response.close()
@@ -163,6 +171,8 @@ class WmsClient:
             if next_cursor and not items:
                 raise WmsContractError(f"{where}: an empty page with a next_cursor: the walk makes no progress")
             body["_where"] = where
+            if bounds is not None:  # what arrived counts before the next page is asked for
+                bounds.arrived(len(items), int(body.get("_bytes") or 0), where, last=not next_cursor)
             if next_cursor:
                 if next_cursor in seen_cursors or next_cursor == cursor:
                     raise WmsContractError(

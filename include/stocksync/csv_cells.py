@@ -1,0 +1,52 @@
+"""Every CSV stocksync writes goes through `csv_writer`: a text cell a spreadsheet would take as a
+formula is written as text.
+
+Spreadsheets (Excel, LibreOffice, Google Sheets) evaluate a cell that starts with `=`, `+`, `-`
+or `@` as a formula, and a tab or carriage return in front of one of those is skipped when a
+file is imported. SKUs come from the WMS, so a deployment whose `sku_pattern` allows those
+characters would put a WMS-supplied formula (`=HYPERLINK(...)`, `=cmd|...`) into the plan that
+ops open. Such a text cell gets a leading apostrophe, which spreadsheets take as "this is text"
+and do not show; a text cell that itself starts with an apostrophe gets one too, so `cell_text`
+gives back exactly what was written. Numbers (a negative delta) are written as numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from typing import Any
+
+FORMULA_STARTS = frozenset("=+-@\t\r")
+TEXT_MARK = "'"
+
+
+def safe_cell(value: Any) -> Any:
+    """`value` as a CSV cell no spreadsheet evaluates: text starting like a formula (or with the
+    mark itself) gets the text mark in front; anything else is unchanged."""
+    if isinstance(value, str) and value and (value[0] in FORMULA_STARTS or value[0] == TEXT_MARK):
+        return TEXT_MARK + value
+    return value
+
+
+def cell_text(cell: str) -> str:
+    """The text `safe_cell` was given, from the cell it wrote (for our own readers of the CSV)."""
+    return cell[1:] if cell.startswith(TEXT_MARK) else cell
+
+
+class SafeWriter:
+    """`csv.writer` whose every cell goes through `safe_cell`."""
+
+    def __init__(self, fh: Any, **kwargs: Any) -> None:
+        self._writer = csv.writer(fh, **kwargs)
+
+    def writerow(self, row: Iterable[Any]) -> Any:
+        return self._writer.writerow([safe_cell(value) for value in row])
+
+    def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
+def csv_writer(fh: Any, **kwargs: Any) -> SafeWriter:
+    """The one way stocksync writes a CSV file (arguments as for `csv.writer`)."""
+    return SafeWriter(fh, **kwargs)
