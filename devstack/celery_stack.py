@@ -493,7 +493,13 @@ class CeleryStack:
                       f"{watch.delay:.0f}s (log {self.logs / (name + '.log')})", file=sys.stderr, flush=True)
             if now - watch.died_at < watch.delay or self._stopping.is_set():
                 continue
-            self._restart(name)
+            try:
+                self._restart(name)
+            except Exception as exc:  # tried again after a longer delay
+                watch.died_at, watch.delay = now, watch.next_delay()
+                print(f"stocksync: starting {name} again failed ({exc}); next try in {watch.delay:.0f}s",
+                      file=sys.stderr, flush=True)
+                continue
             self._watch[name] = _Watch(time.monotonic(), delay=watch.delay)
             done.append(Restart(name, code, time.time(), watch.delay))
         self.restarts += done
@@ -531,10 +537,7 @@ class CeleryStack:
         """Supervise in a background thread until `stop()` (the tests; the command line loops itself)."""
         def loop() -> None:
             while not self._stopping.wait(every):
-                try:
-                    self.supervise_once()
-                except Exception as exc:  # a restart that failed is tried again after its backoff
-                    print(f"stocksync: supervising the Celery stack: {exc}", file=sys.stderr, flush=True)
+                self.supervise_once()
 
         self._supervisor = threading.Thread(target=loop, name="celery-stack-supervisor", daemon=True)
         self._supervisor.start()

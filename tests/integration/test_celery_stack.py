@@ -16,7 +16,7 @@ What only a distributed executor can show:
   worker") and the lost try is alerted (`task_lost`).
 
 One stack per module (17-31 s to a healthy stack on two cores), shared by the tests; the test
-that kills a worker runs last (about 70 s per repetition; STOCKSYNC_FAULT_REPEATS=3 repeats it
+that kills a worker runs last (about 100 s per repetition; STOCKSYNC_FAULT_REPEATS=3 repeats it
 for the runbook's table).
 """
 
