@@ -43,6 +43,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -79,6 +80,19 @@ DEFAULT_API_PORT = 8080
 DEFAULT_REDIS_PORT = 16379
 POOL_DESCRIPTION = "stocksync: one shop writer at a time"
 HOSTNAME_CALLABLE = "devstack.worker_hostname.hostname"
+# How Airflow notices a lost worker, as docker-compose.yaml ships it (and stocksync.yaml's
+# operations.airflow_* entries say; docs/operations.md, "A lost worker"): a running task whose
+# supervisor stopped heartbeating (every 5 s, [workers] min_heartbeat_interval) for 30 s is failed
+# and retried, checked every 5 s. Airflow's default (300 s) equals the whole freeze budget.
+AIRFLOW_TIMING = {
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+    "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "5",
+}
+# A process of the stack that dies is started again after 1, 2, 4 ... up to this many seconds; the
+# delay starts over once it has stayed up for RESTART_RESET_SECONDS.
+RESTART_MAX_DELAY_SECONDS = 30.0
+RESTART_RESET_SECONDS = 60.0
 
 
 class CeleryStackError(RuntimeError):
@@ -93,6 +107,10 @@ class AirflowProcess:
     argv: tuple[str, ...]
     compose_service: str
     worker: bool = False
+    program: str | None = None  # None: the virtualenv's `airflow`
+
+    def command(self) -> list[str]:
+        return [self.program or str(Path(sys.executable).with_name("airflow")), *self.argv]
 
 
 CORE_PROCESSES = (
@@ -131,7 +149,6 @@ class Wiring:
     fernet_key: str
     username: str = "admin"
     reports_dir: Path = PROJECT_ROOT / "reports"
-    heartbeat_timeout: int | None = None
     api_host: str = "127.0.0.1"
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -171,11 +188,8 @@ def process_env(wiring: Wiring, process: AirflowProcess, log_server_port: int = 
         "AIRFLOW__API__BASE_URL": wiring.api_url,
         "AIRFLOW__API__WORKERS": "1",
         "STOCKSYNC_REPORTS_DIR": str(wiring.reports_dir),
+        **AIRFLOW_TIMING,
     })
-    if wiring.heartbeat_timeout is not None:
-        # a task whose worker died is failed (and retried) after this many seconds without a heartbeat
-        env["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"] = str(wiring.heartbeat_timeout)
-        env["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL"] = "2"
     if process.worker:
         env[WORKER_NAME_ENV] = process.name
         env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(log_server_port)
@@ -321,6 +335,24 @@ class LocalRedis:
 # --- the stack -------------------------------------------------------------------------------------
 
 @dataclass
+class Restart:
+    name: str
+    exit_code: int
+    at: float  # time.time()
+    after_delay: float
+
+
+@dataclass
+class _Watch:
+    started_at: float  # time.monotonic()
+    died_at: float | None = None
+    delay: float = 0.0
+
+    def next_delay(self) -> float:
+        return min(max(self.delay * 2, 1.0), RESTART_MAX_DELAY_SECONDS)
+
+
+@dataclass
 class KilledWorker:
     name: str
     pids: list[int]
@@ -336,8 +368,8 @@ class CeleryStack:
                  api_port: int | None = None, redis_port: int | None = None,
                  workers: tuple[str, ...] = DEFAULT_WORKERS, worker_concurrency: int = 2,
                  availability_port: int | None = None, local_dir: Path = LOCAL_DIR, username: str = "admin",
-                 reports_dir: Path | None = None, heartbeat_timeout: int | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 reports_dir: Path | None = None, extra_env: dict[str, str] | None = None,
+                 drop_env: tuple[str, ...] = ()) -> None:
         self.home = Path(home).resolve()
         self.pg = pg
         self.metadata_db = metadata_db
@@ -351,8 +383,8 @@ class CeleryStack:
             result_backend=result_backend(pg.password, pg.port, metadata_db),
             broker_url=self.redis.url, api_port=api_port or free_port(), jwt_secret=airflow_jwt_secret(local_dir),
             fernet_key=fernet_key(local_dir), username=username,
-            reports_dir=reports_dir or PROJECT_ROOT / "reports", heartbeat_timeout=heartbeat_timeout,
-            extra_env=dict(extra_env or {}))
+            reports_dir=reports_dir or PROJECT_ROOT / "reports", extra_env=dict(extra_env or {}))
+        self.drop_env = frozenset(drop_env)  # variables of the caller's environment the stack does not inherit
         self.processes = [*CORE_PROCESSES, *(worker_process(name, worker_concurrency) for name in workers)]
         self.workers = tuple(workers)
         self.running: dict[str, subprocess.Popen[bytes]] = {}
@@ -365,6 +397,11 @@ class CeleryStack:
             secrets_dir(local_dir) / "airflow-celery-admin-password", 16)
         self.startup_seconds: float | None = None
         self._token: str | None = None
+        self.log_server_ports: dict[str, int] = {}
+        self.restarts: list[Restart] = []
+        self._watch: dict[str, _Watch] = {}
+        self._supervisor: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -379,7 +416,8 @@ class CeleryStack:
     def env(self, process: AirflowProcess, log_server_port: int = 0) -> dict[str, str]:
         """The caller's environment (so `AIRFLOW__...` overrides still reach Airflow) without any
         connection of its own: the stack's processes talk only to the services it was given."""
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+        inherited = {k: v for k, v in os.environ.items()
+                     if not k.startswith("AIRFLOW_CONN_") and k not in self.drop_env}
         return {**inherited, **process_env(self.wiring, process, log_server_port)}
 
     def start(self, timeout: float = 240.0) -> CeleryStack:
@@ -401,9 +439,7 @@ class CeleryStack:
             self.pg.create_database(self.metadata_db)
             self._migrate()
             self._write_password()
-            for process in self.processes:
-                port = free_port() if process.worker or process.name == "triggerer" else 0
-                self._launch(process, port)
+            self.launch()
             if self.availability is not None:
                 self.availability.start()
             self.wait_healthy(timeout - (time.monotonic() - started))
@@ -427,16 +463,85 @@ class CeleryStack:
             raise CeleryStackError(f"airflow db migrate failed:\n{_tail(self.logs / 'db-migrate.log')}")
 
     def _launch(self, process: AirflowProcess, log_server_port: int) -> None:
-        airflow = Path(sys.executable).with_name("airflow")
+        self.log_server_ports[process.name] = log_server_port
         log = open_private_log(self.logs / f"{process.name}.log")
         try:
             self.running[process.name] = subprocess.Popen(
-                [str(airflow), *process.argv], cwd=PROJECT_ROOT, env=self.env(process, log_server_port),
+                process.command(), cwd=PROJECT_ROOT, env=self.env(process, log_server_port),
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 umask=PRIVATE_UMASK)
         finally:
             os.close(log)
         self._record_pid(process.name, self.running[process.name])
+        self._watch[process.name] = _Watch(time.monotonic())
+
+    # -- supervision: one dead process is restarted, the rest keep running -----------------------
+
+    def supervise_once(self, now: float | None = None) -> list[Restart]:
+        """Start again every process of the stack that died (Redis, an Airflow process, the
+        availability service), each after its own backoff (1, 2, 4 ... RESTART_MAX_DELAY_SECONDS s,
+        back to 1 s once it stayed up RESTART_RESET_SECONDS); the others are not touched. Returns
+        the restarts done now. What a process manager or compose's `restart:` policy does."""
+        now = time.monotonic() if now is None else now
+        done = []
+        for name, code in self._exited().items():
+            watch = self._watch.setdefault(name, _Watch(now))
+            if watch.died_at is None:
+                up = now - watch.started_at
+                watch.died_at, watch.delay = now, 1.0 if up >= RESTART_RESET_SECONDS else watch.next_delay()
+                print(f"stocksync: {name} exited with code {code} after {up:.0f}s; starting it again in "
+                      f"{watch.delay:.0f}s (log {self.logs / (name + '.log')})", file=sys.stderr, flush=True)
+            if now - watch.died_at < watch.delay or self._stopping.is_set():
+                continue
+            try:
+                self._restart(name)
+            except Exception as exc:  # tried again after a longer delay
+                watch.died_at, watch.delay = now, watch.next_delay()
+                print(f"stocksync: starting {name} again failed ({exc}); next try in {watch.delay:.0f}s",
+                      file=sys.stderr, flush=True)
+                continue
+            self._watch[name] = _Watch(time.monotonic(), delay=watch.delay)
+            done.append(Restart(name, code, time.time(), watch.delay))
+        self.restarts += done
+        return done
+
+    def _exited(self) -> dict[str, int]:
+        exited = self.dead()
+        if self.redis.process is not None and (code := self.redis.process.poll()) is not None:
+            exited["redis"] = code
+        if self.availability is not None and self.availability.process is not None \
+                and (code := self.availability.process.poll()) is not None:
+            exited["availability"] = code
+        return exited
+
+    def _restart(self, name: str) -> None:
+        if name == "redis":
+            self.redis.process = None
+            self.redis.start()
+            self._record_pid("redis", self.redis.process)
+        elif name == "availability":
+            assert self.availability is not None
+            self.availability.stop()
+            self.availability.start()
+        else:
+            process = next(p for p in self.processes if p.name == name)
+            self._launch(process, self.log_server_ports.get(name, 0))
+
+    def launch(self) -> None:
+        """Start every process of `self.processes` (each worker and the triggerer on a log-server port
+        of its own)."""
+        for process in self.processes:
+            self._launch(process, free_port() if process.worker or process.name == "triggerer" else 0)
+
+    def start_supervisor(self, every: float = 1.0) -> CeleryStack:
+        """Supervise in a background thread until `stop()` (the tests; the command line loops itself)."""
+        def loop() -> None:
+            while not self._stopping.wait(every):
+                self.supervise_once()
+
+        self._supervisor = threading.Thread(target=loop, name="celery-stack-supervisor", daemon=True)
+        self._supervisor.start()
+        return self
 
     @property
     def pidfile(self) -> Path:
@@ -522,6 +627,10 @@ class CeleryStack:
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM every process the stack started (and what runs under it), SIGKILL what is left
         after `timeout`, then Redis. Safe to call twice."""
+        self._stopping.set()  # nothing is started again from here on
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=60)
+            self._supervisor = None
         if self.availability is not None:
             self.availability.stop()
         pids = [proc.pid for proc in self.running.values() if proc.poll() is None]
@@ -690,13 +799,14 @@ def run(args: argparse.Namespace) -> int:
             f"password in {secrets_dir() / 'redis-password'})",
             *describe(stack.availability),
             "",
+            "A process that dies is started again (with backoff); the others keep running.",
             "Press Ctrl-C to stop Airflow, Redis and the availability service. PostgreSQL, the WMS and the",
             "webhook receiver keep running; stop them with: PYTHONPATH=. .venv/bin/python -m devstack.cli stop",
         ]), flush=True)
-        while not stack.dead():
+        while True:  # until Ctrl-C / SIGTERM: a process that dies is started again, the rest keep running
+            for restart in stack.supervise_once():
+                print(f"stocksync: {restart.name} started again", flush=True)
             time.sleep(1)
-        print(f"stocksync: {', '.join(stack.dead())} exited on its own; see {stack.logs}", file=sys.stderr)
-        code = 1
     except KeyboardInterrupt:
         print("\nstocksync: stopping the Celery stack ...", flush=True)
     except CeleryStackError as exc:

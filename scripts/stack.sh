@@ -7,7 +7,9 @@
 # printing the URL to paste into the storefront platform (secret in .local/secrets/availability-secret).
 # --executor celery: docker-compose.yaml's CeleryExecutor topology without Docker (Redis, metadata
 # DB on the local PostgreSQL, api-server, scheduler, dag-processor, triggerer, two Celery workers;
-# devstack/celery_stack.py); --redis-port 16379.
+# devstack/celery_stack.py); --redis-port 16379. Each process is supervised on its own: one that
+# dies (a killed worker) is started again with backoff while the rest keep running; Ctrl-C or
+# SIGTERM stops them all. Airflow's lost-task detection is docker-compose.yaml's (30 s + 5 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh

@@ -111,6 +111,15 @@ def _shop_dsn() -> str:
     return postgres_dsn(load_settings().shop_conn_id)
 
 
+def _note_lost_tries(run_id: str | None, dag: Any, ti: Any, stage: str) -> None:
+    """An earlier try of this task that left no trace on the run (its worker was lost) is recorded
+    and alerted by this try (lifecycle.note_lost_tries)."""
+    from include.stocksync.lifecycle import note_lost_tries
+
+    note_lost_tries(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id, task_id=ti.task_id, stage=stage,
+                    try_number=getattr(ti, "try_number", None))
+
+
 def default_args(settings: Settings, *, defer_alerts: bool = True) -> dict[str, Any]:
     """What every stocksync DAG's tasks share: owner, retries with backoff, the failure notifier
     (issue 12: `defer_alerts=False` for a DAG without a teardown to send them, the watchdog)."""
@@ -180,7 +189,7 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
                                                 triggered_by=getattr(dag_run, "triggering_user_name", None))
 
         @task
-        def extract_wms_counts(run_id: str | None = None) -> dict[str, Any]:
+        def extract_wms_counts(run_id: str | None = None, dag: Any = None, ti: Any = None) -> dict[str, Any]:
             """Walk every page of one WMS snapshot into an UNLOGGED staging table (COPY), with
             per-page retries and exponential backoff. Returns the table name and counts."""
             from airflow.providers.http.hooks.http import HttpHook
@@ -188,6 +197,7 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
             from include.stocksync import pipeline
 
+            _note_lost_tries(run_id, dag, ti, "extract")
             wms_conn_id = load_settings().wms_conn_id
             wms_conn = BaseHook.get_connection(wms_conn_id)
             if not wms_conn.password:
@@ -200,33 +210,39 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             return result.as_dict()
 
         @task
-        def validate_counts(extracted: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
+        def validate_counts(extracted: dict[str, Any], run_id: str | None = None, dag: Any = None,
+                            ti: Any = None) -> dict[str, Any]:
             """Run the Great Expectations suite on the staged counts. A failed check with the `fail`
             policy stops the run (nothing written); `quarantine` checks keep offending rows out."""
             from include.stocksync import pipeline
 
+            _note_lost_tries(run_id, dag, ti, "validate")
             with _fail_fast():
                 result = pipeline.validate(_shop_dsn(), run_id=str(run_id))
             return {"rows": result.rows, "valid": result.valid, "quarantined": result.quarantined,
                     "staging_table": extracted["staging_table"]}
 
         @task
-        def merge_in_window_orders(validated: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
+        def merge_in_window_orders(validated: dict[str, Any], run_id: str | None = None, dag: Any = None,
+                                   ti: Any = None) -> dict[str, Any]:
             """Plan each SKU: `max(0, available - unsent orders - active carts)` against the
             current shop stock, then judge the plan with the guardrails (before any write)."""
             from include.stocksync import pipeline
 
+            _note_lost_tries(run_id, dag, ti, "merge")
             with _fail_fast():
                 plan = pipeline.merge(_shop_dsn(), run_id=str(run_id))
             return plan.as_dict()
 
         @task(pool=WRITER_POOL)
-        def load_stock(plan: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
+        def load_stock(plan: dict[str, Any], run_id: str | None = None, dag: Any = None,
+                       ti: Any = None) -> dict[str, Any]:
             """Apply the plan in one transaction: lock, recompute the adjustment, one set-based
             UPDATE guarded by `seq`, audit rows, run record. Idempotent per run. A dry run writes
             nothing and returns where its plan report is."""
             from include.stocksync import pipeline
 
+            _note_lost_tries(run_id, dag, ti, "load")
             with _fail_fast():
                 return pipeline.load_stock(_shop_dsn(), run_id=str(run_id), plan_table=plan["plan_table"])
 

@@ -6,11 +6,14 @@
   heartbeat is older than `ops_settings.heartbeat_bound()` is dead, whatever killed it: only the
   run record in PostgreSQL is consulted, never a process id or a host, so this holds for the
   LocalExecutor, `dag.test()` and Celery workers on other machines alike.
-- **Orphaned freezes.** A freeze set by a sync run that is not alive any more (dead as above,
-  closed by its teardown, or declared dead) is released by the next run of either sync DAG in its
-  setup, and by the watchdog. The dead run is closed as `abandoned` with a note saying who found it
-  and how long checkout was closed; the finder records a warning and queues an alert. A freeze whose
-  `set_by` is not a sync run (a manual maintenance freeze) is never touched.
+- **Orphaned freezes.** A freeze set by a sync run that is not alive any more is released by the
+  next run of either sync DAG in its setup (which waits, within `holder_wait_seconds`, for a live
+  holder, then refuses) and teardown, and by the watchdog. Alive or dead is judged from evidence
+  (`judge`): the run record and what Airflow says of the holder's run and tasks, so a run whose
+  lost task Airflow is about to retry is never declared dead. The dead run is closed as
+  `abandoned` with a note saying who found it and how long checkout was closed; the finder
+  records a warning and queues an alert. A freeze whose `set_by` is not a sync run (a manual
+  maintenance freeze) is never touched.
 - **Time budget.** In full freeze mode a run must be done by its freeze's expiry (`budget_until`,
   the TTL of `ops_settings.freeze_ttl()`): a step that cannot start within it, or a failed try
   whose retry could not finish within it, fails permanently, so the teardown releases at once.
@@ -23,6 +26,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,11 +44,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ABANDONED = "abandoned"
+# A try of a task that ended without recording anything (its worker or process was lost) and that
+# Airflow retried: a warning on the run and an alert, found by the retry.
+LOST_TRY = "task_lost"
+# A warning on a run that ended while another run's freeze, its holder not proven dead, kept checkout closed.
+CHECKOUT_HELD = "checkout_held"
 WATCHDOG = "stocksync_watchdog"
 
 
 class RunAbandoned(PermanentError):
     """The run was declared dead (no heartbeat for too long) and its freeze released: it may not go on."""
+
+
+class HolderAlive(PermanentError):
+    """Another stocksync run holds checkout closed and is alive past the wait: this run does not start."""
 
 
 class BudgetExhausted(PermanentError):
@@ -123,6 +137,34 @@ def past_budget(dsn: str, run_id: str, name: str, exc: BaseException) -> BudgetE
                            f"{need:.0f} s): failing now so checkout reopens (config freeze_ttl_seconds)")
 
 
+def note_lost_tries(dsn: str, *, run_id: str, dag_id: str, task_id: str, stage: str, try_number: int | None) -> int:
+    """Called by a task's try `try_number` before its step: every earlier try of it that recorded
+    no failure on the run (`runs.step` records every error, so only a lost worker or a killed
+    process leaves none) becomes a warning on the run and a `task_lost` alert, sent by the
+    teardown. Returns how many were found now."""
+    if not try_number or try_number <= 1:
+        return 0
+    with connect(dsn) as conn:
+        try:
+            run = runs.read_run(conn, run_id)
+        except LookupError:
+            return 0
+        recorded = sum(1 for a in run.get("attempts") or [] if isinstance(a, dict) and a.get("stage") == stage)
+        known = sum(1 for w in run.get("warnings") or [] if isinstance(w, dict) and w.get("kind") == LOST_TRY
+                    and w.get("task_id") == task_id)
+        lost = try_number - 1 - recorded - known
+        for _ in range(max(lost, 0)):
+            note = (f"a try of {task_id} ended without recording an outcome (its worker or process was lost); "
+                    f"Airflow retried it: try {try_number} goes on")
+            runs.add_warning(conn, run_id, {"kind": LOST_TRY, "task_id": task_id, "try_number": try_number,
+                                            "note": note})
+            delivery.queue(conn, runs.spec_of(run).settings, delivery.payload(
+                kind=LOST_TRY, text=f"stocksync: run {run_id} of {dag_id}: {note}", dag_id=dag_id, run_id=run_id,
+                task_id=task_id, try_number=try_number, error=note), queued_by=run_id)
+        conn.commit()
+    return max(lost, 0)
+
+
 # ---------------------------------------------------------------------------------- heartbeat
 
 class Heartbeat:
@@ -199,41 +241,192 @@ def _declare_dead(conn: psycopg.Connection, *, run_id: str, dag_id: str, status:
     return Released(run_id, dag_id, status, silent, released, window or 0.0, note)
 
 
-def release_orphan_freezes(conn: psycopg.Connection, settings: Settings, *, found_by: str) -> list[Released]:
-    """Release every active freeze whose run is no longer alive (never `found_by`'s own, never one
-    that is not a sync run's). The caller records the result and commits."""
-    holders = sorted({row[3] for row in freeze.active_freezes(conn) if row[3] and row[3] != found_by})
-    if not holders:
+# ------------------------------------------------------------------ what Airflow says of a run
+
+# Task states in which Airflow is about to run a task of the run (a retry of a lost worker's task
+# included): a run with one of these is never declared dead for its silence.
+AIRFLOW_DUE = frozenset({"scheduled", "queued", "up_for_retry", "up_for_reschedule", "deferred", "restarting"})
+# A task with no state yet waits for its upstream tasks.
+AIRFLOW_WAITING = frozenset({None, "none"})
+AIRFLOW_FINISHED_RUN = frozenset({"success", "failed"})
+
+
+@dataclass(frozen=True)
+class AirflowView:
+    """Airflow's view of one DAG run: its state (None: Airflow has no such run) and its tasks'."""
+
+    run_state: str | None
+    task_states: dict[str, str | None]
+
+
+AirflowLookup = Callable[[str, str], "AirflowView | None"]
+
+
+def airflow_view(dag_id: str, run_id: str) -> AirflowView | None:
+    """Ask Airflow (the Task SDK's execution API) for a run's state and its tasks' states. Only
+    inside a running task; None elsewhere, or when Airflow cannot say (the caller then judges by
+    the heartbeat bound alone)."""
+    try:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+        tasks = RuntimeTaskInstance.get_task_states(dag_id=dag_id, run_ids=[run_id]).get(run_id) or {}
+        try:
+            state = RuntimeTaskInstance.get_dagrun_state(dag_id=dag_id, run_id=run_id)
+        except Exception:  # no such run (e.g. its metadata DB was reset)
+            state = None if not tasks else "running"
+    except Exception as exc:  # not inside a task (a plain call, the CLI): no Airflow to ask
+        log.debug("no Airflow view of %s/%s: %s", dag_id, run_id, exc)
+        return None
+    return AirflowView(str(state) if state is not None else None,
+                       {task: (str(getattr(value, "value", value)) if value is not None else None)
+                        for task, value in tasks.items()})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the evidence says of a run holding a freeze: `dead` (release it), or `live` (wait)."""
+
+    dead: bool
+    why: str
+
+
+def judge(*, status: str, closed: bool, silent: float, view: AirflowView | None, settings: Settings) -> Verdict:
+    """Dead or alive, from the run record and Airflow's view (docs/operations.md, "A freeze held by
+    another run"):
+
+    - its record is closed or abandoned, or Airflow says its DAG run finished: dead;
+    - Airflow runs one of its tasks or is about to (queued, up for retry ...) and it beat within the
+      heartbeat bound: alive. The bound exceeds a lost worker's recovery (Airflow's heartbeat
+      timeout + retry delay + start), so a run Airflow is about to retry is never taken for dead;
+    - Airflow shows none of its tasks running, due or waiting for upstream, and it has not beaten for
+      `dead_after_beats` beats: dead (nothing will run it again);
+    - silent past the heartbeat bound with nothing of it due: dead (a task Airflow still shows
+      running past the bound lost its process where nothing retries it, e.g. under `dag.test()`);
+    - without Airflow to ask: dead once silent past the heartbeat bound."""
+    ops, bound = settings.operations, heartbeat_bound(settings)
+    few = ops.dead_after_beats * ops.heartbeat_interval_seconds
+    if closed or status == ABANDONED:
+        return Verdict(True, f"its record is {status} and closed, but its freeze was never released")
+    if view is None:
+        if silent > bound:
+            return Verdict(True, f"its record says {status} but the run stopped beating")
+        return Verdict(False, f"it beat {silent:.0f} s ago (bound {bound:.0f} s)")
+    if view.run_state in AIRFLOW_FINISHED_RUN:
+        return Verdict(True, f"Airflow says its run is {view.run_state}, but its freeze was never released")
+    running = sorted(task for task, state in view.task_states.items() if state == "running")
+    due = sorted(task for task, state in view.task_states.items() if state in AIRFLOW_DUE)
+    if silent > bound and not due:
+        doing = f"Airflow still shows {', '.join(running)} running" if running else "nothing of it runs in Airflow"
+        return Verdict(True, f"{doing} but it has not beaten for {silent:.0f} s, past the {bound:.0f} s within "
+                             "which Airflow retries a lost worker's task")
+    waiting = [task for task, state in view.task_states.items() if state in AIRFLOW_WAITING]
+    if not running and not due and not waiting and silent > few:
+        return Verdict(True, f"Airflow has none of its tasks running or due (run {view.run_state or 'unknown'}) "
+                             f"and it has not beaten for {silent:.0f} s ({ops.dead_after_beats} beats)")
+    what = (f"Airflow is about to run {', '.join(due[:3])}" if due else
+            f"Airflow runs {', '.join(running)}" if running else
+            f"its run is {view.run_state}" if view.run_state else "Airflow knows no such run")
+    return Verdict(False, f"{what}; it beat {silent:.0f} s ago (bound {bound:.0f} s)")
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Another run whose freeze keeps checkout closed and that the evidence says is alive."""
+
+    run_id: str
+    dag_id: str
+    silent_seconds: float
+    expires_at: Any
+    why: str
+    stopped_beating: bool  # silent for `dead_after_beats` beats: not proven dead, but not beating
+
+    def as_warning(self, kind: str) -> dict[str, Any]:
+        return {"kind": kind, "run_id": self.run_id, "dag_id": self.dag_id,
+                "silent_seconds": round(self.silent_seconds, 1), "expires_at": str(self.expires_at),
+                "note": f"checkout is closed by run {self.run_id} of {self.dag_id} (freeze expires "
+                        f"{self.expires_at}): {self.why}"}
+
+
+def release_orphan_freezes(conn: psycopg.Connection, settings: Settings, *, found_by: str,
+                           lookup: AirflowLookup | None = None, live: list[Holder] | None = None) -> list[Released]:
+    """Release every active freeze whose run the evidence says is dead (never `found_by`'s own,
+    never one that is not a sync run's); append the holders judged alive to `live`. The caller
+    records the result and commits."""
+    active = {row[3]: row[5] for row in freeze.active_freezes(conn) if row[3] and row[3] != found_by}
+    if not active:
         return []
     bound = heartbeat_bound(settings)
     rows = execute_file(conn, "stocksync/select_run_liveness", {
-        "run_ids": holders, "dag_ids": list(settings.operations.watched_dag_ids)}).fetchall()
+        "run_ids": sorted(active), "dag_ids": list(settings.operations.watched_dag_ids)}).fetchall()
     found = []
     for run_id, dag_id, status, closed, _, silent in rows:
-        if closed or status == ABANDONED:
-            why = f"its record is {status} and closed, but its freeze was never released"
-        elif silent > bound:
-            why = f"its record says {status} but the run stopped beating"
-        else:
-            continue  # alive: its own teardown releases it
+        view = lookup(dag_id, run_id) if lookup is not None and not closed else None
+        verdict = judge(status=status, closed=closed, silent=silent, view=view, settings=settings)
+        if not verdict.dead:
+            if live is not None:
+                few = settings.operations.dead_after_beats * settings.operations.heartbeat_interval_seconds
+                live.append(Holder(run_id, dag_id, silent, active[run_id], verdict.why, silent > few))
+            continue
         dead = _declare_dead(conn, run_id=run_id, dag_id=dag_id, status=status, silent=silent, found_by=found_by,
-                             why=why, bound=bound)
+                             why=verdict.why, bound=bound)
         if dead is not None:
             found.append(dead)
     return found
 
 
+def settle_holders(dsn: str, settings: Settings, *, run_id: str, dag_id: str, task_id: str,
+                   lookup: AirflowLookup | None, wait: bool) -> tuple[list[Released], list[Holder]]:
+    """Another run's freeze found by `run_id` (its setup, `wait=True`; its teardown, `wait=False`):
+    a dead holder's freeze is released, recorded and alerted (`orphaned_freeze`) at once; for a
+    live one the setup waits up to `operations.holder_wait_seconds`, judging it again every beat
+    (and beating itself), then refuses to start (HolderAlive, recorded on the run). Returns the
+    dead runs found and the holders still alive."""
+    ops = settings.operations
+    started = time.monotonic()
+    found: list[Released] = []
+    while True:
+        live: list[Holder] = []
+        with connect(dsn) as conn:
+            dead = release_orphan_freezes(conn, settings, found_by=run_id, lookup=lookup, live=live)
+            record_found(conn, settings, dead, found_by=run_id, found_by_dag=dag_id, task_id=task_id,
+                         kind=delivery.ORPHANED_FREEZE)
+            runs.beat(conn, run_id)
+            conn.commit()
+        for one in dead:
+            log.warning("run %s: %s", run_id, one.note)
+        found += dead
+        waited = time.monotonic() - started
+        if not live or not wait:
+            return found, live
+        if waited >= ops.holder_wait_seconds:
+            holder = live[0]
+            refused = HolderAlive(
+                f"another stocksync run, {holder.run_id} of {holder.dag_id}, keeps checkout closed and is alive "
+                f"({holder.why}); this run waited {waited:.0f} s (operations.holder_wait_seconds) and does not "
+                "start: trigger it again once that run has ended")
+            runs.record_failure(dsn, run_id, "freeze", refused, waited)
+            raise refused
+        log.info("run %s: waiting for %s (%s)", run_id, ", ".join(h.run_id for h in live), live[0].why)
+        time.sleep(min(ops.heartbeat_interval_seconds, max(ops.holder_wait_seconds - waited, 0.1)))
+
+
 def reap_dead_runs(conn: psycopg.Connection, settings: Settings, *, found_by: str = WATCHDOG,
-                   limit: int = 50) -> list[Released]:
+                   limit: int = 50, lookup: AirflowLookup | None = None) -> list[Released]:
     """Declare dead every watched run that is not closed and has been silent past the bound
-    (releasing its freezes). The caller records the result and commits."""
+    (releasing its freezes), unless Airflow is about to run one of its tasks (a retry of a lost
+    worker's task). The caller records the result and commits."""
     bound = heartbeat_bound(settings)
     rows = execute_file(conn, "stocksync/select_dead_runs", {
         "dag_ids": list(settings.operations.watched_dag_ids), "bound_seconds": bound, "limit": limit}).fetchall()
     found = []
     for run_id, dag_id, status, _, silent in rows:
+        view = lookup(dag_id, run_id) if lookup is not None else None
+        verdict = judge(status=status, closed=False, silent=silent, view=view, settings=settings)
+        if not verdict.dead:
+            log.info("run %s is silent for %.0f s but not dead: %s", run_id, silent, verdict.why)
+            continue
         dead = _declare_dead(conn, run_id=run_id, dag_id=dag_id, status=status, silent=silent, found_by=found_by,
-                             why="its teardown never closed it", bound=bound)
+                             why=f"its teardown never closed it; {verdict.why}", bound=bound)
         if dead is not None:
             found.append(dead)
     return found

@@ -101,12 +101,18 @@ def run_row(run: Mapping[str, Any], *, report_href: str | None, base: str) -> di
     return {
         **run, "story": story, "status_label": run_status(run.get("status")),
         "verdict": runview.checks_verdict(run), "took": took, "dag_label": runview.dag_label(dag_id),
-        "movement": movement, "checkout": runview.checkout_phrase(run, short=True),
+        "movement": movement, "checkout": runview.checkout_phrase(run, short=True) + _held_by_other(run),
         "report_href": page_href, "has_report": report_href is not None,
         "airflow_href": runview.run_href(dag_id, run_id, base),
         "log_href": runview.task_href(dag_id, run_id, task, base) if task else None,
         "full_text": story.sentence + (f"\n\n{cause}" if (cause := run.get("first_error") or run.get("error")) else ""),
     }
+
+
+def _held_by_other(run: Mapping[str, Any]) -> str:
+    """When the run ended with another run's freeze still closing checkout (lifecycle.CHECKOUT_HELD)."""
+    held = [w for w in _jsonish(run.get("warnings")) or [] if isinstance(w, dict) and w.get("kind") == "checkout_held"]
+    return f"; still closed by run {held[0].get('run_id')}" if held else ""
 
 
 def _q(text: str) -> str:

@@ -72,7 +72,8 @@ def freeze_checkout(dsn: str, *, run_id: str, dag_id: str, settings: Settings,
     spec = runs.spec_of(get_run(dsn, run_id))  # a retried setup keeps the spec it opened with
     if status in runs.FINISHED:
         return {"frozen": False, "reason": f"run already {status}; nothing will be written"}
-    orphans = release_orphans(dsn, run_id=run_id, dag_id=dag_id, settings=spec.settings)  # issue 12
+    orphans = release_orphans(dsn, run_id=run_id, dag_id=dag_id, settings=spec.settings,  # issue 12
+                              wait=not spec.options.dry_run)
     if spec.options.dry_run:
         return {"frozen": False, "reason": "dry run: nothing is written, checkout stays open", "orphans": orphans}
     if spec.settings.freeze_mode != "full":
@@ -90,17 +91,20 @@ def freeze_checkout(dsn: str, *, run_id: str, dag_id: str, settings: Settings,
 
 
 # --- issue 12: orphaned freezes, the run budget, reports off the critical path, alerts after release ---
-def release_orphans(dsn: str, *, run_id: str, dag_id: str, settings: Settings) -> list[dict[str, Any]]:
-    """Release the freezes of sync runs that are no longer alive (lifecycle.py), in every run's
-    setup: recorded as warnings on this run and on the dead one (closed as `abandoned`), alerted
-    after this run's freeze is released. A manual freeze is never touched."""
-    with connect(dsn) as conn:
-        found = lifecycle.release_orphan_freezes(conn, settings, found_by=run_id)
-        lifecycle.record_found(conn, settings, found, found_by=run_id, found_by_dag=dag_id,
-                               task_id="freeze_checkout", kind=delivery.ORPHANED_FREEZE)
-        conn.commit()
-    for dead in found:
-        log.warning("run %s: %s", run_id, dead.note)
+def release_orphans(dsn: str, *, run_id: str, dag_id: str, settings: Settings, wait: bool = False,
+                    lookup: lifecycle.AirflowLookup | None = lifecycle.airflow_view) -> list[dict[str, Any]]:
+    """Release the freezes of sync runs the evidence says are dead (lifecycle.py), in every run's
+    setup (`wait`: a live holder is waited for, then refused) and teardown: recorded as warnings on
+    this run and on the dead one (closed as `abandoned`), alerted after this run's freeze is
+    released. A manual freeze is never touched."""
+    found, live = lifecycle.settle_holders(dsn, settings, run_id=run_id, dag_id=dag_id, lookup=lookup, wait=wait,
+                                           task_id="freeze_checkout" if wait else "release_freeze")
+    silent = [holder for holder in live if holder.stopped_beating]
+    if silent and not wait:  # the run ends while a silent run not yet proven dead keeps checkout closed
+        with connect(dsn) as conn:
+            for holder in silent:
+                runs.add_warning(conn, run_id, holder.as_warning(lifecycle.CHECKOUT_HELD))
+            conn.commit()
     return [dead.as_warning(delivery.ORPHANED_FREEZE) for dead in found]
 
 
@@ -300,6 +304,11 @@ def release_freeze(dsn: str, *, run_id: str, dag_id: str) -> dict[str, Any]:
                     "skipped": f"run id belongs to DAG {owner}"}
         released = freeze.release_freezes(conn, set_by=run_id)
         conn.commit()  # checkout opens before anything else is done
+        spec_settings = runs.spec_of(runs.read_run(conn, run_id)).settings if owner is not None else None
+        conn.commit()
+    if spec_settings is not None:  # another run's freeze still closing checkout: released if dead, else said
+        release_orphans(dsn, run_id=run_id, dag_id=dag_id, settings=spec_settings)
+    with connect(dsn) as conn:
         window = freeze.freeze_seconds(conn, set_by=run_id)
         status = runs.close(conn, run_id, window)
         conn.commit()

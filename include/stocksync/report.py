@@ -209,7 +209,8 @@ def _warning(warning: Any) -> dict[str, Any]:
         ", ".join(f"{k}: {v}" for k, v in warning.items() if k not in ("kind", "at"))
     at = _timestamp(warning.get("at"))
     labels = {"orphaned_freeze": "orphaned freeze released", "report_failed": "report not written",
-              "run_abandoned": "run abandoned", "freeze_overdue": "freeze overdue"}
+              "run_abandoned": "run abandoned", "freeze_overdue": "freeze overdue",
+              "checkout_held": "checkout still closed by another run", "task_lost": "try lost with its worker"}
     return {"kind": labels.get(kind, kind.replace("_", " ")), "text": str(text), "at": at,
             "path": warning.get("path")}
 

@@ -2,9 +2,10 @@
 
 Three tasks, each on its own so one that fails or hangs does not stop the next:
 
-1. `reap_dead_runs`: sync runs whose teardown never closed them and that have been silent past the
-   heartbeat bound are declared dead (`abandoned`, or closed with their applied result kept), their
-   freezes released; freezes of runs that are closed or abandoned are released too. Each is alerted.
+1. `reap_dead_runs`: sync runs whose teardown never closed them, that have been silent past the
+   heartbeat bound and of which Airflow has no task queued or up for retry are declared dead
+   (`abandoned`, or closed with their applied result kept), their freezes released; freezes of
+   runs that are closed or abandoned are released too. Each is alerted.
    A freeze that is not a sync run's (a manual maintenance freeze) is never touched.
 2. `check_freezes`: any freeze (a manual one too) that has kept checkout closed for longer than
    `operations.freeze_alert_after_seconds` is alerted, once per freeze.
@@ -29,13 +30,15 @@ log = logging.getLogger(__name__)
 WATCHDOG_DAG_ID = lifecycle.WATCHDOG
 
 
-def reap_dead_runs(dsn: str, settings: Settings) -> dict[str, Any]:
-    """Declare dead runs dead and release orphaned freezes (see lifecycle.py); alert each."""
+def reap_dead_runs(dsn: str, settings: Settings,
+                   lookup: lifecycle.AirflowLookup | None = lifecycle.airflow_view) -> dict[str, Any]:
+    """Declare dead runs dead and release orphaned freezes (see lifecycle.py), asking Airflow first
+    (`lookup`) so a run whose lost task Airflow is about to retry is left alone; alert each."""
     with connect(dsn) as conn:
-        dead = lifecycle.reap_dead_runs(conn, settings)
+        dead = lifecycle.reap_dead_runs(conn, settings, lookup=lookup)
         lifecycle.record_found(conn, settings, dead, found_by=WATCHDOG_DAG_ID, found_by_dag=WATCHDOG_DAG_ID,
                                task_id="reap_dead_runs", kind=delivery.RUN_ABANDONED)
-        orphans = lifecycle.release_orphan_freezes(conn, settings, found_by=WATCHDOG_DAG_ID)
+        orphans = lifecycle.release_orphan_freezes(conn, settings, found_by=WATCHDOG_DAG_ID, lookup=lookup)
         lifecycle.record_found(conn, settings, orphans, found_by=WATCHDOG_DAG_ID, found_by_dag=WATCHDOG_DAG_ID,
                                task_id="reap_dead_runs", kind=delivery.ORPHANED_FREEZE)
         conn.commit()

@@ -6,18 +6,24 @@ What only a distributed executor can show:
 
 - the tasks of one run land on different workers (each task instance's `hostname`, read over
   REST, names the worker that ran it), and the run still computes the right stock;
-- a worker dying under `load_stock` (SIGKILL of the worker and every process under it, as a
-  machine losing power) does not lose the run: the scheduler notices the task stopped
-  heartbeating (`[scheduler] task_instance_heartbeat_timeout`, short here), fails that try, and
-  the retry runs on the other worker; the shop ends exactly right and the freeze is released by
-  the run's teardown before its expiry.
+- a worker dying under `load_stock` while it holds the stock lock (SIGKILL of the worker and
+  every process under it, as a machine losing power) loses neither the stack nor the night, at the
+  SHIPPED timing (the stack's Airflow settings as docker-compose.yaml ships them, stocksync.yaml's
+  retries and bounds, nothing shortened): the stack's supervisor starts the dead worker again and
+  leaves the rest running; the scheduler fails the lost try after `[scheduler]
+  task_instance_heartbeat_timeout`, the retry runs on a live worker, the shop ends exactly right,
+  the run's teardown releases the freeze within the stated bound (docs/operations.md, "A lost
+  worker") and the lost try is alerted (`task_lost`).
 
-One stack per module (17-31 s to a healthy stack on two cores; the module takes about 100 s),
-shared by the tests; the test that kills a worker runs last.
+One stack per module (17-31 s to a healthy stack on two cores), shared by the tests; the test
+that kills a worker runs last (about 100 s per repetition; STOCKSYNC_FAULT_REPEATS=3 repeats it
+for the runbook's table).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -34,6 +40,8 @@ from devstack.local_pg import LocalPostgres
 from devstack.local_stack import free_port
 from include.stocksync import pipeline
 from include.stocksync.db import connect
+from include.stocksync.ops_settings import worker_loss_bound
+from include.stocksync.settings import load_settings
 from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, active_freezes
 from tests.integration.loop_helpers import shop_stock, truth
 
@@ -41,10 +49,14 @@ pytestmark = pytest.mark.slow
 
 NIGHTLY = "inventory_nightly_sync"
 PUSH = "inventory_full_push"
-# Seconds without a heartbeat after which the scheduler fails a running task (Airflow's default
-# is 300). A healthy task's supervisor heartbeats every 5 s ([workers] min_heartbeat_interval),
-# so 20 s leaves a busy two-core machine room before a live task is taken for dead.
-HEARTBEAT_TIMEOUT = 20
+# The test settings that shorten time (retry delays, HTTP timeouts) stay out of the stack: its
+# workers run stocksync.yaml's shipped timing. What remains only sizes the scenario (small pages,
+# a guardrail loose enough for deliberately drifted test shops).
+TIMING_ENV = ("STOCKSYNC_RETRY_DELAY_SECONDS", "STOCKSYNC_MAX_RETRY_DELAY_SECONDS", "STOCKSYNC_HTTP_ATTEMPTS",
+              "STOCKSYNC_HTTP_BACKOFF_SECONDS", "STOCKSYNC_HTTP_TIMEOUT_SECONDS")
+SCENARIO_ENV = {k: v for k, v in TEST_SETTINGS_ENV.items() if k not in TIMING_ENV}
+SHIPPED = load_settings(environ={})
+REPEATS = int(os.environ.get("STOCKSYNC_FAULT_REPEATS", "1"))
 # A run that lands all its tasks on one worker by chance is run again, at most this many times.
 SPREAD_ATTEMPTS = 4
 
@@ -56,8 +68,8 @@ def stack(pg: LocalPostgres, shop_dsn: str, wms_process: Any, webhook: Any,
     celery = CeleryStack(base / "airflow", pg=pg, shop_dsn=shop_dsn, wms_url=wms_process.url, token=TEST_TOKEN,
                          webhook_url=webhook.url, metadata_db="airflow_celery_test", fresh_metadata=True,
                          local_dir=base / "local", reports_dir=base / "reports", availability_port=free_port(),
-                         heartbeat_timeout=HEARTBEAT_TIMEOUT, extra_env=dict(TEST_SETTINGS_ENV))
-    celery.start()
+                         extra_env=SCENARIO_ENV, drop_env=TIMING_ENV)
+    celery.start().start_supervisor()
     try:
         print(f"\nCelery stack healthy after {celery.startup_seconds:.1f}s (logs {celery.logs})")
         deadline = time.monotonic() + 120
@@ -172,15 +184,16 @@ def load_waiting_on_lock(dsn: str, timeout: float = 120) -> int:
             time.sleep(0.2)
 
 
-def test_worker_killed_mid_load_the_retry_finishes_on_the_other(stack: CeleryStack, clean_shop: str,
-                                                                wms: Any) -> None:
+@pytest.mark.parametrize("repetition", range(1, REPEATS + 1))
+def test_worker_killed_holding_the_lock_the_stack_stays_up_and_the_night_syncs(
+        stack: CeleryStack, clean_shop: str, wms: Any, webhook: Any, repetition: int) -> None:
     settle(stack, NIGHTLY)
-    seed_demo(clean_shop, wms.admin, skus=40, seed=5, orders=30)
+    seed_demo(clean_shop, wms.admin, skus=40, seed=5 + repetition, orders=30)
     expected = truth(clean_shop, wms)
     assert shop_stock(clean_shop) != expected  # the run has something to repair
 
-    # Hold a lock on shop.stock that conflicts with the apply's, so load_stock is surely mid-load
-    # (its transaction open, waiting) when its worker dies.
+    # load_stock takes the stock lock, then waits on ours inside its apply transaction: it is
+    # surely mid-apply, holding the lock, when its worker dies
     holder = psycopg.connect(clean_shop)
     try:
         holder.execute("LOCK TABLE shop.stock IN SHARE MODE")
@@ -189,21 +202,28 @@ def test_worker_killed_mid_load_the_retry_finishes_on_the_other(stack: CelerySta
         load = task_instances(stack, NIGHTLY, run_id)["load_stock"]
         assert load["state"] == "running" and load["try_number"] == 1, load
         victim = worker_of(load["hostname"])
-        survivor = next(w for w in stack.workers if w != victim)
+        others = {name: proc.pid for name, proc in stack.running.items() if name != victim}
         killed = stack.kill_worker(victim)
     finally:
         holder.rollback()  # the dead worker's backend gets the lock, finds its client gone, rolls back
         holder.close()
 
-    run = wait_for_run(stack, NIGHTLY, run_id, timeout=240)
+    run = wait_for_run(stack, NIGHTLY, run_id, timeout=400)
     assert run["state"] == "success", stack.log_tail("scheduler")
+    # the stack stayed up: the dead worker was started again, nothing else was touched
+    assert victim in [r.name for r in stack.restarts]
+    assert {name: proc.pid for name, proc in stack.running.items() if name != victim} == others
+    assert stack.running[victim].pid not in killed.pids and stack.running[victim].poll() is None
+    stack.wait_healthy(timeout=120)  # every worker answers again, the scheduler is healthy
+
     tis = task_instances(stack, NIGHTLY, run_id)
     retried = tis["load_stock"]
-    assert retried["try_number"] == 2 and worker_of(retried["hostname"]) == survivor, retried
+    # the retry ran on a live worker (the other one, or the dead one started again), never the dead process
+    assert retried["try_number"] == 2 and worker_of(retried["hostname"]) in stack.workers, retried
+    assert retried["pid"] not in killed.pids
     tries = stack.api("GET", f"/api/v2/dags/{NIGHTLY}/dagRuns/{run_id}/taskInstances/load_stock/tries").json()
     first = next(t for t in tries["task_instances"] if t["try_number"] == 1)
     assert worker_of(first["hostname"]) == victim and first["state"] == "failed", first
-    # the killed worker's database session is gone, it applied nothing: the run's own apply did
     with connect(clean_shop, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s",
                             (waiting_pid,)).fetchone() == (0,)
@@ -214,15 +234,25 @@ def test_worker_killed_mid_load_the_retry_finishes_on_the_other(stack: CelerySta
     assert active_freezes(clean_shop) == []
     record = pipeline.get_run(clean_shop, run_id)
     assert record["status"] == "applied" and record["changed"] > 0
-    # one freeze, released by the run's teardown before its expiry (the dead man's switch was
-    # not what reopened checkout)
+    # one freeze, released by the run's teardown within the stated bound: Airflow's detection, one
+    # retry delay, the retry's start, the retried apply and the teardown's start (ops_settings)
     assert len(freeze) == 1
     set_at, released_at, expires_at = freeze[0]
     assert released_at is not None and released_at < expires_at, freeze
     window = (released_at - set_at).total_seconds()
-    assert abs(window - record["freeze_seconds"]) < 1
+    apply_seconds = (datetime.fromisoformat(retried["end_date"])
+                     - datetime.fromisoformat(retried["start_date"])).total_seconds()
+    bound = worker_loss_bound(SHIPPED, apply_seconds)
     kill_to_release = released_at.timestamp() - killed.killed_at
-    print(f"\nkilled {victim} (pids {killed.pids}) mid-load; load_stock retried on {survivor}; freeze window "
-          f"{window:.1f}s (bound: expiry after {(expires_at - set_at).total_seconds():.0f}s), released "
-          f"{kill_to_release:.1f}s after the kill (heartbeat timeout {HEARTBEAT_TIMEOUT}s); run finished "
-          f"{datetime.fromisoformat(run['end_date']).isoformat()}")
+    assert kill_to_release <= bound, (kill_to_release, bound)
+    # the lost try is on the run and alerted (sent by the teardown once checkout reopened)
+    lost = [w for w in record["warnings"] if w["kind"] == "task_lost"]
+    assert [(w["task_id"], w["try_number"]) for w in lost] == [("load_stock", 2)], record["warnings"]
+    sent = [a for a in webhook.received() if a["body"].get("run_id") == run_id and a["body"].get("kind") == "task_lost"]
+    assert len(sent) == 1 and sent[0]["body"]["task_id"] == "load_stock"
+    print("\nFAULT-MEASURE " + json.dumps({
+        "fault": f"kill -9 of worker {victim} holding the stock lock in load_stock (Celery, rep {repetition})",
+        "setting": "task_instance_heartbeat_timeout 30 s + detection 5 s, retry delay <= 30 s",
+        "bound_seconds": round(bound, 1), "kill_to_release_seconds": round(kill_to_release, 1),
+        "freeze_seconds": round(window, 1), "synced": record["status"] == "applied",
+        "alert": "task_lost delivered", "retried_on": worker_of(retried["hostname"])}))

@@ -195,6 +195,194 @@ def test_a_killed_worker_s_freeze_is_released_by_the_next_run_of_the_other_dag(
             conn.commit()
 
 
+# ------------------------------------- a crashed run, then a new run at once (shipped settings)
+
+TIMING_ENV = ("STOCKSYNC_RETRY_DELAY_SECONDS", "STOCKSYNC_MAX_RETRY_DELAY_SECONDS")
+REPEATS = int(os.environ.get("STOCKSYNC_FAULT_REPEATS", "1"))
+
+
+def apply_waiting_on_lock(dsn: str, child: subprocess.Popen[bytes], log_path: Path) -> str:
+    """The run whose apply (load_stock) waits on our stock lock, with its freeze set."""
+    def waiting() -> str | None:
+        if child.poll() is not None:
+            raise AssertionError(f"the nightly's process ended first:\n{log_path.read_text()[-3000:]}")
+        with connect(dsn) as conn:
+            row = conn.execute(
+                "SELECT r.run_id FROM stocksync.sync_runs r JOIN shop.checkout_freezes f ON f.set_by = r.run_id "
+                "WHERE r.dag_id = 'inventory_nightly_sync' AND f.released_at IS NULL AND EXISTS ("
+                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query ILIKE '%%LOCK TABLE %%stock IN EXCLUSIVE MODE%%')").fetchone()
+        return row[0] if row else None
+
+    return str(wait_for("the nightly's apply to wait on the stock lock", waiting, timeout=240))
+
+
+@pytest.mark.parametrize("repetition", range(1, REPEATS + 1))
+def test_a_crashed_run_s_freeze_is_released_by_a_run_started_10_s_later(
+        dagbag: Any, seeded: dict[str, Any], wms: Any, webhook: Any, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path, repetition: int) -> None:
+    """kill -9 of the process running the nightly (`dag.test()`) while its apply holds the stock
+    lock, then a new nightly 10 s later, all at the shipped timing. The new run's setup finds the
+    crashed run's freeze; Airflow still shows the crashed load_stock running (nothing will ever
+    retry it) and it has stopped beating: the new run waits, beating itself, until the silence
+    passes the heartbeat bound (within which Airflow would have retried a lost worker's task),
+    then releases the freeze, closes the crashed run as abandoned, alerts `orphaned_freeze` and
+    syncs the night. The crashed freeze is released long before its TTL."""
+    from airflow.utils.state import DagRunState
+
+    from include.stocksync.ops_settings import heartbeat_bound
+
+    for name in TIMING_ENV:  # the shipped retry delays (they set the heartbeat bound's floor)
+        monkeypatch.delenv(name, raising=False)
+    shipped = load_settings()
+    dsn = seeded["dsn"]
+    log_path = tmp_path / "child.log"
+    env = {k: v for k, v in os.environ.items() if k not in TIMING_ENV}
+    holder = psycopg.connect(dsn)
+    try:
+        holder.execute("LOCK TABLE shop.stock IN SHARE MODE")
+        with log_path.open("w") as log:
+            child = subprocess.Popen([sys.executable, "-c", CHILD, "inventory_nightly_sync"], cwd=PROJECT_ROOT,
+                                     env={**env, "PYTHONPATH": str(PROJECT_ROOT)}, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            crashed = apply_waiting_on_lock(dsn, child, log_path)
+        finally:
+            os.killpg(child.pid, signal.SIGKILL)  # the process dies with its teardown: nobody releases
+            child.wait()
+    finally:
+        holder.rollback()  # the dead apply's backend gets the lock, finds its client gone, rolls back
+        holder.close()
+    killed_at = time.time()
+    assert run_record(dsn, crashed)["status"] == "running"
+    time.sleep(10)  # the new run starts 10 s after the crash
+
+    wms_items = wms.admin.items()
+    nxt = run_nightly(dagbag)
+
+    assert nxt.state == DagRunState.SUCCESS
+    dead, new = run_record(dsn, crashed), run_record(dsn, nxt.run_id)
+    assert new["status"] == "applied"
+    assert dead["status"] == "abandoned" and f"declared dead by {nxt.run_id}" in dead["error"]
+    assert "Airflow still shows load_stock running" in dead["error"]
+    (released,) = freezes_of(dsn, crashed)
+    (own,) = freezes_of(dsn, nxt.run_id)
+    # released by the new run's setup, before it closed checkout itself, and before the TTL
+    assert released["released_at"] <= own["set_at"]
+    assert released["released_at"] < released["expires_at"]
+    silent_when_released = released["released_at"].timestamp() - killed_at
+    assert silent_when_released > 10  # it was not released on sight: the evidence was waited for
+    orphaned = [w for w in new["warnings"] if w["kind"] == "orphaned_freeze"]
+    assert [(w["run_id"], w["freezes_released"]) for w in orphaned] == [(crashed, 1)]
+    alerts = alert_rows(dsn, crashed)
+    assert [(a["kind"], a["delivered"], a["queued_by"]) for a in alerts] == [
+        ("orphaned_freeze", True, nxt.run_id)]
+    assert [a["kind"] for a in alerts_for(webhook, crashed)] == ["orphaned_freeze"]
+    expected = expected_stock(dsn, wms_items, new["orders_counted_until"])
+    assert {sku: qty for sku, qty, _, _ in stock_fingerprint(dsn)} == {s: q for s, (q, _) in expected.items()}
+    assert active_freezes(dsn) == []
+    ttl = (released["expires_at"] - released["set_at"]).total_seconds()
+    bound = heartbeat_bound(shipped) + shipped.operations.heartbeat_interval_seconds
+    measure(f"kill -9 of the nightly's process holding the stock lock, new run 10 s later (rep {repetition})",
+            setting=f"heartbeat bound {heartbeat_bound(shipped):g} s, holder_wait "
+                    f"{shipped.operations.holder_wait_seconds:g} s, freeze TTL {ttl:g} s",
+            bound_seconds=round(bound, 1), kill_to_release_seconds=round(silent_when_released, 1),
+            freeze_seconds=round(dead["freeze_seconds"], 1), synced=new["status"] == "applied",
+            alert=f"{alerts[0]['kind']} delivered={alerts[0]['delivered']}")
+
+
+def test_a_live_holder_is_waited_for_then_refused_and_recorded(
+        dagbag: Any, seeded: dict[str, Any], webhook: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another sync run holds a freeze and keeps beating (not an Airflow run here: nothing of it
+    runs or is due in Airflow, but it beats): it is alive. The new nightly waits for it (3 s here),
+    then refuses to start; the refusal is on its record, nothing is written, the holder's freeze
+    is untouched."""
+    from airflow.utils.state import DagRunState
+
+    from include.stocksync.lifecycle import Heartbeat
+    from include.stocksync.pipeline import open_run
+
+    monkeypatch.setenv("STOCKSYNC_OPERATIONS__HOLDER_WAIT_SECONDS", "3")
+    monkeypatch.setenv("STOCKSYNC_OPERATIONS__HEARTBEAT_INTERVAL_SECONDS", "1")
+    monkeypatch.setenv("STOCKSYNC_OPERATIONS__HEARTBEAT_TIMEOUT_SECONDS", "4")
+    dsn = seeded["dsn"]
+    live = "live-holder-run"
+    open_run(dsn, run_id=live, dag_id="inventory_full_push", settings=load_settings())
+    with connect(dsn) as conn:
+        freeze.set_freeze(conn, set_by=live, reason="a push", message="Back at {expected_end}.", ttl_seconds=300)
+        conn.commit()
+    fingerprint = stock_fingerprint(dsn)
+    try:
+        with Heartbeat(dsn, live, 0.2):  # beats far more often than the 3 beats of 1 s it could miss
+            dag_run = run_nightly(dagbag)
+        assert dag_run.state == DagRunState.FAILED
+        run = run_record(dsn, dag_run.run_id)
+        assert run["status"] == "failed" and f"another stocksync run, {live} of inventory_full_push" in run["error"]
+        assert "waited" in run["error"] and "holder_wait_seconds" in run["error"]
+        assert dag_run.get_task_instance("freeze_checkout").try_number == 1  # refused, not retried
+        assert freezes_of(dsn, dag_run.run_id) == []
+        assert [f["released_at"] for f in freezes_of(dsn, live)] == [None]
+        assert run_record(dsn, live)["status"] == "running"
+        assert stock_fingerprint(dsn) == fingerprint
+    finally:
+        with connect(dsn) as conn:
+            freeze.release_freezes(conn, set_by=live)
+            conn.commit()
+
+
+def test_a_holder_that_died_during_the_run_is_released_by_its_teardown(
+        dagbag: Any, seeded: dict[str, Any], wms: Any, webhook: Any) -> None:
+    """While the nightly extracts, another sync run's freeze appears whose run stopped beating a
+    minute ago and that Airflow knows nothing of (a run of another deployment's scheduler, say).
+    The nightly's setup never saw it; its teardown judges it (dead: nothing of it runs or is due
+    in Airflow and it missed more than 3 beats), releases it, and the run's record and alert say
+    so: the night does not read as a plain success with checkout held closed by a dead run."""
+    from airflow.utils.state import DagRunState
+
+    from include.stocksync.pipeline import open_run
+
+    dsn = seeded["dsn"]
+    dead_run = "run-that-died-meanwhile"
+    wms.admin.faults(latency_ms=1500)  # the extract takes a few seconds: the holder appears inside it
+    planted = threading.Event()
+
+    def plant_when_frozen() -> None:
+        def frozen() -> bool:
+            with connect(dsn) as conn:
+                return conn.execute("SELECT 1 FROM shop.checkout_freezes WHERE set_by LIKE 'manual%%' "
+                                    "AND released_at IS NULL").fetchone() is not None
+        wait_for("the nightly's freeze", frozen, timeout=120)
+        open_run(dsn, run_id=dead_run, dag_id="inventory_full_push", settings=load_settings())
+        with connect(dsn) as conn:
+            conn.execute("UPDATE stocksync.sync_runs SET heartbeat_at = clock_timestamp() - interval '60 seconds' "
+                         "WHERE run_id = %s", (dead_run,))
+            freeze.set_freeze(conn, set_by=dead_run, reason="a sync", message="Back at {expected_end}.",
+                              ttl_seconds=300)
+            conn.commit()
+        planted.set()
+
+    thread = threading.Thread(target=plant_when_frozen)
+    thread.start()
+    try:
+        dag_run = run_nightly(dagbag)
+    finally:
+        thread.join()
+        wms.admin.clear_faults()
+
+    assert planted.is_set() and dag_run.state == DagRunState.SUCCESS
+    run, dead = run_record(dsn, dag_run.run_id), run_record(dsn, dead_run)
+    assert run["status"] == "applied"
+    assert dead["status"] == "abandoned" and f"declared dead by {dag_run.run_id}" in dead["error"]
+    assert "Airflow has none of its tasks running or due" in dead["error"]
+    (released,) = freezes_of(dsn, dead_run)
+    (own,) = freezes_of(dsn, dag_run.run_id)
+    assert released["released_at"] is not None and released["released_at"] >= own["released_at"]
+    assert [(w["kind"], w["run_id"]) for w in run["warnings"]] == [("orphaned_freeze", dead_run)]
+    assert [(a["kind"], a["delivered"], a["task_id"]) for a in alert_rows(dsn, dead_run)] == [
+        ("orphaned_freeze", True, "release_freeze")]
+    assert active_freezes(dsn) == []
+
+
 # ----------------------------------------------------------------- a lost database connection mid-step
 
 def test_a_terminated_backend_mid_apply_keeps_its_error_on_the_run(
