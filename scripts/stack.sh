@@ -8,6 +8,8 @@
 # --executor celery: docker-compose.yaml's CeleryExecutor topology without Docker (Redis, metadata
 # DB on the local PostgreSQL, api-server, scheduler, dag-processor, triggerer, two Celery workers;
 # devstack/celery_stack.py); --redis-port 16379.
+# --auth fab [--user alice:ops --user bob:viewer]: per-person logins with roles (Airflow's FAB auth manager,
+# as docker-compose.yaml); each account's password is printed at start (.local/airflow-fab/fab_passwords.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh

@@ -44,6 +44,7 @@ from include.stocksync.availability.settings import AvailabilitySettings, load
 from include.stocksync.availability.skus import options_key
 from include.stocksync.availability.wms import WmsClient, WmsUnavailable
 from include.stocksync.db import query
+from include.stocksync.security_headers import SecurityHeadersMiddleware
 
 log = logging.getLogger("stocksync.availability")
 
@@ -372,6 +373,8 @@ def create_app(settings: AvailabilitySettings) -> FastAPI:
 
     app = FastAPI(title="stocksync availability", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.service = service
+    # every answer, whatever route or refusal: a browser must never guess another type for it
+    app.add_middleware(SecurityHeadersMiddleware, headers_for=lambda _path: {"X-Content-Type-Options": "nosniff"})
 
     @app.post(settings.path)
     async def inventory(request: Request) -> Response:
