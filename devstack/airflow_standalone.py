@@ -19,6 +19,14 @@ scheduler, dag-processor, triggerer) on SQLite + LocalExecutor, for the local st
   gracefully in ~10 s after the rest.
 - `token()` logs in with `POST /auth/token`; `api(method, path, json=...)` calls the REST API
   with that bearer token. Works as root (Airflow does not refuse it).
+- `auth="fab"`: per-person accounts under Airflow's FAB auth manager instead of the one simple-auth
+  login (`users`: username -> `admin` | `ops` | `viewer`, roles in include/stocksync/airflow_roles.py).
+  `airflow standalone` always switches to the simple auth manager, so this mode runs the same
+  parts itself (api-server, scheduler, dag-processor, triggerer: one process group, LocalExecutor
+  on the SQLite DB) after migrating the metadata DB, FAB's tables, the roles and the accounts. Each
+  account's password is random, kept in `fab_passwords.json` (0600) and reused on a restart;
+  `passwords` has them, `login(username)` returns a client for one person. The first admin
+  account is the one `token()`/`api()` use.
 - Nothing in AIRFLOW_HOME is for other users (the metadata DB holds connections and run data,
   the logs may quote them): the home is 0700, the process group runs with umask 077, and files
   an older version left readable are tightened on launch. Secrets (JWT secret, connection
@@ -30,6 +38,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -46,6 +55,10 @@ from devstack.local_stack import airflow_env, free_port
 from include.stocksync.settings import PROJECT_ROOT, WRITER_POOL
 
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+AUTH_MODES = ("simple", "fab")
+# the parts `airflow standalone` runs, started by us when it cannot be used (FAB auth)
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 HEALTH_PATH = "/api/v2/monitor/health"
 
 
@@ -58,15 +71,29 @@ class AirflowStandalone:
 
     def __init__(self, home: Path, *, shop_dsn: str, wms_url: str, token: str, webhook_url: str,
                  port: int = 8080, host: str = "127.0.0.1", username: str = "admin", password: str | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, auth: str = "simple",
+                 users: dict[str, str] | None = None) -> None:
+        if auth not in AUTH_MODES:
+            raise AirflowStandaloneError(f"auth {auth!r} is not one of {', '.join(AUTH_MODES)}")
         self.home = Path(home).resolve()
         self.port = port
         self.host = host
-        self.username = username
+        self.auth = auth
         self.url = f"http://{host}:{port}"
         self.log_path = self.home / "standalone.log"
-        self.passwords_file = self.home / "simple_auth_manager_passwords.json"
-        self.password = password or self._existing_password() or secrets.token_urlsafe(16)
+        self.passwords_file = self.home / ("fab_passwords.json" if auth == "fab" else
+                                           "simple_auth_manager_passwords.json")
+        self.users = dict(users or {}) if auth == "fab" else {username: "admin"}
+        if auth == "fab":
+            admins = [name for name, role in self.users.items() if role == "admin"]
+            if not admins:
+                raise AirflowStandaloneError("auth fab needs at least one admin account (users: name -> 'admin')")
+            username = admins[0]
+        self.username = username
+        self.passwords = {name: self._existing_password(name) or secrets.token_urlsafe(16) for name in self.users}
+        if password:
+            self.passwords[username] = password
+        self.password = self.passwords[username]
         self.startup_seconds: float | None = None
         self._launched = 0.0
         self.process: subprocess.Popen[bytes] | None = None
@@ -86,7 +113,7 @@ class AirflowStandalone:
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+            "AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER if auth == "fab" else SIMPLE_AUTH_MANAGER,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{username}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
@@ -104,10 +131,16 @@ class AirflowStandalone:
         make_private_dir(self.home)
         tighten(self.home)
         self._write_password()
-        log = open_private_log(self.log_path)
         self._launched = time.monotonic()
+        argv = [str(self.airflow_bin), "standalone"]
+        if self.auth == "fab":
+            self._prepare_fab()
+            # every part in our process group; the first one to exit ends the group's leader too
+            argv = ["bash", "-c", " ".join(f"{shlex.quote(str(self.airflow_bin))} {part} &" for part in COMPONENTS)
+                    + " wait -n; exit 1"]
+        log = open_private_log(self.log_path)
         try:
-            self.process = subprocess.Popen([str(self.airflow_bin), "standalone"], cwd=PROJECT_ROOT, env=self.env,
+            self.process = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=self.env,
                                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True, umask=PRIVATE_UMASK)
         finally:
@@ -181,18 +214,18 @@ class AirflowStandalone:
     def token(self, refresh: bool = False) -> str:
         """A JWT for `username` from `POST /auth/token`."""
         if self._token is None or refresh:
-            response = requests.post(f"{self.url}/auth/token", timeout=10,
-                                     json={"username": self.username, "password": self.password})
-            if response.status_code not in (200, 201):
-                raise AirflowStandaloneError(f"login failed: {response.status_code} {response.text[:300]}")
-            self._token = str(response.json()["access_token"])
+            self._token = fetch_token(self.url, self.username, self.password)
         return self._token
+
+    def login(self, username: str) -> ApiSession:
+        """A REST client logged in as `username` (one of `users`)."""
+        if username not in self.passwords:
+            raise AirflowStandaloneError(f"no account {username!r}; accounts: {sorted(self.passwords)}")
+        return ApiSession(self.url, fetch_token(self.url, username, self.passwords[username]))
 
     def api(self, method: str, path: str, json: Any = None, **kwargs: Any) -> requests.Response:
         """Call `path` (e.g. `/api/v2/plugins`) with the bearer token; returns the response."""
-        headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
-        kwargs.setdefault("timeout", 30)
-        return requests.request(method, f"{self.url}{path}", json=json, headers=headers, **kwargs)
+        return ApiSession(self.url, self.token()).api(method, path, json, **kwargs)
 
     def ensure_pool(self, name: str, slots: int, description: str) -> None:
         """Create the pool unless it exists (an existing pool keeps its slots)."""
@@ -209,9 +242,9 @@ class AirflowStandalone:
         except FileNotFoundError:
             return "(no log)"
 
-    def _existing_password(self) -> str | None:
+    def _existing_password(self, username: str) -> str | None:
         try:
-            value = json.loads(self.passwords_file.read_text()).get(self.username)
+            value = json.loads(self.passwords_file.read_text()).get(username)
         except (FileNotFoundError, ValueError, AttributeError):
             return None
         return str(value) if value else None
@@ -223,8 +256,47 @@ class AirflowStandalone:
                 passwords = {}
         except (FileNotFoundError, ValueError):
             passwords = {}
-        passwords[self.username] = self.password
+        passwords.update(self.passwords)
         write_private(self.passwords_file, json.dumps(passwords) + "\n")
+
+    def _prepare_fab(self) -> None:
+        """Metadata DB, FAB's tables, stocksync's roles and the accounts (what `airflow standalone`
+        would have prepared for the simple auth manager)."""
+        users_file = self.home / "fab_users.json"
+        write_private(users_file, json.dumps({name: {"role": role, "password": self.passwords[name]}
+                                              for name, role in self.users.items()}))
+        steps = [[str(self.airflow_bin), "db", "migrate"], [str(self.airflow_bin), "fab-db", "migrate"],
+                 [sys.executable, "-m", "include.stocksync.airflow_roles", "--users-file", str(users_file)]]
+        try:
+            for argv in steps:
+                done = subprocess.run(argv, cwd=PROJECT_ROOT, env=self.env, capture_output=True, text=True,
+                                      umask=PRIVATE_UMASK, check=False)
+                if done.returncode != 0:
+                    raise AirflowStandaloneError(f"{' '.join(argv[1:3])} failed ({done.returncode}):\n"
+                                                 f"{(done.stdout + done.stderr)[-3000:]}")
+        finally:
+            users_file.unlink(missing_ok=True)
+
+
+def fetch_token(url: str, username: str, password: str) -> str:
+    """A JWT for `username` from Airflow's `POST /auth/token` (both auth managers answer it)."""
+    response = requests.post(f"{url}/auth/token", timeout=10, json={"username": username, "password": password})
+    if response.status_code not in (200, 201):
+        raise AirflowStandaloneError(f"login of {username!r} failed: {response.status_code} {response.text[:300]}")
+    return str(response.json()["access_token"])
+
+
+class ApiSession:
+    """The REST API as one logged-in person."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
+        self._token = token
+
+    def api(self, method: str, path: str, json: Any = None, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self._token}", **kwargs.pop("headers", {})}
+        kwargs.setdefault("timeout", 30)
+        return requests.request(method, f"{self.url}{path}", json=json, headers=headers, **kwargs)
 
 
 class _ApiClient(Protocol):

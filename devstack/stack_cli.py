@@ -2,6 +2,7 @@
 
     bash scripts/stack.sh [--port 8080] [--skus 2000] [--seed 7] [--reseed] [--availability-port 18767]
     bash scripts/stack.sh --executor celery [--redis-port 16379] [same options]
+    bash scripts/stack.sh --auth fab [--user alice:ops --user bob:viewer ...] [same options]
     PYTHONPATH=. .venv/bin/python -m devstack.stack_cli [same options]
 
 Starts (or reuses) the local PostgreSQL, the WMS service and the alert webhook receiver,
@@ -15,11 +16,18 @@ Both variants also start the availability service (devstack/availability_local.p
 port and print the URL to paste into the storefront platform; Ctrl-C stops it with Airflow.
 `--executor celery` runs docker-compose.yaml's CeleryExecutor topology natively instead of
 `airflow standalone` (devstack/celery_stack.py).
+
+`--auth fab` logs people in one by one, as docker-compose.yaml does: Airflow's FAB auth manager,
+an account per `--user NAME:ROLE` (roles `admin`, `ops`: may trigger the push DAGs, `viewer`: reads
+only; include/stocksync/airflow_roles.py) plus an admin account named after you, each with its
+own random password (kept in `.local/airflow-fab/fab_passwords.json`, printed at start). Its
+AIRFLOW_HOME is `.local/airflow-fab`, apart from the simple-auth one.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import signal
@@ -28,16 +36,18 @@ import sys
 import time
 from types import FrameType
 
-from devstack.airflow_standalone import AirflowStandalone, AirflowStandaloneError
+from devstack.airflow_standalone import AUTH_MODES, AirflowStandalone, AirflowStandaloneError
 from devstack.availability_local import DEFAULT_PORT as AVAILABILITY_PORT
 from devstack.availability_local import describe, local_availability
 from devstack.cli import DAG_ID, ensure_seeded
 from devstack.local_pg import LOCAL_DIR
 from devstack.local_secrets import PRIVATE_UMASK, wms_token_file
 from devstack.local_stack import LocalStack
+from include.stocksync.airflow_roles import ACCOUNT_ROLES
 from include.stocksync.pipeline import apply_schema
 
 AIRFLOW_HOME = LOCAL_DIR / "airflow-standalone"
+AIRFLOW_HOME_FAB = LOCAL_DIR / "airflow-fab"
 
 
 def _port_in_use(port: int) -> bool:
@@ -68,8 +78,9 @@ def stack(args: argparse.Namespace) -> int:
     print("stocksync: demo data " + (f"seeded ({args.skus} SKUs, seed {args.seed})" if seeded else "already seeded"))
     availability = local_availability(dsn, port=args.availability_port).start()
 
-    airflow = AirflowStandalone(AIRFLOW_HOME, shop_dsn=dsn, wms_url=local.wms.url, token=local.token,
-                                webhook_url=local.webhook.url, port=args.port)
+    airflow = AirflowStandalone(AIRFLOW_HOME_FAB if args.auth == "fab" else AIRFLOW_HOME, shop_dsn=dsn,
+                                wms_url=local.wms.url, token=local.token, webhook_url=local.webhook.url,
+                                port=args.port, auth=args.auth, users=accounts(args.user))
     # Ctrl-C, `kill` and a closed terminal all stop Airflow cleanly (SIGINT explicitly: a shell
     # that starts us in the background would otherwise leave it ignored)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -83,8 +94,8 @@ def stack(args: argparse.Namespace) -> int:
             "",
             f"Airflow is up after {airflow.startup_seconds:.0f}s",
             f"  URL         {airflow.url}/",
-            f"  username    {airflow.username}",
-            f"  password    {airflow.password}",
+            *(f"  login       {name} ({role}): password {airflow.passwords[name]}"
+              for name, role in airflow.users.items()),
             f"  Stock sync  {airflow.url}/stocksync/   (also in Airflow's navigation: 'Stock sync')",
             f"  DAG         {DAG_ID} (paused when new: unpause it or trigger it in the UI)",
             *describe(availability),
@@ -111,6 +122,18 @@ def stack(args: argparse.Namespace) -> int:
     return code
 
 
+def accounts(specs: list[str]) -> dict[str, str]:
+    """`--user NAME:ROLE` values plus an admin account named after whoever runs the stack."""
+    found = {getpass.getuser(): "admin"}
+    for spec in specs:
+        name, _, role = spec.partition(":")
+        if not name or role not in ACCOUNT_ROLES:
+            raise SystemExit(f"stocksync: --user {spec!r}: expected NAME:ROLE with ROLE one of "
+                             f"{', '.join(ACCOUNT_ROLES)}")
+        found[name] = role
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stocksync stack",
                                      description="the local stack plus the Airflow 3 UI (airflow standalone)")
@@ -123,12 +146,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="standalone: `airflow standalone` (LocalExecutor, default); celery: docker-compose.yaml's "
                              "CeleryExecutor topology run natively (Redis, two workers; devstack/celery_stack.py)")
     parser.add_argument("--redis-port", type=int, default=16379, help="Redis port of --executor celery")
+    parser.add_argument("--auth", choices=AUTH_MODES, default="simple",
+                        help="simple: one admin login (default); fab: per-person accounts with roles "
+                             "(Airflow's FAB auth manager; --executor standalone only)")
+    parser.add_argument("--user", action="append", default=[], metavar="NAME:ROLE",
+                        help="with --auth fab: an account (ROLE admin, ops or viewer); repeat per person")
     parser.add_argument("--availability-port", type=int, default=AVAILABILITY_PORT,
                         help=f"port of the availability service (default {AVAILABILITY_PORT})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     os.umask(PRIVATE_UMASK)  # what we write under .local/ is for this user only
     if args.executor == "celery":
+        if args.auth != "simple" or args.user:
+            parser.error("--auth fab / --user work with --executor standalone (the default) only")
         from devstack.celery_stack import run as run_celery
 
         return run_celery(args)

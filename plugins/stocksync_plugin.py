@@ -62,6 +62,11 @@ img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self
 allow-same-origin`, `X-Content-Type-Options: nosniff`, `X-Frame-Options: SAMEORIGIN` (framing by
 the Airflow UI's own origin only), `Referrer-Policy: same-origin` and `Cache-Control: no-store`.
 
+Airflow's own responses (its UI, REST API, login pages) get `X-Content-Type-Options`,
+`X-Frame-Options`, `Referrer-Policy` and a Content-Security-Policy its UI works with, from the root
+middleware this plugin adds (`include/stocksync/security_headers.py`); a header our pages set
+themselves is kept.
+
 ### The iframe Airflow puts our pages in
 
 Airflow 3.3's UI (checked in the 3.3.2 bundle, `airflow/ui/dist`, and its source
@@ -102,6 +107,8 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
+
+from include.stocksync.security_headers import SecurityHeadersMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -540,6 +547,8 @@ class StocksyncPlugin(AirflowPlugin):
 
     name = "stocksync"
     fastapi_apps = [{"app": LazyApp(), "url_prefix": URL_PREFIX, "name": "Stock sync"}]
+    # CSP, X-Frame-Options, nosniff on Airflow's own pages and API too (include/stocksync/security_headers.py)
+    fastapi_root_middlewares = [{"middleware": SecurityHeadersMiddleware, "name": "stocksync security headers"}]
     external_views = [{
         "name": "Stock sync",
         "href": f"{URL_PREFIX}/",

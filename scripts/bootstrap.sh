@@ -27,6 +27,13 @@ if ! command -v redis-server >/dev/null 2>&1; then
   apt_install redis-server
 fi
 
+# Docker Compose (Debian's python docker-compose 1.29): tests/unit/test_compose_config.py validates
+# docker-compose.yaml with `docker-compose config`, which needs no Docker engine
+if ! command -v docker-compose >/dev/null 2>&1; then
+  echo "stocksync: installing Debian's docker-compose package (compose file validation)" >&2
+  apt_install docker-compose
+fi
+
 # Headless Chromium for the browser tests (Debian's package; the tests drive it with Playwright)
 if [ "${STOCKSYNC_SKIP_CHROMIUM:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
   echo "stocksync: installing Debian's chromium package (browser tests)" >&2

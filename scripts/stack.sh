@@ -10,6 +10,8 @@
 # devstack/celery_stack.py); --redis-port 16379. Each process is supervised on its own: one that
 # dies (a killed worker) is started again with backoff while the rest keep running; Ctrl-C or
 # SIGTERM stops them all. Airflow's lost-task detection is docker-compose.yaml's (30 s + 5 s).
+# --auth fab [--user alice:ops --user bob:viewer]: per-person logins with roles (Airflow's FAB auth manager,
+# as docker-compose.yaml); each account's password is printed at start (.local/airflow-fab/fab_passwords.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh

@@ -50,6 +50,7 @@ from include.stocksync.availability.settings import AvailabilitySettings, load
 from include.stocksync.availability.skus import options_key
 from include.stocksync.availability.wms import WmsClient, WmsUnavailable
 from include.stocksync.db import query
+from include.stocksync.security_headers import SecurityHeadersMiddleware
 
 log = logging.getLogger("stocksync.availability")
 
@@ -406,7 +407,9 @@ class LoadShedder:
         answer = Answer(200, "unknown", p.UNKNOWN, SHED_CAUSE, service.settings.message_unknown,
                         detail=f"more than {self.limit} requests in flight in this worker (MAX_IN_FLIGHT)")
         rendered = answer.response()
-        self._start = {"type": "http.response.start", "status": rendered.status_code, "headers": rendered.raw_headers}
+        # sent before the app (and its nosniff middleware) runs, so it carries the header itself
+        headers = [*rendered.raw_headers, (b"x-content-type-options", b"nosniff")]
+        self._start = {"type": "http.response.start", "status": rendered.status_code, "headers": headers}
         self._body = {"type": "http.response.body", "body": rendered.body}
         self._shed_since_log = 0
         self._logged_at = 0.0
@@ -452,6 +455,8 @@ def create_app(settings: AvailabilitySettings) -> LoadShedder:
             await service.stop()
 
     app = FastAPI(title="stocksync availability", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    # every answer, whatever route or refusal: a browser must never guess another type for it
+    app.add_middleware(SecurityHeadersMiddleware, headers_for=lambda _path: {"X-Content-Type-Options": "nosniff"})
 
     @app.post(settings.path)
     async def inventory(request: Request) -> Response:

@@ -1,0 +1,137 @@
+"""The database roles of include/sql/roles/ on the real PostgreSQL: each component logs in as its
+own role and may do exactly what it needs.
+
+- stocksync_availability answers a lookup through the real availability service, and PostgreSQL
+  refuses it every write (INSERT, UPDATE, DELETE, TRUNCATE) on the shop and on stocksync's runs;
+- stocksync_sync runs a whole nightly (`dag.test()`, its shop statements and its staging tables in
+  stocksync's schema) with its connection pointing at that role, and may not touch what the
+  nightly never touches (products, order lines, its own login's privileges).
+The expected privileges are PostgreSQL's answers (SQLSTATE 42501 insufficient_privilege), not
+anything the code under test reports about itself.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from devstack.availability_process import AvailabilityProcess, new_secret
+from include.stocksync.availability import protocol as p
+from include.stocksync.db import connect
+from include.stocksync.pipeline import get_run
+from include.stocksync.roles import AVAILABILITY_ROLE, SYNC_ROLE, apply_roles
+from tests.conftest import shop_in_line_with_wms, stock_fingerprint
+from tests.integration import test_nightly_sync as nightly
+from tests.integration.test_availability import ask, available
+
+
+def as_role(dsn: str, role: str, password: str) -> str:
+    """`dsn` with another login: the same server and database."""
+    parts = urlsplit(dsn)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{quote(role, safe='')}:{quote(password, safe='')}@{host}"))
+
+
+@pytest.fixture
+def roles(clean_shop: str) -> dict[str, str]:
+    """The roles applied by the administrator (the test cluster's superuser); role -> its DSN."""
+    passwords = {role: secrets.token_urlsafe(18) for role in (SYNC_ROLE, AVAILABILITY_ROLE)}
+    apply_roles(clean_shop, passwords)
+    apply_roles(clean_shop, passwords)  # idempotent: a second run (after an upgrade) changes nothing
+    return {role: as_role(clean_shop, role, password) for role, password in passwords.items()}
+
+
+seeded = nightly.seeded  # the nightly tests' demo shop (40 SKUs, orders, drift)
+
+
+WRITES = [
+    "INSERT INTO shop.stock (sku, qty) VALUES ('SKU-9999999', 1)",
+    "UPDATE shop.stock SET qty = qty + 1",
+    "DELETE FROM shop.stock",
+    "TRUNCATE shop.stock",
+    "UPDATE shop.products SET enabled = false",
+    "INSERT INTO shop.products (sku, name) VALUES ('X-1', 'x')",
+    "DELETE FROM shop.checkout_freezes",
+    "INSERT INTO shop.checkout_freezes (reason, shopper_message, set_by, expires_at) "
+    "VALUES ('x', 'x', 'x', now() + interval '1 hour')",
+    "UPDATE shop.checkout_freezes SET released_at = now()",
+    "SELECT qty FROM shop.stock FOR UPDATE",
+    "SELECT * FROM shop.orders",
+    "INSERT INTO stocksync.sync_runs (run_id, dag_id, status) VALUES ('x', 'x', 'applied')",
+    "DELETE FROM stocksync.sku_map",
+    "CREATE TABLE stocksync.mine (x int)",
+    "CREATE TABLE shop.mine (x int)",
+]
+
+
+def refused(dsn: str, statement: str) -> bool:
+    with psycopg.connect(dsn) as conn:
+        try:
+            conn.execute(statement)
+        except psycopg.errors.InsufficientPrivilege:
+            return True
+        return False
+
+
+def test_availability_role_answers_a_lookup_but_cannot_write(clean_shop: str, roles: dict[str, str],
+                                                            wms: Any) -> None:
+    shop_in_line_with_wms(clean_shop, wms, skus=5, seed=11, drift_share=0.0)
+    with connect(clean_shop) as conn:
+        conn.execute("UPDATE shop.stock SET qty = 7 WHERE sku = 'SKU-0000001'")
+        conn.commit()
+    reader = roles[AVAILABILITY_ROLE]
+    before = stock_fingerprint(clean_shop)
+
+    svc = AvailabilityProcess({"SHOP_DSN": reader, "SECRET": new_secret(), "RATE_LIMIT_PER_SECOND": "0",
+                               "STATS_FLUSH_SECONDS": "0.3"})
+    with svc:
+        response = ask(svc, {".code": "SKU-0000001", ".quantity": "1"})
+    assert response.status_code == 200, response.text
+    assert response.headers[p.HEADER_SOURCE] == "shop"
+    assert available(response) == 7
+    with connect(clean_shop) as conn:  # its counters reached stocksync.availability_stats as that role
+        assert conn.execute("SELECT count(*) FROM stocksync.availability_stats").fetchone()[0] >= 1
+
+    allowed = [statement for statement in WRITES if not refused(reader, statement)]
+    assert allowed == []
+    assert stock_fingerprint(clean_shop) == before
+    with psycopg.connect(reader) as conn:  # and it reads what a lookup needs, directly too
+        assert conn.execute("SELECT count(*) FROM shop.products p JOIN shop.stock s USING (sku)").fetchone()[0] == 5
+        assert conn.execute("SELECT count(*) FROM shop.checkout_freezes").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM stocksync.sku_map").fetchone()[0] == 0
+
+
+@pytest.mark.slow
+def test_sync_role_runs_a_nightly(dagbag: Any, seeded: dict[str, Any], roles: dict[str, str], wms: Any,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.utils.state import DagRunState
+
+    admin = seeded["dsn"]
+    sync = urlsplit(roles[SYNC_ROLE])
+    monkeypatch.setenv("AIRFLOW_CONN_STOCKSYNC_SHOP", json.dumps({
+        "conn_type": "postgres", "host": sync.hostname, "port": sync.port, "login": SYNC_ROLE,
+        "password": sync.password, "schema": sync.path.lstrip("/")}))
+    wms_items = wms.admin.items()
+
+    dag_run = nightly.run_nightly(dagbag)
+
+    assert dag_run.state == DagRunState.SUCCESS
+    run = get_run(admin, dag_run.run_id)
+    assert run["status"] == "applied" and run["changed"] > 0
+    expected = nightly.expected_stock(admin, wms_items, run["orders_counted_until"])
+    assert {sku: qty for sku, qty, _, _ in stock_fingerprint(admin)} == {s: q for s, (q, _) in expected.items()}
+    with connect(admin) as conn:  # it did run as that role: its staging tables are its own
+        owners = {row[0] for row in conn.execute(
+            "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'stocksync' AND c.relkind = 'r'")}
+    assert owners == {SYNC_ROLE}
+    # what the nightly never does stays refused
+    for statement in ("UPDATE shop.products SET enabled = false", "DELETE FROM shop.order_lines",
+                      "DELETE FROM shop.stock", "UPDATE shop.orders SET status = 'x'", "CREATE TABLE shop.mine (x int)",
+                      f"ALTER ROLE {SYNC_ROLE} SUPERUSER"):
+        assert refused(roles[SYNC_ROLE], statement), statement
