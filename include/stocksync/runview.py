@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from include.stocksync.charts import fmt_int, fmt_signed
+from include.stocksync.charts import fmt_int, fmt_signed, shorten
 from include.stocksync.pages import Label, duration, run_status
 
 NIGHTLY_DAG = "inventory_nightly_sync"
@@ -166,6 +166,22 @@ def blocking_checks(checks: Sequence[Mapping[str, Any]]) -> list[Mapping[str, An
     """Data-quality checks (not guardrails) that failed with the `fail` policy: they stop a run."""
     return [c for c in checks if not c.get("success") and (c.get("policy") or "fail") == "fail"
             and not str(c.get("check_name", "")).startswith("guardrail:")]
+
+
+def example_phrase(examples: Any, limit: int = 3) -> str:
+    """", e.g. A, B, C" from a check's stored examples when they are values people can look up (SKUs,
+    quantities); '' for a derived column's flags (`false`) or a guardrail's figures."""
+    if isinstance(examples, str):
+        try:
+            examples = json.loads(examples)
+        except ValueError:
+            return ""
+    if not isinstance(examples, list):
+        return ""
+    shown = [str(e) for e in examples if isinstance(e, str | int | float) and not isinstance(e, bool)]
+    if not shown:
+        return ""
+    return ", e.g. " + ", ".join(shorten(e, 60) for e in shown[:limit]) + (" …" if len(shown) > limit else "")
 
 
 def checks_verdict(run: Mapping[str, Any], failed_checks: int | None = None) -> Label:
@@ -331,8 +347,11 @@ def story(run: Mapping[str, Any] | None, *, movement: Movement | None = None,
                      step="merge", task_id=STEPS["merge"][1], stopped_by="guardrail", tripped=tripped,
                      steps=_steps_after_guardrail(run, base))
     if status == "failed" and (run.get("dq_success") is False or blocking):
-        names = tuple(str(c.get("check_name")) for c in blocking)
-        what = (f"check {names[0]} failed ({short_cause(str(blocking[0].get('observed')), 120)})" if names
+        # the checks that stopped it: those with the fail policy, else quarantine checks over their share
+        stopping = blocking or [c for c in checks if not c.get("success") and c.get("policy") == "quarantine"]
+        names = tuple(str(c.get("check_name")) for c in stopping)
+        what = (f"check {names[0]} failed ({short_cause(str(stopping[0].get('observed')), 120)}"
+                f"{example_phrase(stopping[0].get('examples'))})" if names
                 else short_cause(first) or "a check failed")
         more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
         sentence = f"Stopped at validation: {what}{more}. Nothing was written to the shop."
