@@ -127,7 +127,7 @@ PLAN_OUTCOMES = ("changed", "clamped", "unchanged", "stale", "unknown")
 def render_runs_page(runs: list[dict[str, Any]], reports: Path, *, trends: list[dict[str, Any]] | None = None,
                      availability: dict[str, Any] | None = None, filters: Any = None,
                      dag_ids: list[str] | None = None, more: bool = False, base: str | None = None,
-                     zone: str | None = None) -> str:
+                     zone: str | None = None, schedule: Any = None) -> str:
     """The runs page: trends, the availability panel, filters, and one row per run, newest first,
     linked to its report when it exists (else to the page saying why it has none)."""
     from include.stocksync import opsview, runview
@@ -148,7 +148,7 @@ def render_runs_page(runs: list[dict[str, Any]], reports: Path, *, trends: list[
                   statuses=opsview.status_options(), nights=opsview.TREND_NIGHTS,
                   older=f"?{filters.query(page=page + 1)}" if more else None,
                   newer=f"?{filters.query(page=page - 1 if page > 2 else None)}" if page > 1 else None,
-                  nightly=runview.dag_label(runview.NIGHTLY_DAG))
+                  nightly=runview.dag_label(runview.NIGHTLY_DAG), schedule=schedule)
 
 
 def render_plan_browser(dag_id: str, run_id: str, rows: list[dict[str, Any]], total: int, *,
@@ -359,8 +359,10 @@ def create_app() -> FastAPI:
         now = datetime.now(timezone.utc)
         trends = opsview.trends(trend_runs, drift, today=now.astimezone(zone[0]).date()) \
             if may(runview.NIGHTLY_DAG) else None
+        settings = load_settings()
         return HTMLResponse(render_runs_page(
-            visible, load_settings().reports_path, trends=trends,
+            visible, settings.reports_path, trends=trends,
+            schedule=opsview.schedule(settings.schedule, settings.shop_timezone, zone, now),
             availability=opsview.availability(hours, now=now), filters=filters,
             dag_ids=[d for d in {*runview.SYNC_DAGS, *dag_ids} if may(d)], more=len(runs) > RECENT_RUNS))
 

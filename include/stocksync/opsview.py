@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 
 from include.stocksync import charts, runview
@@ -184,6 +184,46 @@ def availability(hours: Sequence[Mapping[str, Any]], *, now: datetime, span: int
             "p95_latest": latest_p95, "max_ms": max((float(h.get("latency_max_ms") or 0) for h in hours), default=0.0),
             "workers": max(int(h.get("workers") or 0) for h in hours),
             "spark": charts.sparkline(per_hour, width=240, height=36), "hours": len(hours)}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When the nightly runs: its cron in the shop's zone, and its next run in the shop's zone, in
+    the zone the page shows (when that differs) and in UTC."""
+
+    cron: str
+    shop_zone: str
+    next_shop: str            # 2026-12-06 02:30 CET
+    next_display: str | None  # the same instant in the page's zone, None when it is the shop's zone
+    next_utc: str             # 2026-12-06 01:30 UTC
+
+
+def schedule(cron: str, shop_zone: str, display: tuple[tzinfo, str], now: datetime) -> Schedule | None:
+    """The nightly's schedule as its DAG's timetable reads it (`dag_factory.shop_timetable`): the
+    next run after `now`. None when Airflow cannot read the expression."""
+    from zoneinfo import ZoneInfo
+
+    from include.stocksync.dag_factory import shop_timetable
+
+    try:
+        from airflow.timetables.base import TimeRestriction
+
+        info = shop_timetable(cron, shop_zone).next_dagrun_info(
+            last_automated_data_interval=None, restriction=TimeRestriction(earliest=now, latest=None, catchup=True))
+    except Exception:  # a bad cron fails the DAG's import with Airflow's own message; the page goes on
+        return None
+    if info is None:
+        return None
+    run = info.run_after
+
+    def at(zone: tzinfo) -> str:
+        local = run.astimezone(zone)
+        return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+    shop = ZoneInfo(shop_zone)
+    tz, name = display
+    same = getattr(tz, "key", name) == shop_zone or name == shop_zone.upper() == "UTC"
+    return Schedule(cron, shop_zone, at(shop), None if same else at(tz), at(timezone.utc))
 
 
 def status_options() -> list[tuple[str, str]]:

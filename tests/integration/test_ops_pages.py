@@ -27,8 +27,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from datetime import time as dtime
 from typing import Any
 from urllib.parse import quote, urljoin
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -354,7 +356,15 @@ def test_alerts_links_zone_and_the_plan_browser(ops: Ops, webhook: Any) -> None:
         page.screenshot(path=str(SCREENSHOTS / "ops_refused_task_log_1366.png"))
 
         page.goto(ops.base + "/stocksync/")
-        expect(page.locator("table.runs thead")).to_contain_text("Started (CET)")
+        # the zone's abbreviation today (CET in winter, CEST in summer), from the IANA database
+        expect(page.locator("table.runs thead")).to_contain_text(f"Started ({datetime.now(ZoneInfo(ZONE)).tzname()})")
+        # the schedule in the shop's zone (UTC here) and in the page's, which differ
+        shop_run = datetime.combine(datetime.now(timezone.utc).date(), dtime(2, 30), timezone.utc)
+        shop_run += timedelta(days=1) if shop_run <= datetime.now(timezone.utc) else timedelta(0)
+        berlin = shop_run.astimezone(ZoneInfo(ZONE))
+        expect(page.locator("#schedule")).to_contain_text(
+            f"runs on 30 2 * * * in the shop's time zone, UTC: next at {shop_run:%Y-%m-%d %H:%M} UTC "
+            f"({berlin:%Y-%m-%d %H:%M} {berlin.tzname()} here)")
         first = page.locator("table.runs tbody time").first
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", first.get_attribute("title") or "")
         page.goto(ops.base + "/stocksync/?status=refused")  # a filter is a query parameter, applied server-side

@@ -316,3 +316,22 @@ def test_a_chat_alert_shows_data_as_text_and_links_the_run_page_on_the_airflow_s
     bare = alert_text.for_chat({**body, "report_url": "/stocksync/runs/inventory_nightly_sync/r1"})
     assert bare["report_url"] is None and bare["text"].endswith("set Airflow's [api] base_url to its public URL)")
     assert alert_text.for_chat({**body, "report_url": "https://evil.example/<x>"})["report_url"] is None
+
+
+def test_the_schedule_line_gives_the_next_run_in_the_shop_zone_the_page_zone_and_utc() -> None:
+    """The spring-forward night in Berlin has no 02:30: the run is an hour later by the wall clock,
+    01:30 UTC (zoneinfo reads the missing 02:30 with the winter offset)."""
+    from zoneinfo import ZoneInfo
+
+    from include.stocksync.pages import display_zone
+
+    now = datetime(2026, 3, 28, 12, 0, tzinfo=timezone.utc)
+    line = opsview.schedule("30 2 * * *", "Europe/Berlin", display_zone("America/New_York"), now)
+    assert line is not None and line.cron == "30 2 * * *" and line.shop_zone == "Europe/Berlin"
+    run = datetime(2026, 3, 29, 2, 30, tzinfo=ZoneInfo("Europe/Berlin")).astimezone(timezone.utc)
+    assert line.next_utc == f"{run:%Y-%m-%d %H:%M} UTC" == "2026-03-29 01:30 UTC"
+    assert line.next_shop == "2026-03-29 03:30 CEST"
+    assert line.next_display == f"{run.astimezone(ZoneInfo('America/New_York')):%Y-%m-%d %H:%M} EDT"
+    same = opsview.schedule("30 2 * * *", "Europe/Berlin", display_zone("Europe/Berlin"), now)
+    assert same is not None and same.next_display is None  # one zone: said once
+    assert opsview.schedule("not a cron", "UTC", display_zone("UTC"), now) is None
