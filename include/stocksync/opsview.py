@@ -83,15 +83,18 @@ def _jsonish(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def run_row(run: Mapping[str, Any], *, report_href: str | None, base: str) -> dict[str, Any]:
-    """One row of the runs page: the record plus what happened, the checks' verdict and links."""
+def run_row(run: Mapping[str, Any], *, report_href: str | None, base: str, in_airflow: bool = True) -> dict[str, Any]:
+    """One row of the runs page: the record plus what happened, the checks' verdict and links;
+    `in_airflow` false for a run Airflow has no record of (run outside it, e.g. by the demo's
+    `dag.test()` on another metadata database): no link to a page that does not exist."""
     run = {**run, "guardrails": _jsonish(run.get("guardrails")), "options": _jsonish(run.get("options"))}
     recorded = run.get("recorded", True)
     dag_id, run_id = str(run["dag_id"]), str(run["run_id"])
     movement = None
-    if run.get("status") == "applied":
-        changed = int(run.get("changed") or 0) + int(run.get("clamped") or 0)
-        movement = runview.Movement(changed, int(run.get("units_under") or 0), int(run.get("units_over") or 0))
+    if run.get("status") in ("applied", "dry_run") and run.get("skus_moved") is not None:
+        # its own figures: an applied run's audit rows, a dry run's plan (select_runs_page.sql)
+        movement = runview.Movement(int(run["skus_moved"]), int(run.get("units_up") or 0),
+                                    int(run.get("units_down") or 0), planned=run.get("status") == "dry_run")
     checks = _jsonish(run.get("failed_check_rows")) or []
     story = runview.story(run, movement=movement, checks=checks, base=base)
     started, ended = run.get("started_at"), run.get("closed_at") or run.get("finished_at")
@@ -103,8 +106,8 @@ def run_row(run: Mapping[str, Any], *, report_href: str | None, base: str) -> di
         "verdict": runview.checks_verdict(run), "took": took, "dag_label": runview.dag_label(dag_id),
         "movement": movement, "checkout": runview.checkout_phrase(run, short=True),
         "report_href": page_href, "has_report": report_href is not None,
-        "airflow_href": runview.run_href(dag_id, run_id, base),
-        "log_href": runview.task_href(dag_id, run_id, task, base) if task else None,
+        "airflow_href": runview.run_href(dag_id, run_id, base) if in_airflow else None,
+        "log_href": runview.task_href(dag_id, run_id, task, base) if task and in_airflow else None,
         "full_text": story.sentence + (f"\n\n{cause}" if (cause := run.get("first_error") or run.get("error")) else ""),
     }
 
@@ -127,14 +130,16 @@ TRENDS: tuple[tuple[str, str, str], ...] = (
 
 def trends(runs: Sequence[Mapping[str, Any]], drift: Sequence[Mapping[str, Any]], *, today: date,
            nights: int = TREND_NIGHTS) -> list[dict[str, Any]]:
-    """The small charts over the last `nights` nights: one per figure of `TRENDS`, each night the
-    latest run of the night (`runs`: stocksync/select_run_trends.sql) or the drift history
+    """The small charts over the last `nights` nights: one per figure of `TRENDS`, each night what
+    its runs applied, re-runs added and marked (`runs`: stocksync/select_run_trends.sql) or the drift history
     (`drift`: loop/select_drift_nights.sql, whose own alert flags a night too)."""
     first = today - timedelta(days=nights - 1)
     points = [{**r, "failed": bool(r.get("failed_runs")) or r.get("status") in FAILED,
                "units_moved": None if r.get("units_moved") is None else int(r["units_moved"]),
                "failed_checks": int(r.get("failed_checks") or 0),
-               "skus_changed": None if r.get("status") in FAILED else r.get("skus_changed")}
+               "skus_changed": None if r.get("status") in FAILED or r.get("skus_changed") is None
+               else int(r["skus_changed"]),
+               "applied_runs": int(r.get("applied_runs") or 0)}
               for r in runs if first <= r["night"] <= today]
     drift_points = [{"night": d["night"], "skus_off": int(d["skus_off"]), "alert": bool(d.get("alert")),
                      "reason": d.get("alert_reason")} for d in drift if first <= d["night"] <= today]

@@ -361,6 +361,12 @@ def write_report(conn: psycopg.Connection, settings: Settings, run_id: str) -> P
     return path
 
 
+def record_planned(cur: psycopg.Cursor[Any], run_id: str, movement: dict[str, Any] | None) -> None:
+    """A dry run's plan figures on its record (the runs page reads them there, plan table or not)."""
+    planned = {k: int((movement or {}).get(k) or 0) for k in ("skus_changed", "units_up", "units_down", "zeroed")}
+    cur.execute(query("stocksync/update_sync_run_planned"), {"run_id": run_id, "planned": json.dumps(planned)})
+
+
 def write_plan_report(conn: psycopg.Connection, settings: Settings, run_id: str, plan_table: str,
                       stopping: Sequence[Guardrail] = ()) -> Path:
     """`plan.csv` (every SKU) and `plan.html` (the plan's figures and its biggest changes) for a
@@ -380,6 +386,7 @@ def write_plan_report(conn: psycopg.Connection, settings: Settings, run_id: str,
     with conn.cursor(row_factory=dict_row) as cur:
         run = cur.execute(query("stocksync/select_sync_run"), {"run_id": run_id}).fetchone()
         figures = plan_figures(cur, plan_table, limit=1)
+        record_planned(cur, run_id, figures["movement"])
     conn.commit()
     with private_file(directory / "plan.html") as fh:
         fh.write(plan_page(run_id, html_rows, total, stopping, dag_id=run["dag_id"] if run else "",

@@ -168,6 +168,14 @@ def blocking_checks(checks: Sequence[Mapping[str, Any]]) -> list[Mapping[str, An
             and not str(c.get("check_name", "")).startswith("guardrail:")]
 
 
+def quarantine_note(run: Mapping[str, Any]) -> str:
+    """' 3 WMS rows were quarantined (kept out of the load).' when the checks kept rows out."""
+    rows = int(run.get("quarantined") or 0)
+    if not rows:
+        return ""
+    return f" {fmt_int(rows)} WMS row{'s were' if rows != 1 else ' was'} quarantined (kept out of the load)."
+
+
 def example_phrase(examples: Any, limit: int = 3) -> str:
     """", e.g. A, B, C" from a check's stored examples when they are values people can look up (SKUs,
     quantities); '' for a derived column's flags (`false`) or a guardrail's figures."""
@@ -308,7 +316,7 @@ def story(run: Mapping[str, Any] | None, *, movement: Movement | None = None,
             sentence = "Applied: the shop already matched the WMS, nothing needed to change."
         if run.get("override_reason"):
             sentence = sentence[:-1] + ", with the guardrails overridden."
-        return Story("ok", "Applied", sentence, steps=_steps_after_success(run, base))
+        return Story("ok", "Applied", sentence + quarantine_note(run), steps=_steps_after_success(run, base))
     if status == "duplicate":
         return Story("ok", "Already applied", "Nothing written: this WMS snapshot had already been applied "
                      "by an earlier run.")
@@ -326,6 +334,7 @@ def story(run: Mapping[str, Any] | None, *, movement: Movement | None = None,
             sentence = f"Dry run, nothing written: a real run would change {moved}."
         else:
             sentence = "Dry run, nothing written: its report has the plan."
+        sentence += quarantine_note(run)
         kind = "warn" if tripped else "plan"
         steps = _steps_after_dry_run(run, tripped, base) if moved != "nothing" or tripped else ()
         return Story(kind, "Dry run", sentence, tripped=tripped, stopped_by="guardrail" if tripped else None,

@@ -7,13 +7,17 @@ webhook receiver.
 
 from __future__ import annotations
 
+import html
+import json
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
 from devstack.demo_seed import seed_demo
+from include.stocksync import pipeline
 from tests.integration.test_nightly_sync import alerts_for, run_nightly
 
 pytestmark = pytest.mark.slow
@@ -55,3 +59,11 @@ def test_hostile_skus_reach_the_webhook_as_text_with_the_run_page_linked(
             if isinstance(value, str) and key != "report_url":
                 assert not MARKUP.search(value), f"{key}: {value!r}"
                 assert "/reports/" not in value, f"{key} names a local path: {value!r}"
+
+    # the run's report lists the unknown SKUs themselves under unknown_sku (HTML-escaped), not [false, ...]
+    run = pipeline.get_run(seeded, dag_run.run_id)
+    page = Path(run["report_path"]).read_text()
+    row = page.split("unknown_sku[sku]", 1)[1].split("</tr>", 1)[0]
+    assert "false" not in row, row
+    for value in HOSTILE.values():
+        assert html.escape(json.dumps(value, ensure_ascii=False)[1:-1], quote=False) in row, (value, row)
