@@ -26,7 +26,7 @@ unrecorded AS (
            NULL::int AS stale, NULL::int AS duplicate, NULL::int AS unknown, NULL::int AS extracted,
            NULL::int AS quarantined, NULL::boolean AS dq_success, NULL::jsonb AS guardrails, NULL::jsonb AS options,
            NULL::text AS triggered_by, NULL::text AS override_reason, a.error, a.error AS first_error,
-           '{}'::jsonb AS stage_seconds, '[]'::jsonb AS warnings, '[]'::jsonb AS attempts, NULL::text AS report_path,
+           jsonb_build_object() AS stage_seconds, '[]'::jsonb AS warnings, '[]'::jsonb AS attempts, NULL::text AS report_path,
            a.task_id AS failed_task, NULL::bigint AS skus_moved, NULL::bigint AS units_up, NULL::bigint AS units_down,
            false AS recorded
       FROM stocksync.alerts a
