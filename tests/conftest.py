@@ -129,8 +129,6 @@ def airflow(shop_dsn: str, wms_process: WmsProcess, webhook: Webhook) -> dict[st
     env = airflow_env(home, shop_dsn=shop_dsn, wms_url=wms_process.url, token=TEST_TOKEN, webhook_url=webhook.url)
     env.update(TEST_SETTINGS_ENV)
     env["STOCKSYNC_REPORTS_DIR"] = str(home / "reports")
-    # the public URL alerts link run pages by (a standalone started by a test sets its own)
-    env.setdefault("AIRFLOW__API__BASE_URL", "https://airflow.shop.test")
     os.environ.update(env)
     migrate_airflow(env)
     return env

@@ -38,15 +38,18 @@ def seeded(clean_shop: str, wms: Any) -> str:
     return clean_shop
 
 
+BASE_URL = "https://airflow.shop.test"  # Airflow's public URL ([api] base_url)
+
+
 def test_hostile_skus_reach_the_webhook_as_text_with_the_run_page_linked(
-        dagbag: Any, seeded: str, wms: Any, webhook: Any, airflow: dict[str, str]) -> None:
+        dagbag: Any, seeded: str, wms: Any, webhook: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", BASE_URL)
     wms.admin.faults(corrupt=[{"sku": sku, "field": "sku", "value": value} for sku, value in HOSTILE.items()])
     dag_run = run_nightly(dagbag)
 
     alerts = [a for a in alerts_for(webhook, dag_run.run_id) if a.get("kind", "task_failed") == "task_failed"]
     assert alerts, "the run stopped by the hostile rows sent no alert"
-    base = airflow["AIRFLOW__API__BASE_URL"].rstrip("/")
-    page = f"{base}/stocksync/runs/inventory_nightly_sync/{quote(dag_run.run_id, safe='')}"
+    page = f"{BASE_URL}/stocksync/runs/inventory_nightly_sync/{quote(dag_run.run_id, safe='')}"
     for alert in alerts:
         text = alert["text"]
         assert "Stopped at validation" in text, text

@@ -174,7 +174,8 @@ def assert_failed_cleanly(dsn: str, dag_run: Any, fingerprint: list[Any], webhoo
 
 
 def test_wms_down_fails_after_retries_and_releases_freeze(dagbag: Any, seeded: dict[str, Any], wms: Any,
-                                                           webhook: Any) -> None:
+                                                           webhook: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.shop.test")  # the alert links the run page there
     dsn = seeded["dsn"]
     fingerprint = stock_fingerprint(dsn)
     wms.admin.faults(fail_status=500, fail_count=-1)
@@ -187,7 +188,8 @@ def test_wms_down_fails_after_retries_and_releases_freeze(dagbag: Any, seeded: d
     assert alert["try_number"] == "3"  # first try + 2 retries
     assert "WMS unreachable" in alert["error"]
     assert "report" not in alert and Path(run["report_path"]).exists()  # the webhook never gets the local path
-    assert alert["report_url"].endswith(f"/stocksync/runs/inventory_nightly_sync/{quote(dag_run.run_id, safe='')}")
+    assert alert["report_url"] == \
+        f"https://airflow.shop.test/stocksync/runs/inventory_nightly_sync/{quote(dag_run.run_id, safe='')}"
     # the alert is recorded with the run and listed in its report (DESIGN §3.7: alerts sent)
     recorded = recorded_alerts(dsn, dag_run.run_id)
     assert [(a["task_id"], a["try_number"], a["delivered"]) for a in recorded] == [("extract_wms_counts", 3, True)]

@@ -217,6 +217,8 @@ def ops(shop_dsn: str, wms_process: Any, webhook: Any, airflow: dict[str, str], 
         extra_env={**TEST_SETTINGS_ENV, "STOCKSYNC_REPORTS_DIR": airflow["STOCKSYNC_REPORTS_DIR"],
                    "AIRFLOW__API__DEFAULT_UI_TIMEZONE": ZONE})
     standalone.launch()  # starts while the runs below are made
+    saved_base = os.environ.get("AIRFLOW__API__BASE_URL")
+    os.environ["AIRFLOW__API__BASE_URL"] = standalone.url  # reports and alerts made here link this Airflow
     try:
         wms = wms_process
         wms.admin.clear_faults()
@@ -284,6 +286,10 @@ def ops(shop_dsn: str, wms_process: Any, webhook: Any, airflow: dict[str, str], 
                   made + 8, rerun=rerun.run_id, push=push.run_id, intraday=intraday_id, moved=moved)
     finally:
         standalone.stop(timeout=5)
+        if saved_base is None:
+            os.environ.pop("AIRFLOW__API__BASE_URL", None)
+        else:
+            os.environ["AIRFLOW__API__BASE_URL"] = saved_base
         if saved_zone is None:
             os.environ.pop("AIRFLOW__API__DEFAULT_UI_TIMEZONE", None)
         else:
