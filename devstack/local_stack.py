@@ -224,6 +224,9 @@ def airflow_env(home: Path, *, shop_dsn: str, wms_url: str, token: str, webhook_
         "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS": "0o700",
         "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS": "0o600",
         "PYTHONPATH": str(PROJECT_ROOT),
+        # one zone on every screen: Airflow's default zone is the shop's (the nightly's schedule zone,
+        # and the zone the Stock sync page and reports show); the UI's own picker is per browser
+        "AIRFLOW__CORE__DEFAULT_TIMEZONE": os.environ.get("AIRFLOW__CORE__DEFAULT_TIMEZONE") or shop_zone(),
         "AIRFLOW_CONN_STOCKSYNC_SHOP": json.dumps({
             "conn_type": "postgres", "host": shop.hostname, "port": shop.port, "login": shop.username or "postgres",
             "password": unquote(shop.password or ""), "schema": shop.path.lstrip("/")}),
@@ -232,6 +235,13 @@ def airflow_env(home: Path, *, shop_dsn: str, wms_url: str, token: str, webhook_
         "AIRFLOW_CONN_STOCKSYNC_ALERTS": json.dumps({
             "conn_type": "http", "host": hook.hostname, "port": hook.port, "schema": hook.scheme}),
     }
+
+
+def shop_zone() -> str:
+    """The shop's time zone from the project's settings (`shop_timezone`)."""
+    from include.stocksync.settings import load_settings
+
+    return load_settings().shop_timezone
 
 
 def migrate_airflow(env: dict[str, str]) -> None:

@@ -134,7 +134,8 @@ PLAN_OUTCOMES = ("changed", "clamped", "unchanged", "stale", "unknown")
 def render_runs_page(runs: list[dict[str, Any]], reports: Path, *, trends: list[dict[str, Any]] | None = None,
                      availability: dict[str, Any] | None = None, filters: Any = None,
                      dag_ids: list[str] | None = None, more: bool = False, base: str | None = None,
-                     zone: str | None = None) -> str:
+                     zone: str | None = None, schedule: Any = None,
+                     in_airflow: set[tuple[str, str]] | None = None) -> str:
     """The runs page: trends, the availability panel, filters, and one row per run, newest first,
     linked to its report when it exists (else to the page saying why it has none)."""
     from include.stocksync import opsview, runview
@@ -148,14 +149,15 @@ def render_runs_page(runs: list[dict[str, Any]], reports: Path, *, trends: list[
         key = run_key(run["run_id"])
         href = f"reports/{key}/report.html" if (reports / key / "report.html").is_file() \
             and run.get("recorded", True) else None
-        rows.append(opsview.run_row(run, report_href=href, base=base))
+        known = in_airflow is None or (str(run["dag_id"]), str(run["run_id"])) in in_airflow
+        rows.append(opsview.run_row(run, report_href=href, base=base, in_airflow=known))
     page = filters.page
     return render("runs.html", zone=zone, runs=rows, limit=RECENT_RUNS, trends=trends, availability=availability,
                   filters=filters, dag_ids=sorted(set(dag_ids or runview.SYNC_DAGS)),
                   statuses=opsview.status_options(), nights=opsview.TREND_NIGHTS,
                   older=f"?{filters.query(page=page + 1)}" if more else None,
                   newer=f"?{filters.query(page=page - 1 if page > 2 else None)}" if page > 1 else None,
-                  nightly=runview.dag_label(runview.NIGHTLY_DAG))
+                  nightly=runview.dag_label(runview.NIGHTLY_DAG), schedule=schedule)
 
 
 def render_plan_browser(dag_id: str, run_id: str, rows: list[dict[str, Any]], total: int, *,
@@ -246,18 +248,39 @@ def fetch_recent_runs(limit: int = RECENT_RUNS, filters: Any = None,
     today = datetime.now(timezone.utc).astimezone(tz).date()
     first_night = datetime.combine(today - timedelta(days=opsview.TREND_NIGHTS - 1), datetime.min.time(), tz)
     with _shop_cursor() as cur:
-        runs = cur.execute(query(SQL_RECENT_RUNS), {
+        movement = query("stocksync/select_run_movement")
+        runs = cur.execute(query(SQL_RECENT_RUNS, movement=movement), {
             "sync_dags": list(runview.SYNC_DAGS), "early_tasks": list(runview.EARLY_TASKS),
             "dag_id": filters.dag_id, "status": filters.status,
             "since": since, "until": until, "limit": limit + 1, "offset": (filters.page - 1) * limit}).fetchall()
         tz_sql = getattr(tz, "key", "UTC")  # an IANA name PostgreSQL knows; a fixed zone counts nights in UTC
-        trend_runs = cur.execute(query(SQL_TRENDS), {"dag_id": runview.NIGHTLY_DAG, "since": first_night,
-                                                     "tz": tz_sql}).fetchall()
+        trend_runs = cur.execute(query(SQL_TRENDS, movement=movement),
+                                 {"dag_id": runview.NIGHTLY_DAG, "since": first_night, "tz": tz_sql}).fetchall()
         drift = cur.execute(query(SQL_DRIFT), {"dag_id": runview.NIGHTLY_DAG,
                                                "nights": opsview.TREND_NIGHTS}).fetchall()
         hours = cur.execute(query(SQL_AVAILABILITY), {"hours": 24}).fetchall()
         dag_ids = [r["dag_id"] for r in cur.execute("SELECT DISTINCT dag_id FROM stocksync.sync_runs").fetchall()]
     return runs, trend_runs, drift, hours, dag_ids
+
+
+def airflow_runs(runs: list[dict[str, Any]]) -> set[tuple[str, str]] | None:
+    """The (dag_id, run_id) of `runs` that this Airflow's metadata database has: only those get a
+    link to Airflow's run page. None when it cannot be read (every run keeps its link)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    wanted = {(str(r["dag_id"]), str(r["run_id"])) for r in runs}
+    if not wanted:
+        return set()
+    try:
+        with create_session() as session:
+            found = session.execute(select(DagRun.dag_id, DagRun.run_id).where(
+                DagRun.run_id.in_(sorted({run_id for _, run_id in wanted})))).all()
+    except Exception:
+        log.exception("stocksync: could not read Airflow's DAG runs; the runs page links every run")
+        return None
+    return wanted & {(str(dag_id), str(run_id)) for dag_id, run_id in found}
 
 
 def fetch_run(dag_id: str, run_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -366,8 +389,11 @@ def create_app() -> FastAPI:
         now = datetime.now(timezone.utc)
         trends = opsview.trends(trend_runs, drift, today=now.astimezone(zone[0]).date()) \
             if may(runview.NIGHTLY_DAG) else None
+        settings = load_settings()
         return HTMLResponse(render_runs_page(
-            visible, load_settings().reports_path, trends=trends,
+            visible, settings.reports_path, trends=trends,
+            schedule=opsview.schedule(settings.schedule, settings.shop_timezone, zone, now),
+            in_airflow=airflow_runs(visible),
             availability=opsview.availability(hours, now=now), filters=filters,
             dag_ids=[d for d in {*runview.SYNC_DAGS, *dag_ids} if may(d)], more=len(runs) > RECENT_RUNS))
 

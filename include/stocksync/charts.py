@@ -198,7 +198,8 @@ def outliers(values: Sequence[float | None], *, min_points: int = 5, threshold: 
 def trend(points: Sequence[dict[str, Any]], key: str, *, first: date, last: date, unit: str = "",
           fmt: Any = fmt_int, min_abs: float = 1.0, flag: Iterable[bool] | None = None) -> dict[str, Any]:
     """A small bar chart of one figure over the nights `first`..`last` (one slot per night; a night
-    without a run is an empty slot). `points` have `night`, `key`, and `failed` (the run stopped).
+    without a run is an empty slot). `points` have `night`, `key`, `failed` (a run stopped) and
+    `applied_runs` (more than one: the night's re-runs, marked with a tick above the bar).
     Nights that deviate strongly from the others (`outliers`, or `flag` when given) are drawn red
     and listed in `outliers`; the dashed line is the median."""
     nights = (last - first).days + 1
@@ -220,15 +221,17 @@ def trend(points: Sequence[dict[str, Any]], key: str, *, first: date, last: date
         if point is None:
             continue
         failed = bool(point.get("failed"))
+        applied_runs = int(point.get("applied_runs") or 0)  # more than one: re-runs applied that night too
         odd = bool(flags[i]) if i < len(flags) else False
         h = (float(value) / top * plot_h) if value else 0.0
         h = max(h, 1.5) if value else 0.0
         x = i * slot + (slot - bar_w) / 2
         label = f"{night.isoformat()}: {fmt(value)}{unit}" + (" (a run failed that night)" if failed else "") + \
+            (f" ({applied_runs} runs applied that night, added up)" if applied_runs > 1 else "") + \
             (" — far from the trend" if odd else "")
         bars.append({"x": x, "y": top_pad + plot_h - h, "width": bar_w, "height": h,
                      "color": BAD if odd else (MUTED if failed else UP), "title": label, "failed": failed,
-                     "odd": odd, "center": x + bar_w / 2})
+                     "odd": odd, "center": x + bar_w / 2, "reruns": applied_runs - 1 if applied_runs > 1 else 0})
         if odd:
             marked.append({"night": night, "value": fmt(value) + unit})
     latest = next((p for p in sorted(points, key=lambda p: p["night"], reverse=True) if p.get(key) is not None), None)

@@ -163,6 +163,16 @@ def _test_without_deadline(built: DAG, *args: Any, **kwargs: Any) -> Any:
 # --- end issue 12 ----------------------------------------------------------------------------------------
 
 
+def shop_timetable(cron: str, zone: str) -> Any:
+    """A cron expression read in the shop's zone (`shop_timezone`): Airflow's
+    CronTriggerTimetable follows its daylight saving, so 02:30 stays 02:30 local all year; on the
+    spring night that has no 02:30 it runs at the first time after the gap, and on the autumn night
+    that has two it runs once."""
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    return CronTriggerTimetable(cron, timezone=zone)
+
+
 def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tags: list[str],
                    ops: bool = False) -> DAG:
     """Build a sync DAG: freeze → extract → validate → merge → load → release."""
@@ -170,7 +180,9 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
     from include.stocksync.deadline import nightly_deadline  # issue 12
 
-    @dag(dag_id=dag_id, schedule=schedule, start_date=START_DATE, catchup=False, max_active_runs=1,
+    timetable = shop_timetable(schedule, settings.shop_timezone) if schedule else None
+
+    @dag(dag_id=dag_id, schedule=timetable, start_date=START_DATE, catchup=False, max_active_runs=1,
          tags=tags, doc_md=doc_md, default_args=default_args(settings), params=run_params(settings, ops=ops),
          user_defined_macros={"stocksync_report": report_file, "stocksync_report_url": report_url},
          deadline=nightly_deadline(settings) if schedule else None)  # issue 12: scheduled DAG only

@@ -154,7 +154,8 @@ def _send_webhook(body: dict[str, Any], settings: Settings) -> None:
     from airflow.providers.http.notifications.http import HttpNotifier
 
     notifier = HttpNotifier(http_conn_id=settings.alerts_conn_id, endpoint=settings.alerts_endpoint, method="POST",
-                            json=body, headers={"Content-Type": "application/json"},
+                            json=alert_text.for_chat(body),  # data as text, the report by its URL
+                            headers={"Content-Type": "application/json"},
                             extra_options={"timeout": _timeouts(settings), "check_response": True})
     notifier.notify({})
 

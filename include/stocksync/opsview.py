@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 
 from include.stocksync import charts, runview
@@ -83,15 +83,18 @@ def _jsonish(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def run_row(run: Mapping[str, Any], *, report_href: str | None, base: str) -> dict[str, Any]:
-    """One row of the runs page: the record plus what happened, the checks' verdict and links."""
+def run_row(run: Mapping[str, Any], *, report_href: str | None, base: str, in_airflow: bool = True) -> dict[str, Any]:
+    """One row of the runs page: the record plus what happened, the checks' verdict and links;
+    `in_airflow` false for a run Airflow has no record of (run outside it, e.g. by the demo's
+    `dag.test()` on another metadata database): no link to a page that does not exist."""
     run = {**run, "guardrails": _jsonish(run.get("guardrails")), "options": _jsonish(run.get("options"))}
     recorded = run.get("recorded", True)
     dag_id, run_id = str(run["dag_id"]), str(run["run_id"])
     movement = None
-    if run.get("status") == "applied":
-        changed = int(run.get("changed") or 0) + int(run.get("clamped") or 0)
-        movement = runview.Movement(changed, int(run.get("units_under") or 0), int(run.get("units_over") or 0))
+    if run.get("status") in ("applied", "dry_run") and run.get("skus_moved") is not None:
+        # its own figures: an applied run's audit rows, a dry run's plan (select_runs_page.sql)
+        movement = runview.Movement(int(run["skus_moved"]), int(run.get("units_up") or 0),
+                                    int(run.get("units_down") or 0), planned=run.get("status") == "dry_run")
     checks = _jsonish(run.get("failed_check_rows")) or []
     story = runview.story(run, movement=movement, checks=checks, base=base)
     started, ended = run.get("started_at"), run.get("closed_at") or run.get("finished_at")
@@ -103,8 +106,8 @@ def run_row(run: Mapping[str, Any], *, report_href: str | None, base: str) -> di
         "verdict": runview.checks_verdict(run), "took": took, "dag_label": runview.dag_label(dag_id),
         "movement": movement, "checkout": runview.checkout_phrase(run, short=True) + _held_by_other(run),
         "report_href": page_href, "has_report": report_href is not None,
-        "airflow_href": runview.run_href(dag_id, run_id, base),
-        "log_href": runview.task_href(dag_id, run_id, task, base) if task else None,
+        "airflow_href": runview.run_href(dag_id, run_id, base) if in_airflow else None,
+        "log_href": runview.task_href(dag_id, run_id, task, base) if task and in_airflow else None,
         "full_text": story.sentence + (f"\n\n{cause}" if (cause := run.get("first_error") or run.get("error")) else ""),
     }
 
@@ -133,14 +136,16 @@ TRENDS: tuple[tuple[str, str, str], ...] = (
 
 def trends(runs: Sequence[Mapping[str, Any]], drift: Sequence[Mapping[str, Any]], *, today: date,
            nights: int = TREND_NIGHTS) -> list[dict[str, Any]]:
-    """The small charts over the last `nights` nights: one per figure of `TRENDS`, each night the
-    latest run of the night (`runs`: stocksync/select_run_trends.sql) or the drift history
+    """The small charts over the last `nights` nights: one per figure of `TRENDS`, each night what
+    its runs applied, re-runs added and marked (`runs`: stocksync/select_run_trends.sql) or the drift history
     (`drift`: loop/select_drift_nights.sql, whose own alert flags a night too)."""
     first = today - timedelta(days=nights - 1)
     points = [{**r, "failed": bool(r.get("failed_runs")) or r.get("status") in FAILED,
                "units_moved": None if r.get("units_moved") is None else int(r["units_moved"]),
                "failed_checks": int(r.get("failed_checks") or 0),
-               "skus_changed": None if r.get("status") in FAILED else r.get("skus_changed")}
+               "skus_changed": None if r.get("status") in FAILED or r.get("skus_changed") is None
+               else int(r["skus_changed"]),
+               "applied_runs": int(r.get("applied_runs") or 0)}
               for r in runs if first <= r["night"] <= today]
     drift_points = [{"night": d["night"], "skus_off": int(d["skus_off"]), "alert": bool(d.get("alert")),
                      "reason": d.get("alert_reason")} for d in drift if first <= d["night"] <= today]
@@ -190,6 +195,46 @@ def availability(hours: Sequence[Mapping[str, Any]], *, now: datetime, span: int
             "p95_latest": latest_p95, "max_ms": max((float(h.get("latency_max_ms") or 0) for h in hours), default=0.0),
             "workers": max(int(h.get("workers") or 0) for h in hours),
             "spark": charts.sparkline(per_hour, width=240, height=36), "hours": len(hours)}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When the nightly runs: its cron in the shop's zone, and its next run in the shop's zone, in
+    the zone the page shows (when that differs) and in UTC."""
+
+    cron: str
+    shop_zone: str
+    next_shop: str            # 2026-12-06 02:30 CET
+    next_display: str | None  # the same instant in the page's zone, None when it is the shop's zone
+    next_utc: str             # 2026-12-06 01:30 UTC
+
+
+def schedule(cron: str, shop_zone: str, display: tuple[tzinfo, str], now: datetime) -> Schedule | None:
+    """The nightly's schedule as its DAG's timetable reads it (`dag_factory.shop_timetable`): the
+    next run after `now`. None when Airflow cannot read the expression."""
+    from zoneinfo import ZoneInfo
+
+    from include.stocksync.dag_factory import shop_timetable
+
+    try:
+        from airflow.timetables.base import TimeRestriction
+
+        info = shop_timetable(cron, shop_zone).next_dagrun_info(
+            last_automated_data_interval=None, restriction=TimeRestriction(earliest=now, latest=None, catchup=True))
+    except Exception:  # a bad cron fails the DAG's import with Airflow's own message; the page goes on
+        return None
+    if info is None:
+        return None
+    run = info.run_after
+
+    def at(zone: tzinfo) -> str:
+        local = run.astimezone(zone)
+        return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+    shop = ZoneInfo(shop_zone)
+    tz, name = display
+    same = getattr(tz, "key", name) == shop_zone or name == shop_zone.upper() == "UTC"
+    return Schedule(cron, shop_zone, at(shop), None if same else at(tz), at(timezone.utc))
 
 
 def status_options() -> list[tuple[str, str]]:

@@ -133,6 +133,44 @@ def _checks(checks: Sequence[dict[str, Any]], dry_run: bool = False) -> tuple[li
     return attention, clean
 
 
+SKU_FLAG_CHECKS = ("unknown_sku",)  # checks of a derived true/false column: their examples read `false`
+SKU_EXAMPLES = 5  # as many as a check records (validate.EXAMPLES)
+
+
+def with_sku_examples(cur: psycopg.Cursor[dict[str, Any]], run: dict[str, Any],
+                      checks: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`checks` with the examples of a check on a derived flag (unknown_sku: `[false, false]`)
+    replaced by the SKUs of its rows: those it quarantined, else those of the run's raw rows while
+    its staging table is kept. A check whose SKUs are gone keeps no examples rather than flags."""
+    out = []
+    for check in checks:
+        name = str(check.get("check_name") or "")
+        examples = check.get("examples")
+        if isinstance(examples, str):
+            examples = json.loads(examples)
+        if name.split("[", 1)[0] in SKU_FLAG_CHECKS and isinstance(examples, list) \
+                and all(isinstance(e, bool) for e in examples):
+            check = {**check, "examples": _flagged_skus(cur, run, name)}
+        out.append(check)
+    return out
+
+
+def _flagged_skus(cur: psycopg.Cursor[dict[str, Any]], run: dict[str, Any], check_name: str) -> list[str]:
+    rows = cur.execute(query("stocksync/select_quarantined_skus"),
+                       {"run_id": run["run_id"], "check_name": check_name, "limit": SKU_EXAMPLES}).fetchall()
+    if rows:
+        return [str(r["sku"]) for r in rows]
+    raw = run.get("staging_table")
+    if not raw:
+        return []
+    present = cur.execute(query("stocksync/select_table_exists"), {"name": f"stocksync.{raw}"}).fetchone()
+    if not present or not present["present"]:
+        return []
+    rows = cur.execute(query("stocksync/select_dq_unknown_rows", raw=str(raw),
+                             catalog=query("shop/select_catalog_skus")), {"limit": SKU_EXAMPLES}).fetchall()
+    return [str(r["sku"]) for r in rows]
+
+
 def _examples(examples: Any) -> str | None:
     if examples in (None, [], {}):
         return None
@@ -243,7 +281,8 @@ def render_report(conn: psycopg.Connection, run_id: str, directory: Path | None 
         run = cur.execute(query("stocksync/select_sync_run"), {"run_id": run_id}).fetchone()
         if run is None:
             raise ValueError(f"no run record for {run_id}")
-        checks = cur.execute(query("stocksync/select_dq_results"), {"run_id": run_id}).fetchall()
+        checks = with_sku_examples(cur, run, cur.execute(query("stocksync/select_dq_results"),
+                                                          {"run_id": run_id}).fetchall())
         quarantined = cur.execute(query("stocksync/select_quarantine"), {"run_id": run_id, "limit": 500}).fetchall()
         alerts = cur.execute(query("stocksync/select_alerts"), {"run_id": run_id, "dag_id": run["dag_id"]}).fetchall()
         figures: dict[str, Any] = {"outcomes": [], "zeroed": [], "zeroed_total": 0}
@@ -323,6 +362,12 @@ def write_report(conn: psycopg.Connection, settings: Settings, run_id: str) -> P
     return path
 
 
+def record_planned(cur: psycopg.Cursor[Any], run_id: str, movement: dict[str, Any] | None) -> None:
+    """A dry run's plan figures on its record (the runs page reads them there, plan table or not)."""
+    planned = {k: int((movement or {}).get(k) or 0) for k in ("skus_changed", "units_up", "units_down", "zeroed")}
+    cur.execute(query("stocksync/update_sync_run_planned"), {"run_id": run_id, "planned": json.dumps(planned)})
+
+
 def write_plan_report(conn: psycopg.Connection, settings: Settings, run_id: str, plan_table: str,
                       stopping: Sequence[Guardrail] = ()) -> Path:
     """`plan.csv` (every SKU) and `plan.html` (the plan's figures and its biggest changes) for a
@@ -342,6 +387,7 @@ def write_plan_report(conn: psycopg.Connection, settings: Settings, run_id: str,
     with conn.cursor(row_factory=dict_row) as cur:
         run = cur.execute(query("stocksync/select_sync_run"), {"run_id": run_id}).fetchone()
         figures = plan_figures(cur, plan_table, limit=1)
+        record_planned(cur, run_id, figures["movement"])
     conn.commit()
     with private_file(directory / "plan.html") as fh:
         fh.write(plan_page(run_id, html_rows, total, stopping, dag_id=run["dag_id"] if run else "",

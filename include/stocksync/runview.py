@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from include.stocksync.charts import fmt_int, fmt_signed
+from include.stocksync.charts import fmt_int, fmt_signed, shorten
 from include.stocksync.pages import Label, duration, run_status
 
 NIGHTLY_DAG = "inventory_nightly_sync"
@@ -168,6 +168,30 @@ def blocking_checks(checks: Sequence[Mapping[str, Any]]) -> list[Mapping[str, An
             and not str(c.get("check_name", "")).startswith("guardrail:")]
 
 
+def quarantine_note(run: Mapping[str, Any]) -> str:
+    """' 3 WMS rows were quarantined (kept out of the load).' when the checks kept rows out."""
+    rows = int(run.get("quarantined") or 0)
+    if not rows:
+        return ""
+    return f" {fmt_int(rows)} WMS row{'s were' if rows != 1 else ' was'} quarantined (kept out of the load)."
+
+
+def example_phrase(examples: Any, limit: int = 3) -> str:
+    """", e.g. A, B, C" from a check's stored examples when they are values people can look up (SKUs,
+    quantities); '' for a derived column's flags (`false`) or a guardrail's figures."""
+    if isinstance(examples, str):
+        try:
+            examples = json.loads(examples)
+        except ValueError:
+            return ""
+    if not isinstance(examples, list):
+        return ""
+    shown = [str(e) for e in examples if isinstance(e, str | int | float) and not isinstance(e, bool)]
+    if not shown:
+        return ""
+    return ", e.g. " + ", ".join(shorten(e, 60) for e in shown[:limit]) + (" …" if len(shown) > limit else "")
+
+
 def checks_verdict(run: Mapping[str, Any], failed_checks: int | None = None) -> Label:
     """One label for the data-quality checks and guardrails that agrees with what stopped the run."""
     if not run.get("recorded", True):
@@ -306,6 +330,7 @@ def story(run: Mapping[str, Any] | None, *, movement: Movement | None = None,
             sentence = "Applied: the shop already matched the WMS, nothing needed to change."
         if run.get("override_reason"):
             sentence = sentence[:-1] + ", with the guardrails overridden."
+        sentence += quarantine_note(run)
         notes = feed_walk_notes(run)
         if notes:  # an intraday run that read part of the feed: say so where the run's line is read
             return Story("warn", "Applied", f"{sentence} {' '.join(notes)}", steps=_steps_after_success(run, base))
@@ -327,6 +352,7 @@ def story(run: Mapping[str, Any] | None, *, movement: Movement | None = None,
             sentence = f"Dry run, nothing written: a real run would change {moved}."
         else:
             sentence = "Dry run, nothing written: its report has the plan."
+        sentence += quarantine_note(run)
         kind = "warn" if tripped else "plan"
         steps = _steps_after_dry_run(run, tripped, base) if moved != "nothing" or tripped else ()
         return Story(kind, "Dry run", sentence, tripped=tripped, stopped_by="guardrail" if tripped else None,
@@ -348,8 +374,11 @@ def story(run: Mapping[str, Any] | None, *, movement: Movement | None = None,
                      step="merge", task_id=STEPS["merge"][1], stopped_by="guardrail", tripped=tripped,
                      steps=_steps_after_guardrail(run, base))
     if status == "failed" and (run.get("dq_success") is False or blocking):
-        names = tuple(str(c.get("check_name")) for c in blocking)
-        what = (f"check {names[0]} failed ({short_cause(str(blocking[0].get('observed')), 120)})" if names
+        # the checks that stopped it: those with the fail policy, else quarantine checks over their share
+        stopping = blocking or [c for c in checks if not c.get("success") and c.get("policy") == "quarantine"]
+        names = tuple(str(c.get("check_name")) for c in stopping)
+        what = (f"check {names[0]} failed ({short_cause(str(stopping[0].get('observed')), 120)}"
+                f"{example_phrase(stopping[0].get('examples'))})" if names
                 else short_cause(first) or "a check failed")
         more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
         sentence = f"Stopped at validation: {what}{more}. Nothing was written to the shop."

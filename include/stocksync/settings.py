@@ -121,6 +121,8 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schedule: str
+    # the zone `schedule` is read in: the shop's quiet hour is local and moves with daylight saving
+    shop_timezone: str = "UTC"
     shop_conn_id: str
     wms_conn_id: str
     alerts_conn_id: str
@@ -259,11 +261,26 @@ def _parse(raw: dict[str, Any]) -> Settings:
         raise ConfigError("; ".join(problems)) from None
 
 
+def _is_zone(name: str) -> bool:
+    """An IANA zone name the time zone database knows (not a bare offset, not a file path)."""
+    from zoneinfo import ZoneInfo
+
+    if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        return False
+    return True
+
+
 def _check(settings: Settings) -> None:
     def check(ok: bool, message: str) -> None:
         if not ok:
             raise ValueError(message)
 
+    check(_is_zone(settings.shop_timezone),
+          f"shop_timezone must be an IANA time zone name like Europe/Berlin or UTC; got {settings.shop_timezone!r}")
     check(settings.freeze_mode in FREEZE_MODES,
           f"freeze_mode must be one of {', '.join(FREEZE_MODES)}; got {settings.freeze_mode!r}")
     check(settings.adjustment_mode in ADJUSTMENT_MODES,

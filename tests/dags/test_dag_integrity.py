@@ -69,7 +69,8 @@ def test_full_push_params(dagbag: Any) -> None:
     assert params["dry_run"] is True
     assert params.get_param("freeze_mode").schema["enum"] == ["full", "apply", "none"]
     assert dagbag.get_dag("inventory_full_push").schedule is None
-    assert dagbag.get_dag("inventory_nightly_sync").schedule == "30 2 * * *"
+    nightly = dagbag.get_dag("inventory_nightly_sync").timetable  # the cron read in the shop's zone
+    assert (nightly._expression, str(nightly._timezone.name)) == ("30 2 * * *", "UTC")
 
 
 def test_dag_files_have_no_parse_time_io() -> None:

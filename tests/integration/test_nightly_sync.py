@@ -174,7 +174,8 @@ def assert_failed_cleanly(dsn: str, dag_run: Any, fingerprint: list[Any], webhoo
 
 
 def test_wms_down_fails_after_retries_and_releases_freeze(dagbag: Any, seeded: dict[str, Any], wms: Any,
-                                                           webhook: Any) -> None:
+                                                           webhook: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.shop.test")  # the alert links the run page there
     dsn = seeded["dsn"]
     fingerprint = stock_fingerprint(dsn)
     wms.admin.faults(fail_status=500, fail_count=-1)
@@ -186,8 +187,9 @@ def test_wms_down_fails_after_retries_and_releases_freeze(dagbag: Any, seeded: d
     alert = next(a for a in alerts_for(webhook, dag_run.run_id) if a["task_id"] == "extract_wms_counts")
     assert alert["try_number"] == "3"  # first try + 2 retries
     assert "WMS unreachable" in alert["error"]
-    assert alert["report"] == run["report_path"] and Path(alert["report"]).exists()
-    assert alert["report_url"].endswith(f"/stocksync/runs/inventory_nightly_sync/{quote(dag_run.run_id, safe='')}")
+    assert "report" not in alert and Path(run["report_path"]).exists()  # the webhook never gets the local path
+    assert alert["report_url"] == \
+        f"https://airflow.shop.test/stocksync/runs/inventory_nightly_sync/{quote(dag_run.run_id, safe='')}"
     # the alert is recorded with the run and listed in its report (DESIGN §3.7: alerts sent)
     recorded = recorded_alerts(dsn, dag_run.run_id)
     assert [(a["task_id"], a["try_number"], a["delivered"]) for a in recorded] == [("extract_wms_counts", 3, True)]

@@ -27,8 +27,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from datetime import time as dtime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -38,6 +41,7 @@ from devstack.local_stack import free_port
 from include.stocksync.db import connect, execute_file, run_key
 from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, fresh_dag
 from tests.integration.browser import SCREENSHOTS, browser_page, sign_in, watch
+from tests.integration.loop_helpers import intraday, wms_post
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +69,12 @@ class Ops:
     extract: str       # a nightly that failed in extract
     refused: str       # an ops push its first task refused (triggered over REST on the standalone)
     runs: int          # runs the page lists
+    rerun: str = ""    # the nightly run again right after `applied`: the same night, nothing left to change
+    push: str = ""     # an ops push of one SKU the WMS received 50 more of
+    intraday: str = ""  # an intraday run after the WMS wrote 10 off one SKU
+    # run id -> (SKUs changed, units up, units down): from the shop's stock before and after each run
+    # (for the dry run: the shop's stock of the SKUs it would zero), never from our own code
+    moved: dict[str, tuple[int, int, int]] | None = None
 
     @property
     def base(self) -> str:
@@ -160,6 +170,17 @@ def make_history(dsn: str, wms: Any) -> int:
     return made
 
 
+def stock(dsn: str) -> dict[str, int]:
+    with connect(dsn) as conn:
+        return {sku: int(qty) for sku, qty in conn.execute("SELECT sku, qty FROM shop.stock")}
+
+
+def diff(before: dict[str, int], after: dict[str, int]) -> tuple[int, int, int]:
+    """(SKUs whose stock moved, units up, units down) between two readings of shop.stock."""
+    deltas = [after[s] - before.get(s, 0) for s in after if after[s] != before.get(s, 0)]
+    return len(deltas), sum(d for d in deltas if d > 0), -sum(d for d in deltas if d < 0)
+
+
 def write_availability(dsn: str) -> None:
     """24 hours of the availability service's counters, written as its workers write them."""
     from include.stocksync.availability.metrics import Period
@@ -196,6 +217,8 @@ def ops(shop_dsn: str, wms_process: Any, webhook: Any, airflow: dict[str, str], 
         extra_env={**TEST_SETTINGS_ENV, "STOCKSYNC_REPORTS_DIR": airflow["STOCKSYNC_REPORTS_DIR"],
                    "AIRFLOW__API__DEFAULT_UI_TIMEZONE": ZONE})
     standalone.launch()  # starts while the runs below are made
+    saved_base = os.environ.get("AIRFLOW__API__BASE_URL")
+    os.environ["AIRFLOW__API__BASE_URL"] = standalone.url  # reports and alerts made here link this Airflow
     try:
         wms = wms_process
         wms.admin.clear_faults()
@@ -207,11 +230,19 @@ def ops(shop_dsn: str, wms_process: Any, webhook: Any, airflow: dict[str, str], 
         write_availability(shop_dsn)
 
         # this morning
+        moved: dict[str, tuple[int, int, int]] = {}
         _drift(wms, random.Random(23), 8)
+        before = stock(shop_dsn)
         applied = fresh_dag(dagbag, NIGHTLY).test()
+        moved[applied.run_id] = diff(before, after := stock(shop_dsn))
+        rerun = fresh_dag(dagbag, NIGHTLY).test()  # someone runs it again: the shop already matches
+        moved[rerun.run_id] = diff(after, stock(shop_dsn))
         saved = wms.admin.items(ZEROED)
         wms.admin.set_items([{"sku": s, "on_hand": 0, "non_usable": 0, "allocated": 0} for s in ZEROED])
+        shop_now = stock(shop_dsn)
+        moved["dry_run"] = (len(ZEROED), 0, sum(shop_now[s] for s in ZEROED))  # what zeroing them would take
         dry_run = fresh_dag(dagbag, PUSH).test(run_conf={"dry_run": True})
+        moved[dry_run.run_id] = moved.pop("dry_run")
         stopped = fresh_dag(dagbag, NIGHTLY).test()
         wms.admin.set_items([{k: i[k] for k in ("sku", "on_hand", "non_usable", "allocated")} for i in saved])
         wms.admin.faults(fail_status=503, fail_count=-1)
@@ -219,8 +250,26 @@ def ops(shop_dsn: str, wms_process: Any, webhook: Any, airflow: dict[str, str], 
             extract = fresh_dag(dagbag, NIGHTLY).test()
         finally:
             wms.admin.clear_faults()
-        statuses = {r.run_id: get_run(shop_dsn, r.run_id)["status"] for r in (applied, dry_run, stopped, extract)}
-        assert list(statuses.values()) == ["applied", "dry_run", "failed", "failed"], statuses
+        # an ops push of one SKU the WMS received 50 more of, then an intraday run after a write-off of 10
+        got, lost = [i["sku"] for i in wms.admin.items() if i["sku"] not in ZEROED and int(i["available"]) >= 20][:2]
+        item = wms.admin.items([got])[0]
+        wms.admin.set_items([{"sku": got, "on_hand": int(item["on_hand"]) + 50}])
+        before = stock(shop_dsn)
+        push = fresh_dag(dagbag, PUSH).test(run_conf={"dry_run": False, "skus": [got]})
+        moved[push.run_id] = diff(before, stock(shop_dsn))
+        wms_post(wms, "/_admin/adjust", {"items": [{"sku": lost, "on_hand": -10}]})
+        before = stock(shop_dsn)
+        intraday_id = "scheduled__intraday-this-morning"
+        intraday(shop_dsn, wms, intraday_id)
+        moved[intraday_id] = diff(before, stock(shop_dsn))
+        assert moved[push.run_id] == (1, 50, 0) and moved[intraday_id] == (1, 0, 10), moved
+        assert moved[applied.run_id][0] > 0 and moved[rerun.run_id] == (0, 0, 0), moved
+
+        runs = (applied, rerun, dry_run, stopped, extract, push)
+        statuses = {r.run_id: get_run(shop_dsn, r.run_id)["status"] for r in runs}
+        statuses[intraday_id] = get_run(shop_dsn, intraday_id)["status"]
+        assert list(statuses.values()) == ["applied", "applied", "dry_run", "failed", "failed", "applied",
+                                           "applied"], statuses
 
         standalone.wait_ready(timeout=120)
         deadline = time.monotonic() + 90
@@ -234,9 +283,13 @@ def ops(shop_dsn: str, wms_process: Any, webhook: Any, airflow: dict[str, str], 
         assert response.status_code == 200, response.text
         assert wait_for_run(standalone, PUSH, refused_id)["state"] == "failed"
         yield Ops(standalone, applied.run_id, dry_run.run_id, stopped.run_id, extract.run_id, refused_id,
-                  made + 5)
+                  made + 8, rerun=rerun.run_id, push=push.run_id, intraday=intraday_id, moved=moved)
     finally:
         standalone.stop(timeout=5)
+        if saved_base is None:
+            os.environ.pop("AIRFLOW__API__BASE_URL", None)
+        else:
+            os.environ["AIRFLOW__API__BASE_URL"] = saved_base
         if saved_zone is None:
             os.environ.pop("AIRFLOW__API__DEFAULT_UI_TIMEZONE", None)
         else:
@@ -354,7 +407,15 @@ def test_alerts_links_zone_and_the_plan_browser(ops: Ops, webhook: Any) -> None:
         page.screenshot(path=str(SCREENSHOTS / "ops_refused_task_log_1366.png"))
 
         page.goto(ops.base + "/stocksync/")
-        expect(page.locator("table.runs thead")).to_contain_text("Started (CET)")
+        # the zone's abbreviation today (CET in winter, CEST in summer), from the IANA database
+        expect(page.locator("table.runs thead")).to_contain_text(f"Started ({datetime.now(ZoneInfo(ZONE)).tzname()})")
+        # the schedule in the shop's zone (UTC here) and in the page's, which differ
+        shop_run = datetime.combine(datetime.now(timezone.utc).date(), dtime(2, 30), timezone.utc)
+        shop_run += timedelta(days=1) if shop_run <= datetime.now(timezone.utc) else timedelta(0)
+        berlin = shop_run.astimezone(ZoneInfo(ZONE))
+        expect(page.locator("#schedule")).to_contain_text(
+            f"runs on 30 2 * * * in the shop's time zone, UTC: next at {shop_run:%Y-%m-%d %H:%M} UTC "
+            f"({berlin:%Y-%m-%d %H:%M} {berlin.tzname()} here)")
         first = page.locator("table.runs tbody time").first
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", first.get_attribute("title") or "")
         page.goto(ops.base + "/stocksync/?status=refused")  # a filter is a query parameter, applied server-side
@@ -379,3 +440,78 @@ def test_alerts_links_zone_and_the_plan_browser(ops: Ops, webhook: Any) -> None:
         assert_fits(inner, "runs page in Airflow's iframe")
         assert_charts(inner, ".trend svg", 6, "trends in the iframe")
         page.screenshot(path=str(SCREENSHOTS / "ops_runs_page_in_airflow_1366.png"))
+
+
+NOTES_SCREENS = Path("/work/notes/screens")
+
+
+def units_text(up: int, down: int) -> str:
+    """How a movement's units read: +1,234 / −56 units (U+2212 minus), one side when the other is 0."""
+    parts = ([f"+{up:,}"] if up else []) + ([f"−{down:,}"] if down else [])
+    return f"{' / '.join(parts)} units" if parts else "no units"
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def test_every_figure_on_the_page_is_its_own_runs(ops: Ops) -> None:
+    """The Stock sync page and the reports at 1366 px, figure by figure, against what each run did
+    to the shop (its stock before and after, read by the fixture): the nightly, its re-run that
+    changed nothing, the dry run, the +50 push and the −10 intraday run; the night's trend point
+    is what the night applied (the re-run marked, not shown as 0); a run Airflow never ran has no
+    Airflow link, a run it ran has one."""
+    from playwright.sync_api import expect
+
+    assert ops.moved is not None
+    n, up, down = ops.moved[ops.applied]
+    sku_word = {1: "SKU"}
+    wanted = {
+        ops.applied: (f"Applied: {n:,} SKUs changed ({units_text(up, down)}).",
+                      f"{n:,} SKUs {units_text(up, down)}"),
+        ops.rerun: ("Applied: the shop already matched the WMS, nothing needed to change.", "0 SKUs no units"),
+        ops.push: ("Applied: 1 SKU changed (+50 units).", "1 SKU +50 units"),
+        ops.intraday: ("Applied: 1 SKU changed (−10 units).", "1 SKU −10 units"),
+    }
+    dn, dup, ddown = ops.moved[ops.dry_run]
+    wanted[ops.dry_run] = (f"Dry run, nothing written: a real run would change {dn} SKUs ({units_text(dup, ddown)}), "
+                           "but it would stop",
+                           f"would change {dn} {sku_word.get(dn, 'SKUs')} {units_text(dup, ddown)}")
+    NOTES_SCREENS.mkdir(parents=True, exist_ok=True)
+    with browser_page(height=900) as page:
+        page.set_viewport_size({"width": 1366, "height": 900})
+        page.goto(ops.base + "/stocksync/")
+        sign_in(page, ops.airflow)
+        page.wait_for_url(ops.base + "/stocksync/")
+        for run_id, (sentence, cell) in wanted.items():
+            row = page.locator("table.runs tbody tr").filter(has=page.locator(f'a[title="{run_id}"]'))
+            expect(row).to_have_count(1)
+            assert squash(row.locator(".headline-text").inner_text()).startswith(sentence), run_id
+            assert squash(row.locator("td.num").inner_text()) == cell, (run_id, row.locator("td.num").inner_text())
+        assert "no units" not in squash(page.locator("table.runs tbody tr").filter(
+            has=page.locator(f'a[title="{ops.push}"]')).inner_text())
+
+        # tonight's trend point: what the night applied (the re-run adds 0 and is marked)
+        changed = page.locator(".trend[data-trend=skus_changed]")
+        assert squash(changed.locator(".v").inner_text()).startswith(f"{n:,} "), changed.locator(".v").inner_text()
+        assert squash(page.locator(".trend[data-trend=units_moved] .v").inner_text()).startswith(f"{up + down:,} ")
+        expect(changed.locator("rect.rerun")).to_have_count(1)
+        assert changed.locator("rect.rerun").get_attribute("data-reruns") == "1"
+
+        # Airflow links only where Airflow has the run: the refused push ran in the standalone;
+        # the history and this morning's dag.test() runs ran elsewhere
+        refused = page.locator("table.runs tbody tr").filter(has=page.locator(f'a[title="{ops.refused}"]'))
+        expect(refused.get_by_role("link", name="Airflow")).to_have_count(1)
+        elsewhere = page.locator("table.runs tbody tr").filter(has=page.locator(f'a[title="{ops.push}"]'))
+        expect(elsewhere.get_by_role("link", name="Airflow")).to_have_count(0)
+        expect(elsewhere).to_contain_text("not in Airflow")
+        page.screenshot(path=str(NOTES_SCREENS / "stock_sync_page_1366.png"), full_page=True)
+
+        for name, run_id in (("nightly", ops.applied), ("push", ops.push), ("intraday", ops.intraday),
+                             ("dry_run", ops.dry_run)):
+            page.goto(report(ops, run_id))
+            assert headline(page).startswith(wanted[run_id][0]), (name, headline(page))
+            page.screenshot(path=str(NOTES_SCREENS / f"report_{name}_1366.png"), full_page=True)
+            if name == "dry_run":  # the caption counts the bars drawn
+                caption = squash(page.locator("#zeroed-caption").inner_text())
+                assert f"the {min(dn, 15)} biggest of {dn} drawn" in caption, caption

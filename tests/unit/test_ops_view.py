@@ -108,6 +108,20 @@ def test_a_failed_validation_names_the_check() -> None:
     assert runview.checks_verdict(run).text == "check failed"
 
 
+def test_quarantine_checks_over_their_share_are_named_with_their_skus() -> None:
+    error = ("validate: WMS counts failed validation, nothing was written: sku_format[sku]: 3 of 40 rows offending; "
+             "unknown_sku[sku]: 3 of 40 rows offending")
+    run = record(status="failed", dq_success=False, guardrails=None, error=error, first_error=error)
+    checks = [{"check_name": "sku_format[sku]", "success": False, "policy": "quarantine",
+               "observed": "3 of 40 rows offending", "examples": '["bad one", "bad two", "bad three", "bad four"]'},
+              {"check_name": "unknown_sku[sku]", "success": False, "policy": "quarantine",
+               "observed": "3 of 40 rows offending", "examples": [False, False, False]}]
+    story = runview.story(run, checks=checks, base="")
+    assert story.sentence == ("Stopped at validation: check sku_format[sku] failed (3 of 40 rows offending, e.g. "
+                              "bad one, bad two, bad three …) (and 1 more). Nothing was written to the shop.")
+    assert runview.example_phrase([False, False]) == ""  # a derived flag names nothing
+
+
 def test_a_failed_extract_says_the_step_and_the_first_cause() -> None:
     first = "extract: WMS unreachable after 3 attempts at http://wms/v1/stock (page 1): HTTP 503"
     run = record(status="failed", dq_success=None, guardrails=None, error="extract: later attempt", first_error=first)
@@ -264,8 +278,8 @@ def test_an_alert_fits_a_phone_and_says_what_checkout_does() -> None:
     sent = alert_text.compose(body, run, [], None)
     assert sent["text"] == ("stocksync Nightly sync (inventory_nightly_sync): Failed at extract (reading the WMS "
                             "counts) because WMS unreachable after 3 attempts: HTTP 503. Nothing was written to the "
-                            "shop. Checkout: open again (released by the run's teardown). "
-                            "https://airflow/stocksync/runs/inventory_nightly_sync/r1")
+                            "shop. Checkout: open again (released by the run's teardown).")
+    assert alert_text.for_chat(sent)["text"] == sent["text"] + " https://airflow/stocksync/runs/inventory_nightly_sync/r1"
     assert len(sent["text"]) < 400 and sent["error"] == body["error"]  # the full error stays
     assert sent["checkout_closed_until"] is None and sent["step"] == "extract"
     held = alert_text.compose(body, run, [], NOW + timedelta(minutes=5))
@@ -276,3 +290,48 @@ def test_an_alert_fits_a_phone_and_says_what_checkout_does() -> None:
                                       "unknown run parameter(s): x. Nothing was frozen or written. Checkout: open")
     other = {"kind": "drift", "run_id": "r1", "text": "drift far above the trend"}
     assert alert_text.summarize(None, other) is other  # type: ignore[arg-type]  # other kinds keep their text
+
+
+HOSTILE_SKUS = ["<https://evil.example|click>", "[click](https://evil.example/y)", "<!channel> @here @everyone",
+                "<b>x</b> & co"]
+
+
+def test_a_chat_alert_shows_data_as_text_and_links_the_run_page_on_the_airflow_server() -> None:
+    """Slack's mrkdwn needs `&`, `<`, `>` escaped (api.slack.com/reference/surfaces/formatting#escaping);
+    Markdown clients link `[x](y)` and bare URLs, and ping `@here`. None of that may come from data."""
+    body = {"kind": "task_failed", "dag_id": "inventory_nightly_sync", "run_id": "r1&<x>",
+            "text": "Stopped at validation: check sku_format[sku] failed (e.g. " + ", ".join(HOSTILE_SKUS) + ")",
+            "error": "sku_format: " + " ".join(HOSTILE_SKUS), "report": "/srv/airflow/reports/r1/report.html",
+            "report_url": "https://airflow.shop.example/stocksync/runs/inventory_nightly_sync/r1%26%3Cx%3E"}
+    sent = alert_text.for_chat(body)
+    assert "report" not in sent and sent["report_url"] == body["report_url"]
+    assert sent["text"].endswith(" https://airflow.shop.example/stocksync/runs/inventory_nightly_sync/r1%26%3Cx%3E")
+    data = sent["text"].rsplit(" ", 1)[0]
+    for value in (data, sent["error"], sent["run_id"]):
+        assert "<" not in value and ">" not in value and "](" not in value and "://" not in value, value
+        assert "@here" not in value and "@everyone" not in value, value
+    assert "&lt;b&gt;x&lt;/b&gt; &amp; co" in data and "&lt;!channel&gt;" in data
+    assert "https[:]//evil.example" in data and sent["run_id"] == "r1&amp;&lt;x&gt;"
+    # no [api] base_url: a path on the server is no link; the text says what to configure
+    bare = alert_text.for_chat({**body, "report_url": "/stocksync/runs/inventory_nightly_sync/r1"})
+    assert bare["report_url"] is None and bare["text"].endswith("set Airflow's [api] base_url to its public URL)")
+    assert alert_text.for_chat({**body, "report_url": "https://evil.example/<x>"})["report_url"] is None
+
+
+def test_the_schedule_line_gives_the_next_run_in_the_shop_zone_the_page_zone_and_utc() -> None:
+    """The spring-forward night in Berlin has no 02:30: the run is an hour later by the wall clock,
+    01:30 UTC (zoneinfo reads the missing 02:30 with the winter offset)."""
+    from zoneinfo import ZoneInfo
+
+    from include.stocksync.pages import display_zone
+
+    now = datetime(2026, 3, 28, 12, 0, tzinfo=timezone.utc)
+    line = opsview.schedule("30 2 * * *", "Europe/Berlin", display_zone("America/New_York"), now)
+    assert line is not None and line.cron == "30 2 * * *" and line.shop_zone == "Europe/Berlin"
+    run = datetime(2026, 3, 29, 2, 30, tzinfo=ZoneInfo("Europe/Berlin")).astimezone(timezone.utc)
+    assert line.next_utc == f"{run:%Y-%m-%d %H:%M} UTC" == "2026-03-29 01:30 UTC"
+    assert line.next_shop == "2026-03-29 03:30 CEST"
+    assert line.next_display == f"{run.astimezone(ZoneInfo('America/New_York')):%Y-%m-%d %H:%M} EDT"
+    same = opsview.schedule("30 2 * * *", "Europe/Berlin", display_zone("Europe/Berlin"), now)
+    assert same is not None and same.next_display is None  # one zone: said once
+    assert opsview.schedule("not a cron", "UTC", display_zone("UTC"), now) is None

@@ -295,3 +295,40 @@ def test_plan_browser_keeps_the_sku_filter_and_plan_rows_as_text() -> None:
     # in an attribute the marker is plain text: a <span> there would end the attribute
     assert f'name="sku" value="{ESCAPED_SCRIPT}⟨U+202E⟩gpj.exe' in page
     assert '?outcome=changed&amp;sku=%3Cimg' in page and "zeroed=1" in page  # the pager keeps the filters
+
+
+def test_a_caption_counts_the_bars_its_chart_draws() -> None:
+    """A dry run whose plan zeroes 200 SKUs: the report lists 50, the chart draws the 15 biggest;
+    the caption says 15 of 200, never 50 of 200 over 15 bars."""
+    zeroed = [{"sku": f"SKU-{n:04d}", "old_qty": 100 - n, "new_qty": 0, "total": 200} for n in range(50)]
+    run = hostile_run(run_id="manual__z", status="dry_run", dq_success=True, error=None, quarantined=0,
+                      override_reason=None,
+                      guardrails=[{"name": "max_zeroed_share", "success": False, "observed": "200 SKUs to 0"}],
+                      options={"dry_run": True})
+    page = report_page("manual__z", run, zeroed=zeroed, zeroed_total=200)
+    caption = re.search(r'id="zeroed-caption">(.*?)</p>', page, re.S)
+    assert caption is not None and "the 15 biggest of 200 drawn" in caption.group(1), caption
+    chart = page.split('aria-label="SKUs that would drop to zero', 1)[1].split("</svg>", 1)[0]
+    assert chart.count("<rect") - chart.count('class="rerun"') >= 15 and "SKU-0014" in chart and "SKU-0015" not in chart
+
+
+def test_each_runs_page_row_shows_its_own_run_figures(tmp_path: Path) -> None:
+    """Rows of a push that moved +50 units, an intraday run that moved −10, and a dry run that would
+    change 7 SKUs: each row's Stock cell and sentence carry that run's own figures (the columns
+    select_runs_page.sql reads from the run's audit rows or its recorded plan)."""
+    base = {"stage_seconds": {}, "warnings": [], "attempts": [], "error": None, "first_error": None,
+            "dq_success": True, "quarantined": 0, "freeze_seconds": 1.0, "guardrails": [], "options": {},
+            "triggered_by": "ops", "override_reason": None, "alerts": 0}
+    runs = [hostile_run(**{**base, "run_id": "manual__push", "dag_id": "inventory_full_push", "status": "applied",
+                           "skus_moved": 2, "units_up": 50, "units_down": 0}),
+            hostile_run(**{**base, "run_id": "scheduled__intraday", "dag_id": "inventory_intraday_sync",
+                           "status": "applied", "skus_moved": 1, "units_up": 0, "units_down": 10, "quarantined": 3}),
+            hostile_run(**{**base, "options": {"dry_run": True}, "run_id": "manual__dry", "status": "dry_run",
+                           "skus_moved": 7, "units_up": 12, "units_down": 30})]
+    page = render_runs_page(runs, tmp_path, base="")
+    rows = page.split("<tbody>", 1)[1].split("</tr>")
+    cells = [re.sub(r"<[^>]+>", " ", r) for r in rows[:3]]
+    assert "Applied: 2 SKUs changed (+50 units)." in cells[0] and "+50 units" in cells[0]
+    assert "Applied: 1 SKU changed (−10 units). 3 WMS rows were quarantined (kept out of the load)." in cells[1]
+    assert "would change" in cells[2] and "a real run would change 7 SKUs (+12 / −30 units)" in cells[2]
+    assert "(no units)" not in page and "no units" not in " ".join(cells)

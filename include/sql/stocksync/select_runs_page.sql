@@ -9,9 +9,14 @@ WITH recorded AS (
            r.changed, r.clamped, r.unchanged, r.stale, r.duplicate, r.unknown, r.extracted, r.quarantined,
            r.dq_success, r.guardrails, r.options, r.triggered_by, r.override_reason, r.error, r.first_error,
            r.stage_seconds, r.warnings, r.attempts, r.report_path, NULL::text AS failed_task,
-           h.units_over, h.units_under, true AS recorded
+           coalesce(m.skus_changed, (r.apply_details -> 'planned' ->> 'skus_changed')::bigint) AS skus_moved,
+           coalesce(m.units_up, (r.apply_details -> 'planned' ->> 'units_up')::bigint) AS units_up,
+           coalesce(m.units_down, (r.apply_details -> 'planned' ->> 'units_down')::bigint) AS units_down,
+           true AS recorded
       FROM stocksync.sync_runs r
-      LEFT JOIN stocksync.drift_history h ON h.run_id = r.run_id
+      -- what this run applied, from its own audit rows (any sync DAG: nightly, push, intraday); a dry
+      -- run's plan figures are on its record (report.record_planned)
+      LEFT JOIN LATERAL ({movement}) m ON r.status = 'applied'
 ),
 unrecorded AS (
     SELECT DISTINCT ON (a.dag_id, a.run_id)
@@ -21,8 +26,9 @@ unrecorded AS (
            NULL::int AS stale, NULL::int AS duplicate, NULL::int AS unknown, NULL::int AS extracted,
            NULL::int AS quarantined, NULL::boolean AS dq_success, NULL::jsonb AS guardrails, NULL::jsonb AS options,
            NULL::text AS triggered_by, NULL::text AS override_reason, a.error, a.error AS first_error,
-           '{}'::jsonb AS stage_seconds, '[]'::jsonb AS warnings, '[]'::jsonb AS attempts, NULL::text AS report_path,
-           a.task_id AS failed_task, NULL::bigint AS units_over, NULL::bigint AS units_under, false AS recorded
+           jsonb_build_object() AS stage_seconds, '[]'::jsonb AS warnings, '[]'::jsonb AS attempts, NULL::text AS report_path,
+           a.task_id AS failed_task, NULL::bigint AS skus_moved, NULL::bigint AS units_up, NULL::bigint AS units_down,
+           false AS recorded
       FROM stocksync.alerts a
      WHERE a.dag_id = ANY(%(sync_dags)s::text[])
        AND a.task_id = ANY(%(early_tasks)s::text[])
