@@ -18,7 +18,7 @@ the two never write at the same time. Trigger from the UI (Trigger DAG form) or 
 see the README.
 """
 
-from include.stocksync.dag_factory import build_sync_dag
+from include.stocksync.airflow.dag_factory import build_sync_dag
 
 build_sync_dag(
     dag_id="inventory_full_push",

@@ -19,6 +19,6 @@ since the last applied sequence, between two nightly syncs (docs/order-push-and-
 With `loop.gap_triggers_full_sync`, a gap also triggers `inventory_nightly_sync` (**trigger_full_sync**).
 """
 
-from include.stocksync.loop_dags import build_intraday_dag
+from include.stocksync.airflow.loop_dags import build_intraday_dag
 
 build_intraday_dag(__doc__)

@@ -14,8 +14,8 @@ Schedule, freeze and adjustment modes come from `include/config/stocksync.yaml`;
 trigger may override the modes. Failures post an alert to the `stocksync_alerts` webhook.
 """
 
-from include.stocksync.dag_factory import build_sync_dag
-from include.stocksync.settings import load_settings
+from include.stocksync.airflow.dag_factory import build_sync_dag
+from include.stocksync.config.settings import load_settings
 
 build_sync_dag(
     dag_id="inventory_nightly_sync",

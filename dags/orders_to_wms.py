@@ -13,9 +13,9 @@ counted (docs/order-push-and-intraday.md).
 2. **send_cancellations**: cancel in the WMS the acknowledged orders the shop has cancelled, once.
 
 Re-queue held orders: trigger with `{"requeue_order_ids": [1234, 1235]}` or `{"requeue_all": true}`,
-or `python -m include.stocksync.order_push requeue 1234 1235`.
+or `python -m include.stocksync.sync.order_push requeue 1234 1235`.
 """
 
-from include.stocksync.loop_dags import build_orders_dag
+from include.stocksync.airflow.loop_dags import build_orders_dag
 
 build_orders_dag(__doc__)

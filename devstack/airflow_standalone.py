@@ -20,7 +20,7 @@ scheduler, dag-processor, triggerer) on SQLite + LocalExecutor, for the local st
 - `token()` logs in with `POST /auth/token`; `api(method, path, json=...)` calls the REST API
   with that bearer token. Works as root (Airflow does not refuse it).
 - `auth="fab"`: per-person accounts under Airflow's FAB auth manager instead of the one simple-auth
-  login (`users`: username -> `admin` | `ops` | `viewer`, roles in include/stocksync/airflow_roles.py).
+  login (`users`: username -> `admin` | `ops` | `viewer`, roles in include/stocksync/airflow/roles.py).
   `airflow standalone` always switches to the simple auth manager, so this mode runs the same
   parts itself (api-server, scheduler, dag-processor, triggerer: one process group, LocalExecutor
   on the SQLite DB) after migrating the metadata DB, FAB's tables, the roles and the accounts. Each
@@ -52,7 +52,7 @@ import requests
 
 from devstack.local_secrets import PRIVATE_UMASK, make_private_dir, open_private_log, tighten, write_private
 from devstack.local_stack import airflow_env, free_port
-from include.stocksync.settings import PROJECT_ROOT, WRITER_POOL
+from include.stocksync.config.settings import PROJECT_ROOT, WRITER_POOL
 
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
@@ -266,7 +266,7 @@ class AirflowStandalone:
         write_private(users_file, json.dumps({name: {"role": role, "password": self.passwords[name]}
                                               for name, role in self.users.items()}))
         steps = [[str(self.airflow_bin), "db", "migrate"], [str(self.airflow_bin), "fab-db", "migrate"],
-                 [sys.executable, "-m", "include.stocksync.airflow_roles", "--users-file", str(users_file)]]
+                 [sys.executable, "-m", "include.stocksync.airflow.roles", "--users-file", str(users_file)]]
         try:
             for argv in steps:
                 done = subprocess.run(argv, cwd=PROJECT_ROOT, env=self.env, capture_output=True, text=True,

@@ -23,7 +23,7 @@ import requests
 
 from devstack.local_secrets import PRIVATE_UMASK
 from include.stocksync.availability.settings import ENV_PREFIX
-from include.stocksync.settings import PROJECT_ROOT
+from include.stocksync.config.settings import PROJECT_ROOT
 
 
 def free_port() -> int:

@@ -70,7 +70,7 @@ from devstack.local_secrets import (
 )
 from devstack.local_stack import airflow_env, free_port
 from devstack.worker_hostname import WORKER_NAME_ENV
-from include.stocksync.settings import PROJECT_ROOT, WRITER_POOL
+from include.stocksync.config.settings import PROJECT_ROOT, WRITER_POOL
 
 EXECUTOR = "CeleryExecutor"
 STACK_HOME = LOCAL_DIR / "airflow-celery"
@@ -760,7 +760,7 @@ def run(args: argparse.Namespace) -> int:
     from devstack.local_secrets import wms_token_file
     from devstack.local_stack import LocalStack
     from devstack.stack_cli import _interrupt
-    from include.stocksync.pipeline import apply_schema
+    from include.stocksync.sync.pipeline import apply_schema
 
     for port, what in ((args.port, "--port"), (args.redis_port, "--redis-port"),
                        (args.availability_port, "--availability-port")):

@@ -25,9 +25,9 @@ from devstack.demo_seed import WmsAdmin, seed_demo
 from devstack.local_pg import LocalPostgresError
 from devstack.local_secrets import PRIVATE_UMASK
 from devstack.local_stack import LocalStack, LocalStackError, migrate_airflow
-from include.stocksync.db import connect
-from include.stocksync.pipeline import apply_schema, summary
-from include.stocksync.report import ordered_stages
+from include.stocksync.store.db import connect
+from include.stocksync.sync.pipeline import apply_schema, summary
+from include.stocksync.ui.report import ordered_stages
 
 DAG_ID = "inventory_nightly_sync"
 DEV_SQL = Path(__file__).resolve().parent / "sql"
@@ -120,7 +120,7 @@ def demo(args: argparse.Namespace) -> int:
     run = summary(stack.pg.dsn(), run_id)
     print_summary(run, seeded, time.perf_counter() - started)
     if exported is not None:  # issue 14: where the file went
-        from include.stocksync.file_drop import file_drops_of_run
+        from include.stocksync.sync.file_drop import file_drops_of_run
 
         for drop in file_drops_of_run(stack.pg.dsn(), run_id):
             print(f"  WMS file         {drop['data_file']} ({exported.rows} rows): {drop['status']}"

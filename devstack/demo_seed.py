@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 import requests
 
-from include.stocksync.db import connect
+from include.stocksync.store.db import connect
 
 
 @dataclass(frozen=True)

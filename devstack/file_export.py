@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 import requests
 
-from include.stocksync.contract import FIELD_NAMES
+from include.stocksync.domain.contract import FIELD_NAMES
 
 MANIFEST_SUFFIX = ".manifest.json"
 

@@ -22,7 +22,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from include.stocksync.settings import PROJECT_ROOT
+from include.stocksync.config.settings import PROJECT_ROOT
 
 LOCAL_DIR = PROJECT_ROOT / ".local"
 PRIVATE_UMASK = 0o077

@@ -36,7 +36,7 @@ from devstack.local_secrets import (
     wms_token_file,
     write_private,
 )
-from include.stocksync.settings import PROJECT_ROOT, WRITER_POOL
+from include.stocksync.config.settings import PROJECT_ROOT, WRITER_POOL
 
 WMS_TOKEN_ENV = "STOCKSYNC_WMS_TOKEN"
 WMS_PORT_SETTING = "STOCKSYNC_WMS_PORT"
@@ -239,7 +239,7 @@ def airflow_env(home: Path, *, shop_dsn: str, wms_url: str, token: str, webhook_
 
 def shop_zone() -> str:
     """The shop's time zone from the project's settings (`shop_timezone`)."""
-    from include.stocksync.settings import load_settings
+    from include.stocksync.config.settings import load_settings
 
     return load_settings().shop_timezone
 

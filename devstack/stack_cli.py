@@ -19,7 +19,7 @@ port and print the URL to paste into the storefront platform; Ctrl-C stops it wi
 
 `--auth fab` logs people in one by one, as docker-compose.yaml does: Airflow's FAB auth manager,
 an account per `--user NAME:ROLE` (roles `admin`, `ops`: may trigger the push DAGs, `viewer`: reads
-only; include/stocksync/airflow_roles.py) plus an admin account named after you, each with its
+only; include/stocksync/airflow/roles.py) plus an admin account named after you, each with its
 own random password (kept in `.local/airflow-fab/fab_passwords.json`, printed at start). Its
 AIRFLOW_HOME is `.local/airflow-fab`, apart from the simple-auth one.
 """
@@ -43,8 +43,8 @@ from devstack.cli import DAG_ID, ensure_seeded
 from devstack.local_pg import LOCAL_DIR
 from devstack.local_secrets import PRIVATE_UMASK, wms_token_file
 from devstack.local_stack import LocalStack
-from include.stocksync.airflow_roles import ACCOUNT_ROLES
-from include.stocksync.pipeline import apply_schema
+from include.stocksync.airflow.roles import ACCOUNT_ROLES
+from include.stocksync.sync.pipeline import apply_schema
 
 AIRFLOW_HOME = LOCAL_DIR / "airflow-standalone"
 AIRFLOW_HOME_FAB = LOCAL_DIR / "airflow-fab"

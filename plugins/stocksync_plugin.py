@@ -52,7 +52,7 @@ run's DAG. Errors are HTML pages for a browser, JSON for API clients.
 
 SKUs, raw values, errors, override reasons, user names and run ids can hold anything (a WMS
 feed, a REST trigger). Every page is rendered from the Jinja2 templates of
-`include/stocksync/templates/` (`include/stocksync/pages.py`) with autoescape on, and invisible or
+`include/stocksync/ui/templates/` (`include/stocksync/ui/pages.py`) with autoescape on, and invisible or
 text-reordering characters (controls, zero-width, bidi overrides and isolates) are shown as
 `⟨U+202E⟩`-style markers.
 
@@ -64,7 +64,7 @@ the Airflow UI's own origin only), `Referrer-Policy: same-origin` and `Cache-Con
 
 Airflow's own responses (its UI, REST API, login pages) get `X-Content-Type-Options`,
 `X-Frame-Options`, `Referrer-Policy` and a Content-Security-Policy its UI works with, from the root
-middleware this plugin adds (`include/stocksync/security_headers.py`); a header our pages set
+middleware this plugin adds (`include/stocksync/ui/security_headers.py`); a header our pages set
 themselves is kept.
 
 ### The iframe Airflow puts our pages in
@@ -90,7 +90,7 @@ origin gives a page nothing to act with.
   on the first request to `/stocksync` only.
 - The shop database is the Airflow connection `stocksync_shop` (config key `shop_conn_id`),
   read at request time; the SQL is under `include/sql/stocksync/`.
-- A report path is `<run key>/<file>` with the run key `include.stocksync.db.run_key(run_id)`
+- A report path is `<run key>/<file>` with the run key `include.stocksync.store.db.run_key(run_id)`
   (16 hex characters) and `<file>` one of `REPORT_FILES`; anything else is a 404.
 """
 
@@ -108,7 +108,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
 
-from include.stocksync.security_headers import SecurityHeadersMiddleware
+from include.stocksync.ui.security_headers import SecurityHeadersMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +138,9 @@ def render_runs_page(runs: list[dict[str, Any]], reports: Path, *, trends: list[
                      in_airflow: set[tuple[str, str]] | None = None) -> str:
     """The runs page: trends, the availability panel, filters, and one row per run, newest first,
     linked to its report when it exists (else to the page saying why it has none)."""
-    from include.stocksync import opsview, runview
-    from include.stocksync.db import run_key
-    from include.stocksync.pages import render
+    from include.stocksync.store.db import run_key
+    from include.stocksync.ui import opsview, runview
+    from include.stocksync.ui.pages import render
 
     base = runview.airflow_base() if base is None else base
     filters = filters or opsview.Filters()
@@ -166,9 +166,9 @@ def render_plan_browser(dag_id: str, run_id: str, rows: list[dict[str, Any]], to
     """A page of a run's plan with its filters."""
     from urllib.parse import urlencode
 
-    from include.stocksync import runview
-    from include.stocksync.pages import render
-    from include.stocksync.report import OUTCOME_LABELS, PLAN_LABELS
+    from include.stocksync.ui import runview
+    from include.stocksync.ui.pages import render
+    from include.stocksync.ui.report import OUTCOME_LABELS, PLAN_LABELS
 
     def href(**changes: Any) -> str:
         values = {"outcome": outcome, "sku": sku, "zeroed": 1 if zeroed else None, "page": page, **changes}
@@ -188,7 +188,7 @@ def render_plan_browser(dag_id: str, run_id: str, rows: list[dict[str, Any]], to
 def render_no_report_page(dag_id: str, run_id: str, record_status: str | None = None) -> str:
     """What the "Sync report" tab shows for a run without a report: one still going (its record
     has `record_status`), or one nothing is known of."""
-    from include.stocksync.pages import render
+    from include.stocksync.ui.pages import render
 
     return render("no_report.html", dag_id=dag_id, run_id=run_id, record_status=record_status)
 
@@ -198,8 +198,8 @@ def render_refused_page(dag_id: str, run_id: str, alerts: list[dict[str, Any]], 
     """A run refused at its first task: what refused it (its first alert), what to do, and the
     errors its alerts reported. `taken`: its run id is the record of another DAG's run (`owner`,
     when the user may read that DAG)."""
-    from include.stocksync import runview
-    from include.stocksync.pages import render
+    from include.stocksync.ui import runview
+    from include.stocksync.ui.pages import render
 
     base = runview.airflow_base() if base is None else base
     first = alerts[0] if alerts else {}
@@ -210,7 +210,7 @@ def render_refused_page(dag_id: str, run_id: str, alerts: list[dict[str, Any]], 
 
 
 def render_error_page(status_code: int, message: str) -> str:
-    from include.stocksync.pages import render
+    from include.stocksync.ui.pages import render
 
     return render("error.html", status_code=status_code, title=ERROR_TITLES.get(status_code, "Error"),
                   message=message)
@@ -221,9 +221,9 @@ def _shop_cursor() -> Iterator[Any]:
     """A dict-row cursor on the shop database (the `stocksync_shop` connection), read at request time."""
     from psycopg.rows import dict_row
 
-    from include.stocksync.connections import postgres_dsn
-    from include.stocksync.db import connect
-    from include.stocksync.settings import load_settings
+    from include.stocksync.airflow.connections import postgres_dsn
+    from include.stocksync.config.settings import load_settings
+    from include.stocksync.store.db import connect
 
     dsn = postgres_dsn(load_settings().shop_conn_id)
     with connect(dsn, connect_timeout=5) as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -238,9 +238,9 @@ def fetch_recent_runs(limit: int = RECENT_RUNS, filters: Any = None,
     DAGs with runs (for the filter)."""
     from datetime import datetime, timedelta, timezone
 
-    from include.stocksync import opsview, runview
-    from include.stocksync.db import query
-    from include.stocksync.pages import display_zone
+    from include.stocksync.store.db import query
+    from include.stocksync.ui import opsview, runview
+    from include.stocksync.ui.pages import display_zone
 
     filters = filters or opsview.Filters()
     tz, name = zone or display_zone()
@@ -286,7 +286,7 @@ def airflow_runs(runs: list[dict[str, Any]]) -> set[tuple[str, str]] | None:
 def fetch_run(dag_id: str, run_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The run record with this run id (whichever DAG it belongs to) and the alerts recorded for
     this DAG's run of that id."""
-    from include.stocksync.db import query
+    from include.stocksync.store.db import query
 
     with _shop_cursor() as cur:
         record = cur.execute(query(SQL_RUN), {"run_id": run_id}).fetchone()
@@ -296,8 +296,8 @@ def fetch_run(dag_id: str, run_id: str) -> tuple[dict[str, Any] | None, list[dic
 
 def fetch_report_dags(run_key: str) -> set[str]:
     """The DAGs whose run records have `<reports_dir>/<run_key>/report.html` as their report."""
-    from include.stocksync.db import query
-    from include.stocksync.settings import load_settings
+    from include.stocksync.config.settings import load_settings
+    from include.stocksync.store.db import query
 
     recorded = load_settings().reports_path / run_key / "report.html"  # as report.report_path builds it
     paths = sorted({str(recorded), str(recorded.resolve())})
@@ -307,7 +307,7 @@ def fetch_report_dags(run_key: str) -> set[str]:
 
 def report_file(run_key: str, file_path: str) -> Path:
     """The file `<reports_dir>/<run_key>/<file_path>` when it is one of `REPORT_FILES`; else 404."""
-    from include.stocksync.settings import load_settings
+    from include.stocksync.config.settings import load_settings
 
     if not RUN_KEY_PATTERN.fullmatch(run_key) or file_path not in REPORT_FILES:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Report not found")
@@ -335,8 +335,8 @@ def create_app() -> FastAPI:
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
     from airflow.api_fastapi.core_api.security import get_user
 
-    from include.stocksync.db import run_key as key_of
-    from include.stocksync.settings import load_settings
+    from include.stocksync.config.settings import load_settings
+    from include.stocksync.store.db import run_key as key_of
 
     app = FastAPI(title="stocksync", description="Stock sync runs and reports", docs_url=None, redoc_url=None,
                   openapi_url=None)
@@ -371,8 +371,8 @@ def create_app() -> FastAPI:
     def runs_page(request: Request, user: UserDep) -> HTMLResponse:
         from datetime import datetime, timezone
 
-        from include.stocksync import opsview, runview
-        from include.stocksync.pages import display_zone
+        from include.stocksync.ui import opsview, runview
+        from include.stocksync.ui.pages import display_zone
 
         filters = opsview.Filters.parse(dict(request.query_params), runview.SYNC_DAGS)
         zone = display_zone()
@@ -470,10 +470,10 @@ def fetch_plan(dag_id: str, run_id: str, *, outcome: str | None, sku: str | None
     """A page of the run's plan: from its plan table while it exists, else from its plan.csv (a
     dry run's; staging tables are dropped after the retention). (rows, matching rows, SKUs per
     outcome, source). LookupError when the run is not this DAG's or has no plan left."""
-    from include.stocksync.db import STAGING_SCHEMA, query
-    from include.stocksync.db import run_key as key_of
-    from include.stocksync.merge import plan_table
-    from include.stocksync.settings import load_settings
+    from include.stocksync.config.settings import load_settings
+    from include.stocksync.store.db import STAGING_SCHEMA, query
+    from include.stocksync.store.db import run_key as key_of
+    from include.stocksync.sync.merge import plan_table
 
     with _shop_cursor() as cur:
         record = cur.execute(query(SQL_RUN), {"run_id": run_id}).fetchone()
@@ -506,7 +506,7 @@ def _plan_from_csv(path: Path, *, outcome: str | None, sku: str | None, zeroed: 
     import csv
     from collections import Counter
 
-    from include.stocksync.csv_cells import cell_text  # plan.csv marks formula-looking SKUs as text
+    from include.stocksync.domain.csv_cells import cell_text  # plan.csv marks formula-looking SKUs as text
 
     def number(value: str) -> int | None:
         return int(value) if value not in ("", None) else None
@@ -550,7 +550,7 @@ class LazyApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._app is None:
-            from include.stocksync.pages import SECURITY_HEADERS
+            from include.stocksync.ui.pages import SECURITY_HEADERS
 
             self._headers = dict(SECURITY_HEADERS)
             self._app = create_app()
@@ -573,7 +573,7 @@ class StocksyncPlugin(AirflowPlugin):
 
     name = "stocksync"
     fastapi_apps = [{"app": LazyApp(), "url_prefix": URL_PREFIX, "name": "Stock sync"}]
-    # CSP, X-Frame-Options, nosniff on Airflow's own pages and API too (include/stocksync/security_headers.py)
+    # CSP, X-Frame-Options, nosniff on Airflow's own pages and API too (include/stocksync/ui/security_headers.py)
     fastapi_root_middlewares = [{"middleware": SecurityHeadersMiddleware, "name": "stocksync security headers"}]
     external_views = [{
         "name": "Stock sync",

@@ -48,9 +48,9 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from devstack.demo_seed import WmsAdmin, reset_shop  # noqa: E402
 from devstack.local_pg import LOCAL_DIR, LocalPostgres, scratch_database  # noqa: E402
 from devstack.local_stack import WmsProcess, airflow_env, free_port, migrate_airflow  # noqa: E402
-from include.stocksync import pipeline  # noqa: E402
-from include.stocksync.db import connect  # noqa: E402
-from include.stocksync.settings import load_settings  # noqa: E402
+from include.stocksync.config.settings import load_settings  # noqa: E402
+from include.stocksync.store.db import connect  # noqa: E402
+from include.stocksync.sync import pipeline  # noqa: E402
 
 # random per run (workers inherit it from the environment): no token of ours is a constant
 TOKEN = os.environ.setdefault("STOCKSYNC_BENCH_WMS_TOKEN", secrets.token_urlsafe(24))

@@ -60,7 +60,7 @@ from devstack.demo_seed import WmsAdmin, load_catalog, reset_shop  # noqa: E402
 from devstack.local_pg import scratch_database  # noqa: E402
 from devstack.local_stack import WmsProcess, free_port  # noqa: E402
 from include.stocksync.availability.skus import upsert_mapping  # noqa: E402
-from include.stocksync.db import connect  # noqa: E402
+from include.stocksync.store.db import connect  # noqa: E402
 
 TOKEN = os.environ.setdefault("STOCKSYNC_BENCH_WMS_TOKEN", secrets.token_urlsafe(24))
 SIZES = ("S", "M", "L", "XL")
@@ -70,7 +70,7 @@ SHED = "unknown (overloaded)"  # X-Inventory-Status and -Cause of an answer shed
 # --------------------------------------------------------------------------- set-up
 def apply_schema(dsn: str) -> None:
     """The reference shop schema and stocksync's tables (the benchmark's own cluster)."""
-    from include.stocksync.pipeline import apply_schema as create
+    from include.stocksync.sync.pipeline import apply_schema as create
 
     create(dsn)
 

@@ -54,13 +54,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     """In its own process: one extract of `args.kind`, timed, with its memory."""
     import requests
 
-    from include.stocksync.db import connect
-    from include.stocksync.extract import extract_to_staging
-    from include.stocksync.file_drop import drop_folder
-    from include.stocksync.file_settings import FileSourceSettings
-    from include.stocksync.sources.base import WalkBounds
-    from include.stocksync.sources.file import FileSource, read_manifest
-    from include.stocksync.sources.http import WmsClient
+    from include.stocksync.config.files import FileSourceSettings
+    from include.stocksync.store.db import connect
+    from include.stocksync.sync.extract import extract_to_staging
+    from include.stocksync.sync.file_drop import drop_folder
+    from include.stocksync.wms.sources.base import WalkBounds
+    from include.stocksync.wms.sources.file import FileSource, read_manifest
+    from include.stocksync.wms.sources.http import WmsClient
 
     dsn = os.environ["STOCKSYNC_BENCH_DSN"]
     run_id = f"bench-file-{args.kind}-{args.size}"
@@ -114,7 +114,7 @@ def main() -> int:
 def run(dsn: str, args: argparse.Namespace) -> int:
     from devstack.file_export import export_snapshot
     from devstack.local_stack import WmsProcess, free_port
-    from include.stocksync.pipeline import apply_schema
+    from include.stocksync.sync.pipeline import apply_schema
 
     apply_schema(dsn)
     wms = WmsProcess(free_port(), TOKEN, skus=10)

@@ -34,9 +34,9 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from devstack.demo_seed import load_catalog, reset_shop  # noqa: E402
 from devstack.local_pg import scratch_database  # noqa: E402
 from devstack.local_stack import WmsProcess, free_port  # noqa: E402
-from include.stocksync import intraday, order_push, pipeline  # noqa: E402
-from include.stocksync.db import connect  # noqa: E402
-from include.stocksync.settings import LoopSettings, load_settings  # noqa: E402
+from include.stocksync.config.settings import LoopSettings, load_settings  # noqa: E402
+from include.stocksync.store.db import connect  # noqa: E402
+from include.stocksync.sync import intraday, order_push, pipeline  # noqa: E402
 
 TOKEN = os.environ.setdefault("STOCKSYNC_BENCH_WMS_TOKEN", secrets.token_urlsafe(24))
 

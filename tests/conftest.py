@@ -27,8 +27,8 @@ from devstack.demo_seed import reset_shop
 from devstack.local_pg import LocalPostgres
 from devstack.local_stack import WmsProcess, airflow_env, free_port, migrate_airflow
 from devstack.webhook_receiver import make_server
-from include.stocksync.db import connect
-from include.stocksync.pipeline import apply_schema
+from include.stocksync.store.db import connect
+from include.stocksync.sync.pipeline import apply_schema
 
 # The session's Airflow home, fixed before any test module is collected: a module that imports the
 # plugin (or any Airflow module) at collection binds Airflow's settings to AIRFLOW_HOME then, so it

@@ -50,7 +50,7 @@ def database_dsn(conn_id: str) -> str:
     dsn = os.environ.get("STOCKSYNC_DSN")
     if dsn:
         return dsn
-    from include.stocksync.connections import postgres_dsn
+    from include.stocksync.airflow.connections import postgres_dsn
 
     return postgres_dsn(conn_id)
 
@@ -62,7 +62,7 @@ def _conn_id(parser: argparse.ArgumentParser) -> None:
 
 @command("db-upgrade", "apply pending migrations of stocksync's schema", _conn_id)
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from include.stocksync.migrations import upgrade
+    from include.stocksync.store.migrations import upgrade
 
     applied = upgrade(database_dsn(args.conn_id))
     print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
@@ -71,7 +71,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 @command("db-pending", "list migrations not yet applied", _conn_id)
 def _db_pending(args: argparse.Namespace) -> int:
-    from include.stocksync.migrations import pending
+    from include.stocksync.store.migrations import pending
 
     names = pending(database_dsn(args.conn_id))
     print("\n".join(names) if names else "up to date")
@@ -80,7 +80,7 @@ def _db_pending(args: argparse.Namespace) -> int:
 
 def _load_plugins() -> None:
     """Modules that register commands of their own (imported only when the CLI runs)."""
-    for module in ("include.stocksync.order_push",):
+    for module in ("include.stocksync.sync.order_push",):
         try:
             importlib.import_module(module)
         except ImportError:

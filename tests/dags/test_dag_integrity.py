@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from include.stocksync.settings import PROJECT_ROOT
+from include.stocksync.config.settings import PROJECT_ROOT
 
 APPROVED_TAGS = {"stocksync", "inventory", "nightly", "ops", "orders", "intraday"}
 SYNC_DAGS = {"inventory_nightly_sync", "inventory_full_push"}
@@ -28,7 +28,7 @@ def _dags(dagbag: Any) -> list[Any]:
 
 
 def test_every_dag_is_declared_the_same_way(dagbag: Any) -> None:
-    from include.stocksync.alerts import SyncFailureNotifier
+    from include.stocksync.airflow.alerts import SyncFailureNotifier
 
     for dag in _dags(dagbag):
         assert dag.tags and set(dag.tags) <= APPROVED_TAGS, (dag.dag_id, dag.tags)
@@ -96,7 +96,7 @@ def test_airflow3_lint(target: str) -> None:
 # --- issue 13: orders_to_wms and inventory_intraday_sync --------------------------------------------
 
 def test_loop_dags_are_scheduled_from_the_config(dagbag: Any) -> None:
-    from include.stocksync.settings import load_settings
+    from include.stocksync.config.settings import load_settings
 
     loop = load_settings().loop
     assert dagbag.get_dag("orders_to_wms").schedule == loop.orders_schedule

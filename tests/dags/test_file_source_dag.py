@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from include.stocksync.alerts import SyncFailureNotifier
+from include.stocksync.airflow.alerts import SyncFailureNotifier
 
 SYNC_DAGS = ("inventory_nightly_sync", "inventory_full_push")
 
@@ -29,7 +29,7 @@ def file_dagbag(dagbag: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 @pytest.mark.parametrize("dag_id", SYNC_DAGS)
 def test_the_wait_comes_before_the_freeze(file_dagbag: Any, dag_id: str) -> None:
-    from include.stocksync.file_tasks import WmsFileSensor
+    from include.stocksync.airflow.file_tasks import WmsFileSensor
 
     dag = file_dagbag.get_dag(dag_id)
     order = ["wait_for_wms_file", "freeze_checkout", "extract_wms_counts", "validate_counts",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from include.stocksync.settings import load_settings
+from include.stocksync.config.settings import load_settings
 
 
 def test_every_task_has_its_configured_execution_timeout(dagbag: Any) -> None:
@@ -21,7 +21,7 @@ def test_every_task_has_its_configured_execution_timeout(dagbag: Any) -> None:
 
 
 def test_the_watchdog_dag(dagbag: Any) -> None:
-    from include.stocksync.alerts import SyncFailureNotifier
+    from include.stocksync.airflow.alerts import SyncFailureNotifier
 
     dag = dagbag.get_dag("stocksync_watchdog")
     assert dag is not None and dag.schedule == load_settings().operations.watchdog_schedule == "*/5 * * * *"
@@ -49,7 +49,7 @@ def test_a_failure_alert_whose_template_cannot_be_rendered_still_alerts_with_pla
     notifier falls back to the context's DAG, task, run and error, and says why."""
     from types import SimpleNamespace
 
-    from include.stocksync.alerts import SyncFailureNotifier
+    from include.stocksync.airflow.alerts import SyncFailureNotifier
 
     dag = dagbag.get_dag("orders_to_wms")
     assert dag is not None and "stocksync_report" not in (dag.user_defined_macros or {})

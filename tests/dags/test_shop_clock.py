@@ -19,8 +19,8 @@ SPRING, AUTUMN = date(2026, 3, 29), date(2026, 10, 25)
 
 
 def _nightly(monkeypatch: pytest.MonkeyPatch, zone: str) -> Any:
-    from include.stocksync.dag_factory import build_sync_dag
-    from include.stocksync.settings import load_settings
+    from include.stocksync.airflow.dag_factory import build_sync_dag
+    from include.stocksync.config.settings import load_settings
 
     monkeypatch.setenv("STOCKSYNC_SHOP_TIMEZONE", zone)
     monkeypatch.setenv("STOCKSYNC_SCHEDULE", "30 2 * * *")
@@ -64,7 +64,7 @@ def test_the_nightly_runs_once_every_local_night_across_daylight_saving(
 
 
 def test_a_zone_that_does_not_exist_is_refused_naming_the_setting() -> None:
-    from include.stocksync.settings import ConfigError, load_settings
+    from include.stocksync.config.settings import ConfigError, load_settings
 
     for bad in ("Europe/Atlantis", "+01:00", "../../etc/passwd"):
         with pytest.raises(ConfigError, match="shop_timezone must be an IANA time zone name"):

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from devstack.airflow_standalone import AirflowStandalone
-from include.stocksync.settings import PROJECT_ROOT
+from include.stocksync.config.settings import PROJECT_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",

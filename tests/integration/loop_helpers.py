@@ -10,9 +10,9 @@ from typing import Any
 import psycopg
 import requests
 
-from include.stocksync.db import connect
-from include.stocksync.order_push import WmsOrders
-from include.stocksync.settings import LoopSettings, Settings, load_settings
+from include.stocksync.config.settings import LoopSettings, Settings, load_settings
+from include.stocksync.store.db import connect
+from include.stocksync.sync.order_push import WmsOrders
 from tests.conftest import TEST_TOKEN
 
 
@@ -71,7 +71,7 @@ def shop_dsn_env(dsn: str) -> dict[str, str]:
 
 def full_sync(dsn: str, wms: Any, run_id: str, settings: Settings | None = None) -> dict[str, Any]:
     """A nightly sync run through the pipeline's own steps (no Airflow): what the DAG's tasks call."""
-    from include.stocksync import pipeline
+    from include.stocksync.sync import pipeline
 
     settings = settings or load_settings().model_copy(update={"freeze_mode": "none"})
     session = wms_session()
@@ -87,7 +87,7 @@ def full_sync(dsn: str, wms: Any, run_id: str, settings: Settings | None = None)
 
 
 def intraday(dsn: str, wms: Any, run_id: str, settings: Settings | None = None) -> dict[str, Any]:
-    from include.stocksync import intraday as intraday_sync
+    from include.stocksync.sync import intraday as intraday_sync
 
     return intraday_sync.run_once(dsn, settings or load_settings(), run_id=run_id, session=wms_session(),
                                   base_url=wms.url)

@@ -28,7 +28,7 @@ import requests
 from devstack.airflow_standalone import AirflowStandalone, wait_for_run
 from devstack.demo_seed import seed_demo
 from devstack.local_stack import free_port
-from include.stocksync.db import run_key
+from include.stocksync.store.db import run_key
 from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN
 from tests.integration.browser import SCREENSHOTS, Watched, browser_page, sign_in, watch
 
@@ -57,7 +57,7 @@ class UiStack:
 def ui(shop_dsn: str, wms_process: Any, webhook: Any, airflow: dict[str, str], dagbag: Any,
        tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
     """A standalone Airflow (own home, free port) plus one finished nightly run to show."""
-    from include.stocksync.pipeline import get_run
+    from include.stocksync.sync.pipeline import get_run
 
     standalone = AirflowStandalone(
         tmp_path_factory.mktemp("airflow-standalone"), shop_dsn=shop_dsn, wms_url=wms_process.url,
@@ -334,7 +334,7 @@ def run_path(dag_id: str, run_id: str) -> str:
 
 @pytest.fixture(scope="module")
 def hostile(ui: UiStack, shop_dsn: str, dagbag: Any, wms_process: Any, webhook: Any) -> HostileRuns:
-    from include.stocksync.pipeline import get_run
+    from include.stocksync.sync.pipeline import get_run
     from tests.conftest import fresh_dag
 
     wms_process.admin.faults(sku_rename={"SKU-0000030": HOSTILE_SKU})
@@ -373,7 +373,7 @@ def report_url(base: str, run_id: str, name: str = "report.html") -> str:
 
 
 def assert_secured(url: str, status: int, headers: dict[str, str]) -> None:
-    from include.stocksync.pages import CONTENT_SECURITY_POLICY
+    from include.stocksync.ui.pages import CONTENT_SECURITY_POLICY
 
     headers = {k.lower(): v for k, v in headers.items()}
     assert headers.get("content-security-policy") == CONTENT_SECURITY_POLICY, (url, status, headers)

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pytest
 
 from devstack.demo_seed import seed_demo
-from include.stocksync import pipeline
+from include.stocksync.sync import pipeline
 from tests.integration.test_nightly_sync import alerts_for, run_nightly
 
 pytestmark = pytest.mark.slow

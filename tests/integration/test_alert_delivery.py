@@ -17,9 +17,11 @@ from urllib.parse import quote
 
 import pytest
 
-from include.stocksync import delivery, freeze, pipeline, watchdog
-from include.stocksync.db import connect
-from include.stocksync.settings import PROJECT_ROOT, load_settings
+from include.stocksync.config.settings import PROJECT_ROOT, load_settings
+from include.stocksync.ops import delivery, watchdog
+from include.stocksync.shop import freeze
+from include.stocksync.store.db import connect
+from include.stocksync.sync import pipeline
 from tests.conftest import active_freezes, fresh_dag
 from tests.fault_servers import HangingServer, SmtpSink, free_port, smtp_connection_env
 from tests.integration.test_nightly_sync import alerts_for, run_nightly
@@ -223,7 +225,7 @@ def test_the_nightly_deadline_alert_is_declared_and_its_callback_alerts_once(
     from airflow.serialization.serialized_objects import DagSerialization
     from airflow.triggers.callback import CallbackTrigger
 
-    from include.stocksync.deadline import CALLBACK_PATH
+    from include.stocksync.airflow.deadline import CALLBACK_PATH
 
     nightly = dagbag.get_dag("inventory_nightly_sync")
     (alert,) = nightly.deadline

@@ -29,8 +29,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from devstack.availability_process import AvailabilityProcess, free_port, new_secret
 from include.stocksync.availability.skus import upsert_mapping
-from include.stocksync.db import connect, query
-from include.stocksync.settings import PROJECT_ROOT
+from include.stocksync.config.settings import PROJECT_ROOT
+from include.stocksync.store.db import connect, query
 from tests.conftest import TEST_TOKEN, shop_in_line_with_wms
 from tests.fault_servers import HangingServer
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from devstack.demo_seed import load_catalog
-from include.stocksync import pipeline
-from include.stocksync.db import connect
+from include.stocksync.store.db import connect
+from include.stocksync.sync import pipeline
 from tests.conftest import active_freezes, shop_in_line_with_wms, stock_fingerprint
 from tests.integration.test_nightly_sync import run_nightly
 
@@ -140,8 +140,8 @@ def test_normal_night_passes_every_guardrail(dagbag: Any, clean_shop: str, wms: 
     """A few percent of SKUs moving, judged against the shipped default guardrails."""
     from airflow.utils.state import DagRunState
 
-    from include.stocksync.guardrails import evaluate, metrics
-    from include.stocksync.settings import load_settings
+    from include.stocksync.config.settings import load_settings
+    from include.stocksync.sync.guardrails import evaluate, metrics
 
     wms.admin.reset(500, 23)
     with connect(clean_shop) as conn:

@@ -38,10 +38,10 @@ from devstack.celery_stack import CeleryStack
 from devstack.demo_seed import seed_demo
 from devstack.local_pg import LocalPostgres
 from devstack.local_stack import free_port
-from include.stocksync import pipeline
-from include.stocksync.db import connect
-from include.stocksync.ops_settings import worker_loss_bound
-from include.stocksync.settings import load_settings
+from include.stocksync.config.operations import worker_loss_bound
+from include.stocksync.config.settings import load_settings
+from include.stocksync.store.db import connect
+from include.stocksync.sync import pipeline
 from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, active_freezes
 from tests.integration.loop_helpers import shop_stock, truth
 

@@ -22,9 +22,9 @@ import pytest
 
 from devstack.availability_process import AvailabilityProcess, new_secret
 from include.stocksync.availability import protocol as p
-from include.stocksync.db import connect
-from include.stocksync.pipeline import get_run
-from include.stocksync.roles import AVAILABILITY_ROLE, SYNC_ROLE, apply_roles
+from include.stocksync.store.db import connect
+from include.stocksync.store.roles import AVAILABILITY_ROLE, SYNC_ROLE, apply_roles
+from include.stocksync.sync.pipeline import get_run
 from tests.conftest import shop_in_line_with_wms, stock_fingerprint
 from tests.integration import test_nightly_sync as nightly
 from tests.integration.test_availability import ask, available

@@ -1,5 +1,5 @@
 """A drop folder written by another system, step by step through the pipeline functions the file
-tasks call (`include/stocksync/file_drop.py`), on the real PostgreSQL, the WMS simulator's real
+tasks call (`include/stocksync/sync/file_drop.py`), on the real PostgreSQL, the WMS simulator's real
 export and real files: a name that leads out of the folder (a symbolic link, a hard link, a linked
 folder, `..`) is refused and moved to `rejected/<date>/` with its reason, never read and applied;
 a small gzip that expands to a GiB of blank lines is refused at once, as permanent, at its bound.
@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 
 from devstack.file_export import export_snapshot, write_manifest
-from include.stocksync import file_drop, pipeline, runs
-from include.stocksync.errors import is_permanent
-from include.stocksync.file_settings import FileSourceSettings
-from include.stocksync.settings import load_settings
+from include.stocksync.config.files import FileSourceSettings
+from include.stocksync.config.settings import load_settings
+from include.stocksync.domain.errors import is_permanent
+from include.stocksync.runs import record as runs
+from include.stocksync.sync import file_drop, pipeline
 from tests.conftest import TEST_TOKEN, shop_in_line_with_wms, stock_fingerprint
 from tests.unit.test_file_source import newline_member
 

@@ -1,4 +1,4 @@
-"""Settling a dropped file after its run (`include/stocksync/file_drop.py`), step by step through the
+"""Settling a dropped file after its run (`include/stocksync/sync/file_drop.py`), step by step through the
 pipeline functions the tasks call, on the real PostgreSQL and real files: a dry run and a run that
 failed for a transient reason leave the file for the next run; one run per file."""
 
@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from devstack.file_export import export_snapshot
-from include.stocksync import file_drop, pipeline, runs
-from include.stocksync.errors import TransientError
-from include.stocksync.file_settings import FileSourceSettings
-from include.stocksync.settings import RunOptions, load_settings
+from include.stocksync.config.files import FileSourceSettings
+from include.stocksync.config.settings import RunOptions, load_settings
+from include.stocksync.domain.errors import TransientError
+from include.stocksync.runs import record as runs
+from include.stocksync.sync import file_drop, pipeline
 from tests.conftest import TEST_TOKEN, shop_in_line_with_wms, stock_fingerprint
 
 DAG_ID = "test_file_drop"

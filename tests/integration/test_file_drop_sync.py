@@ -21,9 +21,9 @@ import pytest
 
 from devstack.demo_seed import seed_demo
 from devstack.file_export import export_snapshot, write_manifest
-from include.stocksync.db import connect
-from include.stocksync.file_drop import file_drops_of_run
-from include.stocksync.pipeline import get_run
+from include.stocksync.store.db import connect
+from include.stocksync.sync.file_drop import file_drops_of_run
+from include.stocksync.sync.pipeline import get_run
 from tests.conftest import TEST_TOKEN, active_freezes, fresh_dag, stock_fingerprint
 
 pytestmark = pytest.mark.slow

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from include.stocksync import pipeline
-from include.stocksync.db import connect
+from include.stocksync.store.db import connect
+from include.stocksync.sync import pipeline
 from tests.conftest import active_freezes, fresh_dag, shop_in_line_with_wms, stock_fingerprint
 
 pytestmark = pytest.mark.slow

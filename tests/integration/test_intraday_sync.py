@@ -1,4 +1,4 @@
-"""The intraday sync (`include/stocksync/intraday.py`) on the real shop DB and WMS service: the
+"""The intraday sync (`include/stocksync/sync/intraday.py`) on the real shop DB and WMS service: the
 change feed after the last applied sequence, validated, applied through the nightly's atomic,
 seq-guarded apply with the order adjustment; never a freeze; gaps recorded (not guessed) and
 alerted once; skipped while a full sync runs."""
@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from include.stocksync import intraday as intraday_sync
-from include.stocksync import order_push, pipeline
-from include.stocksync.db import connect
-from include.stocksync.validate import ValidationFailed
+from include.stocksync.store.db import connect
+from include.stocksync.sync import intraday as intraday_sync
+from include.stocksync.sync import order_push, pipeline
+from include.stocksync.sync.validate import ValidationFailed
 from tests.conftest import shop_in_line_with_wms
 from tests.integration.loop_helpers import (
     full_sync,
@@ -244,7 +244,7 @@ def test_a_walk_stopped_by_feed_max_events_is_recorded_and_the_next_run_goes_on(
     run = pipeline.get_run(dsn, "bounded-1")
     assert [w["kind"] for w in run["warnings"]] == ["feed_truncated"]
     # the Stock sync page's line and the run report say so
-    from include.stocksync import runview
+    from include.stocksync.ui import runview
 
     assert f"the next run goes on from sequence {start + 4}" in runview.story(run, base="").sentence
     assert "feed_max_events (3)" in open(run["report_path"]).read()

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from include.stocksync import drift, order_push, pipeline
-from include.stocksync.db import connect
+from include.stocksync.store.db import connect
+from include.stocksync.sync import drift, order_push, pipeline
 from tests.conftest import fresh_dag, shop_in_line_with_wms
 from tests.integration.loop_helpers import loop_settings, orders, place, shop_stock, truth, wms_post
 
@@ -104,7 +104,7 @@ def test_a_night_far_above_the_trend_alerts(dagbag: Any, clean_shop: str, wms: A
 def test_a_stalled_feed_alerts_once_then_a_bounded_out_of_order_walk_goes_on(dagbag: Any, clean_shop: str, wms: Any,
                                                                            webhook: Any,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from include.stocksync import intraday
+    from include.stocksync.sync import intraday
 
     dsn = shop_in_line_with_wms(clean_shop, wms, 20, seed=34, drift_share=0.0)
     run(dagbag, "inventory_nightly_sync")

@@ -13,8 +13,8 @@ from urllib.parse import quote
 import pytest
 
 from devstack.demo_seed import seed_demo
-from include.stocksync.db import connect
-from include.stocksync.pipeline import get_run
+from include.stocksync.store.db import connect
+from include.stocksync.sync.pipeline import get_run
 from tests.conftest import active_freezes, fresh_dag, stock_fingerprint, try_place_order
 
 pytestmark = pytest.mark.slow

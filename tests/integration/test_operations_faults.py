@@ -24,9 +24,10 @@ import pytest
 from psycopg.rows import dict_row
 
 from devstack.demo_seed import seed_demo
-from include.stocksync import freeze, pipeline
-from include.stocksync.db import connect
-from include.stocksync.settings import PROJECT_ROOT, load_settings
+from include.stocksync.config.settings import PROJECT_ROOT, load_settings
+from include.stocksync.shop import freeze
+from include.stocksync.store.db import connect
+from include.stocksync.sync import pipeline
 from tests.conftest import active_freezes, fresh_dag, stock_fingerprint
 from tests.fault_servers import tiny_full_tmpfs
 from tests.integration.test_nightly_sync import alerts_for, expected_stock, run_nightly
@@ -230,7 +231,7 @@ def test_a_crashed_run_s_freeze_is_released_by_a_run_started_10_s_later(
     syncs the night. The crashed freeze is released long before its TTL."""
     from airflow.utils.state import DagRunState
 
-    from include.stocksync.ops_settings import heartbeat_bound
+    from include.stocksync.config.operations import heartbeat_bound
 
     for name in TIMING_ENV:  # the shipped retry delays (they set the heartbeat bound's floor)
         monkeypatch.delenv(name, raising=False)
@@ -299,8 +300,8 @@ def test_a_live_holder_is_waited_for_then_refused_and_recorded(
     is untouched."""
     from airflow.utils.state import DagRunState
 
-    from include.stocksync.lifecycle import Heartbeat
-    from include.stocksync.pipeline import open_run
+    from include.stocksync.runs.lifecycle import Heartbeat
+    from include.stocksync.sync.pipeline import open_run
 
     monkeypatch.setenv("STOCKSYNC_OPERATIONS__HOLDER_WAIT_SECONDS", "3")
     monkeypatch.setenv("STOCKSYNC_OPERATIONS__HEARTBEAT_INTERVAL_SECONDS", "1")
@@ -339,7 +340,7 @@ def test_a_holder_that_died_during_the_run_is_released_by_its_teardown(
     so: the night does not read as a plain success with checkout held closed by a dead run."""
     from airflow.utils.state import DagRunState
 
-    from include.stocksync.pipeline import open_run
+    from include.stocksync.sync.pipeline import open_run
 
     dsn = seeded["dsn"]
     dead_run = "run-that-died-meanwhile"

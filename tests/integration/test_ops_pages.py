@@ -38,7 +38,7 @@ import pytest
 from devstack.airflow_standalone import AirflowStandalone, wait_for_run
 from devstack.demo_seed import seed_demo
 from devstack.local_stack import free_port
-from include.stocksync.db import connect, execute_file, run_key
+from include.stocksync.store.db import connect, execute_file, run_key
 from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, fresh_dag
 from tests.integration.browser import SCREENSHOTS, browser_page, sign_in, watch
 from tests.integration.loop_helpers import intraday, wms_post
@@ -89,8 +89,8 @@ def _pipeline_run(dsn: str, wms: Any, run_id: str, *, dag_id: str = NIGHTLY, con
     tasks record them; the teardown always runs. Returns the final status."""
     import requests
 
-    from include.stocksync import pipeline
-    from include.stocksync.settings import load_settings, run_options
+    from include.stocksync.config.settings import load_settings, run_options
+    from include.stocksync.sync import pipeline
 
     settings = load_settings()
     session = requests.Session()
@@ -207,7 +207,7 @@ def write_availability(dsn: str) -> None:
 def ops(shop_dsn: str, wms_process: Any, webhook: Any, airflow: dict[str, str], dagbag: Any,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ops]:
     """The history, this morning's runs and a standalone Airflow showing them, times in Europe/Berlin."""
-    from include.stocksync.pipeline import get_run
+    from include.stocksync.sync.pipeline import get_run
 
     saved_zone = os.environ.get("AIRFLOW__API__DEFAULT_UI_TIMEZONE")
     os.environ["AIRFLOW__API__DEFAULT_UI_TIMEZONE"] = ZONE

@@ -16,7 +16,7 @@ import pytest
 
 from devstack.airflow_standalone import AirflowStandalone, wait_for_run
 from devstack.local_stack import free_port
-from include.stocksync import pipeline
+from include.stocksync.sync import pipeline
 from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, active_freezes, shop_in_line_with_wms, stock_fingerprint
 from tests.integration.browser import SCREENSHOTS, browser_page, sign_in
 

@@ -1,4 +1,4 @@
-"""The order push (`include/stocksync/order_push.py`) against the real shop DB and WMS service:
+"""The order push (`include/stocksync/sync/order_push.py`) against the real shop DB and WMS service:
 oldest first, the WMS's receipt time recorded, never counted twice (crash between send and record,
 a timeout whose request arrived, a re-run), refusals held with the WMS's reason and one alert per
 batch, re-queue, cancellations."""
@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from include.stocksync import order_push
-from include.stocksync.db import connect
-from include.stocksync.settings import PROJECT_ROOT, load_settings
-from include.stocksync.sources.base import WmsUnavailable
+from include.stocksync.config.settings import PROJECT_ROOT, load_settings
+from include.stocksync.store.db import connect
+from include.stocksync.sync import order_push
+from include.stocksync.wms.sources.base import WmsUnavailable
 from tests.conftest import TEST_TOKEN, shop_in_line_with_wms
 from tests.integration.loop_helpers import (
     loop_settings,
@@ -137,7 +137,7 @@ def test_crash_between_send_and_record_counts_once(shop: str, wms: Any) -> None:
     wms.admin.faults(latency_ms=150)
     env = {**shop_dsn_env(shop), "STOCKSYNC_WMS_TOKEN": TEST_TOKEN, "STOCKSYNC_WMS_URL": wms.url,
            "STOCKSYNC_LOOP__ORDER_BATCH_SIZE": "50"}
-    process = subprocess.Popen([sys.executable, "-m", "include.stocksync.order_push", "push", "--run-id", "crash"],
+    process = subprocess.Popen([sys.executable, "-m", "include.stocksync.sync.order_push", "push", "--run-id", "crash"],
                                cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while sum(wms_allocated(wms).values()) - sum(before.values()) < 3:
@@ -191,10 +191,10 @@ def test_refusals_are_held_with_the_reason_alerted_once_per_batch_and_requeued(s
     assert orders(shop)[too_many]["acknowledged_at"] is not None
     assert set(r["order_id"] for r in order_push.dead_letters(shop)) == {unknown}
     # the command line lists and re-queues too
-    listing = subprocess.run([sys.executable, "-m", "include.stocksync.order_push", "dead-letters"], cwd=PROJECT_ROOT,
-                             env=shop_dsn_env(shop), capture_output=True, text=True, check=True)
+    listing = subprocess.run([sys.executable, "-m", "include.stocksync.sync.order_push", "dead-letters"],
+                             cwd=PROJECT_ROOT, env=shop_dsn_env(shop), capture_output=True, text=True, check=True)
     assert f'"order_id": {unknown}' in listing.stdout
-    subprocess.run([sys.executable, "-m", "include.stocksync.order_push", "requeue", "--all"], cwd=PROJECT_ROOT,
+    subprocess.run([sys.executable, "-m", "include.stocksync.sync.order_push", "requeue", "--all"], cwd=PROJECT_ROOT,
                    env=shop_dsn_env(shop), capture_output=True, text=True, check=True)
     assert order_push.dead_letters(shop) == []
 
@@ -241,8 +241,8 @@ def test_refused_orders_and_a_feed_gap_are_recorded_as_what_they_were(shop: str,
                                                                         airflow: Any) -> None:
     """The alerts table names a dead-letter alert and a feed-gap alert by their kind and keeps the
     payload the webhook received (not `task_failed` with an empty payload)."""
-    from include.stocksync import intraday
-    from include.stocksync.notices import post_alert
+    from include.stocksync.ops.notices import post_alert
+    from include.stocksync.sync import intraday
     from tests.integration.loop_helpers import full_sync, wms_session
 
     settings = loop_settings()

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from include.stocksync.db import connect, run_key
-from include.stocksync.pipeline import get_run
+from include.stocksync.store.db import connect, run_key
+from include.stocksync.sync.pipeline import get_run
 from tests.conftest import fresh_dag, shop_in_line_with_wms
 from tests.integration.test_nightly_sync import run_nightly
 

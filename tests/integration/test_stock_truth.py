@@ -16,11 +16,12 @@ import requests
 
 from devstack.checkout_load import CheckoutLoad
 from devstack.demo_seed import load_catalog, reset_shop
-from include.stocksync import freeze, pipeline
-from include.stocksync.apply import apply_plan
-from include.stocksync.db import connect
-from include.stocksync.merge import plan_table
-from include.stocksync.settings import PROJECT_ROOT, load_settings
+from include.stocksync.config.settings import PROJECT_ROOT, load_settings
+from include.stocksync.shop import freeze
+from include.stocksync.store.db import connect
+from include.stocksync.sync import pipeline
+from include.stocksync.sync.apply import apply_plan
+from include.stocksync.sync.merge import plan_table
 from tests.conftest import (
     TEST_TOKEN,
     active_freezes,

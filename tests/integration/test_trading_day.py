@@ -21,9 +21,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from include.stocksync import drift
-from include.stocksync.db import connect
-from include.stocksync.settings import PROJECT_ROOT
+from include.stocksync.config.settings import PROJECT_ROOT
+from include.stocksync.store.db import connect
+from include.stocksync.sync import drift
 from tests.conftest import fresh_dag, shop_in_line_with_wms
 from tests.integration.loop_helpers import order_lines, shop_stock, truth, wms_post
 

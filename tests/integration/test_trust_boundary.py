@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from devstack.demo_seed import load_catalog, seed_demo
-from include.stocksync.db import connect
-from include.stocksync.pipeline import get_run
+from include.stocksync.store.db import connect
+from include.stocksync.sync.pipeline import get_run
 from tests.conftest import TEST_TOKEN, active_freezes, stock_fingerprint
 from tests.integration.test_nightly_sync import alerts_for, expected_stock, run_nightly
 from tests.wms_double import Answer, ScriptedWms, hours_ago, iso, page_body

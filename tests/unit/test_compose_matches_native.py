@@ -26,7 +26,7 @@ import yaml
 from devstack import celery_stack
 from devstack.local_pg import LocalPostgres
 from devstack.worker_hostname import WORKER_NAME_ENV, hostname
-from include.stocksync.settings import WRITER_POOL
+from include.stocksync.config.settings import WRITER_POOL
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yaml"

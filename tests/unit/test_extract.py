@@ -1,4 +1,4 @@
-"""Extraction from the WMS (`include/stocksync/extract.py`) against the real WMS service.
+"""Extraction from the WMS (`include/stocksync/sync/extract.py`) against the real WMS service.
 
 `WmsClient` walks `GET /v1/stock` over a `requests.Session` that carries the bearer token;
 `extract_to_staging` streams every page into `stocksync.raw_<run key>` as text. The WMS
@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import requests
 
-from include.stocksync.db import connect
-from include.stocksync.extract import WmsClient, WmsError, extract_to_staging, raw_table
+from include.stocksync.store.db import connect
+from include.stocksync.sync.extract import WmsClient, WmsError, extract_to_staging, raw_table
 from tests.conftest import TEST_TOKEN
 
 # The `wms` fixture: the WMS service subprocess (`.url`, `.admin`).
@@ -272,7 +272,7 @@ def _rows_as_copy_text(rows: Any) -> bytes:
     [],
 ])
 def test_copy_text_of_a_sound_page_is_what_its_rows_send(items: list[Any]) -> None:
-    from include.stocksync.sources.base import copy_text, item_rows
+    from include.stocksync.wms.sources.base import copy_text, item_rows
 
     assert copy_text(7, items) == _rows_as_copy_text(item_rows(7, items))
 
@@ -295,7 +295,7 @@ def test_copy_text_of_a_sound_page_is_what_its_rows_send(items: list[Any]) -> No
     "SKU-01", 5, None,
 ])
 def test_a_page_with_an_odd_item_goes_row_by_row(odd: Any) -> None:
-    from include.stocksync.sources.base import copy_text
+    from include.stocksync.wms.sources.base import copy_text
 
     sound = {"sku": "SKU-2", "on_hand": 1, "non_usable": 0, "allocated": 0, "available": 1, "seq": 2}
     assert copy_text(0, [sound, odd, sound]) is None
@@ -333,7 +333,7 @@ def test_typed_page_decoding_stages_what_plain_json_would(name: str) -> None:
     are those of the plain JSON reading through item_rows, for sound and odd pages alike."""
     import json
 
-    from include.stocksync.sources.http import decode_page, page_copy_text
+    from include.stocksync.wms.sources.http import decode_page, page_copy_text
 
     content = json.dumps({"snapshot_id": "s", "snapshot_taken_at": "2026-11-23T00:00:00Z",
                           "orders_counted_until": "2026-11-23T00:00:00Z", "items": TYPED_PAGES[name],
@@ -348,7 +348,7 @@ def test_typed_page_decoding_stages_what_plain_json_would(name: str) -> None:
 
 
 def item_rows_of(page: int, items: list[Any]) -> list[Any]:
-    from include.stocksync.sources.base import item_rows
+    from include.stocksync.wms.sources.base import item_rows
 
     return list(item_rows(page, items))
 
@@ -358,7 +358,7 @@ def item_rows_of(page: int, items: list[Any]) -> list[Any]:
 def catalog_bounds(enabled: int, page_size: int) -> Any:
     """The bounds the nightly gives a walk of an enabled catalog of `enabled` SKUs (shipped margin
     and extra pages), with a deadline no test reaches."""
-    from include.stocksync.sources.base import WalkBounds
+    from include.stocksync.wms.sources.base import WalkBounds
 
     return WalkBounds.for_catalog(enabled, page_size, margin=0.10, extra=2, seconds=600)
 
@@ -370,7 +370,7 @@ def extract_bounded(dsn: str, wms_client: WmsClient, rid: str, bounds: Any, limi
 
 def shipped_page_size() -> int:
     """The page size the config ships with (the test session asks for 25: tests/conftest.py)."""
-    from include.stocksync.settings import load_settings
+    from include.stocksync.config.settings import load_settings
 
     return load_settings(environ={}).page_size
 
@@ -482,7 +482,7 @@ def test_pages_of_one_snapshot_stamped_apart_are_a_live_walk_at_its_earliest_tim
 def test_pages_stamped_apart_are_refused_when_configured_naming_the_setting(shop_dsn: str, run_id: str) -> None:
     from datetime import timedelta, timezone
 
-    from include.stocksync.sources.base import SnapshotLimits
+    from include.stocksync.wms.sources.base import SnapshotLimits
     from tests.wms_double import iso
 
     base = datetime.now(timezone.utc) - timedelta(minutes=10)

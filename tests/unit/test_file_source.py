@@ -1,4 +1,4 @@
-"""The file-drop WMS source (`include/stocksync/sources/file.py`) on real files and the real PostgreSQL.
+"""The file-drop WMS source (`include/stocksync/wms/sources/file.py`) on real files and the real PostgreSQL.
 
 Each test writes a stock file and its manifest into a temporary folder, reads it through an
 `ObjectStoragePath` (`file://`), and stages it with `extract.extract_to_staging`, the path every
@@ -22,14 +22,14 @@ from typing import Any
 import pytest
 
 from devstack.file_export import sha256_of, write_manifest
-from include.stocksync.contract import FIELD_NAMES, RAW_TEXT_MAX_LENGTH
-from include.stocksync.db import connect
-from include.stocksync.errors import is_permanent
-from include.stocksync.extract import ExtractResult, extract_to_staging, raw_table
-from include.stocksync.file_drop import drop_folder, find_ready, list_drops
-from include.stocksync.file_settings import FileSourceSettings
-from include.stocksync.sources.base import WalkBounds, WmsContractError
-from include.stocksync.sources.file import FileRefused, FileSource, read_manifest
+from include.stocksync.config.files import FileSourceSettings
+from include.stocksync.domain.contract import FIELD_NAMES, RAW_TEXT_MAX_LENGTH
+from include.stocksync.domain.errors import is_permanent
+from include.stocksync.store.db import connect
+from include.stocksync.sync.extract import ExtractResult, extract_to_staging, raw_table
+from include.stocksync.sync.file_drop import drop_folder, find_ready, list_drops
+from include.stocksync.wms.sources.base import WalkBounds, WmsContractError
+from include.stocksync.wms.sources.file import FileRefused, FileSource, read_manifest
 
 COLUMNS = "page, sku, on_hand, non_usable, allocated, available, seq, missing_keys, extra_keys"
 

@@ -1,9 +1,9 @@
-"""The guardrail judgement (`include/stocksync/guardrails.py: evaluate`) on hand-made plan figures."""
+"""The guardrail judgement (`include/stocksync/sync/guardrails.py: evaluate`) on hand-made plan figures."""
 
 from __future__ import annotations
 
-from include.stocksync.guardrails import evaluate
-from include.stocksync.settings import load_settings
+from include.stocksync.config.settings import load_settings
+from include.stocksync.sync.guardrails import evaluate
 
 SETTINGS = load_settings(environ={}).model_copy(update={"push_guardrails_min_skus": 100})
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import time
 
-from include.stocksync.db import connect
-from include.stocksync.lifecycle import Heartbeat
-from include.stocksync.pipeline import open_run
-from include.stocksync.settings import CONFIG_PATH, load_settings
+from include.stocksync.config.settings import CONFIG_PATH, load_settings
+from include.stocksync.runs.lifecycle import Heartbeat
+from include.stocksync.store.db import connect
+from include.stocksync.sync.pipeline import open_run
 
 
 def heartbeat_at(dsn: str, run_id: str) -> object:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from include.stocksync.db import connect
-from include.stocksync.extract import create_raw_table, raw_table
-from include.stocksync.merge import plan_table
-from include.stocksync.pipeline import drop_expired_staging, open_run
-from include.stocksync.settings import load_settings
+from include.stocksync.config.settings import load_settings
+from include.stocksync.store.db import connect
+from include.stocksync.sync.extract import create_raw_table, raw_table
+from include.stocksync.sync.merge import plan_table
+from include.stocksync.sync.pipeline import drop_expired_staging, open_run
 
 
 def _tables(dsn: str) -> set[str]:

@@ -21,13 +21,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from include.stocksync import merge
-from include.stocksync.apply import apply_plan
-from include.stocksync.db import connect, staging_identifier
-from include.stocksync.extract import create_raw_table
-from include.stocksync.merge import Watermark
-from include.stocksync.pipeline import open_run
-from include.stocksync.settings import CONFIG_PATH, Settings, load_settings
+from include.stocksync.config.settings import CONFIG_PATH, Settings, load_settings
+from include.stocksync.store.db import connect, staging_identifier
+from include.stocksync.sync import merge
+from include.stocksync.sync.apply import apply_plan
+from include.stocksync.sync.extract import create_raw_table
+from include.stocksync.sync.merge import Watermark
+from include.stocksync.sync.pipeline import open_run
 from tests.conftest import stock_fingerprint, try_place_order
 
 MIN = timedelta(minutes=1)

@@ -1,4 +1,4 @@
-"""stocksync's schema migrations (include/stocksync/migrations.py) and the `db upgrade` command,
+"""stocksync's schema migrations (include/stocksync/store/migrations.py) and the `db upgrade` command,
 on a fresh database of the test cluster."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from include.stocksync import migrations
-from include.stocksync.db import connect
-from include.stocksync.settings import PROJECT_ROOT
+from include.stocksync.config.settings import PROJECT_ROOT
+from include.stocksync.store import migrations
+from include.stocksync.store.db import connect
 
 
 @pytest.fixture

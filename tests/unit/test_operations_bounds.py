@@ -1,4 +1,4 @@
-"""The time bounds of issue 12 (`include/stocksync/ops_settings.py`) and the stale-share guardrail,
+"""The time bounds of issue 12 (`include/stocksync/config/operations.py`) and the stale-share guardrail,
 on the shipped config and on hand-made ones: what the README's worst-case table is computed from."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from include.stocksync.guardrails import evaluate
-from include.stocksync.ops_settings import covered_worst_case, freeze_ttl, heartbeat_bound
-from include.stocksync.settings import CONFIG_PATH, ConfigError, load_settings
+from include.stocksync.config.operations import covered_worst_case, freeze_ttl, heartbeat_bound
+from include.stocksync.config.settings import CONFIG_PATH, ConfigError, load_settings
+from include.stocksync.sync.guardrails import evaluate
 
 SHIPPED = load_settings(environ={})
 
@@ -207,7 +207,7 @@ def settings_ttl(settings: Any) -> float:
 def test_shipped_settings_survive_one_lost_worker_inside_the_freeze_budget() -> None:
     compose, native, raw = shipped_files()
     assert bound_problems(compose, native, raw) == []
-    from include.stocksync.ops_settings import check_worker_loss, worker_recovery
+    from include.stocksync.config.operations import check_worker_loss, worker_recovery
 
     # the same rules as the code states them (ops_settings.check_worker_loss), and the bound stated
     # in docs/operations.md: 30 + 5 (Airflow) + 30 (retry delay) + 15 (start) = 80 s of recovery

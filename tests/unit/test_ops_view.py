@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from include.stocksync import alert_text, charts, opsview, runview
-from include.stocksync.guardrails import Guardrail, GuardrailFailed
-from include.stocksync.pages import display_zone, render, when
-from include.stocksync.report import PLAN_HEADERS
+from include.stocksync.ops import alert_text
+from include.stocksync.sync.guardrails import Guardrail, GuardrailFailed
+from include.stocksync.ui import charts, opsview, runview
+from include.stocksync.ui.pages import display_zone, render, when
+from include.stocksync.ui.report import PLAN_HEADERS
 
 NOW = datetime(2026, 11, 23, 2, 30, tzinfo=timezone.utc)
 ZEROED = {"name": "max_zeroed_share", "value": 0.075, "limit": 0.05, "success": False,
@@ -149,7 +150,7 @@ def test_a_refused_run_has_no_record_and_says_why() -> None:
 
 
 def test_runs_without_a_record_are_those_of_tasks_before_the_setup_opens_one() -> None:
-    from include.stocksync.file_tasks import WAIT_TASK_ID
+    from include.stocksync.airflow.file_tasks import WAIT_TASK_ID
 
     assert set(runview.EARLY_TASKS) == {"freeze_checkout", WAIT_TASK_ID}
 
@@ -323,7 +324,7 @@ def test_the_schedule_line_gives_the_next_run_in_the_shop_zone_the_page_zone_and
     01:30 UTC (zoneinfo reads the missing 02:30 with the winter offset)."""
     from zoneinfo import ZoneInfo
 
-    from include.stocksync.pages import display_zone
+    from include.stocksync.ui.pages import display_zone
 
     now = datetime(2026, 3, 28, 12, 0, tzinfo=timezone.utc)
     line = opsview.schedule("30 2 * * *", "Europe/Berlin", display_zone("America/New_York"), now)

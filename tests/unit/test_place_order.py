@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from include.stocksync import freeze
-from include.stocksync.db import connect
+from include.stocksync.shop import freeze
+from include.stocksync.store.db import connect
 from tests.conftest import active_freezes, stock_fingerprint, try_place_order
 
 

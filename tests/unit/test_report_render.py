@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from include.stocksync.guardrails import Guardrail
-from include.stocksync.pages import (
+from include.stocksync.sync.guardrails import Guardrail
+from include.stocksync.ui.pages import (
     CONTENT_SECURITY_POLICY,
     META_CONTENT_SECURITY_POLICY,
     RUN_STATUSES,
@@ -30,7 +30,7 @@ from include.stocksync.pages import (
     visible,
     visible_text,
 )
-from include.stocksync.report import plan_page, private_file, private_folder, report_page
+from include.stocksync.ui.report import plan_page, private_file, private_folder, report_page
 from plugins.stocksync_plugin import (
     render_error_page,
     render_no_report_page,
@@ -105,7 +105,7 @@ def test_visible_escapes_and_leaves_ordinary_text_alone() -> None:
 
 def test_a_template_that_forgets_the_filter_still_escapes_and_marks() -> None:
     """`finalize` is the safety net: any string printed by any template goes through `visible`."""
-    from include.stocksync.pages import environment
+    from include.stocksync.ui.pages import environment
 
     page = environment().from_string("<p>{{ text }}</p>").render(text=HOSTILE)
     assert page.startswith(f"<p>{ESCAPED_SCRIPT}<span class=\"cc\">⟨U+202E⟩</span>gpj.exe")
@@ -188,7 +188,7 @@ def test_plan_page() -> None:
 
 
 def test_runs_page_links_reports_and_escapes_every_column(tmp_path: Path) -> None:
-    from include.stocksync.db import run_key
+    from include.stocksync.store.db import run_key
 
     runs = [hostile_run(run_id=STORED),
             hostile_run(run_id="manual__1", status="dry_run", dq_success=None, freeze_seconds=None, error=None,

@@ -10,9 +10,10 @@ import pytest
 import requests
 
 from devstack.demo_seed import load_catalog
-from include.stocksync import pipeline, runs
-from include.stocksync.db import connect
-from include.stocksync.settings import RunOptions, load_settings
+from include.stocksync.config.settings import RunOptions, load_settings
+from include.stocksync.runs import record as runs
+from include.stocksync.store.db import connect
+from include.stocksync.sync import pipeline
 from tests.conftest import TEST_TOKEN
 
 

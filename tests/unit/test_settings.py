@@ -1,4 +1,4 @@
-"""Configuration loading and validation (`include/stocksync/settings.py`).
+"""Configuration loading and validation (`include/stocksync/config/settings.py`).
 
 Every test writes its own YAML file (a copy of the real config, edited) so the checks
 do not depend on the values shipped in `include/config/stocksync.yaml`.
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from include.stocksync.settings import CONFIG_PATH, ConfigError, Settings, load_settings
+from include.stocksync.config.settings import CONFIG_PATH, ConfigError, Settings, load_settings
 
 # A complete, valid config written out by hand: the tests below edit one key at a time.
 BASE: dict[str, Any] = {
@@ -267,7 +267,7 @@ def test_env_overrides_one_guardrail(tmp_path: Path) -> None:
 
 
 def test_unknown_run_parameter_is_refused() -> None:
-    from include.stocksync.settings import run_options
+    from include.stocksync.config.settings import run_options
 
     with pytest.raises(ConfigError, match="unknown run parameter\\(s\\): freez_mode"):
         run_options({"freez_mode": "none"})
@@ -305,7 +305,7 @@ def test_freeze_ttl_has_a_hard_upper_bound(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("key", ["dry_run", "skus", "override_guardrails", "override_reason"])
 def test_nightly_refuses_ops_only_options(key: str) -> None:
-    from include.stocksync.settings import run_options
+    from include.stocksync.config.settings import run_options
 
     value = {"dry_run": True, "skus": ["SKU-1"], "override_guardrails": True, "override_reason": "x"}[key]
     with pytest.raises(ConfigError, match=f"{key} belong to the ops push"):
@@ -325,7 +325,7 @@ def test_nightly_refuses_ops_only_options(key: str) -> None:
     ({"override_reason": 12}, "override_reason must be text"),
 ])
 def test_ops_options_are_bounded(conf: dict[str, Any], fragment: str) -> None:
-    from include.stocksync.settings import run_options
+    from include.stocksync.config.settings import run_options
 
     with pytest.raises(ConfigError) as info:
         run_options(conf)

@@ -1,4 +1,4 @@
-"""The shop adapter contract (include/stocksync/shop_contract.py), checked against an adapter folder.
+"""The shop adapter contract (include/stocksync/shop/contract.py), checked against an adapter folder.
 
 Which folder: `STOCKSYNC_SHOP_ADAPTER_DIR` (default: the reference adapter `include/sql/shop`), so a
 deployment checks its own copy with
@@ -31,8 +31,16 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from include.stocksync import freeze
-from include.stocksync.db import (
+from include.stocksync.shop import freeze
+from include.stocksync.shop.contract import (
+    BOOTSTRAP,
+    BY_NAME,
+    CONTRACT_FIXTURE,
+    STATEMENTS,
+    Statement,
+    markdown_table,
+)
+from include.stocksync.store.db import (
     PROJECT_ROOT,
     REFERENCE_SHOP_ADAPTER,
     SHOP_ADAPTER_DIR_ENV,
@@ -42,14 +50,6 @@ from include.stocksync.db import (
     shop_adapter_dir,
     shop_schema,
     sql_text,
-)
-from include.stocksync.shop_contract import (
-    BOOTSTRAP,
-    BY_NAME,
-    CONTRACT_FIXTURE,
-    STATEMENTS,
-    Statement,
-    markdown_table,
 )
 
 # A renamed shop schema that needs quoting (space, capital, quote): proves `{shop}` is an identifier.

@@ -17,12 +17,12 @@ from typing import Any
 import orjson
 import pytest
 
-from include.stocksync import validate
-from include.stocksync.contract import RAW_COPY_COLUMNS, raw_columns
-from include.stocksync.db import connect, query
-from include.stocksync.extract import create_raw_table
-from include.stocksync.pipeline import open_run
-from include.stocksync.settings import CONFIG_PATH, Settings, load_settings
+from include.stocksync.config.settings import CONFIG_PATH, Settings, load_settings
+from include.stocksync.domain.contract import RAW_COPY_COLUMNS, raw_columns
+from include.stocksync.store.db import connect, query
+from include.stocksync.sync import validate
+from include.stocksync.sync.extract import create_raw_table
+from include.stocksync.sync.pipeline import open_run
 
 
 # --------------------------------------------------------------------------- the oracle (before issue 17)

@@ -85,11 +85,11 @@ def test_cancel_once_unknown_and_shipped(wms: Any) -> None:
     assert post(wms, "/_admin/adjust", {"items": [{"sku": "SKU-0000001", "on_hand": -10**6}]}).status_code == 422
 
 
-# --- the walk of the feed (include/stocksync/sources/feed.py) against the simulator's feed faults ---------
+# --- the walk of the feed (include/stocksync/wms/sources/feed.py) against the simulator's feed faults ---------
 
 def walk(wms: Any, after: int, *, page_size: int = 1000, max_events: int = 1_000_000) -> Any:
-    from include.stocksync.sources.base import WalkBounds
-    from include.stocksync.sources.feed import ChangeFeedSource
+    from include.stocksync.wms.sources.base import WalkBounds
+    from include.stocksync.wms.sources.feed import ChangeFeedSource
 
     source = ChangeFeedSource(client(wms), wms.url, after_seq=after, page_size=page_size, max_events=max_events,
                               attempts=1)
@@ -156,8 +156,8 @@ def test_walk_skips_stale_and_repeated_events_and_applies_the_rest(wms: Any) -> 
 
 
 def test_sort_page_refuses_what_is_no_sequence_and_a_sequence_with_two_records() -> None:
-    from include.stocksync.sources.base import WmsContractError
-    from include.stocksync.sources.feed import sort_page
+    from include.stocksync.wms.sources.base import WmsContractError
+    from include.stocksync.wms.sources.feed import sort_page
 
     a = {"seq": 11, "sku": "A", "available": 1}
     page = sort_page([{"seq": 12, "sku": "A", "available": 2}, a, dict(a), {"seq": 9, "sku": "B"}], 10, "p")

@@ -1,4 +1,4 @@
-"""The one WMS response and retry policy (`include/stocksync/wms_http.py`): Retry-After in both forms
+"""The one WMS response and retry policy (`include/stocksync/wms/client.py`): Retry-After in both forms
 RFC 9110 section 10.2.3 allows, and nothing else; the wait capped; a rate limit that does not use up
 a request's attempts; the first cause kept."""
 
@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from include.stocksync.sources.base import WmsContractError
-from include.stocksync.wms_http import Retries, RetryPolicy, WmsTransient, call, check_status, retry_after_seconds
+from include.stocksync.wms.client import Retries, RetryPolicy, WmsTransient, call, check_status, retry_after_seconds
+from include.stocksync.wms.sources.base import WmsContractError
 
 NOW = datetime(1999, 12, 31, 23, 58, 59, tzinfo=timezone.utc)
 

@@ -22,7 +22,7 @@ CREATE INDEX IF NOT EXISTS order_pushes_uncancelled_idx ON stocksync.order_pushe
 
 -- Orders the WMS refused (unknown SKU, insufficient stock, invalid), with its reason. A row without
 -- requeued_at keeps the order out of the push; ops re-queue it (the DAG's requeue parameters or
--- `python -m include.stocksync.order_push requeue`), which keeps the row as history.
+-- `python -m include.stocksync.sync.order_push requeue`), which keeps the row as history.
 CREATE TABLE IF NOT EXISTS stocksync.order_dead_letters (
     dead_letter_id bigserial PRIMARY KEY,
     order_id       bigint NOT NULL,

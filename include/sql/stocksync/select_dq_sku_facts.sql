@@ -1,4 +1,4 @@
--- Validation's SKU pass (include/stocksync/validate.py): rows, non-null SKUs, SKUs whose length is
+-- Validation's SKU pass (include/stocksync/sync/validate.py): rows, non-null SKUs, SKUs whose length is
 -- outside %(lengths)s, rows whose SKU the shop's catalog lacks (a NULL SKU included), and distinct
 -- 64-bit hashes of the SKUs (fewer than the SKUs: a duplicate, or a rare collision, looked at by value).
 SELECT count(*) AS rows,

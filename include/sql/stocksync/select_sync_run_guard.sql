@@ -1,4 +1,4 @@
--- What a step checks before it starts (include/stocksync/lifecycle.py): whether the run was declared
+-- What a step checks before it starts (include/stocksync/runs/lifecycle.py): whether the run was declared
 -- dead, and how many seconds of its time budget are left (NULL: no budget, not a full-mode run).
 -- The database clock is the one the freeze's expiry uses.
 SELECT status,

@@ -49,8 +49,8 @@ from include.stocksync.availability.ratelimit import RateLimiter
 from include.stocksync.availability.settings import AvailabilitySettings, load
 from include.stocksync.availability.skus import options_key
 from include.stocksync.availability.wms import WmsClient, WmsUnavailable
-from include.stocksync.db import query
-from include.stocksync.security_headers import SecurityHeadersMiddleware
+from include.stocksync.store.db import query
+from include.stocksync.ui.security_headers import SecurityHeadersMiddleware
 
 log = logging.getLogger("stocksync.availability")
 

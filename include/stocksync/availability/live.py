@@ -31,7 +31,7 @@ from psycopg.types.json import Jsonb
 
 from include.stocksync.availability.settings import AvailabilitySettings
 from include.stocksync.availability.wms import WmsItem
-from include.stocksync.db import query
+from include.stocksync.store.db import query
 
 DAG_ID = "availability_live"
 

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import psycopg
 
-from include.stocksync.db import execute_file
+from include.stocksync.store.db import execute_file
 
 
 def normalise(text: str) -> str:

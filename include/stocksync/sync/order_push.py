@@ -1,0 +1,497 @@
+"""Send accepted shop orders to the WMS and record its acknowledgement (`orders_to_wms`).
+
+The sync's adjustment (`max(0, available - orders the WMS has not counted)`) needs to know which
+orders the WMS has counted: `shop.orders.wms_acknowledged_at`, the WMS's own receipt time. This
+module is what sets it (docs/order-push-and-intraday.md):
+
+- unacknowledged orders in the sent statuses (`unsent_statuses`), oldest first, in batches, each
+  `POST /v1/orders` with `Idempotency-Key: <order_key_prefix><order id>`;
+- the receipt's `received_at` (the WMS's clock: the clock its snapshots and change feed state
+  their watermarks on) is written on the order, and the receipt on `stocksync.order_pushes`;
+- sending twice never counts twice: the key is the order's, so a crash between the POST and the
+  record, a timeout whose request did arrive, or a re-run all end with the WMS answering the
+  original receipt (200) for the repeat, which is then recorded;
+- a batch holds `shop/lock_stock_for_order_push` (ROW SHARE on stock, checkout unaffected) from
+  before its first POST until its acknowledgements are committed, so a sync's apply (EXCLUSIVE)
+  never sees an order the WMS already counted as unacknowledged;
+- refusals (409 insufficient stock, 422 unknown SKU or invalid) go to
+  `stocksync.order_dead_letters` with the WMS's reason and are not sent again until ops re-queue
+  them (`requeue()`); each batch with refusals raises one alert (the caller's `on_dead_letters`);
+- the WMS's answers are classified and retried by one policy (`wms_http.py`): timeouts and 5xx
+  are retried within the run with backoff (the order stays first in line); after `order_attempts`
+  such failures of one order the run records what it has and raises `WmsUnavailable` naming the
+  first cause (Airflow retries the task). A `429` is the WMS pacing us, not a failure: the push
+  waits what its `Retry-After` says (seconds or an HTTP-date, at most `retry_after_max_seconds`;
+  backoff when it says nothing), outside the push lock, and goes on; when the next wait would pass
+  the run's budget (`order_deadline_seconds`) the run stops cleanly, records why
+  (`order_push_runs.stopped`) and leaves the rest to the next run;
+- a receipt time (`received_at`) is checked like a snapshot's times: one later than the moment its
+  answer arrived, or earlier than the order's creation, by more than `clock_skew_seconds`, is
+  replaced by the moment the answer arrived plus `clock_skew_seconds` (the latest time the WMS can
+  have counted the order on any clock we accept), so the order never counts as counted before a
+  snapshot could include it, nor stays uncounted for ever; the WMS's value and the reason are kept
+  on `stocksync.order_pushes` and counted on the run;
+- cancelled orders the WMS acknowledged are cancelled there (`POST /v1/orders/cancel`, the same
+  key), once; a WMS refusal (already shipped) is recorded, not retried.
+
+Nothing here commits except the batch transactions themselves, one per batch: what a batch
+recorded survives a failure of the next one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import psycopg
+import requests
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from include.stocksync.config.settings import Settings
+from include.stocksync.store.db import connect, execute_file, query
+from include.stocksync.wms import client as wms_http
+from include.stocksync.wms.sources.base import WmsContractError, WmsUnavailable, parse_timestamp, safe_text
+
+log = logging.getLogger(__name__)
+
+ORDERS_PATH = "/v1/orders"
+CANCEL_PATH = "/v1/orders/cancel"
+REFUSAL_STATUSES = frozenset({409, 422})
+# a batch stops taking new orders after holding the push lock this long (a sync's apply waits for it)
+BATCH_HOLD_SECONDS = 2.0
+MAX_REASON = 2000
+
+
+def order_key(settings: Settings, order_id: int) -> str:
+    """The Idempotency-Key (and order_ref) of a shop order: the configured prefix and its id."""
+    return f"{settings.loop.order_key_prefix}{order_id}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+
+
+class WmsOrders:
+    """`POST /v1/orders` and `/v1/orders/cancel` over a `requests.Session` carrying the bearer token.
+
+    One attempt per call, classified by `wms_http.check_status`: a transient failure raises
+    `wms_http.WmsTransient` (with the WMS's Retry-After) and the caller decides when to try again."""
+
+    def __init__(self, session: requests.Session, base_url: str, *, timeout: float) -> None:
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _post(self, path: str, key: str, body: dict[str, Any] | None) -> Answer:
+        try:
+            response = self.session.post(f"{self.base_url}{path}", json=body, timeout=self.timeout,
+                                         headers={"Idempotency-Key": key, "Content-Type": "application/json"})
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            # the request may have arrived: the retry with the same key gets the original receipt
+            raise wms_http.no_answer(exc, f"{path} for {key}") from exc
+        text = response.text[:MAX_REASON * 2]
+        try:
+            parsed = response.json()
+        except ValueError:
+            parsed = None
+        wms_http.check_status(response.status_code, response.headers, text, f"{path} for {key}")
+        return Answer(response.status_code, parsed if parsed is not None else text)
+
+    def send(self, key: str, lines: list[dict[str, Any]]) -> Answer:
+        return self._post(ORDERS_PATH, key, {"order_ref": key, "lines": lines})
+
+    def cancel(self, key: str) -> Answer:
+        return self._post(CANCEL_PATH, key, None)
+
+
+@dataclass
+class DeadLetter:
+    order_id: int
+    http_status: int
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PushResult:
+    run_id: str
+    batches: int = 0
+    sent: int = 0           # 201: new to the WMS
+    repeated: int = 0       # 200: the WMS already had it (crash, timeout, re-run)
+    acknowledged: int = 0   # acknowledgements written on shop orders
+    dead_lettered: list[DeadLetter] = field(default_factory=list)
+    requeued: int = 0
+    cancels_sent: int = 0
+    cancels_refused: int = 0
+    rate_limited: int = 0       # 429 answers: the WMS asked us to slow down
+    waited_seconds: float = 0.0  # paused for the WMS (Retry-After, backoff)
+    receipts_corrected: int = 0  # receipt times replaced (see `sane_receipt_time`)
+    stopped: str | None = None  # why the run ended before the queue was empty
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["dead_lettered"] = len(self.dead_lettered)
+        return out
+
+
+def _reason(answer: Answer) -> str:
+    body = answer.body
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return safe_text(body["error"])[:MAX_REASON]
+    return safe_text(str(body))[:MAX_REASON] or f"HTTP {answer.status}"
+
+
+def _receipt_time(answer: Answer, key: str, field_name: str) -> tuple[datetime, str | None]:
+    body = answer.body if isinstance(answer.body, dict) else {}
+    at = parse_timestamp(body.get(field_name), field_name)
+    if at is None:
+        raise WmsContractError(f"the WMS answered HTTP {answer.status} for {key} without {field_name}: "
+                               f"{str(answer.body)[:300]}")
+    receipt = body.get("receipt_id") if field_name == "received_at" else body.get("cancel_id")
+    return at, safe_text(receipt)[:200] if isinstance(receipt, str) else None
+
+
+def sane_receipt_time(received_at: datetime, *, created_at: datetime, answered_at: datetime,
+                      skew: timedelta) -> tuple[datetime, str | None]:
+    """The acknowledgement time to record for a receipt, and why it is not the WMS's (None: it is).
+
+    The WMS received the order after the shop created it and before its answer arrived; on the
+    WMS's clock (which may differ from ours by up to `skew`), within those bounds widened by
+    `skew`. Outside them the time is not sane: later, it would keep the order counted as unsent
+    (stock under-stated until then); earlier than the order, it would count the order as included
+    in snapshots taken before the WMS had it (oversell). Either way the time used is when the
+    answer arrived plus `skew`: the latest the WMS can have counted it on any accepted clock."""
+    latest, earliest = answered_at + skew, created_at - skew
+    if received_at > latest:
+        why = (f"received_at {received_at.isoformat()} is later than the WMS's answer arrived "
+               f"({answered_at.isoformat()}) plus the allowed clock skew of {skew.total_seconds():.0f} s")
+    elif received_at < earliest:
+        why = (f"received_at {received_at.isoformat()} is before the order was created "
+               f"({created_at.isoformat()}) minus the allowed clock skew of {skew.total_seconds():.0f} s")
+    else:
+        return received_at, None
+    return latest, (f"{why} (config clock_skew_seconds); recorded as {latest.isoformat()}, the latest time the WMS "
+                    "can have counted it")
+
+
+def _open_run(dsn: str, run_id: str) -> None:
+    with connect(dsn) as conn:
+        execute_file(conn, "loop/insert_order_push_run", {"run_id": run_id})
+        conn.commit()
+
+
+RUN_FIGURES = ("batches", "sent", "repeated", "acknowledged", "dead_lettered", "requeued", "cancels_sent",
+               "cancels_refused", "rate_limited", "waited_seconds", "receipts_corrected")
+
+
+def _add_figures(conn: psycopg.Connection, run_id: str, **figures: float) -> None:
+    execute_file(conn, "loop/update_order_push_run",
+                 {"run_id": run_id, **{k: figures.get(k, 0) for k in RUN_FIGURES}})
+
+
+def _record_stopped(conn: psycopg.Connection, run_id: str, stopped: str) -> None:
+    execute_file(conn, "loop/update_order_push_run_stopped", {"run_id": run_id, "stopped": stopped[:2000]})
+    conn.commit()
+
+
+def finish_run(dsn: str, run_id: str, error: str | None = None) -> dict[str, Any] | None:
+    with connect(dsn) as conn:
+        row = execute_file(conn, "loop/update_order_push_run_finish", {"run_id": run_id, "error": error}).fetchone()
+        conn.commit()
+    return dict(zip((*RUN_FIGURES, "stopped"), row, strict=True)) if row else None
+
+
+def requeue(dsn: str, *, order_ids: Iterable[int] = (), everything: bool = False, by: str = "ops",
+            run_id: str | None = None) -> list[int]:
+    """Re-queue held orders (these ids, or all with `everything`): the next push sends them again."""
+    ids = sorted({int(i) for i in order_ids})
+    if not ids and not everything:
+        return []
+    with connect(dsn) as conn:
+        rows = execute_file(conn, "loop/update_dead_letters_requeue",
+                            {"order_ids": ids, "all": everything, "requeued_by": by[:200]}).fetchall()
+        if run_id:
+            _add_figures(conn, run_id, requeued=len(rows))
+        conn.commit()
+    return sorted(int(r[0]) for r in rows)
+
+
+def dead_letters(dsn: str, limit: int = 1000) -> list[dict[str, Any]]:
+    with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query("loop/select_dead_letters"), {"limit": limit}).fetchall()
+
+
+@dataclass(frozen=True)
+class Ack:
+    """One receipt to record: the time used, and the WMS's own when it was not sane (with why)."""
+
+    order_id: int
+    key: str
+    receipt_id: str | None
+    acknowledged_at: datetime
+    status: int
+    wms_received_at: datetime | None = None
+    note: str | None = None
+
+
+def push_orders(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str,
+                on_dead_letters: Callable[[int, list[DeadLetter]], None] | None = None) -> PushResult:
+    """Send the queue, batch by batch (see the module docstring). `on_dead_letters(batch, letters)`
+    is called once per batch with refusals, after the batch is committed."""
+    loop = settings.loop
+    result = PushResult(run_id)
+    _open_run(dsn, run_id)
+    deadline = time.monotonic() + loop.order_deadline_seconds
+    skew = timedelta(seconds=settings.clock_skew_seconds)
+    retries = wms_http.Retries(wms_http.RetryPolicy.from_settings(settings, attempts=loop.order_attempts))
+    unacknowledged = query("shop/select_unacknowledged_orders")
+    with connect(dsn) as conn:
+        while result.sent + result.repeated < loop.order_max_per_run and time.monotonic() < deadline:
+            letters: list[DeadLetter] = []
+            acked: list[Ack] = []
+            transient: wms_http.WmsTransient | None = None
+            with conn.transaction():
+                conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
+                    sql.Literal(f"{int(settings.lock_timeout_seconds * 1000)}ms")))
+                conn.execute(query("shop/lock_stock_for_order_push"))
+                held_since = time.monotonic()
+                batch = conn.execute(query("loop/select_orders_to_push", unacknowledged=unacknowledged),
+                                     {"statuses": list(settings.unsent_statuses),
+                                      "limit": min(loop.order_batch_size,
+                                                   loop.order_max_per_run - result.sent - result.repeated)}
+                                     ).fetchall()
+                if not batch:
+                    break
+                order_ids = [int(r[0]) for r in batch]
+                created = {int(r[0]): r[1] for r in batch}
+                lines: dict[int, list[dict[str, Any]]] = {i: [] for i in order_ids}
+                for order_id, sku, qty in execute_file(conn, "shop/select_order_lines",
+                                                        {"order_ids": order_ids}).fetchall():
+                    lines[int(order_id)].append({"sku": sku, "qty": int(qty)})
+                for order_id in order_ids:
+                    if acked or letters:  # at least one order per batch, then within the hold budget
+                        if time.monotonic() - held_since > BATCH_HOLD_SECONDS:
+                            break
+                    key = order_key(settings, order_id)
+                    try:
+                        answer = client.send(key, lines[order_id])
+                    except wms_http.WmsTransient as exc:
+                        transient = exc
+                        break  # oldest first: the next batch starts with this order again
+                    retries.succeeded()
+                    if answer.status in (200, 201):
+                        body = answer.body if isinstance(answer.body, dict) else {}
+                        if body.get("order_ref") not in (None, key):
+                            letters.append(DeadLetter(order_id, answer.status, safe_text(
+                                f"the WMS answered a receipt for another order ({body.get('order_ref')!r}) to "
+                                f"Idempotency-Key {key!r}: the key was used before (shop database restored? "
+                                "order_key_prefix changed?)")[:MAX_REASON]))
+                            continue
+                        acked.append(_ack(answer, order_id, key, created[order_id], skew))
+                    elif answer.status in REFUSAL_STATUSES:
+                        letters.append(DeadLetter(order_id, answer.status, _reason(answer)))
+                    else:
+                        raise WmsContractError(f"POST {ORDERS_PATH} for {key} answered HTTP {answer.status}: "
+                                               f"{_reason(answer)}")
+                written = _record_batch(conn, run_id, acked, letters) if acked or letters else 0
+                result.batches += 1 if acked or letters else 0
+                result.sent += sum(1 for a in acked if a.status == 201)
+                result.repeated += sum(1 for a in acked if a.status == 200)
+                result.acknowledged += written
+                result.receipts_corrected += sum(1 for a in acked if a.note)
+                result.dead_lettered += letters
+            if letters and on_dead_letters is not None:
+                on_dead_letters(result.batches, letters)
+            if transient is not None and not _pause(conn, result, retries, transient, deadline):
+                break
+        else:
+            result.stopped = "order_max_per_run or order_deadline_seconds reached; the next run goes on"
+        if result.stopped:
+            _record_stopped(conn, run_id, result.stopped)
+    return result
+
+
+def _pause(conn: psycopg.Connection, result: PushResult, retries: wms_http.Retries,
+           failure: wms_http.WmsTransient, deadline: float) -> bool:
+    """After a transient failure (outside the push lock): wait what the policy says and return True
+    to go on; False when the next try would start past the run's budget (the run stops cleanly,
+    the next run goes on). Raises `WmsUnavailable` when one order's attempts are used up."""
+    pause = retries.failed(failure)
+    done = result.sent + result.repeated
+    if retries.exhausted:
+        result.stopped = f"WMS unavailable: {retries.describe(failure)}"
+        _record_stopped(conn, result.run_id, result.stopped)
+        raise WmsUnavailable(f"orders_to_wms stopped after {done} orders: {retries.describe(failure)}; the next "
+                             "try sends the rest (same keys)") from failure
+    go_on = time.monotonic() + pause <= deadline
+    if go_on:
+        log.info("orders_to_wms: %s; waiting %.2f s", failure, pause)
+        time.sleep(pause)
+        result.waited_seconds += pause
+    else:
+        result.stopped = (f"{'rate limited' if failure.rate_limited else 'WMS unavailable'} after {done} orders: "
+                          f"the next try ({pause:.1f} s away) would pass the run's budget (config "
+                          f"loop.order_deadline_seconds); the next run sends the rest. {retries.describe(failure)}")
+        log.warning("orders_to_wms: %s", result.stopped)
+    result.rate_limited += int(failure.rate_limited)
+    _add_figures(conn, result.run_id, rate_limited=int(failure.rate_limited), waited_seconds=pause if go_on else 0)
+    conn.commit()
+    return go_on
+
+
+def _ack(answer: Answer, order_id: int, key: str, created_at: datetime, skew: timedelta) -> Ack:
+    """The receipt of an accepted order, its time checked (`sane_receipt_time`)."""
+    received_at, receipt = _receipt_time(answer, key, "received_at")
+    used, note = sane_receipt_time(received_at, created_at=created_at, answered_at=datetime.now(timezone.utc),
+                                   skew=skew)
+    if note:
+        log.warning("order %s: %s", order_id, note)
+    return Ack(order_id, key, receipt, used, answer.status, received_at if note else None, note)
+
+
+def _record_batch(conn: psycopg.Connection, run_id: str, acked: list[Ack], letters: list[DeadLetter]) -> int:
+    """The batch's acknowledgements (shop orders and order_pushes) and refusals, in its transaction."""
+    written = 0
+    if acked:
+        ids = [a.order_id for a in acked]
+        times = [a.acknowledged_at for a in acked]
+        written = len(execute_file(conn, "shop/update_order_acknowledged",
+                                   {"order_ids": ids, "acknowledged_at": times}).fetchall())
+        execute_file(conn, "loop/upsert_order_pushes", {
+            "order_ids": ids, "keys": [a.key for a in acked], "receipt_ids": [a.receipt_id for a in acked],
+            "acknowledged_at": times, "answers": [json.dumps([a.status]) for a in acked],
+            "wms_received_at": [a.wms_received_at for a in acked], "receipt_time_notes": [a.note for a in acked]})
+    for letter in letters:
+        execute_file(conn, "loop/insert_dead_letter", {
+            "order_id": letter.order_id, "http_status": letter.http_status, "reason": letter.reason,
+            "body": json.dumps({"error": letter.reason}), "run_id": run_id})
+    _add_figures(conn, run_id, batches=1, sent=sum(1 for a in acked if a.status == 201),
+                 repeated=sum(1 for a in acked if a.status == 200), acknowledged=written, dead_lettered=len(letters),
+                 receipts_corrected=sum(1 for a in acked if a.note))
+    return written
+
+
+def push_cancellations(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str) -> PushResult:
+    """Cancel in the WMS the acknowledged orders the shop has cancelled, once each."""
+    result = PushResult(run_id)
+    cancelled = query("shop/select_cancelled_orders")
+    deadline = time.monotonic() + settings.loop.order_deadline_seconds
+    policy = wms_http.RetryPolicy.from_settings(settings, attempts=settings.loop.order_attempts)
+    with connect(dsn) as conn:
+        while time.monotonic() < deadline:
+            rows = conn.execute(query("loop/select_cancels_to_send", cancelled=cancelled),
+                                {"cancelled_statuses": list(settings.loop.cancelled_statuses),
+                                 "limit": settings.loop.order_batch_size}).fetchall()
+            conn.commit()
+            if not rows:
+                break
+            for (order_id,) in rows:
+                key = order_key(settings, int(order_id))
+                # retried like a push (Retry-After honoured) within the budget; then the task retry goes on
+                answer = wms_http.call(lambda key=key: client.cancel(key), policy, deadline=deadline)
+                params: dict[str, Any] = {"order_id": int(order_id), "key": key, "cancel_receipt_id": None,
+                                          "cancelled_at": None, "cancel_refused": None}
+                if answer.status in (200, 201):
+                    params["cancelled_at"], params["cancel_receipt_id"] = _receipt_time(answer, key, "cancelled_at")
+                    result.cancels_sent += 1
+                elif answer.status in (404, 409, 422):
+                    params["cancel_refused"] = f"HTTP {answer.status}: {_reason(answer)}"
+                    result.cancels_refused += 1
+                else:
+                    raise WmsContractError(f"POST {CANCEL_PATH} for {key} answered HTTP {answer.status}: "
+                                           f"{_reason(answer)}")
+                execute_file(conn, "loop/upsert_order_cancel", params)
+                _add_figures(conn, run_id, cancels_sent=1 if params["cancelled_at"] else 0,
+                             cancels_refused=1 if params["cancel_refused"] else 0)
+                conn.commit()
+    return result
+
+
+def dead_letter_alert(*, dag_id: str, run_id: str, batch: int, letters: list[DeadLetter]) -> dict[str, Any]:
+    """The one alert of a batch with refused orders."""
+    ids = [letter.order_id for letter in letters]
+    return {
+        "text": f"stocksync: the WMS refused {len(letters)} order(s) in batch {batch} of {dag_id} run {run_id}; "
+                "they are held in stocksync.order_dead_letters and not sent again until re-queued",
+        "kind": "order_dead_letters", "dag_id": dag_id, "run_id": run_id, "batch": batch,
+        "orders": [letter.as_dict() for letter in letters[:100]],
+        "requeue": f"trigger {dag_id} with conf {{\"requeue_order_ids\": {ids[:100]}}}, or run "
+                   f"python -m include.stocksync.sync.order_push requeue {' '.join(map(str, ids[:20]))}",
+    }
+
+
+# ----------------------------------------------------------------------------- command line
+
+def _cli_dsn(args: argparse.Namespace) -> str:
+    dsn = os.environ.get(args.dsn_env, "")
+    if dsn:
+        return dsn
+    from include.stocksync.airflow.connections import postgres_dsn
+    from include.stocksync.config.settings import load_settings
+
+    return postgres_dsn(load_settings().shop_conn_id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m include.stocksync.sync.order_push {dead-letters,requeue} ...` (docs/order-push-and-intraday.md)."""
+    parser = argparse.ArgumentParser(prog="python -m include.stocksync.sync.order_push",
+                                     description="Orders the WMS refused: list them, re-queue them.")
+    parser.add_argument("--dsn-env", default="STOCKSYNC_SHOP_DSN",
+                        help="environment variable holding the shop database DSN (default STOCKSYNC_SHOP_DSN; "
+                             "unset: the Airflow connection of shop_conn_id)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    listing = sub.add_parser("dead-letters", help="list the held orders with the WMS's reasons")
+    listing.add_argument("--limit", type=int, default=1000)
+    again = sub.add_parser("requeue", help="send held orders again in the next orders_to_wms run")
+    again.add_argument("order_ids", nargs="*", type=int)
+    again.add_argument("--all", action="store_true", help="every held order")
+    again.add_argument("--by", default=os.environ.get("USER", "ops"), help="who re-queues (recorded)")
+    push = sub.add_parser("push", help="send the queue now (what one orders_to_wms run does)")
+    push.add_argument("--run-id", default=f"cli__{datetime.now(timezone.utc).isoformat()}")
+    args = parser.parse_args(argv)
+    dsn = _cli_dsn(args)
+    if args.command == "dead-letters":
+        for row in dead_letters(dsn, args.limit):
+            print(json.dumps(row, default=str))
+        return 0
+    if args.command == "requeue":
+        if not args.order_ids and not args.all:
+            parser.error("name the order ids to re-queue, or --all")
+        done = requeue(dsn, order_ids=args.order_ids, everything=args.all, by=args.by)
+        print(json.dumps({"requeued": done}))
+        return 0
+    from include.stocksync.config.settings import load_settings
+
+    settings = load_settings()
+    session = requests.Session()
+    token = os.environ.get("STOCKSYNC_WMS_TOKEN", "")
+    if not token:
+        parser.error("set STOCKSYNC_WMS_TOKEN (the WMS bearer token) and STOCKSYNC_WMS_URL")
+    session.headers["Authorization"] = f"Bearer {token}"
+    client = WmsOrders(session, os.environ.get("STOCKSYNC_WMS_URL", "http://127.0.0.1:8765"),
+                       timeout=settings.loop.order_timeout_seconds)
+    try:
+        result = push_orders(dsn, client, settings, run_id=args.run_id)
+        result.cancels_sent = push_cancellations(dsn, client, settings, run_id=args.run_id).cancels_sent
+    finally:
+        finish_run(dsn, args.run_id)
+    print(json.dumps(result.as_dict()))
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    sys.exit(main())
