@@ -270,6 +270,9 @@ FAILURES = {
 FILE_DROP_FAILURE = ("wait_for_wms_file", "no WMS stock file arrived")
 
 
+PUBLIC_AIRFLOW = "https://airflow.shop.test"
+
+
 def assert_failure_alerted(dsn: str, webhook: Any, dag_run: Any, task_id: str, cause: str) -> None:
     """The failed task's alert is recorded (kind, task, payload naming the run) and delivered: the
     webhook received a body naming the DAG, run, task and cause, and the run's page."""
@@ -289,7 +292,7 @@ def assert_failure_alerted(dsn: str, webhook: Any, dag_run: Any, task_id: str, c
     assert len(sent) == 1, (dag_id, sent)
     body = sent[0]
     assert (body["dag_id"], body["kind"]) == (dag_id, "task_failed") and cause in body["error"], (dag_id, body)
-    assert body["report_url"].endswith(f"/stocksync/runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}")
+    assert body["report_url"] == f"{PUBLIC_AIRFLOW}/stocksync/runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}"
     assert dag_id in body["text"], body["text"]
 
 
@@ -304,6 +307,7 @@ def test_every_dags_failure_is_alerted_delivered_and_recorded(
     assert declared == set(FAILURES), "a DAG without a failure case here: add how it fails"
     wms_conn = json.loads(os.environ["AIRFLOW_CONN_WMS_API"])
     monkeypatch.setenv("AIRFLOW_CONN_WMS_API", json.dumps({k: v for k, v in wms_conn.items() if k != "password"}))
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", PUBLIC_AIRFLOW)  # the alerts link each run's page there
     for dag_id, (task_id, cause) in FAILURES.items():
         if dag_id == "stocksync_watchdog":
             continue
