@@ -208,6 +208,15 @@ def test_frozen_checkout_call_from_magento_js_gets_json(open_checkout: str, mage
     assert "<" not in response.text and "&" not in response.text  # inert if a script embeds it
 
 
+def test_the_longest_message_reaches_the_shopper(open_checkout: str, magento: NginxFront) -> None:
+    """A message of characters outside the BMP, escaped twice in the gate's headers, still fits
+    nginx's buffer for them: the shopper reads its first 300 characters, not the fallback."""
+    set_freeze(open_checkout, ttl=600, message="\U0001F600" * 400)
+    assert_refused(send(magento, "GET", "/checkout/"), "\U0001F600" * 300, max_retry_after=600)
+    js = send(magento, "POST", "/rest/V1/carts/mine/payment-information", MAGENTO_JS)
+    assert js.json() == {"message": "\U0001F600" * 300}
+
+
 def test_checkout_works_again_after_the_release(open_checkout: str, magento: NginxFront,
                                                 storefront: Storefront) -> None:
     set_freeze(open_checkout, ttl=600)
