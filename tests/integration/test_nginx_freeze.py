@@ -20,11 +20,11 @@ import pytest
 import requests
 
 from devstack.availability_process import AvailabilityProcess, free_port, new_secret
+from devstack.nginx_front import NginxFront, Storefront
 from include.stocksync.availability.checkout_gate import CheckoutGate
 from include.stocksync.availability.pool import ConnectionPool
 from include.stocksync.shop import freeze
 from include.stocksync.store.db import connect
-from tests.nginx_front import NginxFront, Storefront
 
 MESSAGE = 'Back soon \u2014 <b>"Gr\u00fcn" & co</b>\r\nthanks'
 # the message as the shopper reads it: one line, whitespace runs one space

@@ -1,5 +1,6 @@
 """Debian's real nginx in front of a stand-in storefront, with stocksync's checkout gate included
-exactly as a merchant includes it (deploy/nginx/stocksync/, docs/platforms-freeze.md).
+exactly as a merchant includes it (deploy/nginx/stocksync/, docs/platforms-freeze.md). For the
+tests (tests/integration/test_nginx_freeze.py) and scripts/benchmark_checkout_gate.py.
 
 - `Storefront`: a tiny real HTTP server on 127.0.0.1 that answers every request `200 storefront
   <METHOD> <path>` and keeps what it received (so a test can tell a refused checkout never
@@ -33,7 +34,7 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 class Storefront:
     """The shop behind nginx: every request answered 200, every request remembered."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, remember: bool = True) -> None:
         received: list[tuple[str, str]] = []
         self.received = received
 
@@ -42,7 +43,8 @@ class Storefront:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(min(length, 65536))
-                received.append((self.command, self.path))
+                if remember:
+                    received.append((self.command, self.path))
                 body = f"storefront {self.command} {self.path}\n".encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain")
