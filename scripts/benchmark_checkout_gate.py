@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -113,6 +114,7 @@ def main() -> int:
         finally:
             service.stop()
             storefront.stop()
+            shutil.rmtree(root, ignore_errors=True)
     print(f"\ncheckout gate, {args.clients} clients, shipped settings (FREEZE_CACHE_MS 250, 1 worker)\n")
     print("| case | req/s | median ms | p99 ms | gate database reads / requests (seconds) |")
     print("| --- | ---: | ---: | ---: | --- |")
