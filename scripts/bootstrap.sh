@@ -34,6 +34,16 @@ if ! command -v docker-compose >/dev/null 2>&1; then
   apt_install docker-compose
 fi
 
+# nginx (Debian's package) for the checkout-gate tests (tests/integration/test_nginx_freeze.py run
+# their own nginx with its own prefix on 127.0.0.1; the package's system service is never used)
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  echo "stocksync: installing Debian's nginx package (checkout gate tests)" >&2
+  apt_install nginx
+  # Debian starts the package's service on port 80; the tests need only the binary: stop the one
+  # we just installed (an nginx that was already there is never touched)
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+fi
+
 # Headless Chromium for the browser tests (Debian's package; the tests drive it with Playwright)
 if [ "${STOCKSYNC_SKIP_CHROMIUM:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then
   echo "stocksync: installing Debian's chromium package (browser tests)" >&2

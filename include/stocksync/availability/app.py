@@ -1,8 +1,9 @@
 """The ASGI app of the availability service (FastAPI; run by `python -m include.stocksync.availability`).
 
 Routes: `POST <path>` (default `/inventory`) the inventory script; `GET /metrics` Prometheus text
-(protected like the script); `GET /health` liveness for process supervision (open, says nothing
-and touches nothing).
+(protected like the script); `GET /checkout-freeze` the web server's checkout gate
+(checkout_gate.py, deploy/nginx/); `GET /health` liveness for process supervision (open, says
+nothing and touches nothing).
 
 Before anything else, a worker answers at most `MAX_IN_FLIGHT` script requests at once
 (`LoadShedder`): one more is answered at once with unknown (cause `overloaded`), before its body is
@@ -41,12 +42,13 @@ from fastapi import FastAPI, Request, Response
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from include.stocksync.availability import checkout_gate
 from include.stocksync.availability import protocol as p
 from include.stocksync.availability.live import LiveWriter
 from include.stocksync.availability.metrics import SHED_CAUSE, Metrics
 from include.stocksync.availability.pool import ConnectionPool, DatabaseUnavailable
 from include.stocksync.availability.ratelimit import RateLimiter
-from include.stocksync.availability.settings import AvailabilitySettings, load
+from include.stocksync.availability.settings import CHECKOUT_FREEZE_PATH, AvailabilitySettings, load
 from include.stocksync.availability.skus import options_key
 from include.stocksync.availability.wms import WmsClient, WmsUnavailable
 from include.stocksync.store.db import query
@@ -132,6 +134,7 @@ class Service:
                             freeze=query("shop/select_active_freeze")).as_string(None)
         self.q_stats = query("availability/insert_stats").as_string(None)
         self.live = LiveWriter(settings) if settings.live_mode else None
+        self.gate = checkout_gate.CheckoutGate(self.pool, cache_seconds=settings.freeze_cache_ms / 1000)
         self.wms: WmsClient | None = None
         if settings.live_mode and settings.wms_url and settings.wms_token:
             self.wms = WmsClient(settings.wms_url, settings.wms_token.get_secret_value(), settings.wms_budget)
@@ -217,7 +220,36 @@ class Service:
             return refused.response()
         body = self.metrics.prometheus(live_mode=self.settings.live_mode, db_down=self.pool.down,
                                        in_flight=self.in_flight, max_in_flight=self.settings.max_in_flight)
+        body += self.gate.prometheus()
         return Response(content=body, media_type="text/plain; version=0.0.4", headers={"Cache-Control": "no-store"})
+
+    async def checkout_freeze(self, request: Request) -> Response:
+        """The web server's checkout gate (checkout_gate.py): open, frozen, or unknown within
+        `DB_BUDGET_MS`. IP range and secret as for the script; no rate limit (every checkout of
+        the shop comes from the web server's address, and the cache bounds the database work)."""
+        client = request.client.host if request.client else "-"
+        refused = self._caller_refused(request, client)
+        if refused is not None:
+            self.gate.count("refused")
+            log.warning("checkout gate refused client=%s cause=%s", client, refused.cause)
+            return checkout_gate.refused(refused.cause)
+        cause = None
+        try:
+            async with asyncio.timeout(self.settings.db_budget):
+                state = await self.gate.state()
+        except DatabaseUnavailable as exc:
+            cause = exc.cause
+        except (TimeoutError, psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):
+            cause = "db_timeout"
+        except psycopg.Error as exc:
+            cause = "db_error"
+            log.warning("checkout gate: reading the freeze failed: %s", type(exc).__name__)
+        if cause is not None:
+            self.gate.count("unknown")
+            log.warning("checkout gate answered unknown client=%s cause=%s", client, cause)
+            return checkout_gate.unknown(cause)
+        self.gate.count("frozen" if state.frozen else "open")
+        return checkout_gate.answer(state)
 
     def _gate(self, request: Request, client: str) -> Answer | None:
         """Rate limit, IP range, secret: a refusal, or None to go on. Never touches the database."""
@@ -225,6 +257,10 @@ class Service:
         if not allowed:
             return self.rejected(429, "rate_limited", "too many requests; slow down",
                                  retry_after=max(1, math.ceil(wait)))
+        return self._caller_refused(request, client)
+
+    def _caller_refused(self, request: Request, client: str) -> Answer | None:
+        """IP range and secret: a refusal, or None to go on."""
         if self.networks and not self._ip_allowed(client):
             return self.rejected(403, "forbidden_ip", "this address may not ask")
         if self.secret is not None:
@@ -465,6 +501,10 @@ def create_app(settings: AvailabilitySettings) -> LoadShedder:
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
         return await service.metrics_text(request)
+
+    @app.get(CHECKOUT_FREEZE_PATH)
+    async def checkout_freeze(request: Request) -> Response:
+        return await service.checkout_freeze(request)
 
     @app.get("/health")
     async def health() -> Response:

@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "STOCKSYNC_AVAILABILITY_"
 MIN_SECRET_LENGTH = 16
+# the web server's checkout gate (checkout_gate.py, deploy/nginx/)
+CHECKOUT_FREEZE_PATH = "/checkout-freeze"
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -73,6 +75,10 @@ class AvailabilitySettings(BaseSettings):
     message_unavailable: str = "Sorry, this item is out of stock."
     message_unknown: str = "We cannot confirm availability right now. Please try again in a moment."
 
+    # -- the web server's checkout gate (GET /checkout-freeze)
+    freeze_cache_ms: int = Field(250, ge=0, le=5000,
+                                 description="how long a worker reuses the freeze state it read; 0: read every time")
+
     # -- observability
     stats_flush_seconds: float = Field(60.0, gt=0, description="how often a worker writes its counters")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
@@ -84,8 +90,8 @@ class AvailabilitySettings(BaseSettings):
     @field_validator("path")
     @classmethod
     def _own_path(cls, value: str) -> str:
-        if value in ("/metrics", "/health"):
-            raise ValueError("/metrics and /health are taken")
+        if value in ("/metrics", "/health", CHECKOUT_FREEZE_PATH):
+            raise ValueError(f"/metrics, /health and {CHECKOUT_FREEZE_PATH} are taken")
         return value
 
     @field_validator("unsent_statuses", mode="before")

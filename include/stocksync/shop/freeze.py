@@ -13,7 +13,7 @@ from datetime import datetime
 
 import psycopg
 
-from include.stocksync.store.db import execute_file
+from include.stocksync.store.db import execute_file, query
 
 # Where a freeze's message template takes the expected end (see `insert_checkout_freeze.sql`).
 EXPECTED_END = "{expected_end}"
@@ -27,6 +27,28 @@ class Freeze:
     set_at: datetime
     expires_at: datetime
     shopper_message: str
+
+
+@dataclass(frozen=True)
+class CheckoutState:
+    """Checkout right now, as a gate outside the shop (the web server) needs it."""
+
+    shopper_message: str | None  # the oldest active freeze's; None while checkout is open
+    seconds_left: float  # until the last active freeze expires (0 while open)
+
+    @property
+    def frozen(self) -> bool:
+        return self.shopper_message is not None
+
+
+async def checkout_state(conn: psycopg.AsyncConnection) -> CheckoutState:
+    """Whether any freeze closes checkout now (a sync's or a manual one), with its shopper message.
+    Reads only; the one place the checkout gate reads the freeze from."""
+    statement = query("availability/select_checkout_freeze", freeze=query("shop/select_active_freeze"))
+    cursor = await conn.execute(statement, {"set_by": None})
+    row = await cursor.fetchone()
+    assert row is not None  # an aggregate: always one row
+    return CheckoutState(shopper_message=row[0], seconds_left=max(0.0, float(row[1])))
 
 
 def set_freeze(conn: psycopg.Connection, *, set_by: str, reason: str, message: str,
