@@ -42,6 +42,7 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   # Debian starts the package's service on port 80; the tests need only the binary: stop the one
   # we just installed (an nginx that was already there is never touched)
   if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+  if [ -x /etc/init.d/nginx ]; then /etc/init.d/nginx stop >/dev/null 2>&1 || true; fi  # no systemd (containers)
 fi
 
 # Headless Chromium for the browser tests (Debian's package; the tests drive it with Playwright)
