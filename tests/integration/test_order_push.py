@@ -191,10 +191,10 @@ def test_refusals_are_held_with_the_reason_alerted_once_per_batch_and_requeued(s
     assert orders(shop)[too_many]["acknowledged_at"] is not None
     assert set(r["order_id"] for r in order_push.dead_letters(shop)) == {unknown}
     # the command line lists and re-queues too
-    listing = subprocess.run([sys.executable, "-m", "include.stocksync.sync.order_push", "dead-letters"],
+    listing = subprocess.run([sys.executable, "-m", "include.stocksync", "orders", "dead-letters"],
                              cwd=PROJECT_ROOT, env=shop_dsn_env(shop), capture_output=True, text=True, check=True)
     assert f'"order_id": {unknown}' in listing.stdout
-    subprocess.run([sys.executable, "-m", "include.stocksync.sync.order_push", "requeue", "--all"], cwd=PROJECT_ROOT,
+    subprocess.run([sys.executable, "-m", "include.stocksync", "orders", "requeue", "--all"], cwd=PROJECT_ROOT,
                    env=shop_dsn_env(shop), capture_output=True, text=True, check=True)
     assert order_push.dead_letters(shop) == []
 

@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 SCHEDULING_ALLOWANCE_SECONDS = 60.0
 # A step needs at least this much of the run budget to be worth starting.
 MIN_STEP_SECONDS = 5.0
+# No run may close checkout for longer than this, whatever the config or a run's parameters say
+# (checked by the settings and again by the freeze itself).
+MAX_FREEZE_TTL_SECONDS = 4 * 3600
 # From a task's retry becoming due to its first heartbeat on a worker (scheduler loop, broker,
 # worker start-up of the task process): SCHEDULING_ALLOWANCE_SECONDS over the 4 covered tasks.
 TASK_START_SECONDS = 15.0
