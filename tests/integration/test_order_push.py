@@ -137,7 +137,7 @@ def test_crash_between_send_and_record_counts_once(shop: str, wms: Any) -> None:
     wms.admin.faults(latency_ms=150)
     env = {**shop_dsn_env(shop), "STOCKSYNC_WMS_TOKEN": TEST_TOKEN, "STOCKSYNC_WMS_URL": wms.url,
            "STOCKSYNC_LOOP__ORDER_BATCH_SIZE": "50"}
-    process = subprocess.Popen([sys.executable, "-m", "include.stocksync.sync.order_push", "push", "--run-id", "crash"],
+    process = subprocess.Popen([sys.executable, "-m", "include.stocksync", "orders", "push", "--run-id", "crash"],
                                cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while sum(wms_allocated(wms).values()) - sum(before.values()) < 3:

@@ -3,6 +3,7 @@ functions of `ops/watchdog.py`, each on its own so one that fails or hangs does 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from airflow.sdk import dag, task
@@ -17,6 +18,24 @@ from include.stocksync.airflow.task_support import (
 )
 from include.stocksync.config.settings import load_settings
 from include.stocksync.ops import watchdog
+from include.stocksync.runs import record as runs
+from include.stocksync.store.db import connect
+from include.stocksync.ui.report import write_report
+
+log = logging.getLogger(__name__)
+
+
+def rewrite_reports(dsn: str, run_ids: list[str]) -> None:
+    """Each dead run's report says what happened to it (best effort: reports are off the critical path)."""
+    if not run_ids:
+        return
+    with connect(dsn) as conn:
+        for run_id in run_ids:
+            try:
+                write_report(conn, runs.spec_of(runs.read_run(conn, run_id)).settings, run_id)
+            except Exception:
+                conn.rollback()
+                log.warning("watchdog: could not rewrite the report of run %s", run_id, exc_info=True)
 
 
 def build_watchdog_dag() -> Any:
@@ -32,7 +51,9 @@ def build_watchdog_dag() -> Any:
             """Declare dead the sync runs that stopped beating without their teardown, releasing their
             freezes (never a manual one), and alert each."""
             with _fail_fast():  # a permanent error (a broken shop database) fails at once, alerted
-                return watchdog.reap_dead_runs(_shop_dsn(), load_settings(), lookup=airflow_view)
+                found = watchdog.reap_dead_runs(_shop_dsn(), load_settings(), lookup=airflow_view)
+            rewrite_reports(_shop_dsn(), [w["run_id"] for w in (*found["abandoned"], *found["orphaned_freezes"])])
+            return found
 
         @task(trigger_rule="all_done")
         def check_freezes_task() -> dict[str, Any]:

@@ -36,7 +36,8 @@ WATCHDOG_DAG_ID = lifecycle.WATCHDOG
 
 def reap_dead_runs(dsn: str, settings: Settings, lookup: lifecycle.AirflowLookup | None = None) -> dict[str, Any]:
     """Declare dead runs dead and release orphaned freezes (see lifecycle.py), asking Airflow first
-    (`lookup`) so a run whose lost task Airflow is about to retry is left alone; alert each."""
+    (`lookup`) so a run whose lost task Airflow is about to retry is left alone; alert each. The
+    runs found are listed by id (`run_id` of each warning): the DAG's task rewrites their reports."""
     with connect(dsn) as conn:
         dead = lifecycle.reap_dead_runs(conn, settings, lookup=lookup)
         dead_runs.record_found(conn, settings, dead, found_by=WATCHDOG_DAG_ID, found_by_dag=WATCHDOG_DAG_ID,
@@ -47,20 +48,8 @@ def reap_dead_runs(dsn: str, settings: Settings, lookup: lifecycle.AirflowLookup
         conn.commit()
         for found in (*dead, *orphans):
             log.warning("watchdog: %s: %s", found.run_id, found.note)
-            _rewrite_report(conn, found.run_id)
     return {"abandoned": [d.as_warning(delivery.RUN_ABANDONED) for d in dead],
             "orphaned_freezes": [o.as_warning(delivery.ORPHANED_FREEZE) for o in orphans]}
-
-
-def _rewrite_report(conn: Any, run_id: str) -> None:
-    """The dead run's report says what happened to it (best effort: reports are off the critical path)."""
-    from include.stocksync.ui.report import write_report
-
-    try:
-        write_report(conn, runs.spec_of(runs.read_run(conn, run_id)).settings, run_id)
-    except Exception:
-        conn.rollback()
-        log.warning("watchdog: could not rewrite the report of run %s", run_id, exc_info=True)
 
 
 def check_freezes(dsn: str, settings: Settings) -> dict[str, Any]:
