@@ -15,7 +15,8 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = PROJECT_ROOT / ".importlinter"
-LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+# import-linter's `lint-imports` command, run by this interpreter (wherever the venv puts scripts)
+LINT_IMPORTS = (sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()")
 
 # the contracts' names as `.importlinter` declares them (import-linter prints them as given)
 LAYERS = "Layers: entry points over airflow/availability over ui over sync over ops over runs over shop/wms " \
@@ -30,7 +31,7 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     """`lint-imports` on the tree at `root` (its `include` package, its `.importlinter`), in a
     process of its own so that `include` is imported from `root` and nowhere else."""
     env = {**os.environ, "PYTHONPATH": str(root), "COLUMNS": "1000"}  # wide: one contract per line
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache", "--no-logo", str(root / ".importlinter")],
+    return subprocess.run([*LINT_IMPORTS, "--no-cache", "--no-logo", str(root / ".importlinter")],
                           cwd=root, env=env, capture_output=True, text=True, timeout=120)
 
 

@@ -140,7 +140,7 @@ class OperationsSettings(BaseModel):
 
     def task_timeout(self, task_id: str) -> float:
         """The execution_timeout of a task, in seconds: the sync DAGs' and the watchdog's own, else
-        the default every task built with dag_factory.default_args gets."""
+        the default every task built with task_support.default_args gets."""
         return {
             "freeze_checkout": self.freeze_checkout_timeout_seconds,
             "extract_wms_counts": self.extract_timeout_seconds,
@@ -217,7 +217,7 @@ def worker_loss_bound(settings: Settings, apply_seconds: float) -> float:
 
 
 def task_retries(settings: Settings) -> int:
-    """Airflow retries of every stocksync task (dag_factory.default_args)."""
+    """Airflow retries of every stocksync task (task_support.default_args)."""
     return max(2, settings.task_retries)
 
 
