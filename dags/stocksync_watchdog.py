@@ -15,6 +15,6 @@ Airflow DAG for operations (issue 12), every few minutes (`operations.watchdog_s
 See the README, "Operations under faults".
 """
 
-from include.stocksync.ops.watchdog import build_watchdog_dag
+from include.stocksync.airflow.watchdog_dag import build_watchdog_dag
 
 build_watchdog_dag()

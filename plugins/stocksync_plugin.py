@@ -371,6 +371,7 @@ def create_app() -> FastAPI:
     def runs_page(request: Request, user: UserDep) -> HTMLResponse:
         from datetime import datetime, timezone
 
+        from include.stocksync.airflow.task_support import next_run_after
         from include.stocksync.ui import opsview, runview
         from include.stocksync.ui.pages import display_zone
 
@@ -392,7 +393,8 @@ def create_app() -> FastAPI:
         settings = load_settings()
         return HTMLResponse(render_runs_page(
             visible, settings.reports_path, trends=trends,
-            schedule=opsview.schedule(settings.schedule, settings.shop_timezone, zone, now),
+            schedule=opsview.schedule(settings.schedule, settings.shop_timezone, zone,
+                                      next_run_after(settings.schedule, settings.shop_timezone, now)),
             in_airflow=airflow_runs(visible),
             availability=opsview.availability(hours, now=now), filters=filters,
             dag_ids=[d for d in {*runview.SYNC_DAGS, *dag_ids} if may(d)], more=len(runs) > RECENT_RUNS))

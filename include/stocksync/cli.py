@@ -4,6 +4,8 @@ Production commands work on a deployment's database:
 
     python -m include.stocksync db upgrade [--conn-id stocksync_shop]   apply pending schema migrations
     python -m include.stocksync db pending [--conn-id stocksync_shop]   list them without applying
+    python -m include.stocksync orders dead-letters | requeue <ids> | requeue --all | push
+                                        orders the WMS refused, and sending them again
 
 The database comes from the environment, never from the command line (a password on argv is
 visible to every local user in `ps`): `STOCKSYNC_DSN` if set, else the Airflow connection
@@ -22,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import os
 import sys
 from collections.abc import Callable
+from datetime import datetime, timezone
 
 Handler = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {}
@@ -47,9 +51,12 @@ def command(name: str, help_text: str, arguments: Callable[[argparse.ArgumentPar
 
 def database_dsn(conn_id: str) -> str:
     """`STOCKSYNC_DSN`, else the Airflow connection `conn_id`."""
-    dsn = os.environ.get("STOCKSYNC_DSN")
-    if dsn:
-        return dsn
+    return os.environ.get("STOCKSYNC_DSN") or _connection_dsn(conn_id)
+
+
+def _connection_dsn(conn_id: str) -> str:
+    """The DSN of the Airflow connection `conn_id`: the command line is an entry point, so it may
+    ask the Airflow layer (the sync code it calls is handed the DSN)."""
     from include.stocksync.airflow.connections import postgres_dsn
 
     return postgres_dsn(conn_id)
@@ -87,8 +94,72 @@ def _load_plugins() -> None:
             pass
 
 
+def _orders_dsn(args: argparse.Namespace) -> str:
+    dsn = os.environ.get(args.dsn_env, "")
+    if dsn:
+        return dsn
+    from include.stocksync.config.settings import load_settings
+
+    return _connection_dsn(load_settings().shop_conn_id)
+
+
+def orders_main(argv: list[str]) -> int:
+    """`python -m include.stocksync orders {dead-letters,requeue,push} ...` (docs/order-push-and-intraday.md):
+    the command line of `sync/order_push.py`, here with the Airflow connection lookup it falls back to."""
+    parser = argparse.ArgumentParser(prog="python -m include.stocksync orders",
+                                     description="Orders the WMS refused: list them, re-queue them.")
+    from include.stocksync.sync import order_push
+
+    parser.add_argument("--dsn-env", default="STOCKSYNC_SHOP_DSN",
+                        help="environment variable holding the shop database DSN (default STOCKSYNC_SHOP_DSN; "
+                             "unset: the Airflow connection of shop_conn_id)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    listing = sub.add_parser("dead-letters", help="list the held orders with the WMS's reasons")
+    listing.add_argument("--limit", type=int, default=1000)
+    again = sub.add_parser("requeue", help="send held orders again in the next orders_to_wms run")
+    again.add_argument("order_ids", nargs="*", type=int)
+    again.add_argument("--all", action="store_true", help="every held order")
+    again.add_argument("--by", default=os.environ.get("USER", "ops"), help="who re-queues (recorded)")
+    push = sub.add_parser("push", help="send the queue now (what one orders_to_wms run does)")
+    push.add_argument("--run-id", default=f"cli__{datetime.now(timezone.utc).isoformat()}")
+    args = parser.parse_args(argv)
+    dsn = _orders_dsn(args)
+    if args.command == "dead-letters":
+        for row in order_push.dead_letters(dsn, args.limit):
+            print(json.dumps(row, default=str))
+        return 0
+    if args.command == "requeue":
+        if not args.order_ids and not args.all:
+            parser.error("name the order ids to re-queue, or --all")
+        done = order_push.requeue(dsn, order_ids=args.order_ids, everything=args.all, by=args.by)
+        print(json.dumps({"requeued": done}))
+        return 0
+    import requests
+
+    from include.stocksync.config.settings import load_settings
+
+    settings = load_settings()
+    session = requests.Session()
+    token = os.environ.get("STOCKSYNC_WMS_TOKEN", "")
+    if not token:
+        parser.error("set STOCKSYNC_WMS_TOKEN (the WMS bearer token) and STOCKSYNC_WMS_URL")
+    session.headers["Authorization"] = f"Bearer {token}"
+    client = order_push.WmsOrders(session, os.environ.get("STOCKSYNC_WMS_URL", "http://127.0.0.1:8765"),
+                       timeout=settings.loop.order_timeout_seconds)
+    try:
+        result = order_push.push_orders(dsn, client, settings, run_id=args.run_id)
+        result.cancels_sent = order_push.push_cancellations(dsn, client, settings, run_id=args.run_id).cancels_sent
+    finally:
+        order_push.finish_run(dsn, args.run_id)
+    print(json.dumps(result.as_dict()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "orders":
+        logging.basicConfig(level=logging.INFO)
+        return orders_main(argv[1:])
     if len(argv) >= 2 and argv[0] == "db":  # `db upgrade` reads better than `db-upgrade`
         argv = [f"db-{argv[1]}", *argv[2:]]
     if argv and argv[0] in DEV_COMMANDS:

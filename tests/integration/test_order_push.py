@@ -137,7 +137,7 @@ def test_crash_between_send_and_record_counts_once(shop: str, wms: Any) -> None:
     wms.admin.faults(latency_ms=150)
     env = {**shop_dsn_env(shop), "STOCKSYNC_WMS_TOKEN": TEST_TOKEN, "STOCKSYNC_WMS_URL": wms.url,
            "STOCKSYNC_LOOP__ORDER_BATCH_SIZE": "50"}
-    process = subprocess.Popen([sys.executable, "-m", "include.stocksync.sync.order_push", "push", "--run-id", "crash"],
+    process = subprocess.Popen([sys.executable, "-m", "include.stocksync", "orders", "push", "--run-id", "crash"],
                                cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while sum(wms_allocated(wms).values()) - sum(before.values()) < 3:
@@ -191,10 +191,10 @@ def test_refusals_are_held_with_the_reason_alerted_once_per_batch_and_requeued(s
     assert orders(shop)[too_many]["acknowledged_at"] is not None
     assert set(r["order_id"] for r in order_push.dead_letters(shop)) == {unknown}
     # the command line lists and re-queues too
-    listing = subprocess.run([sys.executable, "-m", "include.stocksync.sync.order_push", "dead-letters"],
+    listing = subprocess.run([sys.executable, "-m", "include.stocksync", "orders", "dead-letters"],
                              cwd=PROJECT_ROOT, env=shop_dsn_env(shop), capture_output=True, text=True, check=True)
     assert f'"order_id": {unknown}' in listing.stdout
-    subprocess.run([sys.executable, "-m", "include.stocksync.sync.order_push", "requeue", "--all"], cwd=PROJECT_ROOT,
+    subprocess.run([sys.executable, "-m", "include.stocksync", "orders", "requeue", "--all"], cwd=PROJECT_ROOT,
                    env=shop_dsn_env(shop), capture_output=True, text=True, check=True)
     assert order_push.dead_letters(shop) == []
 

@@ -45,7 +45,7 @@ def test_short_timeouts_make_a_shorter_ttl(tmp_path: Path) -> None:
                                                               "operations.validate_timeout_seconds": 10,
                                                               "operations.merge_timeout_seconds": 10,
                                                               "operations.load_timeout_seconds": 20}), environ={})
-    # retries are at least 2 (dag_factory.default_args): 3 x 60 + 4 x 2 x 5 + 60 = 280 < 300
+    # retries are at least 2 (task_support.default_args): 3 x 60 + 4 x 2 x 5 + 60 = 280 < 300
     assert covered_worst_case(settings) == 280
     assert freeze_ttl(settings) == 280
 

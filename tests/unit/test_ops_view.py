@@ -324,15 +324,18 @@ def test_the_schedule_line_gives_the_next_run_in_the_shop_zone_the_page_zone_and
     01:30 UTC (zoneinfo reads the missing 02:30 with the winter offset)."""
     from zoneinfo import ZoneInfo
 
+    from include.stocksync.airflow.task_support import next_run_after
     from include.stocksync.ui.pages import display_zone
 
     now = datetime(2026, 3, 28, 12, 0, tzinfo=timezone.utc)
-    line = opsview.schedule("30 2 * * *", "Europe/Berlin", display_zone("America/New_York"), now)
+    berlin_next = next_run_after("30 2 * * *", "Europe/Berlin", now)
+    line = opsview.schedule("30 2 * * *", "Europe/Berlin", display_zone("America/New_York"), berlin_next)
     assert line is not None and line.cron == "30 2 * * *" and line.shop_zone == "Europe/Berlin"
     run = datetime(2026, 3, 29, 2, 30, tzinfo=ZoneInfo("Europe/Berlin")).astimezone(timezone.utc)
     assert line.next_utc == f"{run:%Y-%m-%d %H:%M} UTC" == "2026-03-29 01:30 UTC"
     assert line.next_shop == "2026-03-29 03:30 CEST"
     assert line.next_display == f"{run.astimezone(ZoneInfo('America/New_York')):%Y-%m-%d %H:%M} EDT"
-    same = opsview.schedule("30 2 * * *", "Europe/Berlin", display_zone("Europe/Berlin"), now)
+    same = opsview.schedule("30 2 * * *", "Europe/Berlin", display_zone("Europe/Berlin"), berlin_next)
     assert same is not None and same.next_display is None  # one zone: said once
-    assert opsview.schedule("not a cron", "UTC", display_zone("UTC"), now) is None
+    assert next_run_after("not a cron", "UTC", now) is None
+    assert opsview.schedule("not a cron", "UTC", display_zone("UTC"), None) is None

@@ -9,16 +9,22 @@ the release runs whatever fails. The load task runs in the `stocksync_shop_write
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.sdk import DAG, Param, dag, setup, task, teardown
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.stocksync.airflow.alerts import SyncFailureNotifier
+from include.stocksync.airflow.file_tasks import wire_file_source
+from include.stocksync.airflow.task_support import (
+    START_DATE,
+    _fail_fast,
+    _note_lost_tries,
+    _shop_dsn,
+    airflow_view,
+    bound_tasks,
+    default_args,
+    shop_timetable,
+)
 from include.stocksync.config.settings import (
     ADJUSTMENT_MODES,
     FREEZE_MODES,
@@ -33,9 +39,6 @@ from include.stocksync.config.settings import (
 )
 from include.stocksync.domain.contract import SKU_MAX_LENGTH
 from include.stocksync.ui.report import report_file, report_url
-
-START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
-OWNER = "stocksync"
 
 
 def run_params(settings: Settings, *, ops: bool) -> dict[str, Param]:
@@ -85,94 +88,6 @@ def _resolve(params: dict[str, Any], dag_run: Any, ops: bool) -> tuple[Settings,
         return load_settings().for_run(merged), run_options(merged, ops=ops)
 
 
-@contextmanager
-def _fail_fast() -> Iterator[None]:
-    """Errors that a retry cannot fix (a refused parameter, a contract or validation error, a
-    guardrail, a data error) fail the task at once, without Airflow retries, so the teardown
-    releases the freeze right away; transient ones are left to the retries."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from include.stocksync.domain.errors import is_permanent
-
-    try:
-        yield
-    except AirflowFailException:
-        raise
-    except Exception as exc:
-        if is_permanent(exc):
-            raise AirflowFailException(str(exc)) from exc
-        raise
-
-
-def _shop_dsn() -> str:
-    """The shop database of this deployment (connection ids are deployment settings, not a run's)."""
-    from include.stocksync.airflow.connections import postgres_dsn
-
-    return postgres_dsn(load_settings().shop_conn_id)
-
-
-def _note_lost_tries(run_id: str | None, dag: Any, ti: Any, stage: str) -> None:
-    """An earlier try of this task that left no trace on the run (its worker was lost) is recorded
-    and alerted by this try (lifecycle.note_lost_tries)."""
-    from include.stocksync.runs.lifecycle import note_lost_tries
-
-    note_lost_tries(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id, task_id=ti.task_id, stage=stage,
-                    try_number=getattr(ti, "try_number", None))
-
-
-def default_args(settings: Settings, *, defer_alerts: bool = True) -> dict[str, Any]:
-    """What every stocksync DAG's tasks share: owner, retries with backoff, the failure notifier
-    (issue 12: `defer_alerts=False` for a DAG without a teardown to send them, the watchdog)."""
-    return {
-        "owner": OWNER,
-        "retries": max(2, settings.task_retries),
-        "retry_delay": timedelta(seconds=settings.retry_delay_seconds),
-        "retry_exponential_backoff": settings.retry_exponential_backoff,
-        "max_retry_delay": timedelta(seconds=settings.max_retry_delay_seconds),
-        # issue 12: no task runs unbounded (the sync DAGs and the watchdog set their own: bound_tasks)
-        "execution_timeout": timedelta(seconds=settings.operations.default_task_timeout_seconds),
-        "on_failure_callback": SyncFailureNotifier(http_conn_id=settings.alerts_conn_id,
-                                                   endpoint=settings.alerts_endpoint,
-                                                   shop_conn_id=settings.shop_conn_id,
-                                                   defer_delivery=defer_alerts),
-    }
-
-
-# --- issue 12: bounded time for every task; the nightly's deadline ------------------------------------
-def bound_tasks(built: DAG, settings: Settings) -> DAG:
-    """Give every task its `execution_timeout` (config operations.<task>_timeout_seconds)."""
-    for operator in built.tasks:
-        operator.execution_timeout = timedelta(seconds=settings.operations.task_timeout(operator.task_id))
-    if built.deadline:
-        built.test = functools.partial(_test_without_deadline, built)  # type: ignore[method-assign]
-    return built
-
-
-def _test_without_deadline(built: DAG, *args: Any, **kwargs: Any) -> Any:
-    """`dag.test()` without the DeadlineAlert. Airflow 3.3.2's dag.test() cannot finish a DAG that
-    has one (on success it looks the alerts up by id, but the DAG it runs holds them inline:
-    AttributeError 'dict' object has no attribute 'hex'), and deadlines are evaluated by the
-    scheduler and run by the triggerer, which dag.test() does not use anyway. The demo, the
-    benchmark and the tests run the nightly with dag.test(); the deployed DAG keeps its deadline."""
-    saved = built.deadline
-    built.deadline = None
-    try:
-        return DAG.test(built, *args, **kwargs)
-    finally:
-        built.deadline = saved
-# --- end issue 12 ----------------------------------------------------------------------------------------
-
-
-def shop_timetable(cron: str, zone: str) -> Any:
-    """A cron expression read in the shop's zone (`shop_timezone`): Airflow's
-    CronTriggerTimetable follows its daylight saving, so 02:30 stays 02:30 local all year; on the
-    spring night that has no 02:30 it runs at the first time after the gap, and on the autumn night
-    that has two it runs once."""
-    from airflow.timetables.trigger import CronTriggerTimetable
-
-    return CronTriggerTimetable(cron, timezone=zone)
-
-
 def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tags: list[str],
                    ops: bool = False) -> DAG:
     """Build a sync DAG: freeze → extract → validate → merge → load → release."""
@@ -198,7 +113,8 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             with _fail_fast():
                 return pipeline.freeze_checkout(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id,
                                                 settings=run_settings, options=options,
-                                                triggered_by=getattr(dag_run, "triggering_user_name", None))
+                                                triggered_by=getattr(dag_run, "triggering_user_name", None),
+                                                lookup=airflow_view)
 
         @task
         def extract_wms_counts(run_id: str | None = None, dag: Any = None, ti: Any = None) -> dict[str, Any]:
@@ -264,7 +180,7 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             close the run record and write the run report. Runs whatever failed."""
             from include.stocksync.sync import pipeline
 
-            return pipeline.release_freeze(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id)
+            return pipeline.release_freeze(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id, lookup=airflow_view)
 
         # --- issue 13: the drift the load corrected, and its alert when far above the trend ---------
         @task
@@ -287,8 +203,6 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
         # --- issue 14: a file-drop WMS source waits (deferred) for the file before the setup freezes --
         if settings.wms_source == "file":
-            from include.stocksync.airflow.file_tasks import wire_file_source
-
             judge_drift(wire_file_source(freeze_checkout, release_freeze, lambda extracted: load_stock(
                 merge_in_window_orders(validate_counts(extracted)))))
             return

@@ -1,6 +1,7 @@
 """The sync DAGs on a file-drop WMS source (issue 14, docs/file-drop-source.md): the wait, the
 extract and the settling of the file, wired around the setup, validation, merge, load and teardown
-that `dag_factory.build_sync_dag` builds for every source.
+that `dag_factory.build_sync_dag` builds for every source (which imports this module; both take
+their shared helpers from `task_support`).
 
     wait_for_wms_file (deferred) >> freeze_checkout (setup) >> extract_wms_counts (the file)
         >> validate_counts >> merge_in_window_orders >> load_stock >> release_freeze (teardown)
@@ -24,6 +25,8 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from include.stocksync.airflow.task_support import _fail_fast, _shop_dsn, default_args
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +160,6 @@ class WmsFileSensor(BaseSensorOperator):
         return started + timedelta(seconds=seconds)
 
     def _refuse(self, context: Any) -> None:
-        from include.stocksync.airflow.dag_factory import _shop_dsn
         from include.stocksync.sync.file_drop import refuse_at_deadline
 
         fs = self._settings()
@@ -182,7 +184,6 @@ def wire_file_source(freeze_checkout: Callable[[], Any], release_freeze: Callabl
     Returns what `work` returns (the load's output)."""
     from airflow.sdk import task, teardown
 
-    from include.stocksync.airflow.dag_factory import _fail_fast, _shop_dsn, default_args
     from include.stocksync.config.settings import load_settings
 
     @task(task_id="extract_wms_counts")

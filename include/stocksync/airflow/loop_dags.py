@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, dag, setup, task, teardown
 
-from include.stocksync.airflow.dag_factory import START_DATE, _fail_fast, _shop_dsn, default_args
+from include.stocksync.airflow.task_support import START_DATE, _fail_fast, _shop_dsn, airflow_view, default_args
 from include.stocksync.config.settings import WRITER_POOL, load_settings
 from include.stocksync.ui.report import report_file, report_url
 
@@ -206,7 +206,7 @@ def build_intraday_dag(doc_md: str | None) -> DAG:
             """Close the run record, write the run report, drop expired staging. Runs whatever failed."""
             from include.stocksync.sync import intraday
 
-            return intraday.close(_shop_dsn(), run_id=str(run_id))
+            return intraday.close(_shop_dsn(), run_id=str(run_id), lookup=airflow_view)
 
         from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 

@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 SCHEDULING_ALLOWANCE_SECONDS = 60.0
 # A step needs at least this much of the run budget to be worth starting.
 MIN_STEP_SECONDS = 5.0
+# No run may close checkout for longer than this, whatever the config or a run's parameters say
+# (checked by the settings and again by the freeze itself).
+MAX_FREEZE_TTL_SECONDS = 4 * 3600
 # From a task's retry becoming due to its first heartbeat on a worker (scheduler loop, broker,
 # worker start-up of the task process): SCHEDULING_ALLOWANCE_SECONDS over the 4 covered tasks.
 TASK_START_SECONDS = 15.0
@@ -137,7 +140,7 @@ class OperationsSettings(BaseModel):
 
     def task_timeout(self, task_id: str) -> float:
         """The execution_timeout of a task, in seconds: the sync DAGs' and the watchdog's own, else
-        the default every task built with dag_factory.default_args gets."""
+        the default every task built with task_support.default_args gets."""
         return {
             "freeze_checkout": self.freeze_checkout_timeout_seconds,
             "extract_wms_counts": self.extract_timeout_seconds,
@@ -214,7 +217,7 @@ def worker_loss_bound(settings: Settings, apply_seconds: float) -> float:
 
 
 def task_retries(settings: Settings) -> int:
-    """Airflow retries of every stocksync task (dag_factory.default_args)."""
+    """Airflow retries of every stocksync task (task_support.default_args)."""
     return max(2, settings.task_retries)
 
 

@@ -19,11 +19,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, field_validator, model_validator
 
 from include.stocksync.config.files import FileSourceSettings, check_file_source  # issue 14
-from include.stocksync.config.operations import OperationsSettings, check_operations
-from include.stocksync.domain.contract import SKU_MAX_LENGTH
+from include.stocksync.config.operations import MAX_FREEZE_TTL_SECONDS, OperationsSettings, check_operations
+from include.stocksync.domain.contract import PAGE_TIMES, SKU_MAX_LENGTH
 from include.stocksync.domain.errors import PermanentError
-from include.stocksync.shop.freeze import MAX_FREEZE_TTL_SECONDS
-from include.stocksync.wms.sources.base import PAGE_TIMES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 CONFIG_PATH = PROJECT_ROOT / "include" / "config" / "stocksync.yaml"

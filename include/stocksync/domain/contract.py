@@ -54,6 +54,10 @@ RAW_COPY_COLUMNS: tuple[str, ...] = (*RAW_PREFIX, *FIELD_NAMES, *RAW_SUFFIX)
 
 # The header every snapshot carries, and the bounds on what a WMS may send.
 SNAPSHOT_ID_MAX_LENGTH = 200
+# What pages of one snapshot (one snapshot_id) stamped with different times mean (config
+# snapshot_page_times): "earliest" takes them as a live walk, each page stamped when it was read,
+# and keeps the earliest time of the walk as its snapshot time and watermark; "refuse" refuses them.
+PAGE_TIMES = ("earliest", "refuse")
 CURSOR_MAX_LENGTH = 4096
 # Raw text longer than this is cut (and marked) before staging; it fails the length check anyway.
 RAW_TEXT_MAX_LENGTH = 1024

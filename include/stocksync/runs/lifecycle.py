@@ -1,4 +1,8 @@
-"""A run's life: its heartbeat, its time budget, and what happens when it dies (issue 12).
+"""A run's life: its steps, its heartbeat, its time budget, and what happens when it dies (issue 12).
+
+- **Steps.** `step()` gives each step of a run its connection and transaction: it refuses a run
+  that is dead or out of budget, beats while the step runs, commits what the step did or records
+  its failure on the run record (`record.py`).
 
 - **Heartbeat.** Every step writes `sync_runs.heartbeat_at` when it starts and ends, and a
   heartbeat thread on its own connection writes it every `operations.heartbeat_interval_seconds`
@@ -27,7 +31,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +40,6 @@ import psycopg
 
 from include.stocksync.config.operations import MIN_STEP_SECONDS, OperationsSettings, heartbeat_bound
 from include.stocksync.domain.errors import PermanentError, is_permanent
-from include.stocksync.ops import delivery
 from include.stocksync.runs import record as runs
 from include.stocksync.shop import freeze
 from include.stocksync.store.db import connect, execute_file
@@ -92,7 +96,7 @@ def _guard(conn: psycopg.Connection, run_id: str) -> Guard:
 
 
 def enter_step(conn: psycopg.Connection, run_id: str, name: str) -> Guard:
-    """Called by `runs.step` in the step's transaction before the step's work: refuses a run that
+    """Called by `step` in the step's transaction before the step's work: refuses a run that
     was declared dead or has no budget left for this step, writes the heartbeat, and bounds every
     statement of the step by the budget left."""
     guard = _guard(conn, run_id)
@@ -139,32 +143,47 @@ def past_budget(dsn: str, run_id: str, name: str, exc: BaseException) -> BudgetE
                            f"{need:.0f} s): failing now so checkout reopens (config freeze_ttl_seconds)")
 
 
-def note_lost_tries(dsn: str, *, run_id: str, dag_id: str, task_id: str, stage: str, try_number: int | None) -> int:
-    """Called by a task's try `try_number` before its step: every earlier try of it that recorded
-    no failure on the run (`runs.step` records every error, so only a lost worker or a killed
-    process leaves none) becomes a warning on the run and a `task_lost` alert, sent by the
-    teardown. Returns how many were found now."""
-    if not try_number or try_number <= 1:
-        return 0
+@contextmanager
+def step(dsn: str, run_id: str, name: str, *, retries: list[str] | None = None,
+         keep_on_failure: tuple[type[BaseException], ...] = ()) -> Iterator[psycopg.Connection]:
+    """The connection and transaction of one step: re-opens a run an earlier attempt marked
+    failed, records the step's duration, commits what the step did. On failure the step's work
+    is rolled back, except for the `keep_on_failure` errors (a failed validation keeps the checks
+    it recorded), and the failure is recorded on a fresh connection (the step's own may be what
+    died), keeping the run's first cause and appending this attempt with `retries`."""
+    started = time.perf_counter()
     with connect(dsn) as conn:
-        try:
-            run = runs.read_run(conn, run_id)
-        except LookupError:
-            return 0
-        recorded = sum(1 for a in run.get("attempts") or [] if isinstance(a, dict) and a.get("stage") == stage)
-        known = sum(1 for w in run.get("warnings") or [] if isinstance(w, dict) and w.get("kind") == LOST_TRY
-                    and w.get("task_id") == task_id)
-        lost = try_number - 1 - recorded - known
-        for _ in range(max(lost, 0)):
-            note = (f"a try of {task_id} ended without recording an outcome (its worker or process was lost); "
-                    f"Airflow retried it: try {try_number} goes on")
-            runs.add_warning(conn, run_id, {"kind": LOST_TRY, "task_id": task_id, "try_number": try_number,
-                                            "note": note})
-            delivery.queue(conn, runs.spec_of(run).settings, delivery.payload(
-                kind=LOST_TRY, text=f"stocksync: run {run_id} of {dag_id}: {note}", dag_id=dag_id, run_id=run_id,
-                task_id=task_id, try_number=try_number, error=note), queued_by=run_id)
+        execute_file(conn, "stocksync/update_sync_run_reopen", {"run_id": run_id})
         conn.commit()
-    return max(lost, 0)
+        beat: Heartbeat | None = None
+        try:
+            # --- issue 12: a dead or out-of-budget run stops here; the step beats while it runs ---
+            guard = enter_step(conn, run_id, name)
+            conn.commit()
+            beat = Heartbeat(dsn, run_id, guard.operations.heartbeat_interval_seconds).__enter__()
+            # --- end issue 12 ---
+            yield conn
+        except BaseException as exc:
+            if beat is not None:
+                beat.stop()
+            try:
+                if isinstance(exc, keep_on_failure):
+                    conn.commit()
+                else:
+                    conn.rollback()
+            except psycopg.Error:
+                pass  # the connection is gone; the failure is recorded on a new one below
+            # issue 12: a failed try whose retry cannot finish within the budget fails permanently
+            spent = past_budget(dsn, run_id, name, exc)
+            runs.record_failure(dsn, run_id, name, spent or exc, time.perf_counter() - started, retries)
+            if spent is not None:
+                raise spent from exc
+            raise
+        finally:
+            if beat is not None:
+                beat.stop()
+        runs.record_stage(conn, run_id, name, time.perf_counter() - started)
+        conn.commit()
 
 
 # ---------------------------------------------------------------------------------- heartbeat
@@ -264,26 +283,6 @@ class AirflowView:
 AirflowLookup = Callable[[str, str], "AirflowView | None"]
 
 
-def airflow_view(dag_id: str, run_id: str) -> AirflowView | None:
-    """Ask Airflow (the Task SDK's execution API) for a run's state and its tasks' states. Only
-    inside a running task; None elsewhere, or when Airflow cannot say (the caller then judges by
-    the heartbeat bound alone)."""
-    try:
-        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-
-        tasks = RuntimeTaskInstance.get_task_states(dag_id=dag_id, run_ids=[run_id]).get(run_id) or {}
-        try:
-            state = RuntimeTaskInstance.get_dagrun_state(dag_id=dag_id, run_id=run_id)
-        except Exception:  # no such run (e.g. its metadata DB was reset)
-            state = None if not tasks else "running"
-    except Exception as exc:  # not inside a task (a plain call, the CLI): no Airflow to ask
-        log.debug("no Airflow view of %s/%s: %s", dag_id, run_id, exc)
-        return None
-    return AirflowView(str(state) if state is not None else None,
-                       {task: (str(getattr(value, "value", value)) if value is not None else None)
-                        for task, value in tasks.items()})
-
-
 @dataclass(frozen=True)
 class Verdict:
     """What the evidence says of a run holding a freeze: `dead` (release it), or `live` (wait)."""
@@ -376,42 +375,6 @@ def release_orphan_freezes(conn: psycopg.Connection, settings: Settings, *, foun
     return found
 
 
-def settle_holders(dsn: str, settings: Settings, *, run_id: str, dag_id: str, task_id: str,
-                   lookup: AirflowLookup | None, wait: bool) -> tuple[list[Released], list[Holder]]:
-    """Another run's freeze found by `run_id` (its setup, `wait=True`; its teardown, `wait=False`):
-    a dead holder's freeze is released, recorded and alerted (`orphaned_freeze`) at once; for a
-    live one the setup waits up to `operations.holder_wait_seconds`, judging it again every beat
-    (and beating itself), then refuses to start (HolderAlive, recorded on the run). Returns the
-    dead runs found and the holders still alive."""
-    ops = settings.operations
-    started = time.monotonic()
-    found: list[Released] = []
-    while True:
-        live: list[Holder] = []
-        with connect(dsn) as conn:
-            dead = release_orphan_freezes(conn, settings, found_by=run_id, lookup=lookup, live=live)
-            record_found(conn, settings, dead, found_by=run_id, found_by_dag=dag_id, task_id=task_id,
-                         kind=delivery.ORPHANED_FREEZE)
-            runs.beat(conn, run_id)
-            conn.commit()
-        for one in dead:
-            log.warning("run %s: %s", run_id, one.note)
-        found += dead
-        waited = time.monotonic() - started
-        if not live or not wait:
-            return found, live
-        if waited >= ops.holder_wait_seconds:
-            holder = live[0]
-            refused = HolderAlive(
-                f"another stocksync run, {holder.run_id} of {holder.dag_id}, keeps checkout closed and is alive "
-                f"({holder.why}); this run waited {waited:.0f} s (operations.holder_wait_seconds) and does not "
-                "start: trigger it again once that run has ended")
-            runs.record_failure(dsn, run_id, "freeze", refused, waited)
-            raise refused
-        log.info("run %s: waiting for %s (%s)", run_id, ", ".join(h.run_id for h in live), live[0].why)
-        time.sleep(min(ops.heartbeat_interval_seconds, max(ops.holder_wait_seconds - waited, 0.1)))
-
-
 def reap_dead_runs(conn: psycopg.Connection, settings: Settings, *, found_by: str = WATCHDOG,
                    limit: int = 50, lookup: AirflowLookup | None = None) -> list[Released]:
     """Declare dead every watched run that is not closed and has been silent past the bound
@@ -432,19 +395,3 @@ def reap_dead_runs(conn: psycopg.Connection, settings: Settings, *, found_by: st
         if dead is not None:
             found.append(dead)
     return found
-
-
-def record_found(conn: psycopg.Connection, settings: Settings, found: list[Released], *, found_by: str,
-                 found_by_dag: str, task_id: str, kind: str) -> None:
-    """A warning on the finder's run record (when it is a run) and one alert per dead run, queued
-    for the finder's teardown (or the watchdog's delivery). The caller commits."""
-    for dead in found:
-        if found_by != WATCHDOG:
-            runs.add_warning(conn, found_by, dead.as_warning(kind))
-        text = (f"stocksync: run {dead.run_id} of {dead.dag_id} died without its teardown; "
-                + (f"its freeze closed checkout for {dead.freeze_seconds:.0f} s until {found_by} released it"
-                   if dead.freezes_released else f"{found_by} closed its record as abandoned"))
-        body = delivery.payload(kind=kind, text=text, dag_id=dead.dag_id, run_id=dead.run_id, task_id=task_id,
-                                error=dead.note, found_by=found_by, found_by_dag=found_by_dag,
-                                freeze_seconds=round(dead.freeze_seconds, 1))
-        delivery.queue(conn, settings, body, queued_by=found_by)

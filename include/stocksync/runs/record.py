@@ -4,18 +4,16 @@ A sync run is a row in `stocksync.sync_runs`, keyed by the Airflow run id. It is
 between the tasks: the setup opens it with the run's spec (settings and options, resolved once
 from the config and the run's parameters), and every later task and the teardown read that spec
 back, so editing the config while a run is going changes nothing for it. Each step gets its
-connection from `step()`, which commits what the step did or, on failure, decides what survives
-(a failed validation keeps its recorded checks) and records the failure on a fresh connection.
-Helpers elsewhere never commit; every statement that writes the run record is executed here.
+connection from `lifecycle.step()`, which commits what the step did or, on failure, decides what
+survives (a failed validation keeps its recorded checks) and records the failure here, on a fresh
+connection. Every statement that writes the run record is executed here.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,52 +97,7 @@ def is_finished(run: Mapping[str, Any]) -> bool:
     return run["status"] in FINISHED
 
 
-@contextmanager
-def step(dsn: str, run_id: str, name: str, *, retries: list[str] | None = None,
-         keep_on_failure: tuple[type[BaseException], ...] = ()) -> Iterator[psycopg.Connection]:
-    """The connection and transaction of one step: re-opens a run an earlier attempt marked
-    failed, records the step's duration, commits what the step did. On failure the step's work
-    is rolled back, except for the `keep_on_failure` errors (a failed validation keeps the checks
-    it recorded), and the failure is recorded on a fresh connection (the step's own may be what
-    died), keeping the run's first cause and appending this attempt with `retries`."""
-    from include.stocksync.runs import lifecycle  # issue 12 (lifecycle.py imports this module)
-
-    started = time.perf_counter()
-    with connect(dsn) as conn:
-        execute_file(conn, "stocksync/update_sync_run_reopen", {"run_id": run_id})
-        conn.commit()
-        beat: lifecycle.Heartbeat | None = None
-        try:
-            # --- issue 12: a dead or out-of-budget run stops here; the step beats while it runs ---
-            guard = lifecycle.enter_step(conn, run_id, name)
-            conn.commit()
-            beat = lifecycle.Heartbeat(dsn, run_id, guard.operations.heartbeat_interval_seconds).__enter__()
-            # --- end issue 12 ---
-            yield conn
-        except BaseException as exc:
-            if beat is not None:
-                beat.stop()
-            try:
-                if isinstance(exc, keep_on_failure):
-                    conn.commit()
-                else:
-                    conn.rollback()
-            except psycopg.Error:
-                pass  # the connection is gone; the failure is recorded on a new one below
-            # issue 12: a failed try whose retry cannot finish within the budget fails permanently
-            spent = lifecycle.past_budget(dsn, run_id, name, exc)
-            record_failure(dsn, run_id, name, spent or exc, time.perf_counter() - started, retries)
-            if spent is not None:
-                raise spent from exc
-            raise
-        finally:
-            if beat is not None:
-                beat.stop()
-        _record_stage(conn, run_id, name, time.perf_counter() - started)
-        conn.commit()
-
-
-def _record_stage(conn: psycopg.Connection, run_id: str, name: str, seconds: float) -> None:
+def record_stage(conn: psycopg.Connection, run_id: str, name: str, seconds: float) -> None:
     execute_file(conn, "stocksync/update_sync_run_stage", {"run_id": run_id, "stage": name, "seconds": seconds})
 
 
@@ -158,7 +111,7 @@ def record_failure(dsn: str, run_id: str, name: str, exc: BaseException, seconds
         with connect(dsn, connect_timeout=10) as conn:
             execute_file(conn, "stocksync/update_sync_run_failure",
                          {"run_id": run_id, "error": error, "attempt": json.dumps(attempt, default=str)})
-            _record_stage(conn, run_id, name, seconds)
+            record_stage(conn, run_id, name, seconds)
             conn.commit()
     except psycopg.Error:
         log.exception("could not record the failure of %s for run %s (the step's error follows)", name, run_id)

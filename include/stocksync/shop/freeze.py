@@ -13,12 +13,11 @@ from datetime import datetime
 
 import psycopg
 
+from include.stocksync.config.operations import MAX_FREEZE_TTL_SECONDS
 from include.stocksync.store.db import execute_file, query
 
 # Where a freeze's message template takes the expected end (see `insert_checkout_freeze.sql`).
 EXPECTED_END = "{expected_end}"
-# No run may close checkout for longer than this, whatever the config or a run's parameters say.
-MAX_FREEZE_TTL_SECONDS = 4 * 3600
 
 
 @dataclass(frozen=True)

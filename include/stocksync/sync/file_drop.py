@@ -35,6 +35,7 @@ from psycopg.rows import dict_row
 
 from include.stocksync.config.files import FileSourceSettings
 from include.stocksync.domain.errors import PermanentError, is_permanent
+from include.stocksync.runs import lifecycle
 from include.stocksync.runs import record as runs
 from include.stocksync.store.db import connect, execute_file, query, run_key
 from include.stocksync.sync.extract import ExtractResult, extract_to_staging
@@ -338,7 +339,7 @@ def extract_file(dsn: str, *, run_id: str, dag_id: str, found: dict[str, Any]) -
     folder = drop_folder(location, fs.conn_id)
     data_file, manifest_file = str(found["data_file"]), str(found["manifest_file"])
     drop_id = None
-    with runs.step(dsn, run_id, "extract") as conn:
+    with lifecycle.step(dsn, run_id, "extract") as conn:
         try:
             plain_name(data_file, "data file")  # before the claim: a name outside the folder is never taken
             plain_name(manifest_file, "manifest")

@@ -40,6 +40,7 @@ from psycopg.rows import dict_row
 
 from include.stocksync.config.settings import Settings
 from include.stocksync.ops import delivery
+from include.stocksync.runs import lifecycle
 from include.stocksync.runs import record as runs
 from include.stocksync.runs.record import OUTCOMES, get_run
 from include.stocksync.store.db import connect, execute_file, query
@@ -94,7 +95,7 @@ def open_intraday(dsn: str, *, run_id: str, settings: Settings, triggered_by: st
     if status != "running":
         return {"status": status}
     spec = runs.spec_of(get_run(dsn, run_id))
-    with runs.step(dsn, run_id, "open") as conn:
+    with lifecycle.step(dsn, run_id, "open") as conn:
         busy = running_full_sync(conn, spec.settings)
         if busy is not None:
             reason = (f"skipped: full sync {busy[1]} run {busy[0]} is running; the intraday sync does not read or "
@@ -113,7 +114,7 @@ def read_feed(dsn: str, *, run_id: str, session: requests.Session, base_url: str
     if run["status"] != "running":
         return {"state": "finished" if runs.is_finished(run) else run["status"], "status": run["status"]}
     settings = runs.spec_of(run).settings
-    with runs.step(dsn, run_id, "extract") as conn:
+    with lifecycle.step(dsn, run_id, "extract") as conn:
         position = feed_position(conn, settings)
         if position is None:
             reason = ("skipped: no full-catalog sync has been applied yet, so there is no WMS sequence to "
@@ -244,7 +245,7 @@ def validate_delta(dsn: str, *, run_id: str) -> dict[str, Any] | None:
     if found is None:
         return None
     run, settings = found
-    with runs.step(dsn, run_id, "validate", keep_on_failure=(ValidationFailed,)) as conn:
+    with lifecycle.step(dsn, run_id, "validate", keep_on_failure=(ValidationFailed,)) as conn:
         try:
             result = validate_counts(conn, run_id, run["staging_table"], settings, delta=True)
         except ValidationFailed:
@@ -277,7 +278,7 @@ def merge_delta(dsn: str, *, run_id: str) -> dict[str, Any] | None:
     if found is None:
         return None
     run, settings = found
-    with runs.step(dsn, run_id, "merge", keep_on_failure=(GuardrailFailed,)) as conn:
+    with lifecycle.step(dsn, run_id, "merge", keep_on_failure=(GuardrailFailed,)) as conn:
         plan = build_plan(conn, run_id, run["staging_table"], settings, pipeline.run_watermark(run, settings))
         guards = delta_guard(metrics(conn, plan.plan_table), settings)
         with conn.cursor() as cur:
@@ -302,15 +303,16 @@ def apply_delta(dsn: str, *, run_id: str) -> dict[str, Any] | None:
     if run["status"] != "running":
         return None
     settings = runs.spec_of(run).settings
-    with runs.step(dsn, run_id, "load") as conn:
+    with lifecycle.step(dsn, run_id, "load") as conn:
         result = apply_plan(conn, run_id=run_id, snapshot_id=run["snapshot_id"], plan_table=plan_table(run_id),
                             settings=settings, watermark=pipeline.run_watermark(run, settings))
     return result.as_dict()
 
 
-def close(dsn: str, *, run_id: str) -> dict[str, Any]:
-    """The teardown: close the record, write the report, drop expired staging (as the nightly's)."""
-    return pipeline.release_freeze(dsn, run_id=run_id, dag_id=DAG_ID)
+def close(dsn: str, *, run_id: str, lookup: lifecycle.AirflowLookup | None = None) -> dict[str, Any]:
+    """The teardown: close the record, write the report, drop expired staging (as the nightly's);
+    `lookup` as for `pipeline.release_freeze`."""
+    return pipeline.release_freeze(dsn, run_id=run_id, dag_id=DAG_ID, lookup=lookup)
 
 
 def mark_gap_alerted(dsn: str, run_id: str) -> None:

@@ -40,11 +40,8 @@ recorded survives a failure of the next one.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import os
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -429,69 +426,5 @@ def dead_letter_alert(*, dag_id: str, run_id: str, batch: int, letters: list[Dea
         "kind": "order_dead_letters", "dag_id": dag_id, "run_id": run_id, "batch": batch,
         "orders": [letter.as_dict() for letter in letters[:100]],
         "requeue": f"trigger {dag_id} with conf {{\"requeue_order_ids\": {ids[:100]}}}, or run "
-                   f"python -m include.stocksync.sync.order_push requeue {' '.join(map(str, ids[:20]))}",
+                   f"python -m include.stocksync orders requeue {' '.join(map(str, ids[:20]))}",
     }
-
-
-# ----------------------------------------------------------------------------- command line
-
-def _cli_dsn(args: argparse.Namespace) -> str:
-    dsn = os.environ.get(args.dsn_env, "")
-    if dsn:
-        return dsn
-    from include.stocksync.airflow.connections import postgres_dsn
-    from include.stocksync.config.settings import load_settings
-
-    return postgres_dsn(load_settings().shop_conn_id)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m include.stocksync.sync.order_push {dead-letters,requeue} ...` (docs/order-push-and-intraday.md)."""
-    parser = argparse.ArgumentParser(prog="python -m include.stocksync.sync.order_push",
-                                     description="Orders the WMS refused: list them, re-queue them.")
-    parser.add_argument("--dsn-env", default="STOCKSYNC_SHOP_DSN",
-                        help="environment variable holding the shop database DSN (default STOCKSYNC_SHOP_DSN; "
-                             "unset: the Airflow connection of shop_conn_id)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    listing = sub.add_parser("dead-letters", help="list the held orders with the WMS's reasons")
-    listing.add_argument("--limit", type=int, default=1000)
-    again = sub.add_parser("requeue", help="send held orders again in the next orders_to_wms run")
-    again.add_argument("order_ids", nargs="*", type=int)
-    again.add_argument("--all", action="store_true", help="every held order")
-    again.add_argument("--by", default=os.environ.get("USER", "ops"), help="who re-queues (recorded)")
-    push = sub.add_parser("push", help="send the queue now (what one orders_to_wms run does)")
-    push.add_argument("--run-id", default=f"cli__{datetime.now(timezone.utc).isoformat()}")
-    args = parser.parse_args(argv)
-    dsn = _cli_dsn(args)
-    if args.command == "dead-letters":
-        for row in dead_letters(dsn, args.limit):
-            print(json.dumps(row, default=str))
-        return 0
-    if args.command == "requeue":
-        if not args.order_ids and not args.all:
-            parser.error("name the order ids to re-queue, or --all")
-        done = requeue(dsn, order_ids=args.order_ids, everything=args.all, by=args.by)
-        print(json.dumps({"requeued": done}))
-        return 0
-    from include.stocksync.config.settings import load_settings
-
-    settings = load_settings()
-    session = requests.Session()
-    token = os.environ.get("STOCKSYNC_WMS_TOKEN", "")
-    if not token:
-        parser.error("set STOCKSYNC_WMS_TOKEN (the WMS bearer token) and STOCKSYNC_WMS_URL")
-    session.headers["Authorization"] = f"Bearer {token}"
-    client = WmsOrders(session, os.environ.get("STOCKSYNC_WMS_URL", "http://127.0.0.1:8765"),
-                       timeout=settings.loop.order_timeout_seconds)
-    try:
-        result = push_orders(dsn, client, settings, run_id=args.run_id)
-        result.cancels_sent = push_cancellations(dsn, client, settings, run_id=args.run_id).cancels_sent
-    finally:
-        finish_run(dsn, args.run_id)
-    print(json.dumps(result.as_dict()))
-    return 0
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    sys.exit(main())

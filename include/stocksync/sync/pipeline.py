@@ -19,7 +19,7 @@ from psycopg import sql
 
 from include.stocksync.config.operations import MIN_STEP_SECONDS, freeze_ttl
 from include.stocksync.config.settings import RunOptions, Settings, load_settings
-from include.stocksync.ops import delivery
+from include.stocksync.ops import dead_runs, delivery
 from include.stocksync.runs import lifecycle
 from include.stocksync.runs import record as runs
 from include.stocksync.runs.record import OUTCOMES, RunIdTaken, RunSpec, get_run
@@ -67,21 +67,23 @@ def _run(dsn: str, run_id: str) -> tuple[dict[str, Any], RunSpec]:
 
 
 def freeze_checkout(dsn: str, *, run_id: str, dag_id: str, settings: Settings,
-                    triggered_by: str | None = None, options: RunOptions | None = None) -> dict[str, Any]:
+                    triggered_by: str | None = None, options: RunOptions | None = None,
+                    lookup: lifecycle.AirflowLookup | None = None) -> dict[str, Any]:
     """Setup: open the run record with the run's spec; in `full` mode close checkout until the
-    teardown (never for a dry run)."""
+    teardown (never for a dry run). `lookup` is Airflow's view of other runs (passed in by the
+    Airflow layer; None judges holders by their heartbeat alone)."""
     status = open_run(dsn, run_id=run_id, dag_id=dag_id, settings=settings, options=options,
                       triggered_by=triggered_by)
     spec = runs.spec_of(get_run(dsn, run_id))  # a retried setup keeps the spec it opened with
     if status in runs.FINISHED:
         return {"frozen": False, "reason": f"run already {status}; nothing will be written"}
     orphans = release_orphans(dsn, run_id=run_id, dag_id=dag_id, settings=spec.settings,  # issue 12
-                              wait=not spec.options.dry_run)
+                              wait=not spec.options.dry_run, lookup=lookup)
     if spec.options.dry_run:
         return {"frozen": False, "reason": "dry run: nothing is written, checkout stays open", "orphans": orphans}
     if spec.settings.freeze_mode != "full":
         return {"frozen": False, "reason": f"freeze_mode={spec.settings.freeze_mode}", "orphans": orphans}
-    with runs.step(dsn, run_id, "freeze") as conn:
+    with lifecycle.step(dsn, run_id, "freeze") as conn:
         if freeze.active_freezes(conn, set_by=run_id):
             return {"frozen": True, "reason": "already frozen by this run", "orphans": orphans}
         # issue 12: the TTL covers the tasks under the freeze (ops_settings.freeze_ttl) and is the
@@ -95,12 +97,12 @@ def freeze_checkout(dsn: str, *, run_id: str, dag_id: str, settings: Settings,
 
 # --- issue 12: orphaned freezes, the run budget, reports off the critical path, alerts after release ---
 def release_orphans(dsn: str, *, run_id: str, dag_id: str, settings: Settings, wait: bool = False,
-                    lookup: lifecycle.AirflowLookup | None = lifecycle.airflow_view) -> list[dict[str, Any]]:
+                    lookup: lifecycle.AirflowLookup | None = None) -> list[dict[str, Any]]:
     """Release the freezes of sync runs the evidence says are dead (lifecycle.py), in every run's
     setup (`wait`: a live holder is waited for, then refused) and teardown: recorded as warnings on
     this run and on the dead one (closed as `abandoned`), alerted after this run's freeze is
     released. A manual freeze is never touched."""
-    found, live = lifecycle.settle_holders(dsn, settings, run_id=run_id, dag_id=dag_id, lookup=lookup, wait=wait,
+    found, live = dead_runs.settle_holders(dsn, settings, run_id=run_id, dag_id=dag_id, lookup=lookup, wait=wait,
                                            task_id="freeze_checkout" if wait else "release_freeze")
     silent = [holder for holder in live if holder.stopped_beating]
     if silent and not wait:  # the run ends while a silent run not yet proven dead keeps checkout closed
@@ -155,7 +157,7 @@ def extract(dsn: str, *, run_id: str, session: requests.Session, base_url: str) 
     client = WmsClient(session, base_url, page_size=settings.page_size, timeout=settings.http_timeout_seconds,
                        attempts=settings.http_attempts, backoff=settings.http_backoff_seconds,
                        retry_after_max=settings.retry_after_max_seconds)
-    with runs.step(dsn, run_id, "extract", retries=client.failures) as conn:
+    with lifecycle.step(dsn, run_id, "extract", retries=client.failures) as conn:
         enabled = conn.execute(sql.SQL("SELECT count(*) FROM ({}) enabled").format(
             query("shop/select_enabled_skus"))).fetchone()
         # issue 12: the walk's deadline leaves the budget's reserve to validate, merge and load
@@ -195,7 +197,7 @@ def validate(dsn: str, *, run_id: str) -> ValidationResult:
     if runs.is_finished(run):
         log.info("run %s is %s: keeping its validation", run_id, run["status"])
         return ValidationResult(True, run["extracted"] or 0, run["valid"] or 0, run["quarantined"] or 0, [], 0.0)
-    with runs.step(dsn, run_id, "validate", keep_on_failure=(ValidationFailed,)) as conn:
+    with lifecycle.step(dsn, run_id, "validate", keep_on_failure=(ValidationFailed,)) as conn:
         try:
             result = validate_counts(conn, run_id, run["staging_table"], spec.settings)
         except ValidationFailed:
@@ -218,7 +220,7 @@ def merge(dsn: str, *, run_id: str) -> PlanSummary:
     if runs.is_finished(run):
         log.info("run %s is %s: keeping its plan", run_id, run["status"])
         return PlanSummary(plan_table(run_id), run["valid"] or 0, {}, 0, 0.0)
-    with runs.step(dsn, run_id, "merge", keep_on_failure=(GuardrailFailed,)) as conn:
+    with lifecycle.step(dsn, run_id, "merge", keep_on_failure=(GuardrailFailed,)) as conn:
         plan = build_plan(conn, run_id, run["staging_table"], settings, run_watermark(run, settings), options.skus)
         # a dry run is the preview ops ask for before overriding: it writes its plan even when a
         # guardrail trips, and says there that a real run would stop
@@ -239,7 +241,7 @@ def merge(dsn: str, *, run_id: str) -> PlanSummary:
 def finish_dry_run(dsn: str, *, run_id: str) -> dict[str, Any]:
     """A dry run's last step: record it as such; shop stock and the freeze were never touched."""
     _, spec = _run(dsn, run_id)
-    with runs.step(dsn, run_id, "dry_run") as conn:
+    with lifecycle.step(dsn, run_id, "dry_run") as conn:
         runs.finish_dry_run(conn, run_id)
     directory = report_path(spec.settings, run_id).parent
     return {"dry_run": True, "plan_csv": str(directory / "plan.csv"), "plan_html": str(directory / "plan.html")}
@@ -270,7 +272,7 @@ def load(dsn: str, *, run_id: str, plan_table: str) -> ApplyResult:
 
         record_drift = None if spec.options.skus else drift.recorder(run_id=run_id, dag_id=run["dag_id"],
                                                                      settings=settings)
-        with runs.step(dsn, run_id, "load") as conn:
+        with lifecycle.step(dsn, run_id, "load") as conn:
             # issue 12: the apply's lock wait ends within the run's budget
             lock_wait, cut = _budgeted(conn, run_id, settings.lock_timeout_seconds, 1.0)
             apply_settings = settings.model_copy(update={"lock_timeout_seconds": lock_wait}) if cut else settings
@@ -295,10 +297,12 @@ def load_stock(dsn: str, *, run_id: str, plan_table: str) -> dict[str, Any]:
     return load(dsn, run_id=run_id, plan_table=plan_table).as_dict()
 
 
-def release_freeze(dsn: str, *, run_id: str, dag_id: str) -> dict[str, Any]:
+def release_freeze(dsn: str, *, run_id: str, dag_id: str,
+                   lookup: lifecycle.AirflowLookup | None = None) -> dict[str, Any]:
     """Teardown: release this run's freezes (never anybody else's), close the run record,
     write the run report, drop staging tables past their retention. Safe to call any number
-    of times. Touches nothing when the run id belongs to another DAG's run (see `open_run`)."""
+    of times. Touches nothing when the run id belongs to another DAG's run (see `open_run`).
+    `lookup` as for `freeze_checkout`."""
     with connect(dsn) as conn:
         owner = runs.run_owner(conn, run_id)
         if owner is not None and owner != dag_id:
@@ -310,7 +314,7 @@ def release_freeze(dsn: str, *, run_id: str, dag_id: str) -> dict[str, Any]:
         spec_settings = runs.spec_of(runs.read_run(conn, run_id)).settings if owner is not None else None
         conn.commit()
     if spec_settings is not None:  # another run's freeze still closing checkout: released if dead, else said
-        release_orphans(dsn, run_id=run_id, dag_id=dag_id, settings=spec_settings)
+        release_orphans(dsn, run_id=run_id, dag_id=dag_id, settings=spec_settings, lookup=lookup)
     with connect(dsn) as conn:
         window = freeze.freeze_seconds(conn, set_by=run_id)
         status = runs.close(conn, run_id, window)

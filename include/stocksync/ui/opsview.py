@@ -209,23 +209,14 @@ class Schedule:
     next_utc: str             # 2026-12-06 01:30 UTC
 
 
-def schedule(cron: str, shop_zone: str, display: tuple[tzinfo, str], now: datetime) -> Schedule | None:
-    """The nightly's schedule as its DAG's timetable reads it (`dag_factory.shop_timetable`): the
-    next run after `now`. None when Airflow cannot read the expression."""
+def schedule(cron: str, shop_zone: str, display: tuple[tzinfo, str], run: datetime | None) -> Schedule | None:
+    """The nightly's schedule line for its next run `run`, as the DAG's timetable reads the
+    expression (`task_support.next_run_after`, in the Airflow layer). None without a next run
+    (Airflow cannot read the expression)."""
     from zoneinfo import ZoneInfo
 
-    from include.stocksync.airflow.dag_factory import shop_timetable
-
-    try:
-        from airflow.timetables.base import TimeRestriction
-
-        info = shop_timetable(cron, shop_zone).next_dagrun_info(
-            last_automated_data_interval=None, restriction=TimeRestriction(earliest=now, latest=None, catchup=True))
-    except Exception:  # a bad cron fails the DAG's import with Airflow's own message; the page goes on
+    if run is None:
         return None
-    if info is None:
-        return None
-    run = info.run_after
 
     def at(zone: tzinfo) -> str:
         local = run.astimezone(zone)

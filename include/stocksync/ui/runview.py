@@ -30,7 +30,7 @@ SYNC_DAGS = (NIGHTLY_DAG, PUSH_DAG, INTRADAY_DAG)
 EARLY_TASKS = ("freeze_checkout", "wait_for_wms_file")
 DAG_LABELS = {NIGHTLY_DAG: "Nightly sync", PUSH_DAG: "Ops push", INTRADAY_DAG: "Intraday sync"}
 
-# stage (runs.step name, the prefix of a recorded error) -> (what people call it, the Airflow task)
+# stage (lifecycle.step name, the prefix of a recorded error) -> (what people call it, the Airflow task)
 STEPS: dict[str, tuple[str, str]] = {
     "freeze": ("freeze checkout", "freeze_checkout"),
     "extract": ("extract (reading the WMS counts)", "extract_wms_counts"),

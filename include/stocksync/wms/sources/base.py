@@ -72,12 +72,6 @@ class WmsSource(Protocol):
     def batches(self, bounds: WalkBounds) -> Iterator[Batch]: ...
 
 
-# What pages of one snapshot (one snapshot_id) stamped with different times mean (config
-# snapshot_page_times): "earliest" takes them as a live walk, each page stamped when it was read,
-# and keeps the earliest time of the walk as its snapshot time and watermark; "refuse" refuses them.
-PAGE_TIMES = ("earliest", "refuse")
-
-
 @dataclass(frozen=True)
 class SnapshotLimits:
     """How far a snapshot's time stamps may be from our clock and from each other."""
