@@ -1,7 +1,7 @@
 """
 # stocksync Airflow plugin
 
-Adds a **Stock sync** page to the Airflow 3 UI, the place ops look first (issue 15): trends of the
+Adds a **Stock sync** page to the Airflow 3 UI, the place ops look first: trends of the
 last 30 nights (SKUs changed, units moved, checkout closed, run duration, failed checks, drift) with
 the nights that stand out in red, the availability service's last 24 hours, and one row per stock
 sync run, newest first, refused and failed-early runs included (`stocksync.sync_runs` in the shop

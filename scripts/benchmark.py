@@ -355,7 +355,7 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-# issue 17's targets: (what, size it applies to, figure, limit, "max" or "min")
+# the performance targets the README states: (what, size it applies to, figure, limit, "max" or "min")
 TARGETS = (
     ("nightly DAG end to end (full mode)", 1_000_000, lambda r: r["dag_runs"]["full"]["wall_seconds"], 12.0, "max"),
     ("freeze window, full mode", 1_000_000, lambda r: r["dag_runs"]["full"]["freeze_seconds"], 10.0, "max"),
@@ -370,7 +370,7 @@ TARGETS = (
 
 
 def target_lines(summary: dict[str, Any]) -> list[str]:
-    """Each target of issue 17 whose size was measured: the figure, the limit, met or missed."""
+    """Each performance target whose size was measured: the figure, the limit, met or missed."""
     lines = []
     by_size = {r["skus"]: r for r in summary["results"]}
     for what, size, figure, limit, kind in TARGETS:
@@ -473,7 +473,7 @@ def _run_sizes(args: argparse.Namespace, pg: LocalPostgres) -> int:
             for figure in BASELINE_FIGURES:
                 f = b[figure]
                 print(f"  {figure:<30} {f['min']:>8} {f['median']:>8} {f['max']:>8}")
-    print("issue 17's targets on this machine:")
+    print("performance targets on this machine:")
     print("\n".join(target_lines(summary)))
     print(f"\nresults: {args.out / 'results.json'}\nchart:   {args.out / 'stages.png'}")
     return 0

@@ -1,4 +1,4 @@
-"""Benchmark of the other half of the loop (issue 13): the intraday apply of changed SKUs on a large
+"""Benchmark of the other half of the loop: the intraday apply of changed SKUs on a large
 shop, and the push of many orders to the WMS.
 
     PYTHONPATH=. .venv/bin/python scripts/benchmark_loop.py [--skus 1000000] [--changed 10000] [--orders 10000]

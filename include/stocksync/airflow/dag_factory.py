@@ -122,14 +122,14 @@ def _note_lost_tries(run_id: str | None, dag: Any, ti: Any, stage: str) -> None:
 
 def default_args(settings: Settings, *, defer_alerts: bool = True) -> dict[str, Any]:
     """What every stocksync DAG's tasks share: owner, retries with backoff, the failure notifier
-    (issue 12: `defer_alerts=False` for a DAG without a teardown to send them, the watchdog)."""
+    (`defer_alerts=False` for a DAG without a teardown to send them, the watchdog)."""
     return {
         "owner": OWNER,
         "retries": max(2, settings.task_retries),
         "retry_delay": timedelta(seconds=settings.retry_delay_seconds),
         "retry_exponential_backoff": settings.retry_exponential_backoff,
         "max_retry_delay": timedelta(seconds=settings.max_retry_delay_seconds),
-        # issue 12: no task runs unbounded (the sync DAGs and the watchdog set their own: bound_tasks)
+        # no task runs unbounded (the sync DAGs and the watchdog set their own: bound_tasks)
         "execution_timeout": timedelta(seconds=settings.operations.default_task_timeout_seconds),
         "on_failure_callback": SyncFailureNotifier(http_conn_id=settings.alerts_conn_id,
                                                    endpoint=settings.alerts_endpoint,
@@ -138,7 +138,7 @@ def default_args(settings: Settings, *, defer_alerts: bool = True) -> dict[str, 
     }
 
 
-# --- issue 12: bounded time for every task; the nightly's deadline ------------------------------------
+# --- bounded time for every task; the nightly's deadline ------------------------------------
 def bound_tasks(built: DAG, settings: Settings) -> DAG:
     """Give every task its `execution_timeout` (config operations.<task>_timeout_seconds)."""
     for operator in built.tasks:
@@ -160,7 +160,7 @@ def _test_without_deadline(built: DAG, *args: Any, **kwargs: Any) -> Any:
         return DAG.test(built, *args, **kwargs)
     finally:
         built.deadline = saved
-# --- end issue 12 ----------------------------------------------------------------------------------------
+# --- end: bounded time for every task; the nightly's deadline --------------------------------------------
 
 
 def shop_timetable(cron: str, zone: str) -> Any:
@@ -178,14 +178,14 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
     """Build a sync DAG: freeze → extract → validate → merge → load → release."""
     settings = load_settings()
 
-    from include.stocksync.airflow.deadline import nightly_deadline  # issue 12
+    from include.stocksync.airflow.deadline import nightly_deadline
 
     timetable = shop_timetable(schedule, settings.shop_timezone) if schedule else None
 
     @dag(dag_id=dag_id, schedule=timetable, start_date=START_DATE, catchup=False, max_active_runs=1,
          tags=tags, doc_md=doc_md, default_args=default_args(settings), params=run_params(settings, ops=ops),
          user_defined_macros={"stocksync_report": report_file, "stocksync_report_url": report_url},
-         deadline=nightly_deadline(settings) if schedule else None)  # issue 12: scheduled DAG only
+         deadline=nightly_deadline(settings) if schedule else None)  # scheduled DAG only
     def sync_dag() -> None:
         @setup
         def freeze_checkout(params: dict[str, Any] | None = None, dag_run: Any = None, run_id: str | None = None,
@@ -266,7 +266,7 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
             return pipeline.release_freeze(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id)
 
-        # --- issue 13: the drift the load corrected, and its alert when far above the trend ---------
+        # --- the drift the load corrected, and its alert when far above the trend ---------
         @task
         def judge_drift(loaded: dict[str, Any], run_id: str | None = None, dag: Any = None,
                         ti: Any = None) -> dict[str, Any] | None:
@@ -283,19 +283,19 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
                            endpoint=run_settings.alerts_endpoint, run_id=str(run_id), dag_id=dag.dag_id,
                            task_id="judge_drift", try_number=getattr(ti, "try_number", None))
             return {k: (str(v) if k == "night" else v) for k, v in row.items()} if row else None
-        # --- end issue 13 ----------------------------------------------------------------------------
+        # --- end: the drift the load corrected, and its alert when far above the trend ---------------
 
-        # --- issue 14: a file-drop WMS source waits (deferred) for the file before the setup freezes --
+        # --- a file-drop WMS source waits (deferred) for the file before the setup freezes --
         if settings.wms_source == "file":
             from include.stocksync.airflow.file_tasks import wire_file_source
 
             judge_drift(wire_file_source(freeze_checkout, release_freeze, lambda extracted: load_stock(
                 merge_in_window_orders(validate_counts(extracted)))))
             return
-        # --- end issue 14 ------------------------------------------------------------------------------
+        # --- end: a file-drop WMS source waits ---------------------------------------------------------
 
         with release_freeze(freeze_checkout()):
             loaded = load_stock(merge_in_window_orders(validate_counts(extract_wms_counts())))
-        judge_drift(loaded)  # issue 13: outside the freeze: checkout reopens without waiting for it
+        judge_drift(loaded)  # outside the freeze: checkout reopens without waiting for it
 
-    return bound_tasks(sync_dag(), settings)  # issue 12
+    return bound_tasks(sync_dag(), settings)  # no task runs unbounded

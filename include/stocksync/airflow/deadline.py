@@ -1,4 +1,4 @@
-"""The nightly's deadline (issue 12): an Airflow `DeadlineAlert` that fires when
+"""The nightly's deadline: an Airflow `DeadlineAlert` that fires when
 `inventory_nightly_sync` has not finished `operations.nightly_deadline_seconds` after its logical
 date (02:30 UTC + 1 h with the shipped config: by 03:30 UTC).
 

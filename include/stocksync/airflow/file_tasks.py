@@ -1,4 +1,4 @@
-"""The sync DAGs on a file-drop WMS source (issue 14, docs/file-drop-source.md): the wait, the
+"""The sync DAGs on a file-drop WMS source (docs/file-drop-source.md): the wait, the
 extract and the settling of the file, wired around the setup, validation, merge, load and teardown
 that `dag_factory.build_sync_dag` builds for every source.
 

@@ -1,4 +1,4 @@
-"""Settings of the file-drop WMS source (issue 14, docs/file-drop-source.md): the `file_source:`
+"""Settings of the file-drop WMS source (docs/file-drop-source.md): the `file_source:`
 section of the config, used when `wms_source: file`.
 
 Kept apart from `settings.py` (which only declares the section) so the source's knobs, their

@@ -1,4 +1,4 @@
-"""Operations under faults (issue 12): the `operations:` section of the config, and the time
+"""Operations under faults: the `operations:` section of the config, and the time
 bounds derived from it.
 
 Everything here bounds time: how often a running step proves it is alive (heartbeat), when a
@@ -60,7 +60,7 @@ COVERED_TASKS = ("extract_wms_counts", "validate_counts", "merge_in_window_order
 
 
 class OperationsSettings(BaseModel):
-    """Liveness, timeouts, alert delivery, watchdog and deadline (issue 12)."""
+    """Liveness, timeouts, alert delivery, watchdog and deadline."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

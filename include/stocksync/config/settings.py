@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, field_validator, model_validator
 
-from include.stocksync.config.files import FileSourceSettings, check_file_source  # issue 14
+from include.stocksync.config.files import FileSourceSettings, check_file_source
 from include.stocksync.config.operations import OperationsSettings, check_operations
 from include.stocksync.domain.contract import SKU_MAX_LENGTH
 from include.stocksync.domain.errors import PermanentError
@@ -57,7 +57,7 @@ class ConfigError(PermanentError, ValueError):
     """A configuration value is missing or invalid."""
 
 
-# --- issue 13: order push, intraday sync, drift (docs/order-push-and-intraday.md) -------------
+# --- order push, intraday sync, drift (docs/order-push-and-intraday.md) -------------
 class LoopSettings(BaseModel):
     """The other half of the loop: `orders_to_wms`, `inventory_intraday_sync` and the nightly drift
     alert. One nested section (`loop:`) with defaults, so a config written before it still loads."""
@@ -114,7 +114,7 @@ class LoopSettings(BaseModel):
         if problems:
             raise ValueError("loop: " + "; ".join(problems))
         return self
-# --- end issue 13 ------------------------------------------------------------------------------
+# --- end: order push, intraday sync, drift -----------------------------------------------------
 
 
 class Settings(BaseModel):
@@ -163,17 +163,17 @@ class Settings(BaseModel):
     guardrails: dict[str, float]
     push_guardrails_min_skus: int
     run_override_bounds: dict[str, tuple[float, float]]
-    loop: LoopSettings = LoopSettings()  # issue 13: optional section, defaults above
-    # --- issue 14: which WMS source this deployment reads (docs/file-drop-source.md) ----------------
+    loop: LoopSettings = LoopSettings()  # optional section, defaults above
+    # --- which WMS source this deployment reads (docs/file-drop-source.md) ----------------
     wms_source: str = "http"  # http | file
-    file_source: FileSourceSettings = FileSourceSettings()  # optional section (file_settings.py)
+    file_source: FileSourceSettings = FileSourceSettings()  # optional section (config/files.py)
 
     @model_validator(mode="after")
     def _wms_source(self) -> Settings:
         check_file_source(self.wms_source, self.file_source)
         return self
-    # --- end issue 14 --------------------------------------------------------------------------------
-    operations: OperationsSettings = OperationsSettings()  # issue 12: optional section (ops_settings.py)
+    # --- end: which WMS source this deployment reads -------------------------------------------------
+    operations: OperationsSettings = OperationsSettings()  # optional section (config/operations.py)
 
     @property
     def reports_path(self) -> Path:
@@ -337,7 +337,7 @@ def _check(settings: Settings) -> None:
           f"guardrails must set exactly: {', '.join(LIMITS)}; got {', '.join(settings.guardrails)}")
     for name, value in settings.guardrails.items():
         check(0 <= value <= 1, f"guardrails.{name} must be a share between 0 and 1; got {value}")
-    check_operations(settings)  # issue 12: task timeouts against the deadlines they must cover
+    check_operations(settings)  # task timeouts against the deadlines they must cover
     check(settings.push_guardrails_min_skus >= 1,
           f"push_guardrails_min_skus must be at least 1; got {settings.push_guardrails_min_skus}")
     try:

@@ -1,4 +1,4 @@
-"""A run's life: its heartbeat, its time budget, and what happens when it dies (issue 12).
+"""A run's life: its heartbeat, its time budget, and what happens when it dies.
 
 - **Heartbeat.** Every step writes `sync_runs.heartbeat_at` when it starts and ends, and a
   heartbeat thread on its own connection writes it every `operations.heartbeat_interval_seconds`

@@ -107,7 +107,7 @@ def step(dsn: str, run_id: str, name: str, *, retries: list[str] | None = None,
     is rolled back, except for the `keep_on_failure` errors (a failed validation keeps the checks
     it recorded), and the failure is recorded on a fresh connection (the step's own may be what
     died), keeping the run's first cause and appending this attempt with `retries`."""
-    from include.stocksync.runs import lifecycle  # issue 12 (lifecycle.py imports this module)
+    from include.stocksync.runs import lifecycle  # here: lifecycle.py imports this module
 
     started = time.perf_counter()
     with connect(dsn) as conn:
@@ -115,11 +115,11 @@ def step(dsn: str, run_id: str, name: str, *, retries: list[str] | None = None,
         conn.commit()
         beat: lifecycle.Heartbeat | None = None
         try:
-            # --- issue 12: a dead or out-of-budget run stops here; the step beats while it runs ---
+            # --- a dead or out-of-budget run stops here; the step beats while it runs ---
             guard = lifecycle.enter_step(conn, run_id, name)
             conn.commit()
             beat = lifecycle.Heartbeat(dsn, run_id, guard.operations.heartbeat_interval_seconds).__enter__()
-            # --- end issue 12 ---
+            # --- end: a dead or out-of-budget run stops here; the step beats while it runs ---
             yield conn
         except BaseException as exc:
             if beat is not None:
@@ -131,7 +131,7 @@ def step(dsn: str, run_id: str, name: str, *, retries: list[str] | None = None,
                     conn.rollback()
             except psycopg.Error:
                 pass  # the connection is gone; the failure is recorded on a new one below
-            # issue 12: a failed try whose retry cannot finish within the budget fails permanently
+            # a failed try whose retry cannot finish within the budget fails permanently
             spent = lifecycle.past_budget(dsn, run_id, name, exc)
             record_failure(dsn, run_id, name, spent or exc, time.perf_counter() - started, retries)
             if spent is not None:
@@ -202,7 +202,7 @@ def applied_status(conn: psycopg.Connection, run_id: str) -> tuple[str, str | No
     return (row[0], row[1]) if row else None
 
 
-# --- issue 13: runs that end on purpose without applying (intraday sync) ---------------------------
+# --- runs that end on purpose without applying (intraday sync) ---------------------------
 ENDED_ON_PURPOSE = ("skipped", "gap", "stalled")
 
 
@@ -216,7 +216,7 @@ def record_outcome(conn: psycopg.Connection, run_id: str, status: str, reason: s
         "run_id": run_id, "status": status, "reason": reason[:4000],
         "watermark": getattr(watermark, "at", None)}).fetchone()
     return row is not None
-# --- end issue 13 --------------------------------------------------------------------------------
+# --- end: runs that end on purpose without applying ----------------------------------------------
 
 
 def finish_dry_run(conn: psycopg.Connection, run_id: str) -> None:
@@ -231,7 +231,7 @@ def close(conn: psycopg.Connection, run_id: str, freeze_seconds: float) -> str |
     return row[0] if row else None
 
 
-# --- issue 12: liveness, time budget and warnings on the run record (lifecycle.py decides when) ----
+# --- liveness, time budget and warnings on the run record (lifecycle.py decides when) ----
 def beat(conn: psycopg.Connection, run_id: str) -> None:
     """The run's heartbeat (a step's start, and its heartbeat thread while it runs)."""
     execute_file(conn, "stocksync/update_sync_run_heartbeat", {"run_id": run_id})
@@ -256,7 +256,7 @@ def declare_abandoned(conn: psycopg.Connection, run_id: str, *, note: str, freez
         "run_id": run_id, "note": note, "freeze_seconds": freeze_seconds,
         "warning": json.dumps(dict(warning), default=str)}).fetchone()
     return row[0] if row else None
-# --- end issue 12 ----------------------------------------------------------------------------------
+# --- end: liveness, time budget and warnings on the run record -------------------------------------
 
 
 def staging_dropped(conn: psycopg.Connection, run_id: str) -> None:
@@ -271,7 +271,7 @@ def summary(run: Mapping[str, Any]) -> dict[str, Any]:
     return {k: run.get(k) for k in keys}
 
 
-# --- issue 14: a dropped file already applied ends its run as a duplicate (file_drop.py) -------------
+# --- a dropped file already applied ends its run as a duplicate (file_drop.py) -------------
 def record_file_duplicate(conn: psycopg.Connection, run_id: str, *, snapshot_id: str | None,
                           snapshot_taken_at: Any, orders_counted_until: Any, request_started_at: Any,
                           details: Mapping[str, Any]) -> None:
@@ -281,4 +281,4 @@ def record_file_duplicate(conn: psycopg.Connection, run_id: str, *, snapshot_id:
         "run_id": run_id, "snapshot_id": snapshot_id, "snapshot_taken_at": snapshot_taken_at,
         "orders_counted_until": orders_counted_until, "request_started_at": request_started_at,
         "apply_details": json.dumps(dict(details), default=str)})
-# --- end issue 14 ------------------------------------------------------------------------------------
+# --- end: a dropped file already applied ends its run as a duplicate ---------------------------------
