@@ -330,3 +330,35 @@ def test_ops_options_are_bounded(conf: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ConfigError) as info:
         run_options(conf)
     assert fragment in str(info.value)
+
+
+def test_every_bad_key_is_named_in_one_error(tmp_path: Path) -> None:
+    """Each key is checked by its own validator, so a config with several mistakes names them all
+    at once instead of one per deployment attempt."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(write_config(tmp_path, freeze_mode="partial", page_size=0, max_quantity=-5,
+                                   sku_pattern="[A-Z"), environ={})
+    message = str(info.value)
+    for fragment in ("freeze_mode must be one of full, apply, none; got 'partial'", "page_size must be 1..10000",
+                     "max_quantity must be > 0", "sku_pattern is not a valid regular expression"):
+        assert fragment in message
+
+
+def test_the_config_package_imports_no_sync_code_and_no_cycle() -> None:
+    """The settings' sections are declared in config/ (the guardrails' names and defaults too): no
+    config module imports sync/ (even for type checking), and only config/settings.py imports it."""
+    import ast
+
+    config_dir = CONFIG_PATH.parents[1] / "stocksync" / "config"
+    imported: dict[str, set[str]] = {}
+    for module in sorted(config_dir.glob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        imported[module.name] = names
+    assert {name: sorted(n for n in names if n.startswith("include.stocksync.sync"))
+            for name, names in imported.items()} == {name: [] for name in imported}
+    assert [name for name, names in imported.items() if "include.stocksync.config.settings" in names] == []

@@ -3,8 +3,9 @@
 A broken feed (truncated, zeroed, a wrong file) looks like a plan that covers too little
 of the catalog, changes too many SKUs, drops too many to zero or moves the total number of
 units too much; a replayed or stuck feed looks like one where too many SKUs are stale (their WMS
-sequence older than the one the shop last applied: `max_stale_share`). Thresholds
-live in the config (`guardrails:`); ops may override them for one run with a recorded reason.
+sequence older than the one the shop last applied: `max_stale_share`). Thresholds live in the
+config (`guardrails:`, declared in config/guardrails.py); ops may override them for one run with a
+recorded reason.
 """
 
 from __future__ import annotations
@@ -19,16 +20,8 @@ from include.stocksync.config.settings import Settings
 from include.stocksync.domain.errors import PermanentError
 from include.stocksync.store.db import query
 
-# Every guardrail, declared once: its name and its default limit (None: the config must set it).
-# Adding one: an entry here, its judgement in `evaluate`, its threshold in the config (and its
-# figure in select_guardrail_metrics.sql if it needs a new one).
-LIMITS: dict[str, float | None] = {
-    "min_catalog_coverage": None,    # share of the enabled catalog the snapshot covers
-    "max_changed_share": None,       # share of SKUs whose stock would change
-    "max_zeroed_share": None,        # share of SKUs that would drop from >0 to 0
-    "max_total_units_change": None,  # |total units after - before| / before
-    "max_stale_share": 0.10,         # share of SKUs whose WMS seq is older than the applied one
-}
+# Which guardrails exist and their default limits are declared with the settings
+# (config/guardrails.py LIMITS); this module judges a plan against them.
 
 
 class GuardrailFailed(PermanentError):
