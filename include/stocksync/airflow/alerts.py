@@ -72,10 +72,10 @@ class SyncFailureNotifier(HttpNotifier):
     def notify(self, context: Any) -> None:
         """Queue the rendered alert for the run's teardown, or send it now when no teardown follows
         or it cannot be queued. Raises only when it was sent now and no channel took it."""
-        from include.stocksync.config.settings import load_settings
+        from include.stocksync.config.settings import process_settings
         from include.stocksync.ops import delivery
 
-        settings = load_settings()
+        settings = process_settings()
         body = _with_report({**self.json, "kind": delivery.TASK_FAILED})
         task = getattr(context.get("ti"), "task", None)
         boundary = bool(getattr(task, "is_setup", False) or getattr(task, "is_teardown", False))
@@ -90,7 +90,7 @@ class SyncFailureNotifier(HttpNotifier):
         for channel in delivery.channels(settings):
             error = delivery.send(channel.name, channel.target, body, settings)
             if self.shop_conn_id:
-                self._record(context, body, channel, error)
+                self._record(context, body, channel, error, settings)
             if error:
                 errors.append(f"{channel.target}: {error}")
         if errors:
@@ -124,10 +124,10 @@ class SyncFailureNotifier(HttpNotifier):
             return None
         return str(row[0])[:2000] if row and row[0] else None
 
-    def _record(self, context: Any, payload: dict[str, Any], channel: Any, delivery_error: str | None) -> None:
+    def _record(self, context: Any, payload: dict[str, Any], channel: Any, delivery_error: str | None,
+                settings: Any) -> None:
         """An alert sent at once (one row per channel, with the attempt's result)."""
         from include.stocksync.airflow.connections import postgres_dsn
-        from include.stocksync.config.settings import load_settings
         from include.stocksync.ops import delivery
         from include.stocksync.runs.record import run_owner
         from include.stocksync.store.db import connect, execute_file
@@ -142,7 +142,7 @@ class SyncFailureNotifier(HttpNotifier):
                 owner = run_owner(conn, run_id)
                 conn.commit()
                 if owner == context["dag"].dag_id:
-                    write_report(conn, load_settings(), run_id)  # the report lists the alert
+                    write_report(conn, settings, run_id)  # the report lists the alert
         except Exception:  # the shop DB may be what failed: the webhook alert stands on its own
             log.exception("stocksync: could not record the alert for run %s", run_id)
 

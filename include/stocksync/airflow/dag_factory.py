@@ -28,7 +28,7 @@ from include.stocksync.config.settings import (
     WRITER_POOL,
     RunOptions,
     Settings,
-    load_settings,
+    process_settings,
     run_options,
 )
 from include.stocksync.domain.contract import SKU_MAX_LENGTH
@@ -82,7 +82,7 @@ def _resolve(params: dict[str, Any], dag_run: Any, ops: bool) -> tuple[Settings,
     conf = getattr(dag_run, "conf", None) or {}
     merged = {**dict(params or {}), **conf}
     with _fail_fast():
-        return load_settings().for_run(merged), run_options(merged, ops=ops)
+        return process_settings().for_run(merged), run_options(merged, ops=ops)
 
 
 @contextmanager
@@ -108,7 +108,7 @@ def _shop_dsn() -> str:
     """The shop database of this deployment (connection ids are deployment settings, not a run's)."""
     from include.stocksync.airflow.connections import postgres_dsn
 
-    return postgres_dsn(load_settings().shop_conn_id)
+    return postgres_dsn(process_settings().shop_conn_id)
 
 
 def _note_lost_tries(run_id: str | None, dag: Any, ti: Any, stage: str) -> None:
@@ -176,7 +176,7 @@ def shop_timetable(cron: str, zone: str) -> Any:
 def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tags: list[str],
                    ops: bool = False) -> DAG:
     """Build a sync DAG: freeze → extract → validate → merge → load → release."""
-    settings = load_settings()
+    settings = process_settings()
 
     from include.stocksync.airflow.deadline import nightly_deadline
 
@@ -210,7 +210,7 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             from include.stocksync.sync import pipeline
 
             _note_lost_tries(run_id, dag, ti, "extract")
-            wms_conn_id = load_settings().wms_conn_id
+            wms_conn_id = process_settings().wms_conn_id
             wms_conn = BaseHook.get_connection(wms_conn_id)
             if not wms_conn.password:
                 raise AirflowFailException(f"Connection {wms_conn_id!r} has no password: "
@@ -278,10 +278,10 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             row = drift.recorded(_shop_dsn(), str(run_id))
             payload = drift.alert_payload(row) if row else None
             if payload is not None:
-                run_settings = load_settings()
+                run_settings = process_settings()
                 post_alert(_shop_dsn(), payload, conn_id=run_settings.alerts_conn_id,
                            endpoint=run_settings.alerts_endpoint, run_id=str(run_id), dag_id=dag.dag_id,
-                           task_id="judge_drift", try_number=getattr(ti, "try_number", None))
+                           task_id="judge_drift", try_number=getattr(ti, "try_number", None), settings=run_settings)
             return {k: (str(v) if k == "night" else v) for k, v in row.items()} if row else None
         # --- end: the drift the load corrected, and its alert when far above the trend ---------------
 
@@ -289,7 +289,7 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
         if settings.wms_source == "file":
             from include.stocksync.airflow.file_tasks import wire_file_source
 
-            judge_drift(wire_file_source(freeze_checkout, release_freeze, lambda extracted: load_stock(
+            judge_drift(wire_file_source(settings, freeze_checkout, release_freeze, lambda extracted: load_stock(
                 merge_in_window_orders(validate_counts(extracted)))))
             return
         # --- end: a file-drop WMS source waits ---------------------------------------------------------

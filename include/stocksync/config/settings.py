@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -422,6 +424,56 @@ def load_settings(path: Path = CONFIG_PATH, environ: dict[str, str] | None = Non
                 if name.startswith(prefix):
                     raw[key] = {**raw[key], name[len(prefix):].lower(): value}
     return _parse(raw)
+
+
+# --- this process's settings: parsed once, shared, read again only when asked ----------------------
+@dataclass(frozen=True)
+class _Loaded:
+    environ: tuple[tuple[str, str], ...]  # the STOCKSYNC_* variables they were read with
+    stamp: tuple[int, int] | None         # the config file's (mtime_ns, size) before it was read
+    settings: Settings
+
+
+_loaded: _Loaded | None = None
+_loading = threading.Lock()
+
+
+def _stocksync_environ() -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((name, value) for name, value in os.environ.items() if name.startswith("STOCKSYNC_")))
+
+
+def _file_stamp() -> tuple[int, int] | None:
+    try:
+        stat = CONFIG_PATH.stat()
+    except OSError:  # load_settings names the missing file
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def process_settings(*, reload: bool = False) -> Settings:
+    """This deployment's settings (the config file and the `STOCKSYNC_*` environment), parsed and
+    validated once per process and shared by every caller. Read again only when asked
+    (`reload=True`), or when the `STOCKSYNC_*` environment is not the one they were read with (a
+    test or a tool that sets a variable gets settings that say so). A run does not use them
+    beyond its start: its setup resolves the run's spec once and the run's tasks read that spec
+    from the run record."""
+    global _loaded
+    environ = _stocksync_environ()
+    loaded = _loaded
+    if reload or loaded is None or loaded.environ != environ:
+        with _loading:
+            stamp = _file_stamp()  # before the read: a write during it is seen next time
+            loaded = _Loaded(environ, stamp, load_settings(CONFIG_PATH, environ=dict(environ)))
+            _loaded = loaded
+    return loaded.settings
+
+
+def settings_reloaded_on_change() -> Settings:
+    """`process_settings()` for a long-lived server (the Airflow plugin's pages): read again when
+    the config file's modification time or size moved since they were read; a stat, not a parse."""
+    loaded = _loaded
+    return process_settings(reload=loaded is not None and loaded.stamp != _file_stamp())
+# --- end: this process's settings --------------------------------------------------------------------
 
 
 MAX_PUSH_SKUS = 10000

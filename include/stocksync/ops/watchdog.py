@@ -103,9 +103,9 @@ def build_watchdog_dag() -> Any:
     from airflow.sdk import dag, task
 
     from include.stocksync.airflow.dag_factory import START_DATE, _fail_fast, _shop_dsn, bound_tasks, default_args
-    from include.stocksync.config.settings import load_settings
+    from include.stocksync.config.settings import process_settings
 
-    settings = load_settings()
+    settings = process_settings()
 
     @dag(dag_id=WATCHDOG_DAG_ID, schedule=settings.operations.watchdog_schedule, start_date=START_DATE,
          catchup=False, max_active_runs=1, tags=["stocksync", "ops"], doc_md=__doc__,
@@ -116,19 +116,19 @@ def build_watchdog_dag() -> Any:
             """Declare dead the sync runs that stopped beating without their teardown, releasing their
             freezes (never a manual one), and alert each."""
             with _fail_fast():  # a permanent error (a broken shop database) fails at once, alerted
-                return reap_dead_runs(_shop_dsn(), load_settings())
+                return reap_dead_runs(_shop_dsn(), process_settings())
 
         @task(trigger_rule="all_done")
         def check_freezes_task() -> dict[str, Any]:
             """Alert once per freeze that has kept checkout closed longer than the configured bound."""
             with _fail_fast():
-                return check_freezes(_shop_dsn(), load_settings())
+                return check_freezes(_shop_dsn(), process_settings())
 
         @task(trigger_rule="all_done")
         def retry_alerts_task() -> dict[str, Any]:
             """Send the watchdog's alerts and retry every alert that could not be delivered."""
             with _fail_fast():
-                return retry_alerts(_shop_dsn(), load_settings())
+                return retry_alerts(_shop_dsn(), process_settings())
 
         reap = reap_dead_runs_task.override(task_id="reap_dead_runs")()
         check = check_freezes_task.override(task_id="check_freezes")()

@@ -56,7 +56,7 @@ import requests
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from include.stocksync.config.settings import Settings
+from include.stocksync.config.settings import Settings, process_settings
 from include.stocksync.store.db import connect, execute_file, query
 from include.stocksync.wms import client as wms_http
 from include.stocksync.wms.sources.base import WmsContractError, WmsUnavailable, parse_timestamp, safe_text
@@ -435,14 +435,13 @@ def dead_letter_alert(*, dag_id: str, run_id: str, batch: int, letters: list[Dea
 
 # ----------------------------------------------------------------------------- command line
 
-def _cli_dsn(args: argparse.Namespace) -> str:
+def _cli_dsn(args: argparse.Namespace, settings: Settings) -> str:
     dsn = os.environ.get(args.dsn_env, "")
     if dsn:
         return dsn
     from include.stocksync.airflow.connections import postgres_dsn
-    from include.stocksync.config.settings import load_settings
 
-    return postgres_dsn(load_settings().shop_conn_id)
+    return postgres_dsn(settings.shop_conn_id)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -462,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
     push = sub.add_parser("push", help="send the queue now (what one orders_to_wms run does)")
     push.add_argument("--run-id", default=f"cli__{datetime.now(timezone.utc).isoformat()}")
     args = parser.parse_args(argv)
-    dsn = _cli_dsn(args)
+    settings = process_settings()
+    dsn = _cli_dsn(args, settings)
     if args.command == "dead-letters":
         for row in dead_letters(dsn, args.limit):
             print(json.dumps(row, default=str))
@@ -473,9 +473,6 @@ def main(argv: list[str] | None = None) -> int:
         done = requeue(dsn, order_ids=args.order_ids, everything=args.all, by=args.by)
         print(json.dumps({"requeued": done}))
         return 0
-    from include.stocksync.config.settings import load_settings
-
-    settings = load_settings()
     session = requests.Session()
     token = os.environ.get("STOCKSYNC_WMS_TOKEN", "")
     if not token:

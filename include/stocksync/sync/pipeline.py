@@ -18,7 +18,7 @@ import requests
 from psycopg import sql
 
 from include.stocksync.config.operations import MIN_STEP_SECONDS, freeze_ttl
-from include.stocksync.config.settings import RunOptions, Settings, load_settings
+from include.stocksync.config.settings import RunOptions, Settings, process_settings
 from include.stocksync.ops import delivery
 from include.stocksync.runs import lifecycle
 from include.stocksync.runs import record as runs
@@ -317,7 +317,7 @@ def release_freeze(dsn: str, *, run_id: str, dag_id: str) -> dict[str, Any]:
         conn.commit()
         # a run refused before it opened its record has no spec: the deployment's settings say
         # where reports and staging live
-        settings = runs.spec_of(runs.read_run(conn, run_id)).settings if status else load_settings()
+        settings = runs.spec_of(runs.read_run(conn, run_id)).settings if status else process_settings()
         conn.commit()
         # alerts go out now that checkout is open (bounded); then the report, which lists them
         delivery.deliver(dsn, settings, run_id=run_id, budget_seconds=settings.operations.alert_delivery_budget_seconds)
