@@ -15,11 +15,11 @@ trigger may override the modes. Failures post an alert to the `stocksync_alerts`
 """
 
 from include.stocksync.airflow.dag_factory import build_sync_dag
-from include.stocksync.config.settings import load_settings
+from include.stocksync.config.settings import process_settings
 
 build_sync_dag(
     dag_id="inventory_nightly_sync",
-    schedule=load_settings().schedule,
+    schedule=process_settings().schedule,
     doc_md=__doc__,
     tags=["stocksync", "inventory", "nightly"],
 )

@@ -1,7 +1,8 @@
 """
 # stocksync_watchdog
 
-Airflow DAG for operations (issue 12), every few minutes (`operations.watchdog_schedule`):
+Airflow DAG that keeps runs, freezes and alerts in bounds when things fail, every few minutes
+(`operations.watchdog_schedule`):
 
 1. **reap_dead_runs**: a sync run whose record has not had a heartbeat for longer than the bound
    (a killed worker, a lost host) is closed as `abandoned` and its checkout freeze released; a

@@ -106,7 +106,7 @@ def demo(args: argparse.Namespace) -> int:
     env = stack.airflow_env()
     migrate_airflow(env)
     conf = {"freeze_mode": args.freeze_mode} if args.freeze_mode else None
-    # --- issue 14: --source file: tonight's export of the simulator, dropped in .local/wms-drop ---
+    # --- --source: file takes tonight's export of the simulator, dropped in .local/wms-drop ---
     exported = None
     if getattr(args, "source", None) == "file":
         from devstack.file_export import demo_drop
@@ -115,11 +115,11 @@ def demo(args: argparse.Namespace) -> int:
         env.update(drop_env)
     elif getattr(args, "source", None) == "http":
         env["STOCKSYNC_WMS_SOURCE"] = "http"
-    # --- end issue 14 -------------------------------------------------------------------------------
+    # --- end: --source ------------------------------------------------------------------------------
     run_id, state = run_dag(env, conf)
     run = summary(stack.pg.dsn(), run_id)
     print_summary(run, seeded, time.perf_counter() - started)
-    if exported is not None:  # issue 14: where the file went
+    if exported is not None:  # a file-drop demo: say where the file went
         from include.stocksync.sync.file_drop import file_drops_of_run
 
         for drop in file_drops_of_run(stack.pg.dsn(), run_id):
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--seed", type=int, default=7)
     p_demo.add_argument("--reseed", action="store_true", help="reset the demo shop and WMS first")
     p_demo.add_argument("--freeze-mode", choices=["full", "apply", "none"], default=None)
-    p_demo.add_argument("--source", choices=["http", "file"], default=None,  # issue 14
+    p_demo.add_argument("--source", choices=["http", "file"], default=None,
                         help="the WMS source: its HTTP API, or a file exported from it (default: the config's)")
     sub.add_parser("stop", help="stop the local PostgreSQL, WMS service and webhook receiver")
     args = parser.parse_args(argv)

@@ -86,7 +86,7 @@ def reset_shop(conn: psycopg.Connection) -> None:
     conn.execute("TRUNCATE shop.order_lines, shop.orders, shop.cart_lines, shop.carts, shop.checkout_freezes, "
                  "shop.stock, shop.products, stocksync.sku_audit, stocksync.dq_results, "
                  "stocksync.applied_snapshots, stocksync.sync_runs, "
-                 # issue 13: the order push's records are keyed by shop order ids, which restart here
+                 # the order push's records are keyed by shop order ids, which restart here
                  "stocksync.order_pushes, stocksync.order_dead_letters, stocksync.order_push_runs "
                  "RESTART IDENTITY CASCADE")
 

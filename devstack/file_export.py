@@ -1,4 +1,4 @@
-"""Export the WMS simulator's stock as a nightly drop file with its manifest (issue 14).
+"""Export the WMS simulator's stock as a nightly drop file with its manifest.
 
 A file-drop WMS writes its stock to a file every night; the simulator serves an API. This exporter
 plays the warehouse's export job for the demo (`scripts/demo.sh --source file`), the tests and the

@@ -239,9 +239,9 @@ def airflow_env(home: Path, *, shop_dsn: str, wms_url: str, token: str, webhook_
 
 def shop_zone() -> str:
     """The shop's time zone from the project's settings (`shop_timezone`)."""
-    from include.stocksync.config.settings import load_settings
+    from include.stocksync.config.settings import process_settings
 
-    return load_settings().shop_timezone
+    return process_settings().shop_timezone
 
 
 def migrate_airflow(env: dict[str, str]) -> None:

@@ -58,7 +58,7 @@ otherwise it answers `401 {"error": "missing or invalid bearer token"}`.
   `409 {"error": "insufficient stock for SKU-..."}`. Only accepted orders
   remember their key, so a rejected order may be retried with the same key.
 
-### The change feed and order lifecycle (issue 13; docs/order-push-and-intraday.md)
+### The change feed and order lifecycle (docs/order-push-and-intraday.md)
 
 * `GET /v1/stock/feed?after_seq=&limit=` is the change *log*: one event per change
   after start-up (or reset), in `seq` order, `seq`s dense (every change takes the next
@@ -191,7 +191,7 @@ DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
 MAX_SKUS = 10_000_000  # SKU names are 7 digits wide up to 9,999,999 (SKU-10000000 is the last)
 MAX_SNAPSHOTS = 4
-DEFAULT_FEED_RETENTION = 1_000_000  # changes the feed keeps (issue 13)
+DEFAULT_FEED_RETENTION = 1_000_000  # changes the feed keeps
 FEED_TRIM_SLACK = 1000  # trimmed in steps, not on every change
 QTY_FIELDS = ("on_hand", "non_usable", "allocated", "available")
 ITEM_FIELDS = ("sku", *QTY_FIELDS, "seq")
@@ -359,7 +359,7 @@ def build_items(
 
 def render_items(data: np.ndarray, first: int, end: int) -> bytes:
     """The JSON array `build_items` + orjson give for the contiguous slice [first, end), rendered
-    straight from the arrays (issue 17: about 4x faster, so a walk measures the client, not the
+    straight from the arrays (about 4x faster than build_items + orjson, so a walk measures the client, not the
     simulator). Same bytes: the names are ASCII digits and every value an integer."""
     count = end - first
     if count <= 0:
@@ -401,7 +401,7 @@ class FaultConfig:
     no_watermark: bool = False
     page_size_cap: int | None = None
     stamp_pages: bool = False
-    feed_skip_seqs: list[int] = field(default_factory=list)  # issue 13: feed events left out
+    feed_skip_seqs: list[int] = field(default_factory=list)  # feed events left out
     feed_stall_after_seq: int | None = None  # no feed event after it (head_seq stays the newest)
     feed_reverse_pages: bool = False  # each feed page's events in descending seq order
     feed_repeat_seqs: list[int] = field(default_factory=list)  # feed events served twice
@@ -503,7 +503,7 @@ class FaultConfig:
                     "stamp_pages"):
             if key in body:
                 setattr(cfg, key, flag(key))
-        if "feed_skip_seqs" in body:  # issue 13
+        if "feed_skip_seqs" in body:  # a list of sequences, each checked
             seqs = body["feed_skip_seqs"]
             if not isinstance(seqs, list) or not all(is_int(v) and v >= 0 for v in seqs):
                 raise ApiError(422, "feed_skip_seqs must be a list of non-negative integers")
@@ -640,7 +640,7 @@ class WmsState:
         self.token = token
         self.watermark = watermark
         self.snapshot_ttl = float(snapshot_ttl)
-        self.feed_retention = int(feed_retention)  # issue 13: change feed
+        self.feed_retention = int(feed_retention)  # how many changes the feed keeps
         self.default_seed = seed
         self._snapshot_counter = itertools.count(1)
         self.reset(skus, seed)
@@ -659,14 +659,14 @@ class WmsState:
             self.receipts: dict[str, dict[str, Any]] = {}
             self.faults = FaultConfig()
             self.order_window: tuple[float, int] = (0.0, 0)  # rate limit: window start, orders taken
-            # --- issue 13: change feed and order lifecycle -----------------------------
+            # --- change feed and order lifecycle -----------------------------
             # every change after start-up, in seq order: (seq, index, on_hand, non_usable,
             # allocated, changed_at, reason); seqs are dense from log_floor + 1
             self.events: list[tuple[int, int, int, int, int, str, str]] = []
             self.log_floor = self.counter
             # per accepted order key: {"lines": {index: qty}, "state": ..., "cancel": receipt}
             self.orders: dict[str, dict[str, Any]] = {}
-            # --- end issue 13 ----------------------------------------------------------------
+            # --- end: change feed and order lifecycle ----------------------------------------
 
     def _writable(self) -> np.ndarray:
         """Copy-on-write: detach the live arrays from snapshots before mutating."""
@@ -678,7 +678,7 @@ class WmsState:
     def _bump(self, data: np.ndarray, index: int, at: str | None = None, reason: str = "set") -> None:
         self.counter += 1
         data[SEQ, index] = self.counter
-        # issue 13: the change feed keeps this change (the record as it is after it)
+        # the change feed keeps this change (the record as it is after it)
         self.events.append((self.counter, index, int(data[ON_HAND, index]), int(data[NON_USABLE, index]),
                             int(data[ALLOCATED, index]), at or utc_now_iso(), reason))
         if len(self.events) > self.feed_retention + FEED_TRIM_SLACK:
@@ -919,7 +919,7 @@ class WmsState:
                 data, np.fromiter(pending, dtype=np.int64, count=len(pending))
             )
 
-    # --- issue 13: change feed, cancellations, shipping, relative adjustments ------------
+    # --- change feed, cancellations, shipping, relative adjustments ------------
 
     def feed(self, after_seq: int, limit: int, *, stall_after: int | None = None,
              replay: int = 0) -> dict[str, Any]:
@@ -1053,7 +1053,7 @@ class WmsState:
                 self._bump(data, index, at, "adjust")
             return build_items(data, np.fromiter(pending, dtype=np.int64, count=len(pending)))
 
-    # --- end issue 13 --------------------------------------------------------------------
+    # --- end: change feed, cancellations, shipping, relative adjustments -----------------
 
     def get_items(self, skus: list[str] | None) -> list[dict[str, Any]]:
         with self.lock:
@@ -1294,7 +1294,7 @@ def create_app(
             response = error_response(err)
         return await v1_answer(response, faults)
 
-    # --- issue 13: change feed, cancellations, shipping, adjustments, feed retention -----
+    # --- change feed, cancellations, shipping, adjustments, feed retention -----
 
     @app.get("/v1/stock/feed")
     async def stock_feed(request: Request) -> Response:
@@ -1360,7 +1360,7 @@ def create_app(
             raise ApiError(422, 'body must be {"events": int >= 0}')
         return json_response(state.set_feed_retention(events))
 
-    # --- end issue 13 --------------------------------------------------------------------
+    # --- end: change feed, cancellations, shipping, adjustments, feed retention ----------
 
     @app.post("/_admin/reset")
     async def admin_reset(request: Request) -> Response:

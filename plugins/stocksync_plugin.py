@@ -1,7 +1,7 @@
 """
 # stocksync Airflow plugin
 
-Adds a **Stock sync** page to the Airflow 3 UI, the place ops look first (issue 15): trends of the
+Adds a **Stock sync** page to the Airflow 3 UI, the place ops look first: trends of the
 last 30 nights (SKUs changed, units moved, checkout closed, run duration, failed checks, drift) with
 the nights that stand out in red, the availability service's last 24 hours, and one row per stock
 sync run, newest first, refused and failed-early runs included (`stocksync.sync_runs` in the shop
@@ -99,7 +99,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Request, status
@@ -109,6 +109,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive, Scope, Send
 
 from include.stocksync.ui.security_headers import SecurityHeadersMiddleware
+
+if TYPE_CHECKING:  # imported where used: the plugin loads in every Airflow process
+    from include.stocksync.config.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -217,20 +220,19 @@ def render_error_page(status_code: int, message: str) -> str:
 
 
 @contextmanager
-def _shop_cursor() -> Iterator[Any]:
+def _shop_cursor(settings: "Settings") -> Iterator[Any]:
     """A dict-row cursor on the shop database (the `stocksync_shop` connection), read at request time."""
     from psycopg.rows import dict_row
 
     from include.stocksync.airflow.connections import postgres_dsn
-    from include.stocksync.config.settings import load_settings
     from include.stocksync.store.db import connect
 
-    dsn = postgres_dsn(load_settings().shop_conn_id)
+    dsn = postgres_dsn(settings.shop_conn_id)
     with connect(dsn, connect_timeout=5) as conn, conn.cursor(row_factory=dict_row) as cur:
         yield cur
 
 
-def fetch_recent_runs(limit: int = RECENT_RUNS, filters: Any = None,
+def fetch_recent_runs(settings: "Settings", limit: int = RECENT_RUNS, filters: Any = None,
                       zone: Any = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]],
                                                  list[dict[str, Any]], list[str]]:
     """The runs page's rows (one more than `limit`, to know whether there are older ones), the
@@ -247,7 +249,7 @@ def fetch_recent_runs(limit: int = RECENT_RUNS, filters: Any = None,
     since, until = filters.bounds(tz)
     today = datetime.now(timezone.utc).astimezone(tz).date()
     first_night = datetime.combine(today - timedelta(days=opsview.TREND_NIGHTS - 1), datetime.min.time(), tz)
-    with _shop_cursor() as cur:
+    with _shop_cursor(settings) as cur:
         movement = query("stocksync/select_run_movement")
         runs = cur.execute(query(SQL_RECENT_RUNS, movement=movement), {
             "sync_dags": list(runview.SYNC_DAGS), "early_tasks": list(runview.EARLY_TASKS),
@@ -283,35 +285,32 @@ def airflow_runs(runs: list[dict[str, Any]]) -> set[tuple[str, str]] | None:
     return wanted & {(str(dag_id), str(run_id)) for dag_id, run_id in found}
 
 
-def fetch_run(dag_id: str, run_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+def fetch_run(settings: "Settings", dag_id: str, run_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The run record with this run id (whichever DAG it belongs to) and the alerts recorded for
     this DAG's run of that id."""
     from include.stocksync.store.db import query
 
-    with _shop_cursor() as cur:
+    with _shop_cursor(settings) as cur:
         record = cur.execute(query(SQL_RUN), {"run_id": run_id}).fetchone()
         alerts = cur.execute(query(SQL_RUN_ALERTS), {"run_id": run_id, "dag_id": dag_id}).fetchall()
     return record, alerts
 
 
-def fetch_report_dags(run_key: str) -> set[str]:
+def fetch_report_dags(settings: "Settings", run_key: str) -> set[str]:
     """The DAGs whose run records have `<reports_dir>/<run_key>/report.html` as their report."""
-    from include.stocksync.config.settings import load_settings
     from include.stocksync.store.db import query
 
-    recorded = load_settings().reports_path / run_key / "report.html"  # as report.report_path builds it
+    recorded = settings.reports_path / run_key / "report.html"  # as report.report_path builds it
     paths = sorted({str(recorded), str(recorded.resolve())})
-    with _shop_cursor() as cur:
+    with _shop_cursor(settings) as cur:
         return {row["dag_id"] for row in cur.execute(query(SQL_RUNS_BY_REPORT), {"paths": paths})}
 
 
-def report_file(run_key: str, file_path: str) -> Path:
-    """The file `<reports_dir>/<run_key>/<file_path>` when it is one of `REPORT_FILES`; else 404."""
-    from include.stocksync.config.settings import load_settings
-
+def report_file(reports: Path, run_key: str, file_path: str) -> Path:
+    """The file `<reports>/<run_key>/<file_path>` when it is one of `REPORT_FILES`; else 404."""
     if not RUN_KEY_PATTERN.fullmatch(run_key) or file_path not in REPORT_FILES:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Report not found")
-    target = load_settings().reports_path / run_key / file_path
+    target = reports / run_key / file_path
     if not target.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Report not found")
     return target
@@ -335,12 +334,14 @@ def create_app() -> FastAPI:
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
     from airflow.api_fastapi.core_api.security import get_user
 
-    from include.stocksync.config.settings import load_settings
+    from include.stocksync.config.settings import Settings, settings_reloaded_on_change
     from include.stocksync.store.db import run_key as key_of
 
     app = FastAPI(title="stocksync", description="Stock sync runs and reports", docs_url=None, redoc_url=None,
                   openapi_url=None)
     UserDep = Annotated[BaseUser, Depends(get_user)]  # Airflow's GetUserDep: bearer header or `_token` cookie
+    # once per request, parsed once per process: read again only when the config file changed
+    SettingsDep = Annotated[Settings, Depends(settings_reloaded_on_change)]
 
     def can_read_runs(user: BaseUser, dag_id: str) -> bool:
         return get_auth_manager().is_authorized_dag(
@@ -368,7 +369,7 @@ def create_app() -> FastAPI:
         return JSONResponse({"detail": "Internal error"}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
 
     @app.get("/", response_class=HTMLResponse)
-    def runs_page(request: Request, user: UserDep) -> HTMLResponse:
+    def runs_page(request: Request, user: UserDep, settings: SettingsDep) -> HTMLResponse:
         from datetime import datetime, timezone
 
         from include.stocksync.airflow.task_support import next_run_after
@@ -378,7 +379,7 @@ def create_app() -> FastAPI:
         filters = opsview.Filters.parse(dict(request.query_params), runview.SYNC_DAGS)
         zone = display_zone()
         try:
-            runs, trend_runs, drift, hours, dag_ids = fetch_recent_runs(RECENT_RUNS, filters, zone)
+            runs, trend_runs, drift, hours, dag_ids = fetch_recent_runs(settings, RECENT_RUNS, filters, zone)
         except Exception:  # the page must say the shop DB is unreachable, not crash with a trace
             return _unreachable()
         allowed: dict[str, bool] = {}
@@ -390,7 +391,6 @@ def create_app() -> FastAPI:
         now = datetime.now(timezone.utc)
         trends = opsview.trends(trend_runs, drift, today=now.astimezone(zone[0]).date()) \
             if may(runview.NIGHTLY_DAG) else None
-        settings = load_settings()
         return HTMLResponse(render_runs_page(
             visible, settings.reports_path, trends=trends,
             schedule=opsview.schedule(settings.schedule, settings.shop_timezone, zone,
@@ -400,10 +400,10 @@ def create_app() -> FastAPI:
             dag_ids=[d for d in {*runview.SYNC_DAGS, *dag_ids} if may(d)], more=len(runs) > RECENT_RUNS))
 
     @app.get("/reports/{run_key}/{file_path:path}")
-    def report(run_key: str, file_path: str, user: UserDep) -> Response:
-        target = report_file(run_key, file_path)
+    def report(run_key: str, file_path: str, user: UserDep, settings: SettingsDep) -> Response:
+        target = report_file(settings.reports_path, run_key, file_path)
         try:
-            dags = fetch_report_dags(run_key)
+            dags = fetch_report_dags(settings, run_key)
         except Exception:
             return _unreachable()
         if not dags:  # a folder no run record claims: nobody's permission covers it
@@ -413,18 +413,18 @@ def create_app() -> FastAPI:
         return FileResponse(target)
 
     @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
-    def run_report(dag_id: str, run_id: str, user: UserDep) -> Response:
+    def run_report(dag_id: str, run_id: str, user: UserDep, settings: SettingsDep) -> Response:
         """The DAG run page's "Sync report" tab and the alerts' link: the run's report, or a page
         saying why there is none."""
         if not can_read_runs(user, dag_id):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "Not allowed to read runs of this DAG")
         try:
-            record, alerts = fetch_run(dag_id, run_id)
+            record, alerts = fetch_run(settings, dag_id, run_id)
         except Exception:
             return _unreachable()
         key = key_of(run_id)
         if record is not None and record["dag_id"] == dag_id:
-            if (load_settings().reports_path / key / "report.html").is_file():
+            if (settings.reports_path / key / "report.html").is_file():
                 # relative, so it holds under any base URL: /stocksync/runs/<dag>/<run> -> /stocksync/reports/...
                 return RedirectResponse(f"../../reports/{key}/report.html", status_code=status.HTTP_303_SEE_OTHER)
             return HTMLResponse(render_no_report_page(dag_id, run_id, record["status"]),
@@ -436,7 +436,7 @@ def create_app() -> FastAPI:
         return HTMLResponse(render_no_report_page(dag_id, run_id), status_code=status.HTTP_404_NOT_FOUND)
 
     @app.get("/runs/{dag_id}/{run_id}/plan", response_class=HTMLResponse)
-    def run_plan(request: Request, dag_id: str, run_id: str, user: UserDep) -> Response:
+    def run_plan(request: Request, dag_id: str, run_id: str, user: UserDep, settings: SettingsDep) -> Response:
         """A run's whole plan, a page at a time, filtered by outcome, SKU or "drops to 0"."""
         if not can_read_runs(user, dag_id):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "Not allowed to read runs of this DAG")
@@ -451,7 +451,7 @@ def create_app() -> FastAPI:
         except ValueError:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "page must be a number") from None
         try:
-            found = fetch_plan(dag_id, run_id, outcome=outcome, sku=sku, zeroed=zeroed, page=page)
+            found = fetch_plan(settings, dag_id, run_id, outcome=outcome, sku=sku, zeroed=zeroed, page=page)
         except LookupError as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
         except Exception:
@@ -459,7 +459,7 @@ def create_app() -> FastAPI:
         rows, total, outcomes, source = found
         key = key_of(run_id)
         report = f"../../../reports/{key}/report.html" \
-            if (load_settings().reports_path / key / "report.html").is_file() else None
+            if (settings.reports_path / key / "report.html").is_file() else None
         return HTMLResponse(render_plan_browser(dag_id, run_id, rows, total, outcomes=outcomes, outcome=outcome,
                                                 sku=sku, zeroed=zeroed, page=page, source=source,
                                                 report_href=report))
@@ -467,17 +467,16 @@ def create_app() -> FastAPI:
     return app
 
 
-def fetch_plan(dag_id: str, run_id: str, *, outcome: str | None, sku: str | None, zeroed: bool,
+def fetch_plan(settings: "Settings", dag_id: str, run_id: str, *, outcome: str | None, sku: str | None, zeroed: bool,
                page: int) -> tuple[list[dict[str, Any]], int, list[tuple[str, int]], str]:
     """A page of the run's plan: from its plan table while it exists, else from its plan.csv (a
     dry run's; staging tables are dropped after the retention). (rows, matching rows, SKUs per
     outcome, source). LookupError when the run is not this DAG's or has no plan left."""
-    from include.stocksync.config.settings import load_settings
     from include.stocksync.store.db import STAGING_SCHEMA, query
     from include.stocksync.store.db import run_key as key_of
     from include.stocksync.sync.merge import plan_table
 
-    with _shop_cursor() as cur:
+    with _shop_cursor(settings) as cur:
         record = cur.execute(query(SQL_RUN), {"run_id": run_id}).fetchone()
         if record is None or record["dag_id"] != dag_id:
             raise LookupError("No stock sync run of this DAG with this run id")
@@ -495,7 +494,7 @@ def fetch_plan(dag_id: str, run_id: str, *, outcome: str | None, sku: str | None
                 total = int(first["total"]) if first else 0
             outcomes = [(r["outcome"], int(r["skus"])) for r in cur.execute(query(SQL_PLAN_OUTCOMES, plan=table))]
             return rows, total, outcomes, "the plan table"
-    path = load_settings().reports_path / key_of(run_id) / "plan.csv"
+    path = settings.reports_path / key_of(run_id) / "plan.csv"
     if not path.is_file():
         raise LookupError("This run's plan is gone: its plan table was dropped after the retention and it "
                           "wrote no plan.csv (only dry runs do)")

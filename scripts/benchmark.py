@@ -48,7 +48,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from devstack.demo_seed import WmsAdmin, reset_shop  # noqa: E402
 from devstack.local_pg import LOCAL_DIR, LocalPostgres, scratch_database  # noqa: E402
 from devstack.local_stack import WmsProcess, airflow_env, free_port, migrate_airflow  # noqa: E402
-from include.stocksync.config.settings import load_settings  # noqa: E402
+from include.stocksync.config.settings import process_settings  # noqa: E402
 from include.stocksync.store.db import connect  # noqa: E402
 from include.stocksync.sync import pipeline  # noqa: E402
 
@@ -70,7 +70,7 @@ def requests_session() -> Any:
 def seed_synced_shop(dsn: str, wms: WmsAdmin, wms_url: str, skus: int, seed: int) -> None:
     """WMS with `skus` SKUs and a shop that matches it (as after a previous sync)."""
     wms.reset(skus, seed)
-    settings = load_settings().for_run({"page_size": 10000})
+    settings = process_settings().for_run({"page_size": 10000})
     with connect(dsn) as conn:
         reset_shop(conn)
         # the catalog first (the simulator's names: SKU-0000001 ... SKU-9999999, SKU-10000000): the
@@ -169,7 +169,7 @@ def measure_size(args: argparse.Namespace) -> dict[str, Any]:
               f"{run['freeze_seconds']:.3f}s  changed {run['changed']:,}", flush=True)
 
     perturb(dsn, wms, skus, rng)
-    settings = load_settings().for_run({"page_size": 10000, "freeze_mode": "apply"})
+    settings = process_settings().for_run({"page_size": 10000, "freeze_mode": "apply"})
     run_id = f"bench-stages-{skus}"
     pipeline.open_run(dsn, run_id=run_id, dag_id="bench", settings=settings)
     timings: dict[str, float] = {}
@@ -237,7 +237,7 @@ def baseline_repetitions(dsn: str, wms: WmsAdmin, wms_url: str, skus: int, rng: 
     runs = []
     for repetition in range(repetitions):
         perturb(dsn, wms, skus, rng)
-        settings = load_settings().for_run({"page_size": 10000})  # the shipped freeze mode (full)
+        settings = process_settings().for_run({"page_size": 10000})  # the shipped freeze mode (full)
         run_id = f"bench-baseline-{skus}-{repetition}"
         pipeline.open_run(dsn, run_id=run_id, dag_id="bench", settings=settings)
         pipeline.extract(dsn, run_id=run_id, session=requests_session(), base_url=wms_url)
@@ -355,7 +355,7 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-# issue 17's targets: (what, size it applies to, figure, limit, "max" or "min")
+# the performance targets the README states: (what, size it applies to, figure, limit, "max" or "min")
 TARGETS = (
     ("nightly DAG end to end (full mode)", 1_000_000, lambda r: r["dag_runs"]["full"]["wall_seconds"], 12.0, "max"),
     ("freeze window, full mode", 1_000_000, lambda r: r["dag_runs"]["full"]["freeze_seconds"], 10.0, "max"),
@@ -370,7 +370,7 @@ TARGETS = (
 
 
 def target_lines(summary: dict[str, Any]) -> list[str]:
-    """Each target of issue 17 whose size was measured: the figure, the limit, met or missed."""
+    """Each performance target whose size was measured: the figure, the limit, met or missed."""
     lines = []
     by_size = {r["skus"]: r for r in summary["results"]}
     for what, size, figure, limit, kind in TARGETS:
@@ -473,7 +473,7 @@ def _run_sizes(args: argparse.Namespace, pg: LocalPostgres) -> int:
             for figure in BASELINE_FIGURES:
                 f = b[figure]
                 print(f"  {figure:<30} {f['min']:>8} {f['median']:>8} {f['max']:>8}")
-    print("issue 17's targets on this machine:")
+    print("performance targets on this machine:")
     print("\n".join(target_lines(summary)))
     print(f"\nresults: {args.out / 'results.json'}\nchart:   {args.out / 'stages.png'}")
     return 0

@@ -1,4 +1,4 @@
-"""File-drop source benchmark (issue 14): extract of a 1M-row gzip stock file against the HTTP source.
+"""File-drop source benchmark: extract of a 1M-row gzip stock file against the HTTP source.
 
     bash scripts/benchmark_file_source.sh [--sizes 100000,1000000] [--repeat 2] [--out artifacts/benchmark]
 

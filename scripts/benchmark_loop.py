@@ -1,4 +1,4 @@
-"""Benchmark of the other half of the loop (issue 13): the intraday apply of changed SKUs on a large
+"""Benchmark of the other half of the loop: the intraday apply of changed SKUs on a large
 shop, and the push of many orders to the WMS.
 
     PYTHONPATH=. .venv/bin/python scripts/benchmark_loop.py [--skus 1000000] [--changed 10000] [--orders 10000]
@@ -34,7 +34,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from devstack.demo_seed import load_catalog, reset_shop  # noqa: E402
 from devstack.local_pg import scratch_database  # noqa: E402
 from devstack.local_stack import WmsProcess, free_port  # noqa: E402
-from include.stocksync.config.settings import LoopSettings, load_settings  # noqa: E402
+from include.stocksync.config.settings import LoopSettings, process_settings  # noqa: E402
 from include.stocksync.store.db import connect  # noqa: E402
 from include.stocksync.sync import intraday, order_push, pipeline  # noqa: E402
 
@@ -59,7 +59,7 @@ def seed(dsn: str, wms: WmsProcess, skus: int) -> float:
         reset_shop(conn)
         load_catalog(conn, wms.admin.items(), random.Random(5), drift_share=0.0)
         conn.commit()
-    settings = load_settings().for_run({"page_size": 10000, "freeze_mode": "none"})
+    settings = process_settings().for_run({"page_size": 10000, "freeze_mode": "none"})
     run_id = "bench-loop-nightly"
     pipeline.freeze_checkout(dsn, run_id=run_id, dag_id="inventory_nightly_sync", settings=settings)
     pipeline.extract(dsn, run_id=run_id, session=session(), base_url=wms.url)
@@ -77,7 +77,7 @@ def bench_intraday(dsn: str, wms: WmsProcess, skus: int, changed: int) -> dict[s
     for start in range(0, len(items), 10000):
         r = session().post(f"{wms.url}/_admin/adjust", json={"items": items[start:start + 10000]}, timeout=300)
         r.raise_for_status()
-    settings = load_settings()
+    settings = process_settings()
     settings = settings.model_copy(update={"loop": LoopSettings(**{**settings.loop.model_dump(),
                                                                     "feed_page_size": 10000})})
     started = time.perf_counter()
@@ -97,7 +97,7 @@ def bench_push(dsn: str, wms: WmsProcess, orders: int, batch: int) -> dict[str, 
                      "(SELECT sku FROM shop.stock WHERE qty >= 2 ORDER BY sku LIMIT %s) s", (orders,))
         conn.commit()
         placed = conn.execute("SELECT count(*) FROM shop.orders WHERE wms_acknowledged_at IS NULL").fetchone()[0]
-    settings = load_settings()
+    settings = process_settings()
     settings = settings.model_copy(update={"loop": LoopSettings(**{**settings.loop.model_dump(),
                                                                     "order_batch_size": batch})})
     client = order_push.WmsOrders(session(), wms.url, timeout=30)

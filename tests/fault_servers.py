@@ -1,4 +1,4 @@
-"""Misbehaving and real peers for the fault tests (issue 12), all on 127.0.0.1:
+"""Misbehaving and real peers for the fault tests, all on 127.0.0.1:
 
 - `HangingServer`: accepts TCP connections and never answers (a webhook that hangs);
 - `SmtpSink`: a real SMTP server (aiosmtpd) that keeps every message it receives;

@@ -98,9 +98,9 @@ def _orders_dsn(args: argparse.Namespace) -> str:
     dsn = os.environ.get(args.dsn_env, "")
     if dsn:
         return dsn
-    from include.stocksync.config.settings import load_settings
+    from include.stocksync.config.settings import process_settings
 
-    return _connection_dsn(load_settings().shop_conn_id)
+    return _connection_dsn(process_settings().shop_conn_id)
 
 
 def orders_main(argv: list[str]) -> int:
@@ -136,9 +136,9 @@ def orders_main(argv: list[str]) -> int:
         return 0
     import requests
 
-    from include.stocksync.config.settings import load_settings
+    from include.stocksync.config.settings import process_settings
 
-    settings = load_settings()
+    settings = process_settings()
     session = requests.Session()
     token = os.environ.get("STOCKSYNC_WMS_TOKEN", "")
     if not token:

@@ -14,7 +14,7 @@ from include.stocksync.config.settings import PROJECT_ROOT
 
 APPROVED_TAGS = {"stocksync", "inventory", "nightly", "ops", "orders", "intraday"}
 SYNC_DAGS = {"inventory_nightly_sync", "inventory_full_push"}
-LOOP_DAGS = {"orders_to_wms", "inventory_intraday_sync"}  # issue 13
+LOOP_DAGS = {"orders_to_wms", "inventory_intraday_sync"}  # the order push and the intraday sync
 EXPECTED_DAGS = SYNC_DAGS | LOOP_DAGS
 
 
@@ -93,7 +93,7 @@ def test_airflow3_lint(target: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-# --- issue 13: orders_to_wms and inventory_intraday_sync --------------------------------------------
+# --- orders_to_wms and inventory_intraday_sync --------------------------------------------
 
 def test_loop_dags_are_scheduled_from_the_config(dagbag: Any) -> None:
     from include.stocksync.config.settings import load_settings

@@ -1,4 +1,4 @@
-"""The sync DAGs' shape on a file-drop WMS source (`wms_source: file`, issue 14): the wait comes
+"""The sync DAGs' shape on a file-drop WMS source (`wms_source: file`): the wait comes
 before the setup (checkout is not frozen while the file is awaited), the file is settled by a
 teardown after the freeze is released, and every task follows the DAGs' declaration rules."""
 

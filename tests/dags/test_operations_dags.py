@@ -1,4 +1,4 @@
-"""Issue 12 declarations on the DagBag: every task of every stocksync DAG has its execution_timeout
+"""The time bounds declared on the DagBag: every task of every stocksync DAG has its execution_timeout
 from the config, the watchdog DAG is declared like the others and sends its own alerts, the
 nightly (only) declares its DeadlineAlert."""
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the order-push, intraday and trading-day tests (issue 13): settings with a
+"""Helpers shared by the order-push, intraday and trading-day tests: settings with a
 `loop` section of the test's choosing, a WMS client with the bearer token, shop orders through the
 shop's real checkout, and the WMS's view of them."""
 

@@ -108,7 +108,7 @@ class Elements(HTMLParser):
 
 def assert_self_contained(page: str) -> None:
     """No script and nothing loaded from elsewhere (text that merely mentions `src=` is fine); the
-    only forms are GET filters that submit to the page itself (issue 15)."""
+    only forms are GET filters that submit to the page itself."""
     elements = Elements()
     elements.feed(page)
     assert not elements.tags & {"script", "link", "img", "iframe", "object", "embed", "base"}, elements.tags

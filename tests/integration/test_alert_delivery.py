@@ -1,4 +1,4 @@
-"""Alerts that never block and never get lost (issue 12), through the real DAGs (`dag.test()`), the
+"""Alerts that never block and never get lost, through the real DAGs (`dag.test()`), the
 real shop DB, a webhook that accepts connections and never answers, a real SMTP server (aiosmtpd)
 and one that is down, and the watchdog DAG; plus the nightly's DeadlineAlert callback as the
 triggerer runs it.

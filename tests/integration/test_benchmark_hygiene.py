@@ -1,4 +1,4 @@
-"""The benchmarks leave the machine as they found it (issue 17): they work in a database of their own
+"""The benchmarks leave the machine as they found it: they work in a database of their own
 on the checkout's cluster, on the demo's port setting ($STOCKSYNC_PG_PORT), drop it, and stop every
 server they started; a cluster that was already running (the demo's) stays up with its data.
 """

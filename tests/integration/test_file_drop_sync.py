@@ -1,4 +1,4 @@
-"""End-to-end `dag.test()` runs of `inventory_nightly_sync` on a file-drop WMS source (issue 14).
+"""End-to-end `dag.test()` runs of `inventory_nightly_sync` on a file-drop WMS source.
 
 The deployment setting `wms_source: file` is set through the environment before the DAG is
 parsed, with the drop folder a temporary `file://` folder. The WMS simulator's snapshot is

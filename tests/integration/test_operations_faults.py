@@ -1,4 +1,4 @@
-"""Operations under faults (issue 12) through the real DAGs (`dag.test()`), the real shop DB, the WMS
+"""Operations under faults through the real DAGs (`dag.test()`), the real shop DB, the WMS
 service and the alert webhook: a worker killed mid-run, a lost database connection, a slow WMS, an
 unwritable or full reports folder, a feed of stale SKUs.
 

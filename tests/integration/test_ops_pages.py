@@ -1,4 +1,4 @@
-"""Issue 15, ops at a glance: the run reports and the "Stock sync" page as an operations person
+"""Ops at a glance: the run reports and the "Stock sync" page as an operations person
 opens them the morning after, in headless Chromium at 1366 and 1920 px, logged in to a real
 `airflow standalone`.
 

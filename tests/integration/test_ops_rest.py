@@ -107,7 +107,7 @@ def see_the_plan_from_the_runs_page(api: AirflowStandalone, run_id: str) -> None
         frame.get_by_role("link", name="plan.html").click()
         expect(frame.locator("h1")).to_contain_text(f"Dry-run plan for {run_id}")
         expect(frame.get_by_text("Nothing was written to the shop.")).to_be_visible()
-        expect(frame.get_by_role("columnheader", name="WMS available")).to_be_visible()  # issue 15: plain labels
+        expect(frame.get_by_role("columnheader", name="WMS available")).to_be_visible()  # plain words
         page.screenshot(path=str(SCREENSHOTS / "dry_run_plan_from_run_page.png"))
 
 

@@ -97,6 +97,7 @@ def test_refused_push_page_shows_the_recorded_error_as_text(dagbag: Any, clean_s
     its page, rendered from `stocksync.alerts`, shows the error with the payload as text."""
     from airflow.utils.state import DagRunState
 
+    from include.stocksync.config.settings import process_settings
     from plugins.stocksync_plugin import fetch_run, render_refused_page
 
     shop_in_line_with_wms(clean_shop, wms, 40, 26, drift_share=0.1)
@@ -106,7 +107,7 @@ def test_refused_push_page_shows_the_recorded_error_as_text(dagbag: Any, clean_s
     assert dag_run.state == DagRunState.FAILED
     with pytest.raises(LookupError):
         get_run(clean_shop, dag_run.run_id)
-    record, alerts = fetch_run("inventory_full_push", dag_run.run_id)
+    record, alerts = fetch_run(process_settings(), "inventory_full_push", dag_run.run_id)
     assert record is None and [a["task_id"] for a in alerts] == ["freeze_checkout"]
     assert "cannot be a SKU" in alerts[0]["error"]
     page = render_refused_page("inventory_full_push", dag_run.run_id, alerts)

@@ -253,7 +253,7 @@ def test_only_extra_field_is_recorded(shop_dsn: str, wms: WmsProcess, run_id: st
         assert row[5] == str(live[sku]["available"])
 
 
-# --- issue 17: a well-formed page goes to COPY as text rendered in one piece ---------------------
+# --- a well-formed page goes to COPY as text rendered in one piece ---------------------
 def _copy_field(value: Any) -> str:
     if value is None:
         return "\\N"
@@ -329,7 +329,7 @@ TYPED_PAGES = {
 
 @pytest.mark.parametrize("name", TYPED_PAGES)
 def test_typed_page_decoding_stages_what_plain_json_would(name: str) -> None:
-    """Issue 17's strict typed decode of a stock page is a shortcut only: the COPY bytes it stages
+    """The strict typed decode of a stock page is a shortcut only: the COPY bytes it stages
     are those of the plain JSON reading through item_rows, for sound and odd pages alike."""
     import json
 

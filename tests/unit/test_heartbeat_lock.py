@@ -1,4 +1,4 @@
-"""The heartbeat thread never waits on its own step (issue 17): while the step's transaction holds
+"""The heartbeat thread never waits on its own step: while the step's transaction holds
 the run's row (the apply locks it for its whole transaction), a beat is skipped instead of blocking
 until the commit, which held the step's end up to the thread's join timeout (interval + 10 s: 20 s
 on the load step at 10M SKUs, inside the apply-mode freeze). Real PostgreSQL test cluster."""

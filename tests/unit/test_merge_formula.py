@@ -525,9 +525,9 @@ def test_apply_counts_orders_committed_after_the_plan(scenario: Scenario) -> Non
 
 
 def test_the_audit_leaves_out_what_stays_and_sku_outcomes_gives_it_back(scenario: Scenario) -> None:
-    """Issue 17: a SKU left as it was with no in-window demand (S9: shop 5 at seq 2, WMS 5 at seq 2)
-    gets no audit row; the run record counts it and stocksync.sku_outcomes() gives its row from the
-    plan: old = new = WMS available, old seq = WMS seq, adjustment 0."""
+    """The audit holds only what moves: a SKU left as it was with no in-window demand (S9: shop 5
+    at seq 2, WMS 5 at seq 2) gets no audit row; the run record counts it and stocksync.sku_outcomes()
+    gives its row from the plan: old = new = WMS available, old seq = WMS seq, adjustment 0."""
     dsn = scenario.dsn
     with connect(dsn) as conn:
         add_stock(conn, {"S9": (5, 2)})

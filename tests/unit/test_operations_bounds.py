@@ -1,4 +1,4 @@
-"""The time bounds of issue 12 (`include/stocksync/config/operations.py`) and the stale-share guardrail,
+"""The time bounds of the operations settings (`include/stocksync/config/operations.py`) and the stale-share guardrail,
 on the shipped config and on hand-made ones: what the README's worst-case table is computed from."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 15, what the pages and alerts say about a run (pure functions, no services): the headline of
+"""What the pages and alerts say about a run (pure functions, no services): the headline of
 every kind of run and what to do next, checks that agree with what stopped a run, the trends and
 the nights that stand out, the charts' axes, the display time zone, the runs page's filters, the
 availability panel, the plan browser's CSV fallback and the phone-sized alert.

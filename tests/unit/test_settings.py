@@ -330,3 +330,84 @@ def test_ops_options_are_bounded(conf: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ConfigError) as info:
         run_options(conf)
     assert fragment in str(info.value)
+
+
+def test_every_bad_key_is_named_in_one_error(tmp_path: Path) -> None:
+    """Each key is checked by its own validator, so a config with several mistakes names them all
+    at once instead of one per deployment attempt."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(write_config(tmp_path, freeze_mode="partial", page_size=0, max_quantity=-5,
+                                   sku_pattern="[A-Z"), environ={})
+    message = str(info.value)
+    for fragment in ("freeze_mode must be one of full, apply, none; got 'partial'", "page_size must be 1..10000",
+                     "max_quantity must be > 0", "sku_pattern is not a valid regular expression"):
+        assert fragment in message
+
+
+def test_the_config_package_imports_no_sync_code_and_no_cycle() -> None:
+    """The settings' sections are declared in config/ (the guardrails' names and defaults too): no
+    config module imports sync/ (even for type checking), and only config/settings.py imports it."""
+    import ast
+
+    config_dir = CONFIG_PATH.parents[1] / "stocksync" / "config"
+    imported: dict[str, set[str]] = {}
+    for module in sorted(config_dir.glob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        imported[module.name] = names
+    assert {name: sorted(n for n in names if n.startswith("include.stocksync.sync"))
+            for name, names in imported.items()} == {name: [] for name in imported}
+    assert [name for name, names in imported.items() if "include.stocksync.config.settings" in names] == []
+
+
+def test_the_process_settings_are_parsed_once_and_read_again_only_when_asked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One parse per process, shared by every caller; a new parse when asked, when the STOCKSYNC_*
+    environment differs, or (for the plugin's pages) when the config file changed."""
+    from include.stocksync.config import settings as config
+
+    path = tmp_path / "stocksync.yaml"
+    path.write_text(CONFIG_PATH.read_text())
+    monkeypatch.setattr(config, "CONFIG_PATH", path)
+    monkeypatch.delenv("STOCKSYNC_PAGE_SIZE", raising=False)
+    first = config.process_settings(reload=True)
+    assert config.process_settings() is first
+    assert config.settings_reloaded_on_change() is first  # the file has not changed: no parse
+
+    again = config.process_settings(reload=True)
+    assert again is not first and again == first
+
+    monkeypatch.setenv("STOCKSYNC_PAGE_SIZE", "77")
+    assert config.process_settings().page_size == 77
+    monkeypatch.delenv("STOCKSYNC_PAGE_SIZE")
+    assert config.process_settings() == first  # the environment they were first read with: same values
+
+    raw = yaml.safe_load(path.read_text())
+    shipped = raw["schedule"]
+    raw["schedule"] = "45 3 * * *" if shipped != "45 3 * * *" else "15 1 * * *"
+    path.write_text(yaml.safe_dump(raw))
+    assert config.process_settings().schedule == shipped  # edited on disk, not asked: as parsed
+    assert config.settings_reloaded_on_change().schedule == raw["schedule"]
+    monkeypatch.undo()
+    config.process_settings(reload=True)  # later tests in this process see the shipped file again
+
+
+def test_only_the_process_loader_parses_the_config_in_the_product() -> None:
+    """Tasks, helpers, DAG files and the plugin's request paths use the process's settings (or the
+    run's spec), never a parse of their own: `load_settings(` is called from config/settings.py only."""
+    import ast
+
+    root = CONFIG_PATH.parents[2]
+    callers = []
+    for folder in ("include", "plugins", "dags"):
+        for module in sorted((root / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(module.read_text())):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) \
+                        == "load_settings":
+                    callers.append(f"{module.relative_to(root)}:{node.lineno}")
+    assert [c for c in callers if not c.startswith("include/stocksync/config/settings.py:")] == []
+    assert len(callers) == 1  # process_settings

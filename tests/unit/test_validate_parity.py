@@ -1,4 +1,4 @@
-"""Validation measures the raw table where it is (issue 17) and must judge it exactly as before,
+"""Validation measures the raw table where it is (in PostgreSQL, set-based) and must judge it exactly as before,
 when the whole table was read into a pandas DataFrame and Great Expectations' pandas engine ran the
 suite on it. That earlier path is kept here, verbatim, as the oracle: for every scenario below (sound
 data, and every kind of broken value the WMS or a file can send, under the shipped policies and under
@@ -25,7 +25,7 @@ from include.stocksync.sync.extract import create_raw_table
 from include.stocksync.sync.pipeline import open_run
 
 
-# --------------------------------------------------------------------------- the oracle (before issue 17)
+# --------------------------------------------------------------------------- the oracle (the pandas + GX path)
 def oracle_frame(conn: Any, raw_table: str) -> Any:
     """load_raw_frame + prepare_frame as they were."""
     import pandas as pd

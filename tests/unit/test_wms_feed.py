@@ -1,4 +1,4 @@
-"""The WMS simulator's change log and order lifecycle (issue 13), over HTTP against the real service:
+"""The WMS simulator's change log and order lifecycle, over HTTP against the real service:
 dense sequences in order, paging, the per-page `orders_counted_until`, retention (410), the skip
 fault, cancellations (once; 404 unknown; 409 shipped), shipping and relative adjustments. Then our
 walk of that feed (`ChangeFeedSource`) under the simulator's feed faults: a feed that stalls, events

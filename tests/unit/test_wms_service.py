@@ -730,7 +730,7 @@ def test_no_watermark_cli_flag(tmp_path: Path) -> None:
 
 
 def test_pages_rendered_from_the_arrays_are_the_bytes_of_the_items() -> None:
-    """Issue 17: a page without item faults is rendered straight from the arrays; same bytes as
+    """A page without item faults is rendered straight from the arrays; same bytes as
     build_items + orjson (names padded to 7 digits, the 10,000,000th SKU has 8)."""
     import orjson
 

@@ -2,7 +2,7 @@
 -- lock), read inside the apply transaction before the write: SKUs whose shop figure differs from
 -- the truth (max(0, WMS available - uncounted orders)), units over-stated (shop above the truth:
 -- oversell risk) and under-stated (below: lost sales). Per SKU: the view stocksync.sku_drift.
--- %(checked)s: the SKUs the apply compared (its counts; issue 17's audit leaves unchanged SKUs with no
+-- %(checked)s: the SKUs the apply compared (its counts; the audit (migration 0007) leaves unchanged SKUs with no
 -- demand out), NULL: counted from the audit rows (a run that audited every SKU).
 SELECT coalesce(%(checked)s::int,
                 count(*) FILTER (WHERE outcome IN ('changed', 'clamped', 'unchanged'))) AS skus_checked,

@@ -2,7 +2,7 @@
 -- the furthest of (a) the newest sequence an applied intraday run read through and (b) the newest
 -- sequence in the snapshot of the latest applied full-catalog sync (nightly, or a push of the
 -- whole catalog: a SKU-list push says nothing about the other SKUs). NULL: no applied full sync yet.
--- (b) is on the run record since issue 17 (apply_details.snapshot_max_seq: the audit no longer holds
+-- (b) is on the run record since migration 0007 (apply_details.snapshot_max_seq: the audit no longer holds
 -- every SKU); a run applied before that has it from its audit, which then held every SKU.
 SELECT greatest(
          (SELECT max(f.through_seq)

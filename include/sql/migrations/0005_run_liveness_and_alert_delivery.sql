@@ -1,4 +1,4 @@
--- Migration 0005 (issue 12, operations under faults): a run's liveness and time budget, and alerts
+-- Migration 0005 (operations under faults): a run's liveness and time budget, and alerts
 -- that are delivered after the freeze is released and retried until delivered.
 
 -- The run record's heartbeat: every step writes it when it starts and ends, and a heartbeat thread

@@ -1,4 +1,4 @@
--- Migration 0006 (issue 14, docs/file-drop-source.md): the files a file-drop WMS source took.
+-- Migration 0006 (docs/file-drop-source.md): the files a file-drop WMS source took.
 -- One row per data file a run claimed (or refused before claiming: a data file without its
 -- manifest at the wait deadline, an older file superseded by a newer one): what its manifest
 -- claimed, what was read, where it went and why. The checksum memory: a file whose verified

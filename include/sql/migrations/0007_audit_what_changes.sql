@@ -1,4 +1,4 @@
--- Migration 0007 (issue 17): the apply audits what it changes or cannot apply as computed, not every
+-- Migration 0007: the apply audits what it changes or cannot apply as computed, not every
 -- SKU. A planned SKU with no audit row was left unchanged with no in-window demand, so its outcome is
 -- its snapshot's figure: old = new = WMS available, old sequence = WMS sequence, adjustment 0. The run
 -- record counts it (`unchanged`); this function gives every SKU's row of a run, the audited ones from

@@ -1,4 +1,4 @@
--- The outcomes the apply audits (issue 17): a SKU it writes (value or WMS sequence moves), one it
+-- The outcomes the apply audits: a SKU it writes (value or WMS sequence moves), one it
 -- cannot apply as computed (changed, clamped, stale, unknown), one held below the WMS's figure by
 -- in-window demand. What it leaves out is `unchanged` with no demand and nothing written.
 SELECT o.*

@@ -6,7 +6,7 @@ SELECT (SELECT count(*) FROM ({enabled_skus}) e) AS enabled_catalog,
        count(*) FILTER (WHERE outcome NOT IN ('unknown', 'stale') AND old_qty > 0 AND new_qty = 0) AS zeroed,
        coalesce(sum(old_qty) FILTER (WHERE outcome NOT IN ('unknown', 'stale')), 0) AS units_before,
        coalesce(sum(new_qty) FILTER (WHERE outcome NOT IN ('unknown', 'stale')), 0) AS units_after,
-       -- issue 12: SKUs the shop knows whose WMS seq is older than the one last applied
+       -- SKUs the shop knows whose WMS seq is older than the one last applied
        count(*) FILTER (WHERE outcome = 'stale') AS stale,
        count(*) FILTER (WHERE outcome <> 'unknown') AS known
   FROM {plan}

@@ -1,4 +1,4 @@
--- Issue 14: a dropped file that was already applied (same verified bytes or snapshot id) ends its
+-- A dropped file that was already applied (same verified bytes or snapshot id) ends its
 -- run as a duplicate at the extract step: nothing staged, nothing applied; the later steps see a
 -- finished run and keep it.
 UPDATE stocksync.sync_runs

@@ -1,4 +1,4 @@
--- A run that ends without applying anything, on purpose (issue 13, the intraday sync): `skipped`
+-- A run that ends without applying anything, on purpose (the intraday sync): `skipped`
 -- (a full sync was running, or there is no position to continue from), `gap` (the change feed
 -- cannot continue from our position) or `stalled` (the feed gave nothing while the WMS's newest
 -- sequence was further on), with the reason shown where errors show. Only a running

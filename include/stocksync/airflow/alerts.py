@@ -8,7 +8,7 @@ Every alert is also recorded in `stocksync.alerts` (delivered or not, and why no
 run's report is rewritten, so the report and the Airflow "Stock sync" page show the alerts
 sent (docs/architecture.md). Recording never hides the alert: a failure to record is logged.
 
-Issue 12: a failed task between the setup and the teardown only *records* its alert (rendered,
+A failed task between the setup and the teardown only *records* its alert (rendered,
 one row per channel, undelivered): the run's teardown sends it after it has released the freeze,
 and the watchdog retries it if that never happens (`include/stocksync/ops/delivery.py`). So a webhook
 that hangs or an SMTP server that is down never delays the release. The setup's and teardown's
@@ -47,7 +47,7 @@ class SyncFailureNotifier(HttpNotifier):
         super().__init__(http_conn_id=http_conn_id, endpoint=endpoint, method="POST",
                          json=dict(ALERT_PAYLOAD), headers={"Content-Type": "application/json"}, **kwargs)
         self.shop_conn_id = shop_conn_id
-        self.defer_delivery = defer_delivery  # issue 12: False for DAGs without a teardown (the watchdog)
+        self.defer_delivery = defer_delivery  # False for DAGs without a teardown (the watchdog)
 
     def __call__(self, *args: Any) -> None:
         fresh = copy.copy(self)
@@ -68,20 +68,20 @@ class SyncFailureNotifier(HttpNotifier):
             log.exception("stocksync: could not render the failure alert; sending its plain values")
             self.json = _plain_payload(context, f"{type(exc).__name__}: {exc}")
 
-    # --- issue 12: record first, send after the freeze is released (delivery.py) ---------------------
+    # --- record first, send after the freeze is released (delivery.py) ---------------------
     def notify(self, context: Any) -> None:
         """Queue the rendered alert for the run's teardown, or send it now when no teardown follows
         or it cannot be queued. Raises only when it was sent now and no channel took it."""
-        from include.stocksync.config.settings import load_settings
+        from include.stocksync.config.settings import process_settings
         from include.stocksync.ops import delivery
 
-        settings = load_settings()
+        settings = process_settings()
         body = _with_report({**self.json, "kind": delivery.TASK_FAILED})
         task = getattr(context.get("ti"), "task", None)
         boundary = bool(getattr(task, "is_setup", False) or getattr(task, "is_teardown", False))
         if self.shop_conn_id and self.defer_delivery and not boundary and self._queue(settings, body):
             return
-        if self.shop_conn_id:  # issue 15: what failed, why, what checkout does now, in a few lines
+        if self.shop_conn_id:  # what failed, why, what checkout does now, in a few lines
             from include.stocksync.airflow.connections import postgres_dsn
             from include.stocksync.ops.alert_text import summarize_with
 
@@ -90,7 +90,7 @@ class SyncFailureNotifier(HttpNotifier):
         for channel in delivery.channels(settings):
             error = delivery.send(channel.name, channel.target, body, settings)
             if self.shop_conn_id:
-                self._record(context, body, channel, error)
+                self._record(context, body, channel, error, settings)
             if error:
                 errors.append(f"{channel.target}: {error}")
         if errors:
@@ -109,7 +109,7 @@ class SyncFailureNotifier(HttpNotifier):
             log.exception("stocksync: could not queue the alert for run %s; sending it now", body.get("run_id"))
             return False
         return True
-    # --- end issue 12 ----------------------------------------------------------------------------------
+    # --- end: record first, send after the freeze is released ------------------------------------------
 
     def _first_cause(self, context: Any) -> str | None:
         from include.stocksync.airflow.connections import postgres_dsn
@@ -124,10 +124,10 @@ class SyncFailureNotifier(HttpNotifier):
             return None
         return str(row[0])[:2000] if row and row[0] else None
 
-    def _record(self, context: Any, payload: dict[str, Any], channel: Any, delivery_error: str | None) -> None:
-        """An alert sent at once (issue 12: one row per channel, with the attempt's result)."""
+    def _record(self, context: Any, payload: dict[str, Any], channel: Any, delivery_error: str | None,
+                settings: Any) -> None:
+        """An alert sent at once (one row per channel, with the attempt's result)."""
         from include.stocksync.airflow.connections import postgres_dsn
-        from include.stocksync.config.settings import load_settings
         from include.stocksync.ops import delivery
         from include.stocksync.runs.record import run_owner
         from include.stocksync.store.db import connect, execute_file
@@ -142,7 +142,7 @@ class SyncFailureNotifier(HttpNotifier):
                 owner = run_owner(conn, run_id)
                 conn.commit()
                 if owner == context["dag"].dag_id:
-                    write_report(conn, load_settings(), run_id)  # the report lists the alert
+                    write_report(conn, settings, run_id)  # the report lists the alert
         except Exception:  # the shop DB may be what failed: the webhook alert stands on its own
             log.exception("stocksync: could not record the alert for run %s", run_id)
 

@@ -34,7 +34,7 @@ from include.stocksync.config.settings import (
     WRITER_POOL,
     RunOptions,
     Settings,
-    load_settings,
+    process_settings,
     run_options,
 )
 from include.stocksync.domain.contract import SKU_MAX_LENGTH
@@ -85,22 +85,22 @@ def _resolve(params: dict[str, Any], dag_run: Any, ops: bool) -> tuple[Settings,
     conf = getattr(dag_run, "conf", None) or {}
     merged = {**dict(params or {}), **conf}
     with _fail_fast():
-        return load_settings().for_run(merged), run_options(merged, ops=ops)
+        return process_settings().for_run(merged), run_options(merged, ops=ops)
 
 
 def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tags: list[str],
                    ops: bool = False) -> DAG:
     """Build a sync DAG: freeze → extract → validate → merge → load → release."""
-    settings = load_settings()
+    settings = process_settings()
 
-    from include.stocksync.airflow.deadline import nightly_deadline  # issue 12
+    from include.stocksync.airflow.deadline import nightly_deadline
 
     timetable = shop_timetable(schedule, settings.shop_timezone) if schedule else None
 
     @dag(dag_id=dag_id, schedule=timetable, start_date=START_DATE, catchup=False, max_active_runs=1,
          tags=tags, doc_md=doc_md, default_args=default_args(settings), params=run_params(settings, ops=ops),
          user_defined_macros={"stocksync_report": report_file, "stocksync_report_url": report_url},
-         deadline=nightly_deadline(settings) if schedule else None)  # issue 12: scheduled DAG only
+         deadline=nightly_deadline(settings) if schedule else None)  # scheduled DAG only
     def sync_dag() -> None:
         @setup
         def freeze_checkout(params: dict[str, Any] | None = None, dag_run: Any = None, run_id: str | None = None,
@@ -126,7 +126,7 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             from include.stocksync.sync import pipeline
 
             _note_lost_tries(run_id, dag, ti, "extract")
-            wms_conn_id = load_settings().wms_conn_id
+            wms_conn_id = process_settings().wms_conn_id
             wms_conn = BaseHook.get_connection(wms_conn_id)
             if not wms_conn.password:
                 raise AirflowFailException(f"Connection {wms_conn_id!r} has no password: "
@@ -182,7 +182,7 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
             return pipeline.release_freeze(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id, lookup=airflow_view)
 
-        # --- issue 13: the drift the load corrected, and its alert when far above the trend ---------
+        # --- the drift the load corrected, and its alert when far above the trend ---------
         @task
         def judge_drift(loaded: dict[str, Any], run_id: str | None = None, dag: Any = None,
                         ti: Any = None) -> dict[str, Any] | None:
@@ -194,22 +194,22 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             row = drift.recorded(_shop_dsn(), str(run_id))
             payload = drift.alert_payload(row) if row else None
             if payload is not None:
-                run_settings = load_settings()
+                run_settings = process_settings()
                 post_alert(_shop_dsn(), payload, conn_id=run_settings.alerts_conn_id,
                            endpoint=run_settings.alerts_endpoint, run_id=str(run_id), dag_id=dag.dag_id,
-                           task_id="judge_drift", try_number=getattr(ti, "try_number", None))
+                           task_id="judge_drift", try_number=getattr(ti, "try_number", None), settings=run_settings)
             return {k: (str(v) if k == "night" else v) for k, v in row.items()} if row else None
-        # --- end issue 13 ----------------------------------------------------------------------------
+        # --- end: the drift the load corrected, and its alert when far above the trend ---------------
 
-        # --- issue 14: a file-drop WMS source waits (deferred) for the file before the setup freezes --
+        # --- a file-drop WMS source waits (deferred) for the file before the setup freezes --
         if settings.wms_source == "file":
             judge_drift(wire_file_source(freeze_checkout, release_freeze, lambda extracted: load_stock(
                 merge_in_window_orders(validate_counts(extracted)))))
             return
-        # --- end issue 14 ------------------------------------------------------------------------------
+        # --- end: a file-drop WMS source waits ---------------------------------------------------------
 
         with release_freeze(freeze_checkout()):
             loaded = load_stock(merge_in_window_orders(validate_counts(extract_wms_counts())))
-        judge_drift(loaded)  # issue 13: outside the freeze: checkout reopens without waiting for it
+        judge_drift(loaded)  # outside the freeze: checkout reopens without waiting for it
 
-    return bound_tasks(sync_dag(), settings)  # issue 12
+    return bound_tasks(sync_dag(), settings)  # no task runs unbounded

@@ -1,4 +1,4 @@
-"""The nightly's deadline (issue 12): an Airflow `DeadlineAlert` that fires when
+"""The nightly's deadline: an Airflow `DeadlineAlert` that fires when
 `inventory_nightly_sync` has not finished `operations.nightly_deadline_seconds` after its logical
 date (02:30 UTC + 1 h with the shipped config: by 03:30 UTC).
 
@@ -49,11 +49,11 @@ async def nightly_deadline_missed(context: dict[str, Any] | None = None, **kwarg
 def record_and_send(context: dict[str, Any]) -> dict[str, Any]:
     """Record the missed deadline once per run and send it; returns what was done (the trigger's event)."""
     from include.stocksync.airflow.connections import postgres_dsn
-    from include.stocksync.config.settings import load_settings
+    from include.stocksync.config.settings import settings_reloaded_on_change
     from include.stocksync.ops import delivery
     from include.stocksync.store.db import connect
 
-    settings = load_settings()
+    settings = settings_reloaded_on_change()  # the triggerer lives long: an edited config counts
     dag_run = context.get("dag_run") or {}
     run_id = str(dag_run.get("dag_run_id") or dag_run.get("run_id") or "?")
     dag_id = str(dag_run.get("dag_id") or "inventory_nightly_sync")

@@ -1,4 +1,4 @@
-"""The sync DAGs on a file-drop WMS source (issue 14, docs/file-drop-source.md): the wait, the
+"""The sync DAGs on a file-drop WMS source (docs/file-drop-source.md): the wait, the
 extract and the settling of the file, wired around the setup, validation, merge, load and teardown
 that `dag_factory.build_sync_dag` builds for every source (which imports this module; both take
 their shared helpers from `task_support`).
@@ -27,6 +27,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from include.stocksync.airflow.task_support import _fail_fast, _shop_dsn, default_args
+from include.stocksync.config.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,9 @@ class WmsFileSensor(BaseSensorOperator):
     which alerts (the DAG's failure notifier); nothing was frozen or opened."""
 
     def __init__(self, **kwargs: Any) -> None:
-        from include.stocksync.config.settings import load_settings
+        from include.stocksync.config.settings import process_settings
 
-        fs = load_settings().file_source
+        fs = process_settings().file_source
         kwargs.setdefault("poke_interval", fs.poke_interval_seconds)
         kwargs.setdefault("timeout", fs.wait_deadline_seconds + fs.poke_interval_seconds)
         # the trigger's time counts against execution_timeout: it must outlast the wait
@@ -109,9 +110,9 @@ class WmsFileSensor(BaseSensorOperator):
 
     @staticmethod
     def _settings() -> Any:
-        from include.stocksync.config.settings import load_settings
+        from include.stocksync.config.settings import process_settings
 
-        return load_settings().file_source
+        return process_settings().file_source
 
     def poke(self, context: Any) -> bool | PokeReturnValue:
         from include.stocksync.sync.file_drop import find_ready_for
@@ -177,14 +178,12 @@ class WmsFileSensor(BaseSensorOperator):
         raise AirflowFailException(message)
 
 
-def wire_file_source(freeze_checkout: Callable[[], Any], release_freeze: Callable[[Any], Any],
+def wire_file_source(settings: Settings, freeze_checkout: Callable[[], Any], release_freeze: Callable[[Any], Any],
                      work: Callable[[Any], Any]) -> Any:
     """Lay out a sync DAG on the file source (see the module docstring) inside the `@dag`
     function: `work(extracted)` chains validation, merge and load as for the HTTP source.
     Returns what `work` returns (the load's output)."""
     from airflow.sdk import task, teardown
-
-    from include.stocksync.config.settings import load_settings
 
     @task(task_id="extract_wms_counts")
     def extract_wms_file(found: dict[str, Any], run_id: str | None = None, dag: Any = None) -> dict[str, Any]:
@@ -206,7 +205,7 @@ def wire_file_source(freeze_checkout: Callable[[], Any], release_freeze: Callabl
         return file_drop.settle(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id)
 
     # no teardown follows a failed wait (the setup never ran): its alert goes out at once
-    now_alerts = default_args(load_settings(), defer_alerts=False)["on_failure_callback"]
+    now_alerts = default_args(settings, defer_alerts=False)["on_failure_callback"]
     wait = WmsFileSensor(task_id=WAIT_TASK_ID, on_failure_callback=now_alerts)
     frozen = freeze_checkout()
     wait >> frozen

@@ -15,7 +15,7 @@ from typing import Any
 from airflow.sdk import DAG, Param, dag, setup, task, teardown
 
 from include.stocksync.airflow.task_support import START_DATE, _fail_fast, _shop_dsn, airflow_view, default_args
-from include.stocksync.config.settings import WRITER_POOL, load_settings
+from include.stocksync.config.settings import WRITER_POOL, Settings, process_settings
 from include.stocksync.ui.report import report_file, report_url
 
 ORDERS_DAG_ID = "orders_to_wms"
@@ -23,13 +23,13 @@ INTRADAY_DAG_ID = "inventory_intraday_sync"
 MAX_REQUEUE_IDS = 10000
 
 
-def _wms_session(method: str) -> tuple[Any, str]:
+def _wms_session(settings: Settings, method: str) -> tuple[Any, str]:
     """A `requests.Session` with the WMS bearer token (the WMS Connection's password) and its base URL."""
     from airflow.providers.http.hooks.http import HttpHook
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowFailException
 
-    conn_id = load_settings().wms_conn_id
+    conn_id = settings.wms_conn_id
     connection = BaseHook.get_connection(conn_id)
     if not connection.password:
         raise AirflowFailException(f"Connection {conn_id!r} has no password: put the WMS bearer token there")
@@ -37,17 +37,17 @@ def _wms_session(method: str) -> tuple[Any, str]:
     return hook.get_conn(headers={"Authorization": f"Bearer {connection.password}"}), hook.base_url
 
 
-def _alert(payload: dict[str, Any], *, run_id: str, dag_id: str, task_id: str, try_number: int | None) -> None:
+def _alert(settings: Settings, payload: dict[str, Any], *, run_id: str, dag_id: str, task_id: str,
+           try_number: int | None) -> None:
     from include.stocksync.ops.notices import post_alert
 
-    settings = load_settings()
     post_alert(_shop_dsn(), payload, conn_id=settings.alerts_conn_id, endpoint=settings.alerts_endpoint,
-               run_id=run_id, dag_id=dag_id, task_id=task_id, try_number=try_number)
+               run_id=run_id, dag_id=dag_id, task_id=task_id, try_number=try_number, settings=settings)
 
 
 def build_orders_dag(doc_md: str | None) -> DAG:
     """orders_to_wms: re-queue what ops asked for, send the queue, send cancellations."""
-    settings = load_settings()
+    settings = process_settings()
 
     @dag(dag_id=ORDERS_DAG_ID, schedule=settings.loop.orders_schedule, start_date=START_DATE, catchup=False,
          max_active_runs=1, tags=["stocksync", "orders"], doc_md=doc_md,
@@ -77,13 +77,13 @@ def build_orders_dag(doc_md: str | None) -> DAG:
                 from airflow.sdk.exceptions import AirflowFailException
 
                 raise AirflowFailException(f"requeue_order_ids must be a list of order ids; got {ids!r:.200}")
-            run_settings = load_settings()
+            run_settings = process_settings()
             dsn = _shop_dsn()
-            session, base_url = _wms_session("POST")
+            session, base_url = _wms_session(run_settings, "POST")
             client = order_push.WmsOrders(session, base_url, timeout=run_settings.loop.order_timeout_seconds)
 
             def alert(batch: int, letters: list[order_push.DeadLetter]) -> None:
-                _alert(order_push.dead_letter_alert(dag_id=ORDERS_DAG_ID, run_id=str(run_id), batch=batch,
+                _alert(run_settings, order_push.dead_letter_alert(dag_id=ORDERS_DAG_ID, run_id=str(run_id), batch=batch,
                                                     letters=letters),
                        run_id=str(run_id), dag_id=ORDERS_DAG_ID, task_id="send_orders",
                        try_number=getattr(ti, "try_number", None))
@@ -106,13 +106,14 @@ def build_orders_dag(doc_md: str | None) -> DAG:
             a refusal (already shipped) is recorded, not retried."""
             from include.stocksync.sync import order_push
 
+            run_settings = process_settings()
             dsn = _shop_dsn()
-            session, base_url = _wms_session("POST")
-            client = order_push.WmsOrders(session, base_url, timeout=load_settings().loop.order_timeout_seconds)
+            session, base_url = _wms_session(run_settings, "POST")
+            client = order_push.WmsOrders(session, base_url, timeout=run_settings.loop.order_timeout_seconds)
             error = None
             try:
                 with _fail_fast():
-                    result = order_push.push_cancellations(dsn, client, load_settings(), run_id=str(run_id))
+                    result = order_push.push_cancellations(dsn, client, run_settings, run_id=str(run_id))
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"[:2000]
                 raise
@@ -128,7 +129,7 @@ def build_orders_dag(doc_md: str | None) -> DAG:
 
 def build_intraday_dag(doc_md: str | None) -> DAG:
     """inventory_intraday_sync: open → read the change feed → validate → merge → apply → close."""
-    settings = load_settings()
+    settings = process_settings()
 
     @dag(dag_id=INTRADAY_DAG_ID, schedule=settings.loop.intraday_schedule, start_date=START_DATE, catchup=False,
          max_active_runs=1, tags=["stocksync", "inventory", "intraday"], doc_md=doc_md,
@@ -142,7 +143,7 @@ def build_intraday_dag(doc_md: str | None) -> DAG:
             from include.stocksync.sync import intraday
 
             with _fail_fast():
-                return intraday.open_intraday(_shop_dsn(), run_id=str(run_id), settings=load_settings(),
+                return intraday.open_intraday(_shop_dsn(), run_id=str(run_id), settings=process_settings(),
                                               triggered_by=getattr(dag_run, "triggering_user_name", None))
 
         @task
@@ -153,12 +154,13 @@ def build_intraday_dag(doc_md: str | None) -> DAG:
             it `stalled` (its one alert per stall is queued for the teardown to send)."""
             from include.stocksync.sync import intraday
 
-            session, base_url = _wms_session("GET")
+            run_settings = process_settings()
+            session, base_url = _wms_session(run_settings, "GET")
             with _fail_fast():
                 result = intraday.read_feed(_shop_dsn(), run_id=str(run_id), session=session, base_url=base_url)
             if result.get("alert"):
-                _alert(result["alert"], run_id=str(run_id), dag_id=INTRADAY_DAG_ID, task_id="read_change_feed",
-                       try_number=getattr(ti, "try_number", None))
+                _alert(run_settings, result["alert"], run_id=str(run_id), dag_id=INTRADAY_DAG_ID,
+                       task_id="read_change_feed", try_number=getattr(ti, "try_number", None))
                 intraday.mark_gap_alerted(_shop_dsn(), str(run_id))
                 result["alert"] = True
             return result
@@ -199,7 +201,7 @@ def build_intraday_dag(doc_md: str | None) -> DAG:
         @task.short_circuit
         def gap_wants_full_sync(read: dict[str, Any]) -> bool:
             """On a gap, go on to trigger the nightly sync only when `loop.gap_triggers_full_sync` is on."""
-            return read.get("state") == "gap" and load_settings().loop.gap_triggers_full_sync
+            return read.get("state") == "gap" and process_settings().loop.gap_triggers_full_sync
 
         @teardown
         def close_intraday_run(opened: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:

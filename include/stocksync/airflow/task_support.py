@@ -16,7 +16,7 @@ from typing import Any
 from airflow.sdk import DAG
 
 from include.stocksync.airflow.alerts import SyncFailureNotifier
-from include.stocksync.config.settings import Settings, load_settings
+from include.stocksync.config.settings import Settings, process_settings
 from include.stocksync.runs.lifecycle import AirflowView
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def _shop_dsn() -> str:
     """The shop database of this deployment (connection ids are deployment settings, not a run's)."""
     from include.stocksync.airflow.connections import postgres_dsn
 
-    return postgres_dsn(load_settings().shop_conn_id)
+    return postgres_dsn(process_settings().shop_conn_id)
 
 
 def _note_lost_tries(run_id: str | None, dag: Any, ti: Any, stage: str) -> None:
@@ -62,14 +62,14 @@ def _note_lost_tries(run_id: str | None, dag: Any, ti: Any, stage: str) -> None:
 
 def default_args(settings: Settings, *, defer_alerts: bool = True) -> dict[str, Any]:
     """What every stocksync DAG's tasks share: owner, retries with backoff, the failure notifier
-    (issue 12: `defer_alerts=False` for a DAG without a teardown to send them, the watchdog)."""
+    (`defer_alerts=False` for a DAG without a teardown to send them, the watchdog)."""
     return {
         "owner": OWNER,
         "retries": max(2, settings.task_retries),
         "retry_delay": timedelta(seconds=settings.retry_delay_seconds),
         "retry_exponential_backoff": settings.retry_exponential_backoff,
         "max_retry_delay": timedelta(seconds=settings.max_retry_delay_seconds),
-        # issue 12: no task runs unbounded (the sync DAGs and the watchdog set their own: bound_tasks)
+        # no task runs unbounded (the sync DAGs and the watchdog set their own: bound_tasks)
         "execution_timeout": timedelta(seconds=settings.operations.default_task_timeout_seconds),
         "on_failure_callback": SyncFailureNotifier(http_conn_id=settings.alerts_conn_id,
                                                    endpoint=settings.alerts_endpoint,
@@ -78,7 +78,7 @@ def default_args(settings: Settings, *, defer_alerts: bool = True) -> dict[str, 
     }
 
 
-# --- issue 12: bounded time for every task; the nightly's deadline ------------------------------------
+# --- bounded time for every task; the nightly's deadline ------------------------------------
 def bound_tasks(built: DAG, settings: Settings) -> DAG:
     """Give every task its `execution_timeout` (config operations.<task>_timeout_seconds)."""
     for operator in built.tasks:
@@ -100,7 +100,7 @@ def _test_without_deadline(built: DAG, *args: Any, **kwargs: Any) -> Any:
         return DAG.test(built, *args, **kwargs)
     finally:
         built.deadline = saved
-# --- end issue 12 ----------------------------------------------------------------------------------------
+# --- end: bounded time for every task; the nightly's deadline ---------------------------------
 
 
 def shop_timetable(cron: str, zone: str) -> Any:

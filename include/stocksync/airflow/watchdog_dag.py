@@ -16,7 +16,7 @@ from include.stocksync.airflow.task_support import (
     bound_tasks,
     default_args,
 )
-from include.stocksync.config.settings import load_settings
+from include.stocksync.config.settings import process_settings
 from include.stocksync.ops import watchdog
 from include.stocksync.runs import record as runs
 from include.stocksync.store.db import connect
@@ -40,7 +40,7 @@ def rewrite_reports(dsn: str, run_ids: list[str]) -> None:
 
 def build_watchdog_dag() -> Any:
     """The `stocksync_watchdog` DAG (dags/stocksync_watchdog.py)."""
-    settings = load_settings()
+    settings = process_settings()
 
     @dag(dag_id=watchdog.WATCHDOG_DAG_ID, schedule=settings.operations.watchdog_schedule, start_date=START_DATE,
          catchup=False, max_active_runs=1, tags=["stocksync", "ops"], doc_md=watchdog.__doc__,
@@ -51,7 +51,7 @@ def build_watchdog_dag() -> Any:
             """Declare dead the sync runs that stopped beating without their teardown, releasing their
             freezes (never a manual one), and alert each."""
             with _fail_fast():  # a permanent error (a broken shop database) fails at once, alerted
-                found = watchdog.reap_dead_runs(_shop_dsn(), load_settings(), lookup=airflow_view)
+                found = watchdog.reap_dead_runs(_shop_dsn(), process_settings(), lookup=airflow_view)
             rewrite_reports(_shop_dsn(), [w["run_id"] for w in (*found["abandoned"], *found["orphaned_freezes"])])
             return found
 
@@ -59,13 +59,13 @@ def build_watchdog_dag() -> Any:
         def check_freezes_task() -> dict[str, Any]:
             """Alert once per freeze that has kept checkout closed longer than the configured bound."""
             with _fail_fast():
-                return watchdog.check_freezes(_shop_dsn(), load_settings())
+                return watchdog.check_freezes(_shop_dsn(), process_settings())
 
         @task(trigger_rule="all_done")
         def retry_alerts_task() -> dict[str, Any]:
             """Send the watchdog's alerts and retry every alert that could not be delivered."""
             with _fail_fast():
-                return watchdog.retry_alerts(_shop_dsn(), load_settings())
+                return watchdog.retry_alerts(_shop_dsn(), process_settings())
 
         reap = reap_dead_runs_task.override(task_id="reap_dead_runs")()
         check = check_freezes_task.override(task_id="check_freezes")()

@@ -1,4 +1,4 @@
-"""Settings of the file-drop WMS source (issue 14, docs/file-drop-source.md): the `file_source:`
+"""Settings of the file-drop WMS source (docs/file-drop-source.md): the `file_source:`
 section of the config, used when `wms_source: file`.
 
 Kept apart from `settings.py` (which only declares the section) so the source's knobs, their
@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from include.stocksync.domain.contract import FIELD_SET
 
-WMS_SOURCES = ("http", "file")
+WMS_SOURCES = ("http", "file")  # the settings' `wms_source`; "file" needs file_source.location
 FILE_FORMATS = ("csv", "jsonl")
 COMPRESSIONS = ("auto", "gzip", "none")
 # A manifest is a few hundred bytes; anything far larger is not a manifest.
@@ -89,12 +89,3 @@ class FileSourceSettings(BaseModel):
         if problems:
             raise ValueError("file_source: " + "; ".join(problems))
         return self
-
-
-def check_file_source(wms_source: str, file_source: FileSourceSettings) -> None:
-    """The choice of source against its section (ValueError naming the keys)."""
-    if wms_source not in WMS_SOURCES:
-        raise ValueError(f"wms_source must be one of {', '.join(WMS_SOURCES)}; got {wms_source!r}")
-    if wms_source == "file" and not file_source.location:
-        raise ValueError("wms_source is file but file_source.location is empty: set the drop folder's URL "
-                         "(STOCKSYNC_FILE_SOURCE__LOCATION or the config's file_source.location)")

@@ -1,4 +1,4 @@
-"""Operations under faults (issue 12): the `operations:` section of the config, and the time
+"""Operations under faults: the `operations:` section of the config, and the time
 bounds derived from it.
 
 Everything here bounds time: how often a running step proves it is alive (heartbeat), when a
@@ -37,12 +37,9 @@ sets, and the shipped-bounds test checks docker-compose.yaml and the native stac
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
-
-if TYPE_CHECKING:
-    from include.stocksync.config.settings import Settings
 
 # Time Airflow needs to start the next task of a run (scheduler loop, executor, worker start-up),
 # counted once per covered task in W above (4 tasks, a few seconds each, rounded up).
@@ -62,8 +59,25 @@ APPLY_ALLOWANCE_SECONDS = 30.0
 COVERED_TASKS = ("extract_wms_counts", "validate_counts", "merge_in_window_orders", "load_stock")
 
 
+class Settings(Protocol):
+    """What the bounds below read from the whole settings (config/settings.py `Settings`, which
+    declares this section and checks its timeouts against the deadlines they cover): named here
+    so this module never imports the settings module that imports it."""
+
+    @property
+    def operations(self) -> OperationsSettings: ...
+    @property
+    def task_retries(self) -> int: ...
+    @property
+    def max_retry_delay_seconds(self) -> float: ...
+    @property
+    def extract_deadline_seconds(self) -> float: ...
+    @property
+    def freeze_ttl_seconds(self) -> int: ...
+
+
 class OperationsSettings(BaseModel):
-    """Liveness, timeouts, alert delivery, watchdog and deadline (issue 12)."""
+    """Liveness, timeouts, alert delivery, watchdog and deadline."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -152,19 +166,6 @@ class OperationsSettings(BaseModel):
             "check_freezes": self.watchdog_timeout_seconds,
             "retry_alerts": self.watchdog_timeout_seconds,
         }.get(task_id, self.default_task_timeout_seconds)
-
-
-def check_operations(settings: Settings) -> None:
-    """Consistency of the operations section with the rest of the config (ValueError naming keys)."""
-    ops = settings.operations
-    if ops.extract_timeout_seconds <= settings.extract_deadline_seconds + MIN_STEP_SECONDS:
-        raise ValueError(f"operations.extract_timeout_seconds ({ops.extract_timeout_seconds:g}) must exceed "
-                         f"extract_deadline_seconds ({settings.extract_deadline_seconds:g}) by more than "
-                         f"{MIN_STEP_SECONDS:g} s, or Airflow kills the walk before its own deadline names the cause")
-    if ops.load_timeout_seconds <= settings.lock_timeout_seconds + MIN_STEP_SECONDS:
-        raise ValueError(f"operations.load_timeout_seconds ({ops.load_timeout_seconds:g}) must exceed "
-                         f"lock_timeout_seconds ({settings.lock_timeout_seconds:g}) by more than "
-                         f"{MIN_STEP_SECONDS:g} s")
 
 
 def check_worker_loss(settings: Settings) -> list[str]:

@@ -12,14 +12,26 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    StrictBool,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from include.stocksync.config.files import FileSourceSettings, check_file_source  # issue 14
-from include.stocksync.config.operations import MAX_FREEZE_TTL_SECONDS, OperationsSettings, check_operations
+from include.stocksync.config.files import WMS_SOURCES, FileSourceSettings
+from include.stocksync.config.guardrails import GuardrailLimits
+from include.stocksync.config.operations import MAX_FREEZE_TTL_SECONDS, MIN_STEP_SECONDS, OperationsSettings
 from include.stocksync.domain.contract import PAGE_TIMES, SKU_MAX_LENGTH
 from include.stocksync.domain.errors import PermanentError
 
@@ -51,11 +63,46 @@ RUN_KEYS = (
 BOUNDED_RUN_KEYS = ("page_size", "unsent_order_cutoff_hours", "active_cart_cutoff_hours", "freeze_ttl_seconds")
 
 
+# Keys that name one of a few choices.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "freeze_mode": FREEZE_MODES,
+    "adjustment_mode": ADJUSTMENT_MODES,
+    "watermark_source": WATERMARK_SOURCES,
+    "snapshot_page_times": PAGE_TIMES,
+    "wms_source": WMS_SOURCES,
+}
+# Numeric keys and their bounds: (the value is sound, the rule as the message states it).
+RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "page_size": (lambda v: 1 <= v <= 10000, "must be 1..10000"),
+    "task_retries": (lambda v: v >= 0, "must be >= 0"),
+    "http_attempts": (lambda v: v >= 1, "must be >= 1"),
+    "freeze_ttl_seconds": (lambda v: 0 < v <= MAX_FREEZE_TTL_SECONDS,
+                           f"must be 1..{MAX_FREEZE_TTL_SECONDS} (a crashed run must not close checkout for longer)"),
+    "retry_after_max_seconds": (lambda v: v >= 0, "must be >= 0"),
+    "extract_deadline_seconds": (lambda v: v > 0, "must be > 0"),
+    "walk_page_margin": (lambda v: v >= 0, "must be >= 0"),
+    "walk_extra_pages": (lambda v: v >= 1, "must be >= 1"),
+    "max_page_bytes": (lambda v: v >= 1024, "must be >= 1024"),
+    "clock_skew_seconds": (lambda v: v >= 0, "must be >= 0"),
+    "max_snapshot_age_seconds": (lambda v: v > 0, "must be > 0"),
+    "unsent_order_cutoff_hours": (lambda v: v > 0, "must be > 0"),
+    "active_cart_cutoff_hours": (lambda v: v > 0, "must be > 0"),
+    "max_quantity": (lambda v: v > 0, "must be > 0"),
+    "staging_retention_days": (lambda v: v >= 1, "must be at least 1 (a failed run's tasks may be re-run)"),
+    "lock_timeout_seconds": (lambda v: v >= 0.001, "must be at least 0.001 (0 would mean wait forever)"),
+    "http_timeout_seconds": (lambda v: v > 0, "must be > 0"),
+    "row_count_band": (lambda v: 0 <= v <= 1, "must be 0..1"),
+    "quarantine_max_share": (lambda v: 0 <= v <= 1, "must be 0..1"),
+    "unknown_sku_max_share": (lambda v: 0 <= v <= 1, "must be 0..1"),
+    "push_guardrails_min_skus": (lambda v: v >= 1, "must be at least 1"),
+}
+
+
 class ConfigError(PermanentError, ValueError):
     """A configuration value is missing or invalid."""
 
 
-# --- issue 13: order push, intraday sync, drift (docs/order-push-and-intraday.md) -------------
+# --- order push, intraday sync, drift (docs/order-push-and-intraday.md) -------------
 class LoopSettings(BaseModel):
     """The other half of the loop: `orders_to_wms`, `inventory_intraday_sync` and the nightly drift
     alert. One nested section (`loop:`) with defaults, so a config written before it still loads."""
@@ -112,7 +159,7 @@ class LoopSettings(BaseModel):
         if problems:
             raise ValueError("loop: " + "; ".join(problems))
         return self
-# --- end issue 13 ------------------------------------------------------------------------------
+# --- end: order push, intraday sync, drift -----------------------------------------------------
 
 
 class Settings(BaseModel):
@@ -158,20 +205,13 @@ class Settings(BaseModel):
     unknown_sku_max_share: float
     quarantine_max_share: float
     dq_policies: dict[str, str]
-    guardrails: dict[str, float]
+    guardrails: GuardrailLimits  # the guardrails' names, defaults and checks: config/guardrails.py
     push_guardrails_min_skus: int
     run_override_bounds: dict[str, tuple[float, float]]
-    loop: LoopSettings = LoopSettings()  # issue 13: optional section, defaults above
-    # --- issue 14: which WMS source this deployment reads (docs/file-drop-source.md) ----------------
-    wms_source: str = "http"  # http | file
-    file_source: FileSourceSettings = FileSourceSettings()  # optional section (file_settings.py)
-
-    @model_validator(mode="after")
-    def _wms_source(self) -> Settings:
-        check_file_source(self.wms_source, self.file_source)
-        return self
-    # --- end issue 14 --------------------------------------------------------------------------------
-    operations: OperationsSettings = OperationsSettings()  # issue 12: optional section (ops_settings.py)
+    loop: LoopSettings = LoopSettings()  # optional section, defaults above
+    wms_source: str = "http"  # which WMS source this deployment reads: http | file (docs/file-drop-source.md)
+    file_source: FileSourceSettings = FileSourceSettings()  # optional section (config/files.py)
+    operations: OperationsSettings = OperationsSettings()  # optional section (config/operations.py)
 
     @property
     def reports_path(self) -> Path:
@@ -185,15 +225,6 @@ class Settings(BaseModel):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("guardrails", mode="before")
-    @classmethod
-    def _guardrail_defaults(cls, value: Any) -> Any:
-        """Guardrails with a default limit (guardrails.LIMITS) may be left out of the config."""
-        from include.stocksync.sync.guardrails import LIMITS
-
-        defaults = {name: limit for name, limit in LIMITS.items() if limit is not None}
-        return {**defaults, **value} if isinstance(value, dict) else value
-
     @field_validator("run_override_bounds", mode="before")
     @classmethod
     def _pairs(cls, value: Any) -> Any:
@@ -201,9 +232,101 @@ class Settings(BaseModel):
             return {k: (v.split(",") if isinstance(v, str) else v) for k, v in value.items()}
         return value
 
+    # --- one key at a time: each message names the key, what it must be and what it got ---------
+    @field_validator(*CHOICES)
+    @classmethod
+    def _one_of(cls, value: str, info: ValidationInfo) -> str:
+        allowed = CHOICES[str(info.field_name)]
+        if value not in allowed:
+            raise ValueError(f"{info.field_name} must be one of {', '.join(allowed)}; got {value!r}")
+        return value
+
+    @field_validator(*RANGES)
+    @classmethod
+    def _in_range(cls, value: float, info: ValidationInfo) -> float:
+        sound, rule = RANGES[str(info.field_name)]
+        if not sound(value):
+            raise ValueError(f"{info.field_name} {rule}; got {value}")
+        return value
+
+    @field_validator("shop_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if not _is_zone(value):
+            raise ValueError(f"shop_timezone must be an IANA time zone name like Europe/Berlin or UTC; got {value!r}")
+        return value
+
+    @field_validator("sku_pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"sku_pattern is not a valid regular expression: {exc}") from exc
+        return value
+
+    @field_validator("freeze_shopper_message")
+    @classmethod
+    def _placeholder(cls, value: str) -> str:
+        try:
+            value.format(expected_end="06:00 UTC")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError("freeze_shopper_message may only use the placeholder {expected_end}; "
+                             f"got {value!r}") from exc
+        return value
+
+    @field_validator("dq_policies")
+    @classmethod
+    def _every_check_a_policy(cls, value: dict[str, str]) -> dict[str, str]:
+        if set(value) != set(DQ_CHECKS):
+            raise ValueError(f"dq_policies must name exactly these checks: {', '.join(DQ_CHECKS)}; "
+                             f"got {', '.join(value)}")
+        for name, policy in value.items():
+            if policy not in DQ_POLICIES:
+                raise ValueError(f"dq_policies.{name} must be one of {', '.join(DQ_POLICIES)}; got {policy!r}")
+        return value
+
+    @field_validator("run_override_bounds")
+    @classmethod
+    def _bounded_run_keys(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        if set(value) != set(BOUNDED_RUN_KEYS):
+            raise ValueError(f"run_override_bounds must set exactly: {', '.join(BOUNDED_RUN_KEYS)}; "
+                             f"got {', '.join(value)}")
+        for name, (low, high) in value.items():
+            if not 0 < low <= high:
+                raise ValueError(f"run_override_bounds.{name} must be [low, high] with 0 < low <= high")
+        if value["freeze_ttl_seconds"][1] > MAX_FREEZE_TTL_SECONDS:
+            raise ValueError(f"run_override_bounds.freeze_ttl_seconds may not exceed {MAX_FREEZE_TTL_SECONDS}; "
+                             f"got {value['freeze_ttl_seconds'][1]}")
+        return value
+
+    # --- across keys: run once every key above is sound ----------------------------------------------
     @model_validator(mode="after")
-    def _consistent(self) -> Settings:
-        _check(self)
+    def _statuses_when_adjusting(self) -> Settings:
+        if not self.unsent_statuses and self.adjustment_mode != "none":
+            raise ValueError("unsent_statuses must name at least one order status")
+        return self
+
+    @model_validator(mode="after")
+    def _file_source_when_file(self) -> Settings:
+        if self.wms_source == "file" and not self.file_source.location:
+            raise ValueError("wms_source is file but file_source.location is empty: set the drop folder's URL "
+                             "(STOCKSYNC_FILE_SOURCE__LOCATION or the config's file_source.location)")
+        return self
+
+    @model_validator(mode="after")
+    def _task_timeouts_cover_their_deadlines(self) -> Settings:
+        """Airflow's timeout must not kill a step before its own deadline can name the cause."""
+        ops = self.operations
+        if ops.extract_timeout_seconds <= self.extract_deadline_seconds + MIN_STEP_SECONDS:
+            raise ValueError(f"operations.extract_timeout_seconds ({ops.extract_timeout_seconds:g}) must exceed "
+                             f"extract_deadline_seconds ({self.extract_deadline_seconds:g}) by more than "
+                             f"{MIN_STEP_SECONDS:g} s, or Airflow kills the walk before its own deadline names the "
+                             "cause")
+        if ops.load_timeout_seconds <= self.lock_timeout_seconds + MIN_STEP_SECONDS:
+            raise ValueError(f"operations.load_timeout_seconds ({ops.load_timeout_seconds:g}) must exceed "
+                             f"lock_timeout_seconds ({self.lock_timeout_seconds:g}) by more than "
+                             f"{MIN_STEP_SECONDS:g} s")
         return self
 
     def for_run(self, conf: dict[str, Any] | None) -> Settings:
@@ -255,7 +378,10 @@ def _parse(raw: dict[str, Any]) -> Settings:
         for error in exc.errors():
             message = str(error["msg"]).removeprefix("Value error, ")
             where = ".".join(str(part) for part in error["loc"])
-            problems.append(message if not where else f"{where}: {message} (got {error.get('input')!r:.80})")
+            if not where or message.startswith(where):  # a validator's own message names the key and value
+                problems.append(message)
+            else:
+                problems.append(f"{where}: {message} (got {error.get('input')!r:.80})")
         raise ConfigError("; ".join(problems)) from None
 
 
@@ -270,85 +396,6 @@ def _is_zone(name: str) -> bool:
     except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
         return False
     return True
-
-
-def _check(settings: Settings) -> None:
-    def check(ok: bool, message: str) -> None:
-        if not ok:
-            raise ValueError(message)
-
-    check(_is_zone(settings.shop_timezone),
-          f"shop_timezone must be an IANA time zone name like Europe/Berlin or UTC; got {settings.shop_timezone!r}")
-    check(settings.freeze_mode in FREEZE_MODES,
-          f"freeze_mode must be one of {', '.join(FREEZE_MODES)}; got {settings.freeze_mode!r}")
-    check(settings.adjustment_mode in ADJUSTMENT_MODES,
-          f"adjustment_mode must be one of {', '.join(ADJUSTMENT_MODES)}; got {settings.adjustment_mode!r}")
-    check(settings.watermark_source in WATERMARK_SOURCES,
-          f"watermark_source must be one of {', '.join(WATERMARK_SOURCES)}; got {settings.watermark_source!r}")
-    check(1 <= settings.page_size <= 10000, f"page_size must be 1..10000; got {settings.page_size}")
-    check(settings.task_retries >= 0, "task_retries must be >= 0")
-    check(settings.http_attempts >= 1, "http_attempts must be >= 1")
-    check(0 < settings.freeze_ttl_seconds <= MAX_FREEZE_TTL_SECONDS,
-          f"freeze_ttl_seconds must be 1..{MAX_FREEZE_TTL_SECONDS} (a crashed run must not close checkout for "
-          f"longer); got {settings.freeze_ttl_seconds}")
-    check(settings.retry_after_max_seconds >= 0, "retry_after_max_seconds must be >= 0")
-    check(settings.extract_deadline_seconds > 0,
-          f"extract_deadline_seconds must be > 0; got {settings.extract_deadline_seconds}")
-    check(settings.walk_page_margin >= 0, f"walk_page_margin must be >= 0; got {settings.walk_page_margin}")
-    check(settings.walk_extra_pages >= 1, f"walk_extra_pages must be >= 1; got {settings.walk_extra_pages}")
-    check(settings.max_page_bytes >= 1024, f"max_page_bytes must be >= 1024; got {settings.max_page_bytes}")
-    check(settings.clock_skew_seconds >= 0, f"clock_skew_seconds must be >= 0; got {settings.clock_skew_seconds}")
-    check(settings.max_snapshot_age_seconds > 0,
-          f"max_snapshot_age_seconds must be > 0; got {settings.max_snapshot_age_seconds}")
-    check(settings.snapshot_page_times in PAGE_TIMES,
-          f"snapshot_page_times must be one of {', '.join(PAGE_TIMES)}; got {settings.snapshot_page_times!r}")
-    check(set(settings.run_override_bounds) == set(BOUNDED_RUN_KEYS),
-          f"run_override_bounds must set exactly: {', '.join(BOUNDED_RUN_KEYS)}; "
-          f"got {', '.join(settings.run_override_bounds)}")
-    for name, (low, high) in settings.run_override_bounds.items():
-        check(0 < low <= high, f"run_override_bounds.{name} must be [low, high] with 0 < low <= high")
-    low, high = settings.run_override_bounds.get("freeze_ttl_seconds", (1, MAX_FREEZE_TTL_SECONDS))
-    check(high <= MAX_FREEZE_TTL_SECONDS,
-          f"run_override_bounds.freeze_ttl_seconds may not exceed {MAX_FREEZE_TTL_SECONDS}; got {high}")
-    check(settings.unsent_order_cutoff_hours > 0, "unsent_order_cutoff_hours must be > 0")
-    check(settings.active_cart_cutoff_hours > 0, "active_cart_cutoff_hours must be > 0")
-    check(settings.max_quantity > 0, "max_quantity must be > 0")
-    check(settings.staging_retention_days >= 1,
-          f"staging_retention_days must be at least 1 (a failed run's tasks may be re-run); "
-          f"got {settings.staging_retention_days}")
-    check(settings.lock_timeout_seconds >= 0.001,
-          "lock_timeout_seconds must be at least 0.001 (0 would mean wait forever); "
-          f"got {settings.lock_timeout_seconds}")
-    check(settings.http_timeout_seconds > 0, f"http_timeout_seconds must be > 0; got {settings.http_timeout_seconds}")
-    check(0 <= settings.row_count_band <= 1, f"row_count_band must be 0..1; got {settings.row_count_band}")
-    check(0 <= settings.quarantine_max_share <= 1,
-          f"quarantine_max_share must be 0..1; got {settings.quarantine_max_share}")
-    check(0 <= settings.unknown_sku_max_share <= 1,
-          f"unknown_sku_max_share must be 0..1; got {settings.unknown_sku_max_share}")
-    check(set(settings.dq_policies) == set(DQ_CHECKS),
-          f"dq_policies must name exactly these checks: {', '.join(DQ_CHECKS)}; got {', '.join(settings.dq_policies)}")
-    for name, policy in settings.dq_policies.items():
-        check(policy in DQ_POLICIES, f"dq_policies.{name} must be one of {', '.join(DQ_POLICIES)}; got {policy!r}")
-    from include.stocksync.sync.guardrails import LIMITS  # the guardrails are declared once, there
-
-    check(set(settings.guardrails) == set(LIMITS),
-          f"guardrails must set exactly: {', '.join(LIMITS)}; got {', '.join(settings.guardrails)}")
-    for name, value in settings.guardrails.items():
-        check(0 <= value <= 1, f"guardrails.{name} must be a share between 0 and 1; got {value}")
-    check_operations(settings)  # issue 12: task timeouts against the deadlines they must cover
-    check(settings.push_guardrails_min_skus >= 1,
-          f"push_guardrails_min_skus must be at least 1; got {settings.push_guardrails_min_skus}")
-    try:
-        re.compile(settings.sku_pattern)
-    except re.error as exc:
-        raise ValueError(f"sku_pattern is not a valid regular expression: {exc}") from exc
-    try:
-        settings.freeze_shopper_message.format(expected_end="06:00 UTC")
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ValueError("freeze_shopper_message may only use the placeholder {expected_end}; "
-                         f"got {settings.freeze_shopper_message!r}") from exc
-    check(bool(settings.unsent_statuses) or settings.adjustment_mode == "none",
-          "unsent_statuses must name at least one order status")
 
 
 def load_settings(path: Path = CONFIG_PATH, environ: dict[str, str] | None = None) -> Settings:
@@ -375,6 +422,56 @@ def load_settings(path: Path = CONFIG_PATH, environ: dict[str, str] | None = Non
                 if name.startswith(prefix):
                     raw[key] = {**raw[key], name[len(prefix):].lower(): value}
     return _parse(raw)
+
+
+# --- this process's settings: parsed once, shared, read again only when asked ----------------------
+@dataclass(frozen=True)
+class _Loaded:
+    environ: tuple[tuple[str, str], ...]  # the STOCKSYNC_* variables they were read with
+    stamp: tuple[int, int] | None         # the config file's (mtime_ns, size) before it was read
+    settings: Settings
+
+
+_loaded: _Loaded | None = None
+_loading = threading.Lock()
+
+
+def _stocksync_environ() -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((name, value) for name, value in os.environ.items() if name.startswith("STOCKSYNC_")))
+
+
+def _file_stamp() -> tuple[int, int] | None:
+    try:
+        stat = CONFIG_PATH.stat()
+    except OSError:  # load_settings names the missing file
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def process_settings(*, reload: bool = False) -> Settings:
+    """This deployment's settings (the config file and the `STOCKSYNC_*` environment), parsed and
+    validated once per process and shared by every caller. Read again only when asked
+    (`reload=True`), or when the `STOCKSYNC_*` environment is not the one they were read with (a
+    test or a tool that sets a variable gets settings that say so). A run does not use them
+    beyond its start: its setup resolves the run's spec once and the run's tasks read that spec
+    from the run record."""
+    global _loaded
+    environ = _stocksync_environ()
+    loaded = _loaded
+    if reload or loaded is None or loaded.environ != environ:
+        with _loading:
+            stamp = _file_stamp()  # before the read: a write during it is seen next time
+            loaded = _Loaded(environ, stamp, load_settings(CONFIG_PATH, environ=dict(environ)))
+            _loaded = loaded
+    return loaded.settings
+
+
+def settings_reloaded_on_change() -> Settings:
+    """`process_settings()` for a long-lived server (the Airflow plugin's pages): read again when
+    the config file's modification time or size moved since they were read; a stat, not a parse."""
+    loaded = _loaded
+    return process_settings(reload=loaded is not None and loaded.stamp != _file_stamp())
+# --- end: this process's settings --------------------------------------------------------------------
 
 
 MAX_PUSH_SKUS = 10000

@@ -1,4 +1,4 @@
-"""A failure alert someone can read on a phone (issue 15): what failed, why (the first cause), what
+"""A failure alert someone can read on a phone: what failed, why (the first cause), what
 checkout is doing now, and the link to the run's page; the full error stays in the report.
 
 A task-failure alert is rendered when the task fails, but sent later (after the run's teardown

@@ -1,4 +1,4 @@
-"""Alert delivery that never blocks and never loses an alert (issue 12).
+"""Alert delivery that never blocks and never loses an alert.
 
 An alert is first *recorded*, one `stocksync.alerts` row per channel with `delivered = false`,
 and then *sent*: the webhook (`alerts_conn_id`, through Airflow's `HttpNotifier`) and, when the
@@ -263,7 +263,7 @@ def deliver(dsn: str, settings: Settings, *, run_id: str | None = None, budget_s
                     break
                 alert_id, _, _, kind, channel, target, body, _ = row
                 tried.append(int(alert_id))
-                # issue 15: worded now, when what checkout is doing is known (alert_text.py)
+                # worded now, when what checkout is doing is known (alert_text.py)
                 body = alert_text.summarize(conn, body if isinstance(body, dict) else json.loads(body))
                 error = send(channel, target, body, settings)
                 execute_file(conn, "stocksync/update_alert_attempt",

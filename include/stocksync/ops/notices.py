@@ -13,7 +13,10 @@ only an alert that could not even be recorded is raised, so the task's retry tri
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from include.stocksync.config.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -21,15 +24,18 @@ NOTICE = "notice"  # the kind of an alert whose payload names none
 
 
 def post_alert(dsn: str, payload: dict[str, Any], *, conn_id: str, endpoint: str, run_id: str, dag_id: str,
-               task_id: str, try_number: int | None = None, kind: str | None = None) -> list[str | None]:
+               task_id: str, try_number: int | None = None, kind: str | None = None,
+               settings: Settings | None = None) -> list[str | None]:
     """Record `payload` (JSON) under its kind (`kind`, else the payload's `kind`, else `notice`) and
     send it to the alerts channels (the webhook Connection `conn_id` + `endpoint`, and email when
     configured). Returns each channel's delivery error (None: delivered). Raises when it could not
-    be recorded and not delivered either: an alert nobody received and nobody will retry."""
-    from include.stocksync.config.settings import load_settings
+    be recorded and not delivered either: an alert nobody received and nobody will retry. `settings`:
+    the caller's (the process's when not given) for the delivery bounds and the email channel."""
+    from include.stocksync.config.settings import process_settings
     from include.stocksync.ops import delivery
 
-    settings = load_settings().model_copy(update={"alerts_conn_id": conn_id, "alerts_endpoint": endpoint})
+    settings = (settings or process_settings()).model_copy(update={"alerts_conn_id": conn_id,
+                                                                   "alerts_endpoint": endpoint})
     body: dict[str, Any] = {**payload, "kind": kind or payload.get("kind") or NOTICE}
     for key, value in (("run_id", run_id), ("dag_id", dag_id), ("task_id", task_id),
                        ("try_number", "" if try_number is None else str(try_number)),

@@ -1,4 +1,4 @@
-"""The watchdog (issue 12): `stocksync_watchdog`, every few minutes (`operations.watchdog_schedule`).
+"""The watchdog: `stocksync_watchdog`, every few minutes (`operations.watchdog_schedule`).
 
 Three tasks, each on its own so one that fails or hangs does not stop the next:
 

@@ -1,4 +1,4 @@
-"""A run's life: its steps, its heartbeat, its time budget, and what happens when it dies (issue 12).
+"""A run's life: its steps, its heartbeat, its time budget, and what happens when it dies.
 
 - **Steps.** `step()` gives each step of a run its connection and transaction: it refuses a run
   that is dead or out of budget, beats while the step runs, commits what the step did or records
@@ -157,11 +157,11 @@ def step(dsn: str, run_id: str, name: str, *, retries: list[str] | None = None,
         conn.commit()
         beat: Heartbeat | None = None
         try:
-            # --- issue 12: a dead or out-of-budget run stops here; the step beats while it runs ---
+            # --- a dead or out-of-budget run stops here; the step beats while it runs ---
             guard = enter_step(conn, run_id, name)
             conn.commit()
             beat = Heartbeat(dsn, run_id, guard.operations.heartbeat_interval_seconds).__enter__()
-            # --- end issue 12 ---
+            # --- end: a dead or out-of-budget run stops here; the step beats while it runs ---
             yield conn
         except BaseException as exc:
             if beat is not None:
@@ -173,7 +173,7 @@ def step(dsn: str, run_id: str, name: str, *, retries: list[str] | None = None,
                     conn.rollback()
             except psycopg.Error:
                 pass  # the connection is gone; the failure is recorded on a new one below
-            # issue 12: a failed try whose retry cannot finish within the budget fails permanently
+            # a failed try whose retry cannot finish within the budget fails permanently
             spent = past_budget(dsn, run_id, name, exc)
             runs.record_failure(dsn, run_id, name, spent or exc, time.perf_counter() - started, retries)
             if spent is not None:

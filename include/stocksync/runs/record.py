@@ -155,7 +155,7 @@ def applied_status(conn: psycopg.Connection, run_id: str) -> tuple[str, str | No
     return (row[0], row[1]) if row else None
 
 
-# --- issue 13: runs that end on purpose without applying (intraday sync) ---------------------------
+# --- runs that end on purpose without applying (intraday sync) ---------------------------
 ENDED_ON_PURPOSE = ("skipped", "gap", "stalled")
 
 
@@ -169,7 +169,7 @@ def record_outcome(conn: psycopg.Connection, run_id: str, status: str, reason: s
         "run_id": run_id, "status": status, "reason": reason[:4000],
         "watermark": getattr(watermark, "at", None)}).fetchone()
     return row is not None
-# --- end issue 13 --------------------------------------------------------------------------------
+# --- end: runs that end on purpose without applying ----------------------------------------------
 
 
 def finish_dry_run(conn: psycopg.Connection, run_id: str) -> None:
@@ -184,7 +184,7 @@ def close(conn: psycopg.Connection, run_id: str, freeze_seconds: float) -> str |
     return row[0] if row else None
 
 
-# --- issue 12: liveness, time budget and warnings on the run record (lifecycle.py decides when) ----
+# --- liveness, time budget and warnings on the run record (lifecycle.py decides when) ----
 def beat(conn: psycopg.Connection, run_id: str) -> None:
     """The run's heartbeat (a step's start, and its heartbeat thread while it runs)."""
     execute_file(conn, "stocksync/update_sync_run_heartbeat", {"run_id": run_id})
@@ -209,7 +209,7 @@ def declare_abandoned(conn: psycopg.Connection, run_id: str, *, note: str, freez
         "run_id": run_id, "note": note, "freeze_seconds": freeze_seconds,
         "warning": json.dumps(dict(warning), default=str)}).fetchone()
     return row[0] if row else None
-# --- end issue 12 ----------------------------------------------------------------------------------
+# --- end: liveness, time budget and warnings on the run record -------------------------------------
 
 
 def staging_dropped(conn: psycopg.Connection, run_id: str) -> None:
@@ -224,7 +224,7 @@ def summary(run: Mapping[str, Any]) -> dict[str, Any]:
     return {k: run.get(k) for k in keys}
 
 
-# --- issue 14: a dropped file already applied ends its run as a duplicate (file_drop.py) -------------
+# --- a dropped file already applied ends its run as a duplicate (file_drop.py) -------------
 def record_file_duplicate(conn: psycopg.Connection, run_id: str, *, snapshot_id: str | None,
                           snapshot_taken_at: Any, orders_counted_until: Any, request_started_at: Any,
                           details: Mapping[str, Any]) -> None:
@@ -234,4 +234,4 @@ def record_file_duplicate(conn: psycopg.Connection, run_id: str, *, snapshot_id:
         "run_id": run_id, "snapshot_id": snapshot_id, "snapshot_taken_at": snapshot_taken_at,
         "orders_counted_until": orders_counted_until, "request_started_at": request_started_at,
         "apply_details": json.dumps(dict(details), default=str)})
-# --- end issue 14 ------------------------------------------------------------------------------------
+# --- end: a dropped file already applied ends its run as a duplicate ---------------------------------

@@ -5,7 +5,7 @@ Inside one transaction:
 1. refuse a second apply for the same run (idempotent re-run) and recognise a snapshot
    that another run already applied (`duplicate`: audit rows, no stock change);
 2. compute every SKU's outcome against the current stock and in-window demand and write
-   the audit rows (no lock yet: checkouts go on). Issue 17: the audit holds the SKUs the
+   the audit rows (no lock yet: checkouts go on). The audit holds the SKUs the
    apply writes or cannot apply as computed and those held below the WMS's figure by
    in-window demand; a SKU left unchanged with no demand is counted on the run record and
    its row is its snapshot's figure (`stocksync.sku_outcomes(run_id)`, migration 0007);
@@ -110,7 +110,7 @@ def apply_plan(conn: psycopg.Connection, *, run_id: str, snapshot_id: str, plan_
         t = time.perf_counter()
         before = fill_demand(conn, "demand_before_lock", params)
         outcomes = sql.Identifier("sku_outcomes")
-        # issue 17: plan, catalog and stock all have their SKU index: merging them in SKU order beats
+        # plan, catalog and stock all have their SKU index: merging them in SKU order beats
         # building two catalog-sized hash tables (1M SKUs: ~1.5 s against ~2.7 s)
         conn.execute("SET LOCAL enable_hashjoin = off")
         conn.execute(query("stocksync/create_outcomes", outcomes_table=outcomes, audited=query(
@@ -159,12 +159,12 @@ def apply_plan(conn: psycopg.Connection, *, run_id: str, snapshot_id: str, plan_
             moved_after["unchanged"] += int(in_plan[0]) - moved_after.total()
             counts.subtract(moved_before)
             counts.update(moved_after)
-        if before_write is not None:  # issue 13: the drift this apply corrects (audit rows are final here)
+        if before_write is not None:  # the drift this apply corrects (audit rows are final here)
             before_write(conn, counts)
         written = conn.execute(query("shop/update_stock", writes=writes)).rowcount
         conn.execute(query("stocksync/insert_applied_snapshot"), {"snapshot_id": snapshot_id, "run_id": run_id})
         mark("locked_work", locked_at)
-        # issue 17: the snapshot's newest sequence (the feed position of a full sync) and the audit's size
+        # the snapshot's newest sequence (the feed position of a full sync) and the audit's size
         runs.record_applied(conn, run_id, "applied", counts, sum(counts.values()), watermark,
                 {"rows_written": written, "moved_skus": len(moved), "audited": audited,
                  "snapshot_max_seq": int(planned[1]) if planned[1] is not None else None,

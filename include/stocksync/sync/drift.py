@@ -44,7 +44,7 @@ def judge(skus_off: int, trend: float | None, nights: int, settings: Settings) -
 def record(conn: psycopg.Connection, *, run_id: str, dag_id: str, settings: Settings,
            checked: int | None = None) -> dict[str, Any]:
     """The run's drift totals and their verdict, in the caller's transaction. `checked`: the SKUs
-    the apply compared (changed, clamped, unchanged), from its counts: issue 17's audit leaves
+    the apply compared (changed, clamped, unchanged), from its counts: the audit (migration 0007) leaves
     unchanged SKUs without demand out, so counting audit rows would miss them."""
     with conn.cursor(row_factory=dict_row) as cur:
         totals = cur.execute(query("loop/select_drift_totals"), {"run_id": run_id, "checked": checked}).fetchone()

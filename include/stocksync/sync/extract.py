@@ -92,7 +92,7 @@ def extract_to_staging(conn: psycopg.Connection, source: WmsSource, run_id: str,
     batches = rows = 0
     first = None
     checked = None
-    # one COPY for the whole walk (issue 17): the server parses batch n while the source decodes
+    # one COPY for the whole walk: the server parses batch n while the source decodes
     # batch n+1, instead of a statement, and a wait for its end, per batch; a failed check or walk
     # aborts it, and the step rolls the table back
     with conn.cursor().copy(copy_sql) as copy:

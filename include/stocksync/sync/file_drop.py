@@ -1,4 +1,4 @@
-"""The file-drop WMS source around the pipeline (issue 14, docs/file-drop-source.md): finding a
+"""The file-drop WMS source around the pipeline (docs/file-drop-source.md): finding a
 complete file in the drop folder, taking it for a run, staging it, and settling it afterwards.
 
 A file is complete when its manifest (`<data file><manifest_suffix>`) is there: exporters write

@@ -3,8 +3,9 @@
 A broken feed (truncated, zeroed, a wrong file) looks like a plan that covers too little
 of the catalog, changes too many SKUs, drops too many to zero or moves the total number of
 units too much; a replayed or stuck feed looks like one where too many SKUs are stale (their WMS
-sequence older than the one the shop last applied: `max_stale_share`, issue 12). Thresholds
-live in the config (`guardrails:`); ops may override them for one run with a recorded reason.
+sequence older than the one the shop last applied: `max_stale_share`). Thresholds live in the
+config (`guardrails:`, declared in config/guardrails.py); ops may override them for one run with a
+recorded reason.
 """
 
 from __future__ import annotations
@@ -19,16 +20,8 @@ from include.stocksync.config.settings import Settings
 from include.stocksync.domain.errors import PermanentError
 from include.stocksync.store.db import query
 
-# Every guardrail, declared once: its name and its default limit (None: the config must set it).
-# Adding one: an entry here, its judgement in `evaluate`, its threshold in the config (and its
-# figure in select_guardrail_metrics.sql if it needs a new one).
-LIMITS: dict[str, float | None] = {
-    "min_catalog_coverage": None,    # share of the enabled catalog the snapshot covers
-    "max_changed_share": None,       # share of SKUs whose stock would change
-    "max_zeroed_share": None,        # share of SKUs that would drop from >0 to 0
-    "max_total_units_change": None,  # |total units after - before| / before
-    "max_stale_share": 0.10,         # share of SKUs whose WMS seq is older than the applied one
-}
+# Which guardrails exist and their default limits are declared with the settings
+# (config/guardrails.py LIMITS); this module judges a plan against them.
 
 
 class GuardrailFailed(PermanentError):
@@ -37,7 +30,7 @@ class GuardrailFailed(PermanentError):
     def __init__(self, failed: list[Guardrail]):
         self.failed = failed
         detail = "; ".join(f"{g.name}: {g.observed}" for g in failed)
-        # issue 15: the nightly sync takes no override (settings.run_options): the advice names the ops push
+        # the nightly sync takes no override (settings.run_options): the advice names the ops push
         super().__init__(f"guardrails stopped the run, nothing was written: {detail}. If the feed is right, "
                          "preview it with a dry run of inventory_full_push, then apply it there with "
                          "override_guardrails=true and an override_reason")
@@ -99,14 +92,14 @@ def evaluate(figures: dict[str, int], settings: Settings, subset: bool = False) 
                   f"total units would move {pct(units)} ({before} -> {after}; at most "
                   f"{pct(limits['max_total_units_change'])} allowed)"),
     ]
-    # --- issue 12: a feed whose SKUs are mostly older than what the shop has is a replayed one ---
+    # --- a feed whose SKUs are mostly older than what the shop has is a replayed one ---
     known = max(figures.get("known", figures["applicable"]), 1)
     stale = figures.get("stale", 0) / known
     limit = limits.get("max_stale_share", 1.0)
     results.append(Guardrail("max_stale_share", stale, limit, stale <= limit,
                              f"{pct(stale)} of SKUs are stale: the WMS sent an older sequence than the one applied "
                              f"({figures.get('stale', 0)}; at most {pct(limit)} allowed)"))
-    # --- end issue 12 ---
+    # --- end: a feed whose SKUs are mostly older than what the shop has is a replayed one ---
     if subset and figures["applicable"] < settings.push_guardrails_min_skus:
         results = [results[0], *(Guardrail(g.name, g.value, g.limit, True, f"{g.observed} (not enforced for a "
                                            f"push of fewer than {settings.push_guardrails_min_skus} listed SKUs)")

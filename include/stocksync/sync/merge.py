@@ -94,7 +94,7 @@ def build_plan(conn: psycopg.Connection, run_id: str, raw_table: str, settings: 
     started = time.perf_counter()
     table = plan_table(run_id)
     with conn.transaction():
-        # issue 17: catalog and stock have their SKU index and the plan gets one: joining in SKU order
+        # catalog and stock have their SKU index and the plan gets one: joining in SKU order
         # (one sort of the counts) beats building catalog-sized hash tables, and a serial merge join
         # beats a parallel one whose workers each read the inner index whole. For the step's
         # transaction: the guardrails' catalog coverage joins the plan the same way.

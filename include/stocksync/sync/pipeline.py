@@ -18,7 +18,7 @@ import requests
 from psycopg import sql
 
 from include.stocksync.config.operations import MIN_STEP_SECONDS, freeze_ttl
-from include.stocksync.config.settings import RunOptions, Settings, load_settings
+from include.stocksync.config.settings import RunOptions, Settings, process_settings
 from include.stocksync.ops import dead_runs, delivery
 from include.stocksync.runs import lifecycle
 from include.stocksync.runs import record as runs
@@ -77,7 +77,7 @@ def freeze_checkout(dsn: str, *, run_id: str, dag_id: str, settings: Settings,
     spec = runs.spec_of(get_run(dsn, run_id))  # a retried setup keeps the spec it opened with
     if status in runs.FINISHED:
         return {"frozen": False, "reason": f"run already {status}; nothing will be written"}
-    orphans = release_orphans(dsn, run_id=run_id, dag_id=dag_id, settings=spec.settings,  # issue 12
+    orphans = release_orphans(dsn, run_id=run_id, dag_id=dag_id, settings=spec.settings,  # dead runs' freezes
                               wait=not spec.options.dry_run, lookup=lookup)
     if spec.options.dry_run:
         return {"frozen": False, "reason": "dry run: nothing is written, checkout stays open", "orphans": orphans}
@@ -86,7 +86,7 @@ def freeze_checkout(dsn: str, *, run_id: str, dag_id: str, settings: Settings,
     with lifecycle.step(dsn, run_id, "freeze") as conn:
         if freeze.active_freezes(conn, set_by=run_id):
             return {"frozen": True, "reason": "already frozen by this run", "orphans": orphans}
-        # issue 12: the TTL covers the tasks under the freeze (ops_settings.freeze_ttl) and is the
+        # the TTL covers the tasks under the freeze (ops_settings.freeze_ttl) and is the
         # run's time budget: a run that cannot finish by the freeze's expiry fails and releases
         held = freeze.set_freeze(conn, set_by=run_id, reason=FREEZE_REASON,
                                  message=spec.settings.freeze_shopper_message,
@@ -95,7 +95,7 @@ def freeze_checkout(dsn: str, *, run_id: str, dag_id: str, settings: Settings,
     return {"frozen": True, "freeze_id": held.freeze_id, "expires_at": held.expires_at.isoformat(), "orphans": orphans}
 
 
-# --- issue 12: orphaned freezes, the run budget, reports off the critical path, alerts after release ---
+# --- orphaned freezes, the run budget, reports off the critical path, alerts after release ---
 def release_orphans(dsn: str, *, run_id: str, dag_id: str, settings: Settings, wait: bool = False,
                     lookup: lifecycle.AirflowLookup | None = None) -> list[dict[str, Any]]:
     """Release the freezes of sync runs the evidence says are dead (lifecycle.py), in every run's
@@ -143,7 +143,7 @@ def _write_report_or_warn(dsn: str, conn: psycopg.Connection, settings: Settings
         conn.commit()
         delivery.deliver(dsn, settings, run_id=run_id, budget_seconds=settings.operations.alert_delivery_budget_seconds)
         return None
-# --- end issue 12 ------------------------------------------------------------------------------------
+# --- end: orphaned freezes, the run budget, reports off the critical path, alerts after release ------
 
 
 def extract(dsn: str, *, run_id: str, session: requests.Session, base_url: str) -> ExtractResult:
@@ -160,7 +160,7 @@ def extract(dsn: str, *, run_id: str, session: requests.Session, base_url: str) 
     with lifecycle.step(dsn, run_id, "extract", retries=client.failures) as conn:
         enabled = conn.execute(sql.SQL("SELECT count(*) FROM ({}) enabled").format(
             query("shop/select_enabled_skus"))).fetchone()
-        # issue 12: the walk's deadline leaves the budget's reserve to validate, merge and load
+        # the walk's deadline leaves the budget's reserve to validate, merge and load
         seconds, cut = _budgeted(conn, run_id, settings.extract_deadline_seconds,
                                  settings.operations.budget_reserve_seconds)
         bounds = WalkBounds.for_catalog(int(enabled[0]) if enabled else 0, settings.page_size,
@@ -178,7 +178,7 @@ def extract(dsn: str, *, run_id: str, session: requests.Session, base_url: str) 
                     "config freeze_ttl_seconds, operations.budget_reserve_seconds)") from exc
             raise
         except WmsUnavailable as exc:
-            # issue 12: the last attempt's timeout was cut to the walk's deadline and ran out with it:
+            # the last attempt's timeout was cut to the walk's deadline and ran out with it:
             # a WMS that slow breaks the deadline (permanent, like any bound), not a blip to retry
             if bounds.remaining() > 1.0:
                 raise
@@ -267,13 +267,13 @@ def load(dsn: str, *, run_id: str, plan_table: str) -> ApplyResult:
         freeze_conn.commit()
 
     try:
-        # issue 13: a full-catalog sync records the drift it corrects (a SKU-list push says nothing of the rest)
+        # a full-catalog sync records the drift it corrects (a SKU-list push says nothing of the rest)
         from include.stocksync.sync import drift
 
         record_drift = None if spec.options.skus else drift.recorder(run_id=run_id, dag_id=run["dag_id"],
                                                                      settings=settings)
         with lifecycle.step(dsn, run_id, "load") as conn:
-            # issue 12: the apply's lock wait ends within the run's budget
+            # the apply's lock wait ends within the run's budget
             lock_wait, cut = _budgeted(conn, run_id, settings.lock_timeout_seconds, 1.0)
             apply_settings = settings.model_copy(update={"lock_timeout_seconds": lock_wait}) if cut else settings
             return apply_plan(conn, run_id=run_id, snapshot_id=run["snapshot_id"], plan_table=plan_table,
@@ -321,9 +321,9 @@ def release_freeze(dsn: str, *, run_id: str, dag_id: str,
         conn.commit()
         # a run refused before it opened its record has no spec: the deployment's settings say
         # where reports and staging live
-        settings = runs.spec_of(runs.read_run(conn, run_id)).settings if status else load_settings()
+        settings = runs.spec_of(runs.read_run(conn, run_id)).settings if status else process_settings()
         conn.commit()
-        # issue 12: alerts go out now that checkout is open (bounded); then the report, which lists them
+        # alerts go out now that checkout is open (bounded); then the report, which lists them
         delivery.deliver(dsn, settings, run_id=run_id, budget_seconds=settings.operations.alert_delivery_budget_seconds)
         path = _write_report_or_warn(dsn, conn, settings, run_id, dag_id, status) if status else None
         dropped = drop_expired_staging(conn, settings.staging_retention_days)

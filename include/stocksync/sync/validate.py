@@ -9,7 +9,7 @@ implements (`meta.check`), whose policy comes from the config (`dq_policies`):
   above it the run fails too.
 
 Table-level checks (columns, row count against the catalog) always fail the run.
-Validation judges the raw staging table (text, as received) where it is (issue 17): `measure()`
+Validation judges the raw staging table (text, as received) where it is: `measure()`
 counts in PostgreSQL, set-based, what every expectation would find in the frame GX used to be
 given (the columns that arrived, `<col>_num` numeric twins, `known_sku`, `available_consistent`),
 runs the SKU pattern with Python's `re` over the SKUs streamed in chunks, and judges in pandas,
@@ -90,7 +90,7 @@ def _split_keys(values: Any) -> list[str]:
     return [key for value in dict.fromkeys(v for v in values if v is not None) for key in str(value).split(",") if key]
 
 
-# --- issue 17: the checks run where the data is ---------------------------------------------------
+# --- the checks run where the data is ---------------------------------------------------
 # The raw table is measured in PostgreSQL, set-based, in a few passes (the SKU pattern, a Python
 # regex, over the SKUs streamed in chunks); rows whose quantities are not all plain digit strings
 # (none on a sound night) are judged in pandas exactly as a DataFrame of the whole table was. What
@@ -485,7 +485,7 @@ def evaluate(expectations: list[Any], profile: Profile) -> list[Any]:
 def build_suite(settings: Settings, enabled_catalog: int, delta_rows: int | None = None) -> list[Any]:
     """The expectations for one WMS snapshot, as Great Expectations objects tagged with their check.
 
-    For a change-feed delta (`delta_rows`, issue 13) the same checks, scaled: no row-count band (a
+    For a change-feed delta (`delta_rows`) the same checks, scaled: no row-count band (a
     delta has as many rows as SKUs changed), and a quarantine check tolerates as many offending
     rows as it would in a full snapshot of the enabled catalog (share x catalog), not that share
     of a delta of a few rows."""
@@ -581,7 +581,7 @@ def run_suite(profile: Profile, settings: Settings, enabled_catalog: int, run_id
         with (root / ".lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             results = run_in(gx.get_context(mode="file", project_root_dir=str(root)))
-    except Exception as exc:  # noqa: BLE001 - issue 12: the reports folder is off the critical path
+    except Exception as exc:  # noqa: BLE001 - the reports folder is off the critical path
         # unwritable or full: the same suite in memory (a real validation error fails there too);
         # the teardown records the folder's problem on the run when it cannot write the report
         log.warning("GX file context under %s unusable (%s: %s); validating in memory", root, type(exc).__name__, exc)

@@ -1,4 +1,4 @@
-"""The "Stock sync" page's content from the rows the plugin reads (issue 15): one row per run
+"""The "Stock sync" page's content from the rows the plugin reads: one row per run
 (refused and failed-early runs included) with what happened in words, the trends of the last
 nights with the nights that stand out, and the availability service's last 24 hours.
 

@@ -18,7 +18,7 @@ REST, error messages quoting all of these. So they all come from one Jinja envir
   `DQ_RESULTS`) used by the report and the plugin alike, in plain words (a dry run is "dry run",
   shown as a plan, never green);
 - numbers are formatted (`1,234`, `+56` / `−7`, `12.3 s`) and times are shown in the Airflow
-  UI's time zone setting (`display_zone`), with UTC in their `title` for a hover (issue 15). The
+  UI's time zone setting (`display_zone`), with UTC in their `title` for a hover. The
   zone is a deployment setting read on the server: the pages run no script, so they cannot read
   the zone a user picked in Airflow's own clock (kept in the browser).
 
@@ -50,7 +50,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 # (Airflow's external views do, see plugins/stocksync_plugin.py); `allow-same-origin` keeps the
 # document's real origin so a link inside the Airflow iframe (report -> plan.html) still sends the
 # SameSite=Lax login cookie (a sandboxed opaque origin would not).
-# Issue 15: GET forms filter the runs and plan pages: `form-action 'self'` and `allow-forms` let a
+# GET forms filter the runs and plan pages: `form-action 'self'` and `allow-forms` let a
 # form submit to our own origin (a form needs no script; nothing else is allowed).
 CSP_DIRECTIVES = ("default-src 'none'", "style-src 'unsafe-inline'", "img-src 'self' data:", "base-uri 'none'",
                   "form-action 'self'")
@@ -85,7 +85,7 @@ RUN_STATUSES: dict[str, Label] = {
     "refused": Label("refused", "bad", "refused at its first task: no run record and no report"),
     "abandoned": Label("abandoned", "bad", "the run died without its teardown; a later run released its "
                                            "freeze and closed its record"),
-    # issue 13: the intraday sync's runs that end on purpose without writing
+    # the intraday sync's runs that end on purpose without writing
     "skipped": Label("skipped", "none", "nothing read or written: a full sync was running, or there was "
                                         "no position to continue from (see the reason)"),
     "gap": Label("gap", "warn", "the WMS change feed could not continue from our last sequence: nothing "
@@ -173,7 +173,7 @@ def utc(value: datetime | None) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
-# --- issue 15: the display time zone, numbers and durations -----------------------------------------
+# --- the display time zone, numbers and durations -----------------------------------------
 ZONE_SETTINGS = (("api", "default_ui_timezone"), ("core", "default_timezone"))
 _ZONE: ContextVar[tuple[tzinfo, str] | None] = ContextVar("stocksync_display_zone", default=None)
 
@@ -272,7 +272,7 @@ def duration(seconds: float | None) -> str:
 
 def percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
-# --- end issue 15 --------------------------------------------------------------------------------------
+# --- end: the display time zone, numbers and durations -------------------------------------------------
 
 
 @cache

@@ -51,9 +51,9 @@ def report_path(settings: Settings, run_id: str) -> Path:
 
 def report_file(run_id: str) -> str:
     """Where a run's report is on disk."""
-    from include.stocksync.config.settings import load_settings
+    from include.stocksync.config.settings import process_settings
 
-    return str(report_path(load_settings(), run_id))
+    return str(report_path(process_settings(), run_id))
 
 
 def report_url(dag_id: str, run_id: str) -> str:

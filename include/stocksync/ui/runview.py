@@ -1,5 +1,5 @@
 """What a run record means to the person on call: one sentence, the step and the first cause, what
-checkout did, which checks agree with what stopped the run, and what to do next (issue 15).
+checkout did, which checks agree with what stopped the run, and what to do next.
 
 The run report, the runs page, the refused-run page and the alerts all say it the same way, from
 the same record: a run stopped by a guardrail never reads as "data quality passed", a dry run

@@ -61,7 +61,7 @@ class Batch:
     rows: Iterator[tuple[Any, ...]] | list[tuple[Any, ...]]  # COPY rows: contract.RAW_COPY_COLUMNS
     where: str  # "page 3 (cursor 'abc')": named in every error about this batch
     count: int | None = None  # rows in the batch, when known before reading it
-    # issue 17: the same rows as COPY text, already rendered (`copy_text`); when set, `count` is too
+    # the same rows as COPY text, already rendered (`copy_text`); when set, `count` is too
     # and extraction sends it as is instead of the rows
     text: bytes | None = None
 
@@ -385,7 +385,7 @@ def copy_text(batch_no: int, items: list[Any]) -> bytes | None:
     `item_rows`' fast path as is: exactly the contract's keys, a text SKU that needs neither
     `safe_text` nor COPY escaping (printable ASCII, no backslash, not too long) and integer
     quantities. The bytes `write_row` would send for `item_rows`' rows, built in a few C-level
-    passes over the batch instead of one Python step per row (issue 17). None when any item is
+    passes over the batch instead of one Python step per row. None when any item is
     otherwise: that batch goes row by row, through `item_rows`."""
     if not items:
         return b""

@@ -46,7 +46,7 @@ RETRY_STATUSES = TRANSIENT_STATUSES  # the one WMS retry policy's (include/stock
 STOCK_PATH = "/v1/stock"
 
 
-# --- issue 17: a page of well-formed items decoded straight into typed rows -----------------------
+# --- a page of well-formed items decoded straight into typed rows -----------------------
 # An item that takes item_rows' fast path, derived from the contract: exactly its keys, in its
 # order, text where it says text and integers where it says integer (strict: no bool, no float, no
 # numeric text, nothing past 64 bits).
@@ -136,7 +136,7 @@ class WmsClient:
     def pages(self, bounds: WalkBounds | None = None) -> Iterator[dict[str, Any]]:
         """Every page body of one snapshot walk, in order; each checked against the page contract.
 
-        Issue 17: as soon as a page names the next cursor, the next page is requested on a thread
+        As soon as a page names the next cursor, the next page is requested on a thread
         of its own, so the WMS renders and sends it while the caller stages this one."""
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wms-page")
         try:
@@ -195,8 +195,8 @@ class WmsClient:
 
 
 def page_copy_text(page_no: int, body: dict[str, Any]) -> tuple[list[Any], bytes | None]:
-    """A decoded page's items and, when they all take the fast path, their COPY text in one piece
-    (issue 17); else the items as dicts for `item_rows`, row by row, and None."""
+    """A decoded page's items and, when they all take the fast path, their COPY text in one piece;
+    else the items as dicts for `item_rows`, row by row, and None."""
     items = body["items"]
     if not body.get("_typed"):
         return items, copy_text(page_no, items)
@@ -229,7 +229,7 @@ def _read_capped(response: requests.Response, bounds: WalkBounds | None, where: 
 
 
 def decode_page(content: bytes, where: str) -> Any:
-    """A stock page: a sound one decodes into typed items in one pass (issue 17); anything else (a
+    """A stock page: a sound one decodes into typed items in one pass; anything else (a
     key more or less, a value of another type, a body that is no such object) is read as JSON."""
     try:
         page = _PAGE.decode(content)
