@@ -203,7 +203,7 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
         # --- a file-drop WMS source waits (deferred) for the file before the setup freezes --
         if settings.wms_source == "file":
-            judge_drift(wire_file_source(freeze_checkout, release_freeze, lambda extracted: load_stock(
+            judge_drift(wire_file_source(settings, freeze_checkout, release_freeze, lambda extracted: load_stock(
                 merge_in_window_orders(validate_counts(extracted)))))
             return
         # --- end: a file-drop WMS source waits ---------------------------------------------------------
