@@ -48,7 +48,7 @@ def test_a_beat_skips_the_row_its_step_holds_and_stops_at_once(clean_shop: str) 
                 break
             time.sleep(0.1)
             waits = heartbeat_session_waits(clean_shop)
-        assert len(waits) == 1 and "Lock" not in waits, waits
+        assert waits and "Lock" not in waits, waits
         assert len(heartbeat_threads(run_id)) == 1
         beat.stop()
         # ... and stop() returned with the thread ended, not at its join timeout with the thread
