@@ -17,7 +17,8 @@ size (so peak RSS is per size):
   wall time, stage times, freeze window;
 - each stage on its own (extract, validate, merge, load), calling the same functions the
   tasks call, without Airflow around them;
-- extraction SKUs/s and end-to-end SKUs/s, peak RSS of the process running the tasks.
+- extraction SKUs/s and end-to-end SKUs/s, peak RSS of the process running the tasks;
+- how long a step's heartbeat takes to stop while the step holds the run's row.
 
 At the baseline size it also times, in each of `--baseline-repetitions` fresh nights, our load
 step and two naive loaders writing the same new quantities: one UPDATE per SKU committed on its
@@ -194,6 +195,7 @@ def measure_size(args: argparse.Namespace) -> dict[str, Any]:
     # end to end: the nightly as shipped (freeze mode full)
     out["end_to_end_skus_per_second"] = round(skus / out["dag_runs"]["full"]["wall_seconds"])
     out["wms_alone_skus_per_second"] = wms_walk_rate(wms_url)
+    out["heartbeat_stop_seconds"] = round(heartbeat_stop_seconds(dsn, run_id), 3)
     print(f"  {skus:>9,} SKUs  stages: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items())
           + f"; extract {out['extract_skus_per_second']:,} SKUs/s (the WMS simulator alone serves "
           f"{out['wms_alone_skus_per_second']:,} SKUs/s)", flush=True)
@@ -202,6 +204,23 @@ def measure_size(args: argparse.Namespace) -> dict[str, Any]:
         out["baselines"] = baseline_repetitions(dsn, wms, wms_url, skus, rng, args.baseline_repetitions)
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return out
+
+
+def heartbeat_stop_seconds(dsn: str, run_id: str, interval: float = 0.1) -> float:
+    """How long a step's heartbeat thread takes to stop while the step's transaction holds the
+    run's row (the apply holds it for its whole transaction): a beat that waited for the commit
+    held the step's end up to the thread's join timeout (interval + 10 s)."""
+    from include.stocksync.runs.lifecycle import Heartbeat
+
+    with connect(dsn) as step:
+        step.execute("SELECT status FROM stocksync.sync_runs WHERE run_id = %s FOR UPDATE", (run_id,))
+        beat = Heartbeat(dsn, run_id, interval).__enter__()
+        time.sleep(interval * 5)  # a few beats fall while the row is held
+        started = time.perf_counter()
+        beat.stop()
+        stopped = time.perf_counter() - started
+        step.rollback()
+    return stopped
 
 
 def wms_walk_rate(wms_url: str, page_size: int = 10000) -> int:
@@ -363,6 +382,7 @@ TARGETS = (
     ("validate", 1_000_000, lambda r: r["stages"]["validate"], 2.5, "max"),
     ("load", 1_000_000, lambda r: r["stages"]["load"], 3.0, "max"),
     ("extract SKUs/s", 1_000_000, lambda r: r["extract_skus_per_second"], 500_000, "min"),
+    ("heartbeat stop with the run's row held", 1_000_000, lambda r: r.get("heartbeat_stop_seconds", 0.0), 1.0, "max"),
     ("peak RSS MB", 1_000_000, lambda r: r["peak_rss_mb"], 1024, "max"),
     ("nightly DAG end to end (full mode)", 10_000_000, lambda r: r["dag_runs"]["full"]["wall_seconds"], 120.0, "max"),
     ("peak RSS MB", 10_000_000, lambda r: r["peak_rss_mb"], 2048, "max"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import requests
 
 from devstack.availability_process import AvailabilityProcess
-from include.stocksync.availability import protocol as p
 from tests.integration import test_availability as availability_tests
 
 no_database = availability_tests.no_database  # the service whose database port has nobody listening
@@ -19,14 +18,15 @@ def test_every_answer_says_nosniff(no_database: AvailabilityProcess) -> None:
     service = no_database
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     base = service.endpoint.removesuffix(service.path)
-    probe = f".catalog=shop&.id={p.PROBE_ID}&.code={p.PROBE_CODE}".encode()  # the platform's validation request
+    probe = b".catalog=shop&.id=_fake_yahoo_item_&.code=_fake_yahoo_code_"  # the platform's validation request
+    secret = {"X-Inventory-Secret": service.secret or ""}  # docs/availability.md: the shared secret's header
     answers = {
-        "probe": requests.post(service.endpoint, data=probe, headers={**form, p.HEADER_SECRET: service.secret or ""},
+        "probe": requests.post(service.endpoint, data=probe, headers={**form, **secret},
                                timeout=10),
         "item without database": requests.post(service.endpoint, data=b".code=SKU-1",
-                                               headers={**form, p.HEADER_SECRET: service.secret or ""}, timeout=10),
+                                               headers={**form, **secret}, timeout=10),
         "wrong secret": requests.post(service.endpoint, data=b".code=SKU-1",
-                                      headers={**form, p.HEADER_SECRET: "wrong"}, timeout=10),
+                                      headers={**form, "X-Inventory-Secret": "wrong"}, timeout=10),
         "health": requests.get(f"{base}/health", timeout=10),
         "metrics without secret": requests.get(f"{base}/metrics", timeout=10),
         "unknown path": requests.get(f"{base}/nothing-here", timeout=10),

@@ -21,7 +21,6 @@ import psycopg
 import pytest
 
 from devstack.availability_process import AvailabilityProcess, new_secret
-from include.stocksync.availability import protocol as p
 from include.stocksync.store.db import connect
 from include.stocksync.store.roles import AVAILABILITY_ROLE, SYNC_ROLE, apply_roles
 from include.stocksync.sync.pipeline import get_run
@@ -92,7 +91,7 @@ def test_availability_role_answers_a_lookup_but_cannot_write(clean_shop: str, ro
     with svc:
         response = ask(svc, {".code": "SKU-0000001", ".quantity": "1"})
     assert response.status_code == 200, response.text
-    assert response.headers[p.HEADER_SOURCE] == "shop"
+    assert response.headers["X-Inventory-Source"] == "shop"
     assert available(response) == 7
     with connect(clean_shop) as conn:  # its counters reached stocksync.availability_stats as that role
         assert conn.execute("SELECT count(*) FROM stocksync.availability_stats").fetchone()[0] >= 1

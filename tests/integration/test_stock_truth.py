@@ -81,6 +81,7 @@ def test_concurrent_checkouts_keep_stock_true(dagbag: Any, clean_shop: str, wms:
     # 4 shoppers, ~40 attempts/s each, for as long as the run takes (bounded at 2,000 attempts each)
     load = CheckoutLoad(dsn, shop["hot"], workers=4, max_attempts=2000, pause=0.025, seed=7,
                         out_dir=tmp_path).start()
+    wms_before = wms.admin.items()
     try:
         time.sleep(0.5)  # shoppers buy against the old numbers first
         dag_run = run_nightly(dagbag, {"freeze_mode": freeze_mode, "page_size": 1000})
@@ -90,10 +91,16 @@ def test_concurrent_checkouts_keep_stock_true(dagbag: Any, clean_shop: str, wms:
 
     assert dag_run.state == DagRunState.SUCCESS
     run = pipeline.get_run(dsn, dag_run.run_id)
+    # A from the WMS itself (its admin API), not from what stocksync recorded: shop orders never
+    # reach the WMS in this test, so the WMS held these figures from before the run to after it
+    assert wms.admin.items() == wms_before
+    available = {item["sku"]: item["on_hand"] - item["non_usable"] - item["allocated"] for item in wms_before}
     with connect(dsn) as conn:
-        available = dict(conn.execute("SELECT sku, wms_available FROM stocksync.sku_outcomes(%s)",
-                                      (dag_run.run_id,)).fetchall())
         order_times = conn.execute("SELECT created_at FROM shop.orders").fetchall()
+        freezes = conn.execute("SELECT set_at, released_at FROM shop.checkout_freezes WHERE set_by = %s",
+                               (dag_run.run_id,)).fetchall()
+        applied_at = conn.execute("SELECT applied_at FROM stocksync.applied_snapshots WHERE run_id = %s",
+                                  (dag_run.run_id,)).fetchone()
     final = {sku: qty for sku, qty, _, _ in stock_fingerprint(dsn)}
     units, stored_orders = order_units(dsn)
 
@@ -117,13 +124,21 @@ def test_concurrent_checkouts_keep_stock_true(dagbag: Any, clean_shop: str, wms:
     assert set(reasons) <= {"frozen", "insufficient"}, reasons
     assert reasons["insufficient"] > 0  # scarce SKUs ran out
 
+    # the freeze window by what it covers, from the shop's own freeze row (how short the apply-mode
+    # window is belongs to scripts/benchmark.py: "freeze window, apply mode")
     during_run = [t for (t,) in order_times if run["started_at"] <= t <= run["finished_at"]]
-    if freeze_mode == "full":
-        assert reasons["frozen"] > 0
-        assert run["freeze_seconds"] > 1.0
-    elif freeze_mode == "apply":
+    assert applied_at is not None
+    assert len(freezes) == (0 if freeze_mode == "none" else 1), freezes
+    if freeze_mode == "full":  # closed from before the WMS was asked to after the apply
+        assert reasons["frozen"] > 0 and run["freeze_seconds"] > 0
+        [(set_at, released_at)] = freezes
+        assert set_at <= run["request_started_at"] and applied_at[0] <= released_at
+    elif freeze_mode == "apply":  # closed only after the snapshot was read, around the apply
         assert during_run, "no checkout succeeded while the run was going on"
-        assert 0 < run["freeze_seconds"] < 1.0
+        assert run["freeze_seconds"] > 0
+        [(set_at, released_at)] = freezes
+        assert run["request_started_at"] < set_at <= applied_at[0] <= released_at
+        assert [t for t in during_run if t < set_at], "no checkout succeeded before the apply-mode freeze"
     else:
         assert reasons["frozen"] == 0 and run["freeze_seconds"] == 0
         assert during_run, "no checkout succeeded while the run was going on"

@@ -277,6 +277,16 @@ def test_copy_text_of_a_sound_page_is_what_its_rows_send(items: list[Any]) -> No
     assert copy_text(7, items) == _rows_as_copy_text(item_rows(7, items))
 
 
+def test_copy_text_of_an_item_is_written_out_by_hand() -> None:
+    """PostgreSQL's COPY text format (tab between columns, NULL as \\N, one line a row) in the raw
+    table's column order: page, sku, on_hand, non_usable, allocated, available, seq, missing_keys,
+    extra_keys; the item's keys in another order, nothing missing or extra."""
+    from include.stocksync.wms.sources.base import copy_text
+
+    item = {"seq": 5, "sku": "A.b/c-d e", "available": -3, "allocated": 0, "non_usable": 2, "on_hand": -1}
+    assert copy_text(7, [item]) == b"7\tA.b/c-d e\t-1\t2\t0\t-3\t5\t\\N\t\\N\n"
+
+
 @pytest.mark.parametrize("odd", [
     {"sku": "SKU-1", "on_hand": 1, "non_usable": 0, "allocated": 0, "available": 1},  # a key missing
     {"sku": "SKU-1", "on_hand": 1, "non_usable": 0, "allocated": 0, "available": 1, "seq": 2, "x": 1},

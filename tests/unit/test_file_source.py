@@ -23,13 +23,16 @@ import pytest
 
 from devstack.file_export import sha256_of, write_manifest
 from include.stocksync.config.files import FileSourceSettings
-from include.stocksync.domain.contract import FIELD_NAMES, RAW_TEXT_MAX_LENGTH
+from include.stocksync.domain.contract import RAW_TEXT_MAX_LENGTH
 from include.stocksync.domain.errors import is_permanent
 from include.stocksync.store.db import connect
 from include.stocksync.sync.extract import ExtractResult, extract_to_staging, raw_table
 from include.stocksync.sync.file_drop import drop_folder, find_ready, list_drops
 from include.stocksync.wms.sources.base import WalkBounds, WmsContractError
 from include.stocksync.wms.sources.file import FileRefused, FileSource, read_manifest
+
+# the header a WMS export carries, as docs/file-drop-source.md names the contract's fields
+FIELD_NAMES = ("sku", "on_hand", "non_usable", "allocated", "available", "seq")
 
 COLUMNS = "page, sku, on_hand, non_usable, allocated, available, seq, missing_keys, extra_keys"
 

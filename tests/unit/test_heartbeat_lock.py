@@ -5,6 +5,7 @@ on the load step at 10M SKUs, inside the apply-mode freeze). Real PostgreSQL tes
 
 from __future__ import annotations
 
+import threading
 import time
 
 from include.stocksync.config.settings import CONFIG_PATH, load_settings
@@ -20,6 +21,18 @@ def heartbeat_at(dsn: str, run_id: str) -> object:
     return row[0]
 
 
+def heartbeat_session_waits(dsn: str) -> list[str | None]:
+    """What each heartbeat session is waiting on, from PostgreSQL's own view of its sessions."""
+    with connect(dsn) as conn:
+        rows = conn.execute("SELECT wait_event_type FROM pg_stat_activity "
+                            "WHERE application_name = 'stocksync-heartbeat'").fetchall()
+    return [row[0] for row in rows]
+
+
+def heartbeat_threads(run_id: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == f"stocksync-heartbeat:{run_id}" and t.is_alive()]
+
+
 def test_a_beat_skips_the_row_its_step_holds_and_stops_at_once(clean_shop: str) -> None:
     run_id = "heartbeat-under-lock"
     open_run(clean_shop, run_id=run_id, dag_id="test", settings=load_settings(CONFIG_PATH, environ={}))
@@ -28,11 +41,20 @@ def test_a_beat_skips_the_row_its_step_holds_and_stops_at_once(clean_shop: str) 
         step.execute("SELECT status FROM stocksync.sync_runs WHERE run_id = %s FOR UPDATE", (run_id,))
         beat = Heartbeat(clean_shop, run_id, 0.1).__enter__()
         time.sleep(0.5)  # a few beats fall while the row is held
-        started = time.perf_counter()
+        # the heartbeat is connected and waits on no lock ...
+        waits = heartbeat_session_waits(clean_shop)
+        for _ in range(100):  # a slow machine: wait for its first beat's connection
+            if waits:
+                break
+            time.sleep(0.1)
+            waits = heartbeat_session_waits(clean_shop)
+        assert waits and "Lock" not in waits, waits
+        assert len(heartbeat_threads(run_id)) == 1
         beat.stop()
-        stopped_in = time.perf_counter() - started
+        # ... and stop() returned with the thread ended, not at its join timeout with the thread
+        # still blocked on the row the step holds
+        assert heartbeat_threads(run_id) == []
         step.commit()
-    assert stopped_in < 1.0  # was interval + 10 s, the thread blocked on the row lock
     assert heartbeat_at(clean_shop, run_id) == before  # the held beats were skipped, not queued
 
     beat = Heartbeat(clean_shop, run_id, 0.1).__enter__()

@@ -2,7 +2,7 @@
 
     new_qty = max(0, available - unsent_order_qty - active_cart_qty)
 
-checked three ways: the rule restated here in Python as the tests' oracle (`new_quantity`), the SQL that finds the
+checked three ways: the plan's formula for one SKU per hand-worked case (`RULE_CASES`), the SQL that finds the
 in-window demand (`shop/select_in_window_demand.sql` through `merge.fill_demand`), and
 the plan and its apply (`merge.build_plan`, `apply.apply_plan`) against the real
 PostgreSQL test cluster. Orders and carts are inserted directly with explicit times
@@ -85,34 +85,56 @@ def demand(dsn: str, settings: Settings, watermark: Watermark) -> dict[str, tupl
     return {sku: (int(unsent), int(cart)) for sku, unsent, cart in rows}
 
 
-def new_quantity(available: int, unsent_order_qty: int, active_cart_qty: int = 0) -> tuple[int, bool]:
-    """The rule for one SKU as the tests' oracle (the product writes it once, in SQL):
-    (quantity the shop may sell, whether it was clamped at 0)."""
-    raw = available - unsent_order_qty - active_cart_qty
-    return max(0, raw), raw < 0
-
-
 # --------------------------------------------------------------------------------------
 # 1. The pure rule
 # --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("available", "unsent", "carts", "expected"), [
-    (10, 0, 0, (10, False)),
-    (10, 3, 0, (7, False)),
-    (10, 3, 2, (5, False)),
-    (10, 7, 3, (0, False)),   # exactly zero is not a clamp
-    (10, 8, 3, (0, True)),    # 10 - 8 - 3 = -1
-    (0, 5, 0, (0, True)),
-    (0, 0, 0, (0, False)),
-    (3, 0, 4, (0, True)),
-    (1_000_000_000, 1, 0, (999_999_999, False)),
-])
-def test_new_quantity(available: int, unsent: int, carts: int, expected: tuple[int, bool]) -> None:
-    assert new_quantity(available, unsent, carts) == expected
+# (available, unsent order units, active cart units) -> (new_qty, outcome), worked out by hand.
+# The shop held 999 of each before, so every SKU's outcome is 'changed' unless the rule clamped it.
+RULE_CASES = {
+    "R1": ((10, 0, 0), (10, "changed")),
+    "R2": ((10, 3, 0), (7, "changed")),
+    "R3": ((10, 3, 2), (5, "changed")),
+    "R4": ((10, 7, 3), (0, "changed")),   # exactly zero is not a clamp
+    "R5": ((10, 8, 3), (0, "clamped")),   # 10 - 8 - 3 = -1
+    "R6": ((0, 5, 0), (0, "clamped")),
+    "R7": ((0, 0, 0), (0, "changed")),
+    "R8": ((3, 0, 4), (0, "clamped")),
+    "R9": ((1_000_000_000, 1, 0), (999_999_999, "changed")),
+}
 
 
-def test_new_quantity_carts_default_to_zero() -> None:
-    assert new_quantity(9, 4) == (5, False)
+def test_the_plan_applies_the_rule_to_each_sku(clean_shop: str) -> None:
+    """The product's formula (the plan built in SQL from the WMS counts and the shop's in-window
+    orders and carts) against the rule worked out by hand for each case."""
+    dsn = clean_shop
+    now = db_now(dsn)
+    w = now - HOUR
+    raw = f"raw_rule_{uuid.uuid4().hex[:10]}"
+    run_id = f"rule-{uuid.uuid4().hex[:8]}"
+    with connect(dsn) as conn:
+        add_stock(conn, {sku: (999, 0) for sku in RULE_CASES})
+        for sku, ((_, unsent, carts), _) in RULE_CASES.items():
+            if unsent:
+                add_order(conn, {sku: unsent}, w - 10 * MIN)
+            if carts:
+                add_cart(conn, {sku: carts}, now - 10 * MIN)
+        create_raw_table(conn, raw)
+        insert = sql.SQL("INSERT INTO {} (page, sku, on_hand, non_usable, allocated, available, seq) "
+                         "VALUES (0, %s, %s, '0', '0', %s, '1')").format(staging_identifier(raw))
+        conn.cursor().executemany(insert, [(sku, str(case[0]), str(case[0])) for sku, (case, _) in RULE_CASES.items()])
+        conn.commit()
+    try:
+        with connect(dsn, autocommit=True) as conn:
+            plan = merge.build_plan(conn, run_id, raw, settings_for(adjustment_mode="unsent_orders_and_carts"),
+                                    Watermark("wms", w)).plan_table
+            rows = conn.execute(f"SELECT sku, adjustment, new_qty, outcome FROM stocksync.{plan}").fetchall()
+    finally:
+        with connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS stocksync.{raw}")
+            conn.execute(f"DROP TABLE IF EXISTS stocksync.{merge.plan_table(run_id)}")
+    assert {sku: (adjustment, new_qty, outcome) for sku, adjustment, new_qty, outcome in rows} == {
+        sku: (unsent + carts, *expected) for sku, ((_, unsent, carts), expected) in RULE_CASES.items()}
 
 
 # --------------------------------------------------------------------------------------

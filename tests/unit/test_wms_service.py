@@ -540,13 +540,14 @@ def test_unauthenticated_requests_do_not_consume_failures(wms: Wms) -> None:
 
 
 def test_latency_and_timeout(wms: Wms) -> None:
+    # latency delays /v1 answers: a client that will not wait it out gets none; one that waits
+    # gets the page. Admin routes answer within the same client timeout: they are not delayed.
+    wms.faults(latency_ms=5000)
+    with pytest.raises(requests.Timeout):
+        wms.s.get(wms.base + "/v1/stock", params={"limit": 1}, timeout=1)
+    assert wms.s.get(wms.base + "/_admin/items", params={"skus": _sku(1)}, timeout=4).status_code == 200
     wms.faults(latency_ms=300)
-    t0 = time.perf_counter()
     assert wms.get("/v1/stock", params={"limit": 1}).status_code == 200
-    assert time.perf_counter() - t0 >= 0.3
-    t0 = time.perf_counter()
-    wms.items(_sku(1))  # admin is not slowed down
-    assert time.perf_counter() - t0 < 0.3
 
     wms.faults(timeout_ms=1500)
     with pytest.raises(requests.Timeout):
