@@ -316,7 +316,8 @@ class WmsHttp:
         finally:
             response.close()
         content = body.content()
-        check_status(response.status_code, response.headers, content.decode("utf-8", "replace"), where)
+        if fault:  # only a fault's (short) body is text for its message
+            check_status(response.status_code, response.headers, content.decode("utf-8", "replace"), where)
         return Reply(response.status_code, content, url)
 
     def request(self, method: str, path: str, *, where: str, max_bytes: int, deadline: float | None = None,
@@ -387,7 +388,8 @@ class AsyncWmsHttp:
         except aiohttp.ClientError as exc:
             raise no_answer(exc, where) from exc
         content = body.content()
-        check_status(status, headers, content.decode("utf-8", "replace"), where)
+        if fault:
+            check_status(status, headers, content.decode("utf-8", "replace"), where)
         return Reply(status, content, url)
 
     async def request(self, method: str, path: str, *, where: str, max_bytes: int,
