@@ -2,7 +2,9 @@
 
 - `HangingServer`: accepts TCP connections and never answers (a webhook that hangs);
 - `SmtpSink`: a real SMTP server (aiosmtpd) that keeps every message it receives;
-- `tiny_full_tmpfs`: a mounted 64 KiB tmpfs filled to the last byte (a full disk).
+- `tiny_full_tmpfs`: a mounted 64 KiB tmpfs filled to the last byte (a full disk);
+- `ScriptedHttpServer`: answers any request with the next scripted status, headers and body (a
+  WMS that rate-limits, breaks, lies about JSON or sends a body without end).
 
 Nothing of stocksync's is replaced: these are the other ends of its connections.
 """
@@ -15,8 +17,10 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +118,64 @@ def tiny_full_tmpfs() -> Iterator[Path]:
     finally:
         subprocess.run(["umount", "-l", str(mountpoint)], check=False, capture_output=True)
         mountpoint.rmdir()
+
+
+@dataclass
+class Scripted:
+    """One answer of a `ScriptedHttpServer`: status, headers, body; `stream_bytes` more bytes of
+    filler sent after the body with no Content-Length (the body ends when the connection closes)."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    stream_bytes: int = 0
+
+
+class ScriptedHttpServer:
+    """A misbehaving HTTP peer on 127.0.0.1: answers every request (any method, any path) with the
+    next answer of `script`, the last one for ever after. `requests` lists (method, path) as they
+    came; `streamed` counts the filler bytes it managed to send before the client hung up."""
+
+    def __init__(self, script: list[Scripted]) -> None:
+        self.script = list(script)
+        self.requests: list[tuple[str, str]] = []
+        self.streamed = 0
+        peer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                peer.requests.append((self.command, self.path))
+                answer = peer.script.pop(0) if len(peer.script) > 1 else peer.script[0]
+                try:
+                    self.send_response(answer.status)
+                    self.send_header("Content-Type", "application/json")
+                    if not answer.stream_bytes:
+                        self.send_header("Content-Length", str(len(answer.body)))
+                    for name, value in answer.headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(answer.body)
+                    filler = b" " * 65536
+                    while peer.streamed < answer.stream_bytes:
+                        self.wfile.write(filler)
+                        peer.streamed += len(filler)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            do_GET = do_POST = _answer  # noqa: N815 - http.server's naming
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

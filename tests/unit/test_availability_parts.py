@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from include.stocksync.availability.metrics import LATENCY_BOUNDS_MS, Metrics
 from include.stocksync.availability.ratelimit import RateLimiter
 from include.stocksync.availability.settings import load
-from include.stocksync.availability.wms import WmsUnavailable, parse_item
+from include.stocksync.availability.wms import parse_item
+from include.stocksync.wms.errors import WmsError
 
 BASE = {"STOCKSYNC_AVAILABILITY_SHOP_DSN": "postgresql://shop@127.0.0.1:5432/shop"}
 SECRET = "s3cret-long-enough-1234"
@@ -92,7 +93,7 @@ def test_wms_item_is_checked() -> None:
     assert parse_item("SKU-1", wms_item()).available == 7
     for bad in (wms_item(sku="SKU-2"), wms_item(available=8), wms_item(seq=-1), wms_item(on_hand=True),
                 wms_item(allocated=2.0), wms_item(taken_at="2026-11-23T10:00:00"), wms_item(taken_at=None), [1]):
-        with pytest.raises(WmsUnavailable) as err:
+        with pytest.raises(WmsError) as err:
             parse_item("SKU-1", bad)
         assert err.value.cause == "wms_bad_answer"
 

@@ -50,9 +50,10 @@ from include.stocksync.availability.pool import ConnectionPool, DatabaseUnavaila
 from include.stocksync.availability.ratelimit import RateLimiter
 from include.stocksync.availability.settings import CHECKOUT_FREEZE_PATH, AvailabilitySettings, load
 from include.stocksync.availability.skus import options_key
-from include.stocksync.availability.wms import WmsClient, WmsUnavailable
+from include.stocksync.availability.wms import WmsClient, fallback_detail
 from include.stocksync.store.db import query
 from include.stocksync.ui.security_headers import SecurityHeadersMiddleware
+from include.stocksync.wms.errors import WmsError
 
 log = logging.getLogger("stocksync.availability")
 
@@ -360,8 +361,9 @@ class Service:
         try:
             with self.waiting_elsewhere():
                 wms_item = await self.wms.item(sku)
-        except WmsUnavailable as exc:
-            return self.stock_answer(qty, sku, item.quantity, live="fallback", live_cause=exc.cause, detail=str(exc))
+        except WmsError as exc:
+            return self.stock_answer(qty, sku, item.quantity, live="fallback", live_cause=exc.cause,
+                                     detail=fallback_detail(exc))
         if wms_item.seq <= seq:
             return self.stock_answer(qty, sku, item.quantity, live="current")
         try:

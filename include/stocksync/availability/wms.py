@@ -5,28 +5,40 @@ or on any error, the caller answers from the shop's number (which is what checko
 anyway). The answer is checked as strictly as the nightly sync checks a snapshot row (integers,
 none negative, `available = on_hand - non_usable - allocated`, the SKU we asked for, a timestamp
 with a zone): a figure we cannot trust is never written to the shop.
+
+The request goes through the one WMS client's async twin (`wms/client.py`, `AsyncWmsHttp`): the
+same status sets, bounded read and error types as the sync's; its policy is one attempt with a
+backoff as long as the budget, so nothing is retried and nothing waits. Every failure is a
+`WmsError` whose `cause` (wms_timeout, wms_error, wms_auth, wms_unknown_sku, wms_bad_answer)
+the answer and the counters carry.
 """
 
 from __future__ import annotations
 
-import asyncio
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
-import orjson
+from include.stocksync.wms.client import AsyncWmsHttp, RetryPolicy
+from include.stocksync.wms.errors import WmsContractError, WmsError, WmsTransient
 
 MAX_ANSWER_BYTES = 64 * 1024
+ITEM_PATH = "/v1/stock/items/{sku}"
 
 
-class WmsUnavailable(Exception):
-    """No usable figure: `cause` is wms_timeout, wms_error, wms_auth, wms_unknown_sku or wms_bad_answer."""
+def bad_answer(detail: str) -> WmsContractError:
+    return WmsContractError(detail, cause="wms_bad_answer")
 
-    def __init__(self, cause: str, detail: str) -> None:
-        super().__init__(detail)
-        self.cause = cause
+
+def fallback_detail(exc: WmsError) -> str:
+    """What the storefront's answer says of a failed lookup: the kind of failure, never the text a
+    fault's body carried (the WMS's words are not passed on to the storefront)."""
+    if isinstance(exc, WmsTransient) and exc.status is not None:
+        return f"HTTP {exc.status}" + (" (rate limited)" if exc.rate_limited else "")
+    first = exc.__cause__ if isinstance(exc, WmsTransient) and isinstance(exc.__cause__, WmsError) else exc
+    return str(first)[:200]
 
 
 @dataclass(frozen=True)
@@ -43,68 +55,48 @@ class WmsItem:
 def parse_item(sku: str, body: Any) -> WmsItem:
     """The WMS's single-item answer, checked (see the module docstring)."""
     if not isinstance(body, dict):
-        raise WmsUnavailable("wms_bad_answer", "the answer is not a JSON object")
+        raise bad_answer("the answer is not a JSON object")
     if body.get("sku") != sku:
-        raise WmsUnavailable("wms_bad_answer", f"asked for {sku!r}, got {str(body.get('sku'))[:80]!r}")
+        raise bad_answer(f"asked for {sku!r}, got {str(body.get('sku'))[:80]!r}")
     values: dict[str, int] = {}
     for name in ("on_hand", "non_usable", "allocated", "available", "seq"):
         value = body.get(name)
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**62:
-            raise WmsUnavailable("wms_bad_answer", f"{name} is not a non-negative integer: {str(value)[:40]!r}")
+            raise bad_answer(f"{name} is not a non-negative integer: {str(value)[:40]!r}")
         values[name] = value
     if values["available"] != values["on_hand"] - values["non_usable"] - values["allocated"]:
-        raise WmsUnavailable("wms_bad_answer", "available is not on_hand - non_usable - allocated")
+        raise bad_answer("available is not on_hand - non_usable - allocated")
     try:
         taken_at = datetime.fromisoformat(str(body.get("taken_at")))
     except ValueError as exc:
-        raise WmsUnavailable("wms_bad_answer", "taken_at is not an ISO-8601 time") from exc
+        raise bad_answer("taken_at is not an ISO-8601 time") from exc
     if taken_at.tzinfo is None:
-        raise WmsUnavailable("wms_bad_answer", "taken_at has no time zone")
+        raise bad_answer("taken_at has no time zone")
     return WmsItem(sku=sku, taken_at=taken_at, **values)
 
 
 class WmsClient:
+    """`GET /v1/stock/items/{sku}` within `budget` seconds (see the module docstring)."""
+
     def __init__(self, base_url: str, token: str, budget: float, connections: int = 32) -> None:
-        self.base_url = base_url.rstrip("/")
         self.budget = budget
-        self._token = token
-        self._connections = connections
-        self._session: aiohttp.ClientSession | None = None
+        # one attempt; a pause as long as the budget never fits in it, so a 429 is not waited for
+        self.http = AsyncWmsHttp(base_url, token, policy=RetryPolicy(1, budget, budget), timeout=budget,
+                                 connections=connections)
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self._connections, keepalive_timeout=30)
-        self._session = aiohttp.ClientSession(connector=connector,
-                                              headers={"Authorization": f"Bearer {self._token}"},
-                                              timeout=aiohttp.ClientTimeout(total=None))
+        await self.http.start()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.http.close()
 
     async def item(self, sku: str) -> WmsItem:
-        if self._session is None:
-            raise WmsUnavailable("wms_error", "WMS client not started")
-        url = f"{self.base_url}/v1/stock/items/{quote(sku, safe='')}"
-        try:
-            async with asyncio.timeout(self.budget):
-                async with self._session.get(url, allow_redirects=False) as response:
-                    status = response.status
-                    body = await response.content.read(MAX_ANSWER_BYTES + 1)
-        except TimeoutError as exc:
-            raise WmsUnavailable("wms_timeout", f"no answer within {self.budget * 1000:.0f} ms") from exc
-        except aiohttp.ClientError as exc:
-            raise WmsUnavailable("wms_error", f"{type(exc).__name__}: {exc}"[:200]) from exc
-        if status == 404:
-            raise WmsUnavailable("wms_unknown_sku", f"the WMS does not know {sku!r}")
-        if status in (401, 403):
-            raise WmsUnavailable("wms_auth", f"the WMS refused our token (HTTP {status})")
-        if status != 200:
-            raise WmsUnavailable("wms_error", f"HTTP {status}")
-        if len(body) > MAX_ANSWER_BYTES:
-            raise WmsUnavailable("wms_bad_answer", "answer too large")
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise WmsUnavailable("wms_bad_answer", "the answer is not JSON") from exc
-        return parse_item(sku, parsed)
+        path = ITEM_PATH.format(sku=quote(sku, safe=""))
+        where = f"GET {path}"
+        reply = await self.http.request("GET", path, where=where, max_bytes=MAX_ANSWER_BYTES,
+                                        deadline=time.monotonic() + self.budget)
+        if reply.status == 404:
+            raise WmsError(f"the WMS does not know {sku!r}", cause="wms_unknown_sku")
+        if reply.status != 200:
+            raise WmsContractError(f"{where}: HTTP {reply.status}", cause="wms_error")
+        return parse_item(sku, reply.json(where))

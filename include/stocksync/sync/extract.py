@@ -31,9 +31,9 @@ from include.stocksync.wms.sources.base import (
     parse_timestamp,
     walk_header,
 )
-from include.stocksync.wms.sources.http import RETRY_STATUSES, WmsClient
+from include.stocksync.wms.sources.http import WmsClient
 
-__all__ = ["RETRY_STATUSES", "ExtractResult", "WmsClient", "WmsContractError", "WmsError", "WmsUnavailable",
+__all__ = ["ExtractResult", "WmsClient", "WmsContractError", "WmsError", "WmsUnavailable",
            "create_raw_table", "extract_to_staging", "parse_timestamp", "raw_table"]
 
 log = logging.getLogger(__name__)

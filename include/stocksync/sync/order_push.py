@@ -17,14 +17,14 @@ module is what sets it (docs/order-push-and-intraday.md):
 - refusals (409 insufficient stock, 422 unknown SKU or invalid) go to
   `stocksync.order_dead_letters` with the WMS's reason and are not sent again until ops re-queue
   them (`requeue()`); each batch with refusals raises one alert (the caller's `on_dead_letters`);
-- the WMS's answers are classified and retried by one policy (`wms_http.py`): timeouts and 5xx
-  are retried within the run with backoff (the order stays first in line); after `order_attempts`
-  such failures of one order the run records what it has and raises `WmsUnavailable` naming the
-  first cause (Airflow retries the task). A `429` is the WMS pacing us, not a failure: the push
-  waits what its `Retry-After` says (seconds or an HTTP-date, at most `retry_after_max_seconds`;
-  backoff when it says nothing), outside the push lock, and goes on; when the next wait would pass
-  the run's budget (`order_deadline_seconds`) the run stops cleanly, records why
-  (`order_push_runs.stopped`) and leaves the rest to the next run;
+- the WMS's answers are classified and retried by one policy (the one WMS client, `wms/client.py`):
+  timeouts and 5xx are retried within the run with backoff (the order stays first in line); after
+  `order_attempts` such failures of one order the run records what it has and raises
+  `WmsUnavailable` naming the first cause (Airflow retries the task). A `429` is the WMS pacing us,
+  not a failure: the push waits what its `Retry-After` says (seconds or an HTTP-date, at most
+  `retry_after_max_seconds`; backoff when it says nothing), outside the push lock, and goes on;
+  when the next wait would pass the run's budget (`order_deadline_seconds`) the run stops cleanly,
+  records why (`order_push_runs.stopped`) and leaves the rest to the next run;
 - a receipt time (`received_at`) is checked like a snapshot's times: one later than the moment its
   answer arrived, or earlier than the order's creation, by more than `clock_skew_seconds`, is
   replaced by the moment the answer arrived plus `clock_skew_seconds` (the latest time the WMS can
@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import psycopg
 import requests
 from psycopg import sql
@@ -66,6 +67,10 @@ REFUSAL_STATUSES = frozenset({409, 422})
 # a batch stops taking new orders after holding the push lock this long (a sync's apply waits for it)
 BATCH_HOLD_SECONDS = 2.0
 MAX_REASON = 2000
+# a receipt or a refusal is a small JSON object: a longer answer is refused inside the read
+RECEIPT_MAX_BYTES = 64 * 1024
+# one attempt per call: `push_orders` and `push_cancellations` retry with the settings' policy
+ONE_ATTEMPT = wms_http.RetryPolicy(attempts=1, backoff=0.0, retry_after_max=0.0)
 
 
 def order_key(settings: Settings, order_id: int) -> str:
@@ -80,30 +85,34 @@ class Answer:
 
 
 class WmsOrders:
-    """`POST /v1/orders` and `/v1/orders/cancel` over a `requests.Session` carrying the bearer token.
+    """`POST /v1/orders` and `/v1/orders/cancel` through the one WMS client (`WmsHttp`) over a
+    `requests.Session` carrying the bearer token.
 
-    One attempt per call, classified by `wms_http.check_status`: a transient failure raises
-    `wms_http.WmsTransient` (with the WMS's Retry-After) and the caller decides when to try again."""
+    One attempt per call, classified by the client (`wms_http.check_status`): a transient failure
+    raises `wms_http.WmsTransient` (with the WMS's Retry-After) and the caller decides when to try
+    again (outside the push lock), with the same `RetryPolicy`. An accepted order's answer must be a
+    JSON object (the receipt); a refusal's body is kept as the WMS wrote it, for its reason."""
 
     def __init__(self, session: requests.Session, base_url: str, *, timeout: float) -> None:
-        self.session = session
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
+        self.http = wms_http.WmsHttp(session, base_url, ONE_ATTEMPT, timeout)
 
     def _post(self, path: str, key: str, body: dict[str, Any] | None) -> Answer:
+        where = f"{path} for {key}"
+        # no answer raises WmsTransient: the request may have arrived, and the retry with the same
+        # key gets the original receipt
+        reply = self.http.once("POST", path, where=where, max_bytes=RECEIPT_MAX_BYTES, json_body=body,
+                               headers={"Idempotency-Key": key})
+        if reply.status in (200, 201):
+            receipt = reply.json(where)
+            if not isinstance(receipt, dict):
+                raise WmsContractError(f"{where}: the WMS answered HTTP {reply.status} with a JSON "
+                                       f"{type(receipt).__name__}, not a receipt object")
+            return Answer(reply.status, receipt)
         try:
-            response = self.session.post(f"{self.base_url}{path}", json=body, timeout=self.timeout,
-                                         headers={"Idempotency-Key": key, "Content-Type": "application/json"})
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            # the request may have arrived: the retry with the same key gets the original receipt
-            raise wms_http.no_answer(exc, f"{path} for {key}") from exc
-        text = response.text[:MAX_REASON * 2]
-        try:
-            parsed = response.json()
-        except ValueError:
+            parsed = orjson.loads(reply.content)
+        except orjson.JSONDecodeError:
             parsed = None
-        wms_http.check_status(response.status_code, response.headers, text, f"{path} for {key}")
-        return Answer(response.status_code, parsed if parsed is not None else text)
+        return Answer(reply.status, parsed if parsed is not None else reply.text(MAX_REASON * 2))
 
     def send(self, key: str, lines: list[dict[str, Any]]) -> Answer:
         return self._post(ORDERS_PATH, key, {"order_ref": key, "lines": lines})

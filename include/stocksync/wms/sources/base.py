@@ -31,19 +31,11 @@ from include.stocksync.domain.contract import (
     SNAPSHOT_ID_MAX_LENGTH,
     TEXT_FIELDS,
 )
-from include.stocksync.domain.errors import PermanentError, TransientError
 
-
-class WmsError(Exception):
-    """The WMS could not be read; the message says why and what to do."""
-
-
-class WmsContractError(WmsError, PermanentError):
-    """What the WMS sent breaks the contract or a bound: retrying would get the same answer."""
-
-
-class WmsUnavailable(WmsError, TransientError):
-    """The WMS did not answer usefully this time (connection, timeout, 429, 5xx, expired cursor)."""
+# the one set of WMS error types (wms/errors.py), named here too for the sources' callers
+from include.stocksync.wms.errors import WmsContractError as WmsContractError
+from include.stocksync.wms.errors import WmsError as WmsError
+from include.stocksync.wms.errors import WmsUnavailable as WmsUnavailable
 
 
 @dataclass(frozen=True)

@@ -41,17 +41,16 @@ from typing import Any
 
 import requests
 
+from include.stocksync.wms.client import RetryPolicy, WmsHttp
 from include.stocksync.wms.sources.base import (
     Batch,
     SnapshotHeader,
     WalkBounds,
     WmsContractError,
-    WmsUnavailable,
     _show,
     item_rows,
     parse_timestamp,
 )
-from include.stocksync.wms.sources.http import RETRY_STATUSES, _read_capped, _retry_after, decode_json
 
 log = logging.getLogger(__name__)
 
@@ -103,57 +102,24 @@ class ChangeFeedSource:
                  max_events: int = 1_000_000, timeout: float = 30.0, attempts: int = 5, backoff: float = 0.5,
                  retry_after_max: float = 60.0, batch_rows: int = 10000,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.session = session
-        self.base_url = base_url.rstrip("/")
+        self.http = WmsHttp(session, base_url, RetryPolicy(attempts, backoff, retry_after_max), timeout, sleep)
         self.after_seq = after_seq
         self.page_size = page_size
         self.max_events = max_events
-        self.timeout = timeout
-        self.attempts = attempts
-        self.backoff = backoff
-        self.retry_after_max = retry_after_max
         self.batch_rows = batch_rows
-        self.sleep = sleep
-        self.failures: list[str] = []
+        self.failures = self.http.failures
         self.delta: FeedDelta | None = None
 
     # ------------------------------------------------------------------ HTTP
 
     def _page(self, after: int, where: str, bounds: WalkBounds) -> tuple[int, Any]:
-        """(status, body) of one feed page: 200 or 410; retries transient failures."""
-        url = f"{self.base_url}{FEED_PATH}"
-        problem = ""
-        for attempt in range(1, self.attempts + 1):
-            retry_after = None
-            try:
-                response = self.session.get(url, params={"after_seq": after, "limit": self.page_size},
-                                            timeout=max(0.5, min(self.timeout, bounds.remaining())), stream=True)
-                try:
-                    status = response.status_code
-                    if status in (200, 410):
-                        return status, decode_json(_read_capped(response, bounds, where), where)
-                    body = _read_capped(response, None, where, cap=2000).decode("utf-8", "replace")
-                finally:
-                    response.close()
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            else:
-                if status in (401, 403):
-                    raise WmsContractError(f"WMS refused our credentials (HTTP {status}) at {where}: check the "
-                                           "password (bearer token) of the WMS Airflow Connection")
-                if status not in RETRY_STATUSES:
-                    raise WmsContractError(f"WMS answered HTTP {status} at {where} ({url}): {body[:300]}")
-                problem = f"HTTP {status}: {body[:200]}"
-                retry_after = _retry_after(response.headers.get("Retry-After"))
-            self.failures.append(f"{where} attempt {attempt}/{self.attempts}: {problem}")
-            if attempt < self.attempts:
-                delay = self.backoff * (2 ** (attempt - 1))
-                if retry_after is not None:
-                    delay = max(delay, min(retry_after, self.retry_after_max))
-                if delay >= bounds.remaining():
-                    break
-                self.sleep(delay)
-        raise WmsUnavailable(f"WMS change feed unreachable at {where} after {self.attempts} attempts: {problem}")
+        """(status, body) of one feed page: 200 or 410; retries transient failures (the one WMS
+        client's policy) within the walk's deadline, then raises `WmsUnavailable`."""
+        reply = self.http.request("GET", FEED_PATH, where=where, max_bytes=bounds.max_batch_bytes,
+                                  params={"after_seq": after, "limit": self.page_size}, deadline=bounds.deadline)
+        if reply.status not in (200, 410):
+            raise reply.unexpected(where)
+        return reply.status, reply.json(where)
 
     # ------------------------------------------------------------------ walk
 

@@ -12,7 +12,6 @@ while the items and bytes that arrive stay bounded by the enabled catalog.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -22,11 +21,11 @@ from operator import attrgetter
 from typing import Any
 
 import msgspec
-import orjson
 import requests
 
 from include.stocksync.domain.contract import ITEM_FIELDS
-from include.stocksync.wms.client import TRANSIENT_STATUSES, retry_after_seconds
+from include.stocksync.wms.client import RetryPolicy, WmsHttp, decode_json
+from include.stocksync.wms.errors import WmsDeadlinePassed
 from include.stocksync.wms.sources.base import (
     Batch,
     SnapshotHeader,
@@ -42,7 +41,8 @@ from include.stocksync.wms.sources.base import (
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = TRANSIENT_STATUSES  # the one WMS retry policy's (include/stocksync/wms/client.py)
+# a page read without walk bounds (a benchmark, a test) is still read within this many bytes
+UNBOUNDED_WALK_PAGE_BYTES = 256 * 1024 * 1024
 STOCK_PATH = "/v1/stock"
 
 
@@ -68,7 +68,7 @@ _SKU = attrgetter("sku")
 
 
 class WmsClient:
-    """Paginated, retrying reader of the WMS stock endpoint over a `requests.Session`.
+    """Paginated, retrying reader of the WMS stock endpoint through the one WMS client (`WmsHttp`).
 
     The session carries the auth (bearer token from an Airflow Connection) and base URL;
     this class knows only the contract."""
@@ -76,62 +76,28 @@ class WmsClient:
     def __init__(self, session: requests.Session, base_url: str, *, page_size: int = 10000,
                  timeout: float = 30.0, attempts: int = 5, backoff: float = 0.5,
                  retry_after_max: float = 60.0, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.session = session
-        self.base_url = base_url.rstrip("/")
+        self.http = WmsHttp(session, base_url, RetryPolicy(attempts, backoff, retry_after_max), timeout, sleep)
         self.page_size = page_size
-        self.timeout = timeout
-        self.attempts = attempts
-        self.backoff = backoff
-        self.retry_after_max = retry_after_max
-        self.sleep = sleep
-        self.failures: list[str] = []  # every failed attempt of the last walk, for the run record
+        self.failures = self.http.failures  # every failed attempt of the last walk, for the run record
 
     def _get(self, path: str, params: dict[str, Any], where: str, bounds: WalkBounds | None) -> Any:
-        url = f"{self.base_url}{path}"
-        last_problem = ""
-        for attempt in range(1, self.attempts + 1):
-            timeout = self.timeout if bounds is None else max(0.5, min(self.timeout, bounds.remaining()))
-            retry_after: float | None = None
-            try:
-                response = self.session.get(url, params=params, timeout=timeout, stream=True)
-                try:
-                    status = response.status_code
-                    if status == 200:
-                        content = _read_capped(response, bounds, where)
-                        body = decode_page(content, where)
-                        if isinstance(body, dict):
-                            body["_bytes"] = len(content)  # counted against the walk's byte bound
-                        return body
-                    body = _read_capped(response, None, where, cap=2000).decode("utf-8", "replace")
-                finally:
-                    response.close()
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last_problem = f"{type(exc).__name__}: {exc}"
-            else:
-                if status == 410:
-                    raise WmsUnavailable(f"WMS cursor expired mid-walk at {where} ({body[:200]}); the snapshot "
-                                         "is gone, the walk must restart (the task retry does that)")
-                if status in (401, 403):
-                    raise WmsContractError(f"WMS refused our credentials (HTTP {status}) at {where}: check the "
-                                           "password (bearer token) of the WMS Airflow Connection")
-                if status not in RETRY_STATUSES:
-                    raise WmsContractError(f"WMS answered HTTP {status} at {where} ({url}): {body[:300]}")
-                last_problem = f"HTTP {status}: {body[:200]}"
-                retry_after = _retry_after(response.headers.get("Retry-After"))
-            self.failures.append(f"{where} attempt {attempt}/{self.attempts}: {last_problem}")
-            if attempt < self.attempts:
-                delay = self.backoff * (2 ** (attempt - 1))
-                if retry_after is not None:
-                    delay = max(delay, min(retry_after, self.retry_after_max))
-                if bounds is not None and delay >= bounds.remaining():
-                    raise WmsContractError(
-                        f"the WMS walk passed its deadline of {bounds.deadline - bounds.started:.0f} s at {where}: "
-                        f"{last_problem}, and the next attempt ({delay:.1f} s away) would be later still "
-                        "(config extract_deadline_seconds)")
-                log.warning("WMS request failed at %s (%s), attempt %d/%d, retrying in %.2fs",
-                            where, last_problem, attempt, self.attempts, delay)
-                self.sleep(delay)
-        raise WmsUnavailable(f"WMS unreachable after {self.attempts} attempts at {url} ({where}): {last_problem}")
+        limit = bounds.max_batch_bytes if bounds is not None else UNBOUNDED_WALK_PAGE_BYTES
+        try:
+            reply = self.http.request("GET", path, where=where, max_bytes=limit, params=params,
+                                      deadline=None if bounds is None else bounds.deadline)
+        except WmsDeadlinePassed as exc:
+            assert bounds is not None
+            raise WmsContractError(f"the WMS walk passed its deadline of {bounds.deadline - bounds.started:.0f} s "
+                                   f"at {where}: {exc} (config extract_deadline_seconds)") from exc
+        if reply.status == 410:
+            raise WmsUnavailable(f"WMS cursor expired mid-walk at {where} ({reply.text(200)}); the snapshot "
+                                 "is gone, the walk must restart (the task retry does that)")
+        if reply.status != 200:
+            raise reply.unexpected(where)
+        body = decode_page(reply.content, where)
+        if isinstance(body, dict):
+            body["_bytes"] = len(reply.content)  # counted against the walk's byte bound
+        return body
 
     def pages(self, bounds: WalkBounds | None = None) -> Iterator[dict[str, Any]]:
         """Every page body of one snapshot walk, in order; each checked against the page contract.
@@ -207,27 +173,6 @@ def page_copy_text(page_no: int, body: dict[str, Any]) -> tuple[list[Any], bytes
     return items, text
 
 
-def _read_capped(response: requests.Response, bounds: WalkBounds | None, where: str,
-                 cap: int | None = None) -> bytes:
-    """The body, refusing one larger than the cap (a hostile or broken WMS can send gigabytes)."""
-    limit = cap if cap is not None else (bounds.max_batch_bytes if bounds is not None else 256 * 1024 * 1024)
-    declared = response.headers.get("Content-Length")
-    if cap is None and declared and declared.isdigit() and int(declared) > limit:
-        raise WmsContractError(f"{where}: the page is {int(declared)} bytes, more than the limit of {limit} "
-                               "(config max_page_bytes)")
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(chunk_size=1 << 20):
-        size += len(chunk)
-        if size > limit:
-            if cap is not None:
-                chunks.append(chunk[: limit - (size - len(chunk))])
-                break
-            raise WmsContractError(f"{where}: the page is more than {limit} bytes (config max_page_bytes)")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def decode_page(content: bytes, where: str) -> Any:
     """A stock page: a sound one decodes into typed items in one pass; anything else (a
     key more or less, a value of another type, a body that is no such object) is read as JSON."""
@@ -238,20 +183,3 @@ def decode_page(content: bytes, where: str) -> Any:
     return {"snapshot_id": page.snapshot_id, "snapshot_taken_at": page.snapshot_taken_at,
             "orders_counted_until": page.orders_counted_until, "items": page.items,
             "next_cursor": page.next_cursor, "_typed": True}
-
-
-def decode_json(content: bytes, where: str) -> Any:
-    try:
-        return orjson.loads(content)
-    except orjson.JSONDecodeError:
-        # orjson refuses NaN/Infinity and lone surrogates; the stdlib keeps them so validation
-        # can name the value instead of the page failing as a whole
-        try:
-            return json.loads(content)
-        except (ValueError, RecursionError) as exc:
-            raise WmsContractError(f"{where}: the WMS answered a page that is not JSON: {exc}") from exc
-
-
-def _retry_after(value: str | None) -> float | None:
-    """`Retry-After` in seconds (delta-seconds or an HTTP date), or None: the WMS policy's reading."""
-    return retry_after_seconds(value)
