@@ -104,10 +104,10 @@ def test_bad_feed_fails_the_run_and_writes_nothing(shop: str, wms: Any, faults: 
     wms.admin.faults(**faults)
     run_id = f"manual__bad-feed-{uuid.uuid4().hex[:12]}"
 
-    error = nightly_steps(shop, wms, run_id)
+    stopped = nightly_steps(shop, wms, run_id)
 
     # a permanent error: the DAG's task fails at once, without retries (dag_factory._fail_fast)
-    assert error is not None and is_permanent(error), repr(error)
+    assert stopped is not None and is_permanent(stopped[1]), repr(stopped)
     assert_failed_and_nothing_written(shop, run_id, fingerprint, expected)
 
 
