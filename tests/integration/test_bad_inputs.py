@@ -28,6 +28,8 @@ from tests.conftest import active_freezes, shop_in_line_with_wms, stock_fingerpr
 from tests.integration.loop_helpers import nightly_steps
 from tests.integration.test_nightly_sync import run_nightly
 
+pytestmark = pytest.mark.slow
+
 SKUS = 40  # two pages of 25 (tests use page_size 25)
 LONG_SKU = "X" * 10_000
 INJECTION_SKU = "x'); DROP TABLE stock;--"
@@ -111,7 +113,6 @@ def test_bad_feed_fails_the_run_and_writes_nothing(shop: str, wms: Any, faults: 
     assert_failed_and_nothing_written(shop, run_id, fingerprint, expected)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("faults", "expected"), [case[1:] for case in FAILING_CASES if case[0] in DAG_CASES],
                          ids=[case[0] for case in FAILING_CASES if case[0] in DAG_CASES])
 def test_bad_feed_fails_the_dag_run_and_writes_nothing(dagbag: Any, shop: str, wms: Any, faults: dict[str, Any],
@@ -146,7 +147,6 @@ def assert_failed_and_nothing_written(shop: str, run_id: str, fingerprint: list[
         assert conn.execute("SELECT count(*) FROM shop.stock").fetchone() == (SKUS,)
 
 
-@pytest.mark.slow
 def test_unknown_sku_within_limit_is_quarantined(dagbag: Any, clean_shop: str, wms: Any) -> None:
     from airflow.utils.state import DagRunState
 
@@ -172,7 +172,6 @@ def test_unknown_sku_within_limit_is_quarantined(dagbag: Any, clean_shop: str, w
     assert "Quarantined rows" in report and "SKU-9000030" in report and "unknown_sku[sku]" in report
 
 
-@pytest.mark.slow
 def test_normal_night_passes_every_guardrail(dagbag: Any, clean_shop: str, wms: Any) -> None:
     """A few percent of SKUs moving, judged against the shipped default guardrails."""
     from airflow.utils.state import DagRunState
@@ -203,7 +202,6 @@ def test_normal_night_passes_every_guardrail(dagbag: Any, clean_shop: str, wms: 
     assert {g["name"] for g in run["guardrails"] if g["success"]} == set(defaults.guardrails)
 
 
-@pytest.mark.slow
 def test_a_wms_capping_its_pages_and_stamping_each_is_synced(dagbag: Any, shop: str, wms: Any) -> None:
     """A WMS serving 7 items a page whatever the page size asked for (25 here), each page stamped
     with the time it was served: the night walks all ceil(40 / 7) = 6 pages and applies them, with

@@ -29,6 +29,8 @@ from tests.integration.loop_helpers import nightly_steps
 from tests.integration.test_nightly_sync import alerts_for, expected_stock, run_nightly
 from tests.wms_double import Answer, ScriptedWms, hours_ago, iso, page_body
 
+pytestmark = pytest.mark.slow
+
 SKUS = 40
 PAGE = 25  # the tests' page size (tests/conftest.py)
 
@@ -127,7 +129,6 @@ def test_insane_snapshot_times_are_refused_before_anything_is_written(
                             (run_id,)).fetchone() == (0,)
 
 
-@pytest.mark.slow
 def test_without_a_wms_watermark_never_acknowledged_orders_stay_uncounted(
         dagbag: Any, clean_shop: str, wms: Any) -> None:
     """Fallback to the request start: an unacknowledged order placed long before the request
@@ -173,7 +174,6 @@ def endless(items: list[dict[str, Any]]) -> Any:
     return answer
 
 
-@pytest.mark.slow
 def test_an_endless_walk_stops_at_its_page_bound(dagbag: Any, shop: dict[str, Any], double: ScriptedWms) -> None:
     double.dynamic = endless(shop["items"])
     dag_run = run_nightly(dagbag)
@@ -218,7 +218,6 @@ def test_a_malformed_walk_fails_at_once_naming_page_and_cursor(
     refused_by_step(shop, double, "extract_wms_counts", *fragments)
 
 
-@pytest.mark.slow
 def test_a_slow_walk_stops_at_its_deadline(dagbag: Any, shop: dict[str, Any], double: ScriptedWms,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STOCKSYNC_EXTRACT_DEADLINE_SECONDS", "2")
@@ -231,7 +230,6 @@ def test_a_slow_walk_stops_at_its_deadline(dagbag: Any, shop: dict[str, Any], do
     assert_refused(shop, dag_run, "extract_wms_counts", "deadline of 2 s", "extract_deadline_seconds")
 
 
-@pytest.mark.slow
 def test_an_oversized_page_is_refused(dagbag: Any, shop: dict[str, Any], double: ScriptedWms,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STOCKSYNC_MAX_PAGE_BYTES", "2048")
@@ -242,7 +240,6 @@ def test_an_oversized_page_is_refused(dagbag: Any, shop: dict[str, Any], double:
 
 # ------------------------------------------------------------------ types and text
 
-@pytest.mark.slow
 def test_a_quantity_sent_as_a_json_string_is_a_type_error(dagbag: Any, shop: dict[str, Any],
                                                            double: ScriptedWms) -> None:
     items = [dict(i) for i in shop["items"]]
@@ -266,7 +263,6 @@ HOSTILE_SKUS = [
 ]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("hostile", HOSTILE_SKUS, ids=["nul", "surrogate", "bidi", "script", "sql", "huge"])
 def test_one_hostile_sku_among_many_is_quarantined_and_the_night_goes_on(
         dagbag: Any, clean_shop: str, wms: Any, double: ScriptedWms, monkeypatch: pytest.MonkeyPatch,
@@ -299,7 +295,6 @@ def test_one_hostile_sku_among_many_is_quarantined_and_the_night_goes_on(
     assert "<script>alert(1)</script>" not in report  # escaped wherever it shows
 
 
-@pytest.mark.slow
 def test_malformed_skus_above_the_share_limit_fail_the_run(dagbag: Any, shop: dict[str, Any],
                                                            double: ScriptedWms) -> None:
     fed = [dict(i) for i in shop["items"]]
@@ -312,7 +307,6 @@ def test_malformed_skus_above_the_share_limit_fail_the_run(dagbag: Any, shop: di
 
 # ------------------------------------------------------------------ errors: transient vs permanent
 
-@pytest.mark.slow
 def test_a_transient_failure_is_retried_honouring_retry_after(dagbag: Any, shop: dict[str, Any],
                                                               double: ScriptedWms) -> None:
     from airflow.utils.state import DagRunState
@@ -334,7 +328,6 @@ def test_a_transient_failure_is_retried_honouring_retry_after(dagbag: Any, shop:
     assert task_tries(dag_run, "extract_wms_counts") == 1
 
 
-@pytest.mark.slow
 def test_the_first_cause_is_kept_through_retries(dagbag: Any, shop: dict[str, Any], double: ScriptedWms,
                                                  webhook: Any) -> None:
     """Attempt 1: the WMS is down (transient, retried by Airflow). Attempt 2: it answers a page
@@ -365,7 +358,6 @@ def test_the_first_cause_is_kept_through_retries(dagbag: Any, shop: dict[str, An
     assert "HTTP 503" in alert["first_cause"]
 
 
-@pytest.mark.slow
 def test_a_permanent_failure_releases_the_freeze_at_once(dagbag: Any, shop: dict[str, Any],
                                                          double: ScriptedWms) -> None:
     """The freeze window of a permanent failure: no retry delays, the teardown runs next."""
@@ -391,7 +383,6 @@ PARAM_CASES = [
 ]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("conf", "fragment"), PARAM_CASES, ids=[str(i) for i in range(len(PARAM_CASES))])
 def test_the_nightly_refuses_bad_parameters_at_its_first_task(dagbag: Any, shop: dict[str, Any],
                                                                double: ScriptedWms, conf: dict[str, Any],
@@ -409,7 +400,6 @@ def test_the_nightly_refuses_bad_parameters_at_its_first_task(dagbag: Any, shop:
     assert fragment in alert["error"]
 
 
-@pytest.mark.slow
 def test_pages_stamped_apart_are_refused_when_configured_so(dagbag: Any, shop: dict[str, Any], double: ScriptedWms,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """`snapshot_page_times: refuse`: pages of one snapshot id three microseconds apart fail the
