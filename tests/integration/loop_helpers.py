@@ -86,6 +86,36 @@ def full_sync(dsn: str, wms: Any, run_id: str, settings: Settings | None = None)
     return pipeline.get_run(dsn, run_id)
 
 
+def nightly_steps(dsn: str, wms: Any, run_id: str, conf: dict[str, Any] | None = None,
+                  ) -> tuple[str, BaseException] | None:
+    """One nightly run through the pipeline's own steps in the DAG's order, with the DAG's run spec
+    (the config, then `conf`) and freeze mode, and its teardown whatever failed: what
+    `dag.test()` runs, without Airflow. Returns the task whose step stopped the run and its error
+    (that task would have failed), None when every step passed."""
+    from include.stocksync.config.settings import run_options
+    from include.stocksync.sync import pipeline
+
+    dag_id = "inventory_nightly_sync"
+    session = wms_session()
+    task = "freeze_checkout"
+    try:
+        pipeline.freeze_checkout(dsn, run_id=run_id, dag_id=dag_id, settings=load_settings().for_run(conf),
+                                 options=run_options(conf, ops=False))
+        task = "extract_wms_counts"
+        pipeline.extract(dsn, run_id=run_id, session=session, base_url=wms.url)
+        task = "validate_counts"
+        pipeline.validate(dsn, run_id=run_id)
+        task = "merge_in_window_orders"
+        plan = pipeline.merge(dsn, run_id=run_id)
+        task = "load_stock"
+        pipeline.load_stock(dsn, run_id=run_id, plan_table=plan.plan_table)
+    except Exception as exc:  # noqa: BLE001 - recorded on the run by its step, as in a task
+        return task, exc
+    finally:
+        pipeline.release_freeze(dsn, run_id=run_id, dag_id=dag_id)
+    return None
+
+
 def intraday(dsn: str, wms: Any, run_id: str, settings: Settings | None = None) -> dict[str, Any]:
     from include.stocksync.sync import intraday as intraday_sync
 

@@ -2,8 +2,9 @@
 wired to the test shop DB, WMS service and webhook, driven over HTTP and with headless Chromium.
 
 One nightly run is made first with `dag.test()` (in this process, the session's Airflow home);
-the standalone gets its own AIRFLOW_HOME but the same shop DB and reports folder, so its plugin
-page lists that run and serves its report. Screenshots go to `artifacts/screenshots/`.
+the standalone (the session's, shared with the ops page and REST tests: tests/integration/conftest.py)
+has its own AIRFLOW_HOME but the same shop DB and reports folder, so its plugin page lists that
+run and serves its report. Screenshots go to `artifacts/screenshots/`.
 
 The last tests feed a script payload and a right-to-left override through a WMS SKU, the ops
 push's parameters and a run id chosen over REST (the standalone allows any run id without `/`),
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import http.client
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -27,9 +27,7 @@ import requests
 
 from devstack.airflow_standalone import AirflowStandalone, wait_for_run
 from devstack.demo_seed import seed_demo
-from devstack.local_stack import free_port
 from include.stocksync.store.db import run_key
-from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN
 from tests.integration.browser import SCREENSHOTS, Watched, browser_page, sign_in, watch
 
 pytestmark = pytest.mark.slow
@@ -54,30 +52,20 @@ class UiStack:
 
 
 @pytest.fixture(scope="module")
-def ui(shop_dsn: str, wms_process: Any, webhook: Any, airflow: dict[str, str], dagbag: Any,
-       tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
-    """A standalone Airflow (own home, free port) plus one finished nightly run to show."""
+def ui(shared_airflow: AirflowStandalone, shop_dsn: str, wms_process: Any, dagbag: Any) -> UiStack:
+    """The session's standalone Airflow (tests/integration/conftest.py) plus one finished nightly run
+    to show, made while it boots."""
     from include.stocksync.sync.pipeline import get_run
 
-    standalone = AirflowStandalone(
-        tmp_path_factory.mktemp("airflow-standalone"), shop_dsn=shop_dsn, wms_url=wms_process.url,
-        token=TEST_TOKEN, webhook_url=webhook.url, port=free_port(),
-        extra_env={**TEST_SETTINGS_ENV, "STOCKSYNC_REPORTS_DIR": airflow["STOCKSYNC_REPORTS_DIR"],
-                   # a deployment may allow any run id; the hostile run id below needs it
-                   "AIRFLOW__SCHEDULER__ALLOWED_RUN_ID_PATTERN": "^[^/]+$"})
-    standalone.launch()  # starts in the background while the run below is made
-    try:
-        wms_process.admin.clear_faults()
-        seed_demo(shop_dsn, wms_process.admin, skus=200, seed=2)  # 200: one odd SKU stays under the 1% limit
-        dag_run = dagbag.get_dag("inventory_nightly_sync").test()
-        assert str(dag_run.state) == "success", f"the nightly run failed: {dag_run.state}"
-        run = get_run(shop_dsn, dag_run.run_id)
-        standalone.wait_ready(timeout=120)
-        print(f"\nairflow standalone answered health after {standalone.startup_seconds:.1f}s "
-              f"(log {standalone.log_path})")
-        yield UiStack(standalone, dag_run.run_id, run["status"])
-    finally:
-        standalone.stop(timeout=5)
+    wms_process.admin.clear_faults()
+    seed_demo(shop_dsn, wms_process.admin, skus=200, seed=2)  # 200: one odd SKU stays under the 1% limit
+    dag_run = dagbag.get_dag("inventory_nightly_sync").test()
+    assert str(dag_run.state) == "success", f"the nightly run failed: {dag_run.state}"
+    run = get_run(shop_dsn, dag_run.run_id)
+    shared_airflow.launch().wait_ready(timeout=240)  # launch(): again if a module before gave up
+    print(f"\nairflow standalone answered health after {shared_airflow.startup_seconds:.1f}s "
+          f"(log {shared_airflow.log_path})")
+    return UiStack(shared_airflow, dag_run.run_id, run["status"])
 
 
 def raw_get(base: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:

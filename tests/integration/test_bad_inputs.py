@@ -1,13 +1,20 @@
-"""Bad WMS feeds through the real pipeline (`dag.test()`), the real WMS service and shop DB.
+"""Bad WMS feeds through the real pipeline, the real WMS service and shop DB.
 
 Each case asserts its outcome: a failed run (shop stock byte-for-byte unchanged, freeze
 released, the report naming the problem) or quarantined rows (the run goes on, the rows
 are listed in the report and kept out of the shop).
+
+Every bad-feed case runs through the pipeline's steps in the DAG's order (`nightly_steps`: what
+the DAG's tasks call, teardown included) and must stop with a permanent error, which the DAG's
+tasks turn into an immediate failure without retries; a few cases also run the whole DAG
+(`dag.test()`), with the quarantine, the guardrails on a normal night and the capped pages, for
+the wiring.
 """
 
 from __future__ import annotations
 
 import random
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +22,11 @@ import pytest
 import yaml
 
 from devstack.demo_seed import load_catalog
+from include.stocksync.domain.errors import is_permanent
 from include.stocksync.store.db import connect
 from include.stocksync.sync import pipeline
 from tests.conftest import active_freezes, shop_in_line_with_wms, stock_fingerprint
+from tests.integration.loop_helpers import nightly_steps
 from tests.integration.test_nightly_sync import run_nightly
 
 pytestmark = pytest.mark.slow
@@ -86,10 +95,30 @@ def failed_checks(dsn: str, run_id: str) -> set[str]:
             "SELECT check_name FROM stocksync.dq_results WHERE run_id = %s AND NOT success", (run_id,))}
 
 
+# The bad-feed cases that also run the whole DAG: a validation check, the column contract and a
+# guardrail, each stopping a different task.
+DAG_CASES = ("negative-quantity", "missing-column", "every-quantity-zero")
+
+
 @pytest.mark.parametrize(("faults", "expected"), [case[1:] for case in FAILING_CASES],
                          ids=[case[0] for case in FAILING_CASES])
-def test_bad_feed_fails_the_run_and_writes_nothing(dagbag: Any, shop: str, wms: Any, faults: dict[str, Any],
+def test_bad_feed_fails_the_run_and_writes_nothing(shop: str, wms: Any, faults: dict[str, Any],
                                                    expected: set[str]) -> None:
+    fingerprint = stock_fingerprint(shop)
+    wms.admin.faults(**faults)
+    run_id = f"manual__bad-feed-{uuid.uuid4().hex[:12]}"
+
+    stopped = nightly_steps(shop, wms, run_id)
+
+    # a permanent error: the DAG's task fails at once, without retries (dag_factory._fail_fast)
+    assert stopped is not None and is_permanent(stopped[1]), repr(stopped)
+    assert_failed_and_nothing_written(shop, run_id, fingerprint, expected)
+
+
+@pytest.mark.parametrize(("faults", "expected"), [case[1:] for case in FAILING_CASES if case[0] in DAG_CASES],
+                         ids=[case[0] for case in FAILING_CASES if case[0] in DAG_CASES])
+def test_bad_feed_fails_the_dag_run_and_writes_nothing(dagbag: Any, shop: str, wms: Any, faults: dict[str, Any],
+                                                       expected: set[str]) -> None:
     from airflow.utils.state import DagRunState
 
     fingerprint = stock_fingerprint(shop)
@@ -98,11 +127,18 @@ def test_bad_feed_fails_the_run_and_writes_nothing(dagbag: Any, shop: str, wms: 
     dag_run = run_nightly(dagbag)
 
     assert dag_run.state == DagRunState.FAILED
+    assert_failed_and_nothing_written(shop, dag_run.run_id, fingerprint, expected)
+
+
+def assert_failed_and_nothing_written(shop: str, run_id: str, fingerprint: list[tuple[Any, ...]],
+                                      expected: set[str]) -> None:
+    """Shop stock byte-for-byte unchanged, no freeze left, the run failed on one of `expected`'s
+    checks and its report and error name it."""
     assert stock_fingerprint(shop) == fingerprint
     assert active_freezes(shop) == []
-    run = pipeline.get_run(shop, dag_run.run_id)
+    run = pipeline.get_run(shop, run_id)
     assert run["status"] == "failed"
-    failed = failed_checks(shop, dag_run.run_id)
+    failed = failed_checks(shop, run_id)
     assert failed & expected, f"expected one of {expected}, got {failed}"
     report = Path(run["report_path"]).read_text()
     named = sorted(failed & expected)[0]

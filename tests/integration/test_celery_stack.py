@@ -7,17 +7,20 @@ What only a distributed executor can show:
 - the tasks of one run land on different workers (each task instance's `hostname`, read over
   REST, names the worker that ran it), and the run still computes the right stock;
 - a worker dying under `load_stock` while it holds the stock lock (SIGKILL of the worker and
-  every process under it, as a machine losing power) loses neither the stack nor the night, at the
-  SHIPPED timing (the stack's Airflow settings as docker-compose.yaml ships them, stocksync.yaml's
-  retries and bounds, nothing shortened): the stack's supervisor starts the dead worker again and
-  leaves the rest running; the scheduler fails the lost try after `[scheduler]
-  task_instance_heartbeat_timeout`, the retry runs on a live worker, the shop ends exactly right,
-  the run's teardown releases the freeze within the stated bound (docs/operations.md, "A lost
-  worker") and the lost try is alerted (`task_lost`).
+  every process under it, as a machine losing power) loses neither the stack nor the night: the
+  stack's supervisor starts the dead worker again and leaves the rest running; the scheduler fails
+  the lost try after `[scheduler] task_instance_heartbeat_timeout`, the retry runs on a live
+  worker, the shop ends exactly right, the run's teardown releases the freeze within the stated
+  bound (docs/operations.md, "A lost worker") and the lost try is alerted (`task_lost`).
+
+The crash runs at the shipped timing scaled down by one factor (tests/fault_timing.py: Airflow's
+lost-task detection, its heartbeat, stocksync's retry delays and liveness bounds, all in the
+shipped ratios), and its bound is computed from those scaled settings;
+`scripts/measure_worker_loss.sh` runs it at the shipped timing, nothing shortened, for the
+runbook's table (STOCKSYNC_FAULT_TIMING=shipped, STOCKSYNC_FAULT_REPEATS=3).
 
 One stack per module (17-31 s to a healthy stack on two cores), shared by the tests; the test
-that kills a worker runs last (about 100 s per repetition; STOCKSYNC_FAULT_REPEATS=3 repeats it
-for the runbook's table).
+that kills a worker runs last.
 """
 
 from __future__ import annotations
@@ -34,14 +37,14 @@ import pytest
 import requests
 
 from devstack.airflow_standalone import wait_for_run
-from devstack.celery_stack import CeleryStack
+from devstack.celery_stack import AIRFLOW_TIMING, CeleryStack
 from devstack.demo_seed import seed_demo
 from devstack.local_pg import LocalPostgres
 from devstack.local_stack import free_port
 from include.stocksync.config.operations import worker_loss_bound
-from include.stocksync.config.settings import load_settings
 from include.stocksync.store.db import connect
 from include.stocksync.sync import pipeline
+from tests import fault_timing
 from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, active_freezes
 from tests.integration.loop_helpers import shop_stock, truth
 
@@ -49,13 +52,15 @@ pytestmark = pytest.mark.slow
 
 NIGHTLY = "inventory_nightly_sync"
 PUSH = "inventory_full_push"
-# The test settings that shorten time (retry delays, HTTP timeouts) stay out of the stack: its
-# workers run stocksync.yaml's shipped timing. What remains only sizes the scenario (small pages,
-# a guardrail loose enough for deliberately drifted test shops).
+# The session's test settings that shorten time (retry delays, HTTP timeouts) stay out of the
+# stack: its workers run stocksync.yaml's timing scaled as a whole (tests/fault_timing.py, shipped
+# ratios; STOCKSYNC_FAULT_TIMING=shipped for the shipped values). What remains only sizes the
+# scenario (small pages, a guardrail loose enough for deliberately drifted test shops).
 TIMING_ENV = ("STOCKSYNC_RETRY_DELAY_SECONDS", "STOCKSYNC_MAX_RETRY_DELAY_SECONDS", "STOCKSYNC_HTTP_ATTEMPTS",
               "STOCKSYNC_HTTP_BACKOFF_SECONDS", "STOCKSYNC_HTTP_TIMEOUT_SECONDS")
 SCENARIO_ENV = {k: v for k, v in TEST_SETTINGS_ENV.items() if k not in TIMING_ENV}
-SHIPPED = load_settings(environ={})
+TIMING = fault_timing.scaled_settings()
+STACK_TIMING_ENV = {**fault_timing.stocksync_env(), **fault_timing.airflow_env(AIRFLOW_TIMING)}
 REPEATS = int(os.environ.get("STOCKSYNC_FAULT_REPEATS", "1"))
 # A run that lands all its tasks on one worker by chance is run again, at most this many times.
 SPREAD_ATTEMPTS = 4
@@ -68,7 +73,7 @@ def stack(pg: LocalPostgres, shop_dsn: str, wms_process: Any, webhook: Any,
     celery = CeleryStack(base / "airflow", pg=pg, shop_dsn=shop_dsn, wms_url=wms_process.url, token=TEST_TOKEN,
                          webhook_url=webhook.url, metadata_db="airflow_celery_test", fresh_metadata=True,
                          local_dir=base / "local", reports_dir=base / "reports", availability_port=free_port(),
-                         extra_env=SCENARIO_ENV, drop_env=TIMING_ENV)
+                         extra_env={**SCENARIO_ENV, **STACK_TIMING_ENV}, drop_env=TIMING_ENV)
     celery.start().start_supervisor()
     try:
         print(f"\nCelery stack healthy after {celery.startup_seconds:.1f}s (logs {celery.logs})")
@@ -242,7 +247,7 @@ def test_worker_killed_holding_the_lock_the_stack_stays_up_and_the_night_syncs(
     window = (released_at - set_at).total_seconds()
     apply_seconds = (datetime.fromisoformat(retried["end_date"])
                      - datetime.fromisoformat(retried["start_date"])).total_seconds()
-    bound = worker_loss_bound(SHIPPED, apply_seconds)
+    bound = worker_loss_bound(TIMING, apply_seconds)
     kill_to_release = released_at.timestamp() - killed.killed_at
     assert kill_to_release <= bound, (kill_to_release, bound)
     # the lost try is on the run and alerted (sent by the teardown once checkout reopened)
@@ -252,7 +257,9 @@ def test_worker_killed_holding_the_lock_the_stack_stays_up_and_the_night_syncs(
     assert len(sent) == 1 and sent[0]["body"]["task_id"] == "load_stock"
     print("\nFAULT-MEASURE " + json.dumps({
         "fault": f"kill -9 of worker {victim} holding the stock lock in load_stock (Celery, rep {repetition})",
-        "setting": "task_instance_heartbeat_timeout 30 s + detection 5 s, retry delay <= 30 s",
+        "setting": f"task_instance_heartbeat_timeout {TIMING.operations.airflow_task_heartbeat_timeout_seconds:g} s "
+                   f"+ detection {TIMING.operations.airflow_heartbeat_check_seconds:g} s, "
+                   f"retry delay <= {TIMING.max_retry_delay_seconds:g} s (x{fault_timing.factor():g} shipped)",
         "bound_seconds": round(bound, 1), "kill_to_release_seconds": round(kill_to_release, 1),
         "freeze_seconds": round(window, 1), "synced": record["status"] == "applied",
         "alert": "task_lost delivered", "retried_on": worker_of(retried["hostname"])}))

@@ -28,6 +28,7 @@ from include.stocksync.config.settings import PROJECT_ROOT, load_settings
 from include.stocksync.shop import freeze
 from include.stocksync.store.db import connect
 from include.stocksync.sync import pipeline
+from tests import fault_timing
 from tests.conftest import active_freezes, fresh_dag, stock_fingerprint
 from tests.fault_servers import tiny_full_tmpfs
 from tests.integration.test_nightly_sync import alerts_for, expected_stock, run_nightly
@@ -196,9 +197,10 @@ def test_a_killed_worker_s_freeze_is_released_by_the_next_run_of_the_other_dag(
             conn.commit()
 
 
-# ------------------------------------- a crashed run, then a new run at once (shipped settings)
+# ------------------------------ a crashed run, then a new run soon after (shipped timing, scaled)
 
-TIMING_ENV = ("STOCKSYNC_RETRY_DELAY_SECONDS", "STOCKSYNC_MAX_RETRY_DELAY_SECONDS")
+# The new run starts this long after the crash (scaled with the rest: tests/fault_timing.py).
+NEW_RUN_AFTER_SECONDS = 10.0
 REPEATS = int(os.environ.get("STOCKSYNC_FAULT_REPEATS", "1"))
 
 
@@ -219,11 +221,12 @@ def apply_waiting_on_lock(dsn: str, child: subprocess.Popen[bytes], log_path: Pa
 
 
 @pytest.mark.parametrize("repetition", range(1, REPEATS + 1))
-def test_a_crashed_run_s_freeze_is_released_by_a_run_started_10_s_later(
+def test_a_crashed_run_s_freeze_is_released_by_a_run_started_soon_after(
         dagbag: Any, seeded: dict[str, Any], wms: Any, webhook: Any, monkeypatch: pytest.MonkeyPatch,
         tmp_path: Path, repetition: int) -> None:
     """kill -9 of the process running the nightly (`dag.test()`) while its apply holds the stock
-    lock, then a new nightly 10 s later, all at the shipped timing. The new run's setup finds the
+    lock, then a new nightly 10 s later, all at the shipped timing scaled by one factor
+    (tests/fault_timing.py; `scripts/measure_worker_loss.sh` runs it unscaled). The new run's setup finds the
     crashed run's freeze; Airflow still shows the crashed load_stock running (nothing will ever
     retry it) and it has stopped beating: the new run waits, beating itself, until the silence
     passes the heartbeat bound (within which Airflow would have retried a lost worker's task),
@@ -233,12 +236,14 @@ def test_a_crashed_run_s_freeze_is_released_by_a_run_started_10_s_later(
 
     from include.stocksync.config.operations import heartbeat_bound
 
-    for name in TIMING_ENV:  # the shipped retry delays (they set the heartbeat bound's floor)
-        monkeypatch.delenv(name, raising=False)
-    shipped = load_settings()
+    # the retry delays (the heartbeat bound's floor), the run heartbeat and its bound, the holder
+    # wait: the shipped values scaled in their shipped ratios, for this process and the crashing one
+    timing = fault_timing.scaled_settings()
+    for name, value in fault_timing.stocksync_env().items():
+        monkeypatch.setenv(name, value)
     dsn = seeded["dsn"]
     log_path = tmp_path / "child.log"
-    env = {k: v for k, v in os.environ.items() if k not in TIMING_ENV}
+    env = dict(os.environ)
     holder = psycopg.connect(dsn)
     try:
         holder.execute("LOCK TABLE shop.stock IN SHARE MODE")
@@ -256,7 +261,8 @@ def test_a_crashed_run_s_freeze_is_released_by_a_run_started_10_s_later(
         holder.close()
     killed_at = time.time()
     assert run_record(dsn, crashed)["status"] == "running"
-    time.sleep(10)  # the new run starts 10 s after the crash
+    new_run_after = NEW_RUN_AFTER_SECONDS * fault_timing.factor()
+    time.sleep(new_run_after)  # the new run starts a while after the crash
 
     wms_items = wms.admin.items()
     nxt = run_nightly(dagbag)
@@ -272,7 +278,7 @@ def test_a_crashed_run_s_freeze_is_released_by_a_run_started_10_s_later(
     assert released["released_at"] <= own["set_at"]
     assert released["released_at"] < released["expires_at"]
     silent_when_released = released["released_at"].timestamp() - killed_at
-    assert silent_when_released > 10  # it was not released on sight: the evidence was waited for
+    assert silent_when_released > new_run_after  # it was not released on sight: the evidence was waited for
     orphaned = [w for w in new["warnings"] if w["kind"] == "orphaned_freeze"]
     assert [(w["run_id"], w["freezes_released"]) for w in orphaned] == [(crashed, 1)]
     alerts = alert_rows(dsn, crashed)
@@ -283,10 +289,12 @@ def test_a_crashed_run_s_freeze_is_released_by_a_run_started_10_s_later(
     assert {sku: qty for sku, qty, _, _ in stock_fingerprint(dsn)} == {s: q for s, (q, _) in expected.items()}
     assert active_freezes(dsn) == []
     ttl = (released["expires_at"] - released["set_at"]).total_seconds()
-    bound = heartbeat_bound(shipped) + shipped.operations.heartbeat_interval_seconds
-    measure(f"kill -9 of the nightly's process holding the stock lock, new run 10 s later (rep {repetition})",
-            setting=f"heartbeat bound {heartbeat_bound(shipped):g} s, holder_wait "
-                    f"{shipped.operations.holder_wait_seconds:g} s, freeze TTL {ttl:g} s",
+    bound = heartbeat_bound(timing) + timing.operations.heartbeat_interval_seconds
+    measure(f"kill -9 of the nightly's process holding the stock lock, new run {new_run_after:g} s later "
+            f"(rep {repetition})",
+            setting=f"heartbeat bound {heartbeat_bound(timing):g} s, holder_wait "
+                    f"{timing.operations.holder_wait_seconds:g} s, freeze TTL {ttl:g} s "
+                    f"(x{fault_timing.factor():g} shipped)",
             bound_seconds=round(bound, 1), kill_to_release_seconds=round(silent_when_released, 1),
             freeze_seconds=round(dead["freeze_seconds"], 1), synced=new["status"] == "applied",
             alert=f"{alerts[0]['kind']} delivered={alerts[0]['delivered']}")

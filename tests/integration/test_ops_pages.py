@@ -9,7 +9,8 @@ moved back night by night (started_at and the drift history's night, nothing els
 morning's runs through the real DAGs with `dag.test()`: a successful nightly, an ops dry run that a
 guardrail would stop, a nightly stopped by that guardrail and one that failed in extract; and an
 ops push triggered over REST on the standalone that its first task refuses (so its Airflow run,
-its task log and its alert link are real). The availability service's counters are the service's
+its task log and its alert link are real; the standalone is the session's, shared with the UI and
+REST tests). The availability service's counters are the service's
 own `Period` rows written through its SQL. Times are shown in Europe/Berlin
 (`[api] default_ui_timezone`), UTC on hover.
 
@@ -37,9 +38,8 @@ import pytest
 
 from devstack.airflow_standalone import AirflowStandalone, wait_for_run
 from devstack.demo_seed import seed_demo
-from devstack.local_stack import free_port
 from include.stocksync.store.db import connect, execute_file, run_key
-from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, fresh_dag
+from tests.conftest import TEST_TOKEN, fresh_dag
 from tests.integration.browser import SCREENSHOTS, browser_page, sign_in, watch
 from tests.integration.loop_helpers import intraday, wms_post
 
@@ -204,19 +204,15 @@ def write_availability(dsn: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def ops(shop_dsn: str, wms_process: Any, webhook: Any, airflow: dict[str, str], dagbag: Any,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ops]:
-    """The history, this morning's runs and a standalone Airflow showing them, times in Europe/Berlin."""
+def ops(shared_airflow: AirflowStandalone, shop_dsn: str, wms_process: Any, dagbag: Any) -> Iterator[Ops]:
+    """The history, this morning's runs and the session's standalone Airflow showing them
+    (tests/integration/conftest.py: it boots while the runs below are made), times in Europe/Berlin."""
     from include.stocksync.sync.pipeline import get_run
 
+    standalone = shared_airflow
+    assert standalone.env["AIRFLOW__API__DEFAULT_UI_TIMEZONE"] == ZONE, "the shared standalone shows another zone"
     saved_zone = os.environ.get("AIRFLOW__API__DEFAULT_UI_TIMEZONE")
     os.environ["AIRFLOW__API__DEFAULT_UI_TIMEZONE"] = ZONE
-    standalone = AirflowStandalone(
-        tmp_path_factory.mktemp("airflow-ops"), shop_dsn=shop_dsn, wms_url=wms_process.url, token=TEST_TOKEN,
-        webhook_url=webhook.url, port=free_port(),
-        extra_env={**TEST_SETTINGS_ENV, "STOCKSYNC_REPORTS_DIR": airflow["STOCKSYNC_REPORTS_DIR"],
-                   "AIRFLOW__API__DEFAULT_UI_TIMEZONE": ZONE})
-    standalone.launch()  # starts while the runs below are made
     saved_base = os.environ.get("AIRFLOW__API__BASE_URL")
     os.environ["AIRFLOW__API__BASE_URL"] = standalone.url  # reports and alerts made here link this Airflow
     try:
@@ -271,7 +267,7 @@ def ops(shop_dsn: str, wms_process: Any, webhook: Any, airflow: dict[str, str], 
         assert list(statuses.values()) == ["applied", "applied", "dry_run", "failed", "failed", "applied",
                                            "applied"], statuses
 
-        standalone.wait_ready(timeout=120)
+        standalone.launch().wait_ready(timeout=240)  # launch(): again if a module before gave up
         deadline = time.monotonic() + 90
         while standalone.api("GET", f"/api/v2/dags/{PUSH}").status_code != 200:
             assert time.monotonic() < deadline, f"{PUSH} not registered"
@@ -285,7 +281,6 @@ def ops(shop_dsn: str, wms_process: Any, webhook: Any, airflow: dict[str, str], 
         yield Ops(standalone, applied.run_id, dry_run.run_id, stopped.run_id, extract.run_id, refused_id,
                   made + 8, rerun=rerun.run_id, push=push.run_id, intraday=intraday_id, moved=moved)
     finally:
-        standalone.stop(timeout=5)
         if saved_base is None:
             os.environ.pop("AIRFLOW__API__BASE_URL", None)
         else:

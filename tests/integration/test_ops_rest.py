@@ -4,7 +4,6 @@ refused; the nightly sync and the push never run their writes at the same time."
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -15,9 +14,8 @@ from urllib.parse import quote
 import pytest
 
 from devstack.airflow_standalone import AirflowStandalone, wait_for_run
-from devstack.local_stack import free_port
 from include.stocksync.sync import pipeline
-from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, active_freezes, shop_in_line_with_wms, stock_fingerprint
+from tests.conftest import active_freezes, shop_in_line_with_wms, stock_fingerprint
 from tests.integration.browser import SCREENSHOTS, browser_page, sign_in
 
 pytestmark = pytest.mark.slow
@@ -27,26 +25,26 @@ NIGHTLY = "inventory_nightly_sync"
 
 
 @pytest.fixture(scope="module")
-def airflow_api(shop_dsn: str, wms_process: Any, webhook: Any) -> Iterator[AirflowStandalone]:
-    home = Path(tempfile.mkdtemp(prefix="stocksync-standalone-"))
-    standalone = AirflowStandalone(home, shop_dsn=shop_dsn, wms_url=wms_process.url, token=TEST_TOKEN,
-                                   webhook_url=webhook.url, port=free_port(),
-                                   extra_env={**TEST_SETTINGS_ENV, "STOCKSYNC_REPORTS_DIR": str(home / "reports")})
-    standalone.start()
-    try:
-        deadline = time.monotonic() + 120
-        while True:  # wait for the dag-processor to register both DAGs
-            listed = standalone.api("GET", "/api/v2/dags", params={"dag_id_pattern": "inventory"})
-            if {d["dag_id"] for d in listed.json().get("dags", [])} >= {PUSH, NIGHTLY}:
-                break
-            assert time.monotonic() < deadline, f"DAGs not registered: {listed.text[:500]}"
-            time.sleep(1)
-        # new DAGs start paused; the nightly one stays paused (unpausing it would run its latest
-        # 02:30 slot at once) until the test that needs it
-        unpause(standalone, PUSH)
-        yield standalone
-    finally:
-        standalone.stop()
+def airflow_api(shared_airflow: AirflowStandalone) -> Iterator[AirflowStandalone]:
+    """The session's standalone Airflow (tests/integration/conftest.py), the push unpaused; on the
+    way out the nightly is paused again and no run of either DAG is left queued or running."""
+    standalone = shared_airflow.launch().wait_ready(timeout=240)  # launch(): again if a module before gave up
+    deadline = time.monotonic() + 120
+    while True:  # wait for the dag-processor to register both DAGs
+        listed = standalone.api("GET", "/api/v2/dags", params={"dag_id_pattern": "inventory"})
+        if {d["dag_id"] for d in listed.json().get("dags", [])} >= {PUSH, NIGHTLY}:
+            break
+        assert time.monotonic() < deadline, f"DAGs not registered: {listed.text[:500]}"
+        time.sleep(1)
+    # new DAGs start paused; the nightly one stays paused (unpausing it would run its latest
+    # 02:30 slot at once) until the test that needs it
+    unpause(standalone, PUSH)
+    yield standalone
+    assert standalone.api("PATCH", f"/api/v2/dags/{NIGHTLY}", json={"is_paused": True}).status_code == 200
+    for dag_id in (NIGHTLY, PUSH):
+        for run in standalone.api("GET", f"/api/v2/dags/{dag_id}/dagRuns").json()["dag_runs"]:
+            if run["state"] not in ("success", "failed"):
+                wait_for_run(standalone, dag_id, run["dag_run_id"])
 
 
 @pytest.fixture

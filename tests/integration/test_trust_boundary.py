@@ -1,5 +1,7 @@
 """The trust boundary through the real nightly DAG (`dag.test()`), the real shop DB and a WMS that
-misbehaves byte for byte (tests/wms_double.py: the same bad page on every retry).
+misbehaves byte for byte (tests/wms_double.py: the same bad page on every retry). The insane
+snapshot times and malformed walks run through the pipeline's steps (`nightly_steps`, what the
+DAG's tasks call) and must stop the extract with a permanent error; the rest runs the whole DAG.
 
 Each class: time stamps and watermark, bounded and well-formed walks, types, text, errors
 (transient retried, permanent at once with the first cause kept), parameters. A refused run
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -18,9 +21,11 @@ from typing import Any
 import pytest
 
 from devstack.demo_seed import load_catalog, seed_demo
+from include.stocksync.domain.errors import is_permanent
 from include.stocksync.store.db import connect
 from include.stocksync.sync.pipeline import get_run
 from tests.conftest import TEST_TOKEN, active_freezes, stock_fingerprint
+from tests.integration.loop_helpers import nightly_steps
 from tests.integration.test_nightly_sync import alerts_for, expected_stock, run_nightly
 from tests.wms_double import Answer, ScriptedWms, hours_ago, iso, page_body
 
@@ -61,10 +66,27 @@ def assert_refused(shop: dict[str, Any], dag_run: Any, task_id: str, *fragments:
     from airflow.utils.state import DagRunState
 
     assert dag_run.state == DagRunState.FAILED
+    assert task_tries(dag_run, task_id) == 1, "a permanent failure must not be retried"
+    return assert_run_refused(shop, dag_run.run_id, *fragments)
+
+
+def refused_by_step(shop: dict[str, Any], double: ScriptedWms, task_id: str, *fragments: str,
+                    ) -> tuple[str, dict[str, Any]]:
+    """The nightly through the pipeline's steps (no Airflow) stopped at `task_id`'s step with a
+    permanent error (the task fails at once, no retry), then as `assert_run_refused`."""
+    run_id = f"manual__trust-{uuid.uuid4().hex[:12]}"
+    stopped = nightly_steps(shop["dsn"], double, run_id)
+    assert stopped is not None and stopped[0] == task_id, repr(stopped)
+    assert is_permanent(stopped[1]), f"a permanent failure must not be retried: {stopped[1]!r}"
+    return run_id, assert_run_refused(shop, run_id, *fragments)
+
+
+def assert_run_refused(shop: dict[str, Any], run_id: str, *fragments: str) -> dict[str, Any]:
+    """Nothing written, freeze released, the run failed with an error naming the fragments, its
+    first cause kept and its one attempt recorded as permanent."""
     assert stock_fingerprint(shop["dsn"]) == shop["fingerprint"]
     assert active_freezes(shop["dsn"]) == []
-    assert task_tries(dag_run, task_id) == 1, "a permanent failure must not be retried"
-    run = get_run(shop["dsn"], dag_run.run_id)
+    run = get_run(shop["dsn"], run_id)
     assert run["status"] == "failed"
     for fragment in fragments:
         assert fragment in run["error"], (fragment, run["error"])
@@ -98,16 +120,15 @@ TIME_CASES = [
 
 @pytest.mark.parametrize(("header", "fragments"), [c[1:] for c in TIME_CASES], ids=[c[0] for c in TIME_CASES])
 def test_insane_snapshot_times_are_refused_before_anything_is_written(
-        dagbag: Any, shop: dict[str, Any], double: ScriptedWms, header: Any, fragments: list[str]) -> None:
+        shop: dict[str, Any], double: ScriptedWms, header: Any, fragments: list[str]) -> None:
     double.serve_walk(shop["items"], PAGE, **header())
-    dag_run = run_nightly(dagbag)
-    run = assert_refused(shop, dag_run, "extract_wms_counts", *fragments)
+    run_id, run = refused_by_step(shop, double, "extract_wms_counts", *fragments)
     # refused on the first page the WMS served, once, and the freeze it held recorded as released
     assert len(double.requests) == 1
     assert run["freeze_seconds"] > 0
     with connect(shop["dsn"]) as conn:
         assert conn.execute("SELECT count(*) FROM stocksync.sku_audit WHERE run_id = %s",
-                            (dag_run.run_id,)).fetchone() == (0,)
+                            (run_id,)).fetchone() == (0,)
 
 
 def test_without_a_wms_watermark_never_acknowledged_orders_stay_uncounted(
@@ -194,10 +215,9 @@ WALK_CASES = [
 
 @pytest.mark.parametrize(("script", "fragments"), [c[1:] for c in WALK_CASES], ids=[c[0] for c in WALK_CASES])
 def test_a_malformed_walk_fails_at_once_naming_page_and_cursor(
-        dagbag: Any, shop: dict[str, Any], double: ScriptedWms, script: Any, fragments: list[str]) -> None:
+        shop: dict[str, Any], double: ScriptedWms, script: Any, fragments: list[str]) -> None:
     double.answers = script(shop["items"])
-    dag_run = run_nightly(dagbag)
-    assert_refused(shop, dag_run, "extract_wms_counts", *fragments)
+    refused_by_step(shop, double, "extract_wms_counts", *fragments)
 
 
 def test_a_slow_walk_stops_at_its_deadline(dagbag: Any, shop: dict[str, Any], double: ScriptedWms,
