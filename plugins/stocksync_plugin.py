@@ -15,6 +15,9 @@ its task log. Filters by DAG, status and date are query parameters, applied serv
 | `GET /stocksync/reports/<run key>/<file>`   | `report.html`, `plan.html` or `plan.csv` of a run's folder         |
 | `GET /stocksync/runs/<dag id>/<run id>`     | redirects to that run's report, or an HTML page saying why it has none |
 | `GET /stocksync/runs/<dag id>/<run id>/plan?outcome=&sku=&zeroed=&page=` | a run's plan, 100 SKUs a page |
+| `GET /stocksync/runs/<dag id>/<run id>/compare` | a run's figures beside the last applied run of its DAG |
+| `GET /stocksync/incidents`                  | failures of the last 30 days grouped by cause (ops/incidents.py)  |
+| `POST /stocksync/incidents/<fingerprint>/acknowledge` | acknowledge an incident with a note (ops role, same origin) |
 
 The plan page filters by outcome, by a part of the SKU or by "drops from in stock to 0", reading the
 run's plan table while it exists and its `plan.csv` once the table is dropped after the retention.
@@ -129,6 +132,14 @@ SQL_RUN_ALERTS = "stocksync/select_alerts"
 SQL_RUNS_BY_REPORT = "stocksync/select_sync_run_by_report"
 SQL_PLAN_PAGE = "stocksync/select_plan_page"
 SQL_PLAN_OUTCOMES = "stocksync/select_plan_outcomes"
+SQL_INCIDENT_ALERTS = "stocksync/select_incident_alerts"
+SQL_INCIDENT_ACKS = "stocksync/select_incident_acks"
+SQL_INSERT_ACK = "stocksync/insert_incident_ack"
+SQL_RUN_FIGURES = "stocksync/select_run_figures"
+SQL_PREVIOUS_APPLIED = "stocksync/select_previous_applied_run"
+INCIDENT_DAYS = 30          # the incidents page groups the failures of these last days
+INCIDENT_OCCURRENCES = 5000  # at most this many of them, newest first
+FORM_MAX_BYTES = 16 * 1024   # an acknowledgement's form body: a note of 1000 characters fits with room
 ERROR_TITLES = {400: "Bad request", 401: "Login required", 403: "Not allowed", 404: "Not found",
                 405: "Method not allowed", 500: "Internal error", 503: "Shop database unreachable"}
 PLAN_OUTCOMES = ("changed", "clamped", "unchanged", "stale", "unknown")
@@ -210,6 +221,29 @@ def render_refused_page(dag_id: str, run_id: str, alerts: list[dict[str, Any]], 
                           failed_task=first.get("task_id") or "freeze_checkout", error=first.get("error"))
     return render("refused.html", dag_id=dag_id, run_id=run_id, alerts=alerts, taken=taken, owner=owner,
                   story=story, dag_label=runview.dag_label(dag_id), airflow_run=runview.run_href(dag_id, run_id, base))
+
+
+def render_incidents_page(incidents: list[Any], *, occurrences: int, may_acknowledge: bool,
+                          error: str | None = None) -> str:
+    """The incidents: failures grouped by cause, open ones first, each with its acknowledgement form."""
+    from include.stocksync.ops.incidents import NOTE_MAX, RUNS_SHOWN
+    from include.stocksync.ui import runview
+    from include.stocksync.ui.pages import render
+
+    return render("incidents.html", incidents=incidents, occurrences=occurrences, may_acknowledge=may_acknowledge,
+                  open_count=sum(1 for i in incidents if not i.acknowledged), days=INCIDENT_DAYS,
+                  runs_shown=RUNS_SHOWN, note_max=NOTE_MAX, error=error,
+                  run_href=lambda dag_id, run_id: f"runs/{runview.q(dag_id)}/{runview.q(run_id)}")
+
+
+def render_compare_page(this: dict[str, Any], previous: dict[str, Any] | None) -> str:
+    """A run's figures beside the last applied run of its DAG before it."""
+    from include.stocksync.ui import compare, runview
+    from include.stocksync.ui.pages import render
+
+    return render("compare.html", this=this, previous=previous, rows=compare.rows(this, previous),
+                  dag_label=runview.dag_label(str(this["dag_id"])), this_href=f"../{runview.q(this['run_id'])}",
+                  previous_href=f"../{runview.q(previous['run_id'])}" if previous else None)
 
 
 def render_error_page(status_code: int, message: str) -> str:
@@ -464,7 +498,152 @@ def create_app() -> FastAPI:
                                                 sku=sku, zeroed=zeroed, page=page, source=source,
                                                 report_href=report))
 
+    def may_acknowledge(user: BaseUser) -> bool:
+        """The ops role: who may trigger the ops push (a viewer only reads)."""
+        from include.stocksync.airflow.roles import PUSH_DAGS
+
+        return all(get_auth_manager().is_authorized_dag(method="POST", access_entity=DagAccessEntity.RUN,
+                                                        details=DagDetails(id=dag_id), user=user)
+                   for dag_id in PUSH_DAGS)
+
+    def visible_incidents(settings: Settings, user: BaseUser) -> tuple[list[Any], int]:
+        found, occurrences = fetch_incidents(settings)
+        allowed: dict[str, bool] = {}
+        shown = [i for i in found if allowed.setdefault(i.dag_id, can_read_runs(user, i.dag_id))]
+        return shown, occurrences
+
+    @app.get("/incidents", response_class=HTMLResponse)
+    def incidents_page(user: UserDep, settings: SettingsDep) -> Response:
+        try:
+            found, occurrences = visible_incidents(settings, user)
+        except Exception:
+            return _unreachable()
+        return HTMLResponse(render_incidents_page(found, occurrences=occurrences,
+                                                  may_acknowledge=may_acknowledge(user)))
+
+    @app.post("/incidents/{fingerprint}/acknowledge")
+    async def acknowledge(request: Request, fingerprint: str, user: UserDep, settings: SettingsDep) -> Response:
+        """Record who (the logged-in user, never a form field) acknowledged an incident, when, and their note."""
+        from datetime import datetime
+
+        from include.stocksync.ops.incidents import FINGERPRINT, check_note
+
+        if not same_origin(request):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "Acknowledge from the Stock sync page of this server "
+                                                           "(the request came from another site)")
+        if not may_acknowledge(user):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "Only the ops role may acknowledge incidents")
+        if not FINGERPRINT.fullmatch(fingerprint):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "No such incident")
+        form = await read_form(request)
+        try:
+            note = check_note(form.get("note"))
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+        try:
+            found, _ = visible_incidents(settings, user)
+        except Exception:
+            return _unreachable()
+        incident = next((i for i in found if i.fingerprint == fingerprint), None)
+        if incident is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"No incident of the last {INCIDENT_DAYS} days has this "
+                                                           "fingerprint, or you may not read its DAG")
+        try:  # what the person was shown; a later occurrence than that keeps (or makes) the incident open
+            seen = datetime.fromisoformat(form.get("seen_until") or "")
+        except ValueError:
+            seen = incident.last_seen
+        seen_until = min(seen, incident.last_seen) if seen.tzinfo else incident.last_seen
+        record_acknowledgement(settings, fingerprint, str(user.get_name())[:256], note, seen_until)
+        return RedirectResponse(f"../../incidents#incident-{fingerprint}", status_code=status.HTTP_303_SEE_OTHER)
+
+    @app.get("/runs/{dag_id}/{run_id}/compare", response_class=HTMLResponse)
+    def run_compare(dag_id: str, run_id: str, user: UserDep, settings: SettingsDep) -> Response:
+        """A run's figures beside the last applied run of the same DAG before it."""
+        if not can_read_runs(user, dag_id):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "Not allowed to read runs of this DAG")
+        try:
+            this, previous = fetch_comparison(settings, dag_id, run_id)
+        except LookupError as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        except Exception:
+            return _unreachable()
+        return HTMLResponse(render_compare_page(this, previous))
+
     return app
+
+
+def fetch_incidents(settings: "Settings") -> tuple[list[Any], int]:
+    """The incidents of the last INCIDENT_DAYS days with their latest acknowledgement, and how many
+    occurrences they group."""
+    from datetime import datetime, timedelta, timezone
+
+    from include.stocksync.ops import incidents
+    from include.stocksync.store.db import query
+
+    since = datetime.now(timezone.utc) - timedelta(days=INCIDENT_DAYS)
+    with _shop_cursor(settings) as cur:
+        rows = cur.execute(query(SQL_INCIDENT_ALERTS), {"since": since, "limit": INCIDENT_OCCURRENCES}).fetchall()
+        grouped = incidents.group(rows)
+        acks = cur.execute(query(SQL_INCIDENT_ACKS),
+                           {"fingerprints": [i.fingerprint for i in grouped]}).fetchall() if grouped else []
+    return incidents.with_acks(grouped, acks), len(rows)
+
+
+def record_acknowledgement(settings: "Settings", fingerprint: str, who: str, note: str, seen_until: Any) -> None:
+    from include.stocksync.store.db import query
+
+    with _shop_cursor(settings) as cur:
+        cur.execute(query(SQL_INSERT_ACK), {"fingerprint": fingerprint, "acknowledged_by": who,
+                                             "seen_until": seen_until, "note": note})
+        cur.connection.commit()
+
+
+def fetch_comparison(settings: "Settings", dag_id: str, run_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A run's figures and those of the last applied run of its DAG before it (None: there is none).
+    LookupError when the run is not this DAG's."""
+    from include.stocksync.store.db import query
+
+    figures = query(SQL_RUN_FIGURES, movement=query("stocksync/select_run_movement"))
+    with _shop_cursor(settings) as cur:
+        this = cur.execute(figures, {"run_id": run_id}).fetchone()
+        if this is None or this["dag_id"] != dag_id:
+            raise LookupError("No stock sync run of this DAG with this run id")
+        found = cur.execute(query(SQL_PREVIOUS_APPLIED), {"run_id": run_id}).fetchone()
+        previous = cur.execute(figures, {"run_id": found["run_id"]}).fetchone() if found else None
+    return this, previous
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """A urlencoded form body, read at most FORM_MAX_BYTES (413 beyond), each field once."""
+    from urllib.parse import parse_qs
+
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                            "Send the form as application/x-www-form-urlencoded")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > FORM_MAX_BYTES:
+            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                                f"The form is larger than {FORM_MAX_BYTES} bytes")
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=10)
+    except (UnicodeDecodeError, ValueError):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "The form is not UTF-8 url-encoded fields") from None
+    return {name: values[0] for name, values in fields.items() if len(values) == 1}
+
+
+def same_origin(request: Request) -> bool:
+    """A state-changing request from our own pages, not another site riding the login cookie: a
+    browser's `Sec-Fetch-Site` says same-origin, or its `Origin` is this server's; a client that
+    sends neither must authenticate with a bearer token (which no other site can make a browser send)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site == "same-origin"
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return origin == f"{request.url.scheme}://{request.url.netloc}"
+    return request.headers.get("authorization", "").lower().startswith("bearer ")
 
 
 def fetch_plan(settings: "Settings", dag_id: str, run_id: str, *, outcome: str | None, sku: str | None, zeroed: bool,

@@ -106,6 +106,7 @@ def run_row(run: Mapping[str, Any], *, report_href: str | None, base: str, in_ai
         "verdict": runview.checks_verdict(run), "took": took, "dag_label": runview.dag_label(dag_id),
         "movement": movement, "checkout": runview.checkout_phrase(run, short=True) + _held_by_other(run),
         "report_href": page_href, "has_report": report_href is not None,
+        "compare_href": f"runs/{_q(dag_id)}/{_q(run_id)}/compare" if recorded else None,
         "airflow_href": runview.run_href(dag_id, run_id, base) if in_airflow else None,
         "log_href": runview.task_href(dag_id, run_id, task, base) if task and in_airflow else None,
         "full_text": story.sentence + (f"\n\n{cause}" if (cause := run.get("first_error") or run.get("error")) else ""),

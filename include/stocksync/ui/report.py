@@ -223,7 +223,8 @@ def report_page(run_id: str, run: dict[str, Any], *, checks: Sequence[dict[str, 
                "task_log": runview.task_href(dag_id, run_id, story.task_id, base) if story.task_id else None,
                "plan": runview.plan_href(dag_id, run_id, base) if has_plan_table or has_plan else None,
                "zeroed": runview.plan_href(dag_id, run_id, base, zeroed=1),
-               "page": runview.page_href(dag_id, run_id, base)})
+               "page": runview.page_href(dag_id, run_id, base),
+               "compare": f"{runview.page_href(dag_id, run_id, base)}/compare"})
 
 
 def _timestamp(value: Any) -> Any:
