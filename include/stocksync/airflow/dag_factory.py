@@ -13,7 +13,7 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import DAG, Param, dag, setup, task, teardown
 from airflow.sdk.exceptions import AirflowFailException
@@ -33,6 +33,9 @@ from include.stocksync.config.settings import (
 )
 from include.stocksync.domain.contract import SKU_MAX_LENGTH
 from include.stocksync.ui.report import report_file, report_url
+
+if TYPE_CHECKING:
+    from include.stocksync.shop.port import ShopPort
 
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 OWNER = "stocksync"
@@ -104,11 +107,18 @@ def _fail_fast() -> Iterator[None]:
         raise
 
 
-def _shop_dsn() -> str:
-    """The shop database of this deployment (connection ids are deployment settings, not a run's)."""
-    from include.stocksync.airflow.connections import postgres_dsn
+def _stocksync_dsn() -> str:
+    """stocksync's own database of this deployment (connection ids are deployment settings, not a run's)."""
+    from include.stocksync.airflow.connections import stocksync_dsn
 
-    return postgres_dsn(load_settings().shop_conn_id)
+    return stocksync_dsn(load_settings())
+
+
+def _shop() -> ShopPort:
+    """The deployment's shop, behind the shop port (`shop_platform` over `shop_conn_id`)."""
+    from include.stocksync.airflow.connections import shop_port
+
+    return shop_port(load_settings())
 
 
 def _note_lost_tries(run_id: str | None, dag: Any, ti: Any, stage: str) -> None:
@@ -116,7 +126,7 @@ def _note_lost_tries(run_id: str | None, dag: Any, ti: Any, stage: str) -> None:
     and alerted by this try (lifecycle.note_lost_tries)."""
     from include.stocksync.runs.lifecycle import note_lost_tries
 
-    note_lost_tries(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id, task_id=ti.task_id, stage=stage,
+    note_lost_tries(_stocksync_dsn(), run_id=str(run_id), dag_id=dag.dag_id, task_id=ti.task_id, stage=stage,
                     try_number=getattr(ti, "try_number", None))
 
 
@@ -133,7 +143,7 @@ def default_args(settings: Settings, *, defer_alerts: bool = True) -> dict[str, 
         "execution_timeout": timedelta(seconds=settings.operations.default_task_timeout_seconds),
         "on_failure_callback": SyncFailureNotifier(http_conn_id=settings.alerts_conn_id,
                                                    endpoint=settings.alerts_endpoint,
-                                                   shop_conn_id=settings.shop_conn_id,
+                                                   shop_conn_id=settings.stocksync_conn_id or settings.shop_conn_id,
                                                    defer_delivery=defer_alerts),
     }
 
@@ -196,8 +206,8 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
             run_settings, options = _resolve(params or {}, dag_run, ops)
             with _fail_fast():
-                return pipeline.freeze_checkout(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id,
-                                                settings=run_settings, options=options,
+                return pipeline.freeze_checkout(_stocksync_dsn(), run_id=str(run_id), dag_id=dag.dag_id,
+                                                settings=run_settings, options=options, shop=_shop(),
                                                 triggered_by=getattr(dag_run, "triggering_user_name", None))
 
         @task
@@ -218,7 +228,8 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             hook = HttpHook(method="GET", http_conn_id=wms_conn_id)
             session = hook.get_conn(headers={"Authorization": f"Bearer {wms_conn.password}"})
             with _fail_fast():
-                result = pipeline.extract(_shop_dsn(), run_id=str(run_id), session=session, base_url=hook.base_url)
+                result = pipeline.extract(_stocksync_dsn(), run_id=str(run_id), session=session, base_url=hook.base_url,
+                                          shop=_shop())
             return result.as_dict()
 
         @task
@@ -230,7 +241,7 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
             _note_lost_tries(run_id, dag, ti, "validate")
             with _fail_fast():
-                result = pipeline.validate(_shop_dsn(), run_id=str(run_id))
+                result = pipeline.validate(_stocksync_dsn(), run_id=str(run_id), shop=_shop())
             return {"rows": result.rows, "valid": result.valid, "quarantined": result.quarantined,
                     "staging_table": extracted["staging_table"]}
 
@@ -243,7 +254,7 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
             _note_lost_tries(run_id, dag, ti, "merge")
             with _fail_fast():
-                plan = pipeline.merge(_shop_dsn(), run_id=str(run_id))
+                plan = pipeline.merge(_stocksync_dsn(), run_id=str(run_id), shop=_shop())
             return plan.as_dict()
 
         @task(pool=WRITER_POOL)
@@ -256,7 +267,8 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
             _note_lost_tries(run_id, dag, ti, "load")
             with _fail_fast():
-                return pipeline.load_stock(_shop_dsn(), run_id=str(run_id), plan_table=plan["plan_table"])
+                return pipeline.load_stock(_stocksync_dsn(), run_id=str(run_id), plan_table=plan["plan_table"],
+                                           shop=_shop())
 
         @teardown
         def release_freeze(frozen: dict[str, Any], run_id: str | None = None, dag: Any = None) -> dict[str, Any]:
@@ -264,7 +276,7 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             close the run record and write the run report. Runs whatever failed."""
             from include.stocksync.sync import pipeline
 
-            return pipeline.release_freeze(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id)
+            return pipeline.release_freeze(_stocksync_dsn(), run_id=str(run_id), dag_id=dag.dag_id, shop=_shop())
 
         # --- issue 13: the drift the load corrected, and its alert when far above the trend ---------
         @task
@@ -275,11 +287,11 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             from include.stocksync.ops.notices import post_alert
             from include.stocksync.sync import drift
 
-            row = drift.recorded(_shop_dsn(), str(run_id))
+            row = drift.recorded(_stocksync_dsn(), str(run_id))
             payload = drift.alert_payload(row) if row else None
             if payload is not None:
                 run_settings = load_settings()
-                post_alert(_shop_dsn(), payload, conn_id=run_settings.alerts_conn_id,
+                post_alert(_stocksync_dsn(), payload, conn_id=run_settings.alerts_conn_id,
                            endpoint=run_settings.alerts_endpoint, run_id=str(run_id), dag_id=dag.dag_id,
                            task_id="judge_drift", try_number=getattr(ti, "try_number", None))
             return {k: (str(v) if k == "night" else v) for k, v in row.items()} if row else None

@@ -157,7 +157,7 @@ class WmsFileSensor(BaseSensorOperator):
         return started + timedelta(seconds=seconds)
 
     def _refuse(self, context: Any) -> None:
-        from include.stocksync.airflow.dag_factory import _shop_dsn
+        from include.stocksync.airflow.dag_factory import _stocksync_dsn
         from include.stocksync.sync.file_drop import refuse_at_deadline
 
         fs = self._settings()
@@ -166,7 +166,7 @@ class WmsFileSensor(BaseSensorOperator):
         if started.tzinfo is None:
             started = started.replace(tzinfo=timezone.utc)
         try:
-            dsn: str | None = _shop_dsn()
+            dsn: str | None = _stocksync_dsn()
         except Exception:  # the refusal and its alert go on without the record
             log.exception("no shop database to record the refusal in")
             dsn = None
@@ -182,7 +182,7 @@ def wire_file_source(freeze_checkout: Callable[[], Any], release_freeze: Callabl
     Returns what `work` returns (the load's output)."""
     from airflow.sdk import task, teardown
 
-    from include.stocksync.airflow.dag_factory import _fail_fast, _shop_dsn, default_args
+    from include.stocksync.airflow.dag_factory import _fail_fast, _shop, _stocksync_dsn, default_args
     from include.stocksync.config.settings import load_settings
 
     @task(task_id="extract_wms_counts")
@@ -193,7 +193,8 @@ def wire_file_source(freeze_checkout: Callable[[], Any], release_freeze: Callabl
         from include.stocksync.sync import file_drop
 
         with _fail_fast():
-            return file_drop.extract_file(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id, found=found).as_dict()
+            return file_drop.extract_file(_stocksync_dsn(), run_id=str(run_id), dag_id=dag.dag_id, found=found,
+                                          shop=_shop()).as_dict()
 
     @teardown
     def settle_wms_file(found: dict[str, Any], released: Any, run_id: str | None = None,
@@ -202,7 +203,7 @@ def wire_file_source(freeze_checkout: Callable[[], Any], release_freeze: Callabl
         rejected/<date>/ with its reason (a permanent failure); leave it for the next run otherwise."""
         from include.stocksync.sync import file_drop
 
-        return file_drop.settle(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id)
+        return file_drop.settle(_stocksync_dsn(), run_id=str(run_id), dag_id=dag.dag_id)
 
     # no teardown follows a failed wait (the setup never ran): its alert goes out at once
     now_alerts = default_args(load_settings(), defer_alerts=False)["on_failure_callback"]

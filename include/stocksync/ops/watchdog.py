@@ -26,6 +26,7 @@ from include.stocksync.ops import delivery
 from include.stocksync.runs import lifecycle
 from include.stocksync.runs import record as runs
 from include.stocksync.shop import freeze
+from include.stocksync.shop.port import ShopPort
 from include.stocksync.store.db import connect, execute_file
 
 log = logging.getLogger(__name__)
@@ -34,14 +35,16 @@ WATCHDOG_DAG_ID = lifecycle.WATCHDOG
 
 
 def reap_dead_runs(dsn: str, settings: Settings,
-                   lookup: lifecycle.AirflowLookup | None = lifecycle.airflow_view) -> dict[str, Any]:
+                   lookup: lifecycle.AirflowLookup | None = lifecycle.airflow_view,
+                   shop: ShopPort | None = None) -> dict[str, Any]:
     """Declare dead runs dead and release orphaned freezes (see lifecycle.py), asking Airflow first
-    (`lookup`) so a run whose lost task Airflow is about to retry is left alone; alert each."""
+    (`lookup`) so a run whose lost task Airflow is about to retry is left alone; alert each.
+    `shop`: the shop port (none: the reference shop in stocksync's database)."""
     with connect(dsn) as conn:
-        dead = lifecycle.reap_dead_runs(conn, settings, lookup=lookup)
+        dead = lifecycle.reap_dead_runs(conn, settings, lookup=lookup, shop=shop)
         lifecycle.record_found(conn, settings, dead, found_by=WATCHDOG_DAG_ID, found_by_dag=WATCHDOG_DAG_ID,
                                task_id="reap_dead_runs", kind=delivery.RUN_ABANDONED)
-        orphans = lifecycle.release_orphan_freezes(conn, settings, found_by=WATCHDOG_DAG_ID, lookup=lookup)
+        orphans = lifecycle.release_orphan_freezes(conn, settings, found_by=WATCHDOG_DAG_ID, lookup=lookup, shop=shop)
         lifecycle.record_found(conn, settings, orphans, found_by=WATCHDOG_DAG_ID, found_by_dag=WATCHDOG_DAG_ID,
                                task_id="reap_dead_runs", kind=delivery.ORPHANED_FREEZE)
         conn.commit()
@@ -63,15 +66,16 @@ def _rewrite_report(conn: Any, run_id: str) -> None:
         log.warning("watchdog: could not rewrite the report of run %s", run_id, exc_info=True)
 
 
-def check_freezes(dsn: str, settings: Settings) -> dict[str, Any]:
-    """Alert (once per freeze) every freeze that has kept checkout closed longer than the bound."""
+def check_freezes(dsn: str, settings: Settings, shop: ShopPort | None = None) -> dict[str, Any]:
+    """Alert (once per freeze) every freeze that has kept checkout closed longer than the bound.
+    `shop`: the shop port (none: the reference shop in stocksync's database)."""
     bound = settings.operations.freeze_alert_after_seconds
     alerted = []
     with connect(dsn) as conn:
         row = execute_file(conn, "stocksync/select_clock").fetchone()
         assert row is not None
         now = row[0]
-        for freeze_id, reason, _, set_by, set_at, expires_at in freeze.active_freezes(conn):
+        for freeze_id, reason, _, set_by, set_at, expires_at in freeze.active_freezes(conn if shop is None else shop):
             age = (now - set_at).total_seconds()
             subject = f"freeze:{freeze_id}:{set_at.isoformat()}"  # a freeze id reused after a reset is another freeze
             if age <= bound or delivery.already_alerted(conn, delivery.FREEZE_OVERDUE, subject):
@@ -102,7 +106,14 @@ def build_watchdog_dag() -> Any:
     """The `stocksync_watchdog` DAG (dags/stocksync_watchdog.py)."""
     from airflow.sdk import dag, task
 
-    from include.stocksync.airflow.dag_factory import START_DATE, _fail_fast, _shop_dsn, bound_tasks, default_args
+    from include.stocksync.airflow.dag_factory import (
+        START_DATE,
+        _fail_fast,
+        _shop,
+        _stocksync_dsn,
+        bound_tasks,
+        default_args,
+    )
     from include.stocksync.config.settings import load_settings
 
     settings = load_settings()
@@ -116,19 +127,19 @@ def build_watchdog_dag() -> Any:
             """Declare dead the sync runs that stopped beating without their teardown, releasing their
             freezes (never a manual one), and alert each."""
             with _fail_fast():  # a permanent error (a broken shop database) fails at once, alerted
-                return reap_dead_runs(_shop_dsn(), load_settings())
+                return reap_dead_runs(_stocksync_dsn(), load_settings(), shop=_shop())
 
         @task(trigger_rule="all_done")
         def check_freezes_task() -> dict[str, Any]:
             """Alert once per freeze that has kept checkout closed longer than the configured bound."""
             with _fail_fast():
-                return check_freezes(_shop_dsn(), load_settings())
+                return check_freezes(_stocksync_dsn(), load_settings(), shop=_shop())
 
         @task(trigger_rule="all_done")
         def retry_alerts_task() -> dict[str, Any]:
             """Send the watchdog's alerts and retry every alert that could not be delivered."""
             with _fail_fast():
-                return retry_alerts(_shop_dsn(), load_settings())
+                return retry_alerts(_stocksync_dsn(), load_settings())
 
         reap = reap_dead_runs_task.override(task_id="reap_dead_runs")()
         check = check_freezes_task.override(task_id="check_freezes")()

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from include.stocksync.domain.errors import PermanentError, TransientError
 
@@ -122,9 +122,9 @@ class Freeze:
     shopper_message: str
 
 
-@dataclass(frozen=True)
-class ActiveFreeze:
-    """A freeze that closes checkout right now."""
+class ActiveFreeze(NamedTuple):
+    """A freeze that closes checkout right now (a tuple too: freeze_id, reason, shopper_message,
+    set_by, set_at, expires_at)."""
 
     freeze_id: int
     reason: str

@@ -11,6 +11,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+import psycopg
+from psycopg.conninfo import make_conninfo
+
 from include.stocksync.domain.errors import PermanentError
 from include.stocksync.shop.port import ShopPort
 
@@ -35,3 +38,19 @@ def open_shop(dsn: str, platform: str = DEFAULT_PLATFORM, **options: Any) -> Sho
     factory = getattr(import_module(module_name), factory_name)
     shop: ShopPort = factory(dsn, **options)
     return shop
+
+
+def same_database(conn: psycopg.Connection) -> str:
+    """A DSN of the database `conn` is connected to (its libpq parameters, password included)."""
+    return make_conninfo(conn.info.dsn, password=conn.info.password)
+
+
+def shop_in_same_database(conn: psycopg.Connection) -> ShopPort:
+    """The reference shop in the database `conn` is connected to (the single-database layout of the
+    unit tests and of callers that pass no port): its own connections, never `conn`'s transaction."""
+    return open_shop(same_database(conn))
+
+
+def as_shop(shop: ShopPort | psycopg.Connection) -> ShopPort:
+    """`shop` itself, or for a connection the reference shop in that connection's database."""
+    return shop_in_same_database(shop) if isinstance(shop, psycopg.Connection) else shop

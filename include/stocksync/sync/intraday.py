@@ -42,6 +42,7 @@ from include.stocksync.config.settings import Settings
 from include.stocksync.ops import delivery
 from include.stocksync.runs import record as runs
 from include.stocksync.runs.record import OUTCOMES, get_run
+from include.stocksync.shop.port import ShopPort
 from include.stocksync.store.db import connect, execute_file, query
 from include.stocksync.sync import pipeline
 from include.stocksync.sync.apply import apply_plan
@@ -238,7 +239,7 @@ def _running(dsn: str, run_id: str) -> tuple[dict[str, Any], Settings] | None:
     return run, runs.spec_of(run).settings
 
 
-def validate_delta(dsn: str, *, run_id: str) -> dict[str, Any] | None:
+def validate_delta(dsn: str, *, run_id: str, shop: ShopPort | None = None) -> dict[str, Any] | None:
     """The nightly's data-quality suite on the staged delta, scaled (no row-count band)."""
     found = _running(dsn, run_id)
     if found is None:
@@ -246,7 +247,7 @@ def validate_delta(dsn: str, *, run_id: str) -> dict[str, Any] | None:
     run, settings = found
     with runs.step(dsn, run_id, "validate", keep_on_failure=(ValidationFailed,)) as conn:
         try:
-            result = validate_counts(conn, run_id, run["staging_table"], settings, delta=True)
+            result = validate_counts(conn, run_id, run["staging_table"], settings, delta=True, shop=shop)
         except ValidationFailed:
             runs.record_validation(conn, run_id, False)
             raise
@@ -272,14 +273,15 @@ def delta_guard(figures: dict[str, int], settings: Settings) -> list[Guardrail]:
     ]
 
 
-def merge_delta(dsn: str, *, run_id: str) -> dict[str, Any] | None:
+def merge_delta(dsn: str, *, run_id: str, shop: ShopPort | None = None) -> dict[str, Any] | None:
     found = _running(dsn, run_id)
     if found is None:
         return None
     run, settings = found
     with runs.step(dsn, run_id, "merge", keep_on_failure=(GuardrailFailed,)) as conn:
-        plan = build_plan(conn, run_id, run["staging_table"], settings, pipeline.run_watermark(run, settings))
-        guards = delta_guard(metrics(conn, plan.plan_table), settings)
+        plan = build_plan(conn, run_id, run["staging_table"], settings, pipeline.run_watermark(run, settings),
+                          shop=shop)
+        guards = delta_guard(metrics(conn, plan.plan_table, run_id), settings)
         with conn.cursor() as cur:
             cur.executemany(query("stocksync/upsert_dq_result"), [
                 {"run_id": run_id, "check_name": f"guardrail:{g.name}", "success": g.success, "policy": "fail",
@@ -292,7 +294,7 @@ def merge_delta(dsn: str, *, run_id: str) -> dict[str, Any] | None:
     return plan.as_dict()
 
 
-def apply_delta(dsn: str, *, run_id: str) -> dict[str, Any] | None:
+def apply_delta(dsn: str, *, run_id: str, shop: ShopPort | None = None) -> dict[str, Any] | None:
     """The atomic, seq-guarded apply; no freeze (the apply's table lock only)."""
     run = get_run(dsn, run_id)
     if not run.get("staging_table"):
@@ -304,13 +306,13 @@ def apply_delta(dsn: str, *, run_id: str) -> dict[str, Any] | None:
     settings = runs.spec_of(run).settings
     with runs.step(dsn, run_id, "load") as conn:
         result = apply_plan(conn, run_id=run_id, snapshot_id=run["snapshot_id"], plan_table=plan_table(run_id),
-                            settings=settings, watermark=pipeline.run_watermark(run, settings))
+                            settings=settings, watermark=pipeline.run_watermark(run, settings), shop=shop)
     return result.as_dict()
 
 
-def close(dsn: str, *, run_id: str) -> dict[str, Any]:
+def close(dsn: str, *, run_id: str, shop: ShopPort | None = None) -> dict[str, Any]:
     """The teardown: close the record, write the report, drop expired staging (as the nightly's)."""
-    return pipeline.release_freeze(dsn, run_id=run_id, dag_id=DAG_ID)
+    return pipeline.release_freeze(dsn, run_id=run_id, dag_id=DAG_ID, shop=shop)
 
 
 def mark_gap_alerted(dsn: str, run_id: str) -> None:
