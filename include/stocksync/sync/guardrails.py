@@ -56,10 +56,10 @@ class Guardrail:
         return asdict(self)
 
 
-def metrics(conn: psycopg.Connection, plan_table: str, run_id: str) -> dict[str, int]:
+def metrics(conn: psycopg.Connection, plan_table: str) -> dict[str, int]:
     """The plan's figures; the enabled catalog is the run's copy of the shop's (shop_mirror.py)."""
     cur = conn.execute(query("stocksync/select_guardrail_metrics", plan=plan_table,
-                             enabled_skus=ShopMirror(run_id).enabled_skus()))
+                             enabled_skus=ShopMirror.of_plan(plan_table).enabled_skus()))
     row = cur.fetchone()
     assert row is not None and cur.description is not None
     return {col.name: int(value or 0) for col, value in zip(cur.description, row, strict=True)}
@@ -120,7 +120,7 @@ def check_plan(conn: psycopg.Connection, run_id: str, plan_table: str, settings:
                subset: bool = False, override_reason: str | None = None) -> list[Guardrail]:
     """Evaluate the plan and record each guardrail with the run's data-quality results (an
     overridden failure as `overridden`). The caller decides whether a failure stops the run."""
-    results = evaluate(metrics(conn, plan_table, run_id), settings, subset)
+    results = evaluate(metrics(conn, plan_table), settings, subset)
     policy = "overridden" if override_reason else "fail"
     with conn.cursor() as cur:
         cur.executemany(query("stocksync/upsert_dq_result"), [

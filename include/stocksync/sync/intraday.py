@@ -281,7 +281,7 @@ def merge_delta(dsn: str, *, run_id: str, shop: ShopPort | None = None) -> dict[
     with runs.step(dsn, run_id, "merge", keep_on_failure=(GuardrailFailed,)) as conn:
         plan = build_plan(conn, run_id, run["staging_table"], settings, pipeline.run_watermark(run, settings),
                           shop=shop)
-        guards = delta_guard(metrics(conn, plan.plan_table, run_id), settings)
+        guards = delta_guard(metrics(conn, plan.plan_table), settings)
         with conn.cursor() as cur:
             cur.executemany(query("stocksync/upsert_dq_result"), [
                 {"run_id": run_id, "check_name": f"guardrail:{g.name}", "success": g.success, "policy": "fail",

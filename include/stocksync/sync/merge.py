@@ -23,7 +23,7 @@ from include.stocksync.domain.errors import PermanentError
 from include.stocksync.shop.port import DemandQuery, ShopPort, StagingSink
 from include.stocksync.shop.registry import shop_in_same_database
 from include.stocksync.store.db import query, run_key
-from include.stocksync.sync.shop_mirror import ShopMirror, mirror_stock
+from include.stocksync.sync.shop_mirror import PLAN_PREFIX, ShopMirror, mirror_stock
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def demand_params(settings: Settings, watermark: Watermark) -> dict[str, Any]:
 
 
 def plan_table(run_id: str) -> str:
-    return f"plan_{run_key(run_id)}"
+    return f"{PLAN_PREFIX}{run_key(run_id)}"
 
 
 def demand_query(params: dict[str, Any]) -> DemandQuery:

@@ -23,21 +23,34 @@ from include.stocksync.store.db import STAGING_SCHEMA, query, run_key
 
 CATALOG_PREFIX = "shop_catalog_"
 STOCK_PREFIX = "shop_stock_"
+PLAN_PREFIX = "plan_"  # merge.plan_table
 
 
 @dataclass(frozen=True)
 class ShopMirror:
-    """A run's copies of the shop's catalog and stock in stocksync's schema."""
+    """A run's copies of the shop's catalog and stock in stocksync's schema, named by the run's key
+    (the same key as its plan table, `plan_<key>`)."""
 
-    run_id: str
+    key: str
+
+    @classmethod
+    def of_run(cls, run_id: str) -> ShopMirror:
+        return cls(run_key(run_id))
+
+    @classmethod
+    def of_plan(cls, plan_table: str) -> ShopMirror:
+        """The copies of the run whose plan is `plan_table` (`plan_<run key>`)."""
+        if not plan_table.startswith(PLAN_PREFIX):
+            raise ValueError(f"not a plan table: {plan_table!r} (plan_<run key>)")
+        return cls(plan_table.removeprefix(PLAN_PREFIX))
 
     @property
     def catalog_table(self) -> sql.Identifier:
-        return sql.Identifier(STAGING_SCHEMA, CATALOG_PREFIX + run_key(self.run_id))
+        return sql.Identifier(STAGING_SCHEMA, CATALOG_PREFIX + self.key)
 
     @property
     def stock_table(self) -> sql.Identifier:
-        return sql.Identifier(STAGING_SCHEMA, STOCK_PREFIX + run_key(self.run_id))
+        return sql.Identifier(STAGING_SCHEMA, STOCK_PREFIX + self.key)
 
     def catalog(self) -> sql.Composed:
         """`(sku, enabled)`: what `shop/select_catalog_skus` returned."""
@@ -73,7 +86,7 @@ def mirror_catalog(conn: psycopg.Connection, shop: ShopPort, run_id: str) -> Sho
     """The run's copy of the shop's catalog, taken once per run. Copied and committed on a
     connection of its own (a copy, safe to keep whatever the step does), so the validation's
     side-by-side passes, which read on connections of their own, see it."""
-    mirror = ShopMirror(run_id)
+    mirror = ShopMirror.of_run(run_id)
     if not has_catalog(conn, mirror):
         with psycopg.connect(same_database(conn), application_name="stocksync") as own:
             own.execute(query("stocksync/create_shop_catalog", catalog=mirror.catalog_table))

@@ -164,7 +164,7 @@ def _flagged_skus(cur: psycopg.Cursor[dict[str, Any]], run: dict[str, Any], chec
     raw = run.get("staging_table")
     if not raw:
         return []
-    copy = ShopMirror(str(run["run_id"]))  # the run's copy of the shop's catalog (shop_mirror.py)
+    copy = ShopMirror.of_run(str(run["run_id"]))  # the run's copy of the shop's catalog (shop_mirror.py)
     for table in (f"stocksync.{raw}", copy.catalog_table.as_string(cur.connection)):
         present = cur.execute(query("stocksync/select_table_exists"), {"name": table}).fetchone()
         if not present or not present["present"]:
