@@ -82,11 +82,20 @@ class WmsAdmin:
 
 
 def reset_shop(conn: psycopg.Connection) -> None:
-    """Empty the demo shop and stocksync's history (demo databases only)."""
+    """Empty the demo shop and, when this database holds it too, stocksync's history (demo
+    databases only; a shop in a database of its own has no stocksync schema)."""
     conn.execute("TRUNCATE shop.order_lines, shop.orders, shop.cart_lines, shop.carts, shop.checkout_freezes, "
-                 "shop.stock, shop.products, stocksync.sku_audit, stocksync.dq_results, "
-                 "stocksync.applied_snapshots, stocksync.sync_runs, "
-                 # the order push's records are keyed by shop order ids, which restart here
+                 "shop.stock, shop.products RESTART IDENTITY CASCADE")
+    row = conn.execute("SELECT to_regclass('stocksync.sync_runs') IS NOT NULL").fetchone()
+    if row and row[0]:
+        reset_history(conn)
+
+
+def reset_history(conn: psycopg.Connection) -> None:
+    """Empty stocksync's history (demo databases only)."""
+    conn.execute("TRUNCATE stocksync.sku_audit, stocksync.dq_results, stocksync.applied_snapshots, "
+                 "stocksync.sync_runs, "
+                 # the order push's records are keyed by shop order ids, which restart with the shop
                  "stocksync.order_pushes, stocksync.order_dead_letters, stocksync.order_push_runs "
                  "RESTART IDENTITY CASCADE")
 

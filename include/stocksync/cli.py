@@ -30,6 +30,7 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 Handler = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {}
@@ -100,7 +101,20 @@ def _orders_dsn(args: argparse.Namespace) -> str:
         return dsn
     from include.stocksync.config.settings import process_settings
 
-    return _connection_dsn(process_settings().shop_conn_id)
+    settings = process_settings()  # stocksync's own database holds the queue and the dead letters
+    return _connection_dsn(settings.stocksync_conn_id or settings.shop_conn_id)
+
+
+def _orders_shop() -> Any:
+    """The shop the push reads orders from and acknowledges in: None when it lives in stocksync's
+    database (the single-database layout), else its port over `shop_conn_id`."""
+    from include.stocksync.config.settings import process_settings
+    from include.stocksync.shop.registry import open_shop
+
+    settings = process_settings()
+    if not settings.stocksync_conn_id:
+        return None
+    return open_shop(_connection_dsn(settings.shop_conn_id), settings.shop_platform)
 
 
 def orders_main(argv: list[str]) -> int:
@@ -111,8 +125,8 @@ def orders_main(argv: list[str]) -> int:
     from include.stocksync.sync import order_push
 
     parser.add_argument("--dsn-env", default="STOCKSYNC_SHOP_DSN",
-                        help="environment variable holding the shop database DSN (default STOCKSYNC_SHOP_DSN; "
-                             "unset: the Airflow connection of shop_conn_id)")
+                        help="environment variable holding stocksync's database DSN (default STOCKSYNC_SHOP_DSN; "
+                             "unset: the Airflow connection of stocksync_conn_id, else shop_conn_id)")
     sub = parser.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("dead-letters", help="list the held orders with the WMS's reasons")
     listing.add_argument("--limit", type=int, default=1000)
@@ -147,7 +161,7 @@ def orders_main(argv: list[str]) -> int:
     client = order_push.WmsOrders(session, os.environ.get("STOCKSYNC_WMS_URL", "http://127.0.0.1:8765"),
                        timeout=settings.loop.order_timeout_seconds)
     try:
-        result = order_push.push_orders(dsn, client, settings, run_id=args.run_id)
+        result = order_push.push_orders(dsn, client, settings, run_id=args.run_id, shop=_orders_shop())
         result.cancels_sent = order_push.push_cancellations(dsn, client, settings, run_id=args.run_id).cancels_sent
     finally:
         order_push.finish_run(dsn, args.run_id)

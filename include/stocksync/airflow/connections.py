@@ -3,6 +3,12 @@ the plugin's request handlers, never at import time)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from include.stocksync.config.settings import Settings
+    from include.stocksync.shop.port import ShopPort
+
 
 def postgres_dsn(conn_id: str) -> str:
     """The DSN of a Postgres Connection (host, port, login, password, schema = database)."""
@@ -12,3 +18,16 @@ def postgres_dsn(conn_id: str) -> str:
     conn = BaseHook.get_connection(conn_id)
     return make_conninfo(host=conn.host or "127.0.0.1", port=conn.port or 5432, user=conn.login or None,
                          password=conn.password or None, dbname=conn.schema or "postgres")
+
+
+def stocksync_dsn(settings: Settings) -> str:
+    """stocksync's own database: `stocksync_conn_id`, or when unset the shop's (`shop_conn_id`: the
+    single-database layout, where the reference shop and stocksync's schema share one database)."""
+    return postgres_dsn(settings.stocksync_conn_id or settings.shop_conn_id)
+
+
+def shop_port(settings: Settings) -> ShopPort:
+    """The deployment's shop behind the shop port: `shop_platform`'s adapter over `shop_conn_id`."""
+    from include.stocksync.shop.registry import open_shop
+
+    return open_shop(postgres_dsn(settings.shop_conn_id), settings.shop_platform)

@@ -19,7 +19,8 @@ from include.stocksync.airflow.task_support import (
     START_DATE,
     _fail_fast,
     _note_lost_tries,
-    _shop_dsn,
+    _shop,
+    _stocksync_dsn,
     airflow_view,
     bound_tasks,
     default_args,
@@ -111,8 +112,8 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
             run_settings, options = _resolve(params or {}, dag_run, ops)
             with _fail_fast():
-                return pipeline.freeze_checkout(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id,
-                                                settings=run_settings, options=options,
+                return pipeline.freeze_checkout(_stocksync_dsn(), run_id=str(run_id), dag_id=dag.dag_id,
+                                                settings=run_settings, options=options, shop=_shop(),
                                                 triggered_by=getattr(dag_run, "triggering_user_name", None),
                                                 lookup=airflow_view)
 
@@ -134,7 +135,8 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             hook = HttpHook(method="GET", http_conn_id=wms_conn_id)
             session = hook.get_conn(headers={"Authorization": f"Bearer {wms_conn.password}"})
             with _fail_fast():
-                result = pipeline.extract(_shop_dsn(), run_id=str(run_id), session=session, base_url=hook.base_url)
+                result = pipeline.extract(_stocksync_dsn(), run_id=str(run_id), session=session, base_url=hook.base_url,
+                                          shop=_shop())
             return result.as_dict()
 
         @task
@@ -146,7 +148,7 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
             _note_lost_tries(run_id, dag, ti, "validate")
             with _fail_fast():
-                result = pipeline.validate(_shop_dsn(), run_id=str(run_id))
+                result = pipeline.validate(_stocksync_dsn(), run_id=str(run_id), shop=_shop())
             return {"rows": result.rows, "valid": result.valid, "quarantined": result.quarantined,
                     "staging_table": extracted["staging_table"]}
 
@@ -159,7 +161,7 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
             _note_lost_tries(run_id, dag, ti, "merge")
             with _fail_fast():
-                plan = pipeline.merge(_shop_dsn(), run_id=str(run_id))
+                plan = pipeline.merge(_stocksync_dsn(), run_id=str(run_id), shop=_shop())
             return plan.as_dict()
 
         @task(pool=WRITER_POOL)
@@ -172,7 +174,8 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
 
             _note_lost_tries(run_id, dag, ti, "load")
             with _fail_fast():
-                return pipeline.load_stock(_shop_dsn(), run_id=str(run_id), plan_table=plan["plan_table"])
+                return pipeline.load_stock(_stocksync_dsn(), run_id=str(run_id), plan_table=plan["plan_table"],
+                                           shop=_shop())
 
         @teardown
         def release_freeze(frozen: dict[str, Any], run_id: str | None = None, dag: Any = None) -> dict[str, Any]:
@@ -180,7 +183,8 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             close the run record and write the run report. Runs whatever failed."""
             from include.stocksync.sync import pipeline
 
-            return pipeline.release_freeze(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id, lookup=airflow_view)
+            return pipeline.release_freeze(_stocksync_dsn(), run_id=str(run_id), dag_id=dag.dag_id,
+                                           lookup=airflow_view, shop=_shop())
 
         # --- the drift the load corrected, and its alert when far above the trend ---------
         @task
@@ -191,11 +195,11 @@ def build_sync_dag(*, dag_id: str, schedule: str | None, doc_md: str | None, tag
             from include.stocksync.ops.notices import post_alert
             from include.stocksync.sync import drift
 
-            row = drift.recorded(_shop_dsn(), str(run_id))
+            row = drift.recorded(_stocksync_dsn(), str(run_id))
             payload = drift.alert_payload(row) if row else None
             if payload is not None:
                 run_settings = process_settings()
-                post_alert(_shop_dsn(), payload, conn_id=run_settings.alerts_conn_id,
+                post_alert(_stocksync_dsn(), payload, conn_id=run_settings.alerts_conn_id,
                            endpoint=run_settings.alerts_endpoint, run_id=str(run_id), dag_id=dag.dag_id,
                            task_id="judge_drift", try_number=getattr(ti, "try_number", None), settings=run_settings)
             return {k: (str(v) if k == "night" else v) for k, v in row.items()} if row else None

@@ -48,7 +48,7 @@ async def nightly_deadline_missed(context: dict[str, Any] | None = None, **kwarg
 
 def record_and_send(context: dict[str, Any]) -> dict[str, Any]:
     """Record the missed deadline once per run and send it; returns what was done (the trigger's event)."""
-    from include.stocksync.airflow.connections import postgres_dsn
+    from include.stocksync.airflow.connections import stocksync_dsn
     from include.stocksync.config.settings import settings_reloaded_on_change
     from include.stocksync.ops import delivery
     from include.stocksync.store.db import connect
@@ -58,7 +58,7 @@ def record_and_send(context: dict[str, Any]) -> dict[str, Any]:
     run_id = str(dag_run.get("dag_run_id") or dag_run.get("run_id") or "?")
     dag_id = str(dag_run.get("dag_id") or "inventory_nightly_sync")
     when = (context.get("deadline") or {}).get("deadline_time")
-    dsn = postgres_dsn(settings.shop_conn_id)
+    dsn = stocksync_dsn(settings)
     subject = f"deadline:{dag_id}:{run_id}"
     with connect(dsn, connect_timeout=5) as conn:
         if delivery.already_alerted(conn, delivery.DEADLINE_MISSED, subject):

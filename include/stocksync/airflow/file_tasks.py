@@ -26,7 +26,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from include.stocksync.airflow.task_support import _fail_fast, _shop_dsn, default_args
+from include.stocksync.airflow.task_support import _fail_fast, _shop, _stocksync_dsn, default_args
 from include.stocksync.config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ class WmsFileSensor(BaseSensorOperator):
         if started.tzinfo is None:
             started = started.replace(tzinfo=timezone.utc)
         try:
-            dsn: str | None = _shop_dsn()
+            dsn: str | None = _stocksync_dsn()
         except Exception:  # the refusal and its alert go on without the record
             log.exception("no shop database to record the refusal in")
             dsn = None
@@ -193,7 +193,8 @@ def wire_file_source(settings: Settings, freeze_checkout: Callable[[], Any], rel
         from include.stocksync.sync import file_drop
 
         with _fail_fast():
-            return file_drop.extract_file(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id, found=found).as_dict()
+            return file_drop.extract_file(_stocksync_dsn(), run_id=str(run_id), dag_id=dag.dag_id, found=found,
+                                          shop=_shop()).as_dict()
 
     @teardown
     def settle_wms_file(found: dict[str, Any], released: Any, run_id: str | None = None,
@@ -202,7 +203,7 @@ def wire_file_source(settings: Settings, freeze_checkout: Callable[[], Any], rel
         rejected/<date>/ with its reason (a permanent failure); leave it for the next run otherwise."""
         from include.stocksync.sync import file_drop
 
-        return file_drop.settle(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id)
+        return file_drop.settle(_stocksync_dsn(), run_id=str(run_id), dag_id=dag.dag_id)
 
     # no teardown follows a failed wait (the setup never ran): its alert goes out at once
     now_alerts = default_args(settings, defer_alerts=False)["on_failure_callback"]

@@ -14,7 +14,14 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, dag, setup, task, teardown
 
-from include.stocksync.airflow.task_support import START_DATE, _fail_fast, _shop_dsn, airflow_view, default_args
+from include.stocksync.airflow.task_support import (
+    START_DATE,
+    _fail_fast,
+    _shop,
+    _stocksync_dsn,
+    airflow_view,
+    default_args,
+)
 from include.stocksync.config.settings import WRITER_POOL, Settings, process_settings
 from include.stocksync.ui.report import report_file, report_url
 
@@ -41,7 +48,7 @@ def _alert(settings: Settings, payload: dict[str, Any], *, run_id: str, dag_id: 
            try_number: int | None) -> None:
     from include.stocksync.ops.notices import post_alert
 
-    post_alert(_shop_dsn(), payload, conn_id=settings.alerts_conn_id, endpoint=settings.alerts_endpoint,
+    post_alert(_stocksync_dsn(), payload, conn_id=settings.alerts_conn_id, endpoint=settings.alerts_endpoint,
                run_id=run_id, dag_id=dag_id, task_id=task_id, try_number=try_number, settings=settings)
 
 
@@ -78,7 +85,7 @@ def build_orders_dag(doc_md: str | None) -> DAG:
 
                 raise AirflowFailException(f"requeue_order_ids must be a list of order ids; got {ids!r:.200}")
             run_settings = process_settings()
-            dsn = _shop_dsn()
+            dsn = _stocksync_dsn()
             session, base_url = _wms_session(run_settings, "POST")
             client = order_push.WmsOrders(session, base_url, timeout=run_settings.loop.order_timeout_seconds)
 
@@ -94,7 +101,7 @@ def build_orders_dag(doc_md: str | None) -> DAG:
             try:
                 with _fail_fast():
                     result = order_push.push_orders(dsn, client, run_settings, run_id=str(run_id),
-                                                    on_dead_letters=alert)
+                                                    on_dead_letters=alert, shop=_shop())
             except Exception as exc:
                 order_push.finish_run(dsn, str(run_id), f"{type(exc).__name__}: {exc}"[:2000])
                 raise
@@ -107,13 +114,14 @@ def build_orders_dag(doc_md: str | None) -> DAG:
             from include.stocksync.sync import order_push
 
             run_settings = process_settings()
-            dsn = _shop_dsn()
+            dsn = _stocksync_dsn()
             session, base_url = _wms_session(run_settings, "POST")
             client = order_push.WmsOrders(session, base_url, timeout=run_settings.loop.order_timeout_seconds)
             error = None
             try:
                 with _fail_fast():
-                    result = order_push.push_cancellations(dsn, client, run_settings, run_id=str(run_id))
+                    result = order_push.push_cancellations(dsn, client, run_settings, run_id=str(run_id),
+                                                           shop=_shop())
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"[:2000]
                 raise
@@ -143,7 +151,7 @@ def build_intraday_dag(doc_md: str | None) -> DAG:
             from include.stocksync.sync import intraday
 
             with _fail_fast():
-                return intraday.open_intraday(_shop_dsn(), run_id=str(run_id), settings=process_settings(),
+                return intraday.open_intraday(_stocksync_dsn(), run_id=str(run_id), settings=process_settings(),
                                               triggered_by=getattr(dag_run, "triggering_user_name", None))
 
         @task
@@ -157,11 +165,11 @@ def build_intraday_dag(doc_md: str | None) -> DAG:
             run_settings = process_settings()
             session, base_url = _wms_session(run_settings, "GET")
             with _fail_fast():
-                result = intraday.read_feed(_shop_dsn(), run_id=str(run_id), session=session, base_url=base_url)
+                result = intraday.read_feed(_stocksync_dsn(), run_id=str(run_id), session=session, base_url=base_url)
             if result.get("alert"):
                 _alert(run_settings, result["alert"], run_id=str(run_id), dag_id=INTRADAY_DAG_ID,
                        task_id="read_change_feed", try_number=getattr(ti, "try_number", None))
-                intraday.mark_gap_alerted(_shop_dsn(), str(run_id))
+                intraday.mark_gap_alerted(_stocksync_dsn(), str(run_id))
                 result["alert"] = True
             return result
 
@@ -175,7 +183,7 @@ def build_intraday_dag(doc_md: str | None) -> DAG:
             if read.get("state") != "staged":
                 raise AirflowSkipException(f"nothing staged: {read.get('state')}")
             with _fail_fast():
-                result = intraday.validate_delta(_shop_dsn(), run_id=str(run_id))
+                result = intraday.validate_delta(_stocksync_dsn(), run_id=str(run_id), shop=_shop())
             if result is None:
                 raise AirflowSkipException("the run is no longer running")
             return result
@@ -187,7 +195,7 @@ def build_intraday_dag(doc_md: str | None) -> DAG:
             from include.stocksync.sync import intraday
 
             with _fail_fast():
-                return intraday.merge_delta(_shop_dsn(), run_id=str(run_id)) or {}
+                return intraday.merge_delta(_stocksync_dsn(), run_id=str(run_id), shop=_shop()) or {}
 
         @task(pool=WRITER_POOL)
         def apply_delta(plan: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
@@ -196,7 +204,7 @@ def build_intraday_dag(doc_md: str | None) -> DAG:
             from include.stocksync.sync import intraday
 
             with _fail_fast():
-                return intraday.apply_delta(_shop_dsn(), run_id=str(run_id)) or {}
+                return intraday.apply_delta(_stocksync_dsn(), run_id=str(run_id), shop=_shop()) or {}
 
         @task.short_circuit
         def gap_wants_full_sync(read: dict[str, Any]) -> bool:
@@ -208,7 +216,7 @@ def build_intraday_dag(doc_md: str | None) -> DAG:
             """Close the run record, write the run report, drop expired staging. Runs whatever failed."""
             from include.stocksync.sync import intraday
 
-            return intraday.close(_shop_dsn(), run_id=str(run_id), lookup=airflow_view)
+            return intraday.close(_stocksync_dsn(), run_id=str(run_id), lookup=airflow_view, shop=_shop())
 
         from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 

@@ -11,13 +11,16 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import DAG
 
 from include.stocksync.airflow.alerts import SyncFailureNotifier
 from include.stocksync.config.settings import Settings, process_settings
 from include.stocksync.runs.lifecycle import AirflowView
+
+if TYPE_CHECKING:
+    from include.stocksync.shop.port import ShopPort
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +47,18 @@ def _fail_fast() -> Iterator[None]:
         raise
 
 
-def _shop_dsn() -> str:
-    """The shop database of this deployment (connection ids are deployment settings, not a run's)."""
-    from include.stocksync.airflow.connections import postgres_dsn
+def _stocksync_dsn() -> str:
+    """stocksync's own database of this deployment (connection ids are deployment settings, not a run's)."""
+    from include.stocksync.airflow.connections import stocksync_dsn
 
-    return postgres_dsn(process_settings().shop_conn_id)
+    return stocksync_dsn(process_settings())
+
+
+def _shop() -> ShopPort:
+    """The deployment's shop, behind the shop port (`shop_platform` over `shop_conn_id`)."""
+    from include.stocksync.airflow.connections import shop_port
+
+    return shop_port(process_settings())
 
 
 def _note_lost_tries(run_id: str | None, dag: Any, ti: Any, stage: str) -> None:
@@ -56,7 +66,7 @@ def _note_lost_tries(run_id: str | None, dag: Any, ti: Any, stage: str) -> None:
     and alerted by this try (dead_runs.note_lost_tries)."""
     from include.stocksync.ops.dead_runs import note_lost_tries
 
-    note_lost_tries(_shop_dsn(), run_id=str(run_id), dag_id=dag.dag_id, task_id=ti.task_id, stage=stage,
+    note_lost_tries(_stocksync_dsn(), run_id=str(run_id), dag_id=dag.dag_id, task_id=ti.task_id, stage=stage,
                     try_number=getattr(ti, "try_number", None))
 
 

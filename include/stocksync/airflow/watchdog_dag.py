@@ -11,7 +11,8 @@ from airflow.sdk import dag, task
 from include.stocksync.airflow.task_support import (
     START_DATE,
     _fail_fast,
-    _shop_dsn,
+    _shop,
+    _stocksync_dsn,
     airflow_view,
     bound_tasks,
     default_args,
@@ -51,21 +52,22 @@ def build_watchdog_dag() -> Any:
             """Declare dead the sync runs that stopped beating without their teardown, releasing their
             freezes (never a manual one), and alert each."""
             with _fail_fast():  # a permanent error (a broken shop database) fails at once, alerted
-                found = watchdog.reap_dead_runs(_shop_dsn(), process_settings(), lookup=airflow_view)
-            rewrite_reports(_shop_dsn(), [w["run_id"] for w in (*found["abandoned"], *found["orphaned_freezes"])])
+                found = watchdog.reap_dead_runs(_stocksync_dsn(), process_settings(), lookup=airflow_view,
+                                                shop=_shop())
+            rewrite_reports(_stocksync_dsn(), [w["run_id"] for w in (*found["abandoned"], *found["orphaned_freezes"])])
             return found
 
         @task(trigger_rule="all_done")
         def check_freezes_task() -> dict[str, Any]:
             """Alert once per freeze that has kept checkout closed longer than the configured bound."""
             with _fail_fast():
-                return watchdog.check_freezes(_shop_dsn(), process_settings())
+                return watchdog.check_freezes(_stocksync_dsn(), process_settings(), shop=_shop())
 
         @task(trigger_rule="all_done")
         def retry_alerts_task() -> dict[str, Any]:
             """Send the watchdog's alerts and retry every alert that could not be delivered."""
             with _fail_fast():
-                return watchdog.retry_alerts(_shop_dsn(), process_settings())
+                return watchdog.retry_alerts(_stocksync_dsn(), process_settings())
 
         reap = reap_dead_runs_task.override(task_id="reap_dead_runs")()
         check = check_freezes_task.override(task_id="check_freezes")()

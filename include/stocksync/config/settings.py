@@ -169,6 +169,9 @@ class Settings(BaseModel):
     # the zone `schedule` is read in: the shop's quiet hour is local and moves with daylight saving
     shop_timezone: str = "UTC"
     shop_conn_id: str
+    # stocksync's own database (runs, staging, audit, alerts); None: the shop's database (shop_conn_id)
+    stocksync_conn_id: str | None = None
+    shop_platform: str = "postgres"  # the shop port's adapter (include/stocksync/shop/registry.py)
     wms_conn_id: str
     alerts_conn_id: str
     alerts_endpoint: str

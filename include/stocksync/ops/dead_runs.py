@@ -17,6 +17,7 @@ import psycopg
 from include.stocksync.ops import delivery
 from include.stocksync.runs import lifecycle
 from include.stocksync.runs import record as runs
+from include.stocksync.shop import freeze
 from include.stocksync.store.db import connect
 
 if TYPE_CHECKING:
@@ -70,8 +71,8 @@ def record_found(conn: psycopg.Connection, settings: Settings, found: list[lifec
 
 
 def settle_holders(dsn: str, settings: Settings, *, run_id: str, dag_id: str, task_id: str,
-                   lookup: lifecycle.AirflowLookup | None,
-                   wait: bool) -> tuple[list[lifecycle.Released], list[lifecycle.Holder]]:
+                   lookup: lifecycle.AirflowLookup | None, wait: bool,
+                   shop: freeze.Shop | None = None) -> tuple[list[lifecycle.Released], list[lifecycle.Holder]]:
     """Another run's freeze found by `run_id` (its setup, `wait=True`; its teardown, `wait=False`):
     a dead holder's freeze is released, recorded and alerted (`orphaned_freeze`) at once; for a
     live one the setup waits up to `operations.holder_wait_seconds`, judging it again every beat
@@ -83,7 +84,8 @@ def settle_holders(dsn: str, settings: Settings, *, run_id: str, dag_id: str, ta
     while True:
         live: list[lifecycle.Holder] = []
         with connect(dsn) as conn:
-            dead = lifecycle.release_orphan_freezes(conn, settings, found_by=run_id, lookup=lookup, live=live)
+            dead = lifecycle.release_orphan_freezes(conn, settings, found_by=run_id, lookup=lookup, live=live,
+                                                    shop=shop)
             record_found(conn, settings, dead, found_by=run_id, found_by_dag=dag_id, task_id=task_id,
                          kind=delivery.ORPHANED_FREEZE)
             runs.beat(conn, run_id)

@@ -27,6 +27,7 @@ from include.stocksync.ops import dead_runs, delivery
 from include.stocksync.runs import lifecycle
 from include.stocksync.runs import record as runs
 from include.stocksync.shop import freeze
+from include.stocksync.shop.port import ShopPort
 from include.stocksync.store.db import connect, execute_file
 
 log = logging.getLogger(__name__)
@@ -34,15 +35,17 @@ log = logging.getLogger(__name__)
 WATCHDOG_DAG_ID = lifecycle.WATCHDOG
 
 
-def reap_dead_runs(dsn: str, settings: Settings, lookup: lifecycle.AirflowLookup | None = None) -> dict[str, Any]:
+def reap_dead_runs(dsn: str, settings: Settings, lookup: lifecycle.AirflowLookup | None = None,
+                   shop: ShopPort | None = None) -> dict[str, Any]:
     """Declare dead runs dead and release orphaned freezes (see lifecycle.py), asking Airflow first
     (`lookup`) so a run whose lost task Airflow is about to retry is left alone; alert each. The
-    runs found are listed by id (`run_id` of each warning): the DAG's task rewrites their reports."""
+    runs found are listed by id (`run_id` of each warning): the DAG's task rewrites their reports.
+    `shop`: the shop port (none: the reference shop in stocksync's database)."""
     with connect(dsn) as conn:
-        dead = lifecycle.reap_dead_runs(conn, settings, lookup=lookup)
+        dead = lifecycle.reap_dead_runs(conn, settings, lookup=lookup, shop=shop)
         dead_runs.record_found(conn, settings, dead, found_by=WATCHDOG_DAG_ID, found_by_dag=WATCHDOG_DAG_ID,
                                task_id="reap_dead_runs", kind=delivery.RUN_ABANDONED)
-        orphans = lifecycle.release_orphan_freezes(conn, settings, found_by=WATCHDOG_DAG_ID, lookup=lookup)
+        orphans = lifecycle.release_orphan_freezes(conn, settings, found_by=WATCHDOG_DAG_ID, lookup=lookup, shop=shop)
         dead_runs.record_found(conn, settings, orphans, found_by=WATCHDOG_DAG_ID, found_by_dag=WATCHDOG_DAG_ID,
                                task_id="reap_dead_runs", kind=delivery.ORPHANED_FREEZE)
         conn.commit()
@@ -52,15 +55,16 @@ def reap_dead_runs(dsn: str, settings: Settings, lookup: lifecycle.AirflowLookup
             "orphaned_freezes": [o.as_warning(delivery.ORPHANED_FREEZE) for o in orphans]}
 
 
-def check_freezes(dsn: str, settings: Settings) -> dict[str, Any]:
-    """Alert (once per freeze) every freeze that has kept checkout closed longer than the bound."""
+def check_freezes(dsn: str, settings: Settings, shop: ShopPort | None = None) -> dict[str, Any]:
+    """Alert (once per freeze) every freeze that has kept checkout closed longer than the bound.
+    `shop`: the shop port (none: the reference shop in stocksync's database)."""
     bound = settings.operations.freeze_alert_after_seconds
     alerted = []
     with connect(dsn) as conn:
         row = execute_file(conn, "stocksync/select_clock").fetchone()
         assert row is not None
         now = row[0]
-        for freeze_id, reason, _, set_by, set_at, expires_at in freeze.active_freezes(conn):
+        for freeze_id, reason, _, set_by, set_at, expires_at in freeze.active_freezes(conn if shop is None else shop):
             age = (now - set_at).total_seconds()
             subject = f"freeze:{freeze_id}:{set_at.isoformat()}"  # a freeze id reused after a reset is another freeze
             if age <= bound or delivery.already_alerted(conn, delivery.FREEZE_OVERDUE, subject):

@@ -247,12 +247,12 @@ class Released:
                 "freeze_seconds": round(self.freeze_seconds, 1), "note": self.note}
 
 
-def _declare_dead(conn: psycopg.Connection, *, run_id: str, dag_id: str, status: str, silent: float,
-                  found_by: str, why: str, bound: float) -> Released | None:
+def _declare_dead(conn: psycopg.Connection, shop: freeze.Shop, *, run_id: str, dag_id: str, status: str,
+                  silent: float, found_by: str, why: str, bound: float) -> Released | None:
     """Release the dead run's freezes and close it as abandoned (or keep its applied result).
     None when someone else got there first."""
-    released = freeze.release_freezes(conn, set_by=run_id)
-    window = freeze.freeze_seconds(conn, set_by=run_id) if released else None
+    released = freeze.release_freezes(shop, set_by=run_id)
+    window = freeze.freeze_seconds(shop, set_by=run_id) if released else None
     freed = f"; released its {released} freeze(s) after {window:.0f} s of closed checkout" if released else ""
     note = (f"declared dead by {found_by}: {why} (no heartbeat for {silent:.0f} s, bound {bound:.0f} s){freed}")
     done = runs.declare_abandoned(conn, run_id, note=note, freeze_seconds=window,
@@ -349,11 +349,13 @@ class Holder:
 
 
 def release_orphan_freezes(conn: psycopg.Connection, settings: Settings, *, found_by: str,
-                           lookup: AirflowLookup | None = None, live: list[Holder] | None = None) -> list[Released]:
+                           lookup: AirflowLookup | None = None, live: list[Holder] | None = None,
+                           shop: freeze.Shop | None = None) -> list[Released]:
     """Release every active freeze whose run the evidence says is dead (never `found_by`'s own,
     never one that is not a sync run's); append the holders judged alive to `live`. The caller
-    records the result and commits."""
-    active = {row[3]: row[5] for row in freeze.active_freezes(conn) if row[3] and row[3] != found_by}
+    records the result and commits. `shop`: the shop port (none: the shop in `conn`'s database)."""
+    shop = conn if shop is None else shop
+    active = {f.set_by: f.expires_at for f in freeze.active_freezes(shop) if f.set_by and f.set_by != found_by}
     if not active:
         return []
     bound = heartbeat_bound(settings)
@@ -368,18 +370,20 @@ def release_orphan_freezes(conn: psycopg.Connection, settings: Settings, *, foun
                 few = settings.operations.dead_after_beats * settings.operations.heartbeat_interval_seconds
                 live.append(Holder(run_id, dag_id, silent, active[run_id], verdict.why, silent > few))
             continue
-        dead = _declare_dead(conn, run_id=run_id, dag_id=dag_id, status=status, silent=silent, found_by=found_by,
-                             why=verdict.why, bound=bound)
+        dead = _declare_dead(conn, shop, run_id=run_id, dag_id=dag_id, status=status, silent=silent,
+                             found_by=found_by, why=verdict.why, bound=bound)
         if dead is not None:
             found.append(dead)
     return found
 
 
 def reap_dead_runs(conn: psycopg.Connection, settings: Settings, *, found_by: str = WATCHDOG,
-                   limit: int = 50, lookup: AirflowLookup | None = None) -> list[Released]:
+                   limit: int = 50, lookup: AirflowLookup | None = None,
+                   shop: freeze.Shop | None = None) -> list[Released]:
     """Declare dead every watched run that is not closed and has been silent past the bound
     (releasing its freezes), unless Airflow is about to run one of its tasks (a retry of a lost
-    worker's task). The caller records the result and commits."""
+    worker's task). The caller records the result and commits. `shop`: the shop port (none: the
+    shop in `conn`'s database)."""
     bound = heartbeat_bound(settings)
     rows = execute_file(conn, "stocksync/select_dead_runs", {
         "dag_ids": list(settings.operations.watched_dag_ids), "bound_seconds": bound, "limit": limit}).fetchall()
@@ -390,8 +394,9 @@ def reap_dead_runs(conn: psycopg.Connection, settings: Settings, *, found_by: st
         if not verdict.dead:
             log.info("run %s is silent for %.0f s but not dead: %s", run_id, silent, verdict.why)
             continue
-        dead = _declare_dead(conn, run_id=run_id, dag_id=dag_id, status=status, silent=silent, found_by=found_by,
-                             why=f"its teardown never closed it; {verdict.why}", bound=bound)
+        dead = _declare_dead(conn, conn if shop is None else shop, run_id=run_id, dag_id=dag_id, status=status,
+                             silent=silent, found_by=found_by, why=f"its teardown never closed it; {verdict.why}",
+                             bound=bound)
         if dead is not None:
             found.append(dead)
     return found

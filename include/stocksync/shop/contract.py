@@ -71,7 +71,8 @@ STATEMENTS: tuple[Statement, ...] = (
         "select_catalog_skus",
         purpose="Every SKU the shop knows, and whether it is on sale. A WMS SKU outside this set is "
                 "`unknown` and never written; validation reports the catalog coverage.",
-        used_by="validate.py; `catalog` in stocksync/select_sku_outcomes.sql (merge, apply, live mode)",
+        used_by="postgres adapter `stream_catalog` (the run's copy, shop_mirror.py: validation, plan, apply); "
+                "`catalog` in stocksync/select_sku_outcomes.sql of the availability service's live mode",
         returns=(SKU, Column("enabled", "boolean", "on sale")),
         effect="One row per SKU (SKUs unique). Reads only.",
         composed=True,
@@ -80,7 +81,7 @@ STATEMENTS: tuple[Statement, ...] = (
         "select_enabled_skus",
         purpose="SKUs on sale: the catalog a full snapshot must cover (guardrail `catalog coverage`), "
                 "and the size the extract's page walk is bounded by.",
-        used_by="pipeline.py (extract bounds); `enabled_skus` in stocksync/select_guardrail_metrics.sql",
+        used_by="tests and adapters only: stocksync counts the enabled SKUs of the run's catalog copy",
         returns=(SKU,),
         effect="One row per enabled SKU (unique). Reads only.",
         composed=True,
@@ -89,7 +90,8 @@ STATEMENTS: tuple[Statement, ...] = (
         "select_current_stock",
         purpose="The shop's sellable quantity per SKU and the last WMS sequence applied to it: the "
                 "`old` side of every outcome and the stale-snapshot guard.",
-        used_by="`current_stock` in stocksync/select_sku_outcomes.sql and insert_duplicate_audit.sql",
+        used_by="postgres adapter `stream_stock` and `ApplySession.read_stock` (the run's copy, shop_mirror.py); "
+                "`current_stock` of the availability service's live mode",
         returns=(SKU, Column("qty", "integer", "units checkout may sell now (>= 0)"),
                  Column("wms_seq", "bigint", "last WMS sequence written to this SKU (0: never)")),
         effect="One row per SKU that has stock (unique); a catalog SKU without a row counts as 0 with "
@@ -111,8 +113,8 @@ STATEMENTS: tuple[Statement, ...] = (
         "select_in_window_demand",
         purpose="Units the WMS had not counted when it took its snapshot, per SKU: unsent orders "
                 "(and, when switched on, active carts). Subtracted from the WMS figure.",
-        used_by="merge.py / apply.py (`INSERT INTO <demand> ... <statement>`, twice per apply: before "
-                "and under the lock); availability/select_sku_demand.sql (live mode)",
+        used_by="postgres adapter `stream_demand` (`COPY (<statement>) TO STDOUT`: the plan, and twice per "
+                "apply, before and under the lock); availability/select_sku_demand.sql (live mode)",
         params=(
             Param("include_orders", "boolean", "count unsent orders at all (false: adjustment mode `none`)"),
             Param("unsent_cutoff_seconds", "double precision", "only orders created within this many seconds"),
@@ -134,7 +136,7 @@ STATEMENTS: tuple[Statement, ...] = (
         "lock_stock",
         purpose="Hold checkout back while the apply recomputes the order adjustment and writes: no "
                 "order can take units between the count and the write.",
-        used_by="apply.py, inside the apply transaction, after `SET LOCAL lock_timeout`",
+        used_by="postgres adapter `apply_session`, first in the shop's transaction, after `SET LOCAL lock_timeout`",
         effect="Until the transaction ends: checkouts that take stock wait (in-flight ones finish "
                "first); plain reads of stock go on. Returns no rows. Must honour `lock_timeout`.",
     ),
@@ -142,7 +144,8 @@ STATEMENTS: tuple[Statement, ...] = (
         "update_stock",
         purpose="The one set-based write of a nightly sync or push: the planned figures, guarded by "
                 "the WMS sequence.",
-        used_by="apply.py, under `lock_stock`; the result's row count is recorded as `rows_written`",
+        used_by="postgres adapter `ApplySession.write_stock`, under `lock_stock`; the rows it returns are "
+                "recorded as `rows_written`",
         identifiers=(("writes", "a transaction-local table (sku text PRIMARY KEY, new_qty integer, "
                                 "wms_seq bigint): the rows to write"),),
         returns=(Column("sku", "text", "one row per SKU written"),),
@@ -177,7 +180,7 @@ STATEMENTS: tuple[Statement, ...] = (
         "insert_checkout_freeze",
         purpose="Close checkout for the length of a sync (or its apply), with a shopper message, "
                 "until released or until the TTL passes (dead man's switch).",
-        used_by="freeze.py `set_freeze` (commits right after)",
+        used_by="postgres adapter `set_freeze` (its own transaction, committed at once)",
         params=(
             Param("reason", "text", "why (shown to operators)"),
             Param("message", "text", "the shopper message; may hold `placeholder`"),
@@ -230,7 +233,7 @@ STATEMENTS: tuple[Statement, ...] = (
     Statement(
         "select_unacknowledged_orders",
         purpose="Orders the WMS has not acknowledged yet, in the statuses the order push sends.",
-        used_by="order_push.py; `unacknowledged` in loop/select_orders_to_push.sql",
+        used_by="postgres adapter `unacknowledged_orders` (copied into stocksync's database by order_push.py)",
         params=(Param("statuses", "text[]", "order statuses that are sent to the WMS"),),
         returns=(ORDER_ID, Column("created_at", "timestamp with time zone", "when it was placed")),
         effect="One row per such order (unique). Reads only.",
@@ -240,7 +243,7 @@ STATEMENTS: tuple[Statement, ...] = (
         "select_cancelled_orders",
         purpose="Orders the WMS acknowledged that the shop has since cancelled: their WMS allocation "
                 "must be released.",
-        used_by="order_push.py; `cancelled` in loop/select_cancels_to_send.sql",
+        used_by="postgres adapter `cancelled_orders` (copied into stocksync's database by order_push.py)",
         params=(Param("cancelled_statuses", "text[]", "order statuses that mean cancelled"),),
         returns=(ORDER_ID, Column("created_at", "timestamp with time zone", "when it was placed")),
         effect="One row per acknowledged order in a cancelled status (unique). Reads only.",
@@ -249,7 +252,7 @@ STATEMENTS: tuple[Statement, ...] = (
     Statement(
         "select_order_lines",
         purpose="The lines of the orders the order push is about to send.",
-        used_by="order_push.py (the batch about to be sent)",
+        used_by="postgres adapter `OrderPushSession.order_lines` (the batch about to be sent)",
         params=(Param("order_ids", "bigint[]", "the orders"),),
         returns=(ORDER_ID, SKU, Column("qty", "integer", "units ordered (> 0)")),
         effect="One row per (order, SKU), ordered by order and SKU. Reads only.",
@@ -258,7 +261,8 @@ STATEMENTS: tuple[Statement, ...] = (
         "update_order_acknowledged",
         purpose="Record when the WMS acknowledged each sent order: from then on the WMS's figures "
                 "include it and `select_in_window_demand` stops subtracting it.",
-        used_by="order_push.py, after the WMS's receipts, under lock_stock_for_order_push",
+        used_by="postgres adapter `OrderPushSession.acknowledge`, after the WMS's receipts, under "
+                "lock_stock_for_order_push",
         params=(Param("order_ids", "bigint[]", "the orders"),
                 Param("acknowledged_at", "timestamp with time zone[]", "the WMS's receipt time of each, same order")),
         returns=(ORDER_ID,),
@@ -270,7 +274,8 @@ STATEMENTS: tuple[Statement, ...] = (
         purpose="Held by the order push from before it sends a batch until the acknowledgements are "
                 "committed, so an apply never counts an order the WMS already has as unacknowledged "
                 "(it would be subtracted twice).",
-        used_by="order_push.py, first in each batch's transaction, after `SET LOCAL lock_timeout`",
+        used_by="postgres adapter `order_push_session`, first in each batch's transaction, after "
+                "`SET LOCAL lock_timeout`",
         effect="Until the transaction ends: `lock_stock` (the apply) waits; checkout and reads go on. "
                "Returns no rows.",
     ),

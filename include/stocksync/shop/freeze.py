@@ -1,31 +1,53 @@
-"""Checkout freeze (docs/architecture.md).
+"""Checkout freeze (docs/architecture.md), through the shop port.
 
-A freeze is a row in `shop.checkout_freezes`; the shop's `place_order()` refuses while an
-unreleased, unexpired row exists. A run releases only the rows it set itself, so a manual
-maintenance freeze survives any sync, and the expiry is a dead man's switch for a run
-that dies without its teardown.
+A freeze closes the shop's checkout (the reference shop: a row in `shop.checkout_freezes` that its
+`place_order()` refuses on) until released or until it expires. A run releases only the freezes it
+set itself, so a manual maintenance freeze survives any sync, and the expiry is a dead man's switch
+for a run that dies without its teardown. Each call is the shop's own transaction, committed at
+once (shoppers see a freeze as soon as it is set).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 import psycopg
 
 from include.stocksync.config.operations import MAX_FREEZE_TTL_SECONDS
-from include.stocksync.store.db import execute_file, query
+from include.stocksync.shop.port import ActiveFreeze, Freeze, ShopPort
+from include.stocksync.shop.registry import as_shop
+from include.stocksync.store.db import query
+
+# A connection instead of a port: the reference shop in that connection's database, on
+# connections of its own (each call commits at once, whatever the caller's transaction does).
+Shop = ShopPort | psycopg.Connection
 
 # Where a freeze's message template takes the expected end (see `insert_checkout_freeze.sql`).
 EXPECTED_END = "{expected_end}"
 
 
-@dataclass(frozen=True)
-class Freeze:
-    freeze_id: int
-    set_at: datetime
-    expires_at: datetime
-    shopper_message: str
+def set_freeze(shop: Shop, *, set_by: str, reason: str, message: str, ttl_seconds: float) -> Freeze:
+    """Close checkout until released or until `ttl_seconds` pass. `message` may hold
+    `{expected_end}`, filled in from the freeze's real expiry."""
+    if not 0 < ttl_seconds <= MAX_FREEZE_TTL_SECONDS:
+        raise ValueError(f"a freeze lasts 0..{MAX_FREEZE_TTL_SECONDS} s; got {ttl_seconds}")
+    return as_shop(shop).set_freeze(set_by=set_by, reason=reason, message=message, placeholder=EXPECTED_END,
+                           ttl_seconds=ttl_seconds)
+
+
+def release_freezes(shop: Shop, *, set_by: str) -> int:
+    """Release every freeze `set_by` holds (and only those). Returns how many."""
+    return as_shop(shop).release_freezes(set_by=set_by)
+
+
+def freeze_seconds(shop: Shop, *, set_by: str) -> float:
+    """Seconds checkout was closed by `set_by`'s freezes."""
+    return as_shop(shop).freeze_seconds(set_by=set_by)
+
+
+def active_freezes(shop: Shop, *, set_by: str | None = None) -> list[ActiveFreeze]:
+    """Freezes that close checkout right now (all of them, or only `set_by`'s)."""
+    return as_shop(shop).active_freezes(set_by=set_by)
 
 
 @dataclass(frozen=True)
@@ -42,41 +64,10 @@ class CheckoutState:
 
 async def checkout_state(conn: psycopg.AsyncConnection) -> CheckoutState:
     """Whether any freeze closes checkout now (a sync's or a manual one), with its shopper message.
-    Reads only; the one place the checkout gate reads the freeze from."""
+    Reads only; the one place the checkout gate reads the freeze from (the reference shop's
+    freezes, on the availability service's connection to the shop)."""
     statement = query("availability/select_checkout_freeze", freeze=query("shop/select_active_freeze"))
     cursor = await conn.execute(statement, {"set_by": None})
     row = await cursor.fetchone()
     assert row is not None  # an aggregate: always one row
     return CheckoutState(shopper_message=row[0], seconds_left=max(0.0, float(row[1])))
-
-
-def set_freeze(conn: psycopg.Connection, *, set_by: str, reason: str, message: str,
-               ttl_seconds: float) -> Freeze:
-    """Close checkout until released or until `ttl_seconds` pass. `message` may hold
-    `{expected_end}`, filled in from the freeze's real expiry. The caller commits."""
-    if not 0 < ttl_seconds <= MAX_FREEZE_TTL_SECONDS:
-        raise ValueError(f"a freeze lasts 0..{MAX_FREEZE_TTL_SECONDS} s; got {ttl_seconds}")
-    row = execute_file(conn, "shop/insert_checkout_freeze", {
-        "reason": reason, "message": message, "placeholder": EXPECTED_END, "set_by": set_by,
-        "ttl_seconds": ttl_seconds,
-    }).fetchone()
-    assert row is not None
-    return Freeze(*row)
-
-
-def release_freezes(conn: psycopg.Connection, *, set_by: str) -> int:
-    """Release every freeze `set_by` holds (and only those). Returns how many. The caller commits."""
-    released = execute_file(conn, "shop/update_checkout_freeze", {"set_by": set_by}).fetchall()
-    return len(released)
-
-
-def freeze_seconds(conn: psycopg.Connection, *, set_by: str) -> float:
-    """Seconds checkout was closed by `set_by`'s freezes."""
-    row = execute_file(conn, "shop/select_checkout_freeze", {"set_by": set_by}).fetchone()
-    return float(row[0]) if row else 0.0
-
-
-def active_freezes(conn: psycopg.Connection, *, set_by: str | None = None) -> list[tuple]:
-    """Freezes that close checkout right now (all of them, or only `set_by`'s)."""
-    rows = execute_file(conn, "shop/select_active_freeze", {"set_by": set_by}).fetchall()
-    return rows

@@ -37,8 +37,11 @@ from include.stocksync.config.files import FileSourceSettings
 from include.stocksync.domain.errors import PermanentError, is_permanent
 from include.stocksync.runs import lifecycle
 from include.stocksync.runs import record as runs
+from include.stocksync.shop.port import ShopPort
+from include.stocksync.shop.registry import open_shop
 from include.stocksync.store.db import connect, execute_file, query, run_key
 from include.stocksync.sync.extract import ExtractResult, extract_to_staging
+from include.stocksync.sync.shop_mirror import mirror_catalog
 from include.stocksync.wms.sources.base import SnapshotLimits, WalkBounds, parse_timestamp
 from include.stocksync.wms.sources.file import FileRefused, FileSource, read_manifest
 
@@ -324,9 +327,11 @@ def refuse_at_deadline(dsn: str | None, fs: FileSourceSettings, *, run_id: str, 
 
 # ----------------------------------------------------------------------------- extract
 
-def extract_file(dsn: str, *, run_id: str, dag_id: str, found: dict[str, Any]) -> ExtractResult:
+def extract_file(dsn: str, *, run_id: str, dag_id: str, found: dict[str, Any],
+                 shop: ShopPort | None = None) -> ExtractResult:
     """The extract step on a dropped file (the HTTP source's is `pipeline.extract`). `found` is
-    what the wait handed over (`find_ready`). A file already applied ends the run as `duplicate`."""
+    what the wait handed over (`find_ready`). A file already applied ends the run as `duplicate`.
+    `shop`: the shop port (none: the reference shop in stocksync's database)."""
     run = runs.get_run(dsn, run_id)
     if runs.is_finished(run):
         log.info("run %s is %s: keeping its extract (snapshot %s)", run_id, run["status"], run["snapshot_id"])
@@ -361,8 +366,10 @@ def extract_file(dsn: str, *, run_id: str, dag_id: str, found: dict[str, Any]) -
             if earlier is not None:
                 return _duplicate(conn, run_id, drop_id, manifest, earlier)
             started = time.monotonic()
+            # the run's copy of the shop's catalog (shop_mirror.py): the walk is bounded by its size
+            mirror = mirror_catalog(conn, shop if shop is not None else open_shop(dsn), run_id)
             enabled = conn.execute(sql.SQL("SELECT count(*) FROM ({}) enabled").format(
-                query("shop/select_enabled_skus"))).fetchone()
+                mirror.enabled_skus())).fetchone()
             bounds = WalkBounds.for_catalog(int(enabled[0]) if enabled else 0, fs.chunk_rows,
                                             margin=settings.walk_page_margin, extra=settings.walk_extra_pages,
                                             seconds=settings.extract_deadline_seconds,

@@ -19,6 +19,7 @@ import psycopg
 from include.stocksync.config.settings import Settings
 from include.stocksync.domain.errors import PermanentError
 from include.stocksync.store.db import query
+from include.stocksync.sync.shop_mirror import ShopMirror
 
 # Which guardrails exist and their default limits are declared with the settings
 # (config/guardrails.py LIMITS); this module judges a plan against them.
@@ -49,8 +50,9 @@ class Guardrail:
 
 
 def metrics(conn: psycopg.Connection, plan_table: str) -> dict[str, int]:
+    """The plan's figures; the enabled catalog is the run's copy of the shop's (shop_mirror.py)."""
     cur = conn.execute(query("stocksync/select_guardrail_metrics", plan=plan_table,
-                             enabled_skus=query("shop/select_enabled_skus")))
+                             enabled_skus=ShopMirror.of_plan(plan_table).enabled_skus()))
     row = cur.fetchone()
     assert row is not None and cur.description is not None
     return {col.name: int(value or 0) for col, value in zip(cur.description, row, strict=True)}

@@ -43,6 +43,7 @@ from include.stocksync.ops import delivery
 from include.stocksync.runs import lifecycle
 from include.stocksync.runs import record as runs
 from include.stocksync.runs.record import OUTCOMES, get_run
+from include.stocksync.shop.port import ShopPort
 from include.stocksync.store.db import connect, execute_file, query
 from include.stocksync.sync import pipeline
 from include.stocksync.sync.apply import apply_plan
@@ -239,7 +240,7 @@ def _running(dsn: str, run_id: str) -> tuple[dict[str, Any], Settings] | None:
     return run, runs.spec_of(run).settings
 
 
-def validate_delta(dsn: str, *, run_id: str) -> dict[str, Any] | None:
+def validate_delta(dsn: str, *, run_id: str, shop: ShopPort | None = None) -> dict[str, Any] | None:
     """The nightly's data-quality suite on the staged delta, scaled (no row-count band)."""
     found = _running(dsn, run_id)
     if found is None:
@@ -247,7 +248,7 @@ def validate_delta(dsn: str, *, run_id: str) -> dict[str, Any] | None:
     run, settings = found
     with lifecycle.step(dsn, run_id, "validate", keep_on_failure=(ValidationFailed,)) as conn:
         try:
-            result = validate_counts(conn, run_id, run["staging_table"], settings, delta=True)
+            result = validate_counts(conn, run_id, run["staging_table"], settings, delta=True, shop=shop)
         except ValidationFailed:
             runs.record_validation(conn, run_id, False)
             raise
@@ -273,13 +274,14 @@ def delta_guard(figures: dict[str, int], settings: Settings) -> list[Guardrail]:
     ]
 
 
-def merge_delta(dsn: str, *, run_id: str) -> dict[str, Any] | None:
+def merge_delta(dsn: str, *, run_id: str, shop: ShopPort | None = None) -> dict[str, Any] | None:
     found = _running(dsn, run_id)
     if found is None:
         return None
     run, settings = found
     with lifecycle.step(dsn, run_id, "merge", keep_on_failure=(GuardrailFailed,)) as conn:
-        plan = build_plan(conn, run_id, run["staging_table"], settings, pipeline.run_watermark(run, settings))
+        plan = build_plan(conn, run_id, run["staging_table"], settings, pipeline.run_watermark(run, settings),
+                          shop=shop)
         guards = delta_guard(metrics(conn, plan.plan_table), settings)
         with conn.cursor() as cur:
             cur.executemany(query("stocksync/upsert_dq_result"), [
@@ -293,7 +295,7 @@ def merge_delta(dsn: str, *, run_id: str) -> dict[str, Any] | None:
     return plan.as_dict()
 
 
-def apply_delta(dsn: str, *, run_id: str) -> dict[str, Any] | None:
+def apply_delta(dsn: str, *, run_id: str, shop: ShopPort | None = None) -> dict[str, Any] | None:
     """The atomic, seq-guarded apply; no freeze (the apply's table lock only)."""
     run = get_run(dsn, run_id)
     if not run.get("staging_table"):
@@ -305,14 +307,15 @@ def apply_delta(dsn: str, *, run_id: str) -> dict[str, Any] | None:
     settings = runs.spec_of(run).settings
     with lifecycle.step(dsn, run_id, "load") as conn:
         result = apply_plan(conn, run_id=run_id, snapshot_id=run["snapshot_id"], plan_table=plan_table(run_id),
-                            settings=settings, watermark=pipeline.run_watermark(run, settings))
+                            settings=settings, watermark=pipeline.run_watermark(run, settings), shop=shop)
     return result.as_dict()
 
 
-def close(dsn: str, *, run_id: str, lookup: lifecycle.AirflowLookup | None = None) -> dict[str, Any]:
+def close(dsn: str, *, run_id: str, lookup: lifecycle.AirflowLookup | None = None,
+          shop: ShopPort | None = None) -> dict[str, Any]:
     """The teardown: close the record, write the report, drop expired staging (as the nightly's);
     `lookup` as for `pipeline.release_freeze`."""
-    return pipeline.release_freeze(dsn, run_id=run_id, dag_id=DAG_ID, lookup=lookup)
+    return pipeline.release_freeze(dsn, run_id=run_id, dag_id=DAG_ID, lookup=lookup, shop=shop)
 
 
 def mark_gap_alerted(dsn: str, run_id: str) -> None:

@@ -55,6 +55,8 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from include.stocksync.config.settings import Settings
+from include.stocksync.shop.port import OrderPushSession, OrderRef, ShopPort
+from include.stocksync.shop.registry import open_shop
 from include.stocksync.store.db import connect, execute_file, query
 from include.stocksync.wms import client as wms_http
 from include.stocksync.wms.sources.base import WmsContractError, WmsUnavailable, parse_timestamp, safe_text
@@ -253,27 +255,42 @@ class Ack:
     note: str | None = None
 
 
+def _stage_orders(conn: psycopg.Connection, table: str, orders: list[OrderRef]) -> sql.Composed:
+    """The shop's orders `orders` in a transaction-local table of stocksync's database (the shop is
+    read through its port, never joined); the query that reads them back as (order_id, created_at)."""
+    ident = sql.Identifier(table)
+    conn.execute(query("loop/create_shop_orders", orders=ident))
+    with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} (order_id, created_at) FROM STDIN").format(ident)) as copy:
+        for order in orders:
+            copy.write_row((order.order_id, order.created_at))
+    return sql.SQL("SELECT order_id, created_at FROM {}").format(ident)
+
+
 def push_orders(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str,
-                on_dead_letters: Callable[[int, list[DeadLetter]], None] | None = None) -> PushResult:
+                on_dead_letters: Callable[[int, list[DeadLetter]], None] | None = None,
+                shop: ShopPort | None = None) -> PushResult:
     """Send the queue, batch by batch (see the module docstring). `on_dead_letters(batch, letters)`
-    is called once per batch with refusals, after the batch is committed."""
+    is called once per batch with refusals, after the batch is committed. `shop`: the shop port
+    (none: the reference shop in stocksync's database)."""
+    port = shop if shop is not None else open_shop(dsn)
     loop = settings.loop
     result = PushResult(run_id)
     _open_run(dsn, run_id)
     deadline = time.monotonic() + loop.order_deadline_seconds
     skew = timedelta(seconds=settings.clock_skew_seconds)
     retries = wms_http.Retries(wms_http.RetryPolicy.from_settings(settings, attempts=loop.order_attempts))
-    unacknowledged = query("shop/select_unacknowledged_orders")
     with connect(dsn) as conn:
         while result.sent + result.repeated < loop.order_max_per_run and time.monotonic() < deadline:
             letters: list[DeadLetter] = []
             acked: list[Ack] = []
             transient: wms_http.WmsTransient | None = None
-            with conn.transaction():
-                conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
-                    sql.Literal(f"{int(settings.lock_timeout_seconds * 1000)}ms")))
-                conn.execute(query("shop/lock_stock_for_order_push"))
+            # the shop's batch transaction holds the order-push lock (an apply waits) until the
+            # acknowledgements commit; it commits first, then stocksync's record of the batch
+            lock_wait = settings.lock_timeout_seconds
+            with conn.transaction(), port.order_push_session(lock_timeout_seconds=lock_wait) as held:
                 held_since = time.monotonic()
+                unacknowledged = _stage_orders(conn, "shop_unacknowledged",
+                                               port.unacknowledged_orders(settings.unsent_statuses))
                 batch = conn.execute(query("loop/select_orders_to_push", unacknowledged=unacknowledged),
                                      {"statuses": list(settings.unsent_statuses),
                                       "limit": min(loop.order_batch_size,
@@ -284,9 +301,8 @@ def push_orders(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str,
                 order_ids = [int(r[0]) for r in batch]
                 created = {int(r[0]): r[1] for r in batch}
                 lines: dict[int, list[dict[str, Any]]] = {i: [] for i in order_ids}
-                for order_id, sku, qty in execute_file(conn, "shop/select_order_lines",
-                                                        {"order_ids": order_ids}).fetchall():
-                    lines[int(order_id)].append({"sku": sku, "qty": int(qty)})
+                for line in held.order_lines(order_ids):
+                    lines[line.order_id].append({"sku": line.sku, "qty": line.qty})
                 for order_id in order_ids:
                     if acked or letters:  # at least one order per batch, then within the hold budget
                         if time.monotonic() - held_since > BATCH_HOLD_SECONDS:
@@ -312,7 +328,7 @@ def push_orders(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str,
                     else:
                         raise WmsContractError(f"POST {ORDERS_PATH} for {key} answered HTTP {answer.status}: "
                                                f"{_reason(answer)}")
-                written = _record_batch(conn, run_id, acked, letters) if acked or letters else 0
+                written = _record_batch(conn, held, run_id, acked, letters) if acked or letters else 0
                 result.batches += 1 if acked or letters else 0
                 result.sent += sum(1 for a in acked if a.status == 201)
                 result.repeated += sum(1 for a in acked if a.status == 200)
@@ -368,14 +384,15 @@ def _ack(answer: Answer, order_id: int, key: str, created_at: datetime, skew: ti
     return Ack(order_id, key, receipt, used, answer.status, received_at if note else None, note)
 
 
-def _record_batch(conn: psycopg.Connection, run_id: str, acked: list[Ack], letters: list[DeadLetter]) -> int:
-    """The batch's acknowledgements (shop orders and order_pushes) and refusals, in its transaction."""
+def _record_batch(conn: psycopg.Connection, held: OrderPushSession, run_id: str, acked: list[Ack],
+                  letters: list[DeadLetter]) -> int:
+    """The batch's acknowledgements (the shop's orders, through its batch session, and
+    order_pushes) and refusals, in the batch's transactions."""
     written = 0
     if acked:
         ids = [a.order_id for a in acked]
         times = [a.acknowledged_at for a in acked]
-        written = len(execute_file(conn, "shop/update_order_acknowledged",
-                                   {"order_ids": ids, "acknowledged_at": times}).fetchall())
+        written = len(held.acknowledge(ids, times))
         execute_file(conn, "loop/upsert_order_pushes", {
             "order_ids": ids, "keys": [a.key for a in acked], "receipt_ids": [a.receipt_id for a in acked],
             "acknowledged_at": times, "answers": [json.dumps([a.status]) for a in acked],
@@ -390,17 +407,18 @@ def _record_batch(conn: psycopg.Connection, run_id: str, acked: list[Ack], lette
     return written
 
 
-def push_cancellations(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str) -> PushResult:
+def push_cancellations(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str,
+                       shop: ShopPort | None = None) -> PushResult:
     """Cancel in the WMS the acknowledged orders the shop has cancelled, once each."""
     result = PushResult(run_id)
-    cancelled = query("shop/select_cancelled_orders")
+    port = shop if shop is not None else open_shop(dsn)
     deadline = time.monotonic() + settings.loop.order_deadline_seconds
     policy = wms_http.RetryPolicy.from_settings(settings, attempts=settings.loop.order_attempts)
     with connect(dsn) as conn:
         while time.monotonic() < deadline:
+            cancelled = _stage_orders(conn, "shop_cancelled", port.cancelled_orders(settings.loop.cancelled_statuses))
             rows = conn.execute(query("loop/select_cancels_to_send", cancelled=cancelled),
-                                {"cancelled_statuses": list(settings.loop.cancelled_statuses),
-                                 "limit": settings.loop.order_batch_size}).fetchall()
+                                {"limit": settings.loop.order_batch_size}).fetchall()
             conn.commit()
             if not rows:
                 break

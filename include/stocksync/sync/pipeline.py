@@ -1,7 +1,9 @@
 """The steps of a sync run as plain functions (no Airflow).
 
-Airflow tasks (`include/stocksync/airflow/dag_factory.py`) call these with a DSN and a run id; tests
-and the benchmark call them directly. The setup (`freeze_checkout`) resolves the run's spec
+Airflow tasks (`include/stocksync/airflow/dag_factory.py`) call these with the DSN of stocksync's own
+database, a run id and the shop port (`shop`: include/stocksync/shop/port.py; none given: the
+reference shop in stocksync's database, the single-database layout); tests and the benchmark call
+them directly. The setup (`freeze_checkout`) resolves the run's spec
 once and stores it on the run record; every later step reads it back from there (`runs.py`
 owns the record and the steps' transactions). Every step is idempotent: a finished run's steps
 change nothing when re-run.
@@ -24,12 +26,15 @@ from include.stocksync.runs import lifecycle
 from include.stocksync.runs import record as runs
 from include.stocksync.runs.record import OUTCOMES, RunIdTaken, RunSpec, get_run
 from include.stocksync.shop import freeze
-from include.stocksync.store.db import connect, execute_file, query, staging_identifier
+from include.stocksync.shop.port import ShopPort
+from include.stocksync.shop.registry import open_shop
+from include.stocksync.store.db import connect, execute_file, staging_identifier
 from include.stocksync.store.migrations import upgrade
 from include.stocksync.sync.apply import ApplyResult, apply_plan
 from include.stocksync.sync.extract import ExtractResult, WmsClient, extract_to_staging
 from include.stocksync.sync.guardrails import GuardrailFailed, check_plan
 from include.stocksync.sync.merge import PlanSummary, Watermark, build_plan, choose_watermark, plan_table
+from include.stocksync.sync.shop_mirror import mirror_catalog, mirror_tables
 from include.stocksync.sync.validate import ValidationFailed, ValidationResult, validate_counts
 from include.stocksync.ui.report import report_path, write_plan_report, write_report
 from include.stocksync.wms.sources.base import SnapshotLimits, WalkBounds, WmsContractError, WmsUnavailable
@@ -66,29 +71,36 @@ def _run(dsn: str, run_id: str) -> tuple[dict[str, Any], RunSpec]:
     return run, runs.spec_of(run)
 
 
+def _shop(dsn: str, shop: ShopPort | None) -> ShopPort:
+    """The shop port given, or the reference shop in stocksync's own database (`dsn`)."""
+    return shop if shop is not None else open_shop(dsn)
+
+
 def freeze_checkout(dsn: str, *, run_id: str, dag_id: str, settings: Settings,
                     triggered_by: str | None = None, options: RunOptions | None = None,
-                    lookup: lifecycle.AirflowLookup | None = None) -> dict[str, Any]:
+                    lookup: lifecycle.AirflowLookup | None = None,
+                    shop: ShopPort | None = None) -> dict[str, Any]:
     """Setup: open the run record with the run's spec; in `full` mode close checkout until the
     teardown (never for a dry run). `lookup` is Airflow's view of other runs (passed in by the
     Airflow layer; None judges holders by their heartbeat alone)."""
+    port = _shop(dsn, shop)
     status = open_run(dsn, run_id=run_id, dag_id=dag_id, settings=settings, options=options,
                       triggered_by=triggered_by)
     spec = runs.spec_of(get_run(dsn, run_id))  # a retried setup keeps the spec it opened with
     if status in runs.FINISHED:
         return {"frozen": False, "reason": f"run already {status}; nothing will be written"}
     orphans = release_orphans(dsn, run_id=run_id, dag_id=dag_id, settings=spec.settings,  # dead runs' freezes
-                              wait=not spec.options.dry_run, lookup=lookup)
+                              wait=not spec.options.dry_run, lookup=lookup, shop=port)
     if spec.options.dry_run:
         return {"frozen": False, "reason": "dry run: nothing is written, checkout stays open", "orphans": orphans}
     if spec.settings.freeze_mode != "full":
         return {"frozen": False, "reason": f"freeze_mode={spec.settings.freeze_mode}", "orphans": orphans}
     with lifecycle.step(dsn, run_id, "freeze") as conn:
-        if freeze.active_freezes(conn, set_by=run_id):
+        if freeze.active_freezes(port, set_by=run_id):
             return {"frozen": True, "reason": "already frozen by this run", "orphans": orphans}
         # the TTL covers the tasks under the freeze (ops_settings.freeze_ttl) and is the
         # run's time budget: a run that cannot finish by the freeze's expiry fails and releases
-        held = freeze.set_freeze(conn, set_by=run_id, reason=FREEZE_REASON,
+        held = freeze.set_freeze(port, set_by=run_id, reason=FREEZE_REASON,
                                  message=spec.settings.freeze_shopper_message,
                                  ttl_seconds=freeze_ttl(spec.settings))
         runs.set_budget(conn, run_id, held.expires_at)
@@ -97,13 +109,15 @@ def freeze_checkout(dsn: str, *, run_id: str, dag_id: str, settings: Settings,
 
 # --- orphaned freezes, the run budget, reports off the critical path, alerts after release ---
 def release_orphans(dsn: str, *, run_id: str, dag_id: str, settings: Settings, wait: bool = False,
-                    lookup: lifecycle.AirflowLookup | None = None) -> list[dict[str, Any]]:
+                    lookup: lifecycle.AirflowLookup | None = None,
+                    shop: ShopPort | None = None) -> list[dict[str, Any]]:
     """Release the freezes of sync runs the evidence says are dead (lifecycle.py), in every run's
     setup (`wait`: a live holder is waited for, then refused) and teardown: recorded as warnings on
     this run and on the dead one (closed as `abandoned`), alerted after this run's freeze is
     released. A manual freeze is never touched."""
     found, live = dead_runs.settle_holders(dsn, settings, run_id=run_id, dag_id=dag_id, lookup=lookup, wait=wait,
-                                           task_id="freeze_checkout" if wait else "release_freeze")
+                                           task_id="freeze_checkout" if wait else "release_freeze",
+                                           shop=_shop(dsn, shop))
     silent = [holder for holder in live if holder.stopped_beating]
     if silent and not wait:  # the run ends while a silent run not yet proven dead keeps checkout closed
         with connect(dsn) as conn:
@@ -146,7 +160,8 @@ def _write_report_or_warn(dsn: str, conn: psycopg.Connection, settings: Settings
 # --- end: orphaned freezes, the run budget, reports off the critical path, alerts after release ------
 
 
-def extract(dsn: str, *, run_id: str, session: requests.Session, base_url: str) -> ExtractResult:
+def extract(dsn: str, *, run_id: str, session: requests.Session, base_url: str,
+            shop: ShopPort | None = None) -> ExtractResult:
     run, spec = _run(dsn, run_id)
     if runs.is_finished(run):
         log.info("run %s is %s: keeping its extract (snapshot %s)", run_id, run["status"], run["snapshot_id"])
@@ -158,8 +173,9 @@ def extract(dsn: str, *, run_id: str, session: requests.Session, base_url: str) 
                        attempts=settings.http_attempts, backoff=settings.http_backoff_seconds,
                        retry_after_max=settings.retry_after_max_seconds)
     with lifecycle.step(dsn, run_id, "extract", retries=client.failures) as conn:
-        enabled = conn.execute(sql.SQL("SELECT count(*) FROM ({}) enabled").format(
-            query("shop/select_enabled_skus"))).fetchone()
+        # the run's copy of the shop's catalog (shop_mirror.py): the walk is bounded by its size
+        mirror = mirror_catalog(conn, _shop(dsn, shop), run_id)
+        enabled = conn.execute(sql.SQL("SELECT count(*) FROM ({}) enabled").format(mirror.enabled_skus())).fetchone()
         # the walk's deadline leaves the budget's reserve to validate, merge and load
         seconds, cut = _budgeted(conn, run_id, settings.extract_deadline_seconds,
                                  settings.operations.budget_reserve_seconds)
@@ -192,14 +208,14 @@ def extract(dsn: str, *, run_id: str, session: requests.Session, base_url: str) 
     return result
 
 
-def validate(dsn: str, *, run_id: str) -> ValidationResult:
+def validate(dsn: str, *, run_id: str, shop: ShopPort | None = None) -> ValidationResult:
     run, spec = _run(dsn, run_id)
     if runs.is_finished(run):
         log.info("run %s is %s: keeping its validation", run_id, run["status"])
         return ValidationResult(True, run["extracted"] or 0, run["valid"] or 0, run["quarantined"] or 0, [], 0.0)
     with lifecycle.step(dsn, run_id, "validate", keep_on_failure=(ValidationFailed,)) as conn:
         try:
-            result = validate_counts(conn, run_id, run["staging_table"], spec.settings)
+            result = validate_counts(conn, run_id, run["staging_table"], spec.settings, shop=_shop(dsn, shop))
         except ValidationFailed:
             runs.record_validation(conn, run_id, False)  # kept with the checks: the step commits them
             raise
@@ -212,7 +228,7 @@ def run_watermark(run: dict[str, Any], settings: Settings) -> Watermark:
     return choose_watermark(settings, run["orders_counted_until"], request_started_at)
 
 
-def merge(dsn: str, *, run_id: str) -> PlanSummary:
+def merge(dsn: str, *, run_id: str, shop: ShopPort | None = None) -> PlanSummary:
     """Build the plan, judge it with the guardrails (before any write), and for a dry run
     write the plan report."""
     run, spec = _run(dsn, run_id)
@@ -221,7 +237,8 @@ def merge(dsn: str, *, run_id: str) -> PlanSummary:
         log.info("run %s is %s: keeping its plan", run_id, run["status"])
         return PlanSummary(plan_table(run_id), run["valid"] or 0, {}, 0, 0.0)
     with lifecycle.step(dsn, run_id, "merge", keep_on_failure=(GuardrailFailed,)) as conn:
-        plan = build_plan(conn, run_id, run["staging_table"], settings, run_watermark(run, settings), options.skus)
+        plan = build_plan(conn, run_id, run["staging_table"], settings, run_watermark(run, settings), options.skus,
+                          shop=_shop(dsn, shop))
         # a dry run is the preview ops ask for before overriding: it writes its plan even when a
         # guardrail trips, and says there that a real run would stop
         guardrails = check_plan(conn, run_id, plan.plan_table, settings, subset=bool(options.skus),
@@ -247,7 +264,7 @@ def finish_dry_run(dsn: str, *, run_id: str) -> dict[str, Any]:
     return {"dry_run": True, "plan_csv": str(directory / "plan.csv"), "plan_html": str(directory / "plan.html")}
 
 
-def load(dsn: str, *, run_id: str, plan_table: str) -> ApplyResult:
+def load(dsn: str, *, run_id: str, plan_table: str, shop: ShopPort | None = None) -> ApplyResult:
     """Apply the plan; in `apply` freeze mode, checkout is closed only around the locked part."""
     run, spec = _run(dsn, run_id)
     settings = spec.settings
@@ -256,15 +273,15 @@ def load(dsn: str, *, run_id: str, plan_table: str) -> ApplyResult:
         counts = {k: run[k] for k in OUTCOMES if run.get(k)}
         return ApplyResult("already_applied", counts)
     watermark = run_watermark(run, settings)
-    freeze_conn: psycopg.Connection | None = None
+    port = _shop(dsn, shop)
+    frozen = False
 
     def close_checkout() -> None:
-        """Committed on its own connection, so shoppers see it before the stock lock is taken."""
-        nonlocal freeze_conn
-        freeze_conn = connect(dsn)
-        freeze.set_freeze(freeze_conn, set_by=run_id, reason=FREEZE_REASON, message=settings.freeze_shopper_message,
+        """Committed by the shop at once, so shoppers see it before the stock lock is taken."""
+        nonlocal frozen
+        frozen = True
+        freeze.set_freeze(port, set_by=run_id, reason=FREEZE_REASON, message=settings.freeze_shopper_message,
                           ttl_seconds=min(settings.freeze_ttl_seconds, APPLY_FREEZE_TTL_SECONDS))
-        freeze_conn.commit()
 
     try:
         # a full-catalog sync records the drift it corrects (a SKU-list push says nothing of the rest)
@@ -279,44 +296,40 @@ def load(dsn: str, *, run_id: str, plan_table: str) -> ApplyResult:
             return apply_plan(conn, run_id=run_id, snapshot_id=run["snapshot_id"], plan_table=plan_table,
                               settings=apply_settings, watermark=watermark,
                               before_lock=close_checkout if settings.freeze_mode == "apply" else None,
-                              before_write=record_drift)
+                              before_write=record_drift, shop=port)
     finally:
-        if freeze_conn is not None:
-            try:
-                freeze.release_freezes(freeze_conn, set_by=run_id)
-                freeze_conn.commit()
-            finally:
-                freeze_conn.close()
+        if frozen:
+            freeze.release_freezes(port, set_by=run_id)
 
 
-def load_stock(dsn: str, *, run_id: str, plan_table: str) -> dict[str, Any]:
+def load_stock(dsn: str, *, run_id: str, plan_table: str, shop: ShopPort | None = None) -> dict[str, Any]:
     """The load task: apply the plan, or for a dry run record it as such (nothing written)."""
     _, spec = _run(dsn, run_id)
     if spec.options.dry_run:
         return finish_dry_run(dsn, run_id=run_id)
-    return load(dsn, run_id=run_id, plan_table=plan_table).as_dict()
+    return load(dsn, run_id=run_id, plan_table=plan_table, shop=shop).as_dict()
 
 
 def release_freeze(dsn: str, *, run_id: str, dag_id: str,
-                   lookup: lifecycle.AirflowLookup | None = None) -> dict[str, Any]:
+                   lookup: lifecycle.AirflowLookup | None = None, shop: ShopPort | None = None) -> dict[str, Any]:
     """Teardown: release this run's freezes (never anybody else's), close the run record,
     write the run report, drop staging tables past their retention. Safe to call any number
     of times. Touches nothing when the run id belongs to another DAG's run (see `open_run`).
     `lookup` as for `freeze_checkout`."""
+    port = _shop(dsn, shop)
     with connect(dsn) as conn:
         owner = runs.run_owner(conn, run_id)
         if owner is not None and owner != dag_id:
             log.warning("run id %s belongs to DAG %s: leaving its freeze and record alone", run_id, owner)
             return {"released": 0, "freeze_seconds": 0.0, "status": None, "report": None, "staging_dropped": 0,
                     "skipped": f"run id belongs to DAG {owner}"}
-        released = freeze.release_freezes(conn, set_by=run_id)
-        conn.commit()  # checkout opens before anything else is done
+        released = freeze.release_freezes(port, set_by=run_id)  # checkout opens before anything else is done
         spec_settings = runs.spec_of(runs.read_run(conn, run_id)).settings if owner is not None else None
         conn.commit()
     if spec_settings is not None:  # another run's freeze still closing checkout: released if dead, else said
-        release_orphans(dsn, run_id=run_id, dag_id=dag_id, settings=spec_settings, lookup=lookup)
+        release_orphans(dsn, run_id=run_id, dag_id=dag_id, settings=spec_settings, lookup=lookup, shop=port)
     with connect(dsn) as conn:
-        window = freeze.freeze_seconds(conn, set_by=run_id)
+        window = freeze.freeze_seconds(port, set_by=run_id)
         status = runs.close(conn, run_id, window)
         conn.commit()
         # a run refused before it opened its record has no spec: the deployment's settings say
@@ -332,10 +345,10 @@ def release_freeze(dsn: str, *, run_id: str, dag_id: str,
 
 
 def drop_expired_staging(conn: psycopg.Connection, retention_days: int) -> int:
-    """Drop the raw and plan tables of runs finished more than `retention_days` ago."""
+    """Drop the raw and plan tables and the shop copies of runs finished more than `retention_days` ago."""
     expired = execute_file(conn, "stocksync/select_expired_staging", {"retention_days": retention_days}).fetchall()
     for run_id, raw in expired:
-        for table in (raw, plan_table(run_id)):
+        for table in (raw, plan_table(run_id), *mirror_tables(run_id)):
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(staging_identifier(table)))
         runs.staging_dropped(conn, run_id)
         conn.commit()

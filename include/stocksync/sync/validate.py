@@ -47,7 +47,10 @@ from psycopg import sql
 from include.stocksync.config.settings import Settings
 from include.stocksync.domain.contract import FIELD_NAMES, INTEGER_FIELDS, ITEM_FIELDS, SKU_MAX_LENGTH
 from include.stocksync.domain.errors import PermanentError
+from include.stocksync.shop.port import ShopPort
+from include.stocksync.shop.registry import shop_in_same_database
 from include.stocksync.store.db import execute_file, query, run_key
+from include.stocksync.sync.shop_mirror import mirror_catalog
 
 if TYPE_CHECKING:  # heavy imports stay inside the functions that need them
     import pandas as pd
@@ -138,12 +141,12 @@ def _keeps_all(settings: Settings, check: str) -> bool:
     return settings.dq_policies.get(check) == "quarantine"
 
 
-def measure(conn: psycopg.Connection, raw_table: str, settings: Settings) -> Profile:
+def measure(conn: psycopg.Connection, raw_table: str, settings: Settings, catalog: sql.Composable) -> Profile:
     """Measure `raw_table` for every check of the suite (see the section comment). The SKU facts and
     the quantities are read on connections of their own while this one streams the SKUs through
     the pattern: the three passes run side by side (PostgreSQL's and Python's work overlap)."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        sku_facts = pool.submit(_on_sibling, conn, lambda c: _sku_facts(c, raw_table, settings))
+        sku_facts = pool.submit(_on_sibling, conn, lambda c: _sku_facts(c, raw_table, settings, catalog))
         quantity_facts = pool.submit(_on_sibling, conn, lambda c: _quantities(c, raw_table, settings))
         sku_format = _sku_format(conn, raw_table, settings)
         shapes = execute_file(conn, "stocksync/select_dq_key_shapes", raw=raw_table).fetchall()
@@ -184,11 +187,11 @@ def _on_sibling(conn: psycopg.Connection, work: Callable[[psycopg.Connection], A
             sibling.rollback()
 
 
-def _sku_facts(conn: psycopg.Connection, raw_table: str,
-               settings: Settings) -> tuple[int, int, dict[tuple[str, str], Offending]]:
+def _sku_facts(conn: psycopg.Connection, raw_table: str, settings: Settings,
+               catalog: sql.Composable) -> tuple[int, int, dict[tuple[str, str], Offending]]:
     """Rows, non-null SKUs, and what the SKU checks but the pattern find: not null, length, known, unique."""
     facts = execute_file(conn, "stocksync/select_dq_sku_facts", {"lengths": [1, SKU_MAX_LENGTH]}, raw=raw_table,
-                         catalog=query("shop/select_catalog_skus")).fetchone()
+                         catalog=catalog).fetchone()
     assert facts is not None
     rows, skus, bad_length, unknown, distinct_hashes = (int(v) for v in facts)
 
@@ -197,7 +200,7 @@ def _sku_facts(conn: psycopg.Connection, raw_table: str,
         if count:
             limit = None if _keeps_all(settings, check) else EXAMPLES
             for row_no, got in execute_file(conn, name, {**params, "limit": limit}, raw=raw_table,
-                                            catalog=query("shop/select_catalog_skus")):
+                                            catalog=catalog):
                 offending.rows.append((int(row_no), got if value is None else value))
         return offending
 
@@ -653,13 +656,15 @@ class ValidationResult:
 
 
 def validate_counts(conn: psycopg.Connection, run_id: str, raw_table: str, settings: Settings, *,
-                    delta: bool = False) -> ValidationResult:
+                    delta: bool = False, shop: ShopPort | None = None) -> ValidationResult:
     """Run the suite on the run's raw counts, record every check, quarantine what the policies
     allow, raise `ValidationFailed` if any check fails. `delta`: the counts are a change-feed
-    delta (see `build_suite`)."""
+    delta (see `build_suite`). The catalog is the run's copy of the shop's (taken through `shop`,
+    the shop in `conn`'s database when none is given)."""
     started = time.perf_counter()
-    profile = measure(conn, raw_table, settings)
-    enabled = execute_file(conn, "stocksync/select_enabled_count", catalog=query("shop/select_catalog_skus")).fetchone()
+    catalog = mirror_catalog(conn, shop or shop_in_same_database(conn), run_id).catalog()
+    profile = measure(conn, raw_table, settings, catalog)
+    enabled = execute_file(conn, "stocksync/select_enabled_count", catalog=catalog).fetchone()
     checks = run_suite(profile, settings, int(enabled[0]) if enabled else 0, run_id, profile.rows if delta else None)
     record_checks(conn, run_id, checks)
     failed = [c for c in checks if not c.success]

@@ -28,6 +28,7 @@ from psycopg.rows import dict_row
 from include.stocksync.config.settings import Settings
 from include.stocksync.domain.csv_cells import csv_writer
 from include.stocksync.store.db import query, run_key
+from include.stocksync.sync.shop_mirror import ShopMirror
 from include.stocksync.ui.pages import render
 
 if TYPE_CHECKING:
@@ -163,11 +164,13 @@ def _flagged_skus(cur: psycopg.Cursor[dict[str, Any]], run: dict[str, Any], chec
     raw = run.get("staging_table")
     if not raw:
         return []
-    present = cur.execute(query("stocksync/select_table_exists"), {"name": f"stocksync.{raw}"}).fetchone()
-    if not present or not present["present"]:
-        return []
-    rows = cur.execute(query("stocksync/select_dq_unknown_rows", raw=str(raw),
-                             catalog=query("shop/select_catalog_skus")), {"limit": SKU_EXAMPLES}).fetchall()
+    copy = ShopMirror.of_run(str(run["run_id"]))  # the run's copy of the shop's catalog (shop_mirror.py)
+    for table in (f"stocksync.{raw}", copy.catalog_table.as_string(cur.connection)):
+        present = cur.execute(query("stocksync/select_table_exists"), {"name": table}).fetchone()
+        if not present or not present["present"]:
+            return []
+    rows = cur.execute(query("stocksync/select_dq_unknown_rows", raw=str(raw), catalog=copy.catalog()),
+                       {"limit": SKU_EXAMPLES}).fetchall()
     return [str(r["sku"]) for r in rows]
 
 
