@@ -8,25 +8,15 @@ that dies without its teardown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 import psycopg
 
+from include.stocksync.shop.port import Freeze
 from include.stocksync.store.db import execute_file
 
 # Where a freeze's message template takes the expected end (see `insert_checkout_freeze.sql`).
 EXPECTED_END = "{expected_end}"
 # No run may close checkout for longer than this, whatever the config or a run's parameters say.
 MAX_FREEZE_TTL_SECONDS = 4 * 3600
-
-
-@dataclass(frozen=True)
-class Freeze:
-    freeze_id: int
-    set_at: datetime
-    expires_at: datetime
-    shopper_message: str
 
 
 def set_freeze(conn: psycopg.Connection, *, set_by: str, reason: str, message: str,
