@@ -56,6 +56,37 @@ def native_password_hash(password: str) -> str:
     return "*" + hashlib.sha1(hashlib.sha1(password.encode()).digest()).hexdigest().upper()
 
 
+def _private_files_env() -> dict[str, str]:
+    """UMASK/UMASK_DIR: the modes MariaDB's programs give the files and directories they create
+    (their default, 0660, would let the mysql group read the tables)."""
+    return {**os.environ, "UMASK": "0600", "UMASK_DIR": "0700"}
+
+
+def _acl_lets_traverse(path: Path, user: pwd.struct_passwd) -> bool:
+    """Whether a POSIX ACL entry already lets `user` pass through `path` (effective x)."""
+    getfacl = shutil.which("getfacl")
+    if not getfacl:
+        return False
+    result = subprocess.run([getfacl, "-p", "-c", "-e", str(path)], capture_output=True, text=True, check=False)
+    for line in result.stdout.splitlines():
+        if line.startswith(f"user:{user.pw_name}:"):
+            perms = line.split("#effective:")[1] if "#effective:" in line else line.split(":")[2]
+            return "x" in perms.strip()[:3]
+    return False
+
+
+def _let_traverse(path: Path, user: pwd.struct_passwd) -> None:
+    """Let the server's user pass through a directory of `.local/` (never list it), with a POSIX ACL
+    entry: the directory's group may already be PostgreSQL's (devstack/local_pg.py), so the group
+    cannot be the way for both. Mode 0710 keeps the ACL mask at traverse-only."""
+    setfacl = shutil.which("setfacl")
+    if not setfacl:
+        raise LocalMariaDBError(f"the mysql user must traverse {path}: install Debian's acl package "
+                                "(`apt-get install -y acl`; scripts/bootstrap.sh does this)")
+    os.chmod(path, TRAVERSE_ONLY_DIR_MODE)
+    subprocess.run([setfacl, "-m", f"u:{user.pw_name}:x", str(path)], check=True, capture_output=True)
+
+
 def find_binaries() -> tuple[Path, Path]:
     """`mariadbd` and `mariadb-install-db` of Debian's mariadb-server package."""
     server = shutil.which("mariadbd") or ("/usr/sbin/mariadbd" if Path("/usr/sbin/mariadbd").exists() else None)
@@ -140,19 +171,23 @@ class LocalMariaDB:
             for path in (self.local_dir, self.local_dir / "mariadb", self.base, self.rundir):
                 make_private_dir(path)
             return
-        for path in (self.local_dir, self.local_dir / "mariadb"):
-            make_private_dir(path)
-            os.chown(path, -1, user.pw_gid)
-            make_private_dir(path, TRAVERSE_ONLY_DIR_MODE)
+        make_private_dir(self.local_dir)
+        mariadb_dir = self.local_dir / "mariadb"
+        make_private_dir(mariadb_dir)
+        os.chown(mariadb_dir, -1, user.pw_gid)
+        make_private_dir(mariadb_dir, TRAVERSE_ONLY_DIR_MODE)
         for path in (self.base, self.rundir):
             make_private_dir(path)
             os.chown(path, user.pw_uid, user.pw_gid)
             make_private_dir(path, PRIVATE_DIR_MODE)
-        for parent in self.local_dir.parents:
-            st = parent.stat()
-            if not _can_traverse(st, user):
+        for parent in (self.local_dir, *self.local_dir.parents):
+            if _can_traverse(parent.stat(), user) or _acl_lets_traverse(parent, user):
+                continue
+            if parent == LOCAL_DIR or LOCAL_DIR in parent.parents or parent == self.local_dir:
+                _let_traverse(parent, user)
+            else:
                 raise LocalMariaDBError(f"the mysql user cannot reach {self.base}: {parent} is closed to it "
-                                        "(start the local PostgreSQL once, or chmod o+x that directory)")
+                                        "(chmod o+x that directory)")
 
     def running_pid(self) -> int | None:
         """The server's pid while its pid file exists (the server removes it when it stops)."""
@@ -195,7 +230,7 @@ class LocalMariaDB:
             [str(install), "--no-defaults", f"--datadir={self.datadir}",
              f"--user={user.pw_name if user else pwd.getpwuid(os.geteuid()).pw_name}",
              "--auth-root-authentication-method=socket", "--skip-test-db"],
-            capture_output=True, text=True, umask=PRIVATE_UMASK, check=False)
+            capture_output=True, text=True, umask=PRIVATE_UMASK, check=False, env=_private_files_env())
         if result.returncode != 0:
             raise LocalMariaDBError(f"mariadb-install-db failed for {self.datadir}: {result.stderr.strip()[-2000:]}")
 
@@ -228,10 +263,8 @@ class LocalMariaDB:
         user = self._server_user()
         if user:
             cmd.insert(2, f"--user={user.pw_name}")
-        # UMASK/UMASK_DIR: the modes mariadbd gives the files and directories it creates (log, tables)
-        env = {**os.environ, "UMASK": "0600", "UMASK_DIR": "0700"}
         subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True, umask=PRIVATE_UMASK, env=env)
+                         start_new_session=True, umask=PRIVATE_UMASK, env=_private_files_env())
         write_private(self.portfile, str(self.port))
 
     def _wait_ready(self, timeout: float = 60) -> None:
