@@ -27,19 +27,9 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import MySQLdb
-
-from include.stocksync.shop.magento2.sql import (
-    SQL_ROOT,
-    checked_prefix,
-    connect_args,
-    script,
-    statement,
-    stock_index_table,
-)
+from include.stocksync.shop.mysql_family import MySQLShop, stock_index_table
 from include.stocksync.shop.port import (
     ActiveFreeze,
     DemandQuery,
@@ -47,7 +37,6 @@ from include.stocksync.shop.port import (
     OrderRef,
     Sellable,
     ShopContractError,
-    ShopUnavailable,
     StagingSink,
     StockRow,
     StockWrite,
@@ -56,11 +45,6 @@ from include.stocksync.shop.port import (
 PLATFORM = "magento2"
 DEFAULT_SOURCE = "default"
 DEFAULT_STOCK_ID = 1
-MIGRATIONS_DIR = SQL_ROOT / PLATFORM / "migrations"
-# MySQL/MariaDB error codes: transient (lock wait, deadlock, connection lost) vs. the adapter not
-# fitting the store's tables (unknown table/column)
-_TRANSIENT_CODES = frozenset({1205, 1213, 2002, 2003, 2006, 2013})
-_CONTRACT_CODES = frozenset({1054, 1146})
 _PLAN_TABLE = """CREATE TEMPORARY TABLE stocksync_plan (
   sku varchar(64) NOT NULL PRIMARY KEY, new_qty bigint NOT NULL, wms_seq bigint NOT NULL,
   product_id int unsigned NULL, target_qty decimal(12,4) NULL, target_status smallint NULL,
@@ -68,24 +52,6 @@ _PLAN_TABLE = """CREATE TEMPORARY TABLE stocksync_plan (
 _RESERVED_TABLE = """CREATE TEMPORARY TABLE stocksync_reserved (
   sku varchar(64) NOT NULL PRIMARY KEY, open_units decimal(14,4) NOT NULL, unsent_units decimal(14,4) NOT NULL)
   ENGINE=InnoDB"""
-
-
-@contextmanager
-def _classified(what: str) -> Iterator[None]:
-    """A lock timeout, deadlock or lost connection is transient (`ShopUnavailable`); a statement
-    that does not fit the store's tables is permanent (`ShopContractError`); both keep the cause."""
-    try:
-        yield
-    except MySQLdb.Error as exc:
-        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-        if code in _TRANSIENT_CODES:
-            raise ShopUnavailable(f"{what}: the Magento database did not answer in time or dropped the "
-                                  f"connection ({exc}); raise lock_timeout_seconds or retry later") from exc
-        if code in _CONTRACT_CODES:
-            raise ShopContractError(f"{what}: the Magento tables are not what the magento2 adapter expects "
-                                    f"({exc}); check the table prefix (magento2 table_prefix) and that MSI "
-                                    "is installed") from exc
-        raise
 
 
 def _whole_units(value: Any) -> int:
@@ -105,7 +71,7 @@ class _Apply:
         """Every order's reserved units, read once under the lock: both the demand stocksync takes
         off `new` and what the write adds back come from this one read."""
         params = self.shop.reservation_params(query)
-        with _classified("reading Magento's reservations"), self.conn.cursor() as cur:
+        with self.shop.classified("reading Magento's reservations"), self.conn.cursor() as cur:
             cur.execute("DROP TEMPORARY TABLE IF EXISTS stocksync_reserved")
             cur.execute(_RESERVED_TABLE)
             cur.execute("INSERT INTO stocksync_reserved (sku, open_units, unsent_units) "
@@ -130,7 +96,7 @@ class _Apply:
             self._read_reserved(None)
         shop = self.shop
         params = shop.write_params()
-        with _classified("writing the WMS source's items"), self.conn.cursor() as cur:
+        with self.shop.classified("writing the WMS source's items"), self.conn.cursor() as cur:
             cur.execute("DROP TEMPORARY TABLE IF EXISTS stocksync_plan")
             cur.execute(_PLAN_TABLE)
             rows = [(w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes]
@@ -153,7 +119,7 @@ class _Apply:
             return [sku for (sku,) in cur.fetchall()]
 
 
-class Magento2Shop:
+class Magento2Shop(MySQLShop):
     """The `magento2` adapter. `dsn`: mysql://USER:PASSWORD@HOST:PORT/DATABASE. Options:
     `table_prefix` (the store's db table prefix), `source_code` (the MSI source the WMS feeds;
     `default`: the default source), `config_min_qty` and `config_backorders` (the store's
@@ -163,63 +129,12 @@ class Magento2Shop:
 
     def __init__(self, dsn: str, *, table_prefix: str = "", source_code: str = DEFAULT_SOURCE,
                  config_min_qty: float = 0.0, config_backorders: bool = False) -> None:
-        self.connect_args = connect_args(dsn)
-        self.prefix = checked_prefix(table_prefix)
+        super().__init__(dsn, PLATFORM, table_prefix)
         if not source_code or len(source_code) > 255:
             raise ValueError("magento2 source_code: the code of the MSI source the WMS feeds (1-255 characters)")
         self.source_code = source_code
         self.config_min_qty = float(config_min_qty)
         self.config_backorders = bool(config_backorders)
-        self._migrated = False
-
-    # -- plumbing -------------------------------------------------------------------------------
-    def sql(self, name: str, **identifiers: str) -> str:
-        return statement(PLATFORM, name, self.prefix, **identifiers)
-
-    def connect(self) -> Any:
-        with _classified("connecting to the Magento database"):
-            conn = MySQLdb.connect(**self.connect_args)
-            conn.autocommit(False)
-            with conn.cursor() as cur:
-                # each statement sees what was committed before it: the reservations read under the
-                # lock include every shipment that committed before the lock was granted
-                cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                cur.execute("SET SESSION time_zone = '+00:00'")
-        return conn
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        conn = self.connect()
-        try:
-            yield conn
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            conn.close()
-
-    def migrate(self) -> list[str]:
-        """Apply stocksync's side-table migrations not applied yet (in version order); returns them."""
-        applied: list[str] = []
-        with self._transaction() as conn, conn.cursor() as cur:
-            cur.execute(f"CREATE TABLE IF NOT EXISTS {self.prefix}stocksync_migration (version varchar(64) NOT NULL "
-                        "PRIMARY KEY, applied_at timestamp NOT NULL DEFAULT current_timestamp()) ENGINE=InnoDB")
-            cur.execute(f"SELECT version FROM {self.prefix}stocksync_migration")
-            done = {version for (version,) in cur.fetchall()}
-            for path in sorted(Path(MIGRATIONS_DIR).glob("*.sql")):
-                if path.stem in done:
-                    continue
-                for sql_text in script(PLATFORM, f"migrations/{path.stem}", self.prefix):
-                    cur.execute(sql_text)
-                cur.execute(f"INSERT INTO {self.prefix}stocksync_migration (version) VALUES (%s)", (path.stem,))
-                applied.append(path.stem)
-        self._migrated = True
-        return applied
-
-    def _ensure_migrated(self) -> None:
-        if not self._migrated:
-            self.migrate()
 
     def reservation_params(self, query: DemandQuery | None) -> dict[str, Any]:
         """`query` None: every reserved unit counts as already taken off (the write's add-back)."""
@@ -238,14 +153,14 @@ class Magento2Shop:
             return []
         text = self.sql("select_stock", open_reservations=self.sql("select_open_reservations"),
                         sku_filter="AND si.sku IN %(skus)s" if skus is not None else "")
-        with _classified("reading the WMS source's stock"), conn.cursor() as cur:
+        with self.classified("reading the WMS source's stock"), conn.cursor() as cur:
             cur.execute(text, params)
             return [StockRow(sku, int(qty), int(seq)) for sku, qty, seq in cur.fetchall()]
 
     # -- bulk reads -----------------------------------------------------------------------------
     def stream_catalog(self, sink: StagingSink) -> int:
         rows = 0
-        with self._transaction() as conn, _classified("reading the Magento catalog"), conn.cursor() as cur:
+        with self.transaction() as conn, self.classified("reading the Magento catalog"), conn.cursor() as cur:
             cur.execute(self.sql("select_catalog"))
             for sku, enabled in cur.fetchall():
                 sink.write_row((sku, bool(enabled)))
@@ -253,17 +168,17 @@ class Magento2Shop:
         return rows
 
     def stream_stock(self, sink: StagingSink) -> int:
-        self._ensure_migrated()
-        with self._transaction() as conn:
+        self.ensure_migrated()
+        with self.transaction() as conn:
             stock = self.stock_rows(conn, None)
         for row in stock:
             sink.write_row((row.sku, row.qty, row.wms_seq))
         return len(stock)
 
     def stream_demand(self, query: DemandQuery, sink: StagingSink) -> int:
-        self._ensure_migrated()
+        self.ensure_migrated()
         rows = 0
-        with self._transaction() as conn, _classified("reading Magento's reservations"), conn.cursor() as cur:
+        with self.transaction() as conn, self.classified("reading Magento's reservations"), conn.cursor() as cur:
             cur.execute(self.sql("select_open_reservations"), self.reservation_params(query))
             for sku, _open, unsent in cur.fetchall():
                 if unsent > 0:
@@ -276,16 +191,16 @@ class Magento2Shop:
     def apply_session(self, *, lock_timeout_seconds: float) -> Iterator[_Apply]:
         if not lock_timeout_seconds > 0:
             raise ValueError(f"lock_timeout_seconds must be > 0; got {lock_timeout_seconds}")
-        self._ensure_migrated()
-        with self._transaction() as conn:
-            with _classified("locking the WMS source's items"), conn.cursor() as cur:
+        self.ensure_migrated()
+        with self.transaction() as conn:
+            with self.classified("locking the WMS source's items"), conn.cursor() as cur:
                 # InnoDB waits in whole seconds (at least 1)
                 cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (max(1, math.ceil(lock_timeout_seconds)),))
                 cur.execute(self.sql("lock_source_items"), {"source_code": self.source_code})
             yield _Apply(self, conn)
 
     def sellable(self, sku: str) -> Sellable | None:
-        with self._transaction() as conn:
+        with self.transaction() as conn:
             with conn.cursor() as cur:
                 cur.execute(self.sql("select_catalog_sku"), {"sku": sku})
                 found = cur.fetchone()
@@ -331,18 +246,17 @@ class Magento2Shop:
 def acknowledge_orders(shop: Magento2Shop, acknowledged: dict[str, datetime]) -> None:
     """Record when the WMS counted orders (by increment id; a first time is kept). The order push
     does this on other platforms; on Magento it is how the WMS's receipts reach the adapter."""
-    shop._ensure_migrated()
+    shop.ensure_migrated()
     rows = [(increment_id, at.astimezone(UTC).replace(tzinfo=None)) for increment_id, at in acknowledged.items()]
-    with shop._transaction() as conn, conn.cursor() as cur:
+    with shop.transaction() as conn, conn.cursor() as cur:
         cur.executemany(f"INSERT IGNORE INTO {shop.prefix}stocksync_order_ack (increment_id, acknowledged_at) "
                         "VALUES (%s, %s)", rows)
 
 
 def create_platform_schema(shop: Magento2Shop, stock_ids: Sequence[int] = ()) -> None:
     """Development and tests: the Magento tables stocksync uses, and index tables of `stock_ids`."""
-    with shop._transaction() as conn, conn.cursor() as cur:
-        for sql_text in script(PLATFORM, "platform_schema", shop.prefix):
-            cur.execute(sql_text)
+    shop.create_platform_schema()
+    with shop.transaction() as conn, conn.cursor() as cur:
         for stock_id in stock_ids:
             if int(stock_id) != DEFAULT_STOCK_ID:
                 cur.execute(shop.sql("create_stock_index", index=stock_index_table(shop.prefix, stock_id)))
