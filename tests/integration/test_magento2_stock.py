@@ -20,7 +20,6 @@ effective min qty comes off, and without backorders the shopper never sees less 
 from __future__ import annotations
 
 import json
-import os
 import random
 import threading
 from collections.abc import Iterator
@@ -33,26 +32,10 @@ import pytest
 
 from devstack.local_mariadb import LocalMariaDB
 from include.stocksync.shop.magento2.adapter import Magento2Shop, acknowledge_orders, create_platform_schema
-from include.stocksync.shop.port import DemandQuery, StockWrite
+from include.stocksync.shop.port import StockWrite
+from tests.integration.mariadb_shops import ListSink, demand_query, mariadb_server, shop_dsn, sync  # noqa: F401 (fixture)
 
-MARIADB = LocalMariaDB(name=os.environ.get("STOCKSYNC_TEST_MARIADB_NAME", "test"),
-                       port=int(os.environ.get("STOCKSYNC_TEST_MARIADB_PORT", "33307")), database="magento_test")
 PREFIX = "mg_"  # a store with a table prefix: every statement must carry it
-
-
-@pytest.fixture(scope="module")
-def mariadb() -> Iterator[LocalMariaDB]:
-    was_running = MARIADB.is_running()
-    MARIADB.start(allow_other_port=True)
-    yield MARIADB
-    if not was_running:
-        MARIADB.stop()
-
-
-def _dsn(server: LocalMariaDB, database: str) -> str:
-    from urllib.parse import quote
-
-    return f"mysql://stocksync:{quote(server.password, safe='')}@127.0.0.1:{server.port}/{database}"
 
 
 # ------------------------------------------------------------------------------ the store
@@ -292,33 +275,6 @@ def expected_salable(store: Store, sku: str, stock_id: int, wms_available: int, 
     return salable if backorders else max(0.0, salable)
 
 
-class ListSink:
-    def __init__(self) -> None:
-        self.rows: list[tuple[Any, ...]] = []
-
-    def write_row(self, row: Any) -> None:
-        self.rows.append(tuple(row))
-
-    def write(self, buffer: bytes | str) -> None:  # pragma: no cover - the adapter writes rows
-        raise AssertionError("the magento2 adapter streams rows")
-
-
-def demand_query(watermark: datetime) -> DemandQuery:
-    return DemandQuery(include_orders=True, unsent_cutoff_seconds=86400.0, unsent_statuses=("pending", "processing"),
-                       watermark=watermark, watermark_source="wms", include_carts=False, cart_cutoff_seconds=86400.0)
-
-
-def sync(shop: Magento2Shop, snapshot: dict[str, tuple[int, int]], watermark: datetime | None = None) -> list[str]:
-    """What stocksync's apply does through the port: demand read under the lock, `new = max(0,
-    available - unsent)`, one sequence-guarded write."""
-    with shop.apply_session(lock_timeout_seconds=10) as session:
-        sink = ListSink()
-        session.stream_demand(demand_query(watermark or datetime.now(UTC)), sink)
-        unsent = {sku: qty for sku, qty, _carts in sink.rows}
-        return session.write_stock(StockWrite(sku, max(0, available - unsent.get(sku, 0)), seq)
-                                   for sku, (available, seq) in snapshot.items())
-
-
 def counted(shop: Magento2Shop, store: Store, *increment_ids: str) -> None:
     """The WMS acknowledged these orders (it counts them in its allocation from now on)."""
     acknowledge_orders(shop, {i: datetime.now(UTC) - timedelta(minutes=5) for i in increment_ids})
@@ -331,7 +287,7 @@ def store(mariadb: LocalMariaDB, request: pytest.FixtureRequest) -> Iterator[tup
     database = "mg_" + request.node.name.replace("test_", "")[:40].replace("[", "_").replace("]", "")
     mariadb.drop_database(database)
     mariadb.create_database(database)
-    shop = Magento2Shop(_dsn(mariadb, database), table_prefix=PREFIX, source_code="default")
+    shop = Magento2Shop(shop_dsn(mariadb, database), table_prefix=PREFIX, source_code="default")
     create_platform_schema(shop, stock_ids=(2,))
     shop.migrate()
     s = Store(mariadb, database)
@@ -413,7 +369,7 @@ def test_multi_source_stock_adds_a_counted_order_back_once(store: tuple[Store, M
     """A second stock with the WMS's source, an in-stock shelf, a disabled source and a shelf item
     with status 0: only enabled, in-stock items count, and a counted order is added back once."""
     s, default_shop = store
-    shop = Magento2Shop(_dsn(mariadb, s.database), table_prefix=PREFIX, source_code="wms")
+    shop = Magento2Shop(shop_dsn(mariadb, s.database), table_prefix=PREFIX, source_code="wms")
     for code, enabled in (("wms", True), ("shelf", True), ("closed", False), ("shelf0", True)):
         s.source(code, enabled)
     s.stock(2, ["wms", "shelf", "closed", "shelf0"])

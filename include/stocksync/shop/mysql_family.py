@@ -6,7 +6,7 @@ classes, and stocksync's versioned side-table migrations (include/sql/<platform>
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 import MySQLdb
 
-from include.stocksync.shop.port import ShopContractError, ShopUnavailable
+from include.stocksync.shop.port import ActiveFreeze, Freeze, OrderRef, ShopContractError, ShopUnavailable
 
 SQL_ROOT = Path(__file__).resolve().parents[2] / "sql"
 _PREFIX = re.compile(r"[A-Za-z0-9_]{0,32}")
@@ -155,3 +155,35 @@ class MySQLShop:
         with self.transaction() as conn, conn.cursor() as cur:
             for sql_text in script(self.platform, "platform_schema", self.prefix):
                 cur.execute(sql_text)
+
+    # -- not offered through the database yet (docs/platforms.md) -----------------------------------
+    def _unsupported(self, what: str) -> ShopContractError:
+        return ShopContractError(
+            f"{self.platform}: {what} is not available through the store's database yet; run with freeze_mode "
+            "none (the platform's checkout never waits on stocksync's write: docs/platforms.md) and the order "
+            "push and live write-back switched off")
+
+    def set_freeze(self, *, set_by: str, reason: str, message: str, placeholder: str,
+                   ttl_seconds: float) -> Freeze:
+        raise self._unsupported("the checkout freeze")
+
+    def release_freezes(self, *, set_by: str) -> int:
+        return 0  # nothing can have been set
+
+    def freeze_seconds(self, *, set_by: str) -> float:
+        return 0.0
+
+    def active_freezes(self, *, set_by: str | None = None) -> list[ActiveFreeze]:
+        return []
+
+    def unacknowledged_orders(self, statuses: Sequence[str]) -> list[OrderRef]:
+        raise self._unsupported("the order push")
+
+    def cancelled_orders(self, statuses: Sequence[str]) -> list[OrderRef]:
+        raise self._unsupported("the order push")
+
+    def order_push_session(self, *, lock_timeout_seconds: float) -> Any:
+        raise self._unsupported("the order push")
+
+    def live_session(self, sku: str, *, lock_timeout_seconds: float) -> Any:
+        raise self._unsupported("the availability service's live write-back")

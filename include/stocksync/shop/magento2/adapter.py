@@ -31,12 +31,8 @@ from typing import Any
 
 from include.stocksync.shop.mysql_family import MySQLShop, stock_index_table
 from include.stocksync.shop.port import (
-    ActiveFreeze,
     DemandQuery,
-    Freeze,
-    OrderRef,
     Sellable,
-    ShopContractError,
     StagingSink,
     StockRow,
     StockWrite,
@@ -209,38 +205,6 @@ class Magento2Shop(MySQLShop):
             rows = self.stock_rows(conn, [sku])
         row = rows[0] if rows else None
         return Sellable(sku, bool(found[1]), row.qty if row else None, row.wms_seq if row else None)
-
-    # -- not offered on Magento through the database ---------------------------------------------
-    def _unsupported(self, what: str) -> ShopContractError:
-        return ShopContractError(
-            f"magento2: {what} is not available through the Magento database yet; run with freeze_mode "
-            "none (Magento's checkout appends reservations and never waits on stocksync's write) and the "
-            "order push disabled (docs/platforms.md)")
-
-    def set_freeze(self, *, set_by: str, reason: str, message: str, placeholder: str,
-                   ttl_seconds: float) -> Freeze:
-        raise self._unsupported("the checkout freeze")
-
-    def release_freezes(self, *, set_by: str) -> int:
-        return 0  # nothing can have been set
-
-    def freeze_seconds(self, *, set_by: str) -> float:
-        return 0.0
-
-    def active_freezes(self, *, set_by: str | None = None) -> list[ActiveFreeze]:
-        return []
-
-    def unacknowledged_orders(self, statuses: Sequence[str]) -> list[OrderRef]:
-        raise self._unsupported("the order push")
-
-    def cancelled_orders(self, statuses: Sequence[str]) -> list[OrderRef]:
-        raise self._unsupported("the order push")
-
-    def order_push_session(self, *, lock_timeout_seconds: float) -> Any:
-        raise self._unsupported("the order push")
-
-    def live_session(self, sku: str, *, lock_timeout_seconds: float) -> Any:
-        raise self._unsupported("the availability service's live write-back")
 
 
 def acknowledge_orders(shop: Magento2Shop, acknowledged: dict[str, datetime]) -> None:
