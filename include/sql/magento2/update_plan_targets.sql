@@ -3,7 +3,7 @@
 -- again for orders it already holds: read under the lock into stocksync_reserved), the status
 -- (1 when above 0 or the product accepts backorders) and whether anything moves.
 UPDATE stocksync_plan AS p
-LEFT JOIN (SELECT sku, MIN(entity_id) AS entity_id FROM {p}catalog_product_entity GROUP BY sku) AS e ON e.sku = p.sku
+LEFT JOIN {p}catalog_product_entity AS e ON e.sku = p.sku
 LEFT JOIN {p}cataloginventory_stock_item AS csi ON csi.product_id = e.entity_id AND csi.stock_id = 1
 LEFT JOIN stocksync_reserved AS r ON r.sku = p.sku
 LEFT JOIN {p}inventory_source_item AS si ON si.source_code = %(source_code)s AND si.sku = p.sku
