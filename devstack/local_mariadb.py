@@ -56,6 +56,15 @@ def native_password_hash(password: str) -> str:
     return "*" + hashlib.sha1(hashlib.sha1(password.encode()).digest()).hexdigest().upper()
 
 
+def _alive(pid: int) -> bool:
+    """Whether `pid` is a running process (not gone, not a zombie)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, IndexError):
+        return False
+    return fields[0] != "Z"
+
+
 def _private_files_env() -> dict[str, str]:
     """UMASK/UMASK_DIR: the modes MariaDB's programs give the files and directories they create
     (their default, 0660, would let the mysql group read the tables)."""
@@ -190,16 +199,14 @@ class LocalMariaDB:
                                         "(chmod o+x that directory)")
 
     def running_pid(self) -> int | None:
-        """The server's pid while its pid file exists (the server removes it when it stops)."""
+        """The server's pid while its pid file names a live process (the server removes the file when
+        it stops; a process that already exited, or lingers as a zombie of whoever started it, is not
+        running)."""
         try:
             pid = int(self.pidfile.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        return pid
+        return pid if _alive(pid) else None
 
     def is_running(self) -> bool:
         return self.running_pid() is not None
@@ -301,16 +308,14 @@ class LocalMariaDB:
         finally:
             conn.close()
 
-    def stop(self, timeout: float = 60) -> None:
+    def stop(self, timeout: float = 180) -> None:
         pid = self.running_pid()
         if pid is None:
             return
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            # the server removes its pid file as the last step of a clean shutdown (the process
-            # may linger as a zombie of whoever started it)
-            if not self.pidfile.exists():
+            if not _alive(pid):  # gone, or a zombie of whoever started it
                 return
             time.sleep(0.1)
         raise LocalMariaDBError(f"MariaDB {self.name!r} (pid {pid}) did not stop within {timeout:.0f} s")

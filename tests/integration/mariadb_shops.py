@@ -19,7 +19,7 @@ MARIADB = LocalMariaDB(name=os.environ.get("STOCKSYNC_TEST_MARIADB_NAME", "test"
                        port=int(os.environ.get("STOCKSYNC_TEST_MARIADB_PORT", "33307")), database="shops_test")
 
 
-@pytest.fixture(scope="module", name="mariadb")
+@pytest.fixture(scope="session", name="mariadb")
 def mariadb_server() -> Iterator[LocalMariaDB]:
     """The test MariaDB server (import `mariadb_server` to use the `mariadb` fixture)."""
     was_running = MARIADB.is_running()
