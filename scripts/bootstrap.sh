@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepare a fresh Debian machine (Python 3.11, root) for stocksync: PostgreSQL server
+# Prepare a fresh Debian machine (Python 3.11, root) for stocksync: PostgreSQL and MariaDB server
 # binaries from Debian (no Docker), the virtualenv with pinned dependencies. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,15 @@ apt_install() {
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   echo "stocksync: installing Debian's postgresql server package" >&2
   apt_install postgresql
+fi
+
+# MariaDB, the shop database of the magento2 and prestashop adapters in development and tests
+# (devstack/local_mariadb.py runs its own server on 127.0.0.1, never the system one), and what the
+# mysqlclient driver (C) builds against
+if ! command -v mariadb-install-db >/dev/null 2>&1 || ! command -v setfacl >/dev/null 2>&1 \
+   || ! pkg-config --exists libmariadb 2>/dev/null; then
+  echo "stocksync: installing Debian's mariadb-server and libmariadb-dev packages (magento2/prestashop shops)" >&2
+  apt_install mariadb-server mariadb-client libmariadb-dev pkg-config gcc python3-dev acl
 fi
 
 # Redis, the Celery broker of `scripts/stack.sh --executor celery` and its tests (Debian's package;

@@ -1,0 +1,2 @@
+-- Every SKU and whether its product is active.
+SELECT items.sku, items.enabled FROM ({items}) AS items

@@ -1,0 +1,18 @@
+-- Per SKU: the units of the store's orders that still hold stock and that the WMS had not counted at
+-- %(watermark)s: orders of the scope's shops whose current state is not a shipped state nor one of
+-- %(not_reserving)s (error, cancelled), `product_quantity - product_quantity_refunded` per line.
+-- Computed from the orders, never taken from stock_available.reserved_quantity.
+SELECT items.sku, SUM(od.product_quantity - od.product_quantity_refunded) AS units
+FROM {p}orders AS o
+JOIN {p}order_state AS os ON os.id_order_state = o.current_state
+JOIN {p}order_detail AS od ON od.id_order = o.id_order
+JOIN ({items}) AS items ON items.id_product = od.product_id
+  AND items.id_product_attribute = COALESCE(od.product_attribute_id, 0)
+LEFT JOIN {p}stocksync_order_ack AS ack ON ack.id_order = o.id_order
+WHERE %(include_orders)s
+  AND o.id_shop IN %(shops)s
+  AND os.shipped = 0
+  AND o.current_state NOT IN %(not_reserving)s
+  AND (ack.id_order IS NULL OR ack.acknowledged_at > %(watermark)s)
+GROUP BY items.sku
+HAVING units > 0

@@ -1,0 +1,226 @@
+"""Magento 2 with MSI, on MySQL/MariaDB, behind the shop port (include/stocksync/shop/port.py).
+
+What the storefront sells (Magento's salable quantity) is the stock's index quantity plus the
+stock's reservations (negative for orders not yet shipped or cancelled) less the effective min qty.
+stocksync hands the port the sellable figure `new` it computed from the WMS (`available - units of
+orders the WMS has not counted`, never below 0). Magento will subtract, through its reservations,
+every order it still holds, including those the WMS already counted in `available`; so the WMS's
+source gets
+
+    quantity = new + units still reserved by the orders read under the lock
+
+(the uncounted ones were already taken off `new`, the counted ones must not be taken twice), and
+the storefront then shows `new` less the orders placed after that read, less the min qty. Worked
+example and what the merchant configures: docs/platforms.md.
+
+The write keeps what Magento keeps itself when it saves a source item: for the default source the
+legacy `cataloginventory_stock_item` and `cataloginventory_stock_status` rows (the storefront reads
+the default stock through them; MSI's indexer skips it), for other stocks their index table
+(`inventory_stock_<id>`), recomputed over all of the stock's sources. stocksync's own state (the
+WMS sequence per SKU, the WMS's order acknowledgements) lives in side tables of its versioned
+migrations (include/sql/magento2/migrations), never in a column of a Magento table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from include.stocksync.shop.mysql_family import MySQLShop, stock_index_table
+from include.stocksync.shop.port import (
+    DemandQuery,
+    Sellable,
+    StagingSink,
+    StockRow,
+    StockWrite,
+)
+
+PLATFORM = "magento2"
+DEFAULT_SOURCE = "default"
+DEFAULT_STOCK_ID = 1
+_PLAN_TABLE = """CREATE TEMPORARY TABLE stocksync_plan (
+  sku varchar(64) NOT NULL PRIMARY KEY, new_qty bigint NOT NULL, wms_seq bigint NOT NULL,
+  product_id int unsigned NULL, target_qty decimal(12,4) NULL, target_status smallint NULL,
+  write_it tinyint(1) NOT NULL DEFAULT 0) ENGINE=InnoDB"""
+_RESERVED_TABLE = """CREATE TEMPORARY TABLE stocksync_reserved (
+  sku varchar(64) NOT NULL PRIMARY KEY, open_units decimal(14,4) NOT NULL, unsent_units decimal(14,4) NOT NULL)
+  ENGINE=InnoDB"""
+
+
+def _whole_units(value: Any) -> int:
+    """Units as the port carries them (Magento stores decimal(12,4); fractions are rounded down)."""
+    return int(math.floor(float(value)))
+
+
+class _Apply:
+    """The apply's one transaction: the WMS source's items locked against shipments."""
+
+    def __init__(self, shop: Magento2Shop, conn: Any) -> None:
+        self.shop = shop
+        self.conn = conn
+        self.reserved_read = False
+
+    def _read_reserved(self, query: DemandQuery | None) -> None:
+        """Every order's reserved units, read once under the lock: both the demand stocksync takes
+        off `new` and what the write adds back come from this one read."""
+        params = self.shop.reservation_params(query)
+        with self.shop.classified("reading Magento's reservations"), self.conn.cursor() as cur:
+            cur.execute("DROP TEMPORARY TABLE IF EXISTS stocksync_reserved")
+            cur.execute(_RESERVED_TABLE)
+            cur.execute("INSERT INTO stocksync_reserved (sku, open_units, unsent_units) "
+                        + self.shop.sql("select_open_reservations"), params)
+        self.reserved_read = True
+
+    def stream_demand(self, query: DemandQuery, sink: StagingSink) -> int:
+        self._read_reserved(query)
+        rows = 0
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT sku, unsent_units FROM stocksync_reserved WHERE unsent_units > 0 ORDER BY sku")
+            for sku, unsent in cur.fetchall():
+                sink.write_row((sku, _whole_units(unsent), 0))
+                rows += 1
+        return rows
+
+    def read_stock(self, skus: Sequence[str]) -> list[StockRow]:
+        return self.shop.stock_rows(self.conn, skus)
+
+    def write_stock(self, writes: Iterable[StockWrite]) -> list[str]:
+        if not self.reserved_read:
+            self._read_reserved(None)
+        shop = self.shop
+        params = shop.write_params()
+        with self.shop.classified("writing the WMS source's items"), self.conn.cursor() as cur:
+            cur.execute("DROP TEMPORARY TABLE IF EXISTS stocksync_plan")
+            cur.execute(_PLAN_TABLE)
+            rows = [(w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes]
+            if not rows:
+                return []
+            cur.executemany("INSERT INTO stocksync_plan (sku, new_qty, wms_seq) VALUES (%s, %s, %s)", rows)
+            cur.execute(shop.sql("update_plan_targets"), params)
+            cur.execute(shop.sql("upsert_source_items"), params)
+            cur.execute(shop.sql("select_source_stocks"), params)
+            stocks = [int(stock_id) for (stock_id,) in cur.fetchall()]
+            for stock_id in stocks:
+                if stock_id == DEFAULT_STOCK_ID:
+                    cur.execute(shop.sql("upsert_legacy_stock_item"), params)
+                    cur.execute(shop.sql("upsert_legacy_stock_status"), params)
+                else:
+                    cur.execute(shop.sql("upsert_stock_index", index=stock_index_table(shop.prefix, stock_id)),
+                                {**params, "stock_id": stock_id})
+            cur.execute(shop.sql("upsert_sku_state"), params)
+            cur.execute("SELECT sku FROM stocksync_plan WHERE write_it ORDER BY sku")
+            return [sku for (sku,) in cur.fetchall()]
+
+
+class Magento2Shop(MySQLShop):
+    """The `magento2` adapter. `dsn`: mysql://USER:PASSWORD@HOST:PORT/DATABASE. Options:
+    `table_prefix` (the store's db table prefix), `source_code` (the MSI source the WMS feeds;
+    `default`: the default source), `config_min_qty` and `config_backorders` (the store's
+    Catalog > Inventory > Product Stock Options defaults, used where a product keeps the config)."""
+
+    platform = PLATFORM
+
+    def __init__(self, dsn: str, *, table_prefix: str = "", source_code: str = DEFAULT_SOURCE,
+                 config_min_qty: float = 0.0, config_backorders: bool = False) -> None:
+        super().__init__(dsn, PLATFORM, table_prefix)
+        if not source_code or len(source_code) > 255:
+            raise ValueError("magento2 source_code: the code of the MSI source the WMS feeds (1-255 characters)")
+        self.source_code = source_code
+        self.config_min_qty = float(config_min_qty)
+        self.config_backorders = bool(config_backorders)
+
+    def reservation_params(self, query: DemandQuery | None) -> dict[str, Any]:
+        """`query` None: every reserved unit counts as already taken off (the write's add-back)."""
+        include = bool(query and query.include_orders)
+        watermark = query.watermark if query else datetime.now(UTC)
+        return {"source_code": self.source_code, "include_orders": include,
+                "watermark": watermark.astimezone(UTC).replace(tzinfo=None)}
+
+    def write_params(self) -> dict[str, Any]:
+        return {"source_code": self.source_code, "config_backorders": int(self.config_backorders),
+                "config_min_qty": self.config_min_qty}
+
+    def stock_rows(self, conn: Any, skus: Sequence[str] | None) -> list[StockRow]:
+        params = {**self.reservation_params(None), "skus": tuple(skus or ())}
+        if skus is not None and not skus:
+            return []
+        text = self.sql("select_stock", open_reservations=self.sql("select_open_reservations"),
+                        sku_filter="AND si.sku IN %(skus)s" if skus is not None else "")
+        with self.classified("reading the WMS source's stock"), conn.cursor() as cur:
+            cur.execute(text, params)
+            return [StockRow(sku, int(qty), int(seq)) for sku, qty, seq in cur.fetchall()]
+
+    # -- bulk reads -----------------------------------------------------------------------------
+    def stream_catalog(self, sink: StagingSink) -> int:
+        rows = 0
+        with self.transaction() as conn, self.classified("reading the Magento catalog"), conn.cursor() as cur:
+            cur.execute(self.sql("select_catalog"))
+            for sku, enabled in cur.fetchall():
+                sink.write_row((sku, bool(enabled)))
+                rows += 1
+        return rows
+
+    def stream_stock(self, sink: StagingSink) -> int:
+        self.ensure_migrated()
+        with self.transaction() as conn:
+            stock = self.stock_rows(conn, None)
+        for row in stock:
+            sink.write_row((row.sku, row.qty, row.wms_seq))
+        return len(stock)
+
+    def stream_demand(self, query: DemandQuery, sink: StagingSink) -> int:
+        self.ensure_migrated()
+        rows = 0
+        with self.transaction() as conn, self.classified("reading Magento's reservations"), conn.cursor() as cur:
+            cur.execute(self.sql("select_open_reservations"), self.reservation_params(query))
+            for sku, _open, unsent in cur.fetchall():
+                if unsent > 0:
+                    sink.write_row((sku, _whole_units(unsent), 0))
+                    rows += 1
+        return rows
+
+    # -- the apply ------------------------------------------------------------------------------
+    @contextmanager
+    def apply_session(self, *, lock_timeout_seconds: float) -> Iterator[_Apply]:
+        if not lock_timeout_seconds > 0:
+            raise ValueError(f"lock_timeout_seconds must be > 0; got {lock_timeout_seconds}")
+        self.ensure_migrated()
+        with self.transaction() as conn:
+            with self.classified("locking the WMS source's items"), conn.cursor() as cur:
+                # InnoDB waits in whole seconds (at least 1)
+                cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (max(1, math.ceil(lock_timeout_seconds)),))
+                cur.execute(self.sql("lock_source_items"), {"source_code": self.source_code})
+            yield _Apply(self, conn)
+
+    def sellable(self, sku: str) -> Sellable | None:
+        with self.transaction() as conn:
+            with conn.cursor() as cur:
+                cur.execute(self.sql("select_catalog_sku"), {"sku": sku})
+                found = cur.fetchone()
+            if found is None:
+                return None
+            rows = self.stock_rows(conn, [sku])
+        row = rows[0] if rows else None
+        return Sellable(sku, bool(found[1]), row.qty if row else None, row.wms_seq if row else None)
+
+
+def acknowledge_orders(shop: Magento2Shop, acknowledged: dict[str, datetime]) -> None:
+    """Record when the WMS counted orders (by increment id; a first time is kept). The order push
+    does this on other platforms; on Magento it is how the WMS's receipts reach the adapter."""
+    shop.ensure_migrated()
+    rows = [(increment_id, at.astimezone(UTC).replace(tzinfo=None)) for increment_id, at in acknowledged.items()]
+    with shop.transaction() as conn, conn.cursor() as cur:
+        cur.executemany(f"INSERT IGNORE INTO {shop.prefix}stocksync_order_ack (increment_id, acknowledged_at) "
+                        "VALUES (%s, %s)", rows)
+
+
+def create_platform_schema(shop: Magento2Shop, stock_ids: Sequence[int] = ()) -> None:
+    """Development and tests: the Magento tables stocksync uses, and index tables of `stock_ids`."""
+    shop.create_platform_schema()
+    with shop.transaction() as conn, conn.cursor() as cur:
+        for stock_id in stock_ids:
+            if int(stock_id) != DEFAULT_STOCK_ID:
+                cur.execute(shop.sql("create_stock_index", index=stock_index_table(shop.prefix, stock_id)))
