@@ -76,6 +76,14 @@ class Settings(Protocol):
     def freeze_ttl_seconds(self) -> int: ...
 
 
+def comma_separated(value: Any) -> Any:
+    """A list setting given as one string (an environment override: `a, b,c`) as a tuple of its
+    non-empty parts; any other value as it is, for the field's own type check."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
 class OperationsSettings(BaseModel):
     """Liveness, timeouts, alert delivery, watchdog and deadline."""
 
@@ -121,9 +129,7 @@ class OperationsSettings(BaseModel):
     @field_validator("watched_dag_ids", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
+        return comma_separated(value)
 
     @model_validator(mode="after")
     def _bounds(self) -> OperationsSettings:

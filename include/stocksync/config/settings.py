@@ -31,7 +31,12 @@ from pydantic import (
 
 from include.stocksync.config.files import WMS_SOURCES, FileSourceSettings
 from include.stocksync.config.guardrails import GuardrailLimits
-from include.stocksync.config.operations import MAX_FREEZE_TTL_SECONDS, MIN_STEP_SECONDS, OperationsSettings
+from include.stocksync.config.operations import (
+    MAX_FREEZE_TTL_SECONDS,
+    MIN_STEP_SECONDS,
+    OperationsSettings,
+    comma_separated,
+)
 from include.stocksync.domain.contract import PAGE_TIMES, SKU_MAX_LENGTH
 from include.stocksync.domain.errors import PermanentError
 
@@ -132,9 +137,7 @@ class LoopSettings(BaseModel):
     @field_validator("cancelled_statuses", "full_sync_dag_ids", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
+        return comma_separated(value)  # from the environment: "placed, paid"
 
     @model_validator(mode="after")
     def _bounds(self) -> LoopSettings:
@@ -224,9 +227,7 @@ class Settings(BaseModel):
     @field_validator("unsent_statuses", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
-        if isinstance(value, str):  # from the environment: "placed, paid"
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
+        return comma_separated(value)  # from the environment: "placed, paid"
 
     @field_validator("run_override_bounds", mode="before")
     @classmethod

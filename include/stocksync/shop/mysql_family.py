@@ -15,7 +15,14 @@ from urllib.parse import unquote, urlsplit
 
 import MySQLdb
 
-from include.stocksync.shop.port import ActiveFreeze, Freeze, OrderRef, ShopContractError, ShopUnavailable
+from include.stocksync.shop.port import (
+    ActiveFreeze,
+    Freeze,
+    OrderRef,
+    ShopContractError,
+    ShopUnavailable,
+    StagingSink,
+)
 
 SQL_ROOT = Path(__file__).resolve().parents[2] / "sql"
 _PREFIX = re.compile(r"[A-Za-z0-9_]{0,32}")
@@ -114,6 +121,17 @@ class MySQLShop:
                 cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
                 cur.execute("SET SESSION time_zone = '+00:00'")
         return conn
+
+    def stream_catalog_rows(self, sink: StagingSink, what: str, catalog_sql: str) -> int:
+        """Write each (sku, enabled) row `catalog_sql` selects to `sink`, in one shop transaction;
+        returns how many."""
+        rows = 0
+        with self.transaction() as conn, self.classified(what), conn.cursor() as cur:
+            cur.execute(catalog_sql)
+            for sku, enabled in cur.fetchall():
+                sink.write_row((sku, bool(enabled)))
+                rows += 1
+        return rows
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:

@@ -155,13 +155,7 @@ class Magento2Shop(MySQLShop):
 
     # -- bulk reads -----------------------------------------------------------------------------
     def stream_catalog(self, sink: StagingSink) -> int:
-        rows = 0
-        with self.transaction() as conn, self.classified("reading the Magento catalog"), conn.cursor() as cur:
-            cur.execute(self.sql("select_catalog"))
-            for sku, enabled in cur.fetchall():
-                sink.write_row((sku, bool(enabled)))
-                rows += 1
-        return rows
+        return self.stream_catalog_rows(sink, "reading the Magento catalog", self.sql("select_catalog"))
 
     def stream_stock(self, sink: StagingSink) -> int:
         self.ensure_migrated()

@@ -138,13 +138,8 @@ class PrestaShopShop(MySQLShop):
 
     # -- bulk reads -----------------------------------------------------------------------------
     def stream_catalog(self, sink: StagingSink) -> int:
-        rows = 0
-        with self.transaction() as conn, self.classified("reading the catalog"), conn.cursor() as cur:
-            cur.execute(self.sql("select_catalog", items=self.sql("items")))
-            for sku, enabled in cur.fetchall():
-                sink.write_row((sku, bool(enabled)))
-                rows += 1
-        return rows
+        catalog = self.sql("select_catalog", items=self.sql("items"))
+        return self.stream_catalog_rows(sink, "reading the catalog", catalog)
 
     def stream_stock(self, sink: StagingSink) -> int:
         self.ensure_migrated()
