@@ -152,8 +152,9 @@ def render_runs_page(runs: list[dict[str, Any]], reports: Path, *, trends: list[
                      in_airflow: set[tuple[str, str]] | None = None) -> str:
     """The runs page: trends, the availability panel, filters, and one row per run, newest first,
     linked to its report when it exists (else to the page saying why it has none)."""
+    from include.stocksync.runs import runview
     from include.stocksync.store.db import run_key
-    from include.stocksync.ui import opsview, runview
+    from include.stocksync.ui import opsview
     from include.stocksync.ui.pages import render
 
     base = runview.airflow_base() if base is None else base
@@ -180,7 +181,7 @@ def render_plan_browser(dag_id: str, run_id: str, rows: list[dict[str, Any]], to
     """A page of a run's plan with its filters."""
     from urllib.parse import urlencode
 
-    from include.stocksync.ui import runview
+    from include.stocksync.runs import runview
     from include.stocksync.ui.pages import render
     from include.stocksync.ui.report import OUTCOME_LABELS, PLAN_LABELS
 
@@ -212,7 +213,7 @@ def render_refused_page(dag_id: str, run_id: str, alerts: list[dict[str, Any]], 
     """A run refused at its first task: what refused it (its first alert), what to do, and the
     errors its alerts reported. `taken`: its run id is the record of another DAG's run (`owner`,
     when the user may read that DAG)."""
-    from include.stocksync.ui import runview
+    from include.stocksync.runs import runview
     from include.stocksync.ui.pages import render
 
     base = runview.airflow_base() if base is None else base
@@ -227,7 +228,7 @@ def render_incidents_page(incidents: list[Any], *, occurrences: int, may_acknowl
                           error: str | None = None) -> str:
     """The incidents: failures grouped by cause, open ones first, each with its acknowledgement form."""
     from include.stocksync.ops.incidents import NOTE_MAX, RUNS_SHOWN
-    from include.stocksync.ui import runview
+    from include.stocksync.runs import runview
     from include.stocksync.ui.pages import render
 
     return render("incidents.html", incidents=incidents, occurrences=occurrences, may_acknowledge=may_acknowledge,
@@ -238,7 +239,8 @@ def render_incidents_page(incidents: list[Any], *, occurrences: int, may_acknowl
 
 def render_compare_page(this: dict[str, Any], previous: dict[str, Any] | None) -> str:
     """A run's figures beside the last applied run of its DAG before it."""
-    from include.stocksync.ui import compare, runview
+    from include.stocksync.runs import runview
+    from include.stocksync.ui import compare
     from include.stocksync.ui.pages import render
 
     return render("compare.html", this=this, previous=previous, rows=compare.rows(this, previous),
@@ -274,8 +276,9 @@ def fetch_recent_runs(settings: "Settings", limit: int = RECENT_RUNS, filters: A
     DAGs with runs (for the filter)."""
     from datetime import datetime, timedelta, timezone
 
+    from include.stocksync.runs import runview
     from include.stocksync.store.db import query
-    from include.stocksync.ui import opsview, runview
+    from include.stocksync.ui import opsview
     from include.stocksync.ui.pages import display_zone
 
     filters = filters or opsview.Filters()
@@ -368,6 +371,7 @@ def create_app() -> FastAPI:
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
     from airflow.api_fastapi.core_api.security import get_user
 
+    import include.stocksync.airflow  # noqa: F401  (hands the time zone and base URL down to the pages: wiring.py)
     from include.stocksync.config.settings import Settings, settings_reloaded_on_change
     from include.stocksync.store.db import run_key as key_of
 
@@ -407,7 +411,8 @@ def create_app() -> FastAPI:
         from datetime import datetime, timezone
 
         from include.stocksync.airflow.task_support import next_run_after
-        from include.stocksync.ui import opsview, runview
+        from include.stocksync.runs import runview
+        from include.stocksync.ui import opsview
         from include.stocksync.ui.pages import display_zone
 
         filters = opsview.Filters.parse(dict(request.query_params), runview.SYNC_DAGS)

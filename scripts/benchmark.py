@@ -46,6 +46,7 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
+import include.stocksync.airflow  # noqa: E402,F401  (hands the report writer down to the pipeline)
 from devstack.demo_seed import WmsAdmin, reset_shop  # noqa: E402
 from devstack.local_pg import LOCAL_DIR, LocalPostgres, scratch_database  # noqa: E402
 from devstack.local_stack import WmsProcess, airflow_env, free_port, migrate_airflow  # noqa: E402

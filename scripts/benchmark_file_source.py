@@ -54,6 +54,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     """In its own process: one extract of `args.kind`, timed, with its memory."""
     import requests
 
+    import include.stocksync.airflow  # noqa: F401  (hands the drop folder's opener down: wiring.py)
     from include.stocksync.config.files import FileSourceSettings
     from include.stocksync.store.db import connect
     from include.stocksync.sync.extract import extract_to_staging

@@ -31,6 +31,7 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
+import include.stocksync.airflow  # noqa: E402,F401  (hands the report writer down to the pipeline)
 from devstack.demo_seed import load_catalog, reset_shop  # noqa: E402
 from devstack.local_pg import scratch_database  # noqa: E402
 from devstack.local_stack import WmsProcess, free_port  # noqa: E402

@@ -23,6 +23,7 @@ import psycopg
 import pytest
 import requests
 
+import include.stocksync.airflow  # noqa: F401  (hands Airflow's settings, notifiers and the report writer down)
 from devstack.demo_seed import reset_shop
 from devstack.local_pg import LocalPostgres
 from devstack.local_stack import WmsProcess, airflow_env, free_port, migrate_airflow

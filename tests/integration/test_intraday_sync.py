@@ -244,7 +244,7 @@ def test_a_walk_stopped_by_feed_max_events_is_recorded_and_the_next_run_goes_on(
     run = pipeline.get_run(dsn, "bounded-1")
     assert [w["kind"] for w in run["warnings"]] == ["feed_truncated"]
     # the Stock sync page's line and the run report say so
-    from include.stocksync.ui import runview
+    from include.stocksync.runs import runview
 
     assert f"the next run goes on from sequence {start + 4}" in runview.story(run, base="").sentence
     assert "feed_max_events (3)" in open(run["report_path"]).read()

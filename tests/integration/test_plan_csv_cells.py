@@ -19,9 +19,9 @@ import requests
 
 from devstack.demo_seed import load_catalog
 from include.stocksync.config.settings import RunOptions, load_settings
+from include.stocksync.runs.reports import report_path
 from include.stocksync.store.db import connect
 from include.stocksync.sync import pipeline
-from include.stocksync.ui.report import report_path
 from tests.conftest import TEST_TOKEN
 
 HOSTILE = {  # WMS SKU number -> the SKU both the WMS and the shop use

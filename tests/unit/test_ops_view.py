@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from include.stocksync.ops import alert_text
+from include.stocksync.runs import runview
 from include.stocksync.sync.guardrails import Guardrail, GuardrailFailed
-from include.stocksync.ui import charts, opsview, runview
+from include.stocksync.ui import charts, opsview
 from include.stocksync.ui.pages import display_zone, render, when
 from include.stocksync.ui.report import PLAN_HEADERS
 

@@ -160,7 +160,7 @@ def _plain_payload(context: Any, render_error: str) -> dict[str, Any]:
 
 def _with_report(body: dict[str, Any]) -> dict[str, Any]:
     """`body` with the run report's path and the run page's link (a convenience: without them on error)."""
-    from include.stocksync.ui.report import report_file, report_url
+    from include.stocksync.runs.reports import report_file, report_url
 
     try:
         body.setdefault("report", report_file(str(body["run_id"])))

@@ -39,7 +39,7 @@ from include.stocksync.config.settings import (
     run_options,
 )
 from include.stocksync.domain.contract import SKU_MAX_LENGTH
-from include.stocksync.ui.report import report_file, report_url
+from include.stocksync.runs.reports import report_file, report_url
 
 
 def run_params(settings: Settings, *, ops: bool) -> dict[str, Param]:

@@ -23,7 +23,7 @@ from include.stocksync.airflow.task_support import (
     default_args,
 )
 from include.stocksync.config.settings import WRITER_POOL, Settings, process_settings
-from include.stocksync.ui.report import report_file, report_url
+from include.stocksync.runs.reports import report_file, report_url
 
 ORDERS_DAG_ID = "orders_to_wms"
 INTRADAY_DAG_ID = "inventory_intraday_sync"

@@ -27,6 +27,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from include.stocksync.runs import runview
+from include.stocksync.runs.checks import with_sku_examples
+from include.stocksync.runs.wording import local_time, shorten
 from include.stocksync.store.db import query
 
 log = logging.getLogger(__name__)
@@ -45,8 +48,6 @@ SAFE_URL = re.compile(r"https?://[A-Za-z0-9._~:/?#@!$'()*+,;=%-]+")
 
 def checkout_now(run: Mapping[str, Any] | None, frozen_until: datetime | None) -> str:
     """Checkout as this run leaves it, right now."""
-    from include.stocksync.ui.pages import local_time
-
     if frozen_until is not None:
         return (f"still closed by this run until {local_time(frozen_until, zone=True)} at the latest "
                 "(its freeze expires then; its teardown releases it sooner)")
@@ -59,9 +60,6 @@ def compose(body: Mapping[str, Any], run: Mapping[str, Any] | None, checks: list
             frozen_until: datetime | None) -> dict[str, Any]:
     """The payload with its phone-sized `text` (pure: the unit tests call it). `run` is the run's
     record (None when it has none: refused at its first task)."""
-    from include.stocksync.ui import runview
-    from include.stocksync.ui.charts import shorten
-
     dag_id, run_id = str(body.get("dag_id") or ""), str(body.get("run_id") or "")
     error = body.get("first_cause") or body.get("error")
     if run is not None:
@@ -100,7 +98,7 @@ def _neutral_value(value: Any) -> Any:
 
 def report_link(body: Mapping[str, Any]) -> str | None:
     """The run page's URL on the Airflow server when it is an absolute http(s) URL made only of URL
-    characters (`report.report_url` quotes the ids); None without `[api] base_url` (a bare path)."""
+    characters (`runs.reports.report_url` quotes the ids); None without `[api] base_url` (a bare path)."""
     url = str(body.get("report_url") or "")
     return url if SAFE_URL.fullmatch(url) else None
 
@@ -123,7 +121,6 @@ def summarize(conn: psycopg.Connection, body: dict[str, Any]) -> dict[str, Any]:
     if (body.get("kind") or TASK_FAILED) != TASK_FAILED or not body.get("run_id"):
         return body
     from include.stocksync.shop import freeze
-    from include.stocksync.ui.report import with_sku_examples
 
     try:
         # a savepoint inside the sender's transaction (which holds the alert row's lock): a failed

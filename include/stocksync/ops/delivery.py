@@ -3,7 +3,8 @@
 An alert is first *recorded*, one `stocksync.alerts` row per channel with `delivered = false`,
 and then *sent*: the webhook (`alerts_conn_id`, through Airflow's `HttpNotifier`) and, when the
 optional SMTP connection (`operations.alert_smtp_conn_id`) exists, an email (through Airflow's
-`SmtpNotifier`). Every attempt has short connect and read timeouts and its result (or the reason
+`SmtpNotifier`); both are Airflow's, so the Airflow layer hands them down (`AlertTransport`,
+include/stocksync/airflow/notifiers.py). Every attempt has short connect and read timeouts and its result (or the reason
 it failed: a timeout, a refused connection, a 5xx) is written on the row. Who sends:
 
 - the teardown of the run the alert is about (or that found it), after it released the freeze,
@@ -26,12 +27,12 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import psycopg
 
 from include.stocksync.ops import alert_text
+from include.stocksync.runs.reports import report_file, report_url
 from include.stocksync.store.db import connect, execute_file
 
 if TYPE_CHECKING:
@@ -58,6 +59,35 @@ class Channel:
     endpoint: str | None = None
 
 
+class AlertTransport(Protocol):
+    """How alerts leave: Airflow's HttpNotifier and SmtpNotifier on Airflow connections
+    (include/stocksync/airflow/notifiers.py), handed down when include.stocksync.airflow is
+    imported (only that package imports Airflow)."""
+
+    def has_connection(self, conn_id: str) -> bool: ...
+
+    def post_webhook(self, conn_id: str, endpoint: str | None, body: dict[str, Any],
+                     timeouts: tuple[float, float]) -> None: ...
+
+    def send_email(self, conn_id: str, subject: str, html_content: str, timeout: float) -> None: ...
+
+
+_transport: AlertTransport | None = None
+
+
+def send_through(sender: AlertTransport) -> None:
+    """Send alerts through `sender` from now on (include/stocksync/airflow installs Airflow's)."""
+    global _transport
+    _transport = sender
+
+
+def transport() -> AlertTransport:
+    if _transport is None:
+        raise RuntimeError("no alert transport in this process: alerts go out through Airflow's notifiers, "
+                           "installed when include.stocksync.airflow is imported (import it before sending)")
+    return _transport
+
+
 def channels(settings: Settings) -> list[Channel]:
     """The webhook, and email when the optional SMTP connection exists."""
     found = [Channel("webhook", f"{settings.alerts_conn_id}{settings.alerts_endpoint or ''}",
@@ -69,26 +99,16 @@ def channels(settings: Settings) -> list[Channel]:
 
 
 def _connection_exists(conn_id: str) -> bool:
-    try:
-        from airflow.sdk import BaseHook
-
-        BaseHook.get_connection(conn_id)
-    except Exception:  # AirflowNotFoundException, or no Airflow here: no such channel
-        return False
-    return True
+    return _transport is not None and _transport.has_connection(conn_id)
 
 
 def payload(*, kind: str, text: str, dag_id: str, run_id: str, task_id: str, error: str = "",
             try_number: Any = None, **extra: Any) -> dict[str, Any]:
     """An alert body: the keys every stocksync alert carries (see alerts.ALERT_PAYLOAD), plus `extra`."""
-    from include.stocksync.ui.report import report_file
-
     body: dict[str, Any] = {"text": text, "kind": kind, "dag_id": dag_id, "run_id": run_id, "task_id": task_id,
                             "try_number": "" if try_number is None else str(try_number), "error": error[:4000]}
     try:
         body["report"] = report_file(run_id)
-        from include.stocksync.ui.report import report_url
-
         body["report_url"] = report_url(dag_id, run_id)
     except Exception:  # a link is a convenience; the alert goes without it
         log.debug("no report link for %s", run_id, exc_info=True)
@@ -148,16 +168,11 @@ def _timeouts(settings: Settings) -> tuple[float, float]:
 
 
 def _send_webhook(body: dict[str, Any], settings: Settings) -> None:
-    """POST the body through Airflow's HttpNotifier (the connection gives URL and auth), with our
-    connect and read timeouts whatever the connection's extras say. `notify()`, not `__call__`:
-    the body is sent as recorded, never rendered as a template again."""
-    from airflow.providers.http.notifications.http import HttpNotifier
-
-    notifier = HttpNotifier(http_conn_id=settings.alerts_conn_id, endpoint=settings.alerts_endpoint, method="POST",
-                            json=alert_text.for_chat(body),  # data as text, the report by its URL
-                            headers={"Content-Type": "application/json"},
-                            extra_options={"timeout": _timeouts(settings), "check_response": True})
-    notifier.notify({})
+    """POST the body on the webhook connection (which gives URL and auth), with our connect and read
+    timeouts whatever the connection's extras say, sent as recorded (never rendered as a template
+    again): data as text, the report by its URL (`alert_text.for_chat`)."""
+    transport().post_webhook(settings.alerts_conn_id, settings.alerts_endpoint, alert_text.for_chat(body),
+                             _timeouts(settings))
 
 
 def email_subject(body: dict[str, Any]) -> str:
@@ -172,44 +187,12 @@ def email_subject(body: dict[str, Any]) -> str:
 
 
 def _send_email(conn_id: str, body: dict[str, Any], settings: Settings) -> None:
-    """Send the alert as an email through Airflow's SmtpNotifier on connection `conn_id` (its extra
-    `to` lists the recipients, `from_email` the sender), bounded by our timeouts, one try."""
-    from airflow.sdk import BaseHook
-
-    extra = BaseHook.get_connection(conn_id).extra_dejson
-    to = extra.get("to")
-    if not to:
-        raise ValueError(f"SMTP connection {conn_id!r} has no 'to' in its extra: nobody to send alerts to")
-    subject = email_subject(body)
+    """Send the alert as an email on SMTP connection `conn_id` (its extra `to` lists the
+    recipients, `from_email` the sender), bounded by our timeouts, one try."""
     text = str(body.get("text") or "stocksync alert")
     rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in body.items())
-    notifier = _bounded_smtp_notifier(to=to, smtp_conn_id=conn_id, subject=subject,
-                                      html_content=f"<p>{html.escape(text)}</p><table>{rows}</table>",
-                                      timeout=max(_timeouts(settings)))
-    notifier.notify({})
-
-
-def _bounded_smtp_notifier(*, to: Any, smtp_conn_id: str, subject: str, html_content: str, timeout: float) -> Any:
-    """Airflow's SmtpNotifier whose hook takes at most `timeout` seconds per SMTP operation and
-    tries once (the connection's `timeout` and `retry_limit` extras default to 30 s and 5 tries)."""
-    from airflow.providers.smtp.hooks.smtp import SmtpHook
-    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-
-    class BoundedSmtpHook(SmtpHook):
-        @property
-        def timeout(self) -> float:  # type: ignore[override]
-            return min(float(super().timeout), timeout)
-
-        @property
-        def smtp_retry_limit(self) -> int:  # type: ignore[override]
-            return 0
-
-    class BoundedSmtpNotifier(SmtpNotifier):
-        @cached_property
-        def hook(self) -> SmtpHook:  # type: ignore[override]
-            return BoundedSmtpHook(smtp_conn_id=self.smtp_conn_id, auth_type=self.auth_type)
-
-    return BoundedSmtpNotifier(to=to, smtp_conn_id=smtp_conn_id, subject=subject, html_content=html_content)
+    transport().send_email(conn_id, email_subject(body), f"<p>{html.escape(text)}</p><table>{rows}</table>",
+                           max(_timeouts(settings)))
 
 
 def send_now(dsn: str, settings: Settings, body: dict[str, Any], *, queued_by: str) -> list[str | None]:

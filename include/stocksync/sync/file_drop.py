@@ -40,6 +40,7 @@ from include.stocksync.runs import record as runs
 from include.stocksync.shop.port import ShopPort
 from include.stocksync.shop.registry import open_shop
 from include.stocksync.store.db import connect, execute_file, query, run_key
+from include.stocksync.sync import ports
 from include.stocksync.sync.extract import ExtractResult, extract_to_staging
 from include.stocksync.sync.shop_mirror import mirror_catalog
 from include.stocksync.wms.sources.base import SnapshotLimits, WalkBounds, parse_timestamp
@@ -70,10 +71,9 @@ class DropListing:
 
 
 def drop_folder(location: str, conn_id: str | None = None) -> Any:
-    """The drop folder as an `ObjectStoragePath` (file://, s3://, gs://, sftp://...)."""
-    from airflow.sdk import ObjectStoragePath
-
-    return ObjectStoragePath(location.rstrip("/") + "/", conn_id=conn_id)
+    """The drop folder as an `ObjectStoragePath` (file://, s3://, gs://, sftp://...), opened by
+    what the Airflow layer handed down (sync/ports.py)."""
+    return ports.open_folder(location.rstrip("/") + "/", conn_id)
 
 
 def list_drops(folder: Any, *, file_glob: str, manifest_suffix: str) -> DropListing:

@@ -19,7 +19,7 @@ import psycopg
 from include.stocksync.config.settings import Settings
 from include.stocksync.domain.errors import PermanentError
 from include.stocksync.store.db import query
-from include.stocksync.sync.shop_mirror import ShopMirror
+from include.stocksync.store.mirror import ShopMirror
 
 # Which guardrails exist and their default limits are declared with the settings
 # (config/guardrails.py LIMITS); this module judges a plan against them.

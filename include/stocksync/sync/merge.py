@@ -23,7 +23,8 @@ from include.stocksync.domain.errors import PermanentError
 from include.stocksync.shop.port import DemandQuery, ShopPort, StagingSink
 from include.stocksync.shop.registry import shop_in_same_database
 from include.stocksync.store.db import query, run_key
-from include.stocksync.sync.shop_mirror import PLAN_PREFIX, ShopMirror, mirror_stock
+from include.stocksync.store.mirror import PLAN_PREFIX, ShopMirror
+from include.stocksync.sync.shop_mirror import mirror_stock
 
 
 @dataclass(frozen=True)

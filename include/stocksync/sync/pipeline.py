@@ -25,18 +25,20 @@ from include.stocksync.ops import dead_runs, delivery
 from include.stocksync.runs import lifecycle
 from include.stocksync.runs import record as runs
 from include.stocksync.runs.record import OUTCOMES, RunIdTaken, RunSpec, get_run
+from include.stocksync.runs.reports import report_path
 from include.stocksync.shop import freeze
 from include.stocksync.shop.port import ShopPort
 from include.stocksync.shop.registry import open_shop
 from include.stocksync.store.db import connect, execute_file, staging_identifier
 from include.stocksync.store.migrations import upgrade
+from include.stocksync.store.mirror import mirror_tables
+from include.stocksync.sync import ports
 from include.stocksync.sync.apply import ApplyResult, apply_plan
 from include.stocksync.sync.extract import ExtractResult, WmsClient, extract_to_staging
 from include.stocksync.sync.guardrails import GuardrailFailed, check_plan
 from include.stocksync.sync.merge import PlanSummary, Watermark, build_plan, choose_watermark, plan_table
-from include.stocksync.sync.shop_mirror import mirror_catalog, mirror_tables
+from include.stocksync.sync.shop_mirror import mirror_catalog
 from include.stocksync.sync.validate import ValidationFailed, ValidationResult, validate_counts
-from include.stocksync.ui.report import report_path, write_plan_report, write_report
 from include.stocksync.wms.sources.base import SnapshotLimits, WalkBounds, WmsContractError, WmsUnavailable
 
 __all__ = ["RunIdTaken", "get_run", "open_run", "freeze_checkout", "extract", "validate", "merge", "load",
@@ -141,7 +143,7 @@ def _write_report_or_warn(dsn: str, conn: psycopg.Connection, settings: Settings
     """The run report, off the critical path: a folder that is unwritable or full is a warning on
     the run and one alert, never a failed sync."""
     try:
-        return write_report(conn, settings, run_id)
+        return ports.reports().write_report(conn, settings, run_id)
     except Exception as exc:  # OSError mostly (ENOSPC, EACCES, ENOTDIR); the sync's result stands
         conn.rollback()
         problem = f"{type(exc).__name__}: {exc}"[:2000]
@@ -246,7 +248,7 @@ def merge(dsn: str, *, run_id: str, shop: ShopPort | None = None) -> PlanSummary
         runs.record_guardrails(conn, run_id, [g.as_dict() for g in guardrails], options.override_reason)
         stopping = [] if options.override_reason else [g for g in guardrails if not g.success]
         if options.dry_run:
-            write_plan_report(conn, settings, run_id, plan.plan_table, stopping)
+            ports.reports().write_plan_report(conn, settings, run_id, plan.plan_table, stopping)
             if stopping:
                 log.warning("dry run %s: a real run would stop here: %s", run_id,
                             "; ".join(f"{g.name}: {g.observed}" for g in stopping))

@@ -12,57 +12,14 @@ composables below stand where the shop statements used to be embedded
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
 from include.stocksync.shop.port import ShopPort, StagingSink, StockRow
 from include.stocksync.shop.registry import same_database
-from include.stocksync.store.db import STAGING_SCHEMA, query, run_key
-
-CATALOG_PREFIX = "shop_catalog_"
-STOCK_PREFIX = "shop_stock_"
-PLAN_PREFIX = "plan_"  # merge.plan_table
-
-
-@dataclass(frozen=True)
-class ShopMirror:
-    """A run's copies of the shop's catalog and stock in stocksync's schema, named by the run's key
-    (the same key as its plan table, `plan_<key>`)."""
-
-    key: str
-
-    @classmethod
-    def of_run(cls, run_id: str) -> ShopMirror:
-        return cls(run_key(run_id))
-
-    @classmethod
-    def of_plan(cls, plan_table: str) -> ShopMirror:
-        """The copies of the run whose plan is `plan_table` (`plan_<run key>`)."""
-        if not plan_table.startswith(PLAN_PREFIX):
-            raise ValueError(f"not a plan table: {plan_table!r} (plan_<run key>)")
-        return cls(plan_table.removeprefix(PLAN_PREFIX))
-
-    @property
-    def catalog_table(self) -> sql.Identifier:
-        return sql.Identifier(STAGING_SCHEMA, CATALOG_PREFIX + self.key)
-
-    @property
-    def stock_table(self) -> sql.Identifier:
-        return sql.Identifier(STAGING_SCHEMA, STOCK_PREFIX + self.key)
-
-    def catalog(self) -> sql.Composed:
-        """`(sku, enabled)`: what `shop/select_catalog_skus` returned."""
-        return sql.SQL("SELECT sku, enabled FROM {}").format(self.catalog_table)
-
-    def enabled_skus(self) -> sql.Composed:
-        """`(sku)` of the products on sale: what `shop/select_enabled_skus` returned."""
-        return sql.SQL("SELECT sku FROM {} WHERE enabled").format(self.catalog_table)
-
-    def current_stock(self) -> sql.Composed:
-        """`(sku, qty, wms_seq)`: what `shop/select_current_stock` returned."""
-        return sql.SQL("SELECT sku, qty, wms_seq FROM {}").format(self.stock_table)
+from include.stocksync.store.db import query
+from include.stocksync.store.mirror import ShopMirror
 
 
 def _fill(conn: psycopg.Connection, table: sql.Identifier, columns: str,
@@ -108,9 +65,3 @@ def replace_stock_rows(conn: psycopg.Connection, mirror: ShopMirror, skus: list[
     conn.execute(query("stocksync/delete_shop_stock_rows", stock=mirror.stock_table), {"skus": skus})
     conn.execute(query("stocksync/insert_shop_stock_rows", stock=mirror.stock_table),
                  {"skus": [r.sku for r in rows], "qtys": [r.qty for r in rows], "seqs": [r.wms_seq for r in rows]})
-
-
-def mirror_tables(run_id: str) -> tuple[str, str]:
-    """The run's copy tables (names in stocksync's schema), for the staging clean-up."""
-    key = run_key(run_id)
-    return CATALOG_PREFIX + key, STOCK_PREFIX + key

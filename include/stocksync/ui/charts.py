@@ -19,24 +19,9 @@ from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-MINUS = "\u2212"
+from include.stocksync.runs.wording import MINUS, fmt_int, fmt_signed, shorten
+
 UP, DOWN, NEUTRAL, BAD, MUTED = "#3c5b89", "#c2410c", "#94a3b8", "#dc2626", "#cbd5e1"
-
-
-def fmt_int(value: float | int | None) -> str:
-    """1234567 -> '1,234,567'; negative numbers get a real minus sign; None -> '–'."""
-    if value is None:
-        return "–"
-    number = int(round(value))
-    return f"{MINUS if number < 0 else ''}{abs(number):,}"
-
-
-def fmt_signed(value: float | int | None) -> str:
-    """+1,234 / −567 / 0."""
-    if value is None:
-        return "–"
-    number = int(round(value))
-    return f"+{number:,}" if number > 0 else fmt_int(number)
 
 
 def fmt_compact(value: float | None) -> str:
@@ -141,11 +126,6 @@ def losses(rows: Sequence[dict[str, Any]], limit: int = 15) -> dict[str, Any] | 
     if not shown:
         return None
     return movers([{**r, "delta": -int(r["old_qty"])} for r in shown], limit)
-
-
-def shorten(text: str, length: int) -> str:
-    """`text` cut to `length` characters with an ellipsis (the caller keeps the whole for a title)."""
-    return text if len(text) <= length else text[: length - 1] + "…"
 
 
 def stages(ordered: Sequence[tuple[str, float]], labels: dict[str, str]) -> dict[str, Any] | None:

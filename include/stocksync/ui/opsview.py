@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 
-from include.stocksync.ui import charts, runview
+from include.stocksync.runs import runview
+from include.stocksync.ui import charts
 from include.stocksync.ui.pages import RUN_STATUSES, duration, run_status
 
 TREND_NIGHTS = 30

@@ -30,15 +30,23 @@ page embedded in Airflow's iframe reads as part of it. GET forms are allowed (`f
 from __future__ import annotations
 
 import re
-from contextvars import ContextVar
-from dataclasses import dataclass
-from datetime import date, datetime, timezone, tzinfo
+from datetime import date, datetime, timezone
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
+
+from include.stocksync.config.display import ZONE, current_zone, display_zone
+from include.stocksync.runs.wording import (
+    RUN_STATUSES,
+    Label,
+    duration,
+    fmt_int,
+    fmt_signed,
+    local_time,
+    run_status,
+)
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -67,32 +75,6 @@ SECURITY_HEADERS = {
 }
 
 
-@dataclass(frozen=True)
-class Label:
-    """How a status shows: its text, its CSS class (ok, bad, warn, run, plan, none) and what it means."""
-
-    text: str
-    kind: str
-    meaning: str
-
-
-RUN_STATUSES: dict[str, Label] = {
-    "running": Label("running", "run", "the run is going (or stopped without closing its record)"),
-    "applied": Label("applied", "ok", "the WMS snapshot was written to the shop"),
-    "duplicate": Label("duplicate", "ok", "this WMS snapshot had already been applied: nothing written"),
-    "dry_run": Label("dry run", "plan", "a dry run: the plan was written, the shop was not"),
-    "failed": Label("failed", "bad", "the run stopped at an error; see the error and the alerts"),
-    "refused": Label("refused", "bad", "refused at its first task: no run record and no report"),
-    "abandoned": Label("abandoned", "bad", "the run died without its teardown; a later run released its "
-                                           "freeze and closed its record"),
-    # the intraday sync's runs that end on purpose without writing
-    "skipped": Label("skipped", "none", "nothing read or written: a full sync was running, or there was "
-                                        "no position to continue from (see the reason)"),
-    "gap": Label("gap", "warn", "the WMS change feed could not continue from our last sequence: nothing "
-                                "written, the next full sync repairs it (see the reason)"),
-    "stalled": Label("stalled", "warn", "the WMS change feed gave nothing new though the WMS's newest sequence "
-                                        "is further on: nothing written, one alert per stall (see the reason)"),
-}
 CHECK_RESULTS: dict[str, Label] = {
     "passed": Label("passed", "ok", "no offending row"),
     "failed": Label("FAILED", "bad", "the check failed"),
@@ -106,13 +88,6 @@ DQ_RESULTS: dict[bool | None, Label] = {
     None: Label("not run", "none", "the run stopped before validation"),
 }
 OK_STATUSES = frozenset(name for name, label in RUN_STATUSES.items() if label.kind == "ok")
-
-
-def run_status(status: str | None) -> Label:
-    """The label of a run status; an unknown one shows as itself, marked bad."""
-    if status is None:
-        return Label("unknown", "none", "no status recorded")
-    return RUN_STATUSES.get(status) or Label(status, "bad", "unknown status")
 
 
 def check_result(success: bool, policy: str | None) -> Label:
@@ -174,55 +149,6 @@ def utc(value: datetime | None) -> str:
 
 
 # --- the display time zone, numbers and durations -----------------------------------------
-ZONE_SETTINGS = (("api", "default_ui_timezone"), ("core", "default_timezone"))
-_ZONE: ContextVar[tuple[tzinfo, str] | None] = ContextVar("stocksync_display_zone", default=None)
-
-
-def zone_setting() -> str:
-    """The Airflow setting pages show times in: `[api] default_ui_timezone` when a deployment sets
-    it, else `[core] default_timezone` (`utc` by default, `system`, or an IANA name). Airflow 3's UI
-    has no server-side UI zone (its clock shows what the browser picked), so these are the ones a
-    server can read."""
-    try:
-        from airflow.configuration import conf
-    except Exception:  # rendering without Airflow (a script, a unit test): UTC
-        return "utc"
-    for section, key in ZONE_SETTINGS:
-        try:
-            value = conf.get(section, key, fallback=None)
-        except Exception:
-            value = None
-        if value and str(value).strip():
-            return str(value).strip()
-    return "utc"
-
-
-def display_zone(name: str | None = None) -> tuple[tzinfo, str]:
-    """(zone, its name) for `name` or the setting; an unknown name falls back to UTC."""
-    name = zone_setting() if name is None else name
-    if name.lower() == "utc":
-        return timezone.utc, "UTC"
-    if name.lower() == "system":
-        local = datetime.now().astimezone().tzinfo or timezone.utc
-        return local, str(local.tzname(None) or "local time")
-    try:
-        return ZoneInfo(name), name
-    except Exception:
-        return timezone.utc, "UTC"
-
-
-def _zone() -> tuple[tzinfo, str]:
-    return _ZONE.get() or display_zone()
-
-
-def local_time(value: datetime, *, seconds: bool = False, zone: bool = False) -> str:
-    """`value` as text in the display zone: `2026-11-23 03:30` (+`:05`, + ` CET`)."""
-    tz, _ = _zone()
-    local = value.astimezone(tz)
-    text = local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
-    return f"{text} {local.tzname() or ''}".rstrip() if zone else text
-
-
 def when(value: datetime | None, seconds: bool = False, zone: bool = False) -> Markup:
     """A `<time>` element in the display zone, with the UTC time in its title (a hover)."""
     if value is None:
@@ -232,12 +158,12 @@ def when(value: datetime | None, seconds: bool = False, zone: bool = False) -> M
 
 
 def zone_name() -> str:
-    return _zone()[1]
+    return current_zone()[1]
 
 
 def zone_abbreviation(at: datetime | None = None) -> str:
     """CET, CEST, UTC... at `at` (now when None)."""
-    tz, name = _zone()
+    tz, name = current_zone()
     return (at or datetime.now(timezone.utc)).astimezone(tz).tzname() or name
 
 
@@ -246,28 +172,11 @@ def day(value: date | None) -> str:
 
 
 def number(value: Any) -> str:
-    from include.stocksync.ui.charts import fmt_int
-
     return fmt_int(value)
 
 
 def signed(value: Any) -> str:
-    from include.stocksync.ui.charts import fmt_signed
-
     return fmt_signed(value)
-
-
-def duration(seconds: float | None) -> str:
-    """0.42 s, 12.3 s, 4 min 05 s, 2 h 07 min."""
-    if seconds is None:
-        return "–"
-    if seconds < 10:
-        return f"{seconds:.2f} s"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
-    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
 
 
 def percent(value: float | None) -> str:
@@ -292,8 +201,8 @@ def environment() -> Environment:
 
 def render(template: str, *, zone: str | None = None, **context: Any) -> str:
     """Render `templates/<template>` with `context`, times in `zone` (default: the Airflow setting)."""
-    token = _ZONE.set(display_zone(zone))
+    token = ZONE.set(display_zone(zone))
     try:
         return environment().get_template(template).render(**context)
     finally:
-        _ZONE.reset(token)
+        ZONE.reset(token)

@@ -27,8 +27,9 @@ from psycopg.rows import dict_row
 
 from include.stocksync.config.settings import Settings
 from include.stocksync.domain.csv_cells import csv_writer
-from include.stocksync.store.db import query, run_key
-from include.stocksync.sync.shop_mirror import ShopMirror
+from include.stocksync.runs.checks import with_sku_examples
+from include.stocksync.runs.reports import report_path
+from include.stocksync.store.db import query
 from include.stocksync.ui.pages import render
 
 if TYPE_CHECKING:
@@ -44,28 +45,6 @@ def ordered_stages(stage_seconds: dict[str, float] | None) -> list[tuple[str, fl
     """Stage durations in pipeline order (the JSON column keeps its own key order)."""
     items = (stage_seconds or {}).items()
     return sorted(items, key=lambda kv: (STAGE_ORDER.index(kv[0]) if kv[0] in STAGE_ORDER else 99, kv[0]))
-
-
-def report_path(settings: Settings, run_id: str) -> Path:
-    return settings.reports_path / run_key(run_id) / "report.html"
-
-
-def report_file(run_id: str) -> str:
-    """Where a run's report is on disk."""
-    from include.stocksync.config.settings import process_settings
-
-    return str(report_path(process_settings(), run_id))
-
-
-def report_url(dag_id: str, run_id: str) -> str:
-    """The run's page as served by the "Stock sync" plugin of this Airflow (login required): its
-    report, or an HTML page saying why it has none (a run refused at its first task)."""
-    from urllib.parse import quote
-
-    from airflow.sdk import conf
-
-    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
-    return f"{base}/stocksync/runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}"
 
 
 PLAN_HEADERS = ("sku", "current", "wms_available", "adjustment", "new", "delta", "outcome")
@@ -134,46 +113,6 @@ def _checks(checks: Sequence[dict[str, Any]], dry_run: bool = False) -> tuple[li
     return attention, clean
 
 
-SKU_FLAG_CHECKS = ("unknown_sku",)  # checks of a derived true/false column: their examples read `false`
-SKU_EXAMPLES = 5  # as many as a check records (validate.EXAMPLES)
-
-
-def with_sku_examples(cur: psycopg.Cursor[dict[str, Any]], run: dict[str, Any],
-                      checks: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`checks` with the examples of a check on a derived flag (unknown_sku: `[false, false]`)
-    replaced by the SKUs of its rows: those it quarantined, else those of the run's raw rows while
-    its staging table is kept. A check whose SKUs are gone keeps no examples rather than flags."""
-    out = []
-    for check in checks:
-        name = str(check.get("check_name") or "")
-        examples = check.get("examples")
-        if isinstance(examples, str):
-            examples = json.loads(examples)
-        if name.split("[", 1)[0] in SKU_FLAG_CHECKS and isinstance(examples, list) \
-                and all(isinstance(e, bool) for e in examples):
-            check = {**check, "examples": _flagged_skus(cur, run, name)}
-        out.append(check)
-    return out
-
-
-def _flagged_skus(cur: psycopg.Cursor[dict[str, Any]], run: dict[str, Any], check_name: str) -> list[str]:
-    rows = cur.execute(query("stocksync/select_quarantined_skus"),
-                       {"run_id": run["run_id"], "check_name": check_name, "limit": SKU_EXAMPLES}).fetchall()
-    if rows:
-        return [str(r["sku"]) for r in rows]
-    raw = run.get("staging_table")
-    if not raw:
-        return []
-    copy = ShopMirror.of_run(str(run["run_id"]))  # the run's copy of the shop's catalog (shop_mirror.py)
-    for table in (f"stocksync.{raw}", copy.catalog_table.as_string(cur.connection)):
-        present = cur.execute(query("stocksync/select_table_exists"), {"name": table}).fetchone()
-        if not present or not present["present"]:
-            return []
-    rows = cur.execute(query("stocksync/select_dq_unknown_rows", raw=str(raw), catalog=copy.catalog()),
-                       {"limit": SKU_EXAMPLES}).fetchall()
-    return [str(r["sku"]) for r in rows]
-
-
 def _examples(examples: Any) -> str | None:
     if examples in (None, [], {}):
         return None
@@ -191,7 +130,8 @@ def report_page(run_id: str, run: dict[str, Any], *, checks: Sequence[dict[str, 
     """The run report's HTML from the rows `render_report` reads (pure: the unit tests call it).
     `movement`, `buckets`, `changes` and `outcomes` are what the run applied (its audit) or, for a
     run that did not apply, what its plan would have done; `zeroed` the SKUs the plan takes to 0."""
-    from include.stocksync.ui import charts, runview
+    from include.stocksync.runs import runview
+    from include.stocksync.ui import charts
 
     base = runview.airflow_base() if base is None else base
     applied = run.get("status") in ("applied", "duplicate")
@@ -315,7 +255,8 @@ def plan_page(run_id: str, rows: Sequence[Sequence[Any]], total: int, stopping: 
     """The dry-run plan's HTML: outcome counts, units that would move, the distribution, `rows`
     (the biggest changes first) of `total` planned SKUs, and the guardrails that would stop a real
     run (pure: the unit tests call it). The plugin's plan browser pages and filters the whole plan."""
-    from include.stocksync.ui import charts, runview
+    from include.stocksync.runs import runview
+    from include.stocksync.ui import charts
 
     base = runview.airflow_base() if base is None else base
     return render("plan.html", zone=zone, run_id=run_id, headers=PLAN_LABELS, rows=list(rows), total=total,

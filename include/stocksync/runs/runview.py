@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from include.stocksync.ui.charts import fmt_int, fmt_signed, shorten
-from include.stocksync.ui.pages import Label, duration, run_status
+from include.stocksync.config.display import base_url
+from include.stocksync.runs.wording import Label, duration, fmt_int, fmt_signed, run_status, shorten
 
 NIGHTLY_DAG = "inventory_nightly_sync"
 PUSH_DAG = "inventory_full_push"
@@ -243,12 +243,7 @@ def checkout_phrase(run: Mapping[str, Any], short: bool = False) -> str:
 def airflow_base() -> str:
     """Airflow's public URL (`[api] base_url`) without a trailing slash; '' when unset (links are
     then root-relative, which holds in the Airflow UI and its iframe)."""
-    try:
-        from airflow.configuration import conf
-
-        return str(conf.get("api", "base_url", fallback="") or "").rstrip("/")
-    except Exception:
-        return ""
+    return base_url()
 
 
 def q(text: str) -> str:
