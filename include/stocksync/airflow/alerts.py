@@ -99,12 +99,11 @@ class SyncFailureNotifier(HttpNotifier):
     def _queue(self, settings: Any, body: dict[str, Any]) -> bool:
         from include.stocksync.airflow.connections import postgres_dsn
         from include.stocksync.ops import delivery
-        from include.stocksync.store.db import connect
+        from include.stocksync.runs.uow import transaction
 
         try:
-            with connect(postgres_dsn(str(self.shop_conn_id)), connect_timeout=5) as conn:
+            with transaction(postgres_dsn(str(self.shop_conn_id)), connect_timeout=5) as conn:
                 delivery.queue(conn, settings, body, queued_by=str(body["run_id"]))
-                conn.commit()
         except Exception:  # the database may be what failed: send it now instead
             log.exception("stocksync: could not queue the alert for run %s; sending it now", body.get("run_id"))
             return False
@@ -130,17 +129,18 @@ class SyncFailureNotifier(HttpNotifier):
         from include.stocksync.airflow.connections import postgres_dsn
         from include.stocksync.ops import delivery
         from include.stocksync.runs.record import run_owner
+        from include.stocksync.runs.uow import committed
         from include.stocksync.store.db import connect, execute_file
         from include.stocksync.ui.report import write_report
 
         run_id = context.get("run_id") or payload.get("run_id")
         try:
             with connect(postgres_dsn(str(self.shop_conn_id)), connect_timeout=5) as conn:
-                alert_id = delivery.record(conn, channel, payload, queued_by=str(run_id))
-                execute_file(conn, "stocksync/update_alert_attempt", {
-                    "alert_id": alert_id, "delivered": delivery_error is None, "delivery_error": delivery_error})
-                owner = run_owner(conn, run_id)
-                conn.commit()
+                with committed(conn):
+                    alert_id = delivery.record(conn, channel, payload, queued_by=str(run_id))
+                    execute_file(conn, "stocksync/update_alert_attempt", {
+                        "alert_id": alert_id, "delivered": delivery_error is None, "delivery_error": delivery_error})
+                    owner = run_owner(conn, run_id)
                 if owner == context["dag"].dag_id:
                     write_report(conn, settings, run_id)  # the report lists the alert
         except Exception:  # the shop DB may be what failed: the webhook alert stands on its own

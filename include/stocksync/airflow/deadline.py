@@ -51,7 +51,7 @@ def record_and_send(context: dict[str, Any]) -> dict[str, Any]:
     from include.stocksync.airflow.connections import stocksync_dsn
     from include.stocksync.config.settings import settings_reloaded_on_change
     from include.stocksync.ops import delivery
-    from include.stocksync.store.db import connect
+    from include.stocksync.runs.uow import transaction
 
     settings = settings_reloaded_on_change()  # the triggerer lives long: an edited config counts
     dag_run = context.get("dag_run") or {}
@@ -60,7 +60,7 @@ def record_and_send(context: dict[str, Any]) -> dict[str, Any]:
     when = (context.get("deadline") or {}).get("deadline_time")
     dsn = stocksync_dsn(settings)
     subject = f"deadline:{dag_id}:{run_id}"
-    with connect(dsn, connect_timeout=5) as conn:
+    with transaction(dsn, connect_timeout=5) as conn:
         if delivery.already_alerted(conn, delivery.DEADLINE_MISSED, subject):
             return {"recorded": False, "reason": "already alerted"}
         body = delivery.payload(
@@ -69,7 +69,6 @@ def record_and_send(context: dict[str, Any]) -> dict[str, Any]:
                  f"(state {dag_run.get('state')}): check the run and the freeze",
             error=f"deadline {when} missed; run state {dag_run.get('state')}", deadline_time=str(when))
         delivery.queue(conn, settings, body, queued_by=subject, subject=subject)
-        conn.commit()
     attempts = delivery.deliver(dsn, settings, run_id=subject,
                                 budget_seconds=settings.operations.alert_delivery_budget_seconds)
     return {"recorded": True, "delivered": [a.delivered for a in attempts]}

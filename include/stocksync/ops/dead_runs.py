@@ -17,8 +17,8 @@ import psycopg
 from include.stocksync.ops import delivery
 from include.stocksync.runs import lifecycle
 from include.stocksync.runs import record as runs
+from include.stocksync.runs.uow import transaction
 from include.stocksync.shop import freeze
-from include.stocksync.store.db import connect
 
 if TYPE_CHECKING:
     from include.stocksync.config.settings import Settings
@@ -33,7 +33,7 @@ def note_lost_tries(dsn: str, *, run_id: str, dag_id: str, task_id: str, stage: 
     teardown. Returns how many were found now."""
     if not try_number or try_number <= 1:
         return 0
-    with connect(dsn) as conn:
+    with transaction(dsn) as conn:
         try:
             run = runs.read_run(conn, run_id)
         except LookupError:
@@ -50,7 +50,6 @@ def note_lost_tries(dsn: str, *, run_id: str, dag_id: str, task_id: str, stage: 
             delivery.queue(conn, runs.spec_of(run).settings, delivery.payload(
                 kind=lifecycle.LOST_TRY, text=f"stocksync: run {run_id} of {dag_id}: {note}", dag_id=dag_id,
                 run_id=run_id, task_id=task_id, try_number=try_number, error=note), queued_by=run_id)
-        conn.commit()
     return max(lost, 0)
 
 
@@ -83,13 +82,12 @@ def settle_holders(dsn: str, settings: Settings, *, run_id: str, dag_id: str, ta
     found: list[lifecycle.Released] = []
     while True:
         live: list[lifecycle.Holder] = []
-        with connect(dsn) as conn:
+        with transaction(dsn) as conn:
             dead = lifecycle.release_orphan_freezes(conn, settings, found_by=run_id, lookup=lookup, live=live,
                                                     shop=shop)
             record_found(conn, settings, dead, found_by=run_id, found_by_dag=dag_id, task_id=task_id,
                          kind=delivery.ORPHANED_FREEZE)
             runs.beat(conn, run_id)
-            conn.commit()
         for one in dead:
             log.warning("run %s: %s", run_id, one.note)
         found += dead

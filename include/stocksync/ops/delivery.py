@@ -33,6 +33,7 @@ import psycopg
 
 from include.stocksync.ops import alert_text
 from include.stocksync.runs.reports import report_file, report_url
+from include.stocksync.runs.uow import committed
 from include.stocksync.store.db import connect, execute_file
 
 if TYPE_CHECKING:
@@ -201,14 +202,14 @@ def send_now(dsn: str, settings: Settings, body: dict[str, Any], *, queued_by: s
     night's drift). Returns each channel's error (None: delivered). An undelivered row is retried
     by the watchdog; raises only when the alert could not be recorded (the caller decides)."""
     with connect(dsn, connect_timeout=5) as conn:
-        ids = queue(conn, settings, body, queued_by=queued_by)
-        conn.commit()
+        with committed(conn):
+            ids = queue(conn, settings, body, queued_by=queued_by)
         errors: list[str | None] = []
         for alert_id, channel in zip(ids, channels(settings), strict=True):
             error = send(channel.name, channel.target, body, settings)
-            execute_file(conn, "stocksync/update_alert_attempt",
-                         {"alert_id": alert_id, "delivered": error is None, "delivery_error": error})
-            conn.commit()
+            with committed(conn):
+                execute_file(conn, "stocksync/update_alert_attempt",
+                             {"alert_id": alert_id, "delivered": error is None, "delivery_error": error})
             errors.append(error)
     return errors
 
@@ -238,20 +239,19 @@ def deliver(dsn: str, settings: Settings, *, run_id: str | None = None, budget_s
                 if budget_seconds is not None and time.monotonic() - started >= budget_seconds:
                     log.warning("alert delivery budget of %.0f s spent; the watchdog retries the rest", budget_seconds)
                     break
-                row = execute_file(conn, "stocksync/select_alerts_to_deliver", {
-                    "run_id": run_id, "max_attempts": ops.alert_retry_max_attempts, "skip": tried,
-                    "retry_after_seconds": ops.alert_retry_after_seconds, "limit": 1}).fetchone()
-                if row is None:
-                    conn.commit()
-                    break
-                alert_id, _, _, kind, channel, target, body, _ = row
-                tried.append(int(alert_id))
-                # worded now, when what checkout is doing is known (alert_text.py)
-                body = alert_text.summarize(conn, body if isinstance(body, dict) else json.loads(body))
-                error = send(channel, target, body, settings)
-                execute_file(conn, "stocksync/update_alert_attempt",
-                             {"alert_id": alert_id, "delivered": error is None, "delivery_error": error})
-                conn.commit()
+                with committed(conn):  # the row stays locked while it is sent
+                    row = execute_file(conn, "stocksync/select_alerts_to_deliver", {
+                        "run_id": run_id, "max_attempts": ops.alert_retry_max_attempts, "skip": tried,
+                        "retry_after_seconds": ops.alert_retry_after_seconds, "limit": 1}).fetchone()
+                    if row is None:
+                        break
+                    alert_id, _, _, kind, channel, target, body, _ = row
+                    tried.append(int(alert_id))
+                    # worded now, when what checkout is doing is known (alert_text.py)
+                    body = alert_text.summarize(conn, body if isinstance(body, dict) else json.loads(body))
+                    error = send(channel, target, body, settings)
+                    execute_file(conn, "stocksync/update_alert_attempt",
+                                 {"alert_id": alert_id, "delivered": error is None, "delivery_error": error})
                 attempts.append(Attempt(int(alert_id), kind, channel, error is None, error))
                 if error:
                     log.warning("stocksync: alert %s (%s, %s) not delivered: %s", alert_id, kind, channel, error)

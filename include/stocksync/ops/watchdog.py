@@ -26,9 +26,10 @@ from include.stocksync.config.settings import Settings
 from include.stocksync.ops import dead_runs, delivery
 from include.stocksync.runs import lifecycle
 from include.stocksync.runs import record as runs
+from include.stocksync.runs.uow import transaction
 from include.stocksync.shop import freeze
 from include.stocksync.shop.port import ShopPort
-from include.stocksync.store.db import connect, execute_file
+from include.stocksync.store.db import execute_file
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +42,13 @@ def reap_dead_runs(dsn: str, settings: Settings, lookup: lifecycle.AirflowLookup
     (`lookup`) so a run whose lost task Airflow is about to retry is left alone; alert each. The
     runs found are listed by id (`run_id` of each warning): the DAG's task rewrites their reports.
     `shop`: the shop port (none: the reference shop in stocksync's database)."""
-    with connect(dsn) as conn:
+    with transaction(dsn) as conn:
         dead = lifecycle.reap_dead_runs(conn, settings, lookup=lookup, shop=shop)
         dead_runs.record_found(conn, settings, dead, found_by=WATCHDOG_DAG_ID, found_by_dag=WATCHDOG_DAG_ID,
                                task_id="reap_dead_runs", kind=delivery.RUN_ABANDONED)
         orphans = lifecycle.release_orphan_freezes(conn, settings, found_by=WATCHDOG_DAG_ID, lookup=lookup, shop=shop)
         dead_runs.record_found(conn, settings, orphans, found_by=WATCHDOG_DAG_ID, found_by_dag=WATCHDOG_DAG_ID,
                                task_id="reap_dead_runs", kind=delivery.ORPHANED_FREEZE)
-        conn.commit()
         for found in (*dead, *orphans):
             log.warning("watchdog: %s: %s", found.run_id, found.note)
     return {"abandoned": [d.as_warning(delivery.RUN_ABANDONED) for d in dead],
@@ -60,7 +60,7 @@ def check_freezes(dsn: str, settings: Settings, shop: ShopPort | None = None) ->
     `shop`: the shop port (none: the reference shop in stocksync's database)."""
     bound = settings.operations.freeze_alert_after_seconds
     alerted = []
-    with connect(dsn) as conn:
+    with transaction(dsn) as conn:
         row = execute_file(conn, "stocksync/select_clock").fetchone()
         assert row is not None
         now = row[0]
@@ -78,7 +78,6 @@ def check_freezes(dsn: str, settings: Settings, shop: ShopPort | None = None) ->
                      f"{whose}; it expires at {expires_at.isoformat()}", freeze_seconds=round(age, 1))
             delivery.queue(conn, settings, body, queued_by=WATCHDOG_DAG_ID, subject=subject)
             alerted.append({"freeze_id": freeze_id, "set_by": set_by, "seconds": round(age, 1)})
-        conn.commit()
     return {"overdue_freezes": alerted}
 
 

@@ -37,6 +37,7 @@ from include.stocksync.config.files import FileSourceSettings
 from include.stocksync.domain.errors import PermanentError, is_permanent
 from include.stocksync.runs import lifecycle
 from include.stocksync.runs import record as runs
+from include.stocksync.runs.uow import transaction
 from include.stocksync.shop.port import ShopPort
 from include.stocksync.shop.registry import open_shop
 from include.stocksync.store.db import connect, execute_file, query, run_key
@@ -283,9 +284,8 @@ def _record(dsn: str | None, statement: str, params: dict[str, Any]) -> None:
     """A file_drops write on its own connection, committed at once (it must outlive the step)."""
     if dsn is None:
         return
-    with connect(dsn) as conn:
+    with transaction(dsn) as conn:
         execute_file(conn, f"file_drop/{statement}", params)
-        conn.commit()
 
 
 # ----------------------------------------------------------------------------- the wait's deadline
@@ -399,7 +399,7 @@ def extract_file(dsn: str, *, run_id: str, dag_id: str, found: dict[str, Any],
 
 def claim(dsn: str, *, run_id: str, dag_id: str, location: str, data_file: str, manifest_file: str) -> int:
     """Take the file for this run (a retry keeps its claim); refused while another live run holds it."""
-    with connect(dsn) as conn:
+    with transaction(dsn) as conn:
         execute_file(conn, "file_drop/update_file_drops_release_stale",
                      {"run_id": run_id, "location": location, "data_file": data_file})
         row = execute_file(conn, "file_drop/upsert_file_drop_claim", {
@@ -407,7 +407,6 @@ def claim(dsn: str, *, run_id: str, dag_id: str, location: str, data_file: str, 
             "manifest_file": manifest_file}).fetchone()
         holder = None if row else execute_file(conn, "file_drop/select_file_drop_holder",
                                                {"location": location, "data_file": data_file}).fetchone()
-        conn.commit()
     if row is None:
         raise FileClaimed(f"{data_file} in {location} is taken by run {holder[0] if holder else '?'} of DAG "
                           f"{holder[1] if holder else '?'}: one run per file")
@@ -446,13 +445,12 @@ def _time_or_none(value: Any, name: str) -> datetime | None:
 def settle(dsn: str, *, run_id: str, dag_id: str) -> dict[str, Any]:
     """After the run: move the file it took where its outcome says, record where and why. Safe to
     call again (a settled file is no longer this run's claim)."""
-    with connect(dsn) as conn:
+    with transaction(dsn) as conn:
         with conn.cursor(row_factory=dict_row) as cur:
             drop = cur.execute(query("file_drop/select_file_drop_of_run"), {"run_id": run_id}).fetchone()
         if drop is None:
             return {"settled": None, "reason": "this run holds no file"}
         run = runs.read_run(conn, run_id)
-        conn.commit()
     fs = runs.spec_of(run).settings.file_source
     folder = drop_folder(drop["location"], fs.conn_id)
     status = run["status"]
@@ -474,10 +472,9 @@ def settle(dsn: str, *, run_id: str, dag_id: str) -> dict[str, Any]:
     if area is not None:
         header = _reason_header(run_id, dag_id, drop["data_file"], drop["manifest_file"], outcome)
         moved_to = _move_out(folder, drop["data_file"], drop["manifest_file"], area, run_id, reason, header)
-    with connect(dsn) as conn:
+    with transaction(dsn) as conn:
         execute_file(conn, "file_drop/update_file_drop_settled", {
             "drop_id": drop["drop_id"], "status": outcome, "moved_to": moved_to, "reason": reason})
-        conn.commit()
     superseded = _supersede_older(dsn, folder, fs, run_id, dag_id, drop) if area == PROCESSED else []
     log.info("run %s: %s %s%s", run_id, outcome, drop["data_file"], f" -> {moved_to}" if moved_to else "")
     return {"settled": outcome, "data_file": drop["data_file"], "moved_to": moved_to, "reason": reason,

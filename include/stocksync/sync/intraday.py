@@ -43,6 +43,7 @@ from include.stocksync.ops import delivery
 from include.stocksync.runs import lifecycle
 from include.stocksync.runs import record as runs
 from include.stocksync.runs.record import OUTCOMES, get_run
+from include.stocksync.runs.uow import transaction
 from include.stocksync.shop.port import ShopPort
 from include.stocksync.store.db import connect, execute_file, query
 from include.stocksync.sync import pipeline
@@ -319,9 +320,8 @@ def close(dsn: str, *, run_id: str, lookup: lifecycle.AirflowLookup | None = Non
 
 
 def mark_gap_alerted(dsn: str, run_id: str) -> None:
-    with connect(dsn) as conn:
+    with transaction(dsn) as conn:
         execute_file(conn, "loop/update_feed_run_alerted", {"run_id": run_id})
-        conn.commit()
 
 
 def run_once(dsn: str, settings: Settings, *, run_id: str, session: requests.Session, base_url: str) -> dict[str, Any]:

@@ -55,6 +55,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from include.stocksync.config.settings import Settings
+from include.stocksync.runs.uow import committed, transaction
 from include.stocksync.shop.port import OrderPushSession, OrderRef, ShopPort
 from include.stocksync.shop.registry import open_shop
 from include.stocksync.store.db import connect, execute_file, query
@@ -196,9 +197,8 @@ def sane_receipt_time(received_at: datetime, *, created_at: datetime, answered_a
 
 
 def _open_run(dsn: str, run_id: str) -> None:
-    with connect(dsn) as conn:
+    with transaction(dsn) as conn:
         execute_file(conn, "loop/insert_order_push_run", {"run_id": run_id})
-        conn.commit()
 
 
 RUN_FIGURES = ("batches", "sent", "repeated", "acknowledged", "dead_lettered", "requeued", "cancels_sent",
@@ -211,14 +211,13 @@ def _add_figures(conn: psycopg.Connection, run_id: str, **figures: float) -> Non
 
 
 def _record_stopped(conn: psycopg.Connection, run_id: str, stopped: str) -> None:
-    execute_file(conn, "loop/update_order_push_run_stopped", {"run_id": run_id, "stopped": stopped[:2000]})
-    conn.commit()
+    with committed(conn):
+        execute_file(conn, "loop/update_order_push_run_stopped", {"run_id": run_id, "stopped": stopped[:2000]})
 
 
 def finish_run(dsn: str, run_id: str, error: str | None = None) -> dict[str, Any] | None:
-    with connect(dsn) as conn:
+    with transaction(dsn) as conn:
         row = execute_file(conn, "loop/update_order_push_run_finish", {"run_id": run_id, "error": error}).fetchone()
-        conn.commit()
     return dict(zip((*RUN_FIGURES, "stopped"), row, strict=True)) if row else None
 
 
@@ -228,12 +227,11 @@ def requeue(dsn: str, *, order_ids: Iterable[int] = (), everything: bool = False
     ids = sorted({int(i) for i in order_ids})
     if not ids and not everything:
         return []
-    with connect(dsn) as conn:
+    with transaction(dsn) as conn:
         rows = execute_file(conn, "loop/update_dead_letters_requeue",
                             {"order_ids": ids, "all": everything, "requeued_by": by[:200]}).fetchall()
         if run_id:
             _add_figures(conn, run_id, requeued=len(rows))
-        conn.commit()
     return sorted(int(r[0]) for r in rows)
 
 
@@ -369,8 +367,8 @@ def _pause(conn: psycopg.Connection, result: PushResult, retries: wms_http.Retri
                           f"loop.order_deadline_seconds); the next run sends the rest. {retries.describe(failure)}")
         log.warning("orders_to_wms: %s", result.stopped)
     result.rate_limited += int(failure.rate_limited)
-    _add_figures(conn, result.run_id, rate_limited=int(failure.rate_limited), waited_seconds=pause if go_on else 0)
-    conn.commit()
+    with committed(conn):
+        _add_figures(conn, result.run_id, rate_limited=int(failure.rate_limited), waited_seconds=pause if go_on else 0)
     return go_on
 
 
@@ -416,10 +414,11 @@ def push_cancellations(dsn: str, client: WmsOrders, settings: Settings, *, run_i
     policy = wms_http.RetryPolicy.from_settings(settings, attempts=settings.loop.order_attempts)
     with connect(dsn) as conn:
         while time.monotonic() < deadline:
-            cancelled = _stage_orders(conn, "shop_cancelled", port.cancelled_orders(settings.loop.cancelled_statuses))
-            rows = conn.execute(query("loop/select_cancels_to_send", cancelled=cancelled),
-                                {"limit": settings.loop.order_batch_size}).fetchall()
-            conn.commit()
+            with committed(conn):
+                cancelled = _stage_orders(conn, "shop_cancelled",
+                                          port.cancelled_orders(settings.loop.cancelled_statuses))
+                rows = conn.execute(query("loop/select_cancels_to_send", cancelled=cancelled),
+                                    {"limit": settings.loop.order_batch_size}).fetchall()
             if not rows:
                 break
             for (order_id,) in rows:
@@ -437,10 +436,10 @@ def push_cancellations(dsn: str, client: WmsOrders, settings: Settings, *, run_i
                 else:
                     raise WmsContractError(f"POST {CANCEL_PATH} for {key} answered HTTP {answer.status}: "
                                            f"{_reason(answer)}")
-                execute_file(conn, "loop/upsert_order_cancel", params)
-                _add_figures(conn, run_id, cancels_sent=1 if params["cancelled_at"] else 0,
-                             cancels_refused=1 if params["cancel_refused"] else 0)
-                conn.commit()
+                with committed(conn):
+                    execute_file(conn, "loop/upsert_order_cancel", params)
+                    _add_figures(conn, run_id, cancels_sent=1 if params["cancelled_at"] else 0,
+                                 cancels_refused=1 if params["cancel_refused"] else 0)
     return result
 
 

@@ -26,6 +26,7 @@ from include.stocksync.runs import lifecycle
 from include.stocksync.runs import record as runs
 from include.stocksync.runs.record import OUTCOMES, RunIdTaken, RunSpec, get_run
 from include.stocksync.runs.reports import report_path
+from include.stocksync.runs.uow import committed, transaction
 from include.stocksync.shop import freeze
 from include.stocksync.shop.port import ShopPort
 from include.stocksync.shop.registry import open_shop
@@ -55,7 +56,7 @@ APPLY_FREEZE_TTL_SECONDS = 600
 def apply_schema(dsn: str) -> None:
     """Create the reference shop schema (demo and tests) and bring stocksync's own schema up to
     date through its migrations. Idempotent."""
-    with connect(dsn, autocommit=True) as conn:
+    with transaction(dsn) as conn:
         execute_file(conn, "shop/create_schema")
     upgrade(dsn)
 
@@ -122,10 +123,9 @@ def release_orphans(dsn: str, *, run_id: str, dag_id: str, settings: Settings, w
                                            shop=_shop(dsn, shop))
     silent = [holder for holder in live if holder.stopped_beating]
     if silent and not wait:  # the run ends while a silent run not yet proven dead keeps checkout closed
-        with connect(dsn) as conn:
+        with transaction(dsn) as conn:
             for holder in silent:
                 runs.add_warning(conn, run_id, holder.as_warning(lifecycle.CHECKOUT_HELD))
-            conn.commit()
     return [dead.as_warning(delivery.ORPHANED_FREEZE) for dead in found]
 
 
@@ -149,14 +149,14 @@ def _write_report_or_warn(dsn: str, conn: psycopg.Connection, settings: Settings
         problem = f"{type(exc).__name__}: {exc}"[:2000]
         log.exception("run %s: its report could not be written (%s); the sync is %s", run_id, problem, status)
         subject = f"report:{run_id}"
-        if not delivery.already_alerted(conn, delivery.REPORT_FAILED, subject):
-            runs.add_warning(conn, run_id, {"kind": delivery.REPORT_FAILED, "error": problem,
-                                            "path": str(report_path(settings, run_id))})
-            delivery.queue(conn, settings, delivery.payload(
-                kind=delivery.REPORT_FAILED, dag_id=dag_id, run_id=run_id, task_id="release_freeze", error=problem,
-                text=f"stocksync: the report of run {run_id} could not be written ({problem[:200]}); "
-                     f"the sync itself is {status}"), queued_by=run_id, subject=subject)
-        conn.commit()
+        with committed(conn):
+            if not delivery.already_alerted(conn, delivery.REPORT_FAILED, subject):
+                runs.add_warning(conn, run_id, {"kind": delivery.REPORT_FAILED, "error": problem,
+                                                "path": str(report_path(settings, run_id))})
+                delivery.queue(conn, settings, delivery.payload(
+                    kind=delivery.REPORT_FAILED, dag_id=dag_id, run_id=run_id, task_id="release_freeze", error=problem,
+                    text=f"stocksync: the report of run {run_id} could not be written ({problem[:200]}); "
+                         f"the sync itself is {status}"), queued_by=run_id, subject=subject)
         delivery.deliver(dsn, settings, run_id=run_id, budget_seconds=settings.operations.alert_delivery_budget_seconds)
         return None
 # --- end: orphaned freezes, the run budget, reports off the critical path, alerts after release ------
@@ -319,7 +319,7 @@ def release_freeze(dsn: str, *, run_id: str, dag_id: str,
     of times. Touches nothing when the run id belongs to another DAG's run (see `open_run`).
     `lookup` as for `freeze_checkout`."""
     port = _shop(dsn, shop)
-    with connect(dsn) as conn:
+    with transaction(dsn) as conn:
         owner = runs.run_owner(conn, run_id)
         if owner is not None and owner != dag_id:
             log.warning("run id %s belongs to DAG %s: leaving its freeze and record alone", run_id, owner)
@@ -327,17 +327,16 @@ def release_freeze(dsn: str, *, run_id: str, dag_id: str,
                     "skipped": f"run id belongs to DAG {owner}"}
         released = freeze.release_freezes(port, set_by=run_id)  # checkout opens before anything else is done
         spec_settings = runs.spec_of(runs.read_run(conn, run_id)).settings if owner is not None else None
-        conn.commit()
     if spec_settings is not None:  # another run's freeze still closing checkout: released if dead, else said
         release_orphans(dsn, run_id=run_id, dag_id=dag_id, settings=spec_settings, lookup=lookup, shop=port)
     with connect(dsn) as conn:
-        window = freeze.freeze_seconds(port, set_by=run_id)
-        status = runs.close(conn, run_id, window)
-        conn.commit()
-        # a run refused before it opened its record has no spec: the deployment's settings say
-        # where reports and staging live
-        settings = runs.spec_of(runs.read_run(conn, run_id)).settings if status else process_settings()
-        conn.commit()
+        with committed(conn):
+            window = freeze.freeze_seconds(port, set_by=run_id)
+            status = runs.close(conn, run_id, window)
+        with committed(conn):
+            # a run refused before it opened its record has no spec: the deployment's settings say
+            # where reports and staging live
+            settings = runs.spec_of(runs.read_run(conn, run_id)).settings if status else process_settings()
         # alerts go out now that checkout is open (bounded); then the report, which lists them
         delivery.deliver(dsn, settings, run_id=run_id, budget_seconds=settings.operations.alert_delivery_budget_seconds)
         path = _write_report_or_warn(dsn, conn, settings, run_id, dag_id, status) if status else None
@@ -350,10 +349,10 @@ def drop_expired_staging(conn: psycopg.Connection, retention_days: int) -> int:
     """Drop the raw and plan tables and the shop copies of runs finished more than `retention_days` ago."""
     expired = execute_file(conn, "stocksync/select_expired_staging", {"retention_days": retention_days}).fetchall()
     for run_id, raw in expired:
-        for table in (raw, plan_table(run_id), *mirror_tables(run_id)):
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(staging_identifier(table)))
-        runs.staging_dropped(conn, run_id)
-        conn.commit()
+        with committed(conn):
+            for table in (raw, plan_table(run_id), *mirror_tables(run_id)):
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(staging_identifier(table)))
+            runs.staging_dropped(conn, run_id)
     return len(expired)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import psycopg
 from psycopg import sql
 
+from include.stocksync.runs.uow import transaction
 from include.stocksync.shop.port import ShopPort, StagingSink, StockRow
 from include.stocksync.shop.registry import same_database
 from include.stocksync.store.db import query
@@ -45,10 +46,9 @@ def mirror_catalog(conn: psycopg.Connection, shop: ShopPort, run_id: str) -> Sho
     side-by-side passes, which read on connections of their own, see it."""
     mirror = ShopMirror.of_run(run_id)
     if not has_catalog(conn, mirror):
-        with psycopg.connect(same_database(conn), application_name="stocksync") as own:
+        with transaction(same_database(conn)) as own:
             own.execute(query("stocksync/create_shop_catalog", catalog=mirror.catalog_table))
             _fill(own, mirror.catalog_table, "sku, enabled", shop.stream_catalog)
-            own.commit()
     return mirror
 
 

@@ -29,6 +29,7 @@ from include.stocksync.config.settings import Settings
 from include.stocksync.domain.csv_cells import csv_writer
 from include.stocksync.runs.checks import with_sku_examples
 from include.stocksync.runs.reports import report_path
+from include.stocksync.runs.uow import committed
 from include.stocksync.store.db import query
 from include.stocksync.ui.pages import render
 
@@ -297,13 +298,12 @@ def write_report(conn: psycopg.Connection, settings: Settings, run_id: str) -> P
     per run orders them, and the file is replaced whole, so a reader never sees half a page."""
     path = report_path(settings, run_id)
     private_folder(path.parent)
-    try:
+    # the commit releases the lock; on an error the caller's rollback (or closing) releases it
+    with committed(conn):
         conn.execute(query("stocksync/lock_run_report"), {"run_id": run_id})
         page = render_report(conn, run_id, path.parent)
         with private_file(path) as fh:
             fh.write(page)
-    finally:
-        conn.commit()  # releases the lock
     return path
 
 
@@ -329,11 +329,10 @@ def write_plan_report(conn: psycopg.Connection, settings: Settings, run_id: str,
             if len(html_rows) < PLAN_HTML_ROWS and row[5]:  # the changes (biggest first); plan.csv has all
                 html_rows.append(list(row))
             total += 1
-    with conn.cursor(row_factory=dict_row) as cur:
+    with committed(conn), conn.cursor(row_factory=dict_row) as cur:
         run = cur.execute(query("stocksync/select_sync_run"), {"run_id": run_id}).fetchone()
         figures = plan_figures(cur, plan_table, limit=1)
         record_planned(cur, run_id, figures["movement"])
-    conn.commit()
     with private_file(directory / "plan.html") as fh:
         fh.write(plan_page(run_id, html_rows, total, stopping, dag_id=run["dag_id"] if run else "",
                            movement=figures["movement"], outcomes=figures["outcomes"], buckets=figures["buckets"]))
