@@ -1,4 +1,4 @@
-"""The shop adapter contract (include/stocksync/shop/contract.py), checked against an adapter folder.
+"""The shop adapter contract (include/stocksync/shop/postgres/statements.py), checked against an adapter folder.
 
 Which folder: `STOCKSYNC_SHOP_ADAPTER_DIR` (default: the reference adapter `include/sql/shop`), so a
 deployment checks its own copy with
@@ -32,7 +32,7 @@ import pytest
 from psycopg import sql
 
 from include.stocksync.shop import freeze
-from include.stocksync.shop.contract import (
+from include.stocksync.shop.postgres.statements import (
     BOOTSTRAP,
     BY_NAME,
     CONTRACT_FIXTURE,

@@ -9,7 +9,7 @@ adapter folder*, `STOCKSYNC_SHOP_ADAPTER_DIR` (default: the reference adapter `i
 and their `{shop}` placeholder is the shop's schema, `STOCKSYNC_SHOP_SCHEMA` (default `shop`).
 Both are read on every call, so a deployment points stocksync at its own copy of the folder
 without editing any file of ours, and a test can switch adapters within one process. What each
-statement receives and must return is declared in `include/stocksync/shop/contract.py`.
+statement receives and must return is declared in `include/stocksync/shop/postgres/statements.py`.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def sql_text(name: str) -> str:
         if name.startswith(SHOP_AREA):
             raise FileNotFoundError(
                 f"the shop adapter folder {path.parent} ({SHOP_ADAPTER_DIR_ENV}) has no {path.name}; "
-                "every statement of include/stocksync/shop/contract.py must be there") from None
+                "every statement of include/stocksync/shop/postgres/statements.py must be there") from None
         raise
 
 

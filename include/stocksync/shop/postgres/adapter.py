@@ -1,7 +1,7 @@
 """The reference PostgreSQL shop behind the shop port (include/stocksync/shop/port.py).
 
 Every statement is a file of the shop adapter folder (`shop/<name>`, declared in
-include/stocksync/shop/contract.py), so a PostgreSQL shop with other tables is adapted by editing
+include/stocksync/shop/postgres/statements.py), so a PostgreSQL shop with other tables is adapted by editing
 SQL, not this module. The shop is its own database (its own connection, `shop_conn_id`): nothing
 here touches stocksync's schema, and the bulk reads leave the shop as `COPY ... TO STDOUT` bytes
 passed straight into the caller's staging COPY.

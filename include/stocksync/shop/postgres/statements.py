@@ -1,4 +1,4 @@
-"""The shop adapter contract, declared once.
+"""The statements of the reference PostgreSQL adapter's SQL folder (shop/postgres/adapter.py), declared once.
 
 stocksync reads and writes the shop only through the statements of the *shop adapter folder*
 (`include/sql/shop` by default; `STOCKSYNC_SHOP_ADAPTER_DIR` points at a deployment's copy, see
