@@ -5,9 +5,11 @@ classes, and stocksync's versioned side-table migrations (include/sql/<platform>
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import MySQLdb
 from include.stocksync.shop.port import (
     ActiveFreeze,
     Freeze,
+    OrderLine,
     OrderRef,
     ShopContractError,
     ShopUnavailable,
@@ -96,8 +99,73 @@ def classified(what: str, platform: str) -> Iterator[None]:
         raise
 
 
+def lock_wait_seconds(lock_timeout_seconds: float) -> int:
+    """InnoDB's lock wait for `lock_timeout_seconds` (it waits in whole seconds, at least 1)."""
+    if not lock_timeout_seconds > 0:
+        raise ValueError(f"lock_timeout_seconds must be > 0; got {lock_timeout_seconds}")
+    return max(1, math.ceil(lock_timeout_seconds))
+
+
+def status_map(platform: str, defaults: Mapping[str, Sequence[Any]], overrides: Mapping[str, Sequence[Any]] | None,
+               convert: Callable[[Any], Any]) -> dict[str, tuple[Any, ...]]:
+    """stocksync's order status names (`unsent_statuses`, `loop.cancelled_statuses`) -> the
+    platform's own order statuses, the defaults with the merchant's `order_statuses` on top."""
+    merged = {**defaults, **(overrides or {})}
+    result: dict[str, tuple[Any, ...]] = {}
+    for name, values in merged.items():
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+            raise ValueError(f"{platform} order_statuses[{name!r}]: a list of the platform's order statuses; "
+                             f"got {values!r}")
+        try:
+            result[str(name)] = tuple(convert(value) for value in values)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{platform} order_statuses[{name!r}]: {exc}") from exc
+    return result
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """A time as the MySQL-family side tables store it: UTC, without a zone (the sessions run in UTC)."""
+    if moment.tzinfo is None:
+        raise ValueError(f"a time without a zone ({moment.isoformat()}): give it in UTC")
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+class _OrderPush:
+    """One order-push batch's shop transaction (port.OrderPushSession), holding the order-push lock."""
+
+    def __init__(self, shop: MySQLShop, conn: Any) -> None:
+        self.shop = shop
+        self.conn = conn
+
+    def order_lines(self, order_ids: Sequence[int]) -> list[OrderLine]:
+        ids = tuple(int(i) for i in order_ids)
+        if not ids:
+            return []
+        with self.shop.classified("reading the lines of the orders to send"), self.conn.cursor() as cur:
+            cur.execute(self.shop.sql("select_order_lines"), {"order_ids": ids})
+            return [OrderLine(int(order_id), str(sku), int(units)) for order_id, sku, units in cur.fetchall()]
+
+    def acknowledge(self, order_ids: Sequence[int], acknowledged_at: Sequence[datetime]) -> list[int]:
+        if len(order_ids) != len(acknowledged_at):
+            raise ValueError("acknowledge needs one receipt time per order")
+        when = {int(i): naive_utc(at) for i, at in zip(order_ids, acknowledged_at, strict=True)}
+        if not when:
+            return []
+        with self.shop.classified("recording the WMS's acknowledgements"), self.conn.cursor() as cur:
+            # the store's orders among them that have no acknowledgement yet (a first time is kept)
+            cur.execute(self.shop.sql("select_orders_to_acknowledge"), {"order_ids": tuple(when)})
+            new = {int(order_id): key for order_id, key in cur.fetchall()}
+            changed = [i for i in when if i in new]
+            if changed:
+                cur.executemany(self.shop.sql("insert_order_ack"), [(new[i], when[i]) for i in changed])
+        return changed
+
+
 class MySQLShop:
     """Connections, transactions and side-table migrations of one store on MySQL/MariaDB."""
+
+    # stocksync's order status name -> the platform's order statuses (set by each adapter)
+    order_statuses: dict[str, tuple[Any, ...]]
 
     def __init__(self, dsn: str, platform: str, table_prefix: str) -> None:
         self.connect_args = connect_args(dsn)
@@ -168,6 +236,64 @@ class MySQLShop:
         if not self._migrated:
             self.migrate()
 
+    def hold_back_order_push(self, cur: Any) -> None:
+        """The apply's side of the order-push lock (first in its transaction): waits for a batch
+        being sent to commit its acknowledgements; batches wait for the apply."""
+        cur.execute(self.sql_text("SELECT id FROM {p}stocksync_push_lock WHERE id = 1 FOR UPDATE"))
+
+    def sql_text(self, text: str) -> str:
+        return text.replace("{p}", self.prefix)
+
+    # -- the order push ----------------------------------------------------------------------------
+    def platform_statuses(self, names: Sequence[str]) -> tuple[Any, ...]:
+        """The platform's order statuses of stocksync's status `names` (config `order_statuses`)."""
+        values: list[Any] = []
+        for name in names:
+            if name not in self.order_statuses:
+                raise ShopContractError(
+                    f"{self.platform}: order status {name!r} (unsent_statuses / loop.cancelled_statuses) has no "
+                    f"{self.platform} order status; add it to the {self.platform} order_statuses setting "
+                    f"(known: {sorted(self.order_statuses)}; docs/platforms.md)")
+            values.extend(v for v in self.order_statuses[name] if v not in values)
+        return tuple(values)
+
+    def order_params(self, conn: Any) -> dict[str, Any]:
+        """Bound parameters the platform's order statements need besides the statuses (none here)."""
+        return {}
+
+    def order_time(self, stored: datetime) -> datetime:
+        """An order's creation time as the platform stores it, as an aware UTC time."""
+        return stored.replace(tzinfo=UTC)
+
+    def _orders(self, statement: str, statuses: Sequence[str], what: str) -> list[OrderRef]:
+        values = self.platform_statuses(statuses)
+        if not values:
+            return []
+        self.ensure_migrated()
+        with self.transaction() as conn:
+            params = {**self.order_params(conn), "statuses": values}
+            with self.classified(what), conn.cursor() as cur:
+                cur.execute(self.sql(statement), params)
+                return [OrderRef(int(order_id), self.order_time(created)) for order_id, created in cur.fetchall()]
+
+    def unacknowledged_orders(self, statuses: Sequence[str]) -> list[OrderRef]:
+        return self._orders("select_unacknowledged_orders", statuses, "reading the orders to send")
+
+    def cancelled_orders(self, statuses: Sequence[str]) -> list[OrderRef]:
+        return self._orders("select_cancelled_orders", statuses, "reading the cancelled orders")
+
+    @contextmanager
+    def order_push_session(self, *, lock_timeout_seconds: float) -> Iterator[_OrderPush]:
+        """The batch's transaction, holding the order-push lock in share mode: an apply (which takes
+        it exclusively) waits until the acknowledgements commit; checkout never takes it."""
+        wait = lock_wait_seconds(lock_timeout_seconds)
+        self.ensure_migrated()
+        with self.transaction() as conn:
+            with self.classified("taking the order-push lock"), conn.cursor() as cur:
+                cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (wait,))
+                cur.execute(self.sql_text("SELECT id FROM {p}stocksync_push_lock WHERE id = 1 LOCK IN SHARE MODE"))
+            yield _OrderPush(self, conn)
+
     def create_platform_schema(self) -> None:
         """Development and tests: the platform's tables stocksync uses (include/sql/<platform>/platform_schema.sql)."""
         with self.transaction() as conn, conn.cursor() as cur:
@@ -193,15 +319,3 @@ class MySQLShop:
 
     def active_freezes(self, *, set_by: str | None = None) -> list[ActiveFreeze]:
         return []
-
-    def unacknowledged_orders(self, statuses: Sequence[str]) -> list[OrderRef]:
-        raise self._unsupported("the order push")
-
-    def cancelled_orders(self, statuses: Sequence[str]) -> list[OrderRef]:
-        raise self._unsupported("the order push")
-
-    def order_push_session(self, *, lock_timeout_seconds: float) -> Any:
-        raise self._unsupported("the order push")
-
-    def live_session(self, sku: str, *, lock_timeout_seconds: float) -> Any:
-        raise self._unsupported("the availability service's live write-back")
