@@ -41,6 +41,7 @@ from include.stocksync.shop.port import (
 PLATFORM = "magento2"
 DEFAULT_SOURCE = "default"
 DEFAULT_STOCK_ID = 1
+ANY_RESERVATION = 2**32  # above every `inventory_reservation.reservation_id` (int unsigned)
 _PLAN_TABLE = """CREATE TEMPORARY TABLE stocksync_plan (
   sku varchar(64) NOT NULL PRIMARY KEY, new_qty bigint NOT NULL, wms_seq bigint NOT NULL,
   product_id int unsigned NULL, target_qty decimal(12,4) NULL, target_status smallint NULL,
@@ -58,15 +59,16 @@ def _whole_units(value: Any) -> int:
 class _Apply:
     """The apply's one transaction: the WMS source's items locked against shipments."""
 
-    def __init__(self, shop: Magento2Shop, conn: Any) -> None:
+    def __init__(self, shop: Magento2Shop, conn: Any, upto_reservation_id: int) -> None:
         self.shop = shop
         self.conn = conn
+        self.upto = upto_reservation_id
         self.reserved_read = False
 
     def _read_reserved(self, query: DemandQuery | None) -> None:
         """Every order's reserved units, read once under the lock: both the demand stocksync takes
         off `new` and what the write adds back come from this one read."""
-        params = self.shop.reservation_params(query)
+        params = self.shop.reservation_params(query, upto=self.upto)
         with self.shop.classified("reading Magento's reservations"), self.conn.cursor() as cur:
             cur.execute("DROP TEMPORARY TABLE IF EXISTS stocksync_reserved")
             cur.execute(_RESERVED_TABLE)
@@ -85,7 +87,7 @@ class _Apply:
         return rows
 
     def read_stock(self, skus: Sequence[str]) -> list[StockRow]:
-        return self.shop.stock_rows(self.conn, skus)
+        return self.shop.stock_rows(self.conn, skus, upto=self.upto)
 
     def write_stock(self, writes: Iterable[StockWrite]) -> list[str]:
         if not self.reserved_read:
@@ -132,19 +134,20 @@ class Magento2Shop(MySQLShop):
         self.config_min_qty = float(config_min_qty)
         self.config_backorders = bool(config_backorders)
 
-    def reservation_params(self, query: DemandQuery | None) -> dict[str, Any]:
-        """`query` None: every reserved unit counts as already taken off (the write's add-back)."""
+    def reservation_params(self, query: DemandQuery | None, upto: int = ANY_RESERVATION) -> dict[str, Any]:
+        """`query` None: every reserved unit counts as already taken off (the write's add-back).
+        `upto`: only reservations up to this id (the apply's: those appended before its lock)."""
         include = bool(query and query.include_orders)
         watermark = query.watermark if query else datetime.now(UTC)
         return {"source_code": self.source_code, "include_orders": include,
-                "watermark": watermark.astimezone(UTC).replace(tzinfo=None)}
+                "watermark": watermark.astimezone(UTC).replace(tzinfo=None), "upto_reservation_id": upto}
 
     def write_params(self) -> dict[str, Any]:
         return {"source_code": self.source_code, "config_backorders": int(self.config_backorders),
                 "config_min_qty": self.config_min_qty}
 
-    def stock_rows(self, conn: Any, skus: Sequence[str] | None) -> list[StockRow]:
-        params = {**self.reservation_params(None), "skus": tuple(skus or ())}
+    def stock_rows(self, conn: Any, skus: Sequence[str] | None, upto: int = ANY_RESERVATION) -> list[StockRow]:
+        params = {**self.reservation_params(None, upto), "skus": tuple(skus or ())}
         if skus is not None and not skus:
             return []
         text = self.sql("select_stock", open_reservations=self.sql("select_open_reservations"),
@@ -187,7 +190,9 @@ class Magento2Shop(MySQLShop):
                 # InnoDB waits in whole seconds (at least 1)
                 cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (max(1, math.ceil(lock_timeout_seconds)),))
                 cur.execute(self.sql("lock_source_items"), {"source_code": self.source_code})
-            yield _Apply(self, conn)
+                cur.execute(f"SELECT COALESCE(MAX(reservation_id), 0) FROM {self.prefix}inventory_reservation")
+                (upto,) = cur.fetchone()
+            yield _Apply(self, conn, int(upto))
 
     def sellable(self, sku: str) -> Sellable | None:
         with self.transaction() as conn:
