@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+import MySQLdb
 import pytest
 
 from devstack.local_mariadb import LocalMariaDB
@@ -31,6 +33,30 @@ def mariadb_server() -> Iterator[LocalMariaDB]:
 
 def shop_dsn(server: LocalMariaDB, database: str) -> str:
     return f"mysql://stocksync:{quote(server.password, safe='')}@127.0.0.1:{server.port}/{database}"
+
+
+@contextmanager
+def store_transaction(server: LocalMariaDB, database: str) -> Iterator[Any]:
+    """One transaction on a store's database, as the platform's own code would open it (UTC):
+    committed when the block ends, rolled back when it raises."""
+    conn = MySQLdb.connect(**server.connect_args(database))
+    conn.autocommit(False)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET time_zone = '+00:00'")
+        yield conn
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        conn.close()
+
+
+def store_rows(server: LocalMariaDB, database: str, text: str, params: Any = None) -> list[tuple[Any, ...]]:
+    with store_transaction(server, database) as conn, conn.cursor() as cur:
+        cur.execute(text, params)
+        return list(cur.fetchall())
 
 
 class ListSink:

@@ -28,6 +28,7 @@ from include.stocksync.shop.port import (
 )
 
 SQL_ROOT = Path(__file__).resolve().parents[2] / "sql"
+FAMILY = "mysql_family"  # the statements and migrations both platforms share (include/sql/mysql_family)
 _PREFIX = re.compile(r"[A-Za-z0-9_]{0,32}")
 _STOCK_INDEX = "inventory_stock_{stock_id}"
 
@@ -62,6 +63,11 @@ def script(platform: str, name: str, prefix: str) -> list[str]:
 def stock_index_table(prefix: str, stock_id: int) -> str:
     """MSI's index table of a non-default stock (the id comes from the store's own link table)."""
     return checked_prefix(prefix) + _STOCK_INDEX.format(stock_id=int(stock_id))
+
+
+def _utc(value: datetime) -> datetime:
+    """A DATETIME the adapter wrote in UTC (the session's time zone), as an aware datetime."""
+    return value.replace(tzinfo=UTC)
 
 
 def connect_args(dsn: str) -> dict[str, Any]:
@@ -215,20 +221,25 @@ class MySQLShop:
             conn.close()
 
     def migrate(self) -> list[str]:
-        """Apply stocksync's side-table migrations not applied yet (in version order); returns them."""
+        """Apply stocksync's side-table migrations not applied yet: the platform's own
+        (include/sql/<platform>/migrations, recorded by name) then the family's shared ones
+        (include/sql/mysql_family/migrations: the checkout freeze, recorded as `mysql_family/<name>`),
+        each folder in version order. Returns the versions applied."""
         applied: list[str] = []
         with self.transaction() as conn, conn.cursor() as cur:
             cur.execute(f"CREATE TABLE IF NOT EXISTS {self.prefix}stocksync_migration (version varchar(64) NOT NULL "
                         "PRIMARY KEY, applied_at timestamp NOT NULL DEFAULT current_timestamp()) ENGINE=InnoDB")
             cur.execute(f"SELECT version FROM {self.prefix}stocksync_migration")
             done = {version for (version,) in cur.fetchall()}
-            for path in sorted((SQL_ROOT / self.platform / "migrations").glob("*.sql")):
-                if path.stem in done:
-                    continue
-                for sql_text in script(self.platform, f"migrations/{path.stem}", self.prefix):
-                    cur.execute(sql_text)
-                cur.execute(f"INSERT INTO {self.prefix}stocksync_migration (version) VALUES (%s)", (path.stem,))
-                applied.append(path.stem)
+            for folder, label in ((self.platform, ""), (FAMILY, f"{FAMILY}/")):
+                for path in sorted((SQL_ROOT / folder / "migrations").glob("*.sql")):
+                    version = label + path.stem
+                    if version in done:
+                        continue
+                    for sql_text in script(folder, f"migrations/{path.stem}", self.prefix):
+                        cur.execute(sql_text)
+                    cur.execute(f"INSERT INTO {self.prefix}stocksync_migration (version) VALUES (%s)", (version,))
+                    applied.append(version)
         self._migrated = True
         return applied
 
@@ -237,12 +248,8 @@ class MySQLShop:
             self.migrate()
 
     def hold_back_order_push(self, cur: Any) -> None:
-        """The apply's side of the order-push lock (first in its transaction): waits for a batch
-        being sent to commit its acknowledgements; batches wait for the apply."""
-        cur.execute(self.sql_text("SELECT id FROM {p}stocksync_push_lock WHERE id = 1 FOR UPDATE"))
-
-    def sql_text(self, text: str) -> str:
-        return text.replace("{p}", self.prefix)
+        """The apply's side of the order-push lock (first in its transaction)."""
+        cur.execute(self.family_sql("lock_order_push_apply"))
 
     # -- the order push ----------------------------------------------------------------------------
     def platform_statuses(self, names: Sequence[str]) -> tuple[Any, ...]:
@@ -291,7 +298,7 @@ class MySQLShop:
         with self.transaction() as conn:
             with self.classified("taking the order-push lock"), conn.cursor() as cur:
                 cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (wait,))
-                cur.execute(self.sql_text("SELECT id FROM {p}stocksync_push_lock WHERE id = 1 LOCK IN SHARE MODE"))
+                cur.execute(self.family_sql("lock_order_push_batch"))
             yield _OrderPush(self, conn)
 
     def create_platform_schema(self) -> None:
@@ -300,22 +307,41 @@ class MySQLShop:
             for sql_text in script(self.platform, "platform_schema", self.prefix):
                 cur.execute(sql_text)
 
-    # -- not offered through the database yet (docs/platforms.md) -----------------------------------
-    def _unsupported(self, what: str) -> ShopContractError:
-        return ShopContractError(
-            f"{self.platform}: {what} is not available through the store's database yet; run with freeze_mode "
-            "none (the platform's checkout never waits on stocksync's write: docs/platforms.md) and the order "
-            "push and live write-back switched off")
+    # -- the checkout freeze: stocksync's side table, read by the web server's gate --------------
+    def family_sql(self, name: str) -> str:
+        return statement(FAMILY, name, self.prefix)
 
     def set_freeze(self, *, set_by: str, reason: str, message: str, placeholder: str,
                    ttl_seconds: float) -> Freeze:
-        raise self._unsupported("the checkout freeze")
+        if not ttl_seconds > 0:
+            raise ValueError(f"a freeze's ttl_seconds must be > 0; got {ttl_seconds}")
+        self.ensure_migrated()
+        with self.transaction() as conn, self.classified("closing checkout"), conn.cursor() as cur:
+            cur.execute(self.family_sql("insert_checkout_freeze"), {
+                "reason": reason, "message": message, "placeholder": placeholder, "set_by": set_by,
+                "ttl_microseconds": round(ttl_seconds * 1_000_000)})
+            cur.execute(self.family_sql("select_checkout_freeze_by_id"), {"freeze_id": cur.lastrowid})
+            row = cur.fetchone()
+        if row is None:
+            raise ShopContractError(f"{self.platform}: the freeze just set was not found in stocksync_checkout_freeze")
+        return Freeze(int(row[0]), _utc(row[1]), _utc(row[2]), str(row[3]))
 
     def release_freezes(self, *, set_by: str) -> int:
-        return 0  # nothing can have been set
+        self.ensure_migrated()
+        with self.transaction() as conn, self.classified("reopening checkout"), conn.cursor() as cur:
+            cur.execute(self.family_sql("update_checkout_freeze"), {"set_by": set_by})
+            return int(cur.rowcount)
 
     def freeze_seconds(self, *, set_by: str) -> float:
-        return 0.0
+        self.ensure_migrated()
+        with self.transaction() as conn, self.classified("reading the freeze window"), conn.cursor() as cur:
+            cur.execute(self.family_sql("select_checkout_freeze"), {"set_by": set_by})
+            row = cur.fetchone()
+        return float(row[0]) if row else 0.0
 
     def active_freezes(self, *, set_by: str | None = None) -> list[ActiveFreeze]:
-        return []
+        self.ensure_migrated()
+        with self.transaction() as conn, self.classified("reading the active freezes"), conn.cursor() as cur:
+            cur.execute(self.family_sql("select_active_freeze"), {"set_by": set_by})
+            rows = cur.fetchall()
+        return [ActiveFreeze(int(r[0]), str(r[1]), str(r[2]), str(r[3]), _utc(r[4]), _utc(r[5])) for r in rows]

@@ -51,6 +51,7 @@ DEFAULT_ORDER_STATUSES: dict[str, tuple[str, ...]] = {
     "shipped": ("complete",),
     "cancelled": ("canceled",),
 }
+ANY_RESERVATION = 2**32  # above every `inventory_reservation.reservation_id` (int unsigned)
 _PLAN_TABLE = """CREATE TEMPORARY TABLE stocksync_plan (
   sku varchar(64) NOT NULL PRIMARY KEY, new_qty bigint NOT NULL, wms_seq bigint NOT NULL,
   product_id int unsigned NULL, target_qty decimal(12,4) NULL, target_status smallint NULL,
@@ -68,16 +69,18 @@ def _whole_units(value: Any) -> int:
 class _Apply:
     """The apply's one transaction: the WMS source's items locked against shipments."""
 
-    def __init__(self, shop: Magento2Shop, conn: Any, skus: Sequence[str] | None = None) -> None:
+    def __init__(self, shop: Magento2Shop, conn: Any, upto_reservation_id: int,
+                 skus: Sequence[str] | None = None) -> None:
         self.shop = shop
         self.conn = conn
+        self.upto = upto_reservation_id
         self.skus = skus  # None: every SKU (the nightly); else the live write-back's one SKU
         self.reserved_read = False
 
     def read_reserved(self, query: DemandQuery | None) -> None:
         """Every order's reserved units, read once under the lock: both the demand stocksync takes
         off `new` and what the write adds back come from this one read."""
-        params = {**self.shop.reservation_params(query), "skus": tuple(self.skus or ())}
+        params = {**self.shop.reservation_params(query, upto=self.upto), "skus": tuple(self.skus or ())}
         with self.shop.classified("reading Magento's reservations"), self.conn.cursor() as cur:
             cur.execute("DROP TEMPORARY TABLE IF EXISTS stocksync_reserved")
             cur.execute(_RESERVED_TABLE)
@@ -96,7 +99,7 @@ class _Apply:
         return rows
 
     def read_stock(self, skus: Sequence[str]) -> list[StockRow]:
-        return self.shop.stock_rows(self.conn, skus)
+        return self.shop.stock_rows(self.conn, skus, upto=self.upto)
 
     def write_stock(self, writes: Iterable[StockWrite]) -> list[str]:
         if not self.reserved_read:
@@ -131,11 +134,11 @@ class _Live:
     locks it, its reservations read under that lock, the write the apply's own (source item, legacy
     tables or stock index, sequence)."""
 
-    def __init__(self, shop: Magento2Shop, conn: Any, sku: str) -> None:
+    def __init__(self, shop: Magento2Shop, conn: Any, sku: str, upto_reservation_id: int) -> None:
         self.shop = shop
         self.sku = sku
-        self.apply = _Apply(shop, conn, [sku])
-        found = shop.stock_rows(conn, [sku])
+        self.apply = _Apply(shop, conn, upto_reservation_id, [sku])
+        found = shop.stock_rows(conn, [sku], upto=upto_reservation_id)
         self._current = found[0] if found else None
 
     @property
@@ -154,7 +157,7 @@ class _Live:
             return None
         if not self.apply.write_stock([StockWrite(self.sku, new_qty, wms_seq)]):
             return None
-        found = self.shop.stock_rows(self.apply.conn, [self.sku])
+        found = self.shop.stock_rows(self.apply.conn, [self.sku], upto=self.apply.upto)
         self._current = found[0] if found else None
         return self._current
 
@@ -180,12 +183,13 @@ class Magento2Shop(MySQLShop):
         self.config_min_qty = float(config_min_qty)
         self.config_backorders = bool(config_backorders)
 
-    def reservation_params(self, query: DemandQuery | None) -> dict[str, Any]:
-        """`query` None: every reserved unit counts as already taken off (the write's add-back)."""
+    def reservation_params(self, query: DemandQuery | None, upto: int = ANY_RESERVATION) -> dict[str, Any]:
+        """`query` None: every reserved unit counts as already taken off (the write's add-back).
+        `upto`: only reservations up to this id (the apply's: those appended before its lock)."""
         include = bool(query and query.include_orders)
         watermark = query.watermark if query else datetime.now(UTC)
         return {"source_code": self.source_code, "include_orders": include,
-                "watermark": watermark.astimezone(UTC).replace(tzinfo=None)}
+                "watermark": watermark.astimezone(UTC).replace(tzinfo=None), "upto_reservation_id": upto}
 
     def write_params(self) -> dict[str, Any]:
         return {"source_code": self.source_code, "config_backorders": int(self.config_backorders),
@@ -195,8 +199,8 @@ class Magento2Shop(MySQLShop):
         """select_open_reservations.sql over every SKU, or over the bound `skus` only."""
         return self.sql("select_open_reservations", reserved_skus="AND r.sku IN %(skus)s" if some_skus else "")
 
-    def stock_rows(self, conn: Any, skus: Sequence[str] | None) -> list[StockRow]:
-        params = {**self.reservation_params(None), "skus": tuple(skus or ())}
+    def stock_rows(self, conn: Any, skus: Sequence[str] | None, upto: int = ANY_RESERVATION) -> list[StockRow]:
+        params = {**self.reservation_params(None, upto), "skus": tuple(skus or ())}
         if skus is not None and not skus:
             return []
         text = self.sql("select_stock", open_reservations=self.open_reservations_sql(skus is not None),
@@ -238,7 +242,8 @@ class Magento2Shop(MySQLShop):
                 cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (wait,))
                 self.hold_back_order_push(cur)
                 cur.execute(self.sql("lock_source_items"), {"source_code": self.source_code})
-            yield _Apply(self, conn)
+                upto = self.last_reservation_id(cur)
+            yield _Apply(self, conn, upto)
 
     @contextmanager
     def live_session(self, sku: str, *, lock_timeout_seconds: float) -> Iterator[_Live]:
@@ -248,7 +253,15 @@ class Magento2Shop(MySQLShop):
             with self.classified("locking one source item"), conn.cursor() as cur:
                 cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (wait,))
                 cur.execute(self.sql("lock_source_item"), {"source_code": self.source_code, "sku": sku})
-            yield _Live(self, conn, sku)
+                upto = self.last_reservation_id(cur)
+            yield _Live(self, conn, sku, upto)
+
+    def last_reservation_id(self, cur: Any) -> int:
+        """The reservation log's last id, read just after the lock: later reservations (checkouts
+        during the write, which take no lock) are subtracted by Magento, never added back."""
+        cur.execute(f"SELECT COALESCE(MAX(reservation_id), 0) FROM {self.prefix}inventory_reservation")
+        (upto,) = cur.fetchone()
+        return int(upto)
 
     def sellable(self, sku: str) -> Sellable | None:
         with self.transaction() as conn:
