@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, StrictBool, field_validator
 
@@ -48,6 +49,18 @@ class Magento2Options(BaseModel):
     source_code: str = "default"     # the MSI source the WMS's figures are written to
     config_min_qty: float = 0.0      # Catalog > Inventory > Product Stock Options "Out-of-Stock Threshold"
     config_backorders: StrictBool = False  # ... "Backorders" (products that keep "Use Config Settings")
+    # stocksync status name -> sales_order.status codes, on top of the adapter's defaults
+    # (placed: pending, paid/processing: processing, shipped: complete, cancelled: canceled)
+    order_statuses: dict[str, tuple[str, ...]] = {}
+
+    @field_validator("order_statuses")
+    @classmethod
+    def _order_statuses(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for name, codes in value.items():
+            if not name or not codes or any(not 1 <= len(code) <= 32 for code in codes):
+                raise ValueError(f"platform_options.magento2.order_statuses.{name}: list sales_order.status codes "
+                                 f"(1-32 characters each, Stores > Order Status); got {list(codes)}")
+        return value
 
     @field_validator("table_prefix")
     @classmethod
@@ -78,6 +91,28 @@ class PrestaShopOptions(BaseModel):
     table_prefix: str = "ps_"        # _DB_PREFIX_ of app/config/parameters.php
     id_shop: int = 1                 # Advanced Parameters > Multistore; its group's shared rows if it shares stock
     not_reserving_states: tuple[int, ...] = (8, 6)  # PS_OS_ERROR, PS_OS_CANCELED (shipped states never hold)
+    # stocksync status name -> order state ids, on top of the adapter's defaults (docs/platforms.md)
+    order_statuses: dict[str, tuple[int, ...]] = {}
+    time_zone: str = "UTC"           # PS_TIMEZONE (International > Localization): orders.date_add is in it
+
+    @field_validator("order_statuses")
+    @classmethod
+    def _order_statuses(cls, value: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+        for name, states in value.items():
+            if not name or not states:
+                raise ValueError(f"platform_options.prestashop.order_statuses.{name}: list order state ids")
+            _ids(states, f"platform_options.prestashop.order_statuses.{name}")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("platform_options.prestashop.time_zone must be the shop's PS_TIMEZONE, an IANA zone "
+                             f"such as Europe/Paris; got {value!r}") from exc
+        return value
 
     @field_validator("not_reserving_states", mode="before")
     @classmethod
