@@ -16,8 +16,9 @@ import pytest
 from devstack.local_mariadb import LocalMariaDB
 from include.stocksync.shop.magento2.adapter import Magento2Shop, create_platform_schema
 from include.stocksync.store.db import connect
+from include.stocksync.sync import drift, pipeline
 from tests.conftest import fresh_dag
-from tests.integration.loop_helpers import wms_allocated
+from tests.integration.loop_helpers import wms_allocated, wms_post
 from tests.integration.mariadb_shops import mariadb_server, shop_dsn, sync  # noqa: F401 (fixture)
 from tests.integration.test_magento2_stock import Store, expected_salable
 
@@ -117,3 +118,48 @@ def test_orders_to_wms_on_magento_sends_acknowledges_and_cancels(dagbag: Any, wm
     assert wms_allocated(wms, skus) == released
     run(dagbag, "orders_to_wms")  # once: nothing is sent or cancelled again
     assert wms_allocated(wms, skus) == released
+
+
+def test_intraday_and_drift_on_magento(dagbag: Any, wms: Any, clean_shop: str,
+                                       magento_shop: tuple[Store, Magento2Shop]) -> None:
+    """The nightly puts the store in line; WMS changes reach it through the intraday sync's feed;
+    the next nightly finds no drift. A write from elsewhere is the next night's drift, one SKU."""
+    s, shop = magento_shop
+    wms.admin.reset(30, 72)
+    items = wms.admin.items()
+    for item in items:
+        s.product(item["sku"])
+    # last night's figures, a few off (the guardrails stop a first night that moves everything)
+    sync(shop, {item["sku"]: (int(item["available"]) + (2 if n % 10 == 0 else 0), 1) for n, item in enumerate(items)})
+    first = run(dagbag, "inventory_nightly_sync")
+    available = {item["sku"]: int(item["available"]) for item in wms.admin.items()}
+    assert {sku: s.salable(sku, 1) for sku in available} == {
+        sku: expected_salable(s, sku, 1, available[sku]) for sku in available}
+    assert drift.recorded(clean_shop, first.run_id) is not None
+
+    moved = sorted(available)[:3]
+    wms_post(wms, "/_admin/adjust", {"items": [{"sku": sku, "on_hand": 5 + n} for n, sku in enumerate(moved)]})
+    before = {sku: s.salable(sku, 1) for sku in moved}
+    wanted = sorted(available)[3]
+    assert s.place_order("000000201", 1, {wanted: 1})  # an order the WMS has not counted
+    intraday_run = run(dagbag, "inventory_intraday_sync")
+    assert pipeline.get_run(clean_shop, intraday_run.run_id)["status"] == "applied"
+    was = available
+    available = {item["sku"]: int(item["available"]) for item in wms.admin.items()}
+    assert {sku: available[sku] for sku in moved} == {sku: was[sku] + 5 + n for n, sku in enumerate(moved)}
+    assert before == {sku: float(was[sku]) for sku in moved}  # the store had the old figures until then
+    # the moved SKUs reached the storefront; every SKU shows the WMS's figure less the uncounted order
+    assert {sku: s.salable(sku, 1) for sku in available} == {
+        sku: expected_salable(s, sku, 1, available[sku]) for sku in available}
+
+    quiet = run(dagbag, "inventory_nightly_sync")
+    assert drift.recorded(clean_shop, quiet.run_id)["skus_off"] == 0
+
+    elsewhere = sorted(available)[5]  # someone edits a source item in the admin
+    s.run("UPDATE {p}inventory_source_item SET quantity = quantity + 7 WHERE sku = %s", (elsewhere,))
+    s.run("UPDATE {p}cataloginventory_stock_status ss JOIN {p}catalog_product_entity e ON e.entity_id = ss.product_id "
+          "SET ss.qty = ss.qty + 7 WHERE e.sku = %s", (elsewhere,))
+    night = run(dagbag, "inventory_nightly_sync")
+    assert drift.recorded(clean_shop, night.run_id)["skus_off"] == 1
+    assert {sku: s.salable(sku, 1) for sku in available} == {
+        sku: expected_salable(s, sku, 1, available[sku]) for sku in available}
