@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 
+from include.stocksync.availability.skus import import_variants, options_key
 from include.stocksync.shop.magento2.adapter import Magento2Shop, acknowledge_orders
-from include.stocksync.shop.port import DemandRow, OrderLine, OrderRef, ShopContractError, StockRow
+from include.stocksync.shop.port import DemandRow, OrderLine, OrderRef, Sellable, ShopContractError, StockRow
+from include.stocksync.store.db import connect
 from tests.integration.mariadb_shops import (  # noqa: F401 (fixture)
     ListSink,
     demand_query,
@@ -180,3 +182,35 @@ def test_live_write_back_waits_for_the_apply(magento: tuple[Store, Magento2Shop]
     s.product("WAIT")
     sync(shop, {"WAIT": (5, 1)})
     live_write_back_waits_for_an_apply(shop, "WAIT")
+
+
+def test_configurable_children_fill_the_sku_map(magento: tuple[Store, Magento2Shop], clean_shop: str) -> None:
+    """A shopper's choice on a configurable product page (its SKU + the options as the form sends
+    them) resolves, through the SKU map filled from Magento's own tables, to the simple child."""
+    s, shop = magento
+    parent = s.product("TEE", type_id="configurable")
+    children = {("Red", "M"): s.product("TEE-RED-M"), ("Blue", "M"): s.product("TEE-BLUE-M"),
+                ("Red", "L"): s.product("TEE-RED-L")}
+    s.product("MUG")  # a simple product: no variants
+    s.run("INSERT INTO {p}eav_attribute (attribute_id, entity_type_id, attribute_code, frontend_label) "
+          "VALUES (93, 4, 'color', 'Color'), (144, 4, 'size', 'Size')")
+    s.run("INSERT INTO {p}catalog_product_super_attribute (product_id, attribute_id) VALUES (%s, 93), (%s, 144)",
+          (parent, parent))
+    s.run("INSERT INTO {p}eav_attribute_option_value (option_id, store_id, value) VALUES "
+          "(4, 0, 'Red'), (5, 0, 'Blue'), (6, 0, 'M'), (7, 0, 'L'), (4, 1, 'Rouge')")
+    option = {"Red": 4, "Blue": 5, "M": 6, "L": 7}
+    for (color, size), child in children.items():
+        s.run("INSERT INTO {p}catalog_product_super_link (product_id, parent_id) VALUES (%s, %s)", (child, parent))
+        s.run("INSERT INTO {p}catalog_product_entity_int (attribute_id, store_id, entity_id, value) "
+              "VALUES (93, 0, %s, %s), (144, 0, %s, %s)", (child, option[color], child, option[size]))
+    sync(shop, {"TEE-RED-M": (4, 1), "TEE-BLUE-M": (0, 1), "TEE-RED-L": (9, 1)})
+    with connect(clean_shop) as conn:
+        assert import_variants(conn, shop.variant_skus()) == 3
+        conn.commit()
+        chosen = options_key([("size", " m "), ("COLOR", "red")])  # as the product page's form sends them
+        found = conn.execute("SELECT sku FROM stocksync.sku_map WHERE code = %s AND options_key = %s",
+                             ("TEE", chosen)).fetchall()
+        assert conn.execute("SELECT count(*) FROM stocksync.sku_map WHERE code = 'MUG'").fetchone() == (0,)
+    assert found == [("TEE-RED-M",)]
+    assert shop.sellable("TEE-RED-M") == Sellable("TEE-RED-M", True, 4, 1)
+    assert shop.sellable("TEE") == Sellable("TEE", False, None, None)  # the parent sells nothing itself

@@ -10,12 +10,13 @@ test's own book of orders (test_prestashop_stock.expected_quantity), not read th
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from include.stocksync.shop.port import DemandRow, OrderLine, OrderRef, ShopContractError, StockRow
+from include.stocksync.availability.skus import import_variants, options_key
+from include.stocksync.shop.port import DemandRow, OrderLine, OrderRef, Sellable, ShopContractError, StockRow
 from include.stocksync.shop.prestashop.adapter import PrestaShopShop, acknowledge_orders
+from include.stocksync.store.db import connect
 from tests.integration.mariadb_shops import (  # noqa: F401 (fixture)
     ListSink,
     demand_query,
@@ -28,7 +29,6 @@ from tests.integration.mariadb_shops import (  # noqa: F401 (fixture)
 from tests.integration.test_prestashop_stock import PREFIX, Store, counted, expected_quantity, store  # noqa: F401
 
 UNSENT = ("placed", "paid")
-PARIS = ZoneInfo("Europe/Paris")
 
 
 @pytest.fixture
@@ -146,3 +146,29 @@ def test_live_write_back_waits_for_the_apply(presta: tuple[Store, PrestaShopShop
     s.product("WAIT")
     sync(shop, {"WAIT": (5, 1)})
     live_write_back_waits_for_an_apply(shop, "WAIT")
+
+
+def test_combinations_fill_the_sku_map(presta: tuple[Store, PrestaShopShop], clean_shop: str) -> None:
+    """A shopper's choice on a product page (the product's reference + the options as the form sends
+    them, in the shop's language) resolves, through the SKU map filled from PrestaShop's own tables,
+    to the combination's reference."""
+    s, shop = presta
+    s.product("TEE", combinations=("TEE-RED-M", "TEE-BLUE-M"))
+    s.run("UPDATE {p}product SET reference = 'TEE' WHERE id_product = %s", (s.items["TEE-RED-M"][0],))
+    s.run("INSERT INTO {p}attribute (id_attribute, id_attribute_group) VALUES (1, 1), (2, 1), (3, 2)")
+    s.run("INSERT INTO {p}attribute_group_lang (id_attribute_group, id_lang, name, public_name) VALUES "
+          "(1, 1, 'Color (shirts)', 'Color'), (2, 1, 'Size', 'Size'), (1, 2, 'Couleur', 'Couleur')")
+    s.run("INSERT INTO {p}attribute_lang (id_attribute, id_lang, name) VALUES "
+          "(1, 1, 'Red'), (2, 1, 'Blue'), (3, 1, 'M'), (1, 2, 'Rouge')")
+    for sku, color in (("TEE-RED-M", 1), ("TEE-BLUE-M", 2)):
+        s.run("INSERT INTO {p}product_attribute_combination (id_attribute, id_product_attribute) "
+              "VALUES (%s, %s), (3, %s)", (color, s.items[sku][1], s.items[sku][1]))
+    sync(shop, {"TEE-RED-M": (6, 1), "TEE-BLUE-M": (2, 1)})
+    with connect(clean_shop) as conn:
+        assert import_variants(conn, shop.variant_skus()) == 2
+        conn.commit()
+        chosen = options_key([("Color", "Blue"), ("size", "m")])
+        found = conn.execute("SELECT sku FROM stocksync.sku_map WHERE code = %s AND options_key = %s",
+                             ("TEE", chosen)).fetchall()
+    assert found == [("TEE-BLUE-M",)]
+    assert shop.sellable("TEE-BLUE-M") == Sellable("TEE-BLUE-M", True, 2, 1)

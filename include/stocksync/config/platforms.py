@@ -94,6 +94,7 @@ class PrestaShopOptions(BaseModel):
     # stocksync status name -> order state ids, on top of the adapter's defaults (docs/platforms.md)
     order_statuses: dict[str, tuple[int, ...]] = {}
     time_zone: str = "UTC"           # PS_TIMEZONE (International > Localization): orders.date_add is in it
+    id_lang: int = 1                 # the storefront's language: option names and values for the SKU map
 
     @field_validator("order_statuses")
     @classmethod
@@ -128,6 +129,11 @@ class PrestaShopOptions(BaseModel):
     @classmethod
     def _id_shop(cls, value: int) -> int:
         return _ids((value,), "platform_options.prestashop.id_shop")[0]
+
+    @field_validator("id_lang")
+    @classmethod
+    def _id_lang(cls, value: int) -> int:
+        return _ids((value,), "platform_options.prestashop.id_lang")[0]
 
     @field_validator("not_reserving_states")
     @classmethod

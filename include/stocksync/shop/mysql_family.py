@@ -9,6 +9,7 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -136,6 +137,16 @@ def naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One storefront variant: the code the storefront shows (the parent's SKU or reference), the
+    options that pick it (option name -> value, as the shop labels them) and the SKU it sells."""
+
+    code: str
+    options: dict[str, str]
+    sku: str
+
+
 class _OrderPush:
     """One order-push batch's shop transaction (port.OrderPushSession), holding the order-push lock."""
 
@@ -250,6 +261,22 @@ class MySQLShop:
     def hold_back_order_push(self, cur: Any) -> None:
         """The apply's side of the order-push lock (first in its transaction)."""
         cur.execute(self.family_sql("lock_order_push_apply"))
+
+    # -- the storefront's variants ------------------------------------------------------------------
+    def variant_params(self) -> dict[str, Any]:
+        """Bound parameters of the platform's select_variants.sql (none here)."""
+        return {}
+
+    def variant_skus(self) -> list[Variant]:
+        """Every variant the storefront sells as options of a parent (Magento configurable
+        children, PrestaShop combinations), for the availability service's SKU map."""
+        with self.transaction() as conn, self.classified("reading the storefront's variants"), conn.cursor() as cur:
+            cur.execute(self.sql("select_variants"), self.variant_params())
+            rows = cur.fetchall()
+        variants: dict[tuple[str, str], dict[str, str]] = {}
+        for code, name, value, sku in rows:
+            variants.setdefault((str(code), str(sku)), {})[str(name)] = str(value)
+        return [Variant(code, options, sku) for (code, sku), options in variants.items()]
 
     # -- the order push ----------------------------------------------------------------------------
     def platform_statuses(self, names: Sequence[str]) -> tuple[Any, ...]:

@@ -135,14 +135,20 @@ class PrestaShopShop(MySQLShop):
     `not_reserving_states` (order state ids that hold no stock besides shipped states: the store's
     PS_OS_ERROR and PS_OS_CANCELED, 8 and 6 by default), `order_statuses` (stocksync's status names
     -> order state ids, on top of `DEFAULT_ORDER_STATUSES`), `time_zone` (the shop's PS_TIMEZONE:
-    PrestaShop stores `orders.date_add` in it)."""
+    PrestaShop stores `orders.date_add` in it), `id_lang` (the language of the storefront's option
+    names and values)."""
 
     platform = PLATFORM
 
     def __init__(self, dsn: str, *, table_prefix: str = "ps_", id_shop: int = 1,
                  not_reserving_states: Sequence[int] = DEFAULT_NOT_RESERVING,
-                 order_statuses: Mapping[str, Sequence[int]] | None = None, time_zone: str = "UTC") -> None:
+                 order_statuses: Mapping[str, Sequence[int]] | None = None, time_zone: str = "UTC",
+                 id_lang: int = 1) -> None:
         super().__init__(dsn, PLATFORM, table_prefix)
+        if int(id_lang) < 1:
+            raise ValueError(f"prestashop id_lang must be a language id (>= 1, International > Languages); "
+                             f"got {id_lang}")
+        self.id_lang = int(id_lang)
         self.order_statuses = status_map(PLATFORM, DEFAULT_ORDER_STATUSES, order_statuses, _state_id)
         try:
             self.time_zone = ZoneInfo(time_zone)
@@ -185,6 +191,9 @@ class PrestaShopShop(MySQLShop):
             sink.write_row((sku, int(units), 0))
             rows += 1
         return rows
+
+    def variant_params(self) -> dict[str, Any]:
+        return {"id_lang": self.id_lang}
 
     # -- the order push (the statements' shops: the scope's) ------------------------------------
     def order_params(self, conn: Any) -> dict[str, Any]:
