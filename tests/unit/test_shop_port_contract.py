@@ -444,7 +444,7 @@ HARNESSES: dict[str, Callable[[pytest.FixtureRequest], AbstractContextManager[Ha
 }
 
 
-@pytest.fixture(scope="module", params=sorted(PLATFORMS))
+@pytest.fixture(scope="module", params=sorted(set(PLATFORMS) | set(HARNESSES)))
 def platform_harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     make = HARNESSES.get(request.param)
     if make is None:
