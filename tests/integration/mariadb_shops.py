@@ -5,15 +5,17 @@ the port (a list sink, a demand query)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+import MySQLdb
 import pytest
 
 from devstack.local_mariadb import LocalMariaDB
-from include.stocksync.shop.port import DemandQuery, StockWrite
+from include.stocksync.shop.port import DemandQuery, ShopUnavailable, StockWrite
 
 MARIADB = LocalMariaDB(name=os.environ.get("STOCKSYNC_TEST_MARIADB_NAME", "test"),
                        port=int(os.environ.get("STOCKSYNC_TEST_MARIADB_PORT", "33307")), database="shops_test")
@@ -31,6 +33,30 @@ def mariadb_server() -> Iterator[LocalMariaDB]:
 
 def shop_dsn(server: LocalMariaDB, database: str) -> str:
     return f"mysql://stocksync:{quote(server.password, safe='')}@127.0.0.1:{server.port}/{database}"
+
+
+@contextmanager
+def store_transaction(server: LocalMariaDB, database: str) -> Iterator[Any]:
+    """One transaction on a store's database, as the platform's own code would open it (UTC):
+    committed when the block ends, rolled back when it raises."""
+    conn = MySQLdb.connect(**server.connect_args(database))
+    conn.autocommit(False)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET time_zone = '+00:00'")
+        yield conn
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        conn.close()
+
+
+def store_rows(server: LocalMariaDB, database: str, text: str, params: Any = None) -> list[tuple[Any, ...]]:
+    with store_transaction(server, database) as conn, conn.cursor() as cur:
+        cur.execute(text, params)
+        return list(cur.fetchall())
 
 
 class ListSink:
@@ -58,3 +84,23 @@ def sync(shop: Any, snapshot: dict[str, tuple[int, int]], watermark: datetime | 
         unsent = {sku: qty for sku, qty, _carts in sink.rows}
         return session.write_stock(StockWrite(sku, max(0, available - unsent.get(sku, 0)), seq)
                                    for sku, (available, seq) in snapshot.items())
+
+
+def order_push_holds_back_an_apply_not_checkout(shop: Any, checkout: Callable[[], bool]) -> None:
+    """While a batch of the order push holds its lock, a checkout (`checkout()`, True when the order
+    was taken) goes through and an apply gives up after its lock timeout; afterwards it gets in."""
+    with shop.order_push_session(lock_timeout_seconds=5):
+        assert checkout()
+        with pytest.raises(ShopUnavailable, match="did not answer in time"):
+            with shop.apply_session(lock_timeout_seconds=1):
+                pass
+    with shop.apply_session(lock_timeout_seconds=5):
+        pass
+
+
+def live_write_back_waits_for_an_apply(shop: Any, sku: str) -> None:
+    """While an apply holds the stock, the live write-back of `sku` gives up after its lock timeout."""
+    with shop.apply_session(lock_timeout_seconds=5):
+        with pytest.raises(ShopUnavailable, match="did not answer in time"):
+            with shop.live_session(sku, lock_timeout_seconds=1):
+                pass

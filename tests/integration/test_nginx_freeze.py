@@ -22,8 +22,8 @@ import requests
 from devstack.availability_process import AvailabilityProcess, free_port, new_secret
 from devstack.nginx_front import NginxFront, Storefront
 from include.stocksync.availability.checkout_gate import CheckoutGate
-from include.stocksync.availability.pool import ConnectionPool
 from include.stocksync.shop import freeze
+from include.stocksync.shop.registry import open_shop
 from include.stocksync.store.db import connect
 
 MESSAGE = 'Back soon \u2014 <b>"Gr\u00fcn" & co</b>\r\nthanks'
@@ -319,16 +319,12 @@ def test_gate_cache_one_query_for_a_burst_and_never_past_the_freezes_expiry(open
     held = set_freeze(open_checkout, ttl=2)
 
     async def scenario() -> tuple[list[freeze.CheckoutState], int, freeze.CheckoutState, int]:
-        pool = ConnectionPool(open_checkout, size=2, retry_after=1, connect_timeout=5, connect_kwargs={})
-        gate = CheckoutGate(pool, cache_seconds=60)
-        try:
-            burst = await asyncio.gather(*(gate.state() for _ in range(25)))
-            queries = gate.queries
-            await asyncio.to_thread(wait_until_expired, open_checkout, held)
-            after = await gate.state()
-            return burst, queries, after, gate.queries
-        finally:
-            await pool.close()
+        gate = CheckoutGate(open_shop(open_checkout, "postgres"), cache_seconds=60)
+        burst = await asyncio.gather(*(gate.state() for _ in range(25)))
+        queries = gate.queries
+        await asyncio.to_thread(wait_until_expired, open_checkout, held)
+        after = await gate.state()
+        return burst, queries, after, gate.queries
 
     burst, queries, after, total = asyncio.run(scenario())
     assert all(state.shopper_message == MESSAGE for state in burst)

@@ -132,3 +132,46 @@ CREATE TABLE IF NOT EXISTS {p}sales_order_item (
   PRIMARY KEY (item_id),
   KEY SALES_ORDER_ITEM_ORDER_ID (order_id)
 ) ENGINE=InnoDB;
+-- Configurable products: which simple children a parent has, the attributes that tell them apart
+-- (catalog_product_super_*), and the children's option values with their admin labels (store 0).
+CREATE TABLE IF NOT EXISTS {p}catalog_product_super_link (
+  link_id int unsigned NOT NULL AUTO_INCREMENT,
+  product_id int unsigned NOT NULL DEFAULT 0,
+  parent_id int unsigned NOT NULL DEFAULT 0,
+  PRIMARY KEY (link_id),
+  UNIQUE KEY CATALOG_PRODUCT_SUPER_LINK_PRODUCT_ID_PARENT_ID (product_id, parent_id),
+  KEY CATALOG_PRODUCT_SUPER_LINK_PARENT_ID (parent_id)
+) ENGINE=InnoDB;
+CREATE TABLE IF NOT EXISTS {p}catalog_product_super_attribute (
+  product_super_attribute_id int unsigned NOT NULL AUTO_INCREMENT,
+  product_id int unsigned NOT NULL DEFAULT 0,
+  attribute_id smallint unsigned NOT NULL DEFAULT 0,
+  position smallint unsigned NOT NULL DEFAULT 0,
+  PRIMARY KEY (product_super_attribute_id),
+  UNIQUE KEY CATALOG_PRODUCT_SUPER_ATTRIBUTE_PRODUCT_ID_ATTRIBUTE_ID (product_id, attribute_id)
+) ENGINE=InnoDB;
+CREATE TABLE IF NOT EXISTS {p}eav_attribute (
+  attribute_id smallint unsigned NOT NULL AUTO_INCREMENT,
+  entity_type_id smallint unsigned NOT NULL DEFAULT 0,
+  attribute_code varchar(255) NOT NULL,
+  frontend_label varchar(255) DEFAULT NULL,
+  PRIMARY KEY (attribute_id),
+  UNIQUE KEY EAV_ATTRIBUTE_ENTITY_TYPE_ID_ATTRIBUTE_CODE (entity_type_id, attribute_code)
+) ENGINE=InnoDB;
+CREATE TABLE IF NOT EXISTS {p}catalog_product_entity_int (
+  value_id int NOT NULL AUTO_INCREMENT,
+  attribute_id smallint unsigned NOT NULL DEFAULT 0,
+  store_id smallint unsigned NOT NULL DEFAULT 0,
+  entity_id int unsigned NOT NULL DEFAULT 0,
+  value int DEFAULT NULL,
+  PRIMARY KEY (value_id),
+  UNIQUE KEY CATALOG_PRODUCT_ENTITY_INT_ENTITY_ID_ATTRIBUTE_ID_STORE_ID (entity_id, attribute_id, store_id)
+) ENGINE=InnoDB;
+CREATE TABLE IF NOT EXISTS {p}eav_attribute_option_value (
+  value_id int unsigned NOT NULL AUTO_INCREMENT,
+  option_id int unsigned NOT NULL DEFAULT 0,
+  store_id smallint unsigned NOT NULL DEFAULT 0,
+  value varchar(255) DEFAULT NULL,
+  PRIMARY KEY (value_id),
+  KEY EAV_ATTRIBUTE_OPTION_VALUE_OPTION_ID (option_id)
+) ENGINE=InnoDB;

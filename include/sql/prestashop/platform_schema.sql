@@ -111,3 +111,32 @@ CREATE TABLE IF NOT EXISTS {p}order_detail (
   KEY product_id (product_id, product_attribute_id),
   KEY product_attribute_id (product_attribute_id)
 ) ENGINE=InnoDB;
+-- Combinations: the attribute values of each (product_attribute_combination) and their names and
+-- their groups' public names in a language (the shopper's "Size: M").
+CREATE TABLE IF NOT EXISTS {p}product_attribute_combination (
+  id_attribute int unsigned NOT NULL,
+  id_product_attribute int unsigned NOT NULL,
+  PRIMARY KEY (id_attribute, id_product_attribute),
+  KEY id_product_attribute (id_product_attribute)
+) ENGINE=InnoDB;
+CREATE TABLE IF NOT EXISTS {p}attribute (
+  id_attribute int unsigned NOT NULL AUTO_INCREMENT,
+  id_attribute_group int unsigned NOT NULL,
+  color varchar(32) NOT NULL DEFAULT '',
+  position int unsigned NOT NULL DEFAULT 0,
+  PRIMARY KEY (id_attribute),
+  KEY attribute_group (id_attribute_group)
+) ENGINE=InnoDB;
+CREATE TABLE IF NOT EXISTS {p}attribute_lang (
+  id_attribute int unsigned NOT NULL,
+  id_lang int unsigned NOT NULL,
+  name varchar(128) NOT NULL,
+  PRIMARY KEY (id_attribute, id_lang)
+) ENGINE=InnoDB;
+CREATE TABLE IF NOT EXISTS {p}attribute_group_lang (
+  id_attribute_group int unsigned NOT NULL,
+  id_lang int unsigned NOT NULL,
+  name varchar(128) NOT NULL,
+  public_name varchar(64) NOT NULL,
+  PRIMARY KEY (id_attribute_group, id_lang)
+) ENGINE=InnoDB;

@@ -26,8 +26,30 @@ def stocksync_dsn(settings: Settings) -> str:
     return postgres_dsn(settings.stocksync_conn_id or settings.shop_conn_id)
 
 
+def mysql_uri(conn_id: str) -> str:
+    """`mysql://USER:PASSWORD@HOST:PORT/DATABASE` of a MySQL Connection (host, port, login,
+    password, schema = database), each part percent-encoded."""
+    from urllib.parse import quote
+
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    if not conn.schema:
+        raise ValueError(f"Airflow connection {conn_id!r}: set its schema to the shop's database name "
+                         "(conn type mysql: host, port, login, password, schema)")
+    user = quote(conn.login or "", safe="")
+    password = quote(conn.password or "", safe="")
+    return (f"mysql://{user}:{password}@{conn.host or '127.0.0.1'}:{int(conn.port or 3306)}/"
+            f"{quote(conn.schema, safe='')}")
+
+
 def shop_port(settings: Settings) -> ShopPort:
-    """The deployment's shop behind the shop port: `shop_platform`'s adapter over `shop_conn_id`."""
+    """The deployment's shop behind the shop port: `shop_platform`'s adapter over `shop_conn_id`
+    (a Postgres connection for the reference shop, a MySQL one for Magento 2 and PrestaShop) with
+    the platform's `platform_options`."""
+    from include.stocksync.config.platforms import MYSQL_PLATFORMS
     from include.stocksync.shop.registry import open_shop
 
-    return open_shop(postgres_dsn(settings.shop_conn_id), settings.shop_platform)
+    platform = settings.shop_platform
+    dsn = mysql_uri(settings.shop_conn_id) if platform in MYSQL_PLATFORMS else postgres_dsn(settings.shop_conn_id)
+    return open_shop(dsn, platform, **settings.platform_options.adapter_options(platform))

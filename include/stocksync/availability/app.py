@@ -51,6 +51,8 @@ from include.stocksync.availability.ratelimit import RateLimiter
 from include.stocksync.availability.settings import CHECKOUT_FREEZE_PATH, AvailabilitySettings, load
 from include.stocksync.availability.skus import options_key
 from include.stocksync.availability.wms import WmsClient, fallback_detail
+from include.stocksync.shop.port import ShopPort, ShopUnavailable
+from include.stocksync.shop.registry import open_shop
 from include.stocksync.store.db import query
 from include.stocksync.ui.security_headers import SecurityHeadersMiddleware
 from include.stocksync.wms.errors import WmsError
@@ -109,6 +111,12 @@ class Answer:
         return response
 
 
+def shop_of(settings: AvailabilitySettings) -> ShopPort:
+    """The shop behind the port, for the checkout gate's freeze reads (`SHOP_PLATFORM`)."""
+    options = {} if settings.shop_table_prefix is None else {"table_prefix": settings.shop_table_prefix}
+    return open_shop(settings.shop_dsn.get_secret_value(), settings.shop_platform, **options)
+
+
 class Service:
     """The state of one worker process: settings, pool, WMS client, limiter, metrics."""
 
@@ -135,7 +143,7 @@ class Service:
                             freeze=query("shop/select_active_freeze")).as_string(None)
         self.q_stats = query("availability/insert_stats").as_string(None)
         self.live = LiveWriter(settings) if settings.live_mode else None
-        self.gate = checkout_gate.CheckoutGate(self.pool, cache_seconds=settings.freeze_cache_ms / 1000)
+        self.gate = checkout_gate.CheckoutGate(shop_of(settings), cache_seconds=settings.freeze_cache_ms / 1000)
         self.wms: WmsClient | None = None
         if settings.live_mode and settings.wms_url and settings.wms_token:
             self.wms = WmsClient(settings.wms_url, settings.wms_token.get_secret_value(), settings.wms_budget)
@@ -238,11 +246,11 @@ class Service:
         try:
             async with asyncio.timeout(self.settings.db_budget):
                 state = await self.gate.state()
-        except DatabaseUnavailable as exc:
-            cause = exc.cause
-        except (TimeoutError, psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):
+        except TimeoutError:
             cause = "db_timeout"
-        except psycopg.Error as exc:
+        except ShopUnavailable:
+            cause = "db_unavailable"
+        except Exception as exc:  # noqa: BLE001 - any failure to read the freeze is "unknown", never a 500
             cause = "db_error"
             log.warning("checkout gate: reading the freeze failed: %s", type(exc).__name__)
         if cause is not None:

@@ -10,7 +10,7 @@ docs/availability.md.
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -36,7 +36,13 @@ class AvailabilitySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     # -- where the numbers come from
-    shop_dsn: SecretStr = Field(description="libpq connection string of the shop database")
+    shop_dsn: SecretStr = Field(description="libpq connection string of the shop database "
+                                            "(magento2, prestashop: mysql://USER:PASSWORD@HOST:PORT/DATABASE)")
+    shop_platform: Literal["postgres", "magento2", "prestashop"] = Field(
+        "postgres", description="the shop port's adapter the checkout gate reads the freeze through")
+    shop_table_prefix: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{0,32}$",
+                                          description="magento2, prestashop: the store's table prefix "
+                                                      "(unset: the platform's default, '' or 'ps_')")
     db_pool_size: int = Field(4, ge=1, le=64, description="connections per worker process")
     db_budget_ms: int = Field(250, ge=10, le=10_000,
                               description="per request: waiting for a connection + the query; then unknown")

@@ -14,6 +14,7 @@ stock of some other variant would promise what checkout may refuse, so the answe
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Protocol
 from urllib.parse import quote
 
 import psycopg
@@ -41,6 +42,25 @@ def options_key(options: Iterable[tuple[str, str]] | Mapping[str, str]) -> str:
         if val:
             out[key] = val
     return "&".join(sorted(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in out.items()))
+
+
+class PlatformVariant(Protocol):
+    """A variant as a platform adapter reads it (shop/mysql_family.py: Variant)."""
+
+    code: str
+    options: dict[str, str]
+    sku: str
+
+
+def import_variants(conn: psycopg.Connection, variants: Iterable[PlatformVariant]) -> int:
+    """Map each of the platform's variants (its parent's code and options -> the variant's SKU: a
+    Magento configurable's child, a PrestaShop combination's reference), in the caller's
+    transaction, replacing earlier mappings of the same code and options. Returns how many."""
+    count = 0
+    for variant in variants:
+        upsert_mapping(conn, variant.code, variant.options, variant.sku)
+        count += 1
+    return count
 
 
 def upsert_mapping(conn: psycopg.Connection, code: str, options: Mapping[str, str], sku: str) -> str:

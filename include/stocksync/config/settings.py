@@ -37,6 +37,7 @@ from include.stocksync.config.operations import (
     OperationsSettings,
     comma_separated,
 )
+from include.stocksync.config.platforms import SHOP_PLATFORMS, PlatformOptions
 from include.stocksync.domain.contract import PAGE_TIMES, SKU_MAX_LENGTH
 from include.stocksync.domain.errors import PermanentError
 
@@ -75,6 +76,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "watermark_source": WATERMARK_SOURCES,
     "snapshot_page_times": PAGE_TIMES,
     "wms_source": WMS_SOURCES,
+    "shop_platform": SHOP_PLATFORMS,
 }
 # Numeric keys and their bounds: (the value is sound, the rule as the message states it).
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -218,6 +220,7 @@ class Settings(BaseModel):
     wms_source: str = "http"  # which WMS source this deployment reads: http | file (docs/file-drop-source.md)
     file_source: FileSourceSettings = FileSourceSettings()  # optional section (config/files.py)
     operations: OperationsSettings = OperationsSettings()  # optional section (config/operations.py)
+    platform_options: PlatformOptions = PlatformOptions()  # optional section (config/platforms.py)
 
     @property
     def reports_path(self) -> Path:

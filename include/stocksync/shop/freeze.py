@@ -10,13 +10,13 @@ once (shoppers see a freeze as soon as it is set).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import psycopg
 
 from include.stocksync.config.operations import MAX_FREEZE_TTL_SECONDS
 from include.stocksync.shop.port import ActiveFreeze, Freeze, ShopPort
 from include.stocksync.shop.registry import as_shop
-from include.stocksync.store.db import query
 
 # A connection instead of a port: the reference shop in that connection's database, on
 # connections of its own (each call commits at once, whatever the caller's transaction does).
@@ -62,12 +62,16 @@ class CheckoutState:
         return self.shopper_message is not None
 
 
-async def checkout_state(conn: psycopg.AsyncConnection) -> CheckoutState:
-    """Whether any freeze closes checkout now (a sync's or a manual one), with its shopper message.
-    Reads only; the one place the checkout gate reads the freeze from (the reference shop's
-    freezes, on the availability service's connection to the shop)."""
-    statement = query("availability/select_checkout_freeze", freeze=query("shop/select_active_freeze"))
-    cursor = await conn.execute(statement, {"set_by": None})
-    row = await cursor.fetchone()
-    assert row is not None  # an aggregate: always one row
-    return CheckoutState(shopper_message=row[0], seconds_left=max(0.0, float(row[1])))
+def checkout_state(shop: ShopPort, now: datetime | None = None) -> CheckoutState:
+    """Whether any freeze closes checkout now (a sync's or a manual one), with the oldest active
+    freeze's shopper message and the seconds until the last one expires. Reads only, through the
+    port, so the web server's gate works on every platform whose adapter keeps the freeze (the
+    reference shop's `checkout_freezes`, the MySQL platforms' `stocksync_checkout_freeze`). The
+    one place the checkout gate reads the freeze from."""
+    active = shop.active_freezes()  # unreleased and unexpired by the shop database's clock, oldest first
+    if not active:
+        return CheckoutState(shopper_message=None, seconds_left=0.0)
+    now = now or datetime.now(UTC)
+    last = max(freeze.expires_at for freeze in active)
+    return CheckoutState(shopper_message=active[0].shopper_message,
+                         seconds_left=max(0.0, (last - now).total_seconds()))

@@ -5,9 +5,12 @@ classes, and stocksync's versioned side-table migrations (include/sql/<platform>
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ import MySQLdb
 from include.stocksync.shop.port import (
     ActiveFreeze,
     Freeze,
+    OrderLine,
     OrderRef,
     ShopContractError,
     ShopUnavailable,
@@ -25,6 +29,7 @@ from include.stocksync.shop.port import (
 )
 
 SQL_ROOT = Path(__file__).resolve().parents[2] / "sql"
+FAMILY = "mysql_family"  # the statements and migrations both platforms share (include/sql/mysql_family)
 _PREFIX = re.compile(r"[A-Za-z0-9_]{0,32}")
 _STOCK_INDEX = "inventory_stock_{stock_id}"
 
@@ -59,6 +64,11 @@ def script(platform: str, name: str, prefix: str) -> list[str]:
 def stock_index_table(prefix: str, stock_id: int) -> str:
     """MSI's index table of a non-default stock (the id comes from the store's own link table)."""
     return checked_prefix(prefix) + _STOCK_INDEX.format(stock_id=int(stock_id))
+
+
+def _utc(value: datetime) -> datetime:
+    """A DATETIME the adapter wrote in UTC (the session's time zone), as an aware datetime."""
+    return value.replace(tzinfo=UTC)
 
 
 def connect_args(dsn: str) -> dict[str, Any]:
@@ -96,8 +106,83 @@ def classified(what: str, platform: str) -> Iterator[None]:
         raise
 
 
+def lock_wait_seconds(lock_timeout_seconds: float) -> int:
+    """InnoDB's lock wait for `lock_timeout_seconds` (it waits in whole seconds, at least 1)."""
+    if not lock_timeout_seconds > 0:
+        raise ValueError(f"lock_timeout_seconds must be > 0; got {lock_timeout_seconds}")
+    return max(1, math.ceil(lock_timeout_seconds))
+
+
+def status_map(platform: str, defaults: Mapping[str, Sequence[Any]], overrides: Mapping[str, Sequence[Any]] | None,
+               convert: Callable[[Any], Any]) -> dict[str, tuple[Any, ...]]:
+    """stocksync's order status names (`unsent_statuses`, `loop.cancelled_statuses`) -> the
+    platform's own order statuses, the defaults with the merchant's `order_statuses` on top."""
+    merged = {**defaults, **(overrides or {})}
+    result: dict[str, tuple[Any, ...]] = {}
+    for name, values in merged.items():
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+            raise ValueError(f"{platform} order_statuses[{name!r}]: a list of the platform's order statuses; "
+                             f"got {values!r}")
+        try:
+            result[str(name)] = tuple(convert(value) for value in values)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{platform} order_statuses[{name!r}]: {exc}") from exc
+    return result
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """A time as the MySQL-family side tables store it: UTC, without a zone (the sessions run in UTC)."""
+    if moment.tzinfo is None:
+        raise ValueError(f"a time without a zone ({moment.isoformat()}): give it in UTC")
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One storefront variant: the code the storefront shows (the parent's SKU or reference), the
+    options that pick it (option name -> value, as the shop labels them) and the SKU it sells."""
+
+    code: str
+    options: dict[str, str]
+    sku: str
+
+
+class _OrderPush:
+    """One order-push batch's shop transaction (port.OrderPushSession), holding the order-push lock."""
+
+    def __init__(self, shop: MySQLShop, conn: Any) -> None:
+        self.shop = shop
+        self.conn = conn
+
+    def order_lines(self, order_ids: Sequence[int]) -> list[OrderLine]:
+        ids = tuple(int(i) for i in order_ids)
+        if not ids:
+            return []
+        with self.shop.classified("reading the lines of the orders to send"), self.conn.cursor() as cur:
+            cur.execute(self.shop.sql("select_order_lines"), {"order_ids": ids})
+            return [OrderLine(int(order_id), str(sku), int(units)) for order_id, sku, units in cur.fetchall()]
+
+    def acknowledge(self, order_ids: Sequence[int], acknowledged_at: Sequence[datetime]) -> list[int]:
+        if len(order_ids) != len(acknowledged_at):
+            raise ValueError("acknowledge needs one receipt time per order")
+        when = {int(i): naive_utc(at) for i, at in zip(order_ids, acknowledged_at, strict=True)}
+        if not when:
+            return []
+        with self.shop.classified("recording the WMS's acknowledgements"), self.conn.cursor() as cur:
+            # the store's orders among them that have no acknowledgement yet (a first time is kept)
+            cur.execute(self.shop.sql("select_orders_to_acknowledge"), {"order_ids": tuple(when)})
+            new = {int(order_id): key for order_id, key in cur.fetchall()}
+            changed = [i for i in when if i in new]
+            if changed:
+                cur.executemany(self.shop.sql("insert_order_ack"), [(new[i], when[i]) for i in changed])
+        return changed
+
+
 class MySQLShop:
     """Connections, transactions and side-table migrations of one store on MySQL/MariaDB."""
+
+    # stocksync's order status name -> the platform's order statuses (set by each adapter)
+    order_statuses: dict[str, tuple[Any, ...]]
 
     def __init__(self, dsn: str, platform: str, table_prefix: str) -> None:
         self.connect_args = connect_args(dsn)
@@ -147,20 +232,25 @@ class MySQLShop:
             conn.close()
 
     def migrate(self) -> list[str]:
-        """Apply stocksync's side-table migrations not applied yet (in version order); returns them."""
+        """Apply stocksync's side-table migrations not applied yet: the platform's own
+        (include/sql/<platform>/migrations, recorded by name) then the family's shared ones
+        (include/sql/mysql_family/migrations: the checkout freeze, recorded as `mysql_family/<name>`),
+        each folder in version order. Returns the versions applied."""
         applied: list[str] = []
         with self.transaction() as conn, conn.cursor() as cur:
             cur.execute(f"CREATE TABLE IF NOT EXISTS {self.prefix}stocksync_migration (version varchar(64) NOT NULL "
                         "PRIMARY KEY, applied_at timestamp NOT NULL DEFAULT current_timestamp()) ENGINE=InnoDB")
             cur.execute(f"SELECT version FROM {self.prefix}stocksync_migration")
             done = {version for (version,) in cur.fetchall()}
-            for path in sorted((SQL_ROOT / self.platform / "migrations").glob("*.sql")):
-                if path.stem in done:
-                    continue
-                for sql_text in script(self.platform, f"migrations/{path.stem}", self.prefix):
-                    cur.execute(sql_text)
-                cur.execute(f"INSERT INTO {self.prefix}stocksync_migration (version) VALUES (%s)", (path.stem,))
-                applied.append(path.stem)
+            for folder, label in ((self.platform, ""), (FAMILY, f"{FAMILY}/")):
+                for path in sorted((SQL_ROOT / folder / "migrations").glob("*.sql")):
+                    version = label + path.stem
+                    if version in done:
+                        continue
+                    for sql_text in script(folder, f"migrations/{path.stem}", self.prefix):
+                        cur.execute(sql_text)
+                    cur.execute(f"INSERT INTO {self.prefix}stocksync_migration (version) VALUES (%s)", (version,))
+                    applied.append(version)
         self._migrated = True
         return applied
 
@@ -168,40 +258,117 @@ class MySQLShop:
         if not self._migrated:
             self.migrate()
 
+    def hold_back_order_push(self, cur: Any) -> None:
+        """The apply's side of the order-push lock (first in its transaction)."""
+        cur.execute(self.family_sql("lock_order_push_apply"))
+
+    # -- the storefront's variants ------------------------------------------------------------------
+    def variant_params(self) -> dict[str, Any]:
+        """Bound parameters of the platform's select_variants.sql (none here)."""
+        return {}
+
+    def variant_skus(self) -> list[Variant]:
+        """Every variant the storefront sells as options of a parent (Magento configurable
+        children, PrestaShop combinations), for the availability service's SKU map."""
+        with self.transaction() as conn, self.classified("reading the storefront's variants"), conn.cursor() as cur:
+            cur.execute(self.sql("select_variants"), self.variant_params())
+            rows = cur.fetchall()
+        variants: dict[tuple[str, str], dict[str, str]] = {}
+        for code, name, value, sku in rows:
+            variants.setdefault((str(code), str(sku)), {})[str(name)] = str(value)
+        return [Variant(code, options, sku) for (code, sku), options in variants.items()]
+
+    # -- the order push ----------------------------------------------------------------------------
+    def platform_statuses(self, names: Sequence[str]) -> tuple[Any, ...]:
+        """The platform's order statuses of stocksync's status `names` (config `order_statuses`)."""
+        values: list[Any] = []
+        for name in names:
+            if name not in self.order_statuses:
+                raise ShopContractError(
+                    f"{self.platform}: order status {name!r} (unsent_statuses / loop.cancelled_statuses) has no "
+                    f"{self.platform} order status; add it to the {self.platform} order_statuses setting "
+                    f"(known: {sorted(self.order_statuses)}; docs/platforms.md)")
+            values.extend(v for v in self.order_statuses[name] if v not in values)
+        return tuple(values)
+
+    def order_params(self, conn: Any) -> dict[str, Any]:
+        """Bound parameters the platform's order statements need besides the statuses (none here)."""
+        return {}
+
+    def order_time(self, stored: datetime) -> datetime:
+        """An order's creation time as the platform stores it, as an aware UTC time."""
+        return stored.replace(tzinfo=UTC)
+
+    def _orders(self, statement: str, statuses: Sequence[str], what: str) -> list[OrderRef]:
+        values = self.platform_statuses(statuses)
+        if not values:
+            return []
+        self.ensure_migrated()
+        with self.transaction() as conn:
+            params = {**self.order_params(conn), "statuses": values}
+            with self.classified(what), conn.cursor() as cur:
+                cur.execute(self.sql(statement), params)
+                return [OrderRef(int(order_id), self.order_time(created)) for order_id, created in cur.fetchall()]
+
+    def unacknowledged_orders(self, statuses: Sequence[str]) -> list[OrderRef]:
+        return self._orders("select_unacknowledged_orders", statuses, "reading the orders to send")
+
+    def cancelled_orders(self, statuses: Sequence[str]) -> list[OrderRef]:
+        return self._orders("select_cancelled_orders", statuses, "reading the cancelled orders")
+
+    @contextmanager
+    def order_push_session(self, *, lock_timeout_seconds: float) -> Iterator[_OrderPush]:
+        """The batch's transaction, holding the order-push lock in share mode: an apply (which takes
+        it exclusively) waits until the acknowledgements commit; checkout never takes it."""
+        wait = lock_wait_seconds(lock_timeout_seconds)
+        self.ensure_migrated()
+        with self.transaction() as conn:
+            with self.classified("taking the order-push lock"), conn.cursor() as cur:
+                cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (wait,))
+                cur.execute(self.family_sql("lock_order_push_batch"))
+            yield _OrderPush(self, conn)
+
     def create_platform_schema(self) -> None:
         """Development and tests: the platform's tables stocksync uses (include/sql/<platform>/platform_schema.sql)."""
         with self.transaction() as conn, conn.cursor() as cur:
             for sql_text in script(self.platform, "platform_schema", self.prefix):
                 cur.execute(sql_text)
 
-    # -- not offered through the database yet (docs/platforms.md) -----------------------------------
-    def _unsupported(self, what: str) -> ShopContractError:
-        return ShopContractError(
-            f"{self.platform}: {what} is not available through the store's database yet; run with freeze_mode "
-            "none (the platform's checkout never waits on stocksync's write: docs/platforms.md) and the order "
-            "push and live write-back switched off")
+    # -- the checkout freeze: stocksync's side table, read by the web server's gate --------------
+    def family_sql(self, name: str) -> str:
+        return statement(FAMILY, name, self.prefix)
 
     def set_freeze(self, *, set_by: str, reason: str, message: str, placeholder: str,
                    ttl_seconds: float) -> Freeze:
-        raise self._unsupported("the checkout freeze")
+        if not ttl_seconds > 0:
+            raise ValueError(f"a freeze's ttl_seconds must be > 0; got {ttl_seconds}")
+        self.ensure_migrated()
+        with self.transaction() as conn, self.classified("closing checkout"), conn.cursor() as cur:
+            cur.execute(self.family_sql("insert_checkout_freeze"), {
+                "reason": reason, "message": message, "placeholder": placeholder, "set_by": set_by,
+                "ttl_microseconds": round(ttl_seconds * 1_000_000)})
+            cur.execute(self.family_sql("select_checkout_freeze_by_id"), {"freeze_id": cur.lastrowid})
+            row = cur.fetchone()
+        if row is None:
+            raise ShopContractError(f"{self.platform}: the freeze just set was not found in stocksync_checkout_freeze")
+        return Freeze(int(row[0]), _utc(row[1]), _utc(row[2]), str(row[3]))
 
     def release_freezes(self, *, set_by: str) -> int:
-        return 0  # nothing can have been set
+        self.ensure_migrated()
+        with self.transaction() as conn, self.classified("reopening checkout"), conn.cursor() as cur:
+            cur.execute(self.family_sql("update_checkout_freeze"), {"set_by": set_by})
+            return int(cur.rowcount)
 
     def freeze_seconds(self, *, set_by: str) -> float:
-        return 0.0
+        self.ensure_migrated()
+        with self.transaction() as conn, self.classified("reading the freeze window"), conn.cursor() as cur:
+            cur.execute(self.family_sql("select_checkout_freeze"), {"set_by": set_by})
+            row = cur.fetchone()
+        return float(row[0]) if row else 0.0
 
     def active_freezes(self, *, set_by: str | None = None) -> list[ActiveFreeze]:
-        return []
-
-    def unacknowledged_orders(self, statuses: Sequence[str]) -> list[OrderRef]:
-        raise self._unsupported("the order push")
-
-    def cancelled_orders(self, statuses: Sequence[str]) -> list[OrderRef]:
-        raise self._unsupported("the order push")
-
-    def order_push_session(self, *, lock_timeout_seconds: float) -> Any:
-        raise self._unsupported("the order push")
-
-    def live_session(self, sku: str, *, lock_timeout_seconds: float) -> Any:
-        raise self._unsupported("the availability service's live write-back")
+        self.ensure_migrated()
+        with self.transaction() as conn, self.classified("reading the active freezes"), conn.cursor() as cur:
+            cur.execute(self.family_sql("select_active_freeze"), {"set_by": set_by})
+            rows = cur.fetchall()
+        return [ActiveFreeze(int(r[0]), str(r[1]), str(r[2]), str(r[3]), _utc(r[4]), _utc(r[5])) for r in rows]

@@ -1,9 +1,11 @@
 """Which shop adapter serves a deployment: the `shop_platform` setting, one entry per platform.
 
 Each entry names the module and the factory that builds the adapter from the shop's connection
-(a libpq DSN for PostgreSQL, the driver's own parameters for another engine: the adapter's factory
-says). The module is imported only when its platform is chosen, so a PostgreSQL deployment never
-needs a MariaDB driver. Adding a platform is one line here plus its `shop/<platform>/` package.
+(a libpq DSN for PostgreSQL, `mysql://USER:PASSWORD@HOST:PORT/DATABASE` for the MySQL/MariaDB
+platforms) and the platform's options (`platform_options` of the config, config/platforms.py).
+The module is imported only when its platform is chosen, so a PostgreSQL deployment never needs a
+MariaDB driver. Adding a platform is one line here, its `shop/<platform>/` package and its name in
+config/platforms.py's SHOP_PLATFORMS.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from include.stocksync.shop.port import ShopPort
 # platform -> "module:factory"; the factory takes the shop connection's DSN/URI and keyword options
 PLATFORMS: dict[str, str] = {
     "postgres": "include.stocksync.shop.postgres.adapter:PostgresShop",
+    "magento2": "include.stocksync.shop.magento2.adapter:Magento2Shop",
+    "prestashop": "include.stocksync.shop.prestashop.adapter:PrestaShopShop",
 }
 DEFAULT_PLATFORM = "postgres"
 

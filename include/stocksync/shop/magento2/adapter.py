@@ -24,14 +24,15 @@ migrations (include/sql/magento2/migrations), never in a column of a Magento tab
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from include.stocksync.shop.mysql_family import MySQLShop, stock_index_table
+from include.stocksync.shop.mysql_family import MySQLShop, lock_wait_seconds, status_map, stock_index_table
 from include.stocksync.shop.port import (
     DemandQuery,
+    DemandRow,
     Sellable,
     StagingSink,
     StockRow,
@@ -41,6 +42,16 @@ from include.stocksync.shop.port import (
 PLATFORM = "magento2"
 DEFAULT_SOURCE = "default"
 DEFAULT_STOCK_ID = 1
+# stocksync's order status names -> Magento's `sales_order.status` codes (its default statuses;
+# the merchant's own go in the magento2 `order_statuses` setting): docs/platforms.md
+DEFAULT_ORDER_STATUSES: dict[str, tuple[str, ...]] = {
+    "placed": ("pending",),
+    "paid": ("processing",),
+    "processing": ("processing",),
+    "shipped": ("complete",),
+    "cancelled": ("canceled",),
+}
+ANY_RESERVATION = 2**32  # above every `inventory_reservation.reservation_id` (int unsigned)
 _PLAN_TABLE = """CREATE TEMPORARY TABLE stocksync_plan (
   sku varchar(64) NOT NULL PRIMARY KEY, new_qty bigint NOT NULL, wms_seq bigint NOT NULL,
   product_id int unsigned NULL, target_qty decimal(12,4) NULL, target_status smallint NULL,
@@ -58,24 +69,27 @@ def _whole_units(value: Any) -> int:
 class _Apply:
     """The apply's one transaction: the WMS source's items locked against shipments."""
 
-    def __init__(self, shop: Magento2Shop, conn: Any) -> None:
+    def __init__(self, shop: Magento2Shop, conn: Any, upto_reservation_id: int,
+                 skus: Sequence[str] | None = None) -> None:
         self.shop = shop
         self.conn = conn
+        self.upto = upto_reservation_id
+        self.skus = skus  # None: every SKU (the nightly); else the live write-back's one SKU
         self.reserved_read = False
 
-    def _read_reserved(self, query: DemandQuery | None) -> None:
+    def read_reserved(self, query: DemandQuery | None) -> None:
         """Every order's reserved units, read once under the lock: both the demand stocksync takes
         off `new` and what the write adds back come from this one read."""
-        params = self.shop.reservation_params(query)
+        params = {**self.shop.reservation_params(query, upto=self.upto), "skus": tuple(self.skus or ())}
         with self.shop.classified("reading Magento's reservations"), self.conn.cursor() as cur:
             cur.execute("DROP TEMPORARY TABLE IF EXISTS stocksync_reserved")
             cur.execute(_RESERVED_TABLE)
             cur.execute("INSERT INTO stocksync_reserved (sku, open_units, unsent_units) "
-                        + self.shop.sql("select_open_reservations"), params)
+                        + self.shop.open_reservations_sql(self.skus is not None), params)
         self.reserved_read = True
 
     def stream_demand(self, query: DemandQuery, sink: StagingSink) -> int:
-        self._read_reserved(query)
+        self.read_reserved(query)
         rows = 0
         with self.conn.cursor() as cur:
             cur.execute("SELECT sku, unsent_units FROM stocksync_reserved WHERE unsent_units > 0 ORDER BY sku")
@@ -85,11 +99,11 @@ class _Apply:
         return rows
 
     def read_stock(self, skus: Sequence[str]) -> list[StockRow]:
-        return self.shop.stock_rows(self.conn, skus)
+        return self.shop.stock_rows(self.conn, skus, upto=self.upto)
 
     def write_stock(self, writes: Iterable[StockWrite]) -> list[str]:
         if not self.reserved_read:
-            self._read_reserved(None)
+            self.read_reserved(None)
         shop = self.shop
         params = shop.write_params()
         with self.shop.classified("writing the WMS source's items"), self.conn.cursor() as cur:
@@ -115,39 +129,81 @@ class _Apply:
             return [sku for (sku,) in cur.fetchall()]
 
 
+class _Live:
+    """The live write-back of one SKU (port.LiveSession): its WMS source item locked as a shipment
+    locks it, its reservations read under that lock, the write the apply's own (source item, legacy
+    tables or stock index, sequence)."""
+
+    def __init__(self, shop: Magento2Shop, conn: Any, sku: str, upto_reservation_id: int) -> None:
+        self.shop = shop
+        self.sku = sku
+        self.apply = _Apply(shop, conn, upto_reservation_id, [sku])
+        found = shop.stock_rows(conn, [sku], upto=upto_reservation_id)
+        self._current = found[0] if found else None
+
+    @property
+    def current(self) -> StockRow | None:
+        return self._current
+
+    def demand(self, query: DemandQuery) -> DemandRow:
+        self.apply.read_reserved(query)
+        with self.apply.conn.cursor() as cur:
+            cur.execute("SELECT COALESCE(SUM(unsent_units), 0) FROM stocksync_reserved")
+            (unsent,) = cur.fetchone()
+        return DemandRow(self.sku, _whole_units(unsent), 0)
+
+    def write(self, new_qty: int, wms_seq: int) -> StockRow | None:
+        if self._current is None or self._current.wms_seq >= wms_seq:
+            return None
+        if not self.apply.write_stock([StockWrite(self.sku, new_qty, wms_seq)]):
+            return None
+        found = self.shop.stock_rows(self.apply.conn, [self.sku], upto=self.apply.upto)
+        self._current = found[0] if found else None
+        return self._current
+
+
 class Magento2Shop(MySQLShop):
     """The `magento2` adapter. `dsn`: mysql://USER:PASSWORD@HOST:PORT/DATABASE. Options:
     `table_prefix` (the store's db table prefix), `source_code` (the MSI source the WMS feeds;
     `default`: the default source), `config_min_qty` and `config_backorders` (the store's
-    Catalog > Inventory > Product Stock Options defaults, used where a product keeps the config)."""
+    Catalog > Inventory > Product Stock Options defaults, used where a product keeps the config),
+    `order_statuses` (stocksync's status names -> `sales_order.status` codes, on top of
+    `DEFAULT_ORDER_STATUSES`)."""
 
     platform = PLATFORM
 
     def __init__(self, dsn: str, *, table_prefix: str = "", source_code: str = DEFAULT_SOURCE,
-                 config_min_qty: float = 0.0, config_backorders: bool = False) -> None:
+                 config_min_qty: float = 0.0, config_backorders: bool = False,
+                 order_statuses: Mapping[str, Sequence[str]] | None = None) -> None:
         super().__init__(dsn, PLATFORM, table_prefix)
+        self.order_statuses = status_map(PLATFORM, DEFAULT_ORDER_STATUSES, order_statuses, _status_code)
         if not source_code or len(source_code) > 255:
             raise ValueError("magento2 source_code: the code of the MSI source the WMS feeds (1-255 characters)")
         self.source_code = source_code
         self.config_min_qty = float(config_min_qty)
         self.config_backorders = bool(config_backorders)
 
-    def reservation_params(self, query: DemandQuery | None) -> dict[str, Any]:
-        """`query` None: every reserved unit counts as already taken off (the write's add-back)."""
+    def reservation_params(self, query: DemandQuery | None, upto: int = ANY_RESERVATION) -> dict[str, Any]:
+        """`query` None: every reserved unit counts as already taken off (the write's add-back).
+        `upto`: only reservations up to this id (the apply's: those appended before its lock)."""
         include = bool(query and query.include_orders)
         watermark = query.watermark if query else datetime.now(UTC)
         return {"source_code": self.source_code, "include_orders": include,
-                "watermark": watermark.astimezone(UTC).replace(tzinfo=None)}
+                "watermark": watermark.astimezone(UTC).replace(tzinfo=None), "upto_reservation_id": upto}
 
     def write_params(self) -> dict[str, Any]:
         return {"source_code": self.source_code, "config_backorders": int(self.config_backorders),
                 "config_min_qty": self.config_min_qty}
 
-    def stock_rows(self, conn: Any, skus: Sequence[str] | None) -> list[StockRow]:
-        params = {**self.reservation_params(None), "skus": tuple(skus or ())}
+    def open_reservations_sql(self, some_skus: bool) -> str:
+        """select_open_reservations.sql over every SKU, or over the bound `skus` only."""
+        return self.sql("select_open_reservations", reserved_skus="AND r.sku IN %(skus)s" if some_skus else "")
+
+    def stock_rows(self, conn: Any, skus: Sequence[str] | None, upto: int = ANY_RESERVATION) -> list[StockRow]:
+        params = {**self.reservation_params(None, upto), "skus": tuple(skus or ())}
         if skus is not None and not skus:
             return []
-        text = self.sql("select_stock", open_reservations=self.sql("select_open_reservations"),
+        text = self.sql("select_stock", open_reservations=self.open_reservations_sql(skus is not None),
                         sku_filter="AND si.sku IN %(skus)s" if skus is not None else "")
         with self.classified("reading the WMS source's stock"), conn.cursor() as cur:
             cur.execute(text, params)
@@ -169,7 +225,7 @@ class Magento2Shop(MySQLShop):
         self.ensure_migrated()
         rows = 0
         with self.transaction() as conn, self.classified("reading Magento's reservations"), conn.cursor() as cur:
-            cur.execute(self.sql("select_open_reservations"), self.reservation_params(query))
+            cur.execute(self.open_reservations_sql(False), self.reservation_params(query))
             for sku, _open, unsent in cur.fetchall():
                 if unsent > 0:
                     sink.write_row((sku, _whole_units(unsent), 0))
@@ -179,15 +235,33 @@ class Magento2Shop(MySQLShop):
     # -- the apply ------------------------------------------------------------------------------
     @contextmanager
     def apply_session(self, *, lock_timeout_seconds: float) -> Iterator[_Apply]:
-        if not lock_timeout_seconds > 0:
-            raise ValueError(f"lock_timeout_seconds must be > 0; got {lock_timeout_seconds}")
+        wait = lock_wait_seconds(lock_timeout_seconds)
         self.ensure_migrated()
         with self.transaction() as conn:
             with self.classified("locking the WMS source's items"), conn.cursor() as cur:
-                # InnoDB waits in whole seconds (at least 1)
-                cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (max(1, math.ceil(lock_timeout_seconds)),))
+                cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (wait,))
+                self.hold_back_order_push(cur)
                 cur.execute(self.sql("lock_source_items"), {"source_code": self.source_code})
-            yield _Apply(self, conn)
+                upto = self.last_reservation_id(cur)
+            yield _Apply(self, conn, upto)
+
+    @contextmanager
+    def live_session(self, sku: str, *, lock_timeout_seconds: float) -> Iterator[_Live]:
+        wait = lock_wait_seconds(lock_timeout_seconds)
+        self.ensure_migrated()
+        with self.transaction() as conn:
+            with self.classified("locking one source item"), conn.cursor() as cur:
+                cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (wait,))
+                cur.execute(self.sql("lock_source_item"), {"source_code": self.source_code, "sku": sku})
+                upto = self.last_reservation_id(cur)
+            yield _Live(self, conn, sku, upto)
+
+    def last_reservation_id(self, cur: Any) -> int:
+        """The reservation log's last id, read just after the lock: later reservations (checkouts
+        during the write, which take no lock) are subtracted by Magento, never added back."""
+        cur.execute(f"SELECT COALESCE(MAX(reservation_id), 0) FROM {self.prefix}inventory_reservation")
+        (upto,) = cur.fetchone()
+        return int(upto)
 
     def sellable(self, sku: str) -> Sellable | None:
         with self.transaction() as conn:
@@ -199,6 +273,13 @@ class Magento2Shop(MySQLShop):
             rows = self.stock_rows(conn, [sku])
         row = rows[0] if rows else None
         return Sellable(sku, bool(found[1]), row.qty if row else None, row.wms_seq if row else None)
+
+
+def _status_code(value: Any) -> str:
+    code = str(value)
+    if not code or len(code) > 32:
+        raise ValueError(f"a sales_order.status code has 1-32 characters; got {value!r}")
+    return code
 
 
 def acknowledge_orders(shop: Magento2Shop, acknowledged: dict[str, datetime]) -> None:

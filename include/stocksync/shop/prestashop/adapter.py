@@ -13,14 +13,16 @@ never writes a row that `depends_on_stock`. Worked example: docs/platforms.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from include.stocksync.shop.mysql_family import MySQLShop
+from include.stocksync.shop.mysql_family import MySQLShop, lock_wait_seconds, status_map
 from include.stocksync.shop.port import (
     DemandQuery,
+    DemandRow,
     Sellable,
     ShopContractError,
     StagingSink,
@@ -31,6 +33,18 @@ from include.stocksync.shop.port import (
 PLATFORM = "prestashop"
 # PrestaShop's default "Payment error" (PS_OS_ERROR) and "Canceled" (PS_OS_CANCELED) states
 DEFAULT_NOT_RESERVING = (8, 6)
+# stocksync's order status names -> PrestaShop 8's default order state ids (install data:
+# 1 awaiting check, 10 awaiting bank wire, 13 awaiting cash on delivery, 12 on backorder unpaid;
+# 2 payment accepted, 11 remote payment accepted, 9 on backorder paid; 3 processing in progress;
+# 4 shipped, 5 delivered; 6 canceled). The merchant's own go in the prestashop `order_statuses`
+# setting: docs/platforms.md
+DEFAULT_ORDER_STATUSES: dict[str, tuple[int, ...]] = {
+    "placed": (1, 10, 13, 12),
+    "paid": (2, 11, 9),
+    "processing": (3,),
+    "shipped": (4, 5),
+    "cancelled": (6,),
+}
 _PLAN_TABLE = """CREATE TEMPORARY TABLE stocksync_plan (
   sku varchar(64) NOT NULL PRIMARY KEY, new_qty int NOT NULL, wms_seq bigint NOT NULL,
   id_product int unsigned NULL, id_product_attribute int unsigned NULL,
@@ -85,17 +99,62 @@ class _Apply:
             return [sku for (sku,) in cur.fetchall()]
 
 
+class _Live:
+    """The live write-back of one SKU (port.LiveSession): its stock row and its product's row locked
+    as order validation locks them, the write the apply's own (row, product total, sequence)."""
+
+    def __init__(self, shop: PrestaShopShop, conn: Any, scope: _Scope, sku: str) -> None:
+        self.shop = shop
+        self.conn = conn
+        self.scope = scope
+        self.sku = sku
+        found = shop.stock_rows(conn, scope, [sku])
+        self._current = found[0] if found else None
+
+    @property
+    def current(self) -> StockRow | None:
+        return self._current
+
+    def demand(self, query: DemandQuery) -> DemandRow:
+        rows = self.shop.demand_rows(self.conn, self.scope, query, self.sku)
+        return DemandRow(self.sku, sum(int(units) for _sku, units in rows), 0)
+
+    def write(self, new_qty: int, wms_seq: int) -> StockRow | None:
+        if self._current is None or self._current.wms_seq >= wms_seq:
+            return None
+        if not _Apply(self.shop, self.conn, self.scope).write_stock([StockWrite(self.sku, new_qty, wms_seq)]):
+            return None
+        found = self.shop.stock_rows(self.conn, self.scope, [self.sku])
+        self._current = found[0] if found else None
+        return self._current
+
+
 class PrestaShopShop(MySQLShop):
     """The `prestashop` adapter. `dsn`: mysql://USER:PASSWORD@HOST:PORT/DATABASE. Options:
     `table_prefix` (_DB_PREFIX_, `ps_` by default), `id_shop` (the shop the WMS stocks),
     `not_reserving_states` (order state ids that hold no stock besides shipped states: the store's
-    PS_OS_ERROR and PS_OS_CANCELED, 8 and 6 by default)."""
+    PS_OS_ERROR and PS_OS_CANCELED, 8 and 6 by default), `order_statuses` (stocksync's status names
+    -> order state ids, on top of `DEFAULT_ORDER_STATUSES`), `time_zone` (the shop's PS_TIMEZONE:
+    PrestaShop stores `orders.date_add` in it), `id_lang` (the language of the storefront's option
+    names and values)."""
 
     platform = PLATFORM
 
     def __init__(self, dsn: str, *, table_prefix: str = "ps_", id_shop: int = 1,
-                 not_reserving_states: Sequence[int] = DEFAULT_NOT_RESERVING) -> None:
+                 not_reserving_states: Sequence[int] = DEFAULT_NOT_RESERVING,
+                 order_statuses: Mapping[str, Sequence[int]] | None = None, time_zone: str = "UTC",
+                 id_lang: int = 1) -> None:
         super().__init__(dsn, PLATFORM, table_prefix)
+        if int(id_lang) < 1:
+            raise ValueError(f"prestashop id_lang must be a language id (>= 1, International > Languages); "
+                             f"got {id_lang}")
+        self.id_lang = int(id_lang)
+        self.order_statuses = status_map(PLATFORM, DEFAULT_ORDER_STATUSES, order_statuses, _state_id)
+        try:
+            self.time_zone = ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"prestashop time_zone {time_zone!r}: the shop's PS_TIMEZONE, an IANA zone such as "
+                             "Europe/Paris") from exc
         if int(id_shop) < 1:
             raise ValueError(f"prestashop id_shop must be a shop id (>= 1); got {id_shop}")
         self.id_shop = int(id_shop)
@@ -115,17 +174,33 @@ class PrestaShopShop(MySQLShop):
         shops = [int(s) for s in str(group_shops or self.id_shop).split(",")]
         return _Scope(self.id_shop, int(group), bool(share_stock), shops)
 
-    def demand_into(self, conn: Any, scope: _Scope, query: DemandQuery, sink: StagingSink) -> int:
+    def demand_rows(self, conn: Any, scope: _Scope, query: DemandQuery, sku: str | None = None) -> list[Any]:
+        """(sku, units) of the orders that hold stock and the WMS had not counted; one SKU or all."""
         params = {**scope.params(), "include_orders": bool(query.include_orders),
                   "watermark": query.watermark.astimezone(UTC).replace(tzinfo=None),
-                  "not_reserving": self.not_reserving}
-        rows = 0
+                  "not_reserving": self.not_reserving, "sku": sku}
+        text = self.sql("select_demand", items=self.sql("items"),
+                        sku_filter="AND items.sku = %(sku)s" if sku is not None else "")
         with self.classified("reading the orders that hold stock"), conn.cursor() as cur:
-            cur.execute(self.sql("select_demand", items=self.sql("items")), params)
-            for sku, units in cur.fetchall():
-                sink.write_row((sku, int(units), 0))
-                rows += 1
+            cur.execute(text, params)
+            return list(cur.fetchall())
+
+    def demand_into(self, conn: Any, scope: _Scope, query: DemandQuery, sink: StagingSink) -> int:
+        rows = 0
+        for sku, units in self.demand_rows(conn, scope, query):
+            sink.write_row((sku, int(units), 0))
+            rows += 1
         return rows
+
+    def variant_params(self) -> dict[str, Any]:
+        return {"id_lang": self.id_lang}
+
+    # -- the order push (the statements' shops: the scope's) ------------------------------------
+    def order_params(self, conn: Any) -> dict[str, Any]:
+        return {"shops": self.scope(conn).order_shops}
+
+    def order_time(self, stored: datetime) -> datetime:
+        return stored.replace(tzinfo=self.time_zone).astimezone(UTC)
 
     def stock_rows(self, conn: Any, scope: _Scope, skus: Sequence[str] | None) -> list[StockRow]:
         if skus is not None and not skus:
@@ -157,27 +232,49 @@ class PrestaShopShop(MySQLShop):
     # -- the apply ------------------------------------------------------------------------------
     @contextmanager
     def apply_session(self, *, lock_timeout_seconds: float) -> Iterator[_Apply]:
-        if not lock_timeout_seconds > 0:
-            raise ValueError(f"lock_timeout_seconds must be > 0; got {lock_timeout_seconds}")
+        wait = lock_wait_seconds(lock_timeout_seconds)
         self.ensure_migrated()
         with self.transaction() as conn:
             scope = self.scope(conn)
             with self.classified("locking stock_available"), conn.cursor() as cur:
-                cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (max(1, int(-(-lock_timeout_seconds // 1))),))
+                cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (wait,))
+                self.hold_back_order_push(cur)
                 cur.execute(self.sql("lock_stock"), scope.params())
             yield _Apply(self, conn, scope)
+
+    @contextmanager
+    def live_session(self, sku: str, *, lock_timeout_seconds: float) -> Iterator[_Live]:
+        wait = lock_wait_seconds(lock_timeout_seconds)
+        self.ensure_migrated()
+        with self.transaction() as conn:
+            scope = self.scope(conn)
+            with self.classified("locking one stock_available row"), conn.cursor() as cur:
+                cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (wait,))
+                cur.execute(self.sql("select_item", items=self.sql("items")), {"sku": sku})
+                item = cur.fetchone()
+                if item is not None:
+                    # the SKU's own row first, then its product's row, as order validation updates them
+                    for attribute in dict.fromkeys((int(item[1]), 0)):
+                        cur.execute(self.sql("lock_stock_row"), {**scope.params(), "id_product": int(item[0]),
+                                                                  "id_product_attribute": attribute})
+            yield _Live(self, conn, scope, sku)
 
     def sellable(self, sku: str) -> Sellable | None:
         with self.transaction() as conn:
             with self.classified("reading the catalog"), conn.cursor() as cur:
-                cur.execute(self.sql("select_catalog", items=self.sql("items")) + " WHERE items.sku = %(sku)s",
-                            {"sku": sku})
+                cur.execute(self.sql("select_item", items=self.sql("items")), {"sku": sku})
                 found = cur.fetchone()
             if found is None:
                 return None
             rows = self.stock_rows(conn, self.scope(conn), [sku])
         row = rows[0] if rows else None
-        return Sellable(sku, bool(found[1]), row.qty if row else None, row.wms_seq if row else None)
+        return Sellable(sku, bool(found[2]), row.qty if row else None, row.wms_seq if row else None)
+
+
+def _state_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit():
+        raise ValueError(f"an order state id (orders.current_state) is a whole number; got {value!r}")
+    return int(value)
 
 
 def acknowledge_orders(shop: PrestaShopShop, acknowledged: dict[int, datetime]) -> None:

@@ -1,0 +1,2 @@
+-- The product and combination a SKU names (items.sql), and whether its product is active.
+SELECT items.id_product, items.id_product_attribute, items.enabled FROM ({items}) AS items WHERE items.sku = %(sku)s

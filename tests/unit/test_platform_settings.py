@@ -1,0 +1,95 @@
+"""Choosing a shop platform by configuration: `shop_platform`, the `platform_options` section
+(include/stocksync/config/platforms.py) and the Airflow MySQL connection the Magento 2 and
+PrestaShop adapters are built from (airflow/connections.shop_port)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from include.stocksync.config.settings import ConfigError, load_settings
+from include.stocksync.shop.magento2.adapter import Magento2Shop
+from include.stocksync.shop.prestashop.adapter import PrestaShopShop
+from tests.unit.test_settings import write_config
+
+
+@pytest.fixture
+def mysql_connection() -> Iterator[str]:
+    """An Airflow connection of type mysql (from the environment, as a deployment may set it) whose
+    login and password need percent-encoding."""
+    name = "AIRFLOW_CONN_PLATFORM_SHOP"
+    saved = os.environ.get(name)
+    os.environ[name] = json.dumps({"conn_type": "mysql", "host": "db.shop.example", "port": 3307,
+                                   "login": "sync er", "password": "p@ss/w:rd", "schema": "magento"})
+    yield "platform_shop"
+    if saved is None:
+        os.environ.pop(name)
+    else:
+        os.environ[name] = saved
+
+
+def test_magento2_is_built_from_a_mysql_connection_with_its_options(tmp_path: Path, mysql_connection: str) -> None:
+    from include.stocksync.airflow.connections import shop_port
+
+    settings = load_settings(write_config(tmp_path, shop_conn_id=mysql_connection, shop_platform="magento2",
+                                          platform_options={"magento2": {"table_prefix": "mg_",
+                                                                         "source_code": "eu_wh",
+                                                                         "config_min_qty": 2,
+                                                                         "config_backorders": True}}),
+                             environ={})
+    shop = shop_port(settings)
+    assert isinstance(shop, Magento2Shop)
+    assert (shop.prefix, shop.source_code, shop.config_min_qty, shop.config_backorders) == ("mg_", "eu_wh", 2.0, True)
+    # the connection's parts, decoded again by the driver's arguments
+    assert shop.connect_args == {"host": "db.shop.example", "port": 3307, "user": "sync er", "password": "p@ss/w:rd",
+                                 "database": "magento", "charset": "utf8mb4"}
+
+
+def test_prestashop_gets_its_shop_and_states(tmp_path: Path, mysql_connection: str) -> None:
+    from include.stocksync.airflow.connections import shop_port
+
+    settings = load_settings(write_config(tmp_path, shop_conn_id=mysql_connection, shop_platform="prestashop",
+                                          platform_options={"prestashop": {"id_shop": 3,
+                                                                           "not_reserving_states": [8, 6, 18]}}),
+                             environ={})
+    shop = shop_port(settings)
+    assert isinstance(shop, PrestaShopShop)
+    assert (shop.prefix, shop.id_shop, shop.not_reserving) == ("ps_", 3, (8, 6, 18))  # ps_: PrestaShop's default
+
+
+@pytest.mark.parametrize(("options", "fragment"), [
+    ({"magento2": {"table_prefix": "mg_; DROP TABLE x"}}, "platform_options.magento2.table_prefix must be at most 32"),
+    ({"magento2": {"source_code": ""}}, "platform_options.magento2.source_code must be the code of the MSI source"),
+    ({"magento2": {"config_backorders": "maybe"}}, "config_backorders"),
+    ({"prestashop": {"id_shop": 0}}, "platform_options.prestashop.id_shop must be ids >= 1"),
+    ({"prestashop": {"not_reserving_states": []}}, "platform_options.prestashop.not_reserving_states must list"),
+    ({"prestashop": {"shop": 1}}, "prestashop.shop"),  # a typo of id_shop
+    ({"shopify": {}}, "shopify"),
+])
+def test_bad_platform_options_name_the_key(tmp_path: Path, options: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment.replace(".", r"\.").replace("(", r"\(")):
+        load_settings(write_config(tmp_path, shop_platform="magento2", platform_options=options), environ={})
+
+
+def test_an_unknown_platform_is_refused_when_the_config_loads(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="shop_platform must be one of postgres, magento2, prestashop; got 'shopify'"):
+        load_settings(write_config(tmp_path, shop_platform="shopify"), environ={})
+
+
+def test_the_shipped_config_documents_the_platform_options() -> None:
+    """The shipped config spells every option out with its default (a merchant edits it there)."""
+    import yaml
+
+    from include.stocksync.config.settings import CONFIG_PATH
+
+    raw = yaml.safe_load(CONFIG_PATH.read_text())
+    assert raw["platform_options"] == {
+        "magento2": {"table_prefix": "", "source_code": "default", "config_min_qty": 0.0, "config_backorders": False},
+        "prestashop": {"table_prefix": "ps_", "id_shop": 1, "not_reserving_states": [8, 6]},
+    }
+    assert load_settings(environ={}).platform_options.prestashop.not_reserving_states == (8, 6)
