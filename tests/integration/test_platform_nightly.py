@@ -219,3 +219,53 @@ def test_nightly_on_prestashop(dagbag: Any, wms: Any, airflow: dict[str, str], m
         assert store_rows(mariadb, database,
                           f"SELECT * FROM {ps.PREFIX}stock_available ORDER BY id_stock_available") == before
     mariadb.drop_database(database)
+
+
+# ----------------------------------------------------------------------- the ops full push
+
+def test_full_push_on_prestashop_dry_run_subset_and_override(dagbag: Any, wms: Any, airflow: dict[str, str],
+                                                            mariadb: LocalMariaDB, stocksync_alone: str) -> None:
+    from airflow.utils.state import DagRunState
+
+    database = "push_ps"
+    mariadb.drop_database(database)
+    mariadb.create_database(database)
+    shop = PrestaShopShop(f"mysql://stocksync:{mariadb.password}@127.0.0.1:{mariadb.port}/{database}",
+                          table_prefix=ps.PREFIX, id_shop=1)
+    shop.create_platform_schema()
+    shop.migrate()
+    s = ps.Store(mariadb, database)
+    s.setup(shared=False)
+    skus, _ = stock_the_store(wms, 13, s.product, shop)
+    assert s.place_order({skus[20]: 2}) is not None  # uncounted: taken off the WMS's figure
+    # a stock take found an aisle empty: 8 of 30 SKUs drop to zero (guardrail: at most 5%)
+    items = wms.admin.set_items([{"sku": sku, "on_hand": 0, "non_usable": 0, "allocated": 0} for sku in skus[:8]])
+    available = {item["sku"]: item["available"] for item in wms.admin.items()}
+    assert all(available[sku] == 0 for sku in skus[:8]) and items
+
+    def push(conf: dict[str, Any]) -> Any:
+        return fresh_dag(dagbag, "inventory_full_push").test(run_conf=conf)
+
+    def table() -> list[tuple[Any, ...]]:
+        return store_rows(mariadb, database, f"SELECT * FROM {ps.PREFIX}stock_available ORDER BY id_stock_available")
+
+    for _ in deploy(mariadb, database, stocksync_alone, "prestashop", ps.PREFIX, "apply"):
+        before = table()
+        assert push({"dry_run": False}).state == DagRunState.FAILED  # the guardrail stops it
+        assert push({"dry_run": True}).state == DagRunState.SUCCESS
+        assert table() == before  # neither wrote anything
+        untouched = {sku: s.quantity(sku) for sku in skus}
+
+        listed = [skus[0], skus[3]]  # a zeroed SKU and a drifted one
+        assert push({"dry_run": False, "skus": listed}).state == DagRunState.SUCCESS
+        assert {sku: s.quantity(sku) for sku in skus} == {
+            **untouched, **{sku: ps.expected_quantity(s, sku, available[sku]) for sku in listed}}
+
+        reason = "stock take: aisle 4 written off"
+        dag_run = push({"dry_run": False, "override_guardrails": True, "override_reason": reason})
+        assert dag_run.state == DagRunState.SUCCESS
+        assert get_run(stocksync_alone, dag_run.run_id)["override_reason"] == reason
+        wrong = {sku: (s.quantity(sku), ps.expected_quantity(s, sku, available[sku])) for sku in skus
+                 if s.quantity(sku) != ps.expected_quantity(s, sku, available[sku])}
+        assert wrong == {}
+    mariadb.drop_database(database)
