@@ -174,10 +174,8 @@ def test_nightly_on_magento2(dagbag: Any, wms: Any, airflow: dict[str, str], mar
 
 # ------------------------------------------------------------------------------- PrestaShop
 
-@pytest.mark.parametrize("freeze_mode", ["apply", "full"])
-def test_nightly_on_prestashop(dagbag: Any, wms: Any, airflow: dict[str, str], mariadb: LocalMariaDB,
-                               stocksync_alone: str, freeze_mode: str) -> None:
-    database = f"nightly_ps_{freeze_mode}"
+def prestashop_store(mariadb: LocalMariaDB, database: str) -> tuple[PrestaShopShop, ps.Store]:
+    """A fresh one-shop PrestaShop store (its own stock rows) and its adapter."""
     mariadb.drop_database(database)
     mariadb.create_database(database)
     shop = PrestaShopShop(f"mysql://stocksync:{mariadb.password}@127.0.0.1:{mariadb.port}/{database}",
@@ -186,6 +184,14 @@ def test_nightly_on_prestashop(dagbag: Any, wms: Any, airflow: dict[str, str], m
     shop.migrate()
     s = ps.Store(mariadb, database)
     s.setup(shared=False)
+    return shop, s
+
+
+@pytest.mark.parametrize("freeze_mode", ["apply", "full"])
+def test_nightly_on_prestashop(dagbag: Any, wms: Any, airflow: dict[str, str], mariadb: LocalMariaDB,
+                               stocksync_alone: str, freeze_mode: str) -> None:
+    database = f"nightly_ps_{freeze_mode}"
+    shop, s = prestashop_store(mariadb, database)
     skus, available = stock_the_store(wms, 12, s.product, shop)
     a, b, c, d, e, f = skus[:6]
     new = s.place_order({a: 2})                     # payment accepted, the WMS has not seen it
@@ -228,14 +234,7 @@ def test_full_push_on_prestashop_dry_run_subset_and_override(dagbag: Any, wms: A
     from airflow.utils.state import DagRunState
 
     database = "push_ps"
-    mariadb.drop_database(database)
-    mariadb.create_database(database)
-    shop = PrestaShopShop(f"mysql://stocksync:{mariadb.password}@127.0.0.1:{mariadb.port}/{database}",
-                          table_prefix=ps.PREFIX, id_shop=1)
-    shop.create_platform_schema()
-    shop.migrate()
-    s = ps.Store(mariadb, database)
-    s.setup(shared=False)
+    shop, s = prestashop_store(mariadb, database)
     skus, _ = stock_the_store(wms, 13, s.product, shop)
     assert s.place_order({skus[20]: 2}) is not None  # uncounted: taken off the WMS's figure
     # a stock take found an aisle empty: 8 of 30 SKUs drop to zero (guardrail: at most 5%)
