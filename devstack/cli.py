@@ -56,6 +56,17 @@ def ensure_seeded(stack: LocalStack, skus: int, seed: int, reseed: bool) -> dict
     return result.as_dict()
 
 
+def store_env(platform: str, env: dict[str, str], stack: LocalStack, seed: int) -> dict[str, str]:
+    """`--shop magento2|prestashop`: a store seeded with the WMS's catalog in the dev MariaDB and the
+    settings that point Airflow at it; stocksync's own database stays the stack's PostgreSQL (the
+    connection that `env` gives the reference shop becomes `stocksync_db`)."""
+    from devstack.platform_seed import demo_store
+
+    return {"AIRFLOW_CONN_STOCKSYNC_DB": env["AIRFLOW_CONN_STOCKSYNC_SHOP"],
+            "STOCKSYNC_STOCKSYNC_CONN_ID": "stocksync_db",
+            **demo_store(platform, WmsAdmin(stack.wms.url, stack.token).items(), seed)}
+
+
 def run_dag(env: dict[str, str], conf: dict[str, Any] | None = None) -> tuple[str, str]:
     """Run the nightly DAG once in this process; returns (run_id, state)."""
     os.environ.update(env)
@@ -106,12 +117,8 @@ def demo(args: argparse.Namespace) -> int:
     env = stack.airflow_env()
     migrate_airflow(env)
     conf = {"freeze_mode": args.freeze_mode} if args.freeze_mode else None
-    if args.shop != "postgres":  # the store in the dev MariaDB; stocksync's own database stays the stack's
-        from devstack.platform_seed import demo_store
-
-        env["AIRFLOW_CONN_STOCKSYNC_DB"] = env["AIRFLOW_CONN_STOCKSYNC_SHOP"]
-        env["STOCKSYNC_STOCKSYNC_CONN_ID"] = "stocksync_db"
-        env.update(demo_store(args.shop, WmsAdmin(stack.wms.url, stack.token).items(), args.seed))
+    if args.shop != "postgres":
+        env.update(store_env(args.shop, env, stack, args.seed))
     # --- --source: file takes tonight's export of the simulator, dropped in .local/wms-drop ---
     exported = None
     if getattr(args, "source", None) == "file":
