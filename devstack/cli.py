@@ -56,6 +56,17 @@ def ensure_seeded(stack: LocalStack, skus: int, seed: int, reseed: bool) -> dict
     return result.as_dict()
 
 
+def store_env(platform: str, env: dict[str, str], stack: LocalStack, seed: int) -> dict[str, str]:
+    """`--shop magento2|prestashop`: a store seeded with the WMS's catalog in the dev MariaDB and the
+    settings that point Airflow at it; stocksync's own database stays the stack's PostgreSQL (the
+    connection that `env` gives the reference shop becomes `stocksync_db`)."""
+    from devstack.platform_seed import demo_store
+
+    return {"AIRFLOW_CONN_STOCKSYNC_DB": env["AIRFLOW_CONN_STOCKSYNC_SHOP"],
+            "STOCKSYNC_STOCKSYNC_CONN_ID": "stocksync_db",
+            **demo_store(platform, WmsAdmin(stack.wms.url, stack.token).items(), seed)}
+
+
 def run_dag(env: dict[str, str], conf: dict[str, Any] | None = None) -> tuple[str, str]:
     """Run the nightly DAG once in this process; returns (run_id, state)."""
     os.environ.update(env)
@@ -106,6 +117,8 @@ def demo(args: argparse.Namespace) -> int:
     env = stack.airflow_env()
     migrate_airflow(env)
     conf = {"freeze_mode": args.freeze_mode} if args.freeze_mode else None
+    if args.shop != "postgres":
+        env.update(store_env(args.shop, env, stack, args.seed))
     # --- --source: file takes tonight's export of the simulator, dropped in .local/wms-drop ---
     exported = None
     if getattr(args, "source", None) == "file":
@@ -119,6 +132,10 @@ def demo(args: argparse.Namespace) -> int:
     run_id, state = run_dag(env, conf)
     run = summary(stack.pg.dsn(), run_id)
     print_summary(run, seeded, time.perf_counter() - started)
+    if args.shop != "postgres":
+        shop = json.loads(env["AIRFLOW_CONN_STOCKSYNC_SHOP"])
+        print(f"  shop             {args.shop} store: MariaDB database {shop['schema']} on 127.0.0.1:{shop['port']} "
+              "(the demo data line above is the reference shop's)")
     if exported is not None:  # a file-drop demo: say where the file went
         from include.stocksync.sync.file_drop import file_drops_of_run
 
@@ -136,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--seed", type=int, default=7)
     p_demo.add_argument("--reseed", action="store_true", help="reset the demo shop and WMS first")
     p_demo.add_argument("--freeze-mode", choices=["full", "apply", "none"], default=None)
+    p_demo.add_argument("--shop", choices=["postgres", "magento2", "prestashop"], default="postgres",
+                        help="the shop: the reference PostgreSQL shop, or a Magento 2 / PrestaShop store in the "
+                             "dev MariaDB (devstack/local_mariadb.py), seeded with the WMS's catalog")
     p_demo.add_argument("--source", choices=["http", "file"], default=None,
                         help="the WMS source: its HTTP API, or a file exported from it (default: the config's)")
     sub.add_parser("stop", help="stop the local PostgreSQL, WMS service and webhook receiver")

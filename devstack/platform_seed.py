@@ -54,13 +54,15 @@ def _insert(conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
             cur.executemany(sql, rows[start:start + BATCH])
 
 
-def seed_magento(server: LocalMariaDB, skus: int, rng: random.Random) -> tuple[Magento2Shop, list[str]]:
+def seed_magento(server: LocalMariaDB, skus: int, rng: random.Random,
+                 names: list[str] | None = None) -> tuple[Magento2Shop, list[str]]:
+    """A Magento store of `skus` products (`names`: their SKUs; default MG-0000000...)."""
     server.drop_database("magento2")
     server.create_database("magento2")
     shop = Magento2Shop(_dsn(server, "magento2"))
     create_platform_schema(shop)
     shop.migrate()
-    names = [f"MG-{i:07d}" for i in range(skus)]
+    names = names or [f"MG-{i:07d}" for i in range(skus)]
     conn = server.connect("magento2")
     try:
         _insert(conn, "INSERT INTO catalog_product_entity (entity_id, sku) VALUES (%s, %s)",
@@ -89,13 +91,15 @@ def seed_magento(server: LocalMariaDB, skus: int, rng: random.Random) -> tuple[M
     return shop, names
 
 
-def seed_prestashop(server: LocalMariaDB, skus: int, rng: random.Random) -> tuple[PrestaShopShop, list[str]]:
+def seed_prestashop(server: LocalMariaDB, skus: int, rng: random.Random,
+                    names: list[str] | None = None) -> tuple[PrestaShopShop, list[str]]:
+    """A PrestaShop store of `skus` products (`names`: their references; default PS-0000000...)."""
     server.drop_database("prestashop")
     server.create_database("prestashop")
     shop = PrestaShopShop(_dsn(server, "prestashop"))
     shop.create_platform_schema()
     shop.migrate()
-    names = [f"PS-{i:07d}" for i in range(skus)]
+    names = names or [f"PS-{i:07d}" for i in range(skus)]
     conn = server.connect("prestashop")
     try:
         with conn.cursor() as cur:
@@ -134,6 +138,23 @@ def sync_once(shop: Any, snapshot: dict[str, tuple[int, int]]) -> tuple[int, flo
         written = session.write_stock(StockWrite(sku, max(0, qty - unsent.get(sku, 0)), seq)
                                       for sku, (qty, seq) in snapshot.items())
     return len(written), time.perf_counter() - started
+
+
+def demo_store(platform: str, wms_items: list[dict[str, Any]], seed: int) -> dict[str, str]:
+    """`demo --shop magento2|prestashop`: a store in the dev MariaDB with the WMS's catalog, its stock
+    as of yesterday (the WMS's figures, a tenth of them drifted) and a few orders; returns the
+    environment that points the nightly at it (a mysql Airflow connection, `shop_platform`)."""
+    server = checkout_server()
+    server.start()
+    rng = random.Random(seed)
+    names = [item["sku"] for item in wms_items]
+    seeder = seed_magento if platform == "magento2" else seed_prestashop
+    shop, _ = seeder(server, len(names), rng, names)
+    sync_once(shop, {item["sku"]: (max(0, int(item["available"]) + (rng.randint(-5, 5) if rng.random() < 0.1 else 0)),
+                                   0) for item in wms_items})
+    connection = {"conn_type": "mysql", "host": "127.0.0.1", "port": server.port, "login": "stocksync",
+                  "password": server.password, "schema": platform}
+    return {"AIRFLOW_CONN_STOCKSYNC_SHOP": json.dumps(connection), "STOCKSYNC_SHOP_PLATFORM": platform}
 
 
 def main(argv: list[str] | None = None) -> int:

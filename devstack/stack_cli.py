@@ -39,7 +39,7 @@ from types import FrameType
 from devstack.airflow_standalone import AUTH_MODES, AirflowStandalone, AirflowStandaloneError
 from devstack.availability_local import DEFAULT_PORT as AVAILABILITY_PORT
 from devstack.availability_local import describe, local_availability
-from devstack.cli import DAG_ID, ensure_seeded
+from devstack.cli import DAG_ID, ensure_seeded, store_env
 from devstack.local_pg import LOCAL_DIR
 from devstack.local_secrets import PRIVATE_UMASK, wms_token_file
 from devstack.local_stack import LocalStack
@@ -81,6 +81,10 @@ def stack(args: argparse.Namespace) -> int:
     airflow = AirflowStandalone(AIRFLOW_HOME_FAB if args.auth == "fab" else AIRFLOW_HOME, shop_dsn=dsn,
                                 wms_url=local.wms.url, token=local.token, webhook_url=local.webhook.url,
                                 port=args.port, auth=args.auth, users=accounts(args.user))
+    if args.shop != "postgres":  # the nightly writes a Magento 2 / PrestaShop store in the dev MariaDB
+        airflow.env.update(store_env(args.shop, airflow.env, local, args.seed))
+        print(f"stocksync: shop {args.shop}: a store with the WMS's catalog in the dev MariaDB "
+              f"(database {args.shop}); the availability service still answers from the reference shop")
     # Ctrl-C, `kill` and a closed terminal all stop Airflow cleanly (SIGINT explicitly: a shell
     # that starts us in the background would otherwise leave it ignored)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -141,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skus", type=int, default=2000, help="demo catalogue size when seeding")
     parser.add_argument("--seed", type=int, default=7, help="demo data seed")
     parser.add_argument("--reseed", action="store_true", help="reset the demo shop and WMS first")
+    parser.add_argument("--shop", choices=["postgres", "magento2", "prestashop"], default="postgres",
+                        help="the shop the nightly writes: the reference shop, or a store in the dev MariaDB")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for Airflow to answer")
     parser.add_argument("--executor", choices=["standalone", "celery"], default="standalone",
                         help="standalone: `airflow standalone` (LocalExecutor, default); celery: docker-compose.yaml's "

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The full Airflow 3 UI on the embedded local stack: local PostgreSQL + WMS service + webhook
-# receiver + `airflow standalone` on http://127.0.0.1:8080 (options: --port, --skus, --seed, --reseed).
+# receiver + `airflow standalone` on http://127.0.0.1:8080 (options: --port, --skus, --seed, --reseed,
+# --shop magento2|prestashop: the DAGs write a store seeded in the dev MariaDB instead of the reference shop).
 # Prints the login and the "Stock sync" page URL; Ctrl-C stops Airflow (the rest keeps running:
 # `PYTHONPATH=. .venv/bin/python -m include.stocksync stop` ends it).
 # With either executor it also starts the availability service on 127.0.0.1:18767 (--availability-port),

@@ -93,3 +93,13 @@ def test_the_shipped_config_documents_the_platform_options() -> None:
         "prestashop": {"table_prefix": "ps_", "id_shop": 1, "not_reserving_states": [8, 6]},
     }
     assert load_settings(environ={}).platform_options.prestashop.not_reserving_states == (8, 6)
+
+
+def test_the_environment_sets_a_platforms_options_as_json(tmp_path: Path) -> None:
+    settings = load_settings(write_config(tmp_path, shop_platform="magento2", platform_options={}), environ={
+        "STOCKSYNC_PLATFORM_OPTIONS__MAGENTO2": '{"table_prefix": "mg_", "source_code": "eu_wh"}'})
+    assert settings.platform_options.adapter_options("magento2")["table_prefix"] == "mg_"
+    assert settings.platform_options.magento2.source_code == "eu_wh"
+    with pytest.raises(ConfigError, match="platform_options.magento2: must be a JSON object"):
+        load_settings(write_config(tmp_path, platform_options={}),
+                      environ={"STOCKSYNC_PLATFORM_OPTIONS__MAGENTO2": "table_prefix=mg_"})

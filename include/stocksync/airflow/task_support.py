@@ -83,7 +83,9 @@ def default_args(settings: Settings, *, defer_alerts: bool = True) -> dict[str, 
         "execution_timeout": timedelta(seconds=settings.operations.default_task_timeout_seconds),
         "on_failure_callback": SyncFailureNotifier(http_conn_id=settings.alerts_conn_id,
                                                    endpoint=settings.alerts_endpoint,
-                                                   shop_conn_id=settings.shop_conn_id,
+                                                   # stocksync's own database (its alert queue and
+                                                   # run records), which a MySQL shop is not
+                                                   shop_conn_id=settings.stocksync_conn_id or settings.shop_conn_id,
                                                    defer_delivery=defer_alerts),
     }
 

@@ -9,6 +9,7 @@ key and what to set, not the first night.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -151,6 +152,19 @@ class PlatformOptions(BaseModel):
 
     magento2: Magento2Options = Magento2Options()
     prestashop: PrestaShopOptions = PrestaShopOptions()
+
+    @field_validator("magento2", "prestashop", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any) -> Any:
+        """From the environment (`STOCKSYNC_PLATFORM_OPTIONS__MAGENTO2='{"table_prefix": "mg_"}'`):
+        a JSON object; anything else is left to the subsection's own checks."""
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise ValueError("must be a JSON object like {\"table_prefix\": \"mg_\"}; "
+                                 f"got {value!r:.80}") from exc
+        return value
 
     def adapter_options(self, platform: str) -> dict[str, Any]:
         """The keyword options of `platform`'s adapter factory (none for the reference shop)."""
