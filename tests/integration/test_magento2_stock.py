@@ -470,9 +470,10 @@ def _waiting_or_done(store: Store, thread: threading.Thread) -> None:
 
 
 def test_a_write_racing_a_new_order_and_a_shipment(store: tuple[Store, Magento2Shop]) -> None:
-    """Between the demand read under the lock and the write, a shopper checks out (Magento does not
-    wait) and a shipment of a counted order starts (it waits for the source item): the new order is
-    taken off the written figure once, and the shipment deducts from the written source quantity."""
+    """Between the demand read and the write, a shopper checks out (Magento does not wait) and a
+    shipment of a counted order lands (nothing is locked before the write, which locks only the
+    source items it writes): the new order is taken off the written figure once, and the shipped
+    units, already deducted from the source, are not added back."""
     s, shop = store
     s.product("RACE")
     sync(shop, {"RACE": (50, 1)})
@@ -494,9 +495,45 @@ def test_a_write_racing_a_new_order_and_a_shipment(store: tuple[Store, Magento2S
         assert sink.rows == [("RACE", 3, 0)]
         assert s.place_order("400000003", 1, {"RACE": 5})  # a checkout racing the write
         shipment.start()
-        _waiting_or_done(s, shipment)
-        assert shipment.is_alive(), errors  # the shipment waits for the apply's lock on the source item
+        shipment.join()
+        assert errors == []
         session.write_stock([StockWrite("RACE", 40 - 3, 2)])
     shipment.join()
     assert errors == []
     assert s.salable("RACE", 1) == expected_salable(s, "RACE", 1, 40) == 40 - 3 - 5
+
+
+def test_the_apply_locks_only_the_source_items_it_writes(store: tuple[Store, Magento2Shop]) -> None:
+    """A shipment of a SKU the apply does not write goes through while the apply's transaction is
+    open; a shipment of a SKU it wrote waits for the commit and deducts from the written figure."""
+    s, shop = store
+    s.product("KEEP")
+    s.product("MOVE")
+    sync(shop, {"KEEP": (30, 1), "MOVE": (30, 1)})
+    for increment_id, sku in (("500000001", "KEEP"), ("500000002", "MOVE")):
+        assert s.place_order(increment_id, 1, {sku: 2})
+        counted(shop, s, increment_id)
+    errors: list[BaseException] = []
+
+    def ship(increment_id: str, sku: str) -> None:
+        try:
+            s.ship(increment_id, "default", {sku: 2})
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    untouched = threading.Thread(target=ship, args=("500000001", "KEEP"))
+    written = threading.Thread(target=ship, args=("500000002", "MOVE"))
+    with shop.apply_session(lock_timeout_seconds=30) as session:
+        session.stream_demand(demand_query(datetime.now(UTC)), ListSink())
+        assert session.write_stock([StockWrite("MOVE", 20, 2)]) == ["MOVE"]
+        untouched.start()
+        _waiting_or_done(s, untouched)
+        assert not untouched.is_alive(), "the shipment of a SKU the apply does not write waited for it"
+        written.start()
+        _waiting_or_done(s, written)
+        assert written.is_alive(), errors  # waits for the apply's lock on MOVE's source item
+    written.join()
+    assert errors == []
+    # KEEP: 30 at the last sync, its counted order shipped; MOVE: 20 written, its counted order shipped
+    assert s.salable("KEEP", 1) == expected_salable(s, "KEEP", 1, 30 - 2) == 28
+    assert s.salable("MOVE", 1) == expected_salable(s, "MOVE", 1, 20) == 20

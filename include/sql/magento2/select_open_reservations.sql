@@ -3,7 +3,8 @@
 -- those, the units of orders the WMS had not counted at %(watermark)s (`unsent_units`). An order is
 -- named by its reservation metadata's `object_increment_id` (a new order's `object_id` is still
 -- empty); an order's rows that sum to zero or more hold nothing. One statement: both figures come
--- from one read. Composed into an INSERT ... SELECT or read on its own.
+-- from one read. Composed into an INSERT ... SELECT or read on its own; `{sku_filter}` is empty
+-- (every SKU) or restricts to the planned SKUs.
 SELECT per_order.sku,
        SUM(per_order.open_units) AS open_units,
        SUM(IF(%(include_orders)s AND (ack.increment_id IS NULL OR ack.acknowledged_at > %(watermark)s),
@@ -12,6 +13,7 @@ FROM (
   SELECT r.sku, JSON_VALUE(r.metadata, '$.object_increment_id') AS increment_id, -SUM(r.quantity) AS open_units
   FROM {p}inventory_reservation AS r
   WHERE r.stock_id IN (SELECT l.stock_id FROM {p}inventory_source_stock_link AS l WHERE l.source_code = %(source_code)s)
+    {sku_filter}
   GROUP BY r.sku, increment_id
   HAVING open_units > 0
 ) AS per_order

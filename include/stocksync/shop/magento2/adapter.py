@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from include.stocksync.shop.mysql_family import MySQLShop, stock_index_table
+from include.stocksync.shop.mysql_family import MySQLShop, load_plan, stock_index_table
 from include.stocksync.shop.port import (
     DemandQuery,
     Sellable,
@@ -45,9 +45,10 @@ _PLAN_TABLE = """CREATE TEMPORARY TABLE stocksync_plan (
   sku varchar(64) NOT NULL PRIMARY KEY, new_qty bigint NOT NULL, wms_seq bigint NOT NULL,
   product_id int unsigned NULL, target_qty decimal(12,4) NULL, target_status smallint NULL,
   write_it tinyint(1) NOT NULL DEFAULT 0) ENGINE=InnoDB"""
-_RESERVED_TABLE = """CREATE TEMPORARY TABLE stocksync_reserved (
+_RESERVED_TABLE = """CREATE TEMPORARY TABLE {name} (
   sku varchar(64) NOT NULL PRIMARY KEY, open_units decimal(14,4) NOT NULL, unsent_units decimal(14,4) NOT NULL)
   ENGINE=InnoDB"""
+_PLANNED_SKUS = "AND r.sku IN (SELECT sku FROM stocksync_plan)"
 
 
 def _whole_units(value: Any) -> int:
@@ -56,26 +57,30 @@ def _whole_units(value: Any) -> int:
 
 
 class _Apply:
-    """The apply's one transaction: the WMS source's items locked against shipments."""
+    """The apply's one transaction. Nothing is locked until the write: checkout never waits on
+    Magento (orders are reservations), and the write locks only the source items it writes, against
+    shipments and credit memos, then reads their reservations again (update_plan_targets.sql)."""
 
     def __init__(self, shop: Magento2Shop, conn: Any) -> None:
         self.shop = shop
         self.conn = conn
+        self.params = shop.reservation_params(None)
         self.reserved_read = False
 
-    def _read_reserved(self, query: DemandQuery | None) -> None:
-        """Every order's reserved units, read once under the lock: both the demand stocksync takes
-        off `new` and what the write adds back come from this one read."""
-        params = self.shop.reservation_params(query)
+    def _read_reserved(self, query: DemandQuery | None, into: str, sku_filter: str = "") -> None:
+        """Every order's reserved units (of the planned SKUs with `sku_filter`) into the temporary
+        table `into`: the units held and, of those, the units the WMS had not counted."""
         with self.shop.classified("reading Magento's reservations"), self.conn.cursor() as cur:
-            cur.execute("DROP TEMPORARY TABLE IF EXISTS stocksync_reserved")
-            cur.execute(_RESERVED_TABLE)
-            cur.execute("INSERT INTO stocksync_reserved (sku, open_units, unsent_units) "
-                        + self.shop.sql("select_open_reservations"), params)
-        self.reserved_read = True
+            cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {into}")
+            cur.execute(_RESERVED_TABLE.format(name=into))
+            if query is not None or sku_filter:
+                cur.execute(f"INSERT INTO {into} (sku, open_units, unsent_units) "
+                            + self.shop.sql("select_open_reservations", sku_filter=sku_filter), self.params)
 
     def stream_demand(self, query: DemandQuery, sink: StagingSink) -> int:
-        self._read_reserved(query)
+        self.params = self.shop.reservation_params(query)
+        self._read_reserved(query, "stocksync_reserved")
+        self.reserved_read = True
         rows = 0
         with self.conn.cursor() as cur:
             cur.execute("SELECT sku, unsent_units FROM stocksync_reserved WHERE unsent_units > 0 ORDER BY sku")
@@ -88,18 +93,17 @@ class _Apply:
         return self.shop.stock_rows(self.conn, skus)
 
     def write_stock(self, writes: Iterable[StockWrite]) -> list[str]:
-        if not self.reserved_read:
-            self._read_reserved(None)
+        if not self.reserved_read:  # no demand read: `new` took no order off
+            self._read_reserved(None, "stocksync_reserved")
         shop = self.shop
         params = shop.write_params()
         with self.shop.classified("writing the WMS source's items"), self.conn.cursor() as cur:
-            cur.execute("DROP TEMPORARY TABLE IF EXISTS stocksync_plan")
-            cur.execute(_PLAN_TABLE)
-            rows = [(w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes]
-            if not rows:
+            if not load_plan(cur, _PLAN_TABLE, ((w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes)):
                 return []
-            cur.executemany("INSERT INTO stocksync_plan (sku, new_qty, wms_seq) VALUES (%s, %s, %s)", rows)
-            cur.execute(shop.sql("update_plan_targets"), params)
+            cur.execute(shop.sql("lock_source_items"), params)
+            self._read_reserved(None, "stocksync_reserved_now", _PLANNED_SKUS)
+            cur.execute(shop.sql("update_plan_targets"))
+            cur.execute(shop.sql("update_plan_writes"), params)
             cur.execute(shop.sql("upsert_source_items"), params)
             cur.execute(shop.sql("select_source_stocks"), params)
             stocks = [int(stock_id) for (stock_id,) in cur.fetchall()]
@@ -147,7 +151,7 @@ class Magento2Shop(MySQLShop):
         params = {**self.reservation_params(None), "skus": tuple(skus or ())}
         if skus is not None and not skus:
             return []
-        text = self.sql("select_stock", open_reservations=self.sql("select_open_reservations"),
+        text = self.sql("select_stock", open_reservations=self.sql("select_open_reservations", sku_filter=""),
                         sku_filter="AND si.sku IN %(skus)s" if skus is not None else "")
         with self.classified("reading the WMS source's stock"), conn.cursor() as cur:
             cur.execute(text, params)
@@ -169,7 +173,7 @@ class Magento2Shop(MySQLShop):
         self.ensure_migrated()
         rows = 0
         with self.transaction() as conn, self.classified("reading Magento's reservations"), conn.cursor() as cur:
-            cur.execute(self.sql("select_open_reservations"), self.reservation_params(query))
+            cur.execute(self.sql("select_open_reservations", sku_filter=""), self.reservation_params(query))
             for sku, _open, unsent in cur.fetchall():
                 if unsent > 0:
                     sink.write_row((sku, _whole_units(unsent), 0))
@@ -184,9 +188,8 @@ class Magento2Shop(MySQLShop):
         self.ensure_migrated()
         with self.transaction() as conn:
             with self.classified("locking the WMS source's items"), conn.cursor() as cur:
-                # InnoDB waits in whole seconds (at least 1)
+                # the write's row locks wait at most this long; InnoDB waits in whole seconds (at least 1)
                 cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (max(1, math.ceil(lock_timeout_seconds)),))
-                cur.execute(self.sql("lock_source_items"), {"source_code": self.source_code})
             yield _Apply(self, conn)
 
     def sellable(self, sku: str) -> Sellable | None:
