@@ -5,7 +5,8 @@ the port (a list sink, a demand query)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -58,3 +59,12 @@ def sync(shop: Any, snapshot: dict[str, tuple[int, int]], watermark: datetime | 
         unsent = {sku: qty for sku, qty, _carts in sink.rows}
         return session.write_stock(StockWrite(sku, max(0, available - unsent.get(sku, 0)), seq)
                                    for sku, (available, seq) in snapshot.items())
+
+
+def waiting_or_done(rows: Callable[[str], Any], thread: threading.Thread) -> None:
+    """Until `thread` has finished or waits on an InnoDB row lock (no timing involved); `rows` runs
+    a query on the shop's server and returns its rows."""
+    while thread.is_alive():
+        if rows("SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'")[0][0]:
+            return
+        thread.join(0.05)

@@ -33,7 +33,14 @@ import pytest
 from devstack.local_mariadb import LocalMariaDB
 from include.stocksync.shop.magento2.adapter import Magento2Shop, acknowledge_orders, create_platform_schema
 from include.stocksync.shop.port import StockWrite
-from tests.integration.mariadb_shops import ListSink, demand_query, mariadb_server, shop_dsn, sync  # noqa: F401 (fixture)
+from tests.integration.mariadb_shops import (
+    ListSink,
+    demand_query,
+    mariadb_server,  # noqa: F401 (fixture)
+    shop_dsn,
+    sync,
+    waiting_or_done,
+)
 
 PREFIX = "mg_"  # a store with a table prefix: every statement must carry it
 
@@ -461,14 +468,6 @@ def test_concurrent_checkouts_and_shipments_leave_no_sku_wrong(store: tuple[Stor
     assert sum(1 for sku in skus if s.salable(sku, 1) > 0) >= 30
 
 
-def _waiting_or_done(store: Store, thread: threading.Thread) -> None:
-    """Until `thread` has finished or waits on an InnoDB row lock (no timing involved)."""
-    while thread.is_alive():
-        if store.rows("SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'")[0][0]:
-            return
-        thread.join(0.05)
-
-
 def test_a_write_racing_a_new_order_and_a_shipment(store: tuple[Store, Magento2Shop]) -> None:
     """Between the demand read and the write, a shopper checks out (Magento does not wait) and a
     shipment of a counted order lands (nothing is locked before the write, which locks only the
@@ -527,10 +526,10 @@ def test_the_apply_locks_only_the_source_items_it_writes(store: tuple[Store, Mag
         session.stream_demand(demand_query(datetime.now(UTC)), ListSink())
         assert session.write_stock([StockWrite("MOVE", 20, 2)]) == ["MOVE"]
         untouched.start()
-        _waiting_or_done(s, untouched)
+        waiting_or_done(s.rows, untouched)
         assert not untouched.is_alive(), "the shipment of a SKU the apply does not write waited for it"
         written.start()
-        _waiting_or_done(s, written)
+        waiting_or_done(s.rows, written)
         assert written.is_alive(), errors  # waits for the apply's lock on MOVE's source item
     written.join()
     assert errors == []

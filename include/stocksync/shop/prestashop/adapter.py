@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from include.stocksync.shop.mysql_family import MySQLShop
+from include.stocksync.shop.mysql_family import MySQLShop, load_plan
 from include.stocksync.shop.port import (
     DemandQuery,
     Sellable,
@@ -34,7 +34,9 @@ DEFAULT_NOT_RESERVING = (8, 6)
 _PLAN_TABLE = """CREATE TEMPORARY TABLE stocksync_plan (
   sku varchar(64) NOT NULL PRIMARY KEY, new_qty int NOT NULL, wms_seq bigint NOT NULL,
   id_product int unsigned NULL, id_product_attribute int unsigned NULL,
-  write_it tinyint(1) NOT NULL DEFAULT 0) ENGINE=InnoDB"""
+  write_it tinyint(1) NOT NULL DEFAULT 0, KEY (id_product, id_product_attribute)) ENGINE=InnoDB"""
+# `items.sql` restricted to the SKUs of stocksync_plan (indexed lookups by reference, not the catalog)
+_PLANNED_REFERENCES = "AND {column} IN (SELECT sku FROM stocksync_plan)"
 
 
 class _Scope:
@@ -53,15 +55,27 @@ class _Scope:
 
 
 class _Apply:
-    """The apply's one transaction, the scope's stock rows locked against checkout."""
+    """The apply's one transaction. Nothing is locked until the write, which locks the scope's rows
+    of the products it writes, then reads their orders again (update_plan_demand.sql)."""
 
     def __init__(self, shop: PrestaShopShop, conn: Any, scope: _Scope) -> None:
         self.shop = shop
         self.conn = conn
         self.scope = scope
+        self.demand_params: dict[str, Any] | None = None
 
     def stream_demand(self, query: DemandQuery, sink: StagingSink) -> int:
-        return self.shop.demand_into(self.conn, self.scope, query, sink)
+        self.demand_params = self.shop.demand_params(self.scope, query)
+        shop = self.shop
+        with shop.classified("reading the orders that hold stock"), self.conn.cursor() as cur:
+            _demand_table(cur, "stocksync_demand")
+            cur.execute("INSERT INTO stocksync_demand (sku, units) " + shop.sql("select_demand", items=shop.items()),
+                        self.demand_params)
+            cur.execute("SELECT sku, units FROM stocksync_demand ORDER BY sku")
+            rows = cur.fetchall()
+        for sku, units in rows:
+            sink.write_row((sku, int(units), 0))
+        return len(rows)
 
     def read_stock(self, skus: Sequence[str]) -> list[StockRow]:
         return self.shop.stock_rows(self.conn, self.scope, skus)
@@ -69,20 +83,29 @@ class _Apply:
     def write_stock(self, writes: Iterable[StockWrite]) -> list[str]:
         shop = self.shop
         params = self.scope.params()
-        items = shop.sql("items")
+        planned = shop.items(planned=True)
         with shop.classified("writing stock_available"), self.conn.cursor() as cur:
-            cur.execute("DROP TEMPORARY TABLE IF EXISTS stocksync_plan")
-            cur.execute(_PLAN_TABLE)
-            rows = [(w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes]
-            if not rows:
+            if not load_plan(cur, _PLAN_TABLE, ((w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes)):
                 return []
-            cur.executemany("INSERT INTO stocksync_plan (sku, new_qty, wms_seq) VALUES (%s, %s, %s)", rows)
-            cur.execute(shop.sql("update_plan_targets", items=items), params)
+            cur.execute(shop.sql("update_plan_items", items=planned))
+            cur.execute(shop.sql("lock_stock"), params)
+            if self.demand_params is not None:  # `new` took the demand read off: read it again, locked
+                _demand_table(cur, "stocksync_demand_now")
+                cur.execute("INSERT INTO stocksync_demand_now (sku, units) "
+                            + shop.sql("select_demand", items=planned), self.demand_params)
+                cur.execute(shop.sql("update_plan_demand"))
+            cur.execute(shop.sql("update_plan_targets"), params)
             cur.execute(shop.sql("upsert_stock_rows"), params)
             cur.execute(shop.sql("upsert_product_totals"), params)
             cur.execute(shop.sql("upsert_sku_state"), params)
             cur.execute("SELECT sku FROM stocksync_plan WHERE write_it ORDER BY sku")
             return [sku for (sku,) in cur.fetchall()]
+
+
+def _demand_table(cur: Any, name: str) -> None:
+    cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {name}")
+    cur.execute(f"CREATE TEMPORARY TABLE {name} (sku varchar(64) NOT NULL PRIMARY KEY, units bigint NOT NULL) "
+                "ENGINE=InnoDB")
 
 
 class PrestaShopShop(MySQLShop):
@@ -115,13 +138,23 @@ class PrestaShopShop(MySQLShop):
         shops = [int(s) for s in str(group_shops or self.id_shop).split(",")]
         return _Scope(self.id_shop, int(group), bool(share_stock), shops)
 
+    def items(self, planned: bool = False) -> str:
+        """items.sql: every SKU, or (`planned`) only those of stocksync_plan."""
+        if not planned:
+            return self.sql("items", pa_filter="", product_filter="")
+        return self.sql("items", pa_filter=_PLANNED_REFERENCES.format(column="pa.reference"),
+                        product_filter=_PLANNED_REFERENCES.format(column="prod.reference"))
+
+    def demand_params(self, scope: _Scope, query: DemandQuery) -> dict[str, Any]:
+        return {**scope.params(), "include_orders": bool(query.include_orders),
+                "watermark": query.watermark.astimezone(UTC).replace(tzinfo=None),
+                "not_reserving": self.not_reserving}
+
     def demand_into(self, conn: Any, scope: _Scope, query: DemandQuery, sink: StagingSink) -> int:
-        params = {**scope.params(), "include_orders": bool(query.include_orders),
-                  "watermark": query.watermark.astimezone(UTC).replace(tzinfo=None),
-                  "not_reserving": self.not_reserving}
+        params = self.demand_params(scope, query)
         rows = 0
         with self.classified("reading the orders that hold stock"), conn.cursor() as cur:
-            cur.execute(self.sql("select_demand", items=self.sql("items")), params)
+            cur.execute(self.sql("select_demand", items=self.items()), params)
             for sku, units in cur.fetchall():
                 sink.write_row((sku, int(units), 0))
                 rows += 1
@@ -130,7 +163,7 @@ class PrestaShopShop(MySQLShop):
     def stock_rows(self, conn: Any, scope: _Scope, skus: Sequence[str] | None) -> list[StockRow]:
         if skus is not None and not skus:
             return []
-        text = self.sql("select_stock", items=self.sql("items"),
+        text = self.sql("select_stock", items=self.items(),
                         sku_filter="AND items.sku IN %(skus)s" if skus is not None else "")
         with self.classified("reading stock_available"), conn.cursor() as cur:
             cur.execute(text, {**scope.params(), "skus": tuple(skus or ())})
@@ -138,7 +171,7 @@ class PrestaShopShop(MySQLShop):
 
     # -- bulk reads -----------------------------------------------------------------------------
     def stream_catalog(self, sink: StagingSink) -> int:
-        catalog = self.sql("select_catalog", items=self.sql("items"))
+        catalog = self.sql("select_catalog", items=self.items())
         return self.stream_catalog_rows(sink, "reading the catalog", catalog)
 
     def stream_stock(self, sink: StagingSink) -> int:
@@ -162,15 +195,15 @@ class PrestaShopShop(MySQLShop):
         self.ensure_migrated()
         with self.transaction() as conn:
             scope = self.scope(conn)
-            with self.classified("locking stock_available"), conn.cursor() as cur:
+            with self.classified("setting the lock wait"), conn.cursor() as cur:
+                # the write's row locks wait at most this long (whole seconds, at least 1)
                 cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (max(1, int(-(-lock_timeout_seconds // 1))),))
-                cur.execute(self.sql("lock_stock"), scope.params())
             yield _Apply(self, conn, scope)
 
     def sellable(self, sku: str) -> Sellable | None:
         with self.transaction() as conn:
             with self.classified("reading the catalog"), conn.cursor() as cur:
-                cur.execute(self.sql("select_catalog", items=self.sql("items")) + " WHERE items.sku = %(sku)s",
+                cur.execute(self.sql("select_catalog", items=self.items()) + " WHERE items.sku = %(sku)s",
                             {"sku": sku})
                 found = cur.fetchone()
             if found is None:
