@@ -1,7 +1,7 @@
 -- What the WMS's SKUs are in PrestaShop: a combination's reference, or the reference of a product
 -- without combinations (its row is id_product_attribute = 0). Empty references are no SKU; a
 -- reference used twice names the first item (lowest ids). Composed into the statements below;
--- `{pa_filter}` and `{product_filter}` are empty (every SKU) or restrict to the planned SKUs.
+-- the two filters (pa_filter, product_filter) are empty (every SKU) or restrict the SKUs resolved.
 SELECT ref.sku, MIN(ref.id_product) AS id_product,
        MIN(ref.id_product_attribute) AS id_product_attribute, MAX(ref.active) AS enabled
 FROM (

@@ -69,8 +69,8 @@ class _Apply:
         shop = self.shop
         with shop.classified("reading the orders that hold stock"), self.conn.cursor() as cur:
             _demand_table(cur, "stocksync_demand")
-            cur.execute("INSERT INTO stocksync_demand (sku, units) " + shop.sql("select_demand", items=shop.items()),
-                        self.demand_params)
+            demand = shop.sql("select_demand", items=shop.items(ordered=True))
+            cur.execute("INSERT INTO stocksync_demand (sku, units) " + demand, self.demand_params)
             cur.execute("SELECT sku, units FROM stocksync_demand ORDER BY sku")
             rows = cur.fetchall()
         for sku, units in rows:
@@ -138,8 +138,12 @@ class PrestaShopShop(MySQLShop):
         shops = [int(s) for s in str(group_shops or self.id_shop).split(",")]
         return _Scope(self.id_shop, int(group), bool(share_stock), shops)
 
-    def items(self, planned: bool = False) -> str:
-        """items.sql: every SKU, or (`planned`) only those of stocksync_plan."""
+    def items(self, planned: bool = False, ordered: bool = False) -> str:
+        """items.sql: every SKU, only those of stocksync_plan (`planned`), or only those in lines of
+        orders that hold stock (`ordered`: the demand's, bound by its parameters)."""
+        if ordered:
+            return self.sql("items", pa_filter=self.sql("holding_combination_refs"),
+                            product_filter=self.sql("holding_product_refs"))
         if not planned:
             return self.sql("items", pa_filter="", product_filter="")
         return self.sql("items", pa_filter=_PLANNED_REFERENCES.format(column="pa.reference"),
@@ -154,7 +158,7 @@ class PrestaShopShop(MySQLShop):
         params = self.demand_params(scope, query)
         rows = 0
         with self.classified("reading the orders that hold stock"), conn.cursor() as cur:
-            cur.execute(self.sql("select_demand", items=self.items()), params)
+            cur.execute(self.sql("select_demand", items=self.items(ordered=True)), params)
             for sku, units in cur.fetchall():
                 sink.write_row((sku, int(units), 0))
                 rows += 1
