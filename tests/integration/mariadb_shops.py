@@ -5,6 +5,7 @@ the port (a list sink, a demand query)."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -99,8 +100,20 @@ def order_push_holds_back_an_apply_not_checkout(shop: Any, checkout: Callable[[]
 
 
 def live_write_back_waits_for_an_apply(shop: Any, sku: str) -> None:
-    """While an apply holds the stock, the live write-back of `sku` gives up after its lock timeout."""
-    with shop.apply_session(lock_timeout_seconds=5):
+    """Once an apply has written `sku` (the write locks the rows it writes until the apply commits),
+    the live write-back of `sku` gives up after its lock timeout."""
+    with shop.apply_session(lock_timeout_seconds=5) as apply:
+        [row] = apply.read_stock([sku])
+        assert apply.write_stock([StockWrite(sku, row.qty + 1, row.wms_seq + 1)]) == [sku]
         with pytest.raises(ShopUnavailable, match="did not answer in time"):
             with shop.live_session(sku, lock_timeout_seconds=1):
                 pass
+
+
+def waiting_or_done(rows: Callable[[str], Any], thread: threading.Thread) -> None:
+    """Until `thread` has finished or waits on an InnoDB row lock (no timing involved); `rows` runs
+    a query on the shop's server and returns its rows."""
+    while thread.is_alive():
+        if rows("SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'")[0][0]:
+            return
+        thread.join(0.05)

@@ -33,7 +33,13 @@ import pytest
 from devstack.local_mariadb import LocalMariaDB
 from include.stocksync.shop.magento2.adapter import Magento2Shop, acknowledge_orders, create_platform_schema
 from include.stocksync.shop.port import StockWrite
-from tests.integration.mariadb_shops import ListSink, demand_query, mariadb_server, shop_dsn, sync  # noqa: F401 (fixture)
+from tests.integration.mariadb_shops import (
+    ListSink,
+    demand_query,
+    mariadb_server,  # noqa: F401 (fixture)
+    shop_dsn,
+    sync,
+)
 
 PREFIX = "mg_"  # a store with a table prefix: every statement must carry it
 
@@ -191,13 +197,17 @@ class Store:
             self.orders[increment_id] = Order(increment_id, stock_id, dict(lines))
         return True
 
-    def ship(self, increment_id: str, source_code: str, lines: dict[str, int]) -> None:
+    def ship(self, increment_id: str, source_code: str, lines: dict[str, int],
+             lock_wait_seconds: int | None = None) -> None:
         """A shipment: the source deduction (refused when the source has less), then the
-        compensating reservation, in one transaction."""
+        compensating reservation, in one transaction (waiting at most `lock_wait_seconds` for a row
+        lock when given: MariaDB's error 1205 then)."""
         order = self.orders[increment_id]
         conn = self.conn()
         try:
             with conn.cursor() as cur:
+                if lock_wait_seconds is not None:
+                    cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (lock_wait_seconds,))
                 for sku, qty in lines.items():
                     cur.execute(f"UPDATE {self.p}inventory_source_item SET quantity = quantity - %s "
                                 "WHERE source_code = %s AND sku = %s AND quantity >= %s", (qty, source_code, sku, qty))
@@ -461,18 +471,11 @@ def test_concurrent_checkouts_and_shipments_leave_no_sku_wrong(store: tuple[Stor
     assert sum(1 for sku in skus if s.salable(sku, 1) > 0) >= 30
 
 
-def _waiting_or_done(store: Store, thread: threading.Thread) -> None:
-    """Until `thread` has finished or waits on an InnoDB row lock (no timing involved)."""
-    while thread.is_alive():
-        if store.rows("SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'")[0][0]:
-            return
-        thread.join(0.05)
-
-
 def test_a_write_racing_a_new_order_and_a_shipment(store: tuple[Store, Magento2Shop]) -> None:
-    """Between the demand read under the lock and the write, a shopper checks out (Magento does not
-    wait) and a shipment of a counted order starts (it waits for the source item): the new order is
-    taken off the written figure once, and the shipment deducts from the written source quantity."""
+    """Between the demand read and the write, a shopper checks out (Magento does not wait) and a
+    shipment of a counted order lands (nothing is locked before the write, which locks only the
+    source items it writes): the new order is taken off the written figure once, and the shipped
+    units, already deducted from the source, are not added back."""
     s, shop = store
     s.product("RACE")
     sync(shop, {"RACE": (50, 1)})
@@ -494,9 +497,35 @@ def test_a_write_racing_a_new_order_and_a_shipment(store: tuple[Store, Magento2S
         assert sink.rows == [("RACE", 3, 0)]
         assert s.place_order("400000003", 1, {"RACE": 5})  # a checkout racing the write
         shipment.start()
-        _waiting_or_done(s, shipment)
-        assert shipment.is_alive(), errors  # the shipment waits for the apply's lock on the source item
+        shipment.join()
+        assert errors == []
         session.write_stock([StockWrite("RACE", 40 - 3, 2)])
     shipment.join()
     assert errors == []
     assert s.salable("RACE", 1) == expected_salable(s, "RACE", 1, 40) == 40 - 3 - 5
+
+
+def test_the_apply_locks_only_the_source_items_it_writes(store: tuple[Store, Magento2Shop]) -> None:
+    """A shipment of a SKU the apply does not write goes through while the apply's transaction is
+    open; a shipment of a SKU it wrote waits for the commit and deducts from the written figure."""
+    s, shop = store
+    s.product("KEEP")
+    s.product("MOVE")
+    sync(shop, {"KEEP": (30, 1), "MOVE": (30, 1)})
+    for increment_id, sku in (("500000001", "KEEP"), ("500000002", "MOVE")):
+        assert s.place_order(increment_id, 1, {sku: 2})
+        counted(shop, s, increment_id)
+    with shop.apply_session(lock_timeout_seconds=30) as session:
+        session.stream_demand(demand_query(datetime.now(UTC)), ListSink())
+        assert session.write_stock([StockWrite("MOVE", 20, 2)]) == ["MOVE"]
+        # KEEP is not written: its shipment goes through while the apply is open (a wait on the
+        # apply's locks would end in error 1205 after 1 s)
+        s.ship("500000001", "default", {"KEEP": 2}, lock_wait_seconds=1)
+        # MOVE is written: its shipment waits for the apply's lock on MOVE's source item
+        with pytest.raises(MySQLdb.OperationalError) as waited:
+            s.ship("500000002", "default", {"MOVE": 2}, lock_wait_seconds=1)
+        assert waited.value.args[0] == 1205, waited.value  # ER_LOCK_WAIT_TIMEOUT
+    s.ship("500000002", "default", {"MOVE": 2}, lock_wait_seconds=1)  # after the commit
+    # KEEP: 30 at the last sync, its counted order shipped; MOVE: 20 written, its counted order shipped
+    assert s.salable("KEEP", 1) == expected_salable(s, "KEEP", 1, 30 - 2) == 28
+    assert s.salable("MOVE", 1) == expected_salable(s, "MOVE", 1, 20) == 20

@@ -28,8 +28,16 @@ import MySQLdb
 import pytest
 
 from devstack.local_mariadb import LocalMariaDB
+from include.stocksync.shop.port import StockWrite
 from include.stocksync.shop.prestashop.adapter import PrestaShopShop, acknowledge_orders
-from tests.integration.mariadb_shops import ListSink, demand_query, mariadb_server, shop_dsn, sync  # noqa: F401 (fixture)
+from tests.integration.mariadb_shops import (
+    ListSink,
+    demand_query,
+    mariadb_server,  # noqa: F401 (fixture)
+    shop_dsn,
+    sync,
+    waiting_or_done,
+)
 
 PREFIX = "pst_"
 # PrestaShop's default order states (install data): id -> shipped flag; 6 cancelled, 8 payment error
@@ -272,3 +280,34 @@ def test_concurrent_checkouts_leave_no_sku_wrong(store: tuple[Store, PrestaShopS
     wrong = {sku: pair for sku, pair in wrong.items() if pair[0] != pair[1]}
     assert wrong == {}
     assert sum(1 for sku in skus if s.quantity(sku) > 0) >= 30
+
+
+def test_the_apply_locks_only_the_products_it_writes(store: tuple[Store, PrestaShopShop]) -> None:
+    """While the apply's transaction is open, a checkout of a product it does not write goes
+    through; one of a combination it writes, placed between the demand read and the write, is
+    taken off the written figure once. The product row stays the sum of its combinations."""
+    s, shop = store
+    s.product("IDLE")
+    s.product("SHIRT", ("SHIRT-S", "SHIRT-M"))
+    sync(shop, {"IDLE": (20, 1), "SHIRT-S": (20, 1), "SHIRT-M": (20, 1)})
+    results: list[int | None] = []
+
+    def checkout(sku: str, qty: int) -> threading.Thread:
+        thread = threading.Thread(target=lambda: results.append(s.place_order({sku: qty}, after_sync=True)))
+        thread.start()
+        waiting_or_done(s.rows, thread)
+        return thread
+
+    with shop.apply_session(lock_timeout_seconds=30) as session:
+        session.stream_demand(demand_query(datetime.now(UTC)), ListSink())
+        idle = checkout("IDLE", 1)
+        assert not idle.is_alive(), "a checkout of a product the apply does not write waited for it"
+        racing = checkout("SHIRT-S", 2)
+        assert not racing.is_alive(), "a checkout before the write waited for the apply"
+        assert sorted(session.write_stock([StockWrite("SHIRT-S", 15, 2), StockWrite("SHIRT-M", 15, 2)])) == [
+            "SHIRT-M", "SHIRT-S"]
+    assert None not in results and len(results) == 2
+    assert s.quantity("IDLE") == expected_quantity(s, "IDLE", 20) == 19
+    assert s.quantity("SHIRT-S") == expected_quantity(s, "SHIRT-S", 15) == 13
+    assert s.quantity("SHIRT-M") == expected_quantity(s, "SHIRT-M", 15) == 15
+    assert s.product_total("SHIRT-S") == 13 + 15

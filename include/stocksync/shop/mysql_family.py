@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from itertools import islice
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -32,6 +33,8 @@ SQL_ROOT = Path(__file__).resolve().parents[2] / "sql"
 FAMILY = "mysql_family"  # the statements and migrations both platforms share (include/sql/mysql_family)
 _PREFIX = re.compile(r"[A-Za-z0-9_]{0,32}")
 _STOCK_INDEX = "inventory_stock_{stock_id}"
+# rows per multi-row INSERT of the plan (mysqlclient's executemany sends one statement per batch)
+PLAN_BATCH = 5000
 
 
 def checked_prefix(prefix: str) -> str:
@@ -80,6 +83,19 @@ def connect_args(dsn: str) -> dict[str, Any]:
     return {"host": parts.hostname, "port": parts.port or 3306, "user": unquote(parts.username or ""),
             "password": unquote(parts.password or ""), "database": unquote(parts.path.strip("/")),
             "charset": "utf8mb4"}
+
+
+def load_plan(cur: Any, create_table: str, rows: Iterable[tuple[str, int, int]]) -> int:
+    """(Re)create the temporary table `stocksync_plan` with `create_table` and load the writes
+    (sku, new_qty, wms_seq) in multi-row INSERTs, before any row is locked; returns how many."""
+    cur.execute("DROP TEMPORARY TABLE IF EXISTS stocksync_plan")
+    cur.execute(create_table)
+    loaded = 0
+    writes = iter(rows)
+    while batch := list(islice(writes, PLAN_BATCH)):
+        cur.executemany("INSERT INTO stocksync_plan (sku, new_qty, wms_seq) VALUES (%s, %s, %s)", batch)
+        loaded += len(batch)
+    return loaded
 
 
 # MySQL/MariaDB error codes: transient (lock wait, deadlock, connection lost) vs. the adapter not

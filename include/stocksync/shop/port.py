@@ -176,9 +176,12 @@ class StagingSink(Protocol):
 # ------------------------------------------------------------------------------- sessions
 
 class ApplySession(Protocol):
-    """The shop inside the apply's one transaction, after the stock is locked against checkout
+    """The shop inside the apply's one transaction, the stock locked against checkout
     (`ShopPort.apply_session`). Checkouts that take stock wait until the session ends; in-flight
-    ones finished before the lock was granted."""
+    ones finished before the lock was granted. An adapter may instead lock, inside `write_stock`,
+    only the rows it writes, provided it reads their demand again under that lock and takes what
+    moved since `stream_demand` into the written figure (the MySQL adapters do: a night's write
+    then holds only the rows that move, for the time of the write)."""
 
     def stream_demand(self, query: DemandQuery, sink: StagingSink) -> int:
         """The in-window demand as it is under the lock (every order committed before the lock

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from include.stocksync.shop.mysql_family import MySQLShop, lock_wait_seconds, status_map, stock_index_table
+from include.stocksync.shop.mysql_family import MySQLShop, load_plan, lock_wait_seconds, status_map, stock_index_table
 from include.stocksync.shop.port import (
     DemandQuery,
     DemandRow,
@@ -56,9 +56,11 @@ _PLAN_TABLE = """CREATE TEMPORARY TABLE stocksync_plan (
   sku varchar(64) NOT NULL PRIMARY KEY, new_qty bigint NOT NULL, wms_seq bigint NOT NULL,
   product_id int unsigned NULL, target_qty decimal(12,4) NULL, target_status smallint NULL,
   write_it tinyint(1) NOT NULL DEFAULT 0) ENGINE=InnoDB"""
-_RESERVED_TABLE = """CREATE TEMPORARY TABLE stocksync_reserved (
+_RESERVED_TABLE = """CREATE TEMPORARY TABLE {name} (
   sku varchar(64) NOT NULL PRIMARY KEY, open_units decimal(14,4) NOT NULL, unsent_units decimal(14,4) NOT NULL)
   ENGINE=InnoDB"""
+_PLANNED_SKUS = "AND r.sku IN (SELECT sku FROM stocksync_plan)"
+_SOME_SKUS = "AND r.sku IN %(skus)s"  # the bound `skus` only (the live write-back's one SKU)
 
 
 def _whole_units(value: Any) -> int:
@@ -67,7 +69,9 @@ def _whole_units(value: Any) -> int:
 
 
 class _Apply:
-    """The apply's one transaction: the WMS source's items locked against shipments."""
+    """The apply's one transaction. Nothing is locked until the write: checkout never waits on
+    Magento (orders are reservations), and the write locks only the source items it writes, against
+    shipments and credit memos, then reads their reservations again (update_plan_targets.sql)."""
 
     def __init__(self, shop: Magento2Shop, conn: Any, upto_reservation_id: int,
                  skus: Sequence[str] | None = None) -> None:
@@ -75,17 +79,27 @@ class _Apply:
         self.conn = conn
         self.upto = upto_reservation_id
         self.skus = skus  # None: every SKU (the nightly); else the live write-back's one SKU
+        self.params = self._params(None)
         self.reserved_read = False
 
-    def read_reserved(self, query: DemandQuery | None) -> None:
-        """Every order's reserved units, read once under the lock: both the demand stocksync takes
-        off `new` and what the write adds back come from this one read."""
-        params = {**self.shop.reservation_params(query, upto=self.upto), "skus": tuple(self.skus or ())}
+    def _params(self, query: DemandQuery | None) -> dict[str, Any]:
+        return {**self.shop.reservation_params(query, upto=self.upto), "skus": tuple(self.skus or ())}
+
+    def _read_reserved(self, query: DemandQuery | None, into: str, sku_filter: str = "") -> None:
+        """Every order's reserved units (of the planned SKUs with `sku_filter`) into the temporary
+        table `into`: the units held and, of those, the units the WMS had not counted."""
         with self.shop.classified("reading Magento's reservations"), self.conn.cursor() as cur:
-            cur.execute("DROP TEMPORARY TABLE IF EXISTS stocksync_reserved")
-            cur.execute(_RESERVED_TABLE)
-            cur.execute("INSERT INTO stocksync_reserved (sku, open_units, unsent_units) "
-                        + self.shop.open_reservations_sql(self.skus is not None), params)
+            cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {into}")
+            cur.execute(_RESERVED_TABLE.format(name=into))
+            if query is not None or sku_filter:
+                cur.execute(f"INSERT INTO {into} (sku, open_units, unsent_units) "
+                            + self.shop.sql("select_open_reservations", sku_filter=sku_filter), self.params)
+
+    def read_reserved(self, query: DemandQuery | None) -> None:
+        """The demand read: every order's reserved units (of the live write-back's SKU only) and, of
+        those, the units the WMS had not counted; the write adds back what was taken off here."""
+        self.params = self._params(query)
+        self._read_reserved(query, "stocksync_reserved", _SOME_SKUS if self.skus is not None else "")
         self.reserved_read = True
 
     def stream_demand(self, query: DemandQuery, sink: StagingSink) -> int:
@@ -102,18 +116,17 @@ class _Apply:
         return self.shop.stock_rows(self.conn, skus, upto=self.upto)
 
     def write_stock(self, writes: Iterable[StockWrite]) -> list[str]:
-        if not self.reserved_read:
-            self.read_reserved(None)
+        if not self.reserved_read:  # no demand read: `new` took no order off
+            self._read_reserved(None, "stocksync_reserved")
         shop = self.shop
         params = shop.write_params()
         with self.shop.classified("writing the WMS source's items"), self.conn.cursor() as cur:
-            cur.execute("DROP TEMPORARY TABLE IF EXISTS stocksync_plan")
-            cur.execute(_PLAN_TABLE)
-            rows = [(w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes]
-            if not rows:
+            if not load_plan(cur, _PLAN_TABLE, ((w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes)):
                 return []
-            cur.executemany("INSERT INTO stocksync_plan (sku, new_qty, wms_seq) VALUES (%s, %s, %s)", rows)
-            cur.execute(shop.sql("update_plan_targets"), params)
+            cur.execute(shop.sql("lock_source_items"), params)
+            self._read_reserved(None, "stocksync_reserved_now", _PLANNED_SKUS)
+            cur.execute(shop.sql("update_plan_targets"))
+            cur.execute(shop.sql("update_plan_writes"), params)
             cur.execute(shop.sql("upsert_source_items"), params)
             cur.execute(shop.sql("select_source_stocks"), params)
             stocks = [int(stock_id) for (stock_id,) in cur.fetchall()]
@@ -197,7 +210,7 @@ class Magento2Shop(MySQLShop):
 
     def open_reservations_sql(self, some_skus: bool) -> str:
         """select_open_reservations.sql over every SKU, or over the bound `skus` only."""
-        return self.sql("select_open_reservations", reserved_skus="AND r.sku IN %(skus)s" if some_skus else "")
+        return self.sql("select_open_reservations", sku_filter=_SOME_SKUS if some_skus else "")
 
     def stock_rows(self, conn: Any, skus: Sequence[str] | None, upto: int = ANY_RESERVATION) -> list[StockRow]:
         params = {**self.reservation_params(None, upto), "skus": tuple(skus or ())}
@@ -241,7 +254,8 @@ class Magento2Shop(MySQLShop):
             with self.classified("locking the WMS source's items"), conn.cursor() as cur:
                 cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (wait,))
                 self.hold_back_order_push(cur)
-                cur.execute(self.sql("lock_source_items"), {"source_code": self.source_code})
+                # nothing of the stock is locked yet: the write locks the source items it writes;
+                # reservations appended from now on (MSI's checkout takes no lock) are never added back
                 upto = self.last_reservation_id(cur)
             yield _Apply(self, conn, upto)
 
@@ -257,8 +271,9 @@ class Magento2Shop(MySQLShop):
             yield _Live(self, conn, sku, upto)
 
     def last_reservation_id(self, cur: Any) -> int:
-        """The reservation log's last id, read just after the lock: later reservations (checkouts
-        during the write, which take no lock) are subtracted by Magento, never added back."""
+        """The reservation log's last id when the session opens: later reservations (checkouts
+        during the apply or the write-back, which take no lock) are subtracted by Magento, never
+        added back."""
         cur.execute(f"SELECT COALESCE(MAX(reservation_id), 0) FROM {self.prefix}inventory_reservation")
         (upto,) = cur.fetchone()
         return int(upto)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from include.stocksync.shop.mysql_family import MySQLShop, lock_wait_seconds, status_map
+from include.stocksync.shop.mysql_family import MySQLShop, load_plan, lock_wait_seconds, status_map
 from include.stocksync.shop.port import (
     DemandQuery,
     DemandRow,
@@ -48,7 +48,9 @@ DEFAULT_ORDER_STATUSES: dict[str, tuple[int, ...]] = {
 _PLAN_TABLE = """CREATE TEMPORARY TABLE stocksync_plan (
   sku varchar(64) NOT NULL PRIMARY KEY, new_qty int NOT NULL, wms_seq bigint NOT NULL,
   id_product int unsigned NULL, id_product_attribute int unsigned NULL,
-  write_it tinyint(1) NOT NULL DEFAULT 0) ENGINE=InnoDB"""
+  write_it tinyint(1) NOT NULL DEFAULT 0, KEY (id_product, id_product_attribute)) ENGINE=InnoDB"""
+# `items.sql` restricted to the SKUs of stocksync_plan (indexed lookups by reference, not the catalog)
+_PLANNED_REFERENCES = "AND {column} IN (SELECT sku FROM stocksync_plan)"
 
 
 class _Scope:
@@ -67,15 +69,31 @@ class _Scope:
 
 
 class _Apply:
-    """The apply's one transaction, the scope's stock rows locked against checkout."""
+    """The apply's one transaction. Nothing is locked until the write, which locks the scope's rows
+    of the products it writes, then reads their orders again (update_plan_demand.sql)."""
 
-    def __init__(self, shop: PrestaShopShop, conn: Any, scope: _Scope) -> None:
+    def __init__(self, shop: PrestaShopShop, conn: Any, scope: _Scope, upto_order: int | None = None) -> None:
         self.shop = shop
         self.conn = conn
         self.scope = scope
+        self.demand_params: dict[str, Any] | None = None
+        # the store's last order when the session opened (None: the live write-back, whose row lock
+        # keeps orders of its SKU out): without a demand read in the session, an order placed since
+        # took its units off `quantity` already and is taken off `new` too
+        self.upto_order = upto_order
 
     def stream_demand(self, query: DemandQuery, sink: StagingSink) -> int:
-        return self.shop.demand_into(self.conn, self.scope, query, sink)
+        self.demand_params = self.shop.demand_params(self.scope, query)
+        shop = self.shop
+        with shop.classified("reading the orders that hold stock"), self.conn.cursor() as cur:
+            _demand_table(cur, "stocksync_demand")
+            demand = shop.sql("select_demand", items=shop.items(ordered=True), sku_filter="")
+            cur.execute("INSERT INTO stocksync_demand (sku, units) " + demand, self.demand_params)
+            cur.execute("SELECT sku, units FROM stocksync_demand ORDER BY sku")
+            rows = cur.fetchall()
+        for sku, units in rows:
+            sink.write_row((sku, int(units), 0))
+        return len(rows)
 
     def read_stock(self, skus: Sequence[str]) -> list[StockRow]:
         return self.shop.stock_rows(self.conn, self.scope, skus)
@@ -83,15 +101,26 @@ class _Apply:
     def write_stock(self, writes: Iterable[StockWrite]) -> list[str]:
         shop = self.shop
         params = self.scope.params()
-        items = shop.sql("items")
+        planned = shop.items(planned=True)
         with shop.classified("writing stock_available"), self.conn.cursor() as cur:
-            cur.execute("DROP TEMPORARY TABLE IF EXISTS stocksync_plan")
-            cur.execute(_PLAN_TABLE)
-            rows = [(w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes]
-            if not rows:
+            if not load_plan(cur, _PLAN_TABLE, ((w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes)):
                 return []
-            cur.executemany("INSERT INTO stocksync_plan (sku, new_qty, wms_seq) VALUES (%s, %s, %s)", rows)
-            cur.execute(shop.sql("update_plan_targets", items=items), params)
+            cur.execute(shop.sql("update_plan_items", items=planned))
+            cur.execute(shop.sql("lock_stock"), params)
+            demand_params = self.demand_params
+            if demand_params is None and self.upto_order is not None:
+                # no demand read: `new` took no order off; the orders of the session's start are the
+                # baseline, so only those placed since are taken off below
+                demand_params = {**shop.every_order_params(self.scope), "upto_order": self.upto_order}
+                _demand_table(cur, "stocksync_demand")
+                cur.execute("INSERT INTO stocksync_demand (sku, units) "
+                            + shop.sql("select_demand", items=planned, sku_filter=_ORDERS_UPTO), demand_params)
+            if demand_params is not None:  # `new` took the demand read off: read it again, locked
+                _demand_table(cur, "stocksync_demand_now")
+                cur.execute("INSERT INTO stocksync_demand_now (sku, units) "
+                            + shop.sql("select_demand", items=planned, sku_filter=""), demand_params)
+                cur.execute(shop.sql("update_plan_demand"))
+            cur.execute(shop.sql("update_plan_targets"), params)
             cur.execute(shop.sql("upsert_stock_rows"), params)
             cur.execute(shop.sql("upsert_product_totals"), params)
             cur.execute(shop.sql("upsert_sku_state"), params)
@@ -127,6 +156,15 @@ class _Live:
         found = self.shop.stock_rows(self.conn, self.scope, [self.sku])
         self._current = found[0] if found else None
         return self._current
+
+
+_ORDERS_UPTO = "AND o.id_order <= %(upto_order)s"
+
+
+def _demand_table(cur: Any, name: str) -> None:
+    cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {name}")
+    cur.execute(f"CREATE TEMPORARY TABLE {name} (sku varchar(64) NOT NULL PRIMARY KEY, units bigint NOT NULL) "
+                "ENGINE=InnoDB")
 
 
 class PrestaShopShop(MySQLShop):
@@ -174,12 +212,31 @@ class PrestaShopShop(MySQLShop):
         shops = [int(s) for s in str(group_shops or self.id_shop).split(",")]
         return _Scope(self.id_shop, int(group), bool(share_stock), shops)
 
+    def items(self, planned: bool = False, ordered: bool = False) -> str:
+        """items.sql: every SKU, only those of stocksync_plan (`planned`), or only those in lines of
+        orders that hold stock (`ordered`: the demand's, bound by its parameters)."""
+        if ordered:
+            return self.sql("items", pa_filter=self.sql("holding_combination_refs"),
+                            product_filter=self.sql("holding_product_refs"))
+        if not planned:
+            return self.sql("items", pa_filter="", product_filter="")
+        return self.sql("items", pa_filter=_PLANNED_REFERENCES.format(column="pa.reference"),
+                        product_filter=_PLANNED_REFERENCES.format(column="prod.reference"))
+
+    def every_order_params(self, scope: _Scope) -> dict[str, Any]:
+        """The demand statement's parameters counting every order that holds stock, acknowledged or not."""
+        return {**scope.params(), "include_orders": True, "watermark": datetime(1970, 1, 1),
+                "not_reserving": self.not_reserving}
+
+    def demand_params(self, scope: _Scope, query: DemandQuery) -> dict[str, Any]:
+        return {**scope.params(), "include_orders": bool(query.include_orders),
+                "watermark": query.watermark.astimezone(UTC).replace(tzinfo=None),
+                "not_reserving": self.not_reserving}
+
     def demand_rows(self, conn: Any, scope: _Scope, query: DemandQuery, sku: str | None = None) -> list[Any]:
         """(sku, units) of the orders that hold stock and the WMS had not counted; one SKU or all."""
-        params = {**scope.params(), "include_orders": bool(query.include_orders),
-                  "watermark": query.watermark.astimezone(UTC).replace(tzinfo=None),
-                  "not_reserving": self.not_reserving, "sku": sku}
-        text = self.sql("select_demand", items=self.sql("items"),
+        params = {**self.demand_params(scope, query), "sku": sku}
+        text = self.sql("select_demand", items=self.items(ordered=True),
                         sku_filter="AND items.sku = %(sku)s" if sku is not None else "")
         with self.classified("reading the orders that hold stock"), conn.cursor() as cur:
             cur.execute(text, params)
@@ -205,7 +262,7 @@ class PrestaShopShop(MySQLShop):
     def stock_rows(self, conn: Any, scope: _Scope, skus: Sequence[str] | None) -> list[StockRow]:
         if skus is not None and not skus:
             return []
-        text = self.sql("select_stock", items=self.sql("items"),
+        text = self.sql("select_stock", items=self.items(),
                         sku_filter="AND items.sku IN %(skus)s" if skus is not None else "")
         with self.classified("reading stock_available"), conn.cursor() as cur:
             cur.execute(text, {**scope.params(), "skus": tuple(skus or ())})
@@ -213,7 +270,7 @@ class PrestaShopShop(MySQLShop):
 
     # -- bulk reads -----------------------------------------------------------------------------
     def stream_catalog(self, sink: StagingSink) -> int:
-        catalog = self.sql("select_catalog", items=self.sql("items"))
+        catalog = self.sql("select_catalog", items=self.items())
         return self.stream_catalog_rows(sink, "reading the catalog", catalog)
 
     def stream_stock(self, sink: StagingSink) -> int:
@@ -239,8 +296,10 @@ class PrestaShopShop(MySQLShop):
             with self.classified("locking stock_available"), conn.cursor() as cur:
                 cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (wait,))
                 self.hold_back_order_push(cur)
-                cur.execute(self.sql("lock_stock"), scope.params())
-            yield _Apply(self, conn, scope)
+                # nothing of the stock is locked yet: the write locks the rows it writes
+                cur.execute(f"SELECT COALESCE(MAX(id_order), 0) FROM {self.prefix}orders")
+                (upto_order,) = cur.fetchone()
+            yield _Apply(self, conn, scope, int(upto_order))
 
     @contextmanager
     def live_session(self, sku: str, *, lock_timeout_seconds: float) -> Iterator[_Live]:
@@ -250,7 +309,7 @@ class PrestaShopShop(MySQLShop):
             scope = self.scope(conn)
             with self.classified("locking one stock_available row"), conn.cursor() as cur:
                 cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (wait,))
-                cur.execute(self.sql("select_item", items=self.sql("items")), {"sku": sku})
+                cur.execute(self.sql("select_item", items=self.items()), {"sku": sku})
                 item = cur.fetchone()
                 if item is not None:
                     # the SKU's own row first, then its product's row, as order validation updates them
@@ -262,7 +321,7 @@ class PrestaShopShop(MySQLShop):
     def sellable(self, sku: str) -> Sellable | None:
         with self.transaction() as conn:
             with self.classified("reading the catalog"), conn.cursor() as cur:
-                cur.execute(self.sql("select_item", items=self.sql("items")), {"sku": sku})
+                cur.execute(self.sql("select_item", items=self.items()), {"sku": sku})
                 found = cur.fetchone()
             if found is None:
                 return None
