@@ -24,6 +24,7 @@ from devstack.nginx_front import NginxFront, Storefront
 from include.stocksync.availability.checkout_gate import CheckoutGate
 from include.stocksync.availability.pool import ConnectionPool
 from include.stocksync.shop import freeze
+from include.stocksync.shop.postgres.live import PostgresLiveShop
 from include.stocksync.store.db import connect
 
 MESSAGE = 'Back soon \u2014 <b>"Gr\u00fcn" & co</b>\r\nthanks'
@@ -320,7 +321,7 @@ def test_gate_cache_one_query_for_a_burst_and_never_past_the_freezes_expiry(open
 
     async def scenario() -> tuple[list[freeze.CheckoutState], int, freeze.CheckoutState, int]:
         pool = ConnectionPool(open_checkout, size=2, retry_after=1, connect_timeout=5, connect_kwargs={})
-        gate = CheckoutGate(pool, cache_seconds=60)
+        gate = CheckoutGate(PostgresLiveShop(pool.connection), cache_seconds=60)
         try:
             burst = await asyncio.gather(*(gate.state() for _ in range(25)))
             queries = gate.queries

@@ -30,9 +30,9 @@ import unicodedata
 
 from fastapi import Response
 
-from include.stocksync.availability.pool import ConnectionPool
 from include.stocksync.availability.protocol import MAX_MESSAGE_CHARS, exact_headers
-from include.stocksync.shop.freeze import CheckoutState, checkout_state
+from include.stocksync.shop.freeze import CheckoutState
+from include.stocksync.shop.postgres.live import PostgresLiveShop
 
 HEADER_CHECKOUT = "X-Stocksync-Checkout"  # open | frozen | unknown | refused
 HEADER_CAUSE = "X-Stocksync-Cause"
@@ -64,8 +64,8 @@ def json_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
 class CheckoutGate:
     """The freeze state for the web server, cached for `cache_seconds` per worker."""
 
-    def __init__(self, pool: ConnectionPool, *, cache_seconds: float) -> None:
-        self.pool = pool
+    def __init__(self, shop: PostgresLiveShop, *, cache_seconds: float) -> None:
+        self.shop = shop
         self.cache_seconds = cache_seconds
         self.queries = 0  # database reads made (the cache's effect, in /metrics)
         self.answers: dict[str, int] = {}  # open | frozen | unknown | refused -> count (in /metrics)
@@ -83,9 +83,8 @@ class CheckoutGate:
             cached = self._fresh()
             if cached is not None:
                 return cached
-            async with self.pool.connection() as conn:
-                self.queries += 1
-                state = await checkout_state(conn)
+            self.queries += 1
+            state = await self.shop.checkout_state()
             now = time.monotonic()
             lifetime = self.cache_seconds
             if state.frozen:  # a freeze that expires sooner reopens checkout on time
