@@ -55,6 +55,17 @@ def test_public_settings_hold_no_secret() -> None:
     assert s.public()["secret_set"] is True
 
 
+def test_stocksync_database_is_its_own_setting_or_the_shops() -> None:
+    """Two connections: stocksync's own database when given (never shown), else the shop's."""
+    own = "postgresql://stocksync_availability:pw-of-stocksync@10.0.0.9:5432/stocksync"
+    apart = settings(SECRET=SECRET, STOCKSYNC_DSN=own)
+    assert apart.separate_databases and apart.stocksync_conninfo == own
+    assert "pw-of-stocksync" not in repr(apart.public()) and "10.0.0.9" not in repr(apart.public())
+    for single in (settings(SECRET=SECRET), settings(SECRET=SECRET, STOCKSYNC_DSN=" ")):
+        assert not single.separate_databases
+        assert single.stocksync_conninfo == BASE["STOCKSYNC_AVAILABILITY_SHOP_DSN"]
+
+
 def test_message_templates_are_checked() -> None:
     with pytest.raises(ValidationError, match="placeholders"):
         settings(SECRET=SECRET, MESSAGE_LIMITED="Only {left} left")
