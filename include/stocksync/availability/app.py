@@ -49,7 +49,7 @@ from include.stocksync.availability.metrics import SHED_CAUSE, Metrics
 from include.stocksync.availability.pool import ConnectionPool, DatabaseUnavailable
 from include.stocksync.availability.ratelimit import RateLimiter
 from include.stocksync.availability.settings import CHECKOUT_FREEZE_PATH, AvailabilitySettings, load
-from include.stocksync.availability.skus import options_key
+from include.stocksync.availability.skus import ResolutionCache, options_key
 from include.stocksync.availability.wms import WmsClient, fallback_detail
 from include.stocksync.shop.postgres.live import PostgresLiveShop
 from include.stocksync.store.db import query
@@ -127,6 +127,7 @@ class Service:
                                else self.shop_pool)
         self.shop = PostgresLiveShop(self.shop_pool.connection)
         self.q_sku = query("availability/select_item_sku").as_string(None)
+        self.resolutions = ResolutionCache(settings.sku_cache_ms / 1000, settings.sku_cache_size)
         self.q_stats = query("availability/insert_stats").as_string(None)
         self.live = LiveWriter(settings, self.shop, self.stocksync_pool.connection) if settings.live_mode else None
         self.gate = checkout_gate.CheckoutGate(self.shop, cache_seconds=settings.freeze_cache_ms / 1000)
@@ -342,17 +343,21 @@ class Service:
         return p.read_item(pairs)
 
     async def _lookup(self, item: p.Item, key: str) -> Answer:
-        """The SKU from stocksync's sku_map, then the product and the freeze from the shop: two
-        round trips on two pools within one budget (the databases may be apart: no join across)."""
-        params = {"code": item.code, "options_key": key}
+        """The SKU from stocksync's sku_map (or the worker's `ResolutionCache`), then the product and
+        the freeze from the shop: one or two round trips within one budget (the databases may be
+        apart: no join across)."""
         try:
             async with asyncio.timeout(self.settings.db_budget):
-                async with self.stocksync_pool.connection() as conn:
-                    target = await (await conn.execute(self.q_sku, params)).fetchone()
+                cached, target = self.resolutions.get(item.code, key)
+                if not cached:
+                    async with self.stocksync_pool.connection() as conn:
+                        row = await (await conn.execute(self.q_sku, {"code": item.code, "options_key": key})).fetchone()
+                    target = None if row is None else (str(row[0]), str(row[1]))
+                    self.resolutions.put(item.code, key, target)
                 if target is None:
                     return self.unknown("unmapped_options",
                                         f"code {item.code!r} has SKU mappings, none for options {key!r}")
-                sku, via = str(target[0]), target[1]
+                sku, via = target
                 found = await self.shop.item(sku)
         except DatabaseUnavailable as exc:  # the reason is in the log (pool), not in the answer
             return self.unknown(exc.cause, "the database is unavailable")

@@ -43,6 +43,9 @@ class AvailabilitySettings(BaseSettings):
     db_pool_size: int = Field(4, ge=1, le=64, description="connections per worker process")
     db_budget_ms: int = Field(250, ge=10, le=10_000,
                               description="per request: waiting for a connection + the query; then unknown")
+    sku_cache_ms: int = Field(10_000, ge=0, le=600_000,
+                              description="how long a worker reuses the SKU a code + options resolved to; 0: off")
+    sku_cache_size: int = Field(100_000, ge=1, le=10_000_000, description="resolutions cached per worker")
     db_retry_ms: int = Field(1000, ge=0, le=60_000,
                              description="after a failed connect, answer unknown at once for this long")
 
