@@ -16,6 +16,7 @@ import secrets
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,12 @@ import pytest
 import requests
 
 import include.stocksync.airflow  # noqa: F401  (hands Airflow's settings, notifiers and the report writer down)
-from devstack.demo_seed import reset_shop
+from devstack.demo_seed import reset_history, reset_shop
 from devstack.local_pg import LocalPostgres
 from devstack.local_stack import WmsProcess, airflow_env, free_port, migrate_airflow
 from devstack.webhook_receiver import make_server
-from include.stocksync.store.db import connect
+from include.stocksync.store.db import connect, execute_file
+from include.stocksync.store.migrations import upgrade
 from include.stocksync.sync.pipeline import apply_schema
 
 # The session's Airflow home, fixed before any test module is collected: a module that imports the
@@ -78,6 +80,46 @@ def shop_dsn(pg: LocalPostgres) -> str:
     dsn = pg.dsn()
     apply_schema(dsn)
     return dsn
+
+
+@dataclass(frozen=True)
+class SplitDatabases:
+    """stocksync's own database (its migrations, no shop schema) and the reference shop's (its schema,
+    no stocksync schema), apart on the test cluster: a statement that joins across them, or reaches
+    one through the other's connection, fails instead of reading a shop (or a sku_map) next door."""
+
+    stocksync: str
+    shop: str
+
+
+@pytest.fixture(scope="session")
+def split_databases(pg: LocalPostgres) -> Iterator[SplitDatabases]:
+    """The two databases, created afresh once per session (per xdist worker), dropped after."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    names = SplitDatabases(stocksync=f"stocksync_own{worker}", shop=f"shop_own{worker}")
+    for name in (names.stocksync, names.shop):
+        pg.drop_database(name)
+        pg.create_database(name)
+    databases = SplitDatabases(stocksync=pg.dsn(names.stocksync), shop=pg.dsn(names.shop))
+    with connect(databases.shop, autocommit=True) as conn:
+        execute_file(conn, "shop/create_schema")
+    upgrade(databases.stocksync)
+    yield databases
+    for name in (names.stocksync, names.shop):
+        pg.drop_database(name)
+
+
+@pytest.fixture
+def clean_split(split_databases: SplitDatabases) -> SplitDatabases:
+    """Both databases emptied: no shop data, no stocksync history, no SKU mappings or counters."""
+    with connect(split_databases.shop) as conn:
+        reset_shop(conn)
+        conn.commit()
+    with connect(split_databases.stocksync) as conn:
+        reset_history(conn)
+        conn.execute("TRUNCATE stocksync.sku_map, stocksync.availability_stats")
+        conn.commit()
+    return split_databases
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from devstack.availability_process import AvailabilityProcess, free_port, new_se
 from include.stocksync.availability.skus import upsert_mapping
 from include.stocksync.config.settings import PROJECT_ROOT
 from include.stocksync.store.db import connect, query
-from tests.conftest import TEST_TOKEN, shop_in_line_with_wms
+from tests.conftest import TEST_TOKEN, SplitDatabases, shop_in_line_with_wms
 from tests.fault_servers import HangingServer
 
 FORM = "application/x-www-form-urlencoded"
@@ -101,16 +101,18 @@ def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.1) -> An
 
 # --------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def service(shop_dsn: str) -> Iterator[AvailabilityProcess]:
-    svc = AvailabilityProcess({"SHOP_DSN": shop_dsn, "SECRET": new_secret(), "RATE_LIMIT_PER_SECOND": "0",
+def service(split_databases: SplitDatabases) -> Iterator[AvailabilityProcess]:
+    svc = AvailabilityProcess({"SHOP_DSN": split_databases.shop, "STOCKSYNC_DSN": split_databases.stocksync,
+                               "SECRET": new_secret(), "RATE_LIMIT_PER_SECOND": "0",
                                "STATS_FLUSH_SECONDS": "0.3", "DB_BUDGET_MS": "300"})
     with svc:
         yield svc
 
 
 @pytest.fixture(scope="module")
-def live_service(shop_dsn: str, wms_process: Any) -> Iterator[AvailabilityProcess]:
-    svc = AvailabilityProcess({"SHOP_DSN": shop_dsn, "SECRET": new_secret(), "RATE_LIMIT_PER_SECOND": "0",
+def live_service(split_databases: SplitDatabases, wms_process: Any) -> Iterator[AvailabilityProcess]:
+    svc = AvailabilityProcess({"SHOP_DSN": split_databases.shop, "STOCKSYNC_DSN": split_databases.stocksync,
+                               "SECRET": new_secret(), "RATE_LIMIT_PER_SECOND": "0",
                                "LIVE_MODE": "true", "WMS_URL": wms_process.url, "WMS_TOKEN": TEST_TOKEN,
                                "WMS_BUDGET_MS": "150", "DB_BUDGET_MS": "300"})
     with svc:
@@ -127,18 +129,24 @@ def no_database() -> Iterator[AvailabilityProcess]:
 
 
 @pytest.fixture
-def shop(clean_shop: str, wms: Any) -> str:
-    """A shop whose catalog is the WMS's 40 SKUs (stock as the WMS has it, seq 0), no mappings, no
-    stats; then SKU 1 has 7 units, SKU 2 none, SKU 3 is disabled, SKU 4 has no stock row."""
-    dsn = shop_in_line_with_wms(clean_shop, wms, skus=SKUS, seed=5, drift_share=0.0)
+def shop(clean_split: SplitDatabases, wms: Any) -> str:
+    """A shop (in its own database, apart from stocksync's) whose catalog is the WMS's 40 SKUs (stock
+    as the WMS has it, seq 0); no mappings, no stats in stocksync's database; then SKU 1 has 7 units,
+    SKU 2 none, SKU 3 is disabled, SKU 4 has no stock row."""
+    dsn = shop_in_line_with_wms(clean_split.shop, wms, skus=SKUS, seed=5, drift_share=0.0)
     with connect(dsn) as conn:
-        conn.execute("TRUNCATE stocksync.sku_map, stocksync.availability_stats")
         conn.execute("UPDATE shop.stock SET qty = 7 WHERE sku = %s", (sku(1),))
         conn.execute("UPDATE shop.stock SET qty = 0 WHERE sku = %s", (sku(2),))
         conn.execute("UPDATE shop.products SET enabled = false WHERE sku = %s", (sku(3),))
         conn.execute("DELETE FROM shop.stock WHERE sku = %s", (sku(4),))
         conn.commit()
     return dsn
+
+
+@pytest.fixture
+def store(shop: str, clean_split: SplitDatabases) -> str:
+    """stocksync's own database of the `shop` scenario (sku_map, counters, live records)."""
+    return clean_split.stocksync
 
 
 # --------------------------------------------------------------------------- the protocol
@@ -184,8 +192,8 @@ def header_line(lines: list[str], name: str) -> str:
 
 @pytest.mark.parametrize("version", ["1.1", "1.0"])
 def test_platform_item_request_is_answered_in_the_platform_headers(service: AvailabilityProcess, shop: str,
-                                                                   version: str) -> None:
-    with connect(shop) as conn:
+                                                                   store: str, version: str) -> None:
+    with connect(store) as conn:
         upsert_mapping(conn, "TEE", {"Color": "Sea Green", "Size": "L"}, sku(11))
         conn.commit()
     set_shop(shop, sku(11), 5)
@@ -300,8 +308,8 @@ def test_unknown_sku_answers_unknown_and_is_counted(service: AvailabilityProcess
     assert 'stocksync_availability_requests_total{result="unknown",cause="unknown_sku"}' in metrics.text
 
 
-def test_options_map_to_skus(service: AvailabilityProcess, shop: str) -> None:
-    with connect(shop) as conn:
+def test_options_map_to_skus(service: AvailabilityProcess, shop: str, store: str) -> None:
+    with connect(store) as conn:
         upsert_mapping(conn, "TSHIRT", {"Size": "M", "Colour": "Red"}, sku(11))
         upsert_mapping(conn, "TSHIRT", {"Size": "L", "Colour": "Red"}, sku(12))
         upsert_mapping(conn, "MUG", {}, sku(13))
@@ -390,9 +398,10 @@ def test_no_credentials_or_wrong_secret_is_refused_without_the_database(service:
     assert requests.get(f"{service.url}/metrics", timeout=5).status_code == 403
 
 
-def test_callers_outside_the_allowed_ranges_are_refused(shop: str) -> None:
+def test_callers_outside_the_allowed_ranges_are_refused(shop: str, store: str) -> None:
     secret = new_secret()
-    elsewhere = AvailabilityProcess({"SHOP_DSN": shop, "SECRET": secret, "ALLOWED_NETWORKS": "10.0.0.0/8,192.0.2.0/24"})
+    elsewhere = AvailabilityProcess({"SHOP_DSN": shop, "STOCKSYNC_DSN": store, "SECRET": secret,
+                                     "ALLOWED_NETWORKS": "10.0.0.0/8,192.0.2.0/24"})
     with elsewhere:
         response = ask(elsewhere, {".code": sku(1)})
         assert (response.status_code, cause(response)) == (403, "forbidden_ip")
@@ -403,7 +412,7 @@ def test_callers_outside_the_allowed_ranges_are_refused(shop: str) -> None:
         status, lines = exchange(elsewhere, platform_request(elsewhere, VALIDATION_BODY))
         assert (status, header_line(lines, "Available")) == (403, "Available: -1")
     # IP ranges alone (no secret), set explicitly: localhost may ask without a secret
-    ip_only = AvailabilityProcess({"SHOP_DSN": shop, "ALLOWED_NETWORKS": "127.0.0.0/8"})
+    ip_only = AvailabilityProcess({"SHOP_DSN": shop, "STOCKSYNC_DSN": store, "ALLOWED_NETWORKS": "127.0.0.0/8"})
     with ip_only:
         assert available(ask(ip_only, {".code": sku(1)}, secret=None)) == 7
 
@@ -424,9 +433,9 @@ def test_refuses_to_start_without_authentication_or_with_bad_settings(shop_dsn: 
     assert "short-secret" not in result.stderr  # a rejected secret is not echoed
 
 
-def test_rate_limit_per_client(shop: str) -> None:
-    limited = AvailabilityProcess({"SHOP_DSN": shop, "SECRET": new_secret(), "RATE_LIMIT_PER_SECOND": "0.5",
-                                   "RATE_LIMIT_BURST": "3"})
+def test_rate_limit_per_client(shop: str, store: str) -> None:
+    limited = AvailabilityProcess({"SHOP_DSN": shop, "STOCKSYNC_DSN": store, "SECRET": new_secret(),
+                                   "RATE_LIMIT_PER_SECOND": "0.5", "RATE_LIMIT_BURST": "3"})
     body = f".catalog={CATALOG}&.code={sku(1)}&.id=item-1&.quantity=1&.price=9.90".encode()
     with limited:
         answers = [exchange(limited, platform_request(limited, body)) for _ in range(5)]
@@ -525,7 +534,7 @@ class SlowToConnect:
         self.sock.close()
 
 
-def test_database_slower_to_connect_than_the_budget_still_gets_connected(shop: str) -> None:
+def test_database_slower_to_connect_than_the_budget_still_gets_connected(shop: str, store: str) -> None:
     """Each connect takes 0.6 s, the budget is 0.2 s. The service's first connection (opened at
     start, without a request's budget) is cut: the answers are unknown until a new connection
     is open, and the connect started meanwhile serves the next ones (a connect cut at each
@@ -533,7 +542,7 @@ def test_database_slower_to_connect_than_the_budget_still_gets_connected(shop: s
     relay = SlowToConnect(int(conninfo_to_dict(shop)["port"]), delay=0.6)
     try:
         svc = AvailabilityProcess({"SHOP_DSN": make_conninfo(shop, host="127.0.0.1", port=relay.port),
-                                   "SECRET": new_secret(), "DB_BUDGET_MS": "200"})
+                                   "STOCKSYNC_DSN": store, "SECRET": new_secret(), "DB_BUDGET_MS": "200"})
         with svc:
             assert wait_for(lambda: available(ask(svc, {".code": sku(1)}, timeout=5)) == 7, timeout=20)
             relay.cut()
@@ -556,12 +565,12 @@ def test_stalled_database_answers_unknown_then_recovers(service: AvailabilityPro
     assert wait_for(lambda: available(ask(service, {".code": sku(1)})) == 7, timeout=5)
 
 
-def test_overloaded_worker_sheds_at_once_with_unknown_and_counts_it(shop: str) -> None:
+def test_overloaded_worker_sheds_at_once_with_unknown_and_counts_it(shop: str, store: str) -> None:
     """A worker allowed one request in flight (MAX_IN_FLIGHT=1; shipped: 16), holding one that waits
     on a locked stock table (the budget is 10 s, so it waits): further requests are answered
     unknown at once, before their turn, and counted. Without the bound they would queue behind it."""
-    svc = AvailabilityProcess({"SHOP_DSN": shop, "SECRET": new_secret(), "RATE_LIMIT_PER_SECOND": "0",
-                               "MAX_IN_FLIGHT": "1", "DB_BUDGET_MS": "10000"})
+    svc = AvailabilityProcess({"SHOP_DSN": shop, "STOCKSYNC_DSN": store, "SECRET": new_secret(),
+                               "RATE_LIMIT_PER_SECOND": "0", "MAX_IN_FLIGHT": "1", "DB_BUDGET_MS": "10000"})
     body = f".catalog={CATALOG}&.code={sku(1)}&.id=item-1&.quantity=1&.price=9.90".encode()
     first: list[tuple[int, list[str]]] = []
     with svc, psycopg.connect(shop) as blocker:
@@ -591,13 +600,13 @@ def test_overloaded_worker_sheds_at_once_with_unknown_and_counts_it(shop: str) -
         assert header_line(exchange(svc, platform_request(svc, body))[1], "Available") == "Available: 7"
 
 
-def test_live_requests_waiting_on_the_wms_are_not_shed(shop: str) -> None:
+def test_live_requests_waiting_on_the_wms_are_not_shed(shop: str, store: str) -> None:
     """Live mode, MAX_IN_FLIGHT=1, a WMS that accepts the connection and never answers: a request
     waiting on it holds no slot (it uses neither CPU nor the database), so the next request is
     answered, not shed; the waiting one falls back to the shop's number at the WMS budget."""
     wms = HangingServer()
-    svc = AvailabilityProcess({"SHOP_DSN": shop, "SECRET": new_secret(), "RATE_LIMIT_PER_SECOND": "0",
-                               "MAX_IN_FLIGHT": "1", "LIVE_MODE": "true", "WMS_URL": f"http://127.0.0.1:{wms.port}",
+    svc = AvailabilityProcess({"SHOP_DSN": shop, "STOCKSYNC_DSN": store, "SECRET": new_secret(),
+                               "RATE_LIMIT_PER_SECOND": "0", "MAX_IN_FLIGHT": "1", "LIVE_MODE": "true", "WMS_URL": f"http://127.0.0.1:{wms.port}",
                                "WMS_TOKEN": TEST_TOKEN, "WMS_BUDGET_MS": "5000"})
     body = f".catalog={CATALOG}&.code={sku(1)}&.id=item-1&.quantity=1&.price=9.90".encode()
     first: list[tuple[int, list[str]]] = []
@@ -641,7 +650,7 @@ def test_checkout_frozen_answers_unknown_with_the_freeze_message(service: Availa
 
 # --------------------------------------------------------------------------- live mode
 def test_live_mode_writes_the_wms_figure_back_and_answers_it(live_service: AvailabilityProcess, shop: str,
-                                                             wms: Any) -> None:
+                                                             store: str, wms: Any) -> None:
     name = sku(7)
     wms.admin.set_items([{"sku": name, "on_hand": 60, "non_usable": 2, "allocated": 8}])  # available 50
     set_shop(shop, name, 20, seq=0)
@@ -666,7 +675,7 @@ def test_live_mode_writes_the_wms_figure_back_and_answers_it(live_service: Avail
     assert response.headers["X-Inventory-Source"] == "live"
     assert available(response) == 45 - 7 == 38
     assert shop_qty(shop, name) == (38, wms_item["seq"])
-    with connect(shop) as conn:
+    with connect(store) as conn:  # recorded in stocksync's own database
         audit = conn.execute("SELECT run_id, old_qty, old_seq, wms_available, wms_seq, adjustment, new_qty, outcome "
                              "FROM stocksync.sku_audit WHERE sku = %s", (name,)).fetchall()
         run = conn.execute("SELECT run_id, dag_id, status, changed FROM stocksync.sync_runs "
@@ -794,7 +803,8 @@ def test_answers_never_exceed_what_checkout_accepts(service: AvailabilityProcess
 
 
 # --------------------------------------------------------------------------- observability
-def test_counters_reach_the_stats_table_and_the_page_query(service: AvailabilityProcess, shop: str) -> None:
+def test_counters_reach_the_stats_table_and_the_page_query(service: AvailabilityProcess, shop: str,
+                                                           store: str) -> None:
     ask(service, {".code": sku(1)})
     ask(service, {".code": sku(2)})
     ask(service, {".code": "NOPE"})
@@ -802,7 +812,7 @@ def test_counters_reach_the_stats_table_and_the_page_query(service: Availability
     ask(service, body=VALIDATION_BODY)
 
     def recent() -> list[Any]:
-        with connect(shop) as conn:
+        with connect(store) as conn:
             cur = conn.execute(query("availability/select_recent_stats"), {"hours": 24})
             names = [c.name for c in cur.description or []]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

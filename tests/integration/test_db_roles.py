@@ -24,7 +24,7 @@ from devstack.availability_process import AvailabilityProcess, new_secret
 from include.stocksync.store.db import connect
 from include.stocksync.store.roles import AVAILABILITY_ROLE, SYNC_ROLE, apply_roles
 from include.stocksync.sync.pipeline import get_run
-from tests.conftest import shop_in_line_with_wms, stock_fingerprint
+from tests.conftest import TEST_TOKEN, SplitDatabases, shop_in_line_with_wms, stock_fingerprint
 from tests.integration import test_nightly_sync as nightly
 from tests.integration.test_availability import ask, available
 
@@ -99,10 +99,12 @@ def test_availability_role_answers_a_lookup_but_cannot_write(clean_shop: str, ro
     allowed = [statement for statement in WRITES if not refused(reader, statement)]
     assert allowed == []
     assert stock_fingerprint(clean_shop) == before
+    with connect(clean_shop) as conn:  # the SKU map as the owner sees it (other tests may have filled it)
+        mapped = conn.execute("SELECT count(*) FROM stocksync.sku_map").fetchone()[0]
     with psycopg.connect(reader) as conn:  # and it reads what a lookup needs, directly too
         assert conn.execute("SELECT count(*) FROM shop.products p JOIN shop.stock s USING (sku)").fetchone()[0] == 5
         assert conn.execute("SELECT count(*) FROM shop.checkout_freezes").fetchone()[0] == 0
-        assert conn.execute("SELECT count(*) FROM stocksync.sku_map").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM stocksync.sku_map").fetchone()[0] == mapped
 
 
 @pytest.mark.slow
@@ -134,3 +136,40 @@ def test_sync_role_runs_a_nightly(dagbag: Any, seeded: dict[str, Any], roles: di
                       "DELETE FROM shop.stock", "UPDATE shop.orders SET status = 'x'", "CREATE TABLE shop.mine (x int)",
                       f"ALTER ROLE {SYNC_ROLE} SUPERUSER"):
         assert refused(roles[SYNC_ROLE], statement), statement
+
+
+def test_live_availability_role_writes_back_across_two_databases(clean_split: SplitDatabases, wms: Any) -> None:
+    """The live-mode grants applied to the shop's database and to stocksync's, apart: the service,
+    logged in as stocksync_availability to both, writes the WMS's figure into the shop and records
+    it in stocksync's database; it still may not write anything else in either."""
+    passwords = {role: secrets.token_urlsafe(18) for role in (SYNC_ROLE, AVAILABILITY_ROLE)}
+    apply_roles(clean_split.shop, passwords, live_availability=True, stocksync_admin_dsn=clean_split.stocksync)
+    shop_reader = as_role(clean_split.shop, AVAILABILITY_ROLE, passwords[AVAILABILITY_ROLE])
+    store_writer = as_role(clean_split.stocksync, AVAILABILITY_ROLE, passwords[AVAILABILITY_ROLE])
+    shop_in_line_with_wms(clean_split.shop, wms, skus=5, seed=11, drift_share=0.0)
+    name = "SKU-0000002"
+    item = wms.admin.items([name])[0]
+    with connect(clean_split.shop) as conn:  # drifted, at seq 0: the WMS's state is newer
+        conn.execute("UPDATE shop.stock SET qty = %s, wms_seq = 0 WHERE sku = %s", (item["available"] + 3, name))
+        conn.commit()
+
+    svc = AvailabilityProcess({"SHOP_DSN": shop_reader, "STOCKSYNC_DSN": store_writer, "SECRET": new_secret(),
+                               "RATE_LIMIT_PER_SECOND": "0", "LIVE_MODE": "true", "WMS_URL": wms.url,
+                               "WMS_TOKEN": TEST_TOKEN, "WMS_BUDGET_MS": "2000", "DB_BUDGET_MS": "2000"})
+    with svc:
+        response = ask(svc, {".code": name})
+    assert response.headers["X-Inventory-Live"] == "written", svc.log()[-2000:]
+    assert available(response) == item["available"]  # no order in the shop: nothing uncounted
+    with connect(clean_split.shop) as conn:
+        assert conn.execute("SELECT qty, wms_seq FROM shop.stock WHERE sku = %s", (name,)).fetchone() == (
+            item["available"], item["seq"])
+    with connect(clean_split.stocksync) as conn:
+        assert conn.execute("SELECT new_qty, outcome FROM stocksync.sku_audit WHERE sku = %s",
+                            (name,)).fetchall() == [(item["available"], "changed")]
+    for dsn, statement in ((shop_reader, "UPDATE shop.products SET enabled = false"),
+                           (shop_reader, "DELETE FROM shop.stock"),
+                           (shop_reader, "UPDATE shop.orders SET status = 'x'"),
+                           (store_writer, "DELETE FROM stocksync.sku_map"),
+                           (store_writer, "DELETE FROM stocksync.sku_audit"),
+                           (store_writer, "CREATE TABLE stocksync.mine (x int)")):
+        assert refused(dsn, statement), statement

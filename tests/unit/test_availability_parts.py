@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from include.stocksync.availability.metrics import LATENCY_BOUNDS_MS, Metrics
 from include.stocksync.availability.ratelimit import RateLimiter
 from include.stocksync.availability.settings import load
+from include.stocksync.availability.skus import ResolutionCache
 from include.stocksync.availability.wms import parse_item
 from include.stocksync.wms.errors import WmsError
 
@@ -53,6 +54,38 @@ def test_public_settings_hold_no_secret() -> None:
     text = repr(s.public())
     assert SECRET not in text and "wms-token-value" not in text and "shop@127.0.0.1" not in text
     assert s.public()["secret_set"] is True
+
+
+def test_stocksync_database_is_its_own_setting_or_the_shops() -> None:
+    """Two connections: stocksync's own database when given (never shown), else the shop's."""
+    own = "postgresql://stocksync_availability:pw-of-stocksync@10.0.0.9:5432/stocksync"
+    apart = settings(SECRET=SECRET, STOCKSYNC_DSN=own)
+    assert apart.separate_databases and apart.stocksync_conninfo == own
+    assert "pw-of-stocksync" not in repr(apart.public()) and "10.0.0.9" not in repr(apart.public())
+    for single in (settings(SECRET=SECRET), settings(SECRET=SECRET, STOCKSYNC_DSN=" ")):
+        assert not single.separate_databases
+        assert single.stocksync_conninfo == BASE["STOCKSYNC_AVAILABILITY_SHOP_DSN"]
+
+
+def test_sku_resolutions_are_reused_until_they_expire_and_the_table_is_bounded() -> None:
+    """A clock the test moves by hand: a resolution (mapped SKU, the code itself, unmapped) is reused
+    for its lifetime only; the least recently used is dropped beyond the size; 0 s caches nothing."""
+    now = [100.0]
+    cache = ResolutionCache(10, 2, clock=lambda: now[0])
+    cache.put("TEE", "size=l", ("SKU-1", "map"))
+    cache.put("MUG", "", ("MUG", "code"))
+    assert cache.get("TEE", "size=l") == (True, ("SKU-1", "map"))
+    assert cache.get("TEE", "size=m") == (False, None)
+    cache.put("CAP", "colour=red", None)  # unmapped options: an answer too; MUG (least recent) goes
+    assert cache.get("CAP", "colour=red") == (True, None)
+    assert cache.get("MUG", "") == (False, None)
+    now[0] += 9
+    assert cache.get("TEE", "size=l") == (True, ("SKU-1", "map"))
+    now[0] += 1
+    assert cache.get("TEE", "size=l") == (False, None)
+    off = ResolutionCache(0, 2, clock=lambda: now[0])
+    off.put("TEE", "size=l", ("SKU-1", "map"))
+    assert off.get("TEE", "size=l") == (False, None)
 
 
 def test_message_templates_are_checked() -> None:

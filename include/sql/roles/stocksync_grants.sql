@@ -38,7 +38,7 @@ BEGIN
 END
 $owner$;
 
--- The availability service: look up a code's SKU (select_item_availability reads sku_map) and
+-- The availability service: look up a code's SKU (select_item_sku reads sku_map) and
 -- write its counters (insert_stats). Read-only mode writes nothing else.
 GRANT USAGE ON SCHEMA stocksync TO stocksync_availability;
 GRANT SELECT ON stocksync.sku_map TO stocksync_availability;

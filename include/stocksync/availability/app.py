@@ -49,9 +49,10 @@ from include.stocksync.availability.metrics import SHED_CAUSE, Metrics
 from include.stocksync.availability.pool import ConnectionPool, DatabaseUnavailable
 from include.stocksync.availability.ratelimit import RateLimiter
 from include.stocksync.availability.settings import CHECKOUT_FREEZE_PATH, AvailabilitySettings, load
-from include.stocksync.availability.skus import options_key
+from include.stocksync.availability.skus import ResolutionCache, options_key
 from include.stocksync.availability.wms import WmsClient, fallback_detail
 from include.stocksync.shop.port import ShopPort, ShopUnavailable
+from include.stocksync.shop.postgres.live import PostgresLiveShop
 from include.stocksync.shop.registry import open_shop
 from include.stocksync.store.db import query
 from include.stocksync.ui.security_headers import SecurityHeadersMiddleware
@@ -127,10 +128,31 @@ class Service:
                                    settings.rate_limit_clients)
         self.secret = settings.secret.get_secret_value().encode() if settings.secret else None
         self.networks = tuple(settings.allowed_networks)
+        self.shop_pool = self._pool(settings, settings.shop_dsn.get_secret_value())
+        # stocksync's own tables (sku_map, counters, live records) on their own connections; the
+        # single-database layout (no STOCKSYNC_DSN) shares one pool
+        self.stocksync_pool = (self._pool(settings, settings.stocksync_conninfo) if settings.separate_databases
+                               else self.shop_pool)
+        self.shop = PostgresLiveShop(self.shop_pool.connection)
+        self.q_sku = query("availability/select_item_sku").as_string(None)
+        self.resolutions = ResolutionCache(settings.sku_cache_ms / 1000, settings.sku_cache_size)
+        self.q_stats = query("availability/insert_stats").as_string(None)
+        self.live = LiveWriter(settings, self.shop, self.stocksync_pool.connection) if settings.live_mode else None
+        # the gate reads the freeze through the shop port, whatever the platform (SHOP_PLATFORM)
+        self.gate = checkout_gate.CheckoutGate(shop_of(settings), cache_seconds=settings.freeze_cache_ms / 1000)
+        self.wms: WmsClient | None = None
+        if settings.live_mode and settings.wms_url and settings.wms_token:
+            self.wms = WmsClient(settings.wms_url, settings.wms_token.get_secret_value(), settings.wms_budget)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # script requests using this worker's CPU or database now (LoadShedder counts them)
+        self.in_flight = 0
+
+    @staticmethod
+    def _pool(settings: AvailabilitySettings, conninfo: str) -> ConnectionPool:
         budget_ms = settings.db_budget_ms
         connect_timeout = max(2, math.ceil(settings.db_budget))  # a connect may outlive one request's budget
-        self.pool = ConnectionPool(
-            settings.shop_dsn.get_secret_value(), size=settings.db_pool_size, retry_after=settings.db_retry_ms / 1000,
+        return ConnectionPool(
+            conninfo, size=settings.db_pool_size, retry_after=settings.db_retry_ms / 1000,
             connect_timeout=connect_timeout,
             connect_kwargs={
                 "connect_timeout": connect_timeout,  # libpq's minimum is 2 s
@@ -139,17 +161,11 @@ class Service:
                 "options": f"-c statement_timeout={budget_ms} -c lock_timeout={max(1, budget_ms // 2)} "
                            f"-c idle_in_transaction_session_timeout={max(1000, 4 * budget_ms)}",
             })
-        self.q_item = query("availability/select_item_availability", sellable=query("shop/select_sellable_stock"),
-                            freeze=query("shop/select_active_freeze")).as_string(None)
-        self.q_stats = query("availability/insert_stats").as_string(None)
-        self.live = LiveWriter(settings) if settings.live_mode else None
-        self.gate = checkout_gate.CheckoutGate(shop_of(settings), cache_seconds=settings.freeze_cache_ms / 1000)
-        self.wms: WmsClient | None = None
-        if settings.live_mode and settings.wms_url and settings.wms_token:
-            self.wms = WmsClient(settings.wms_url, settings.wms_token.get_secret_value(), settings.wms_budget)
-        self._tasks: set[asyncio.Task[Any]] = set()
-        # script requests using this worker's CPU or database now (LoadShedder counts them)
-        self.in_flight = 0
+
+    @property
+    def pools(self) -> tuple[ConnectionPool, ...]:
+        """The shop's pool, and stocksync's when it is another database."""
+        return (self.shop_pool,) if self.stocksync_pool is self.shop_pool else (self.shop_pool, self.stocksync_pool)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -166,7 +182,8 @@ class Service:
             await asyncio.wait_for(self.flush(), 3)
         if self.wms is not None:
             await self.wms.close()
-        await self.pool.close()
+        for pool in self.pools:
+            await pool.close()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -174,11 +191,13 @@ class Service:
         task.add_done_callback(self._tasks.discard)
 
     async def _warm_up(self) -> None:
-        """Open one connection before the first request (a dead database is not an error here)."""
-        with suppress(Exception):
-            async with asyncio.timeout(max(self.settings.db_budget, 2.0)):
-                async with self.pool.connection() as conn:
-                    await conn.execute("SELECT 1")
+        """Open one connection to each database before the first request (a dead database is not
+        an error here)."""
+        for pool in self.pools:
+            with suppress(Exception):
+                async with asyncio.timeout(max(self.settings.db_budget, 2.0)):
+                    async with pool.connection() as conn:
+                        await conn.execute("SELECT 1")
 
     async def _flush_loop(self) -> None:
         while True:
@@ -193,7 +212,7 @@ class Service:
             return
         try:
             async with asyncio.timeout(max(self.settings.db_budget, 2.0)):
-                async with self.pool.connection() as conn:
+                async with self.stocksync_pool.connection() as conn:
                     await conn.execute(self.q_stats, period.row(self.metrics.instance, datetime.now(UTC)))
             self.metrics.flushes += 1
         except Exception as exc:
@@ -227,7 +246,7 @@ class Service:
         if refused is not None:
             log.info("metrics refused client=%s cause=%s", client, refused.cause)
             return refused.response()
-        body = self.metrics.prometheus(live_mode=self.settings.live_mode, db_down=self.pool.down,
+        body = self.metrics.prometheus(live_mode=self.settings.live_mode, db_down=any(pool.down for pool in self.pools),
                                        in_flight=self.in_flight, max_in_flight=self.settings.max_in_flight)
         body += self.gate.prometheus()
         return Response(content=body, media_type="text/plain; version=0.0.4", headers={"Cache-Control": "no-store"})
@@ -333,11 +352,22 @@ class Service:
         return p.read_item(pairs)
 
     async def _lookup(self, item: p.Item, key: str) -> Answer:
-        params = {"code": item.code, "options_key": key, "set_by": None}
+        """The SKU from stocksync's sku_map (or the worker's `ResolutionCache`), then the product and
+        the freeze from the shop: one or two round trips within one budget (the databases may be
+        apart: no join across)."""
         try:
             async with asyncio.timeout(self.settings.db_budget):
-                async with self.pool.connection() as conn:
-                    row = await (await conn.execute(self.q_item, params)).fetchone()
+                cached, target = self.resolutions.get(item.code, key)
+                if not cached:
+                    async with self.stocksync_pool.connection() as conn:
+                        row = await (await conn.execute(self.q_sku, {"code": item.code, "options_key": key})).fetchone()
+                    target = None if row is None else (str(row[0]), str(row[1]))
+                    self.resolutions.put(item.code, key, target)
+                if target is None:
+                    return self.unknown("unmapped_options",
+                                        f"code {item.code!r} has SKU mappings, none for options {key!r}")
+                sku, via = target
+                found = await self.shop.item(sku)
         except DatabaseUnavailable as exc:  # the reason is in the log (pool), not in the answer
             return self.unknown(exc.cause, "the database is unavailable")
         except TimeoutError:
@@ -346,19 +376,18 @@ class Service:
             return self.unknown("db_timeout", "the database query hit its time limit")
         except psycopg.Error as exc:
             return self.unknown("db_error", type(exc).__name__)
-        if row is None:
-            return self.unknown("unmapped_options", f"code {item.code!r} has SKU mappings, none for options {key!r}")
-        via, sku, listed, enabled, qty, seq, freeze_message = row
-        if not listed:
+        product = found.sellable
+        if product is None:
             if via == "code":
                 return self.unknown("unknown_sku", f"no product {sku!r} in the shop and no mapping for the code",
                                     sku=sku)
             return self.unknown("mapped_sku_missing", f"the mapping points at {sku!r}, not in the shop", sku=sku)
-        if freeze_message is not None:
-            return self.unknown("checkout_frozen", "checkout is frozen", sku=sku, message=freeze_message)
-        if not enabled:
+        if found.freeze_message is not None:
+            return self.unknown("checkout_frozen", "checkout is frozen", sku=sku, message=found.freeze_message)
+        if not product.enabled:
             return self.stock_answer(0, sku, item.quantity, cause="disabled")
-        if qty is None:
+        qty, seq = product.qty, product.wms_seq
+        if qty is None or seq is None:
             return self.stock_answer(0, sku, item.quantity, cause="no_stock_row")
         if self.live is not None:
             return await self._live(item, sku, int(qty), int(seq))
@@ -376,8 +405,7 @@ class Service:
             return self.stock_answer(qty, sku, item.quantity, live="current")
         try:
             async with asyncio.timeout(self.settings.db_budget):
-                async with self.pool.connection() as conn:
-                    result = await self.live.write_back(conn, wms_item)
+                result = await self.live.write_back(wms_item)
         except DatabaseUnavailable as exc:
             return self.stock_answer(qty, sku, item.quantity, live="fallback", live_cause="write_" + exc.cause)
         except (TimeoutError, psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):

@@ -43,9 +43,15 @@ class AvailabilitySettings(BaseSettings):
     shop_table_prefix: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{0,32}$",
                                           description="magento2, prestashop: the store's table prefix "
                                                       "(unset: the platform's default, '' or 'ps_')")
+    stocksync_dsn: SecretStr | None = Field(
+        None, description="libpq connection string of stocksync's own database (sku_map, counters, live "
+                          "records); unset: the shop's database holds stocksync's schema too")
     db_pool_size: int = Field(4, ge=1, le=64, description="connections per worker process")
     db_budget_ms: int = Field(250, ge=10, le=10_000,
                               description="per request: waiting for a connection + the query; then unknown")
+    sku_cache_ms: int = Field(10_000, ge=0, le=600_000,
+                              description="how long a worker reuses the SKU a code + options resolved to; 0: off")
+    sku_cache_size: int = Field(100_000, ge=1, le=10_000_000, description="resolutions cached per worker")
     db_retry_ms: int = Field(1000, ge=0, le=60_000,
                              description="after a failed connect, answer unknown at once for this long")
 
@@ -111,7 +117,7 @@ class AvailabilitySettings(BaseSettings):
         """A bare address is a one-address range (127.0.0.1 -> 127.0.0.1/32)."""
         return [ipaddress.ip_network(v, strict=False) if isinstance(v, str) else v for v in _split(value)]
 
-    @field_validator("secret", "wms_token", mode="before")
+    @field_validator("secret", "wms_token", "stocksync_dsn", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -154,14 +160,26 @@ class AvailabilitySettings(BaseSettings):
         return self.db_budget_ms / 1000
 
     @property
+    def separate_databases(self) -> bool:
+        """stocksync's database is given and is not the shop's."""
+        return self.stocksync_dsn is not None and (
+            self.stocksync_dsn.get_secret_value() != self.shop_dsn.get_secret_value())
+
+    @property
+    def stocksync_conninfo(self) -> str:
+        """stocksync's database: `stocksync_dsn`, or the shop's when unset."""
+        return (self.stocksync_dsn or self.shop_dsn).get_secret_value()
+
+    @property
     def wms_budget(self) -> float:
         return self.wms_budget_ms / 1000
 
     def public(self) -> dict[str, Any]:
         """The settings without secrets (for the live run record and the start-up log)."""
-        hidden = {"shop_dsn", "secret", "wms_token"}
+        hidden = {"shop_dsn", "stocksync_dsn", "secret", "wms_token"}
         out = self.model_dump(mode="json", exclude=hidden)
         out["secret_set"] = self.secret is not None
+        out["stocksync_database"] = "own" if self.separate_databases else "the shop's"
         return out
 
 

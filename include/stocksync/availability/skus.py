@@ -13,7 +13,9 @@ stock of some other variant would promise what checkout may refuse, so the answe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 from urllib.parse import quote
 
@@ -68,3 +70,41 @@ def upsert_mapping(conn: psycopg.Connection, code: str, options: Mapping[str, st
     key = options_key(options)
     execute_file(conn, "availability/upsert_sku_map", {"code": code.strip(), "options_key": key, "sku": sku})
     return key
+
+
+# The resolution of one (code, options key): (sku, via) with via `map` or `code`; None: unmapped options.
+Resolution = tuple[str, str] | None
+
+
+class ResolutionCache:
+    """Per worker: the SKU each (code, options key) resolved to, for `seconds`, at most `size`
+    entries (least recently used dropped first). The SKU lives in stocksync's database and the
+    number in the shop's: without it every lookup costs two round trips (measured: about half the
+    answered requests per second of the one-join lookup on a saturated 2-core machine); with it,
+    a repeated item costs the shop's one. A mapping changed in `sku_map` is used at most `seconds`
+    later (0: no cache). Unmapped options are cached too (they are answers)."""
+
+    def __init__(self, seconds: float, size: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.size = size
+        self.clock = clock
+        self._entries: OrderedDict[tuple[str, str], tuple[Resolution, float]] = OrderedDict()
+
+    def get(self, code: str, key: str) -> tuple[bool, Resolution]:
+        """(found, resolution); found is False when absent or expired."""
+        entry = self._entries.get((code, key))
+        if entry is None:
+            return False, None
+        if self.clock() >= entry[1]:
+            del self._entries[(code, key)]
+            return False, None
+        self._entries.move_to_end((code, key))
+        return True, entry[0]
+
+    def put(self, code: str, key: str, resolution: Resolution) -> None:
+        if self.seconds <= 0:
+            return
+        self._entries[(code, key)] = (resolution, self.clock() + self.seconds)
+        self._entries.move_to_end((code, key))
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)

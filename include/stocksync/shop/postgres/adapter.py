@@ -58,6 +58,13 @@ def _copy_out(conn: psycopg.Connection, statement: sql.Composable, params: dict[
     return max(rows, 0)
 
 
+def sku_demand_statement() -> sql.Composed:
+    """`shop/select_in_window_demand` for one SKU (`%(sku)s`): unsent and cart units, zeros when none.
+    The filter on the grouping column is pushed into the query, so only that SKU's lines are read."""
+    return (sql.SQL("SELECT coalesce(sum(d.unsent_qty), 0), coalesce(sum(d.cart_qty), 0) FROM (")
+            + query("shop/select_in_window_demand") + sql.SQL(") d WHERE d.sku = %(sku)s"))
+
+
 def _lock_timeout(conn: psycopg.Connection, seconds: float) -> None:
     if not seconds > 0:
         raise ValueError(f"lock_timeout_seconds must be > 0; got {seconds}")
@@ -132,9 +139,7 @@ class _Live:
         return self._current
 
     def demand(self, query_: DemandQuery) -> DemandRow:
-        row = self.conn.execute(sql.SQL("SELECT coalesce(sum(d.unsent_qty), 0), coalesce(sum(d.cart_qty), 0) FROM (")
-                                + query("shop/select_in_window_demand") + sql.SQL(") d WHERE d.sku = %(sku)s"),
-                                {**query_.as_params(), "sku": self.sku}).fetchone()
+        row = self.conn.execute(sku_demand_statement(), {**query_.as_params(), "sku": self.sku}).fetchone()
         assert row is not None
         return DemandRow(self.sku, int(row[0]), int(row[1]))
 

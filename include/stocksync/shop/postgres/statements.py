@@ -71,8 +71,7 @@ STATEMENTS: tuple[Statement, ...] = (
         "select_catalog_skus",
         purpose="Every SKU the shop knows, and whether it is on sale. A WMS SKU outside this set is "
                 "`unknown` and never written; validation reports the catalog coverage.",
-        used_by="postgres adapter `stream_catalog` (the run's copy, shop_mirror.py: validation, plan, apply); "
-                "`catalog` in stocksync/select_sku_outcomes.sql of the availability service's live mode",
+        used_by="postgres adapter `stream_catalog` (the run's copy, shop_mirror.py: validation, plan, apply)",
         returns=(SKU, Column("enabled", "boolean", "on sale")),
         effect="One row per SKU (SKUs unique). Reads only.",
         composed=True,
@@ -90,8 +89,7 @@ STATEMENTS: tuple[Statement, ...] = (
         "select_current_stock",
         purpose="The shop's sellable quantity per SKU and the last WMS sequence applied to it: the "
                 "`old` side of every outcome and the stale-snapshot guard.",
-        used_by="postgres adapter `stream_stock` and `ApplySession.read_stock` (the run's copy, shop_mirror.py); "
-                "`current_stock` of the availability service's live mode",
+        used_by="postgres adapter `stream_stock` and `ApplySession.read_stock` (the run's copy, shop_mirror.py)",
         returns=(SKU, Column("qty", "integer", "units checkout may sell now (>= 0)"),
                  Column("wms_seq", "bigint", "last WMS sequence written to this SKU (0: never)")),
         effect="One row per SKU that has stock (unique); a catalog SKU without a row counts as 0 with "
@@ -102,7 +100,7 @@ STATEMENTS: tuple[Statement, ...] = (
         "select_sellable_stock",
         purpose="One row per catalog product as the shop's checkout sees it, for the availability "
                 "service (filtered to one SKU by the caller).",
-        used_by="`sellable` in availability/select_item_availability.sql",
+        used_by="postgres adapter `sellable`; shop/postgres/live.py `item` (the availability service)",
         returns=(SKU, Column("enabled", "boolean", "on sale"),
                  Column("qty", "integer", "units checkout may sell; NULL: no stock row (checkout refuses)"),
                  Column("wms_seq", "bigint", "last WMS sequence applied; NULL: no stock row")),
@@ -114,7 +112,7 @@ STATEMENTS: tuple[Statement, ...] = (
         purpose="Units the WMS had not counted when it took its snapshot, per SKU: unsent orders "
                 "(and, when switched on, active carts). Subtracted from the WMS figure.",
         used_by="postgres adapter `stream_demand` (`COPY (<statement>) TO STDOUT`: the plan, and twice per "
-                "apply, before and under the lock); availability/select_sku_demand.sql (live mode)",
+                "apply, before and under the lock); `LiveSession.demand` and shop/postgres/live.py (live mode)",
         params=(
             Param("include_orders", "boolean", "count unsent orders at all (false: adjustment mode `none`)"),
             Param("unsent_cutoff_seconds", "double precision", "only orders created within this many seconds"),
@@ -157,7 +155,7 @@ STATEMENTS: tuple[Statement, ...] = (
         "lock_stock_row",
         purpose="Live mode: lock one SKU's stock row the way checkout locks it, so no order lands "
                 "between the count of uncounted orders and the write-back.",
-        used_by="availability/live.py, first statement of the write-back transaction",
+        used_by="postgres adapter `live_session` and shop/postgres/live.py, first statement of the write-back",
         params=(Param("sku", "text", "the SKU"),),
         returns=(Column("qty", "integer", "units checkout may sell now"),
                  Column("wms_seq", "bigint", "last WMS sequence applied")),
@@ -168,7 +166,7 @@ STATEMENTS: tuple[Statement, ...] = (
         "update_stock_live",
         purpose="Live mode: one SKU's figure, written only when the WMS state is strictly newer than "
                 "the one last applied.",
-        used_by="availability/live.py, under `lock_stock_row`",
+        used_by="`LiveSession.write` and shop/postgres/live.py, under `lock_stock_row`",
         params=(Param("sku", "text", "the SKU"), Param("new_qty", "integer", "the new sellable quantity"),
                 Param("wms_seq", "bigint", "the WMS sequence of the figure")),
         returns=(Column("qty", "integer", "the written quantity"),
@@ -218,7 +216,7 @@ STATEMENTS: tuple[Statement, ...] = (
     Statement(
         "select_active_freeze",
         purpose="Freezes that close checkout right now, all of them or one holder's.",
-        used_by="freeze.py `active_freezes`; `freeze` in availability/select_item_availability.sql",
+        used_by="freeze.py `active_freezes`; shop/postgres/live.py `item` (the availability service)",
         params=(Param("set_by", "text", "only this holder's; NULL: everybody's", nullable=True),),
         returns=(Column("freeze_id", "bigint", "the freeze's id"),
                  Column("reason", "text", "why"),
