@@ -1,8 +1,9 @@
 -- Per SKU: the units of the store's orders that still hold stock and that the WMS had not counted at
 -- %(watermark)s: orders of the scope's shops whose current state is not a shipped state nor one of
 -- %(not_reserving)s (error, cancelled), `product_quantity - product_quantity_refunded` per line.
--- Computed from the orders, never taken from stock_available.reserved_quantity. The sku_filter
--- placeholder is empty (every SKU) or restricts to the bound `sku`.
+-- Computed from the orders, never taken from stock_available.reserved_quantity. The order_filter
+-- placeholder is empty (every order line) or restricts the lines counted: to the bound `sku` (the
+-- live write-back) or to orders up to the bound `upto_order` (an apply's baseline).
 SELECT items.sku, SUM(od.product_quantity - od.product_quantity_refunded) AS units
 FROM {p}orders AS o
 JOIN {p}order_state AS os ON os.id_order_state = o.current_state
@@ -15,6 +16,6 @@ WHERE %(include_orders)s
   AND os.shipped = 0
   AND o.current_state NOT IN %(not_reserving)s
   AND (ack.id_order IS NULL OR ack.acknowledged_at > %(watermark)s)
-  {sku_filter}
+  {order_filter}
 GROUP BY items.sku
 HAVING units > 0

@@ -87,7 +87,7 @@ class _Apply:
         shop = self.shop
         with shop.classified("reading the orders that hold stock"), self.conn.cursor() as cur:
             _demand_table(cur, "stocksync_demand")
-            demand = shop.sql("select_demand", items=shop.items(ordered=True), sku_filter="")
+            demand = shop.sql("select_demand", items=shop.items(ordered=True), order_filter="")
             cur.execute("INSERT INTO stocksync_demand (sku, units) " + demand, self.demand_params)
             cur.execute("SELECT sku, units FROM stocksync_demand ORDER BY sku")
             rows = cur.fetchall()
@@ -114,11 +114,11 @@ class _Apply:
                 demand_params = {**shop.every_order_params(self.scope), "upto_order": self.upto_order}
                 _demand_table(cur, "stocksync_demand")
                 cur.execute("INSERT INTO stocksync_demand (sku, units) "
-                            + shop.sql("select_demand", items=planned, sku_filter=_ORDERS_UPTO), demand_params)
+                            + shop.sql("select_demand", items=planned, order_filter=_ORDERS_UPTO), demand_params)
             if demand_params is not None:  # `new` took the demand read off: read it again, locked
                 _demand_table(cur, "stocksync_demand_now")
                 cur.execute("INSERT INTO stocksync_demand_now (sku, units) "
-                            + shop.sql("select_demand", items=planned, sku_filter=""), demand_params)
+                            + shop.sql("select_demand", items=planned, order_filter=""), demand_params)
                 cur.execute(shop.sql("update_plan_demand"))
             cur.execute(shop.sql("update_plan_targets"), params)
             cur.execute(shop.sql("upsert_stock_rows"), params)
@@ -237,7 +237,7 @@ class PrestaShopShop(MySQLShop):
         """(sku, units) of the orders that hold stock and the WMS had not counted; one SKU or all."""
         params = {**self.demand_params(scope, query), "sku": sku}
         text = self.sql("select_demand", items=self.items(ordered=True),
-                        sku_filter="AND items.sku = %(sku)s" if sku is not None else "")
+                        order_filter="AND items.sku = %(sku)s" if sku is not None else "")
         with self.classified("reading the orders that hold stock"), conn.cursor() as cur:
             cur.execute(text, params)
             return list(cur.fetchall())
