@@ -1,12 +1,14 @@
-"""The loop's tiers on a platform shop (Magento 2 MSI on a real MariaDB), end to end with the real
-WMS service: the `orders_to_wms` DAG (`dag.test()`) reads the store's orders through the shop port
+"""The loop's tiers on the platform shops (Magento 2 MSI and PrestaShop on a real MariaDB), end to
+end with the real WMS service: the `orders_to_wms` DAG (`dag.test()`) reads the store's orders through the shop port
 of the deployment's `shop_platform`, sends them, keeps the WMS's acknowledgement in stocksync's side
 table and cancels a cancelled order in the WMS; the intraday sync and its drift record go through
 the same port. Expected figures come from the test's own order book and the WMS's admin view
-(`test_magento2_stock.expected_salable`), never from the adapter."""
+(`test_magento2_stock.expected_salable`, `test_prestashop_stock.expected_quantity`), never from
+the adapter."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,9 +17,11 @@ import pytest
 
 from devstack.local_mariadb import LocalMariaDB
 from include.stocksync.shop.magento2.adapter import Magento2Shop, create_platform_schema
+from include.stocksync.shop.prestashop.adapter import PrestaShopShop
 from include.stocksync.store.db import connect
 from include.stocksync.sync import drift, pipeline
 from tests.conftest import fresh_dag
+from tests.integration import test_prestashop_stock as ps
 from tests.integration.loop_helpers import wms_allocated, wms_post
 from tests.integration.mariadb_shops import mariadb_server, shop_dsn, sync  # noqa: F401 (fixture)
 from tests.integration.test_magento2_stock import Store, expected_salable
@@ -26,6 +30,8 @@ pytestmark = pytest.mark.slow
 
 DATABASE = "mg_platform_loop"
 CONN_ID = "tiers_magento_shop"
+PS_DATABASE = "ps_platform_loop"
+PS_CONN_ID = "tiers_prestashop_shop"
 
 
 @pytest.fixture
@@ -59,6 +65,21 @@ def run(dagbag: Any, dag_id: str) -> Any:
     return dag_run
 
 
+def units_of(book: dict[Any, dict[str, int]]) -> dict[str, int]:
+    """SKU -> units over the test's order book."""
+    sent: dict[str, int] = {}
+    for lines in book.values():
+        for sku, qty in lines.items():
+            sent[sku] = sent.get(sku, 0) + qty
+    return sent
+
+
+def order_pushes(stocksync_dsn: str) -> dict[int, datetime]:
+    """The order push's record in stocksync's own database: order id -> the WMS's acknowledgement."""
+    with connect(stocksync_dsn) as conn:
+        return dict(conn.execute("SELECT order_id, acknowledged_at FROM stocksync.order_pushes").fetchall())
+
+
 def stock_the_store(s: Store, shop: Magento2Shop, wms: Any, count: int) -> dict[str, int]:
     """The WMS's first `count` SKUs as simple products with the WMS's available figure (the
     nightly's write, through the port); returns sku -> WMS available."""
@@ -87,16 +108,12 @@ def test_orders_to_wms_on_magento_sends_acknowledges_and_cancels(dagbag: Any, wm
 
     run(dagbag, "orders_to_wms")
 
-    sent: dict[str, int] = {}
-    for lines in book.values():
-        for sku, qty in lines.items():
-            sent[sku] = sent.get(sku, 0) + qty
+    sent = units_of(book)
     assert wms_allocated(wms, skus) == {sku: before[sku] + sent[sku] for sku in skus}
     acked = dict(s.rows("SELECT increment_id, acknowledged_at FROM stocksync_order_ack"))
     assert sorted(acked) == sorted(book)
     entity = dict(s.rows("SELECT increment_id, entity_id FROM sales_order"))
-    with connect(clean_shop) as conn:  # stocksync's own database
-        pushes = dict(conn.execute("SELECT order_id, acknowledged_at FROM stocksync.order_pushes").fetchall())
+    pushes = order_pushes(clean_shop)
     assert pushes == {entity[i]: acked[i].replace(tzinfo=UTC) for i in book}
     assert shop.unacknowledged_orders(("placed", "paid", "processing")) == []
 
@@ -163,3 +180,123 @@ def test_intraday_and_drift_on_magento(dagbag: Any, wms: Any, clean_shop: str,
     assert drift.recorded(clean_shop, night.run_id)["skus_off"] == 1
     assert {sku: s.salable(sku, 1) for sku in available} == {
         sku: expected_salable(s, sku, 1, available[sku]) for sku in available}
+
+
+# ------------------------------------------------------------------------------- PrestaShop
+
+@pytest.fixture
+def prestashop_shop(mariadb: LocalMariaDB, clean_shop: str, monkeypatch: pytest.MonkeyPatch,
+                    ) -> Iterator[tuple[ps.Store, PrestaShopShop]]:
+    """A one-shop PrestaShop store (its own stock rows, table prefix `pst_`) that the deployment
+    uses: `shop_platform: prestashop` over an Airflow MySQL connection, set in the environment."""
+    mariadb.drop_database(PS_DATABASE)
+    mariadb.create_database(PS_DATABASE)
+    dsn = shop_dsn(mariadb, PS_DATABASE)
+    shop = PrestaShopShop(dsn, table_prefix=ps.PREFIX, id_shop=1)
+    shop.create_platform_schema()
+    shop.migrate()
+    store = ps.Store(mariadb, PS_DATABASE)
+    store.setup(shared=False)
+    monkeypatch.setenv("STOCKSYNC_SHOP_PLATFORM", "prestashop")
+    monkeypatch.setenv("STOCKSYNC_PLATFORM_OPTIONS__PRESTASHOP", json.dumps({"table_prefix": ps.PREFIX}))
+    monkeypatch.setenv("STOCKSYNC_SHOP_CONN_ID", PS_CONN_ID)
+    monkeypatch.setenv("STOCKSYNC_STOCKSYNC_CONN_ID", "stocksync_shop")  # stocksync's database: the test PG
+    monkeypatch.setenv(f"AIRFLOW_CONN_{PS_CONN_ID.upper()}", dsn)
+    yield store, shop
+    mariadb.drop_database(PS_DATABASE)
+
+
+def test_orders_to_wms_on_prestashop_sends_acknowledges_and_cancels(
+        dagbag: Any, wms: Any, clean_shop: str, prestashop_shop: tuple[ps.Store, PrestaShopShop]) -> None:
+    s, shop = prestashop_shop
+    wms.admin.reset(40, 73)
+    available = {item["sku"]: int(item["available"]) for item in wms.admin.items()[:6]}
+    s.product("TEE", combinations=tuple(sorted(available)[:2]))  # two of them are a product's combinations
+    for sku in sorted(available)[2:]:
+        s.product(sku)
+    skus = sorted(sku for sku, qty in available.items() if qty >= 6)[:3]
+    assert len(skus) == 3
+    sync(shop, {sku: (qty + 1, 1) for sku, qty in available.items()})
+    shipped = s.place_order({skus[0]: 1})  # shipped by the shop and the WMS: not an order to send
+    assert shipped is not None
+    s.set_state(shipped, 4)
+    sync(shop, {sku: (qty, 2) for sku, qty in available.items()})
+    before = wms_allocated(wms, skus)
+    book = {"paid": {skus[0]: 2, skus[1]: 1}, "placed": {skus[1]: 3}, "processing": {skus[2]: 1}}
+    ids = {name: s.place_order(lines) for name, lines in book.items()}
+    assert None not in ids.values()
+    s.set_state(ids["placed"], 10)      # awaiting bank wire
+    s.set_state(ids["processing"], 3)   # processing in progress
+    # what the storefront shows before the push: the WMS's figure less the uncounted orders
+    assert {sku: s.quantity(sku) for sku in skus} == {
+        sku: ps.expected_quantity(s, sku, available[sku]) for sku in skus}
+
+    run(dagbag, "orders_to_wms")
+
+    sent = units_of(book)
+    assert wms_allocated(wms, skus) == {sku: before[sku] + sent[sku] for sku in skus}
+    acked = dict(s.rows("SELECT id_order, acknowledged_at FROM {p}stocksync_order_ack"))
+    assert sorted(acked) == sorted(ids.values())
+    pushes = order_pushes(clean_shop)
+    assert pushes == {i: acked[i].replace(tzinfo=UTC) for i in ids.values()}
+    assert shop.unacknowledged_orders(("placed", "paid", "processing")) == []
+
+    # the WMS counts them now: a sync with its new figures takes them off once
+    for i in ids.values():
+        s.orders[i].counted_by_wms = True
+    now_available = {item["sku"]: int(item["available"]) for item in wms.admin.items(skus)}
+    assert now_available == {sku: available[sku] - sent[sku] for sku in skus}
+    sync(shop, {sku: (now_available[sku], 3) for sku in skus}, datetime.now(UTC))
+    assert {sku: s.quantity(sku) for sku in skus} == {
+        sku: ps.expected_quantity(s, sku, now_available[sku]) for sku in skus}
+    assert s.product_total(sorted(available)[0]) == sum(s.quantity(sku) for sku in sorted(available)[:2])
+
+    # the shopper's order is cancelled: its state moves to Canceled, the WMS releases it
+    s.set_state(ids["placed"], 6)
+    run(dagbag, "orders_to_wms")
+    released = {sku: before[sku] + sent[sku] - book["placed"].get(sku, 0) for sku in skus}
+    assert wms_allocated(wms, skus) == released
+    run(dagbag, "orders_to_wms")  # once: nothing is sent or cancelled again
+    assert wms_allocated(wms, skus) == released
+
+
+def test_intraday_and_drift_on_prestashop(dagbag: Any, wms: Any, clean_shop: str,
+                                          prestashop_shop: tuple[ps.Store, PrestaShopShop]) -> None:
+    """As on Magento: the nightly puts the store in line, WMS changes reach it intraday, no drift
+    after; a write from elsewhere is the next night's drift, one SKU."""
+    s, shop = prestashop_shop
+    wms.admin.reset(30, 74)
+    items = wms.admin.items()
+    for item in items:
+        s.product(item["sku"])
+    sync(shop, {item["sku"]: (int(item["available"]) + (2 if n % 10 == 0 else 0), 1) for n, item in enumerate(items)})
+    first = run(dagbag, "inventory_nightly_sync")
+    available = {item["sku"]: int(item["available"]) for item in wms.admin.items()}
+    assert {sku: s.quantity(sku) for sku in available} == {
+        sku: ps.expected_quantity(s, sku, available[sku]) for sku in available}
+    assert drift.recorded(clean_shop, first.run_id) is not None
+
+    moved = sorted(available)[:3]
+    wms_post(wms, "/_admin/adjust", {"items": [{"sku": sku, "on_hand": 5 + n} for n, sku in enumerate(moved)]})
+    before = {sku: s.quantity(sku) for sku in moved}
+    wanted = sorted(available)[3]
+    assert s.place_order({wanted: 1}) is not None  # an order the WMS has not counted
+    intraday_run = run(dagbag, "inventory_intraday_sync")
+    assert pipeline.get_run(clean_shop, intraday_run.run_id)["status"] == "applied"
+    was = available
+    available = {item["sku"]: int(item["available"]) for item in wms.admin.items()}
+    assert {sku: available[sku] for sku in moved} == {sku: was[sku] + 5 + n for n, sku in enumerate(moved)}
+    assert before == {sku: was[sku] for sku in moved}  # the store had the old figures until then
+    assert {sku: s.quantity(sku) for sku in available} == {
+        sku: ps.expected_quantity(s, sku, available[sku]) for sku in available}
+
+    quiet = run(dagbag, "inventory_nightly_sync")
+    assert drift.recorded(clean_shop, quiet.run_id)["skus_off"] == 0
+
+    elsewhere = sorted(available)[5]  # someone edits the quantity in the back office
+    s.run("UPDATE {p}stock_available SET quantity = quantity + 7 WHERE id_product = %s",
+          (s.items[elsewhere][0],))
+    night = run(dagbag, "inventory_nightly_sync")
+    assert drift.recorded(clean_shop, night.run_id)["skus_off"] == 1
+    assert {sku: s.quantity(sku) for sku in available} == {
+        sku: ps.expected_quantity(s, sku, available[sku]) for sku in available}

@@ -127,10 +127,8 @@ def assert_applied(stocksync_dsn: str, dag_run: Any, freeze_mode: str) -> dict[s
 
 # ------------------------------------------------------------------------------- Magento 2
 
-@pytest.mark.parametrize("freeze_mode", ["apply", "full"])
-def test_nightly_on_magento2(dagbag: Any, wms: Any, airflow: dict[str, str], mariadb: LocalMariaDB,
-                             stocksync_alone: str, freeze_mode: str) -> None:
-    database = f"nightly_mg_{freeze_mode}"
+def magento_store(mariadb: LocalMariaDB, database: str) -> tuple[Magento2Shop, mg.Store]:
+    """A fresh single-source Magento store (the default source and stock) and its adapter."""
     mariadb.drop_database(database)
     mariadb.create_database(database)
     shop = Magento2Shop(f"mysql://stocksync:{mariadb.password}@127.0.0.1:{mariadb.port}/{database}",
@@ -140,6 +138,14 @@ def test_nightly_on_magento2(dagbag: Any, wms: Any, airflow: dict[str, str], mar
     s = mg.Store(mariadb, database)
     s.source("default")
     s.stock(1, ["default"])
+    return shop, s
+
+
+@pytest.mark.parametrize("freeze_mode", ["apply", "full"])
+def test_nightly_on_magento2(dagbag: Any, wms: Any, airflow: dict[str, str], mariadb: LocalMariaDB,
+                             stocksync_alone: str, freeze_mode: str) -> None:
+    database = f"nightly_mg_{freeze_mode}"
+    shop, s = magento_store(mariadb, database)
     skus, available = stock_the_store(wms, 11, s.product, shop)
     a, b, c, d, e, f = skus[:6]
     assert s.place_order("100000001", 1, {a: 2})           # new: the WMS has not seen it
@@ -229,14 +235,45 @@ def test_nightly_on_prestashop(dagbag: Any, wms: Any, airflow: dict[str, str], m
 
 # ----------------------------------------------------------------------- the ops full push
 
-def test_full_push_on_prestashop_dry_run_subset_and_override(dagbag: Any, wms: Any, airflow: dict[str, str],
-                                                            mariadb: LocalMariaDB, stocksync_alone: str) -> None:
+class PushStore:
+    """What the full push test needs of a platform's store: its products, an order the WMS has not
+    counted, the storefront's figure, the platform's expected-stock function and its stock table."""
+
+    def __init__(self, platform: str, mariadb: LocalMariaDB, database: str) -> None:
+        self.platform = platform
+        if platform == "magento2":
+            self.shop, self.mg = magento_store(mariadb, database)
+            self.prefix, self.table = mg.PREFIX, f"{mg.PREFIX}inventory_source_item ORDER BY sku"
+        else:
+            self.shop, self.ps = prestashop_store(mariadb, database)
+            self.prefix, self.table = ps.PREFIX, f"{ps.PREFIX}stock_available ORDER BY id_stock_available"
+
+    def product(self, sku: str) -> None:
+        (self.mg if self.platform == "magento2" else self.ps).product(sku)
+
+    def uncounted_order(self, sku: str, units: int) -> bool:
+        if self.platform == "magento2":
+            return self.mg.place_order("300000001", 1, {sku: units})
+        return self.ps.place_order({sku: units}) is not None
+
+    def figure(self, sku: str) -> float:
+        return self.mg.salable(sku, 1) if self.platform == "magento2" else self.ps.quantity(sku)
+
+    def expected(self, sku: str, available: int) -> float:
+        if self.platform == "magento2":
+            return mg.expected_salable(self.mg, sku, 1, available)
+        return ps.expected_quantity(self.ps, sku, available)
+
+
+@pytest.mark.parametrize("platform", ["magento2", "prestashop"])
+def test_full_push_dry_run_subset_and_override(dagbag: Any, wms: Any, airflow: dict[str, str], mariadb: LocalMariaDB,
+                                               stocksync_alone: str, platform: str) -> None:
     from airflow.utils.state import DagRunState
 
-    database = "push_ps"
-    shop, s = prestashop_store(mariadb, database)
-    skus, _ = stock_the_store(wms, 13, s.product, shop)
-    assert s.place_order({skus[20]: 2}) is not None  # uncounted: taken off the WMS's figure
+    database = f"push_{platform}"
+    store = PushStore(platform, mariadb, database)
+    skus, _ = stock_the_store(wms, 13, store.product, store.shop)
+    assert store.uncounted_order(skus[20], 2)  # uncounted: taken off the WMS's figure
     # a stock take found an aisle empty: 8 of 30 SKUs drop to zero (guardrail: at most 5%)
     items = wms.admin.set_items([{"sku": sku, "on_hand": 0, "non_usable": 0, "allocated": 0} for sku in skus[:8]])
     available = {item["sku"]: item["available"] for item in wms.admin.items()}
@@ -246,25 +283,26 @@ def test_full_push_on_prestashop_dry_run_subset_and_override(dagbag: Any, wms: A
         return fresh_dag(dagbag, "inventory_full_push").test(run_conf=conf)
 
     def table() -> list[tuple[Any, ...]]:
-        return store_rows(mariadb, database, f"SELECT * FROM {ps.PREFIX}stock_available ORDER BY id_stock_available")
+        return store_rows(mariadb, database, f"SELECT * FROM {store.table}")
 
-    for _ in deploy(mariadb, database, stocksync_alone, "prestashop", ps.PREFIX, "apply"):
+    for _ in deploy(mariadb, database, stocksync_alone, platform, store.prefix, "apply"):
         before = table()
         assert push({"dry_run": False}).state == DagRunState.FAILED  # the guardrail stops it
         assert push({"dry_run": True}).state == DagRunState.SUCCESS
         assert table() == before  # neither wrote anything
-        untouched = {sku: s.quantity(sku) for sku in skus}
+        untouched = {sku: store.figure(sku) for sku in skus}
 
         listed = [skus[0], skus[3]]  # a zeroed SKU and a drifted one
         assert push({"dry_run": False, "skus": listed}).state == DagRunState.SUCCESS
-        assert {sku: s.quantity(sku) for sku in skus} == {
-            **untouched, **{sku: ps.expected_quantity(s, sku, available[sku]) for sku in listed}}
+        assert {sku: store.figure(sku) for sku in skus} == {
+            **untouched, **{sku: store.expected(sku, available[sku]) for sku in listed}}
+        assert any(untouched[sku] != store.expected(sku, available[sku]) for sku in listed)
 
         reason = "stock take: aisle 4 written off"
         dag_run = push({"dry_run": False, "override_guardrails": True, "override_reason": reason})
         assert dag_run.state == DagRunState.SUCCESS
         assert get_run(stocksync_alone, dag_run.run_id)["override_reason"] == reason
-        wrong = {sku: (s.quantity(sku), ps.expected_quantity(s, sku, available[sku])) for sku in skus
-                 if s.quantity(sku) != ps.expected_quantity(s, sku, available[sku])}
+        wrong = {sku: (store.figure(sku), store.expected(sku, available[sku])) for sku in skus
+                 if store.figure(sku) != store.expected(sku, available[sku])}
         assert wrong == {}
     mariadb.drop_database(database)
