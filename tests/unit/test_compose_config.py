@@ -189,3 +189,24 @@ def test_dockerfile_brings_the_code_and_keeps_secrets_out() -> None:
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert ignored[next(i for i, line in enumerate(ignored) if not line.startswith("#"))] == "*"
     assert not any(line.strip("!/") in (".env", ".local") for line in ignored if line.startswith("!"))
+
+
+def test_dockerfile_builds_the_mysql_driver_apart_and_runs_as_airflow() -> None:
+    """Airflow's images carry no MySQL client, and mysqlclient (the platforms' driver, a C extension)
+    has no manylinux wheel: the image must build it in a stage of its own with the compiler and the
+    MariaDB headers, so the image that runs keeps only the runtime library, and the wheel built is
+    the one constraints.txt pins. Every stage gives the processes back to the airflow user."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    stages = dockerfile.split("\nFROM ")[1:]
+    assert len(stages) == 2, "a build stage for the driver and the image that runs"
+    build, final = stages
+    assert "libmariadb-dev" in build and "gcc" in build and "pip wheel" in build
+    assert "mysqlclient==" in build and "constraints.txt" in build
+    assert "--from=" + build.split()[2] in final and "--find-links" in final
+    assert "libmariadb3" in final
+    assert not any(tool in final for tool in ("gcc", "libmariadb-dev", "build-essential"))
+    for stage in stages:
+        users = [line.split()[1] for line in stage.splitlines() if line.startswith("USER ")]
+        assert users and users[-1] == "airflow"
+    pinned = [line for line in (ROOT / "constraints.txt").read_text().splitlines() if line.startswith("mysqlclient==")]
+    assert len(pinned) == 1
