@@ -25,6 +25,7 @@ from tests.integration import test_prestashop_stock as ps
 from tests.integration.loop_helpers import wms_allocated, wms_post
 from tests.integration.mariadb_shops import mariadb_server, shop_dsn, sync  # noqa: F401 (fixture)
 from tests.integration.test_magento2_stock import Store, expected_salable
+from tests.integration.test_platform_nightly import prestashop_store
 
 pytestmark = pytest.mark.slow
 
@@ -80,6 +81,14 @@ def order_pushes(stocksync_dsn: str) -> dict[int, datetime]:
         return dict(conn.execute("SELECT order_id, acknowledged_at FROM stocksync.order_pushes").fetchall())
 
 
+def pushes_release_once(dagbag: Any, wms: Any, released: dict[str, int]) -> None:
+    """After an order was cancelled in the shop: the next order push cancels it in the WMS, whose
+    allocation drops to `released`, and the push after that sends or cancels nothing again."""
+    for _ in range(2):
+        run(dagbag, "orders_to_wms")
+        assert wms_allocated(wms, sorted(released)) == released
+
+
 def stock_the_store(s: Store, shop: Magento2Shop, wms: Any, count: int) -> dict[str, int]:
     """The WMS's first `count` SKUs as simple products with the WMS's available figure (the
     nightly's write, through the port); returns sku -> WMS available."""
@@ -130,11 +139,7 @@ def test_orders_to_wms_on_magento_sends_acknowledges_and_cancels(dagbag: Any, wm
     s.cancel("000000102", book["000000102"])
     s.run("UPDATE {p}sales_order SET state = 'canceled', status = 'canceled' WHERE increment_id = %s",
           ("000000102",))
-    run(dagbag, "orders_to_wms")
-    released = {sku: before[sku] + sent[sku] - book["000000102"].get(sku, 0) for sku in skus}
-    assert wms_allocated(wms, skus) == released
-    run(dagbag, "orders_to_wms")  # once: nothing is sent or cancelled again
-    assert wms_allocated(wms, skus) == released
+    pushes_release_once(dagbag, wms, {sku: before[sku] + sent[sku] - book["000000102"].get(sku, 0) for sku in skus})
 
 
 def test_intraday_and_drift_on_magento(dagbag: Any, wms: Any, clean_shop: str,
@@ -189,19 +194,12 @@ def prestashop_shop(mariadb: LocalMariaDB, clean_shop: str, monkeypatch: pytest.
                     ) -> Iterator[tuple[ps.Store, PrestaShopShop]]:
     """A one-shop PrestaShop store (its own stock rows, table prefix `pst_`) that the deployment
     uses: `shop_platform: prestashop` over an Airflow MySQL connection, set in the environment."""
-    mariadb.drop_database(PS_DATABASE)
-    mariadb.create_database(PS_DATABASE)
-    dsn = shop_dsn(mariadb, PS_DATABASE)
-    shop = PrestaShopShop(dsn, table_prefix=ps.PREFIX, id_shop=1)
-    shop.create_platform_schema()
-    shop.migrate()
-    store = ps.Store(mariadb, PS_DATABASE)
-    store.setup(shared=False)
+    shop, store = prestashop_store(mariadb, PS_DATABASE)
     monkeypatch.setenv("STOCKSYNC_SHOP_PLATFORM", "prestashop")
     monkeypatch.setenv("STOCKSYNC_PLATFORM_OPTIONS__PRESTASHOP", json.dumps({"table_prefix": ps.PREFIX}))
     monkeypatch.setenv("STOCKSYNC_SHOP_CONN_ID", PS_CONN_ID)
     monkeypatch.setenv("STOCKSYNC_STOCKSYNC_CONN_ID", "stocksync_shop")  # stocksync's database: the test PG
-    monkeypatch.setenv(f"AIRFLOW_CONN_{PS_CONN_ID.upper()}", dsn)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{PS_CONN_ID.upper()}", shop_dsn(mariadb, PS_DATABASE))
     yield store, shop
     mariadb.drop_database(PS_DATABASE)
 
@@ -253,11 +251,7 @@ def test_orders_to_wms_on_prestashop_sends_acknowledges_and_cancels(
 
     # the shopper's order is cancelled: its state moves to Canceled, the WMS releases it
     s.set_state(ids["placed"], 6)
-    run(dagbag, "orders_to_wms")
-    released = {sku: before[sku] + sent[sku] - book["placed"].get(sku, 0) for sku in skus}
-    assert wms_allocated(wms, skus) == released
-    run(dagbag, "orders_to_wms")  # once: nothing is sent or cancelled again
-    assert wms_allocated(wms, skus) == released
+    pushes_release_once(dagbag, wms, {sku: before[sku] + sent[sku] - book["placed"].get(sku, 0) for sku in skus})
 
 
 def test_intraday_and_drift_on_prestashop(dagbag: Any, wms: Any, clean_shop: str,
