@@ -81,6 +81,22 @@ def test_an_unknown_platform_is_refused_when_the_config_loads(tmp_path: Path) ->
         load_settings(write_config(tmp_path, shop_platform="shopify"), environ={})
 
 
+def test_a_platform_declared_once_is_accepted_by_the_config_and_opened_by_the_registry(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One entry in config/platforms.py's declaration is the whole registration of a platform: the
+    config accepts its name and the shop registry builds its adapter (here the reference one under
+    another name), with nothing to add in the registry or the settings."""
+    from include.stocksync.config import platforms
+    from include.stocksync.shop.postgres.adapter import PostgresShop
+    from include.stocksync.shop.registry import open_shop
+
+    monkeypatch.setitem(platforms.SHOP_PLATFORMS, "postgres_renamed",
+                        "include.stocksync.shop.postgres.adapter:PostgresShop")
+    settings = load_settings(write_config(tmp_path, shop_platform="postgres_renamed"), environ={})
+    assert settings.shop_platform == "postgres_renamed"
+    assert isinstance(open_shop("host=127.0.0.1 dbname=shop", settings.shop_platform), PostgresShop)
+
+
 def test_the_shipped_config_documents_the_platform_options() -> None:
     """The shipped config spells every option out with its default (a merchant edits it there)."""
     import yaml

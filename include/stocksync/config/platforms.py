@@ -18,8 +18,17 @@ from pydantic import BaseModel, ConfigDict, StrictBool, field_validator
 
 from include.stocksync.config.operations import comma_separated
 
-# The adapters the shop port offers (include/stocksync/shop/registry.py has one entry per name).
-SHOP_PLATFORMS = ("postgres", "magento2", "prestashop")
+# The adapters the shop port offers, declared once: platform -> "module:factory", the factory taking
+# the shop connection's DSN/URI and the platform's options. The settings accept exactly these names
+# and include/stocksync/shop/registry.py imports a module only when its platform is chosen (so a
+# PostgreSQL deployment never needs a MariaDB driver). Adding a platform: its package under
+# include/stocksync/shop/ and one entry here. Kept in config (module paths as text, nothing
+# imported) because the settings check `shop_platform` and config never imports the shop layer.
+SHOP_PLATFORMS: dict[str, str] = {
+    "postgres": "include.stocksync.shop.postgres.adapter:PostgresShop",
+    "magento2": "include.stocksync.shop.magento2.adapter:Magento2Shop",
+    "prestashop": "include.stocksync.shop.prestashop.adapter:PrestaShopShop",
+}
 MYSQL_PLATFORMS = ("magento2", "prestashop")  # their shop connection is an Airflow MySQL connection
 
 # A store's table prefix goes into statements as an identifier: letters, digits and `_` only.

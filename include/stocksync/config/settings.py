@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,13 +70,13 @@ BOUNDED_RUN_KEYS = ("page_size", "unsent_order_cutoff_hours", "active_cart_cutof
 
 
 # Keys that name one of a few choices.
-CHOICES: dict[str, tuple[str, ...]] = {
+CHOICES: dict[str, Collection[str]] = {
     "freeze_mode": FREEZE_MODES,
     "adjustment_mode": ADJUSTMENT_MODES,
     "watermark_source": WATERMARK_SOURCES,
     "snapshot_page_times": PAGE_TIMES,
     "wms_source": WMS_SOURCES,
-    "shop_platform": SHOP_PLATFORMS,
+    "shop_platform": SHOP_PLATFORMS.keys(),  # the declared adapters (config/platforms.py)
 }
 # Numeric keys and their bounds: (the value is sound, the rule as the message states it).
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {

@@ -1,11 +1,11 @@
-"""Which shop adapter serves a deployment: the `shop_platform` setting, one entry per platform.
+"""Which shop adapter serves a deployment: the `shop_platform` setting.
 
-Each entry names the module and the factory that builds the adapter from the shop's connection
-(a libpq DSN for PostgreSQL, `mysql://USER:PASSWORD@HOST:PORT/DATABASE` for the MySQL/MariaDB
-platforms) and the platform's options (`platform_options` of the config, config/platforms.py).
-The module is imported only when its platform is chosen, so a PostgreSQL deployment never needs a
-MariaDB driver. Adding a platform is one line here, its `shop/<platform>/` package and its name in
-config/platforms.py's SHOP_PLATFORMS.
+The platforms are declared once, in config/platforms.py's `SHOP_PLATFORMS` (the settings accept
+exactly those names): each names the module and the factory that builds the adapter from the shop's
+connection (a libpq DSN for PostgreSQL, `mysql://USER:PASSWORD@HOST:PORT/DATABASE` for the
+MySQL/MariaDB platforms) and the platform's options (`platform_options` of the config). The module
+is imported only when its platform is chosen, so a PostgreSQL deployment never needs a MariaDB
+driver. Adding a platform is its `shop/<platform>/` package and one entry in that declaration.
 """
 
 from __future__ import annotations
@@ -16,15 +16,12 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from include.stocksync.config.platforms import SHOP_PLATFORMS
 from include.stocksync.domain.errors import PermanentError
 from include.stocksync.shop.port import ShopPort
 
 # platform -> "module:factory"; the factory takes the shop connection's DSN/URI and keyword options
-PLATFORMS: dict[str, str] = {
-    "postgres": "include.stocksync.shop.postgres.adapter:PostgresShop",
-    "magento2": "include.stocksync.shop.magento2.adapter:Magento2Shop",
-    "prestashop": "include.stocksync.shop.prestashop.adapter:PrestaShopShop",
-}
+PLATFORMS: dict[str, str] = SHOP_PLATFORMS
 DEFAULT_PLATFORM = "postgres"
 
 
@@ -37,7 +34,7 @@ def open_shop(dsn: str, platform: str = DEFAULT_PLATFORM, **options: Any) -> Sho
     target = PLATFORMS.get(platform)
     if target is None:
         raise UnknownShopPlatform(f"shop_platform {platform!r} has no adapter; set shop_platform to one of "
-                                  f"{sorted(PLATFORMS)} (include/stocksync/shop/registry.py)")
+                                  f"{sorted(PLATFORMS)} (declared in include/stocksync/config/platforms.py)")
     module_name, factory_name = target.split(":")
     factory = getattr(import_module(module_name), factory_name)
     shop: ShopPort = factory(dsn, **options)
