@@ -1,0 +1,202 @@
+"""The availability service on Magento 2 and PrestaShop stores in MariaDB, end to end.
+
+The real service (its own process, `SHOP_PLATFORM`, a mysql:// `SHOP_DSN`, stocksync's own
+PostgreSQL database apart) answers the storefront's inventory script from the store's tables and,
+in live mode, writes the WMS simulator's figure back through the platform's adapter. The stores
+are driven the way the platforms drive their tables (tests/integration/test_magento2_stock.Store:
+MSI checkout, reservations; test_prestashop_stock.Store: order validation on stock_available), and
+every figure is checked against what the platform's storefront computes from its own tables
+(`Store.salable`, `Store.quantity`) and against the independent expected-stock functions of those
+modules, never read back through the adapter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from devstack.availability_process import AvailabilityProcess, new_secret
+from devstack.local_mariadb import LocalMariaDB
+from include.stocksync.shop import freeze
+from include.stocksync.shop.magento2.adapter import Magento2Shop, create_platform_schema
+from include.stocksync.shop.prestashop.adapter import PrestaShopShop
+from include.stocksync.store.db import connect
+from tests.conftest import TEST_TOKEN, SplitDatabases
+from tests.integration import test_magento2_stock as magento
+from tests.integration import test_prestashop_stock as presta
+from tests.integration.mariadb_shops import mariadb_server, shop_dsn, sync  # noqa: F401 (fixture)
+from tests.integration.test_availability import CATALOG, exchange, header_line, platform_request
+
+SECRET_HEADER = "X-Inventory-Secret"
+
+
+@dataclasses.dataclass
+class PlatformStore:
+    """One store and what the tests need of it, the same way on both platforms."""
+
+    platform: str
+    prefix: str
+    dsn: str
+    shop: Any  # the adapter (to sync and to acknowledge, as the DAGs do)
+    store: Any  # the platform's stand-in (checkout, storefront figure, order book)
+    add_product: Callable[[str], None]
+    checkout: Callable[[str, int], Any]  # an order of units of one SKU; its key for `counted`
+    counted: Callable[[Any], None]  # the WMS acknowledged that order
+    storefront: Callable[[str], float]  # what the platform's storefront sells now
+    expected: Callable[[str, int], float]  # the rule, from the WMS's figure and the order book
+
+
+def magento_store(server: LocalMariaDB, database: str) -> PlatformStore:
+    shop = Magento2Shop(shop_dsn(server, database), table_prefix=magento.PREFIX, source_code="default")
+    create_platform_schema(shop)
+    shop.migrate()
+    s = magento.Store(server, database)
+    s.source("default")
+    s.stock(1, ["default"])
+    numbers = iter(range(500000001, 600000000))
+
+    def checkout(sku: str, qty: int) -> str:
+        increment_id = str(next(numbers))
+        assert s.place_order(increment_id, 1, {sku: qty})
+        return increment_id
+
+    def add_product(sku: str) -> None:
+        s.product(sku)
+
+    return PlatformStore(
+        "magento2", magento.PREFIX, shop_dsn(server, database), shop, s, add_product, checkout,
+        lambda order: magento.counted(shop, s, order), lambda sku: s.salable(sku, 1),
+        lambda sku, available: magento.expected_salable(s, sku, 1, available))
+
+
+def prestashop_store(server: LocalMariaDB, database: str) -> PlatformStore:
+    shop = PrestaShopShop(shop_dsn(server, database), table_prefix=presta.PREFIX, id_shop=1)
+    shop.create_platform_schema()
+    shop.migrate()
+    s = presta.Store(server, database)
+    s.setup(shared=False)
+
+    def checkout(sku: str, qty: int) -> int:
+        order = s.place_order({sku: qty})
+        assert order is not None
+        return order
+
+    return PlatformStore(
+        "prestashop", presta.PREFIX, shop_dsn(server, database), shop, s,
+        lambda sku: s.product(sku.split("/")[0], combinations=(sku,)),  # each SKU a combination of its product
+        checkout, lambda order: presta.counted(shop, s, order), lambda sku: float(s.quantity(sku)),
+        lambda sku, available: float(presta.expected_quantity(s, sku, available)))
+
+
+BUILDERS = {"magento2": magento_store, "prestashop": prestashop_store}
+
+
+def service_settings(store: PlatformStore, stocksync: str, **extra: str) -> dict[str, str]:
+    return {"SHOP_PLATFORM": store.platform, "SHOP_DSN": store.dsn, "SHOP_TABLE_PREFIX": store.prefix,
+            "STOCKSYNC_DSN": stocksync, "SECRET": new_secret(), "RATE_LIMIT_PER_SECOND": "0",
+            "DB_BUDGET_MS": "1000", **extra}
+
+
+@pytest.fixture(scope="module", params=sorted(BUILDERS))
+def platform(request: pytest.FixtureRequest, mariadb: LocalMariaDB, split_databases: SplitDatabases,
+             wms_process: Any) -> Iterator[tuple[PlatformStore, AvailabilityProcess, AvailabilityProcess]]:
+    """A store of the platform, the service answering from it, and the same in live mode."""
+    database = f"avail_{request.param}"
+    mariadb.drop_database(database)
+    mariadb.create_database(database)
+    store = BUILDERS[request.param](mariadb, database)
+    plain = AvailabilityProcess(service_settings(store, split_databases.stocksync))
+    live = AvailabilityProcess(service_settings(store, split_databases.stocksync, LIVE_MODE="true",
+                                                WMS_URL=wms_process.url, WMS_TOKEN=TEST_TOKEN, WMS_BUDGET_MS="2000"))
+    with plain, live:
+        yield store, plain, live
+    mariadb.drop_database(database)
+
+
+def ask(svc: AvailabilityProcess, code: str, quantity: int = 1) -> requests.Response:
+    body = f".catalog={CATALOG}&.code={code}&.id=item&.quantity={quantity}&.price=9.90"
+    return requests.post(svc.endpoint, data=body.encode(), timeout=10,
+                         headers={"Content-Type": "application/x-www-form-urlencoded",
+                                  SECRET_HEADER: svc.secret or ""})
+
+
+def answer(response: requests.Response) -> tuple[int, str]:
+    return int(response.headers["Available"]), response.headers["X-Inventory-Cause"]
+
+
+def test_the_inventory_script_answers_the_storefront_figure(platform: tuple, clean_split: SplitDatabases) -> None:
+    """The storefront's own figure (Magento: index + reservations; PrestaShop: stock_available
+    quantity), in the platform protocol's headers exactly as on the reference shop."""
+    store, plain, _live = platform
+    for name in ("LOOK/M", "GONE/M"):
+        store.add_product(name)
+    sync(store.shop, {"LOOK/M": (9, 1), "GONE/M": (0, 1)})
+    store.checkout("LOOK/M", 2)  # the shop took 2 units off what it sells
+    assert store.storefront("LOOK/M") == 7.0
+
+    body = f".catalog={CATALOG}&.code=LOOK/M&.id=item-1&.quantity=2&.price=19.90".encode()
+    status, lines = exchange(plain, platform_request(plain, body))
+    assert status == 200
+    assert header_line(lines, "Available") == "Available: 7"
+    assert header_line(lines, "Inventory-Message") == "Inventory-Message: In stock."
+    body = f".catalog={CATALOG}&.code=GONE/M&.id=item-2&.quantity=1&.price=5.00".encode()
+    status, lines = exchange(plain, platform_request(plain, body))
+    assert header_line(lines, "Available") == "Available: 0"
+    assert header_line(lines, "Inventory-Message") == "Inventory-Message: Sorry, this item is out of stock."
+    assert answer(ask(plain, "NO-SUCH-ITEM")) == (-1, "unknown_sku")
+    response = ask(plain, "LOOK/M", quantity=9)
+    assert (answer(response), response.headers["Inventory-Message"]) == ((7, "limited"), "Only 7 available.")
+
+
+def test_a_frozen_checkout_answers_unknown_with_the_shopper_message(platform: tuple) -> None:
+    store, plain, _live = platform
+    store.add_product("FROZEN/M")
+    sync(store.shop, {"FROZEN/M": (5, 1)})
+    freeze.set_freeze(store.shop, set_by="nightly__avail", reason="apply", message="Back soon", ttl_seconds=60)
+    try:
+        response = ask(plain, "FROZEN/M")
+        assert answer(response) == (-1, "checkout_frozen")
+        assert response.headers["Inventory-Message"] == "Back soon"
+    finally:
+        freeze.release_freezes(store.shop, set_by="nightly__avail")
+    assert answer(ask(plain, "FROZEN/M")) == (5, "in_stock")
+
+
+def test_live_mode_writes_back_what_the_storefront_then_sells(platform: tuple, clean_split: SplitDatabases,
+                                                               wms: Any) -> None:
+    """The WMS's newer figure is written through the platform's adapter; the answer is the figure
+    the platform's storefront computes afterwards, which is the expected-stock rule's."""
+    store, _plain, live = platform
+    name = "SKU-0000033"  # a SKU the WMS simulator knows
+    store.add_product(name)
+    sync(store.shop, {name: (50, 0)})
+    counted_order = store.checkout(name, 4)  # the WMS allocated it: its 40 already exclude these 4
+    store.checkout(name, 3)  # the WMS has not seen this one
+    store.counted(counted_order)
+    wms.admin.set_items([{"sku": name, "on_hand": 45, "non_usable": 1, "allocated": 4}])  # available 40
+    wms_item = wms.admin.items([name])[0]
+    assert wms_item["available"] == 40
+
+    response = ask(live, name)
+    assert response.headers["X-Inventory-Live"] == "written"
+    assert response.headers["X-Inventory-Source"] == "live"
+    assert available_now(response) == store.storefront(name) == store.expected(name, 40) == 40 - 3
+    with connect(clean_split.stocksync) as conn:  # recorded in stocksync's own database
+        audit = conn.execute("SELECT wms_available, wms_seq, adjustment, new_qty, outcome FROM stocksync.sku_audit "
+                             "WHERE sku = %s", (name,)).fetchall()
+    assert audit == [(40, wms_item["seq"], 3, 37, "changed")]
+
+    # asked again, nothing moved in the WMS: current, no second write
+    again = ask(live, name)
+    assert (available_now(again), again.headers["X-Inventory-Live"]) == (37, "current")
+    # a shopper takes 5 more: the storefront and the next answer agree
+    store.checkout(name, 5)
+    assert available_now(ask(live, name)) == store.storefront(name) == 32
+
+
+def available_now(response: requests.Response) -> int:
+    return int(response.headers["Available"])
