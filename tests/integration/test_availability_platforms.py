@@ -13,6 +13,10 @@ modules, never read back through the adapter.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,6 +25,7 @@ import requests
 
 from devstack.availability_process import AvailabilityProcess, new_secret
 from devstack.local_mariadb import LocalMariaDB
+from include.stocksync.config.settings import PROJECT_ROOT
 from include.stocksync.shop import freeze
 from include.stocksync.shop.magento2.adapter import Magento2Shop, create_platform_schema
 from include.stocksync.shop.prestashop.adapter import PrestaShopShop
@@ -93,6 +98,59 @@ def prestashop_store(server: LocalMariaDB, database: str) -> PlatformStore:
 
 
 BUILDERS = {"magento2": magento_store, "prestashop": prestashop_store}
+
+
+def magento_variants(s: magento.Store, parent: str, children: dict[tuple[str, str], str]) -> None:
+    """A configurable `parent` with colour and size, each (colour, size) a simple child, the way
+    Magento links them (super attributes, super links, the children's option values)."""
+    parent_id = s.product(parent, type_id="configurable")
+    s.run("INSERT INTO {p}eav_attribute (attribute_id, entity_type_id, attribute_code, frontend_label) "
+          "VALUES (93, 4, 'color', 'Color'), (144, 4, 'size', 'Size')")
+    s.run("INSERT INTO {p}catalog_product_super_attribute (product_id, attribute_id) VALUES (%s, 93), (%s, 144)",
+          (parent_id, parent_id))
+    values = sorted({v for pair in children for v in pair})
+    option = {value: 10 + i for i, value in enumerate(values)}
+    s.run("INSERT INTO {p}eav_attribute_option_value (option_id, store_id, value) VALUES (%s, 0, %s)",
+          [(option[value], value) for value in values], many=True)
+    for (color, size), sku in children.items():
+        child = s.product(sku)
+        s.run("INSERT INTO {p}catalog_product_super_link (product_id, parent_id) VALUES (%s, %s)", (child, parent_id))
+        s.run("INSERT INTO {p}catalog_product_entity_int (attribute_id, store_id, entity_id, value) "
+              "VALUES (93, 0, %s, %s), (144, 0, %s, %s)", (child, option[color], child, option[size]))
+
+
+def prestashop_variants(s: presta.Store, parent: str, children: dict[tuple[str, str], str]) -> None:
+    """A product referenced `parent` whose combinations (colour, size) carry the children's references."""
+    s.product(parent, combinations=tuple(children.values()))
+    first = next(iter(children.values()))
+    s.run("UPDATE {p}product SET reference = %s WHERE id_product = %s", (parent, s.items[first][0]))
+    s.run("INSERT INTO {p}attribute_group_lang (id_attribute_group, id_lang, name, public_name) VALUES "
+          "(1, 1, 'Color (shirts)', 'Color'), (2, 1, 'Size', 'Size')")
+    ids: dict[tuple[int, str], int] = {}
+    for group, position in ((1, 0), (2, 1)):
+        for value in sorted({pair[position] for pair in children}):
+            ids[(group, value)] = s.run("INSERT INTO {p}attribute (id_attribute_group) VALUES (%s)", (group,))
+            s.run("INSERT INTO {p}attribute_lang (id_attribute, id_lang, name) VALUES (%s, 1, %s)",
+                  (ids[(group, value)], value))
+    for (color, size), sku in children.items():
+        combination = s.items[sku][1]
+        s.run("INSERT INTO {p}product_attribute_combination (id_attribute, id_product_attribute) "
+              "VALUES (%s, %s), (%s, %s)", (ids[(1, color)], combination, ids[(2, size)], combination))
+
+
+VARIANTS = {"magento2": magento_variants, "prestashop": prestashop_variants}
+
+
+def import_variants_command(store: PlatformStore, stocksync: str) -> subprocess.CompletedProcess[str]:
+    """`python -m include.stocksync import-variants` as a deployment runs it: the shop over an Airflow
+    MySQL connection, `shop_platform` and its `platform_options` in the environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKSYNC_")}
+    env.update({"PYTHONPATH": str(PROJECT_ROOT), "STOCKSYNC_SHOP_PLATFORM": store.platform,
+                "STOCKSYNC_SHOP_CONN_ID": "variants_shop", "AIRFLOW_CONN_VARIANTS_SHOP": store.dsn,
+                f"STOCKSYNC_PLATFORM_OPTIONS__{store.platform.upper()}": json.dumps({"table_prefix": store.prefix}),
+                "STOCKSYNC_DSN": stocksync})
+    return subprocess.run([sys.executable, "-m", "include.stocksync", "import-variants"], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 def service_settings(store: PlatformStore, stocksync: str, **extra: str) -> dict[str, str]:
@@ -200,3 +258,39 @@ def test_live_mode_writes_back_what_the_storefront_then_sells(platform: tuple, c
 
 def available_now(response: requests.Response) -> int:
     return int(response.headers["Available"])
+
+
+def test_imported_variants_answer_the_chosen_childs_figure(platform: tuple, clean_split: SplitDatabases) -> None:
+    """The import command fills sku_map from the store's own variant tables; a shopper's choice on
+    the parent's page (its code + the options as the form sends them) is answered with the chosen
+    child's figure, as the storefront sells it."""
+    store, plain, _live = platform
+    children = {("Red", "M"): "TEE-RED-M", ("Blue", "M"): "TEE-BLUE-M", ("Red", "L"): "TEE-RED-L"}
+    VARIANTS[store.platform](store.store, "TEE", children)
+    sync(store.shop, {"TEE-RED-M": (4, 1), "TEE-BLUE-M": (0, 1), "TEE-RED-L": (9, 1)})
+    store.checkout("TEE-RED-L", 2)
+
+    done = import_variants_command(store, clean_split.stocksync)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"platform": store.platform, "variants": 3,
+                                                                "codes": 1}
+    with connect(clean_split.stocksync) as conn:
+        mapped = conn.execute("SELECT code, options_key, sku FROM stocksync.sku_map ORDER BY sku").fetchall()
+    # docs/availability.md: the options key is the sorted, case-folded, percent-encoded name=value pairs
+    assert mapped == [("TEE", "color=blue&size=m", "TEE-BLUE-M"), ("TEE", "color=red&size=l", "TEE-RED-L"),
+                      ("TEE", "color=red&size=m", "TEE-RED-M")]
+
+    def choose(options: str) -> requests.Response:
+        body = f".catalog={CATALOG}&.code=TEE&.id=tee&.quantity=1&.price=12.50&{options}"
+        return requests.post(plain.endpoint, data=body.encode(), timeout=10,
+                             headers={"Content-Type": "application/x-www-form-urlencoded",
+                                      SECRET_HEADER: plain.secret or ""})
+
+    assert answer(choose("Color=Red&Size=L")) == (store.storefront("TEE-RED-L"), "in_stock") == (7, "in_stock")
+    assert answer(choose("Size=M&Color=Red")) == (store.storefront("TEE-RED-M"), "in_stock") == (4, "in_stock")
+    assert answer(choose("Color=Blue&Size=M")) == (0, "out_of_stock")
+    assert answer(choose("Color=Blue&Size=L")) == (-1, "unmapped_options")
+    # run again: the same mappings, nothing added
+    assert import_variants_command(store, clean_split.stocksync).returncode == 0
+    with connect(clean_split.stocksync) as conn:
+        assert conn.execute("SELECT count(*) FROM stocksync.sku_map").fetchone() == (3,)
