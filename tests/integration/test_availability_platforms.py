@@ -229,7 +229,7 @@ def test_live_mode_writes_back_what_the_storefront_then_sells(platform: tuple, c
     """The WMS's newer figure is written through the platform's adapter; the answer is the figure
     the platform's storefront computes afterwards, which is the expected-stock rule's."""
     store, _plain, live = platform
-    name = "SKU-0000033"  # a SKU the WMS simulator knows
+    name = wms.admin.items()[-1]["sku"]  # a SKU the WMS simulator knows (whatever other tests reset it to)
     store.add_product(name)
     sync(store.shop, {name: (50, 0)})
     counted_order = store.checkout(name, 4)  # the WMS allocated it: its 40 already exclude these 4

@@ -88,7 +88,7 @@ def test_a_mysql_family_shop_needs_its_uri_stocksyncs_own_database_and_valid_opt
                        SHOP_OPTIONS='{"source_code": "wms", "table_prefix": "x_"}', SHOP_TABLE_PREFIX="mg_")
     # docs/platforms.md: the magento2 options and their defaults; SHOP_TABLE_PREFIX wins
     assert magento.adapter_options() == {"table_prefix": "mg_", "source_code": "wms", "config_min_qty": 0.0,
-                                         "config_backorders": False, "order_statuses": {}}
+                                         "config_backorders": False, "order_statuses": {}, "store_ids": ()}
     assert magento.separate_databases
 
 
