@@ -28,6 +28,7 @@ from devstack.local_mariadb import LocalMariaDB
 from include.stocksync.config.settings import PROJECT_ROOT
 from include.stocksync.shop import freeze
 from include.stocksync.shop.magento2.adapter import Magento2Shop, create_platform_schema
+from include.stocksync.shop.port import StockWrite
 from include.stocksync.shop.prestashop.adapter import PrestaShopShop
 from include.stocksync.store.db import connect
 from tests.conftest import TEST_TOKEN, SplitDatabases
@@ -294,3 +295,28 @@ def test_imported_variants_answer_the_chosen_childs_figure(platform: tuple, clea
     assert import_variants_command(store, clean_split.stocksync).returncode == 0
     with connect(clean_split.stocksync) as conn:
         assert conn.execute("SELECT count(*) FROM stocksync.sku_map").fetchone() == (3,)
+
+
+def test_a_write_back_that_cannot_take_the_row_lock_falls_back_and_leaves_nothing_locked(
+        platform: tuple, clean_split: SplitDatabases, wms: Any) -> None:
+    """While an apply holds the SKU's rows (it wrote them and has not committed), the write-back
+    gives up within its budget and answers the store's number; its transaction, opened on a thread
+    after the answer went out or not, is rolled back: once the apply commits, the next request
+    writes the WMS's figure."""
+    store, _plain, live = platform
+    name = wms.admin.items()[-2]["sku"]
+    store.add_product(name)
+    sync(store.shop, {name: (12, 0)})
+    wms.admin.set_items([{"sku": name, "on_hand": 30, "non_usable": 0, "allocated": 0}])
+    with store.shop.apply_session(lock_timeout_seconds=5) as apply:
+        [row] = apply.read_stock([name])
+        assert apply.write_stock([StockWrite(name, 15, 0)]) == [name]  # same sequence, new figure: locked
+        response = ask(live, name)
+        assert answer(response) == (12, "in_stock")  # the committed figure, not the apply's 15
+        assert response.headers["X-Inventory-Live"] in ("fallback; cause=write_timeout",
+                                                        "fallback; cause=write_db_timeout")
+    assert store.storefront(name) == 15.0  # the apply committed; nothing of the write-back
+    response = ask(live, name)
+    assert response.headers["X-Inventory-Live"] == "written"
+    assert available_now(response) == store.storefront(name) == store.expected(name, 30) == 30
+    assert row.qty == 12

@@ -22,19 +22,28 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, asynccontextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, asynccontextmanager, suppress
 from typing import TypeVar
 
 import MySQLdb
 
 from include.stocksync.shop.mysql_family import MySQLShop
-from include.stocksync.shop.port import DemandQuery, DemandRow, LiveSession, ShopUnavailable, StockRow
+from include.stocksync.shop.port import (
+    DemandQuery,
+    DemandRow,
+    LiveSession,
+    ShopContractError,
+    ShopUnavailable,
+    StockRow,
+)
 from include.stocksync.shop.postgres.live import ShopItem
 
 T = TypeVar("T")
 # MySQL/MariaDB client errors: the server could not be reached (refused, unknown host)
 _CONNECT_CODES = frozenset({2002, 2003, 2005})
+# what a call through the adapter may raise besides a bug: the driver's errors, the adapter's
+_FAILURES = (MySQLdb.Error, ShopUnavailable, ShopContractError)
 
 
 class LiveShopFailure(Exception):
@@ -68,7 +77,7 @@ class ThreadedLiveSession:
     async def _run(self, call: Callable[[], T]) -> T:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._thread, call)
-        except (MySQLdb.Error, ShopUnavailable) as exc:
+        except _FAILURES as exc:
             raise failure_of(exc) from exc
 
     async def demand(self, demand: DemandQuery) -> DemandRow:
@@ -96,7 +105,7 @@ class MySQLLiveShop:
     async def _lookup(self, call: Callable[[], T]) -> T:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._lookups, call)
-        except (MySQLdb.Error, ShopUnavailable) as exc:
+        except _FAILURES as exc:
             raise failure_of(exc) from exc
 
     def _item(self, sku: str) -> ShopItem:
@@ -118,23 +127,38 @@ class MySQLLiveShop:
         manager: AbstractContextManager[LiveSession] = self.shop.live_session(
             sku, lock_timeout_seconds=self.lock_timeout_seconds)
         try:
+            entering = thread.submit(manager.__enter__)
             try:
-                session = await loop.run_in_executor(thread, manager.__enter__)
-            except (MySQLdb.Error, ShopUnavailable) as exc:
-                raise failure_of(exc) from exc
+                session = await asyncio.wrap_future(entering)
+            except BaseException as exc:
+                # cancelled while the thread opens the transaction (its budget ran out waiting for
+                # the row lock): queued after it, so a transaction it did open is rolled back
+                thread.submit(_abandon, manager, entering)
+                if isinstance(exc, _FAILURES):
+                    raise failure_of(exc) from exc
+                raise
             try:
                 yield ThreadedLiveSession(session, thread)
             except BaseException as exc:
                 # queued after any statement still running on the thread: rolls back there
                 leaving = loop.run_in_executor(thread, manager.__exit__, type(exc), exc, exc.__traceback__)
-                await asyncio.shield(leaving)
+                with suppress(Exception):  # a failed rollback must not hide why the block failed
+                    await asyncio.shield(leaving)
                 raise
             try:
                 await asyncio.shield(loop.run_in_executor(thread, manager.__exit__, None, None, None))
-            except (MySQLdb.Error, ShopUnavailable) as exc:
+            except _FAILURES as exc:
                 raise failure_of(exc) from exc
         finally:
             thread.shutdown(wait=False)
 
     def close(self) -> None:
         self._lookups.shutdown(wait=False, cancel_futures=True)
+
+
+def _abandon(manager: AbstractContextManager[LiveSession], entering: Future[LiveSession]) -> None:
+    """Roll back the transaction `entering` opened, if it opened one (nobody will use it)."""
+    if entering.cancelled() or entering.exception() is not None:
+        return
+    with suppress(Exception):
+        manager.__exit__(RuntimeError, RuntimeError("the write-back was abandoned"), None)
