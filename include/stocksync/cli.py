@@ -6,6 +6,7 @@ Production commands work on a deployment's database:
     python -m include.stocksync db pending [--conn-id stocksync_shop]   list them without applying
     python -m include.stocksync orders dead-letters | requeue <ids> | requeue --all | push
                                         orders the WMS refused, and sending them again
+    python -m include.stocksync import-variants      the store's variants into sku_map (magento2, prestashop)
 
 The database comes from the environment, never from the command line (a password on argv is
 visible to every local user in `ps`): `STOCKSYNC_DSN` if set, else the Airflow connection
@@ -83,6 +84,45 @@ def _db_pending(args: argparse.Namespace) -> int:
 
     names = pending(database_dsn(args.conn_id))
     print("\n".join(names) if names else "up to date")
+    return 0
+
+
+@command("import-variants", "map the shop's variants (Magento configurable children, PrestaShop "
+                            "combinations) to their SKUs in sku_map, for the availability service")
+def _import_variants(args: argparse.Namespace) -> int:
+    """Read every variant the storefront sells as options of a parent through the shop port
+    (`shop_platform`, `shop_conn_id`, `platform_options`) and write its mapping (parent code +
+    options -> the variant's SKU) into stocksync's `sku_map`, in one transaction; a mapping of the
+    same code and options is replaced. Run it after the catalog changes (docs/platforms.md)."""
+    from include.stocksync.airflow.connections import shop_port
+    from include.stocksync.availability.skus import import_variants
+    from include.stocksync.config.settings import process_settings
+    from include.stocksync.domain.errors import PermanentError, TransientError
+    from include.stocksync.shop.mysql_family import MySQLShop
+    from include.stocksync.store.db import connect
+
+    settings = process_settings()
+    shop = shop_port(settings)
+    if not isinstance(shop, MySQLShop):
+        print(f"import-variants: shop_platform {settings.shop_platform} has no variants of its own; map items with "
+              "include.stocksync.availability.skus.upsert_mapping (docs/availability.md)", file=sys.stderr)
+        return 2
+    stocksync = os.environ.get("STOCKSYNC_DSN") or (
+        _connection_dsn(settings.stocksync_conn_id) if settings.stocksync_conn_id else "")
+    if not stocksync:
+        print("import-variants: sku_map is in stocksync's own PostgreSQL database, not in the "
+              f"{settings.shop_platform} store's: set stocksync_conn_id (or STOCKSYNC_DSN)", file=sys.stderr)
+        return 2
+    try:
+        variants = shop.variant_skus()
+        with connect(stocksync) as conn:
+            count = import_variants(conn, variants)
+            conn.commit()
+    except (PermanentError, TransientError, ValueError) as exc:
+        print(f"import-variants: nothing imported: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"platform": settings.shop_platform, "variants": count,
+                      "codes": len({variant.code for variant in variants})}))
     return 0
 
 

@@ -41,15 +41,16 @@ def magento(store: tuple[Store, Magento2Shop]) -> tuple[Store, Magento2Shop]:  #
 
 
 def magento_order(s: Store, increment_id: str, status: str, items: list[tuple[Any, ...]],
-                  created_at: datetime = CREATED) -> int:
-    """An order as Magento stores it. `items`: (sku, product_type, qty_ordered, qty_canceled,
-    qty_refunded, index of the parent item in `items` or None). Returns its entity id."""
+                  created_at: datetime = CREATED, store_id: int = 1) -> int:
+    """An order as Magento stores it (in store view `store_id`). `items`: (sku, product_type,
+    qty_ordered, qty_canceled, qty_refunded, index of the parent item in `items` or None). Returns
+    its entity id."""
     conn = s.conn()
     try:
         with conn.cursor() as cur:
             cur.execute(f"INSERT INTO {s.p}sales_order (state, status, increment_id, store_id, created_at) "
-                        "VALUES (%s, %s, %s, 1, %s)",
-                        (status, status, increment_id, created_at.astimezone(UTC).replace(tzinfo=None)))
+                        "VALUES (%s, %s, %s, %s, %s)",
+                        (status, status, increment_id, store_id, created_at.astimezone(UTC).replace(tzinfo=None)))
             order_id = int(cur.lastrowid)
             item_ids: list[int] = []
             for sku, product_type, ordered, canceled, refunded, parent in items:
@@ -70,7 +71,7 @@ def entity_id(s: Store, increment_id: str) -> int:
 
 def acks(s: Store) -> dict[str, datetime]:
     return {i: at.replace(tzinfo=UTC) for i, at in s.rows("SELECT increment_id, acknowledged_at "
-                                                           "FROM {p}stocksync_order_ack")}
+                                                           "FROM {p}stocksync_order_ack_by_store")}
 
 
 def test_order_push_reads_orders_lines_and_keeps_the_acknowledgement(magento: tuple[Store, Magento2Shop]) -> None:
@@ -110,6 +111,98 @@ def test_order_push_reads_orders_lines_and_keeps_the_acknowledgement(magento: tu
     merchant = Magento2Shop(shop_dsn(s.server, s.database), table_prefix=s.p,
                             order_statuses={"placed": ["pending", "holded"]})
     assert [o.order_id for o in merchant.unacknowledged_orders(("placed",))] == [held]
+
+
+def test_two_store_views_with_the_same_increment_id_are_sent_and_acknowledged_apart(
+        magento: tuple[Store, Magento2Shop]) -> None:
+    """Magento's increment ids are unique per store view only (sales_order's unique key is
+    (increment_id, store_id)): each store view's order is sent and acknowledged on its own, and the
+    `store_ids` option limits the order push to the store views it names."""
+    s, shop = magento
+    first = magento_order(s, "000000001", "pending", [("SOCK", "simple", 1, 0, 0, None)], store_id=1)
+    second = magento_order(s, "000000001", "pending", [("HAT", "simple", 2, 0, 0, None)], store_id=2)
+    assert shop.unacknowledged_orders(UNSENT) == [OrderRef(first, CREATED), OrderRef(second, CREATED)]
+    received = datetime(2026, 1, 3, 10, 0, tzinfo=UTC)
+    with shop.order_push_session(lock_timeout_seconds=5) as batch:
+        assert batch.order_lines([second]) == [OrderLine(second, "HAT", 2)]
+        assert batch.acknowledge([first], [received]) == [first]
+    # the other store view's order of the same number is still to be sent
+    assert shop.unacknowledged_orders(UNSENT) == [OrderRef(second, CREATED)]
+    assert s.rows("SELECT store_id, increment_id, acknowledged_at FROM {p}stocksync_order_ack_by_store") == [
+        (1, "000000001", received.replace(tzinfo=None))]
+    with shop.order_push_session(lock_timeout_seconds=5) as batch:
+        assert batch.acknowledge([second, first], [received, received]) == [second]  # the first keeps its time
+    assert shop.unacknowledged_orders(UNSENT) == []
+
+    third = magento_order(s, "000000002", "pending", [("SOCK", "simple", 1, 0, 0, None)], store_id=2)
+    fourth = magento_order(s, "000000002", "processing", [("SOCK", "simple", 1, 0, 0, None)], store_id=3)
+    dsn = shop_dsn(s.server, s.database)
+    views_2_and_3 = Magento2Shop(dsn, table_prefix=s.p, store_ids=[2, 3])
+    assert views_2_and_3.unacknowledged_orders(UNSENT) == [OrderRef(third, CREATED), OrderRef(fourth, CREATED)]
+    assert Magento2Shop(dsn, table_prefix=s.p, store_ids=[3]).unacknowledged_orders(UNSENT) == [
+        OrderRef(fourth, CREATED)]
+    assert Magento2Shop(dsn, table_prefix=s.p, store_ids=[1]).unacknowledged_orders(UNSENT) == []
+    s.run("UPDATE {p}sales_order SET status = 'canceled' WHERE entity_id IN (%s, %s)", (first, second))
+    assert shop.cancelled_orders(("cancelled",)) == [OrderRef(first, CREATED), OrderRef(second, CREATED)]
+    assert views_2_and_3.cancelled_orders(("cancelled",)) == [OrderRef(second, CREATED)]
+    with pytest.raises(ValueError, match="magento2 store_ids"):
+        Magento2Shop(dsn, table_prefix=s.p, store_ids=[-1])
+
+
+def test_an_increment_id_two_store_views_share_is_counted_once_both_are_acknowledged(
+        magento: tuple[Store, Magento2Shop]) -> None:
+    """A reservation names its order by increment id only: while one of the two store views' orders
+    bearing it is unacknowledged, the WMS may not have those units, so none of them is added back."""
+    s, shop = magento
+    s.product("SHARED")
+    sync(shop, {"SHARED": (20, 1)})
+    conn = s.conn()
+    try:  # MSI's checkout in each store view: the reservation (no store view in it), then the order
+        with conn.cursor() as cur:
+            for store_id, units in ((1, 3), (2, 2)):
+                s._reserve(cur, 1, "SHARED", -units, "order_placed", "000000009", "")
+                cur.execute(f"INSERT INTO {s.p}sales_order (state, status, increment_id, store_id) "
+                            "VALUES ('new', 'pending', '000000009', %s)", (store_id,))
+        conn.commit()
+    finally:
+        conn.close()
+    orders = dict(s.rows("SELECT store_id, entity_id FROM {p}sales_order WHERE increment_id = '000000009'"))
+    earlier = datetime.now(UTC) - timedelta(minutes=5)
+
+    def unsent() -> list[tuple[Any, ...]]:
+        sink = ListSink()
+        shop.stream_demand(demand_query(datetime.now(UTC)), sink)
+        return sink.rows
+
+    assert unsent() == [("SHARED", 3 + 2, 0)]
+    with shop.order_push_session(lock_timeout_seconds=5) as batch:
+        batch.acknowledge([orders[1]], [earlier])
+    assert unsent() == [("SHARED", 3 + 2, 0)]  # store view 2's order of that number is not counted yet
+    with shop.order_push_session(lock_timeout_seconds=5) as batch:
+        batch.acknowledge([orders[2]], [earlier])
+    assert unsent() == []
+
+
+def test_the_migration_moves_acknowledgements_to_the_orders_that_existed_then(
+        magento: tuple[Store, Magento2Shop]) -> None:
+    """Acknowledgements kept by increment id alone (before the store view was part of the key) move
+    to the orders of that number created before the acknowledgement; a later order of another store
+    view was never sent under it and is sent now."""
+    s, shop = magento
+    acknowledged = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    before = magento_order(s, "000000007", "processing", [("SOCK", "simple", 1, 0, 0, None)],
+                           created_at=acknowledged - timedelta(hours=1), store_id=1)
+    after = magento_order(s, "000000007", "pending", [("SOCK", "simple", 1, 0, 0, None)],
+                          created_at=acknowledged + timedelta(hours=1), store_id=2)
+    s.run("DROP TABLE {p}stocksync_order_ack_by_store")
+    s.run("DELETE FROM {p}stocksync_migration WHERE version = '0002_order_ack_by_store'")
+    s.run("INSERT INTO {p}stocksync_order_ack (increment_id, acknowledged_at) VALUES ('000000007', %s)",
+          (acknowledged.replace(tzinfo=None),))
+    assert Magento2Shop(shop_dsn(s.server, s.database), table_prefix=s.p).migrate() == ["0002_order_ack_by_store"]
+    assert s.rows("SELECT store_id, increment_id, acknowledged_at FROM {p}stocksync_order_ack_by_store") == [
+        (1, "000000007", acknowledged.replace(tzinfo=None))]
+    assert [o.order_id for o in shop.unacknowledged_orders(UNSENT)] == [after]
+    assert before != after
 
 
 def test_a_failed_batch_acknowledges_nothing(magento: tuple[Store, Magento2Shop]) -> None:

@@ -21,6 +21,7 @@ from include.stocksync.shop import freeze
 from include.stocksync.shop.mysql_family import MySQLShop
 from include.stocksync.shop.port import ShopPort
 from include.stocksync.shop.registry import open_shop
+from tests.conftest import SplitDatabases
 from tests.integration.mariadb_shops import mariadb_server, shop_dsn, store_rows  # noqa: F401 (fixture)
 
 MESSAGE = "Back at {expected_end} \u2014 <b>stock</b> & co"
@@ -42,7 +43,8 @@ def storefront() -> Iterator[Storefront]:
 
 @pytest.fixture(scope="module", params=PLATFORMS, ids=[p[0] for p in PLATFORMS])
 def store(request: pytest.FixtureRequest, mariadb: LocalMariaDB, storefront: Storefront,
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ShopPort, NginxFront, tuple, tuple]]:
+          tmp_path_factory: pytest.TempPathFactory,
+          split_databases: SplitDatabases) -> Iterator[tuple[ShopPort, NginxFront, tuple, tuple]]:
     platform, prefix, nginx_platform, checkout, browsing = request.param
     database = f"freeze_{platform}"
     mariadb.drop_database(database)
@@ -53,7 +55,7 @@ def store(request: pytest.FixtureRequest, mariadb: LocalMariaDB, storefront: Sto
     shop.create_platform_schema()
     root = tmp_path_factory.mktemp(f"gate-{platform}")
     settings = {"SHOP_DSN": dsn, "SHOP_PLATFORM": platform, "SHOP_TABLE_PREFIX": prefix, "SECRET": new_secret(),
-                "FREEZE_CACHE_MS": "0"}
+                "STOCKSYNC_DSN": split_databases.stocksync, "FREEZE_CACHE_MS": "0"}
     with AvailabilityProcess(settings, log_path=root / "service.log") as service:
         assert service.secret is not None
         with NginxFront(root / "nginx", storefront_port=storefront.port, service_port=service.port,

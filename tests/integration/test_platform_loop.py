@@ -119,7 +119,7 @@ def test_orders_to_wms_on_magento_sends_acknowledges_and_cancels(dagbag: Any, wm
 
     sent = units_of(book)
     assert wms_allocated(wms, skus) == {sku: before[sku] + sent[sku] for sku in skus}
-    acked = dict(s.rows("SELECT increment_id, acknowledged_at FROM stocksync_order_ack"))
+    acked = dict(s.rows("SELECT increment_id, acknowledged_at FROM stocksync_order_ack_by_store"))
     assert sorted(acked) == sorted(book)
     entity = dict(s.rows("SELECT increment_id, entity_id FROM sales_order"))
     pushes = order_pushes(clean_shop)

@@ -67,6 +67,31 @@ def test_stocksync_database_is_its_own_setting_or_the_shops() -> None:
         assert single.stocksync_conninfo == BASE["STOCKSYNC_AVAILABILITY_SHOP_DSN"]
 
 
+def test_a_mysql_family_shop_needs_its_uri_stocksyncs_own_database_and_valid_options() -> None:
+    """Magento and PrestaShop keep their stock in MySQL: the shop is a mysql:// URI, stocksync's
+    own tables need their PostgreSQL database, the platform's options are checked at start-up."""
+    store = "mysql://stocksync:pw@127.0.0.1:3306/magento"
+    own = "postgresql://stocksync@127.0.0.1:5432/stocksync"
+    with pytest.raises(ValidationError, match="SHOP_DSN as mysql://USER:PASSWORD@HOST:PORT/DATABASE"):
+        settings(SECRET=SECRET, SHOP_PLATFORM="magento2", STOCKSYNC_DSN=own)  # the libpq DSN of BASE
+    with pytest.raises(ValidationError, match="needs STOCKSYNC_AVAILABILITY_STOCKSYNC_DSN"):
+        settings(SECRET=SECRET, SHOP_PLATFORM="prestashop", SHOP_DSN=store)
+    with pytest.raises(ValidationError, match="SHOP_OPTIONS for prestashop: id_shop"):
+        settings(SECRET=SECRET, SHOP_PLATFORM="prestashop", SHOP_DSN=store, STOCKSYNC_DSN=own,
+                 SHOP_OPTIONS='{"id_shop": 0}')
+    with pytest.raises(ValidationError, match="SHOP_OPTIONS for magento2: colour"):
+        settings(SECRET=SECRET, SHOP_PLATFORM="magento2", SHOP_DSN=store, STOCKSYNC_DSN=own,
+                 SHOP_OPTIONS='{"colour": "red"}')
+    with pytest.raises(ValidationError, match="JSON object"):
+        settings(SECRET=SECRET, SHOP_PLATFORM="magento2", SHOP_DSN=store, STOCKSYNC_DSN=own, SHOP_OPTIONS="source=x")
+    magento = settings(SECRET=SECRET, SHOP_PLATFORM="magento2", SHOP_DSN=store, STOCKSYNC_DSN=own,
+                       SHOP_OPTIONS='{"source_code": "wms", "table_prefix": "x_"}', SHOP_TABLE_PREFIX="mg_")
+    # docs/platforms.md: the magento2 options and their defaults; SHOP_TABLE_PREFIX wins
+    assert magento.adapter_options() == {"table_prefix": "mg_", "source_code": "wms", "config_min_qty": 0.0,
+                                         "config_backorders": False, "order_statuses": {}, "store_ids": ()}
+    assert magento.separate_databases
+
+
 def test_sku_resolutions_are_reused_until_they_expire_and_the_table_is_bounded() -> None:
     """A clock the test moves by hand: a resolution (mapped SKU, the code itself, unmapped) is reused
     for its lifetime only; the least recently used is dropped beyond the size; 0 s caches nothing."""

@@ -119,3 +119,15 @@ def test_the_environment_sets_a_platforms_options_as_json(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match="platform_options.magento2: must be a JSON object"):
         load_settings(write_config(tmp_path, platform_options={}),
                       environ={"STOCKSYNC_PLATFORM_OPTIONS__MAGENTO2": "table_prefix=mg_"})
+
+
+def test_magento2_store_ids_scope_the_order_push_to_named_store_views(tmp_path: Path) -> None:
+    settings = load_settings(write_config(tmp_path, shop_platform="magento2", platform_options={}), environ={
+        "STOCKSYNC_PLATFORM_OPTIONS__MAGENTO2": '{"store_ids": [2, 5]}'})
+    assert settings.platform_options.adapter_options("magento2")["store_ids"] == (2, 5)
+    assert load_settings(write_config(tmp_path, shop_platform="magento2", platform_options={}),
+                         environ={}).platform_options.magento2.store_ids == ()  # every store view
+    for bad in ("[-1]", "[2, 2]", "[70000]"):
+        with pytest.raises(ConfigError, match="platform_options.magento2.store_ids must be distinct store view ids"):
+            load_settings(write_config(tmp_path, shop_platform="magento2", platform_options={}),
+                          environ={"STOCKSYNC_PLATFORM_OPTIONS__MAGENTO2": f'{{"store_ids": {bad}}}'})

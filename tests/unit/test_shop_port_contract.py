@@ -232,11 +232,12 @@ class MySQLHarness:
         for table in tables:
             cur.execute(f"DELETE FROM {self.prefix}{table}")
 
-    def acknowledge(self, cur: Any, key: str, order: SeedOrder, column: str) -> None:
+    def acknowledge(self, cur: Any, key: dict[str, Any], order: SeedOrder, table: str = "stocksync_order_ack") -> None:
+        """The WMS's acknowledgement of `order`, under its `key` (column -> value) in the side table."""
         if order.acknowledged_hours_ago is not None:
-            cur.execute(f"INSERT INTO {self.prefix}stocksync_order_ack ({column}, acknowledged_at) "
-                        "VALUES (%s, UTC_TIMESTAMP(6) - INTERVAL %s SECOND)",
-                        (key, order.acknowledged_hours_ago * HOUR))
+            cur.execute(f"INSERT INTO {self.prefix}{table} ({', '.join(key)}, acknowledged_at) "
+                        f"VALUES ({', '.join(['%s'] * len(key))}, UTC_TIMESTAMP(6) - INTERVAL %s SECOND)",
+                        (*key.values(), order.acknowledged_hours_ago * HOUR))
 
 
 # Magento: the seed's statuses as order states and Magento's default status of each, and whether the
@@ -262,7 +263,7 @@ class Magento2Harness(MySQLHarness):
                 self.empty(cur, ("inventory_reservation", "sales_order_item", "sales_order", "inventory_source_item",
                                  "cataloginventory_stock_status", "cataloginventory_stock_item",
                                  "catalog_product_entity", "inventory_source_stock_link", "inventory_source",
-                                 "inventory_stock", "stocksync_sku_state", "stocksync_order_ack",
+                                 "inventory_stock", "stocksync_sku_state", "stocksync_order_ack_by_store",
                                  "stocksync_checkout_freeze"))
                 cur.execute(f"INSERT INTO {p}inventory_source (source_code, name, enabled) "
                             "VALUES ('default', 'Default', 1)")
@@ -289,7 +290,8 @@ class Magento2Harness(MySQLHarness):
                             open_units[sku] = open_units.get(sku, 0) + qty
                         else:
                             self.reserve(cur, sku, qty, "order_canceled", increment_id)
-                    self.acknowledge(cur, increment_id, order, "increment_id")
+                    self.acknowledge(cur, {"store_id": 1, "increment_id": increment_id}, order,
+                                     "stocksync_order_ack_by_store")
                 for sku, qty, seq in seed.stock:
                     self.source_item(cur, sku, qty + open_units.get(sku, 0))
                     cur.execute(f"INSERT INTO {p}stocksync_sku_state (source_code, sku, wms_seq) "
@@ -382,7 +384,7 @@ class PrestaShopHarness(MySQLHarness):
                 for order in seed.orders:
                     ids[order.key] = self.order(cur, PRESTASHOP_STATES[order.status], order.age_hours,
                                                 [(products[sku], qty) for sku, qty in order.lines])
-                    self.acknowledge(cur, str(ids[order.key]), order, "id_order")
+                    self.acknowledge(cur, {"id_order": str(ids[order.key])}, order)
         self.products = products
         return ids
 

@@ -8,18 +8,30 @@
 -- live write-back began): an order placed since (MSI's checkout takes no lock) is subtracted by
 -- Magento from the written figure, never added back to it; a later shipment or cancellation of an
 -- older order (its compensating row) still counts.
+-- An order counts as counted by the WMS when it was acknowledged at or before the watermark under
+-- every store view that has an order with its increment id: the reservation names no store view, so
+-- an increment id that two store views share counts only once both orders are acknowledged (until
+-- then its units stay off: never added back for an order the WMS may not have).
 -- `{sku_filter}` is empty (every SKU) or restricts to the bound `skus` or to the planned SKUs.
 SELECT per_order.sku,
        SUM(per_order.open_units) AS open_units,
-       SUM(IF(%(include_orders)s AND (ack.increment_id IS NULL OR ack.acknowledged_at > %(watermark)s),
-              per_order.open_units, 0)) AS unsent_units
+       SUM(IF(%(include_orders)s AND NOT per_order.counted, per_order.open_units, 0)) AS unsent_units
 FROM (
-  SELECT r.sku, JSON_VALUE(r.metadata, '$.object_increment_id') AS increment_id, -SUM(r.quantity) AS open_units
-  FROM {p}inventory_reservation AS r
-  WHERE r.stock_id IN (SELECT l.stock_id FROM {p}inventory_source_stock_link AS l WHERE l.source_code = %(source_code)s)
-    {sku_filter}
-  GROUP BY r.sku, increment_id
-  HAVING open_units > 0 AND MIN(r.reservation_id) <= %(upto_reservation_id)s
+  SELECT by_order.sku, by_order.open_units,
+         COALESCE((SELECT MAX(ack.acknowledged_at) <= %(watermark)s
+                   FROM {p}stocksync_order_ack_by_store AS ack WHERE ack.increment_id = by_order.increment_id), 0)
+         AND NOT EXISTS (SELECT 1 FROM {p}sales_order AS o
+                         LEFT JOIN {p}stocksync_order_ack_by_store AS mine
+                           ON mine.store_id = COALESCE(o.store_id, 0) AND mine.increment_id = o.increment_id
+                         WHERE o.increment_id = by_order.increment_id AND mine.increment_id IS NULL) AS counted
+  FROM (
+    SELECT r.sku, JSON_VALUE(r.metadata, '$.object_increment_id') AS increment_id, -SUM(r.quantity) AS open_units
+    FROM {p}inventory_reservation AS r
+    WHERE r.stock_id IN (SELECT l.stock_id FROM {p}inventory_source_stock_link AS l
+                         WHERE l.source_code = %(source_code)s)
+      {sku_filter}
+    GROUP BY r.sku, increment_id
+    HAVING open_units > 0 AND MIN(r.reservation_id) <= %(upto_reservation_id)s
+  ) AS by_order
 ) AS per_order
-LEFT JOIN {p}stocksync_order_ack AS ack ON ack.increment_id = per_order.increment_id
 GROUP BY per_order.sku

@@ -51,6 +51,8 @@ from include.stocksync.availability.ratelimit import RateLimiter
 from include.stocksync.availability.settings import CHECKOUT_FREEZE_PATH, AvailabilitySettings, load
 from include.stocksync.availability.skus import ResolutionCache, options_key
 from include.stocksync.availability.wms import WmsClient, fallback_detail
+from include.stocksync.shop.mysql_family import MySQLShop
+from include.stocksync.shop.mysql_live import LiveShopFailure, MySQLLiveShop
 from include.stocksync.shop.port import ShopPort, ShopUnavailable
 from include.stocksync.shop.postgres.live import PostgresLiveShop
 from include.stocksync.shop.registry import open_shop
@@ -113,9 +115,19 @@ class Answer:
 
 
 def shop_of(settings: AvailabilitySettings) -> ShopPort:
-    """The shop behind the port, for the checkout gate's freeze reads (`SHOP_PLATFORM`)."""
-    options = {} if settings.shop_table_prefix is None else {"table_prefix": settings.shop_table_prefix}
-    return open_shop(settings.shop_dsn.get_secret_value(), settings.shop_platform, **options)
+    """The shop behind the port (`SHOP_PLATFORM`, `SHOP_OPTIONS`, `SHOP_TABLE_PREFIX`): the checkout
+    gate's freeze reads and, on a MySQL-family platform, the item lookups and the live write-back."""
+    return open_shop(settings.shop_dsn.get_secret_value(), settings.shop_platform, **settings.adapter_options())
+
+
+def mysql_live_shop(settings: AvailabilitySettings) -> MySQLLiveShop:
+    """A MySQL-family shop's live lookups: as many threads as `DB_POOL_SIZE` connections, the row
+    lock waited for at most half the budget (InnoDB waits whole seconds: 1 s at least)."""
+    shop = shop_of(settings)
+    if not isinstance(shop, MySQLShop):
+        raise TypeError(f"shop_platform {settings.shop_platform!r} is not a MySQL-family platform")
+    return MySQLLiveShop(shop, threads=settings.db_pool_size, lock_timeout_seconds=settings.db_budget / 2,
+                         io_timeout_seconds=max(settings.db_budget * 4, 2.0))
 
 
 class Service:
@@ -128,12 +140,18 @@ class Service:
                                    settings.rate_limit_clients)
         self.secret = settings.secret.get_secret_value().encode() if settings.secret else None
         self.networks = tuple(settings.allowed_networks)
-        self.shop_pool = self._pool(settings, settings.shop_dsn.get_secret_value())
         # stocksync's own tables (sku_map, counters, live records) on their own connections; the
-        # single-database layout (no STOCKSYNC_DSN) shares one pool
-        self.stocksync_pool = (self._pool(settings, settings.stocksync_conninfo) if settings.separate_databases
-                               else self.shop_pool)
-        self.shop = PostgresLiveShop(self.shop_pool.connection)
+        # single-database layout (no STOCKSYNC_DSN, the reference shop only) shares one pool
+        self.shop_pool: ConnectionPool | None = None
+        self.shop: PostgresLiveShop | MySQLLiveShop
+        if settings.shop_platform == "postgres":
+            self.shop_pool = self._pool(settings, settings.shop_dsn.get_secret_value())
+            self.stocksync_pool = (self._pool(settings, settings.stocksync_conninfo) if settings.separate_databases
+                                   else self.shop_pool)
+            self.shop = PostgresLiveShop(self.shop_pool.connection)
+        else:  # a MySQL-family shop through its adapter, on worker threads (shop/mysql_live.py)
+            self.stocksync_pool = self._pool(settings, settings.stocksync_conninfo)
+            self.shop = mysql_live_shop(settings)
         self.q_sku = query("availability/select_item_sku").as_string(None)
         self.resolutions = ResolutionCache(settings.sku_cache_ms / 1000, settings.sku_cache_size)
         self.q_stats = query("availability/insert_stats").as_string(None)
@@ -164,7 +182,9 @@ class Service:
 
     @property
     def pools(self) -> tuple[ConnectionPool, ...]:
-        """The shop's pool, and stocksync's when it is another database."""
+        """The shop's pool (the reference shop's), and stocksync's when it is another database."""
+        if self.shop_pool is None:
+            return (self.stocksync_pool,)
         return (self.shop_pool,) if self.stocksync_pool is self.shop_pool else (self.shop_pool, self.stocksync_pool)
 
     # ------------------------------------------------------------------ lifecycle
@@ -184,6 +204,8 @@ class Service:
             await self.wms.close()
         for pool in self.pools:
             await pool.close()
+        if isinstance(self.shop, MySQLLiveShop):
+            self.shop.close()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -370,6 +392,8 @@ class Service:
                 found = await self.shop.item(sku)
         except DatabaseUnavailable as exc:  # the reason is in the log (pool), not in the answer
             return self.unknown(exc.cause, "the database is unavailable")
+        except LiveShopFailure as exc:
+            return self.unknown(exc.cause, "the shop database did not answer as expected")
         except TimeoutError:
             return self.unknown("db_timeout", f"no answer from the database within {self.settings.db_budget_ms} ms")
         except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):
@@ -406,7 +430,9 @@ class Service:
         try:
             async with asyncio.timeout(self.settings.db_budget):
                 result = await self.live.write_back(wms_item)
-        except DatabaseUnavailable as exc:
+        except (DatabaseUnavailable, LiveShopFailure) as exc:
+            if isinstance(exc, LiveShopFailure):
+                log.warning("live write-back of %s failed: %s", sku, exc)
             return self.stock_answer(qty, sku, item.quantity, live="fallback", live_cause="write_" + exc.cause)
         except (TimeoutError, psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):
             return self.stock_answer(qty, sku, item.quantity, live="fallback", live_cause="write_timeout")

@@ -15,14 +15,15 @@ stale read cannot overwrite a newer sync, and a busy SKU is written once per WMS
 per request.
 
 Two databases: the shop (reached through the reference shop's live lookups,
-shop/postgres/live.py) and stocksync's own (the formula, the day's run record under dag_id
-`availability_live`, the stocksync.sku_audit row). Nothing joins across them: the shop gives the
-locked row and the SKU's demand; the formula (stocksync/select_sku_outcomes.sql, the nightly's
-one definition) runs on stocksync's connection over those values as bound parameters. stocksync's
-transaction opens first and commits last: the run record and the audit row are written before the
-shop's write commits, so the shop is never written when stocksync cannot record it (its database
-down: the answer falls back to the shop's number, nothing written); only a failure of stocksync's
-commit itself, after the shop's, could leave a write without its audit row (logged).
+shop/postgres/live.py, or a MySQL-family adapter's, shop/mysql_live.py) and stocksync's own (the
+formula, the day's run record under dag_id `availability_live`, the stocksync.sku_audit row).
+Nothing joins across them: the shop gives the locked row and the SKU's demand; the formula
+(stocksync/select_sku_outcomes.sql, the nightly's one definition) runs on stocksync's connection
+over those values as bound parameters. stocksync's transaction opens first and commits last: the
+run record and the audit row are written before the shop's write commits, so the shop is never
+written when stocksync cannot record it (its database down: the answer falls back to the shop's
+number, nothing written); only a failure of stocksync's commit itself, after the shop's, could
+leave a write without its audit row (logged).
 
 The answer is the shop's number after the transaction: the written figure, or (when the shop was
 already at that WMS state, or newer) the shop's own number: what checkout accepts either way.
@@ -38,6 +39,7 @@ from psycopg.types.json import Jsonb
 
 from include.stocksync.availability.settings import AvailabilitySettings
 from include.stocksync.availability.wms import WmsItem
+from include.stocksync.shop.mysql_live import MySQLLiveShop
 from include.stocksync.shop.port import DemandQuery
 from include.stocksync.shop.postgres.live import Connect, PostgresLiveShop
 from include.stocksync.store.db import query
@@ -72,7 +74,8 @@ class LiveResult:
 
 
 class LiveWriter:
-    def __init__(self, settings: AvailabilitySettings, shop: PostgresLiveShop, stocksync: Connect) -> None:
+    def __init__(self, settings: AvailabilitySettings, shop: PostgresLiveShop | MySQLLiveShop,
+                 stocksync: Connect) -> None:
         """`stocksync`: connections to stocksync's own database (the service's pool lends them)."""
         self.settings = settings
         self.shop = shop

@@ -10,10 +10,14 @@ docs/availability.md.
 from __future__ import annotations
 
 import ipaddress
+import json
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from include.stocksync.config.platforms import PlatformOptions
 
 ENV_PREFIX = "STOCKSYNC_AVAILABILITY_"
 MIN_SECRET_LENGTH = 16
@@ -39,10 +43,13 @@ class AvailabilitySettings(BaseSettings):
     shop_dsn: SecretStr = Field(description="libpq connection string of the shop database "
                                             "(magento2, prestashop: mysql://USER:PASSWORD@HOST:PORT/DATABASE)")
     shop_platform: Literal["postgres", "magento2", "prestashop"] = Field(
-        "postgres", description="the shop port's adapter the checkout gate reads the freeze through")
+        "postgres", description="the shop port's adapter: item lookups, live write-back and the checkout gate")
     shop_table_prefix: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{0,32}$",
                                           description="magento2, prestashop: the store's table prefix "
                                                       "(unset: the platform's default, '' or 'ps_')")
+    shop_options: Annotated[dict[str, Any], NoDecode] = Field(
+        default_factory=dict, description="magento2, prestashop: the platform's options as in the config's "
+                                          "platform_options.<platform>, a JSON object ({\"source_code\": \"wms\"})")
     stocksync_dsn: SecretStr | None = Field(
         None, description="libpq connection string of stocksync's own database (sku_map, counters, live "
                           "records); unset: the shop's database holds stocksync's schema too")
@@ -111,6 +118,16 @@ class AvailabilitySettings(BaseSettings):
     def _comma_separated(cls, value: Any) -> Any:
         return _split(value)
 
+    @field_validator("shop_options", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except ValueError as exc:
+                raise ValueError("must be a JSON object like {\"table_prefix\": \"mg_\"}") from exc
+        return value
+
     @field_validator("allowed_networks", mode="before")
     @classmethod
     def _networks(cls, value: Any) -> Any:
@@ -149,11 +166,43 @@ class AvailabilitySettings(BaseSettings):
                 f"refusing to start without authentication: set {ENV_PREFIX}SECRET (at least "
                 f"{MIN_SECRET_LENGTH} characters), or {ENV_PREFIX}ALLOWED_NETWORKS to accept callers by "
                 "IP range alone")
+        if self.shop_platform != "postgres":
+            self._mysql_family_shop()
         if self.live_mode and not (self.wms_url and self.wms_token):
             raise ValueError(f"live mode needs {ENV_PREFIX}WMS_URL and {ENV_PREFIX}WMS_TOKEN")
         if self.live_mode and not self.unsent_statuses:
             raise ValueError("live mode needs at least one unsent order status")
         return self
+
+    def _mysql_family_shop(self) -> None:
+        """A Magento or PrestaShop shop lives in MySQL/MariaDB; stocksync's own tables (sku_map,
+        counters, live records) stay in PostgreSQL, so they need their own database."""
+        scheme = urlsplit(self.shop_dsn.get_secret_value()).scheme
+        if scheme not in ("mysql", "mariadb"):
+            raise ValueError(f"shop_platform {self.shop_platform} needs {ENV_PREFIX}SHOP_DSN as "
+                             "mysql://USER:PASSWORD@HOST:PORT/DATABASE (the store's database); got a "
+                             f"{scheme or 'libpq'} connection string")
+        if self.stocksync_dsn is None:
+            raise ValueError(f"shop_platform {self.shop_platform} needs {ENV_PREFIX}STOCKSYNC_DSN: the libpq "
+                             "connection string of stocksync's own PostgreSQL database (sku_map, counters, live "
+                             "records), which cannot live in the store's MySQL database")
+        self.adapter_options()  # checked now, not at the first request
+
+    def adapter_options(self) -> dict[str, Any]:
+        """The shop adapter's keyword options: `SHOP_OPTIONS` checked as the config's
+        `platform_options.<platform>` (config/platforms.py), `SHOP_TABLE_PREFIX` over its table prefix."""
+        if self.shop_platform == "postgres":
+            return {}
+        try:
+            options = PlatformOptions.model_validate({self.shop_platform: self.shop_options})
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(part) for part in e['loc'][1:]) or 'value'}: {e['msg']}"
+                                 for e in exc.errors())
+            raise ValueError(f"{ENV_PREFIX}SHOP_OPTIONS for {self.shop_platform}: {problems}") from None
+        found = options.adapter_options(self.shop_platform)
+        if self.shop_table_prefix is not None:
+            found["table_prefix"] = self.shop_table_prefix
+        return found
 
     @property
     def db_budget(self) -> float:

@@ -62,6 +62,21 @@ class Magento2Options(BaseModel):
     # stocksync status name -> sales_order.status codes, on top of the adapter's defaults
     # (placed: pending, paid/processing: processing, shipped: complete, cancelled: canceled)
     order_statuses: dict[str, tuple[str, ...]] = {}
+    # the store views (store.store_id) whose orders the order push sends; empty: every store view
+    store_ids: tuple[int, ...] = ()
+
+    @field_validator("store_ids", mode="before")
+    @classmethod
+    def _store_list(cls, value: Any) -> Any:
+        return comma_separated(value)
+
+    @field_validator("store_ids")
+    @classmethod
+    def _store_ids(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 0 <= v <= 65535 for v in value) or len(set(value)) != len(value):
+            raise ValueError("platform_options.magento2.store_ids must be distinct store view ids (store.store_id, "
+                             f"0-65535, Stores > All Stores); got {list(value)}")
+        return value
 
     @field_validator("order_statuses")
     @classmethod

@@ -42,6 +42,7 @@ from include.stocksync.shop.port import (
 PLATFORM = "magento2"
 DEFAULT_SOURCE = "default"
 DEFAULT_STOCK_ID = 1
+DEFAULT_STORE_ID = 1  # Magento's default store view
 # stocksync's order status names -> Magento's `sales_order.status` codes (its default statuses;
 # the merchant's own go in the magento2 `order_statuses` setting): docs/platforms.md
 DEFAULT_ORDER_STATUSES: dict[str, tuple[str, ...]] = {
@@ -181,14 +182,16 @@ class Magento2Shop(MySQLShop):
     `default`: the default source), `config_min_qty` and `config_backorders` (the store's
     Catalog > Inventory > Product Stock Options defaults, used where a product keeps the config),
     `order_statuses` (stocksync's status names -> `sales_order.status` codes, on top of
-    `DEFAULT_ORDER_STATUSES`)."""
+    `DEFAULT_ORDER_STATUSES`), `store_ids` (the store views whose orders the order push sends;
+    empty: every store view)."""
 
     platform = PLATFORM
 
     def __init__(self, dsn: str, *, table_prefix: str = "", source_code: str = DEFAULT_SOURCE,
                  config_min_qty: float = 0.0, config_backorders: bool = False,
-                 order_statuses: Mapping[str, Sequence[str]] | None = None) -> None:
+                 order_statuses: Mapping[str, Sequence[str]] | None = None, store_ids: Sequence[int] = ()) -> None:
         super().__init__(dsn, PLATFORM, table_prefix)
+        self.store_ids = store_scope(store_ids)
         self.order_statuses = status_map(PLATFORM, DEFAULT_ORDER_STATUSES, order_statuses, _status_code)
         if not source_code or len(source_code) > 255:
             raise ValueError("magento2 source_code: the code of the MSI source the WMS feeds (1-255 characters)")
@@ -203,6 +206,10 @@ class Magento2Shop(MySQLShop):
         watermark = query.watermark if query else datetime.now(UTC)
         return {"source_code": self.source_code, "include_orders": include,
                 "watermark": watermark.astimezone(UTC).replace(tzinfo=None), "upto_reservation_id": upto}
+
+    def order_params(self, conn: Any) -> dict[str, Any]:
+        """The order push's store views (`store_ids`; none named: every store view)."""
+        return {"all_stores": not self.store_ids, "store_ids": self.store_ids or (0,)}
 
     def write_params(self) -> dict[str, Any]:
         return {"source_code": self.source_code, "config_backorders": int(self.config_backorders),
@@ -297,14 +304,29 @@ def _status_code(value: Any) -> str:
     return code
 
 
-def acknowledge_orders(shop: Magento2Shop, acknowledged: dict[str, datetime]) -> None:
-    """Record when the WMS counted orders (by increment id; a first time is kept). The order push
-    does this on other platforms; on Magento it is how the WMS's receipts reach the adapter."""
+def store_scope(store_ids: Sequence[int]) -> tuple[int, ...]:
+    """The magento2 `store_ids` option checked: `store.store_id` values (0..65535), each once."""
+    scope: list[int] = []
+    for value in store_ids:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+            raise ValueError(f"magento2 store_ids: store view ids (store.store_id, 0-65535); got {value!r}")
+        if value not in scope:
+            scope.append(value)
+    return tuple(scope)
+
+
+def acknowledge_orders(shop: Magento2Shop, acknowledged: Mapping[tuple[int, str] | str, datetime]) -> None:
+    """Record when the WMS counted orders, by (store_id, increment_id) (a first time is kept); a bare
+    increment id is an order of the default store view (`DEFAULT_STORE_ID`). The order push does
+    this through its session; development seeds and tests call it directly."""
     shop.ensure_migrated()
-    rows = [(increment_id, at.astimezone(UTC).replace(tzinfo=None)) for increment_id, at in acknowledged.items()]
+    rows = []
+    for key, at in acknowledged.items():
+        store_id, increment_id = (DEFAULT_STORE_ID, key) if isinstance(key, str) else key
+        rows.append((int(store_id), str(increment_id), at.astimezone(UTC).replace(tzinfo=None)))
     with shop.transaction() as conn, conn.cursor() as cur:
-        cur.executemany(f"INSERT IGNORE INTO {shop.prefix}stocksync_order_ack (increment_id, acknowledged_at) "
-                        "VALUES (%s, %s)", rows)
+        cur.executemany(f"INSERT IGNORE INTO {shop.prefix}stocksync_order_ack_by_store (store_id, increment_id, "
+                        "acknowledged_at) VALUES (%s, %s, %s)", rows)
 
 
 def create_platform_schema(shop: Magento2Shop, stock_ids: Sequence[int] = ()) -> None:
