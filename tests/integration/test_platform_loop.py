@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from devstack.local_mariadb import LocalMariaDB
+from devstack.local_stack import STOCKSYNC_CONN_ID
 from include.stocksync.shop.magento2.adapter import Magento2Shop, create_platform_schema
 from include.stocksync.store.db import connect
 from include.stocksync.sync import drift, pipeline
-from tests.conftest import fresh_dag
+from tests.conftest import SplitDatabases, fresh_dag
 from tests.integration.loop_helpers import wms_allocated, wms_post
 from tests.integration.mariadb_shops import mariadb_server, shop_dsn, sync  # noqa: F401 (fixture)
 from tests.integration.test_magento2_stock import Store, expected_salable
@@ -29,7 +30,7 @@ CONN_ID = "tiers_magento_shop"
 
 
 @pytest.fixture
-def magento_shop(mariadb: LocalMariaDB, clean_shop: str, monkeypatch: pytest.MonkeyPatch,
+def magento_shop(mariadb: LocalMariaDB, clean_split: SplitDatabases, monkeypatch: pytest.MonkeyPatch,
                  ) -> Iterator[tuple[Store, Magento2Shop]]:
     """A Magento store without a table prefix (the platform's default options) that the deployment
     uses: `shop_platform: magento2` over an Airflow MySQL connection, set in the environment."""
@@ -45,7 +46,7 @@ def magento_shop(mariadb: LocalMariaDB, clean_shop: str, monkeypatch: pytest.Mon
     store.stock(1, ["default"])
     monkeypatch.setenv("STOCKSYNC_SHOP_PLATFORM", "magento2")
     monkeypatch.setenv("STOCKSYNC_SHOP_CONN_ID", CONN_ID)
-    monkeypatch.setenv("STOCKSYNC_STOCKSYNC_CONN_ID", "stocksync_shop")  # stocksync's database: the test PG
+    monkeypatch.setenv("STOCKSYNC_STOCKSYNC_CONN_ID", STOCKSYNC_CONN_ID)  # stocksync's own database on the test PG
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", dsn)
     yield store, shop
     mariadb.drop_database(DATABASE)
@@ -71,7 +72,7 @@ def stock_the_store(s: Store, shop: Magento2Shop, wms: Any, count: int) -> dict[
     return available
 
 
-def test_orders_to_wms_on_magento_sends_acknowledges_and_cancels(dagbag: Any, wms: Any, clean_shop: str,
+def test_orders_to_wms_on_magento_sends_acknowledges_and_cancels(dagbag: Any, wms: Any, clean_split: SplitDatabases,
                                                                 magento_shop: tuple[Store, Magento2Shop]) -> None:
     s, shop = magento_shop
     available = stock_the_store(s, shop, wms, 6)
@@ -95,7 +96,7 @@ def test_orders_to_wms_on_magento_sends_acknowledges_and_cancels(dagbag: Any, wm
     acked = dict(s.rows("SELECT increment_id, acknowledged_at FROM stocksync_order_ack"))
     assert sorted(acked) == sorted(book)
     entity = dict(s.rows("SELECT increment_id, entity_id FROM sales_order"))
-    with connect(clean_shop) as conn:  # stocksync's own database
+    with connect(clean_split.stocksync) as conn:  # stocksync's own database
         pushes = dict(conn.execute("SELECT order_id, acknowledged_at FROM stocksync.order_pushes").fetchall())
     assert pushes == {entity[i]: acked[i].replace(tzinfo=UTC) for i in book}
     assert shop.unacknowledged_orders(("placed", "paid", "processing")) == []
@@ -120,7 +121,7 @@ def test_orders_to_wms_on_magento_sends_acknowledges_and_cancels(dagbag: Any, wm
     assert wms_allocated(wms, skus) == released
 
 
-def test_intraday_and_drift_on_magento(dagbag: Any, wms: Any, clean_shop: str,
+def test_intraday_and_drift_on_magento(dagbag: Any, wms: Any, clean_split: SplitDatabases,
                                        magento_shop: tuple[Store, Magento2Shop]) -> None:
     """The nightly puts the store in line; WMS changes reach it through the intraday sync's feed;
     the next nightly finds no drift. A write from elsewhere is the next night's drift, one SKU."""
@@ -135,7 +136,7 @@ def test_intraday_and_drift_on_magento(dagbag: Any, wms: Any, clean_shop: str,
     available = {item["sku"]: int(item["available"]) for item in wms.admin.items()}
     assert {sku: s.salable(sku, 1) for sku in available} == {
         sku: expected_salable(s, sku, 1, available[sku]) for sku in available}
-    assert drift.recorded(clean_shop, first.run_id) is not None
+    assert drift.recorded(clean_split.stocksync, first.run_id) is not None
 
     moved = sorted(available)[:3]
     wms_post(wms, "/_admin/adjust", {"items": [{"sku": sku, "on_hand": 5 + n} for n, sku in enumerate(moved)]})
@@ -143,7 +144,7 @@ def test_intraday_and_drift_on_magento(dagbag: Any, wms: Any, clean_shop: str,
     wanted = sorted(available)[3]
     assert s.place_order("000000201", 1, {wanted: 1})  # an order the WMS has not counted
     intraday_run = run(dagbag, "inventory_intraday_sync")
-    assert pipeline.get_run(clean_shop, intraday_run.run_id)["status"] == "applied"
+    assert pipeline.get_run(clean_split.stocksync, intraday_run.run_id)["status"] == "applied"
     was = available
     available = {item["sku"]: int(item["available"]) for item in wms.admin.items()}
     assert {sku: available[sku] for sku in moved} == {sku: was[sku] + 5 + n for n, sku in enumerate(moved)}
@@ -153,13 +154,13 @@ def test_intraday_and_drift_on_magento(dagbag: Any, wms: Any, clean_shop: str,
         sku: expected_salable(s, sku, 1, available[sku]) for sku in available}
 
     quiet = run(dagbag, "inventory_nightly_sync")
-    assert drift.recorded(clean_shop, quiet.run_id)["skus_off"] == 0
+    assert drift.recorded(clean_split.stocksync, quiet.run_id)["skus_off"] == 0
 
     elsewhere = sorted(available)[5]  # someone edits a source item in the admin
     s.run("UPDATE {p}inventory_source_item SET quantity = quantity + 7 WHERE sku = %s", (elsewhere,))
     s.run("UPDATE {p}cataloginventory_stock_status ss JOIN {p}catalog_product_entity e ON e.entity_id = ss.product_id "
           "SET ss.qty = ss.qty + 7 WHERE e.sku = %s", (elsewhere,))
     night = run(dagbag, "inventory_nightly_sync")
-    assert drift.recorded(clean_shop, night.run_id)["skus_off"] == 1
+    assert drift.recorded(clean_split.stocksync, night.run_id)["skus_off"] == 1
     assert {sku: s.salable(sku, 1) for sku in available} == {
         sku: expected_salable(s, sku, 1, available[sku]) for sku in available}
