@@ -142,12 +142,12 @@ class Wiring:
     token: str
     webhook_url: str
     metadata_url: str  # SQLAlchemy URL of Airflow's metadata DB
-    stocksync_dsn: str | None = None  # stocksync's own database (None: the shop's holds its schema)
     result_backend: str  # Celery's result backend (the same database)
     broker_url: str  # redis://:<password>@127.0.0.1:<port>/0
     api_port: int
     jwt_secret: str
     fernet_key: str
+    stocksync_dsn: str | None = None  # stocksync's own database (None: the shop's holds its schema)
     username: str = "admin"
     reports_dir: Path = PROJECT_ROOT / "reports"
     api_host: str = "127.0.0.1"
