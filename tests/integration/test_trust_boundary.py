@@ -77,7 +77,7 @@ def refused_by_step(shop: dict[str, Any], double: ScriptedWms, task_id: str, *fr
     """The nightly through the pipeline's steps (no Airflow) stopped at `task_id`'s step with a
     permanent error (the task fails at once, no retry), then as `assert_run_refused`."""
     run_id = f"manual__trust-{uuid.uuid4().hex[:12]}"
-    stopped = nightly_steps(shop["dsn"], double, run_id)
+    stopped = nightly_steps(shop["dsn"], double, run_id, store=shop["store"])
     assert stopped is not None and stopped[0] == task_id, repr(stopped)
     assert is_permanent(stopped[1]), f"a permanent failure must not be retried: {stopped[1]!r}"
     return run_id, assert_run_refused(shop, run_id, *fragments)
