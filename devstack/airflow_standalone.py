@@ -70,7 +70,8 @@ class AirflowStandalone:
     """One `airflow standalone` process group owned by the caller."""
 
     def __init__(self, home: Path, *, shop_dsn: str, wms_url: str, token: str, webhook_url: str,
-                 port: int = 8080, host: str = "127.0.0.1", username: str = "admin", password: str | None = None,
+                 stocksync_dsn: str | None = None, port: int = 8080, host: str = "127.0.0.1", username: str = "admin",
+                 password: str | None = None,
                  extra_env: dict[str, str] | None = None, auth: str = "simple",
                  users: dict[str, str] | None = None) -> None:
         if auth not in AUTH_MODES:
@@ -102,7 +103,8 @@ class AirflowStandalone:
         self.airflow_bin = venv_bin / "airflow"
         self.env: dict[str, str] = {
             **os.environ,
-            **airflow_env(self.home, shop_dsn=shop_dsn, wms_url=wms_url, token=token, webhook_url=webhook_url),
+            **airflow_env(self.home, shop_dsn=shop_dsn, stocksync_dsn=stocksync_dsn, wms_url=wms_url, token=token,
+                          webhook_url=webhook_url),
             "PATH": os.pathsep.join([str(venv_bin), os.environ.get("PATH", "/usr/bin:/bin")]),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
             "AIRFLOW__API__HOST": host,

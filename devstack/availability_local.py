@@ -38,10 +38,12 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def local_availability(shop_dsn: str, *, port: int = DEFAULT_PORT, local_dir: Path = LOCAL_DIR,
-                       workers: int = 1) -> AvailabilityProcess:
-    """The service for the shop at `shop_dsn` (not started; `start()` waits for `/health`)."""
-    return AvailabilityProcess({"SHOP_DSN": shop_dsn, "SECRET": availability_secret(local_dir)}, port=port,
+def local_availability(shop_dsn: str, *, stocksync_dsn: str | None = None, port: int = DEFAULT_PORT,
+                       local_dir: Path = LOCAL_DIR, workers: int = 1) -> AvailabilityProcess:
+    """The service for the shop at `shop_dsn`, stocksync's own database at `stocksync_dsn` (None: the
+    shop's holds it); not started: `start()` waits for `/health`."""
+    databases = {"SHOP_DSN": shop_dsn, **({"STOCKSYNC_DSN": stocksync_dsn} if stocksync_dsn else {})}
+    return AvailabilityProcess({**databases, "SECRET": availability_secret(local_dir)}, port=port,
                                workers=workers, log_path=local_dir / "availability.log")
 
 

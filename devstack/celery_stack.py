@@ -147,6 +147,7 @@ class Wiring:
     api_port: int
     jwt_secret: str
     fernet_key: str
+    stocksync_dsn: str | None = None  # stocksync's own database (None: the shop's holds its schema)
     username: str = "admin"
     reports_dir: Path = PROJECT_ROOT / "reports"
     api_host: str = "127.0.0.1"
@@ -166,8 +167,9 @@ def process_env(wiring: Wiring, process: AirflowProcess, log_server_port: int = 
     never a command line). The same keys docker-compose.yaml sets in `x-airflow-common`, plus
     what several processes on one machine need: distinct log-server ports, the API server's
     address, and each worker's name."""
-    env = airflow_env(wiring.home, shop_dsn=wiring.shop_dsn, wms_url=wiring.wms_url, token=wiring.token,
-                      webhook_url=wiring.webhook_url, jwt_secret=wiring.jwt_secret)
+    env = airflow_env(wiring.home, shop_dsn=wiring.shop_dsn, stocksync_dsn=wiring.stocksync_dsn,
+                      wms_url=wiring.wms_url, token=wiring.token, webhook_url=wiring.webhook_url,
+                      jwt_secret=wiring.jwt_secret)
     venv_bin = Path(sys.executable).parent
     env.update({
         "PATH": os.pathsep.join([str(venv_bin), os.environ.get("PATH", "/usr/bin:/bin")]),
@@ -205,6 +207,7 @@ def topology(workers: tuple[str, ...] = DEFAULT_WORKERS) -> dict[str, Any]:
     Built from the same declarations `CeleryStack` starts from, with placeholder values where a
     running stack has ports and secrets."""
     wiring = Wiring(home=Path("/placeholder/home"), shop_dsn="postgresql://shop:pw@127.0.0.1:1/shop",
+                    stocksync_dsn="postgresql://stocksync:pw@127.0.0.1:1/stocksync",
                     wms_url="http://127.0.0.1:2", token="token", webhook_url="http://127.0.0.1:3",
                     metadata_url=metadata_url("pw", 1, METADATA_DB),
                     result_backend=result_backend("pw", 1, METADATA_DB),
@@ -364,7 +367,8 @@ class CeleryStack:
     stack is started and stopped by the same object (`with CeleryStack(...) as stack:`)."""
 
     def __init__(self, home: Path, *, pg: LocalPostgres, shop_dsn: str, wms_url: str, token: str,
-                 webhook_url: str, metadata_db: str = METADATA_DB, fresh_metadata: bool = False,
+                 webhook_url: str, stocksync_dsn: str | None = None, metadata_db: str = METADATA_DB,
+                 fresh_metadata: bool = False,
                  api_port: int | None = None, redis_port: int | None = None,
                  workers: tuple[str, ...] = DEFAULT_WORKERS, worker_concurrency: int = 2,
                  availability_port: int | None = None, local_dir: Path = LOCAL_DIR, username: str = "admin",
@@ -378,8 +382,8 @@ class CeleryStack:
         self.logs = self.home / "logs"
         self.redis = LocalRedis(self.home / "redis", redis_port or free_port(), local_dir)
         self.wiring = Wiring(
-            home=self.home, shop_dsn=shop_dsn, wms_url=wms_url, token=token, webhook_url=webhook_url,
-            metadata_url=metadata_url(pg.password, pg.port, metadata_db),
+            home=self.home, shop_dsn=shop_dsn, stocksync_dsn=stocksync_dsn, wms_url=wms_url, token=token,
+            webhook_url=webhook_url, metadata_url=metadata_url(pg.password, pg.port, metadata_db),
             result_backend=result_backend(pg.password, pg.port, metadata_db),
             broker_url=self.redis.url, api_port=api_port or free_port(), jwt_secret=airflow_jwt_secret(local_dir),
             fernet_key=fernet_key(local_dir), username=username,
@@ -392,7 +396,8 @@ class CeleryStack:
         if availability_port is not None:
             from devstack.availability_local import local_availability
 
-            self.availability = local_availability(shop_dsn, port=availability_port, local_dir=local_dir)
+            self.availability = local_availability(shop_dsn, stocksync_dsn=stocksync_dsn, port=availability_port,
+                                                   local_dir=local_dir)
         self.password = self._existing_password() or read_or_create_secret(
             secrets_dir(local_dir) / "airflow-celery-admin-password", 16)
         self.startup_seconds: float | None = None
@@ -769,13 +774,13 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
     local = LocalStack(wms_skus=args.skus, wms_seed=args.seed).start()
-    dsn = local.pg.dsn()
-    apply_schema(dsn)
+    apply_schema(local.shop_dsn, local.stocksync_dsn)
     seeded = ensure_seeded(local, args.skus, args.seed, reseed=args.reseed)
-    print(f"stocksync: PostgreSQL {local.pg.safe_dsn()} (password in {local.pg.password_file}), "
+    print(f"stocksync: PostgreSQL {local.databases()}, "
           f"WMS {local.wms.url} (token in {wms_token_file()}), alert webhook {local.webhook.url}")
     print("stocksync: demo data " + (f"seeded ({args.skus} SKUs, seed {args.seed})" if seeded else "already seeded"))
-    stack = CeleryStack(STACK_HOME, pg=local.pg, shop_dsn=dsn, wms_url=local.wms.url, token=local.token,
+    stack = CeleryStack(STACK_HOME, pg=local.pg, shop_dsn=local.shop_dsn, stocksync_dsn=local.stocksync_dsn,
+                        wms_url=local.wms.url, token=local.token,
                         webhook_url=local.webhook.url, api_port=args.port, redis_port=args.redis_port,
                         availability_port=args.availability_port)
     signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -4,8 +4,9 @@
                                 [--source http|file]
     python -m devstack.cli stop
 
-`demo` starts a local PostgreSQL (no Docker), the WMS service and the alert webhook
-receiver, seeds demo data once (again only with --reseed, or when the WMS it was seeded
+`demo` starts a local PostgreSQL (no Docker) holding two databases, `shop` (the reference
+shop) and `stocksync` (stocksync's own tables, the `stocksync_db` connection), the WMS service and
+the alert webhook receiver, seeds demo data once (again only with --reseed, or when the WMS it was seeded
 against is gone), runs `inventory_nightly_sync` once with `dag.test()`, and prints the
 run summary. Running it again reuses everything; the second sync finds nothing to change.
 """
@@ -39,8 +40,9 @@ def _sql(name: str) -> bytes:
 
 
 def ensure_seeded(stack: LocalStack, skus: int, seed: int, reseed: bool) -> dict[str, Any] | None:
-    """Seed the demo unless the shop is already seeded against this WMS process."""
-    dsn = stack.pg.dsn()
+    """Seed the demo unless the shop is already seeded against this WMS process (the demo's
+    bookkeeping lives in stocksync's database, next to the history a reseed empties)."""
+    dsn = stack.stocksync_dsn
     wms = WmsAdmin(stack.wms.url, stack.token)
     instance = wms.health()["instance"]
     with connect(dsn) as conn:
@@ -49,22 +51,20 @@ def ensure_seeded(stack: LocalStack, skus: int, seed: int, reseed: bool) -> dict
         conn.commit()
     if not reseed and state == (instance, skus, seed):
         return None
-    result = seed_demo(dsn, wms, skus=skus, seed=seed)
+    result = seed_demo(stack.shop_dsn, wms, skus=skus, seed=seed, stocksync_dsn=dsn)
     with connect(dsn) as conn:
         conn.execute(_sql("upsert_demo_state"), {"wms_instance": instance, "skus": skus, "seed": seed})
         conn.commit()
     return result.as_dict()
 
 
-def store_env(platform: str, env: dict[str, str], stack: LocalStack, seed: int) -> dict[str, str]:
+def store_env(platform: str, stack: LocalStack, seed: int) -> dict[str, str]:
     """`--shop magento2|prestashop`: a store seeded with the WMS's catalog in the dev MariaDB and the
-    settings that point Airflow at it; stocksync's own database stays the stack's PostgreSQL (the
-    connection that `env` gives the reference shop becomes `stocksync_db`)."""
+    settings that point Airflow's shop connection at it; stocksync's own database stays the stack's
+    (`stocksync_db`)."""
     from devstack.platform_seed import demo_store
 
-    return {"AIRFLOW_CONN_STOCKSYNC_DB": env["AIRFLOW_CONN_STOCKSYNC_SHOP"],
-            "STOCKSYNC_STOCKSYNC_CONN_ID": "stocksync_db",
-            **demo_store(platform, WmsAdmin(stack.wms.url, stack.token).items(), seed)}
+    return demo_store(platform, WmsAdmin(stack.wms.url, stack.token).items(), seed)
 
 
 def run_dag(env: dict[str, str], conf: dict[str, Any] | None = None) -> tuple[str, str]:
@@ -80,7 +80,7 @@ def run_dag(env: dict[str, str], conf: dict[str, Any] | None = None) -> tuple[st
     return dag_run.run_id, str(dag_run.state)
 
 
-def print_summary(run: dict[str, Any], seeded: dict[str, Any] | None, wall: float) -> None:
+def print_summary(run: dict[str, Any], seeded: dict[str, Any] | None, wall: float, databases: str) -> None:
     stages = run.get("stage_seconds") or {}
     lines = [
         "",
@@ -100,6 +100,7 @@ def print_summary(run: dict[str, Any], seeded: dict[str, Any] | None, wall: floa
         else "  freeze window    n/a",
         "  stage durations  " + ", ".join(f"{k} {v:.3f}s" for k, v in ordered_stages(stages)),
         f"  DQ report        {run['report_path']}",
+        f"  databases        {databases}",
         f"  wall time        {wall:.1f} s (this command)",
     ]
     if seeded:
@@ -112,13 +113,13 @@ def print_summary(run: dict[str, Any], seeded: dict[str, Any] | None, wall: floa
 def demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     stack = LocalStack(wms_skus=args.skus, wms_seed=args.seed).start()
-    apply_schema(stack.pg.dsn())
+    apply_schema(stack.shop_dsn, stack.stocksync_dsn)
     seeded = ensure_seeded(stack, args.skus, args.seed, args.reseed)
     env = stack.airflow_env()
     migrate_airflow(env)
     conf = {"freeze_mode": args.freeze_mode} if args.freeze_mode else None
     if args.shop != "postgres":
-        env.update(store_env(args.shop, env, stack, args.seed))
+        env.update(store_env(args.shop, stack, args.seed))
     # --- --source: file takes tonight's export of the simulator, dropped in .local/wms-drop ---
     exported = None
     if getattr(args, "source", None) == "file":
@@ -130,8 +131,8 @@ def demo(args: argparse.Namespace) -> int:
         env["STOCKSYNC_WMS_SOURCE"] = "http"
     # --- end: --source ------------------------------------------------------------------------------
     run_id, state = run_dag(env, conf)
-    run = summary(stack.pg.dsn(), run_id)
-    print_summary(run, seeded, time.perf_counter() - started)
+    run = summary(stack.stocksync_dsn, run_id)
+    print_summary(run, seeded, time.perf_counter() - started, stack.databases())
     if args.shop != "postgres":
         shop = json.loads(env["AIRFLOW_CONN_STOCKSYNC_SHOP"])
         print(f"  shop             {args.shop} store: MariaDB database {shop['schema']} on 127.0.0.1:{shop['port']} "
@@ -139,7 +140,7 @@ def demo(args: argparse.Namespace) -> int:
     if exported is not None:  # a file-drop demo: say where the file went
         from include.stocksync.sync.file_drop import file_drops_of_run
 
-        for drop in file_drops_of_run(stack.pg.dsn(), run_id):
+        for drop in file_drops_of_run(stack.stocksync_dsn, run_id):
             print(f"  WMS file         {drop['data_file']} ({exported.rows} rows): {drop['status']}"
                   + (f" -> {drop['moved_to']}" if drop["moved_to"] else ""))
     return 0 if state == "success" else 1

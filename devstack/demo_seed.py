@@ -82,8 +82,9 @@ class WmsAdmin:
 
 
 def reset_shop(conn: psycopg.Connection) -> None:
-    """Empty the demo shop and, when this database holds it too, stocksync's history (demo
-    databases only; a shop in a database of its own has no stocksync schema)."""
+    """Empty the demo shop and, when this database holds it too (the single-database layout),
+    stocksync's history (demo databases only; a shop in a database of its own has no stocksync
+    schema: `reset_history` empties stocksync's database)."""
     conn.execute("TRUNCATE shop.order_lines, shop.orders, shop.cart_lines, shop.carts, shop.checkout_freezes, "
                  "shop.stock, shop.products RESTART IDENTITY CASCADE")
     row = conn.execute("SELECT to_regclass('stocksync.sync_runs') IS NOT NULL").fetchone()
@@ -135,13 +136,20 @@ def place_order(conn: psycopg.Connection, lines: list[tuple[str, int]], customer
         raise
 
 
-def seed_demo(dsn: str, wms: WmsAdmin, *, skus: int, seed: int, orders: int | None = None) -> SeedResult:
-    """Reset the WMS and the shop to a deterministic demo scenario. See the module docstring."""
+def seed_demo(dsn: str, wms: WmsAdmin, *, skus: int, seed: int, orders: int | None = None,
+              stocksync_dsn: str | None = None) -> SeedResult:
+    """Reset the WMS and the shop at `dsn` to a deterministic demo scenario (see the module
+    docstring); with `stocksync_dsn`, stocksync's own database, its history is emptied too (the
+    order push's records are keyed by shop order ids, which restart with the shop)."""
     rng = random.Random(seed)
     wms.reset(skus, seed)
     wms_items = wms.items()
     orders = orders if orders is not None else max(8, skus // 25)
     counts = {"acknowledged": 0, "unsent": 0, "old_unsent": 0, "cancelled": 0}
+    if stocksync_dsn is not None and stocksync_dsn != dsn:
+        with connect(stocksync_dsn) as conn:
+            reset_history(conn)
+            conn.commit()
     with connect(dsn) as conn:
         reset_shop(conn)
         drifted = load_catalog(conn, wms_items, rng)

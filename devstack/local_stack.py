@@ -41,6 +41,11 @@ from include.stocksync.config.settings import PROJECT_ROOT, WRITER_POOL
 WMS_TOKEN_ENV = "STOCKSYNC_WMS_TOKEN"
 WMS_PORT_SETTING = "STOCKSYNC_WMS_PORT"
 WEBHOOK_PORT_SETTING = "STOCKSYNC_WEBHOOK_PORT"
+# stocksync's own database on the stack's cluster, apart from the reference shop's (`LocalPostgres.database`,
+# "shop"): a statement that joins across the two fails here as it would in a deployment
+STOCKSYNC_DATABASE = "stocksync"
+# the Airflow connection of stocksync's own database (`stocksync_conn_id`), as docker-compose.yaml names it
+STOCKSYNC_CONN_ID = "stocksync_db"
 
 
 class LocalStackError(RuntimeError):
@@ -181,8 +186,24 @@ class LocalStack:
             "--file", str(self.local_dir / "alerts.jsonl")], state_dir=self.local_dir,
             port_setting=WEBHOOK_PORT_SETTING)
 
+    @property
+    def shop_dsn(self) -> str:
+        """The reference shop's database (`shop`): its schema only."""
+        return self.pg.dsn()
+
+    @property
+    def stocksync_dsn(self) -> str:
+        """stocksync's own database (`stocksync`): its migrations only."""
+        return self.pg.dsn(STOCKSYNC_DATABASE)
+
+    def databases(self) -> str:
+        """The two databases, passwords masked, for a person to read."""
+        return (f"shop {self.pg.safe_dsn()}, stocksync's own {self.pg.safe_dsn(STOCKSYNC_DATABASE)} "
+                f"(password in {self.pg.password_file})")
+
     def start(self) -> LocalStack:
         self.pg.start()
+        self.pg.create_database(STOCKSYNC_DATABASE)
         tighten(self.local_dir)
         self.wms.start()
         self.webhook.start()
@@ -196,20 +217,33 @@ class LocalStack:
     def airflow_env(self, airflow_home: Path | None = None) -> dict[str, str]:
         """Environment for Airflow (dag.test, standalone) wired to this stack."""
         home = airflow_home or self.local_dir / "airflow"
-        return airflow_env(home, shop_dsn=self.pg.dsn(), wms_url=self.wms.url, token=self.token,
-                           webhook_url=self.webhook.url, jwt_secret=airflow_jwt_secret(self.local_dir))
+        return airflow_env(home, shop_dsn=self.shop_dsn, stocksync_dsn=self.stocksync_dsn, wms_url=self.wms.url,
+                           token=self.token, webhook_url=self.webhook.url,
+                           jwt_secret=airflow_jwt_secret(self.local_dir))
+
+
+def postgres_connection_json(dsn: str) -> str:
+    """An Airflow Postgres connection (`AIRFLOW_CONN_<ID>` JSON) for a libpq URL."""
+    import json
+    from urllib.parse import urlparse
+
+    url = urlparse(dsn)
+    return json.dumps({"conn_type": "postgres", "host": url.hostname, "port": url.port,
+                       "login": url.username or "postgres", "password": unquote(url.password or ""),
+                       "schema": url.path.lstrip("/")})
 
 
 def airflow_env(home: Path, *, shop_dsn: str, wms_url: str, token: str, webhook_url: str,
-                jwt_secret: str | None = None) -> dict[str, str]:
-    """Airflow's configuration for a local run. The JWT secret is `jwt_secret`, else
+                stocksync_dsn: str | None = None, jwt_secret: str | None = None) -> dict[str, str]:
+    """Airflow's configuration for a local run. The shop is the `stocksync_shop` connection; with
+    `stocksync_dsn`, stocksync's own database is another one, `stocksync_db` (`stocksync_conn_id`),
+    else the shop's database holds stocksync's schema too. The JWT secret is `jwt_secret`, else
     `$AIRFLOW__API_AUTH__JWT_SECRET`, else the one generated for this checkout: never a constant,
     since whoever knows it can sign themselves an admin token. Task logs are written owner-only
     (Airflow's default makes them group-writable and world-readable)."""
     import json
     from urllib.parse import urlparse
 
-    shop = urlparse(shop_dsn)
     wms = urlparse(wms_url)
     hook = urlparse(webhook_url)
     return {
@@ -227,14 +261,20 @@ def airflow_env(home: Path, *, shop_dsn: str, wms_url: str, token: str, webhook_
         # one zone on every screen: Airflow's default zone is the shop's (the nightly's schedule zone,
         # and the zone the Stock sync page and reports show); the UI's own picker is per browser
         "AIRFLOW__CORE__DEFAULT_TIMEZONE": os.environ.get("AIRFLOW__CORE__DEFAULT_TIMEZONE") or shop_zone(),
-        "AIRFLOW_CONN_STOCKSYNC_SHOP": json.dumps({
-            "conn_type": "postgres", "host": shop.hostname, "port": shop.port, "login": shop.username or "postgres",
-            "password": unquote(shop.password or ""), "schema": shop.path.lstrip("/")}),
+        "AIRFLOW_CONN_STOCKSYNC_SHOP": postgres_connection_json(shop_dsn),
         "AIRFLOW_CONN_WMS_API": json.dumps({
             "conn_type": "http", "host": wms.hostname, "port": wms.port, "schema": wms.scheme, "password": token}),
         "AIRFLOW_CONN_STOCKSYNC_ALERTS": json.dumps({
             "conn_type": "http", "host": hook.hostname, "port": hook.port, "schema": hook.scheme}),
+        **(stocksync_connection_env(stocksync_dsn) if stocksync_dsn else {}),
     }
+
+
+def stocksync_connection_env(stocksync_dsn: str) -> dict[str, str]:
+    """The settings that give stocksync a database of its own: the `stocksync_db` connection and
+    `stocksync_conn_id` naming it."""
+    return {f"AIRFLOW_CONN_{STOCKSYNC_CONN_ID.upper()}": postgres_connection_json(stocksync_dsn),
+            "STOCKSYNC_STOCKSYNC_CONN_ID": STOCKSYNC_CONN_ID}
 
 
 def shop_zone() -> str:

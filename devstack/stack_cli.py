@@ -5,8 +5,9 @@
     bash scripts/stack.sh --auth fab [--user alice:ops --user bob:viewer ...] [same options]
     PYTHONPATH=. .venv/bin/python -m devstack.stack_cli [same options]
 
-Starts (or reuses) the local PostgreSQL, the WMS service and the alert webhook receiver,
-applies the stocksync schema, seeds the demo shop once, then runs `airflow standalone`
+Starts (or reuses) the local PostgreSQL (two databases: `shop`, the reference shop, and
+`stocksync`, stocksync's own, Airflow's `stocksync_db` connection), the WMS service and the alert
+webhook receiver, applies both schemas, seeds the demo shop once, then runs `airflow standalone`
 (API server with the UI, scheduler, dag-processor, triggerer; AIRFLOW_HOME
 `.local/airflow-standalone`) wired to them, and prints the URL, the login and the
 "Stock sync" page. Ctrl-C stops Airflow; PostgreSQL, the WMS and the webhook receiver keep
@@ -70,19 +71,20 @@ def stack(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     local = LocalStack(wms_skus=args.skus, wms_seed=args.seed).start()
-    dsn = local.pg.dsn()
-    apply_schema(dsn)
+    apply_schema(local.shop_dsn, local.stocksync_dsn)
     seeded = ensure_seeded(local, args.skus, args.seed, reseed=args.reseed)
-    print(f"stocksync: PostgreSQL {local.pg.safe_dsn()} (password in {local.pg.password_file}), "
+    print(f"stocksync: PostgreSQL {local.databases()}, "
           f"WMS {local.wms.url} (token in {wms_token_file()}), alert webhook {local.webhook.url}")
     print("stocksync: demo data " + (f"seeded ({args.skus} SKUs, seed {args.seed})" if seeded else "already seeded"))
-    availability = local_availability(dsn, port=args.availability_port).start()
+    availability = local_availability(local.shop_dsn, stocksync_dsn=local.stocksync_dsn,
+                                      port=args.availability_port).start()
 
-    airflow = AirflowStandalone(AIRFLOW_HOME_FAB if args.auth == "fab" else AIRFLOW_HOME, shop_dsn=dsn,
-                                wms_url=local.wms.url, token=local.token, webhook_url=local.webhook.url,
-                                port=args.port, auth=args.auth, users=accounts(args.user))
+    airflow = AirflowStandalone(AIRFLOW_HOME_FAB if args.auth == "fab" else AIRFLOW_HOME, shop_dsn=local.shop_dsn,
+                                stocksync_dsn=local.stocksync_dsn, wms_url=local.wms.url, token=local.token,
+                                webhook_url=local.webhook.url, port=args.port, auth=args.auth,
+                                users=accounts(args.user))
     if args.shop != "postgres":  # the nightly writes a Magento 2 / PrestaShop store in the dev MariaDB
-        airflow.env.update(store_env(args.shop, airflow.env, local, args.seed))
+        airflow.env.update(store_env(args.shop, local, args.seed))
         print(f"stocksync: shop {args.shop}: a store with the WMS's catalog in the dev MariaDB "
               f"(database {args.shop}); the availability service still answers from the reference shop")
     # Ctrl-C, `kill` and a closed terminal all stop Airflow cleanly (SIGINT explicitly: a shell

@@ -91,8 +91,9 @@ origin gives a page nothing to act with.
 - Nothing touches the database or the network at import time: every Airflow process (also each
   task process) imports plugins, so the FastAPI app and Airflow's API-server modules are built
   on the first request to `/stocksync` only.
-- The shop database is the Airflow connection `stocksync_shop` (config key `shop_conn_id`),
-  read at request time; the SQL is under `include/sql/stocksync/`.
+- The pages read stocksync's own database, the Airflow connection of `stocksync_conn_id` (e.g.
+  `stocksync_db`; unset: the shop's, `shop_conn_id`), at request time; the SQL is under
+  `include/sql/stocksync/`.
 - A report path is `<run key>/<file>` with the run key `include.stocksync.store.db.run_key(run_id)`
   (16 hex characters) and `<file>` one of `REPORT_FILES`; anything else is a 404.
 """
@@ -256,14 +257,15 @@ def render_error_page(status_code: int, message: str) -> str:
 
 
 @contextmanager
-def _shop_cursor(settings: "Settings") -> Iterator[Any]:
-    """A dict-row cursor on the shop database (the `stocksync_shop` connection), read at request time."""
+def _stocksync_cursor(settings: "Settings") -> Iterator[Any]:
+    """A dict-row cursor on stocksync's own database (runs, alerts, plans: `stocksync_conn_id`, else
+    the shop's connection in the single-database layout), read at request time."""
     from psycopg.rows import dict_row
 
-    from include.stocksync.airflow.connections import postgres_dsn
+    from include.stocksync.airflow.connections import stocksync_dsn
     from include.stocksync.store.db import connect
 
-    dsn = postgres_dsn(settings.shop_conn_id)
+    dsn = stocksync_dsn(settings)
     with connect(dsn, connect_timeout=5) as conn, conn.cursor(row_factory=dict_row) as cur:
         yield cur
 
@@ -286,7 +288,7 @@ def fetch_recent_runs(settings: "Settings", limit: int = RECENT_RUNS, filters: A
     since, until = filters.bounds(tz)
     today = datetime.now(timezone.utc).astimezone(tz).date()
     first_night = datetime.combine(today - timedelta(days=opsview.TREND_NIGHTS - 1), datetime.min.time(), tz)
-    with _shop_cursor(settings) as cur:
+    with _stocksync_cursor(settings) as cur:
         movement = query("stocksync/select_run_movement")
         runs = cur.execute(query(SQL_RECENT_RUNS, movement=movement), {
             "sync_dags": list(runview.SYNC_DAGS), "early_tasks": list(runview.EARLY_TASKS),
@@ -327,7 +329,7 @@ def fetch_run(settings: "Settings", dag_id: str, run_id: str) -> tuple[dict[str,
     this DAG's run of that id."""
     from include.stocksync.store.db import query
 
-    with _shop_cursor(settings) as cur:
+    with _stocksync_cursor(settings) as cur:
         record = cur.execute(query(SQL_RUN), {"run_id": run_id}).fetchone()
         alerts = cur.execute(query(SQL_RUN_ALERTS), {"run_id": run_id, "dag_id": dag_id}).fetchall()
     return record, alerts
@@ -339,7 +341,7 @@ def fetch_report_dags(settings: "Settings", run_key: str) -> set[str]:
 
     recorded = settings.reports_path / run_key / "report.html"  # as report.report_path builds it
     paths = sorted({str(recorded), str(recorded.resolve())})
-    with _shop_cursor(settings) as cur:
+    with _stocksync_cursor(settings) as cur:
         return {row["dag_id"] for row in cur.execute(query(SQL_RUNS_BY_REPORT), {"paths": paths})}
 
 
@@ -586,7 +588,7 @@ def fetch_incidents(settings: "Settings") -> tuple[list[Any], int]:
     from include.stocksync.store.db import query
 
     since = datetime.now(timezone.utc) - timedelta(days=INCIDENT_DAYS)
-    with _shop_cursor(settings) as cur:
+    with _stocksync_cursor(settings) as cur:
         rows = cur.execute(query(SQL_INCIDENT_ALERTS), {"since": since, "limit": INCIDENT_OCCURRENCES}).fetchall()
         grouped = incidents.group(rows)
         acks = cur.execute(query(SQL_INCIDENT_ACKS),
@@ -597,7 +599,7 @@ def fetch_incidents(settings: "Settings") -> tuple[list[Any], int]:
 def record_acknowledgement(settings: "Settings", fingerprint: str, who: str, note: str, seen_until: Any) -> None:
     from include.stocksync.store.db import query
 
-    with _shop_cursor(settings) as cur:
+    with _stocksync_cursor(settings) as cur:
         cur.execute(query(SQL_INSERT_ACK), {"fingerprint": fingerprint, "acknowledged_by": who,
                                              "seen_until": seen_until, "note": note})
         cur.connection.commit()
@@ -609,7 +611,7 @@ def fetch_comparison(settings: "Settings", dag_id: str, run_id: str) -> tuple[di
     from include.stocksync.store.db import query
 
     figures = query(SQL_RUN_FIGURES, movement=query("stocksync/select_run_movement"))
-    with _shop_cursor(settings) as cur:
+    with _stocksync_cursor(settings) as cur:
         this = cur.execute(figures, {"run_id": run_id}).fetchone()
         if this is None or this["dag_id"] != dag_id:
             raise LookupError("No stock sync run of this DAG with this run id")
@@ -660,7 +662,7 @@ def fetch_plan(settings: "Settings", dag_id: str, run_id: str, *, outcome: str |
     from include.stocksync.store.db import run_key as key_of
     from include.stocksync.sync.merge import plan_table
 
-    with _shop_cursor(settings) as cur:
+    with _stocksync_cursor(settings) as cur:
         record = cur.execute(query(SQL_RUN), {"run_id": run_id}).fetchone()
         if record is None or record["dag_id"] != dag_id:
             raise LookupError("No stock sync run of this DAG with this run id")

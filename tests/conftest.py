@@ -1,6 +1,11 @@
 """Test setup: real services on 127.0.0.1, started by the tests themselves.
 
-- PostgreSQL: a project-managed cluster `.local/pg/test` (port 55433), database `stocksync_test`;
+- PostgreSQL: a project-managed cluster `.local/pg/test` (port 55433) holding two databases, the
+  reference shop's (`shop_dsn`: its schema only) and stocksync's own (`stocksync_dsn`: its
+  migrations only), which Airflow reaches as two connections (`stocksync_shop`, `stocksync_db`), as
+  a deployment does: a statement that joins across them fails. The unit tier keeps both schemas in
+  one database (`stocksync_test`, tests/unit/conftest.py), the layout the step functions fall back
+  to when given no shop port;
 - the WMS service (`devstack/wms_service.py`) as a subprocess on a free port;
 - an alert webhook receiver (`devstack/webhook_receiver.py`) on a free port;
 - Airflow: a throwaway AIRFLOW_HOME with a migrated SQLite metadata DB, connections
@@ -29,9 +34,10 @@ from devstack.demo_seed import reset_history, reset_shop
 from devstack.local_pg import LocalPostgres
 from devstack.local_stack import WmsProcess, airflow_env, free_port, migrate_airflow
 from devstack.webhook_receiver import make_server
+from include.stocksync.shop.port import ShopPort
+from include.stocksync.shop.registry import open_shop
 from include.stocksync.store.db import connect, execute_file
 from include.stocksync.store.migrations import upgrade
-from include.stocksync.sync.pipeline import apply_schema
 
 # The session's Airflow home, fixed before any test module is collected: a module that imports the
 # plugin (or any Airflow module) at collection binds Airflow's settings to AIRFLOW_HOME then, so it
@@ -75,13 +81,6 @@ def pg() -> Iterator[LocalPostgres]:
         TEST_PG.stop()
 
 
-@pytest.fixture(scope="session")
-def shop_dsn(pg: LocalPostgres) -> str:
-    dsn = pg.dsn()
-    apply_schema(dsn)
-    return dsn
-
-
 @dataclass(frozen=True)
 class SplitDatabases:
     """stocksync's own database (its migrations, no shop schema) and the reference shop's (its schema,
@@ -90,6 +89,10 @@ class SplitDatabases:
 
     stocksync: str
     shop: str
+
+    def shop_port(self) -> ShopPort:
+        """The reference shop behind the shop port, as the DAGs reach it (`shop_platform: postgres`)."""
+        return open_shop(self.shop)
 
 
 @pytest.fixture(scope="session")
@@ -109,6 +112,18 @@ def split_databases(pg: LocalPostgres) -> Iterator[SplitDatabases]:
         pg.drop_database(name)
 
 
+@pytest.fixture(scope="session")
+def shop_dsn(split_databases: SplitDatabases) -> str:
+    """The reference shop's database (no stocksync schema): what `stocksync_shop` connects to."""
+    return split_databases.shop
+
+
+@pytest.fixture(scope="session")
+def stocksync_dsn(split_databases: SplitDatabases) -> str:
+    """stocksync's own database (no shop schema): what `stocksync_db` (`stocksync_conn_id`) connects to."""
+    return split_databases.stocksync
+
+
 @pytest.fixture
 def clean_split(split_databases: SplitDatabases) -> SplitDatabases:
     """Both databases emptied: no shop data, no stocksync history, no SKU mappings or counters."""
@@ -123,12 +138,9 @@ def clean_split(split_databases: SplitDatabases) -> SplitDatabases:
 
 
 @pytest.fixture
-def clean_shop(shop_dsn: str) -> str:
-    """An empty shop and stocksync history (schema in place)."""
-    with connect(shop_dsn) as conn:
-        reset_shop(conn)
-        conn.commit()
-    return shop_dsn
+def clean_shop(clean_split: SplitDatabases) -> str:
+    """An empty shop and stocksync history (schemas in place); the shop's database."""
+    return clean_split.shop
 
 
 @pytest.fixture(scope="session")
@@ -166,10 +178,12 @@ def webhook() -> Iterator[Webhook]:
 
 
 @pytest.fixture(scope="session")
-def airflow(shop_dsn: str, wms_process: WmsProcess, webhook: Webhook) -> dict[str, str]:
-    """Airflow configured for the test services (env set before Airflow is imported)."""
+def airflow(split_databases: SplitDatabases, wms_process: WmsProcess, webhook: Webhook) -> dict[str, str]:
+    """Airflow configured for the test services (env set before Airflow is imported): the shop and
+    stocksync's own database are two connections to two databases."""
     home = AIRFLOW_HOME
-    env = airflow_env(home, shop_dsn=shop_dsn, wms_url=wms_process.url, token=TEST_TOKEN, webhook_url=webhook.url)
+    env = airflow_env(home, shop_dsn=split_databases.shop, stocksync_dsn=split_databases.stocksync,
+                      wms_url=wms_process.url, token=TEST_TOKEN, webhook_url=webhook.url)
     env.update(TEST_SETTINGS_ENV)
     env["STOCKSYNC_REPORTS_DIR"] = str(home / "reports")
     os.environ.update(env)

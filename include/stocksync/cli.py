@@ -200,9 +200,11 @@ def orders_main(argv: list[str]) -> int:
     session.headers["Authorization"] = f"Bearer {token}"
     client = order_push.WmsOrders(session, os.environ.get("STOCKSYNC_WMS_URL", "http://127.0.0.1:8765"),
                        timeout=settings.loop.order_timeout_seconds)
+    shop = _orders_shop()
     try:
-        result = order_push.push_orders(dsn, client, settings, run_id=args.run_id, shop=_orders_shop())
-        result.cancels_sent = order_push.push_cancellations(dsn, client, settings, run_id=args.run_id).cancels_sent
+        result = order_push.push_orders(dsn, client, settings, run_id=args.run_id, shop=shop)
+        result.cancels_sent = order_push.push_cancellations(dsn, client, settings, run_id=args.run_id,
+                                                            shop=shop).cancels_sent
     finally:
         order_push.finish_run(dsn, args.run_id)
     print(json.dumps(result.as_dict()))

@@ -29,13 +29,14 @@ UI_ZONE = "Europe/Berlin"
 
 
 @pytest.fixture(scope="session")
-def shared_airflow(shop_dsn: str, wms_process: Any, webhook: Any, airflow: dict[str, str],
+def shared_airflow(split_databases: Any, wms_process: Any, webhook: Any, airflow: dict[str, str],
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStandalone]:
     """The session's standalone Airflow, launched (not yet ready: each module makes its runs while
     it boots, then calls `launch().wait_ready(...)`: a module whose wait timed out stopped it, and
     the next module starts it again rather than failing on that module's account)."""
     standalone = AirflowStandalone(
-        tmp_path_factory.mktemp("airflow-standalone"), shop_dsn=shop_dsn, wms_url=wms_process.url,
+        tmp_path_factory.mktemp("airflow-standalone"), shop_dsn=split_databases.shop,
+        stocksync_dsn=split_databases.stocksync, wms_url=wms_process.url,
         token=TEST_TOKEN, webhook_url=webhook.url, port=free_port(),
         extra_env={**TEST_SETTINGS_ENV, "STOCKSYNC_REPORTS_DIR": airflow["STOCKSYNC_REPORTS_DIR"],
                    # a deployment may allow any run id; the hostile run id of test_airflow_ui.py needs it

@@ -11,6 +11,8 @@ import psycopg
 import requests
 
 from include.stocksync.config.settings import LoopSettings, Settings, load_settings
+from include.stocksync.shop.port import ShopPort
+from include.stocksync.shop.registry import open_shop
 from include.stocksync.store.db import connect
 from include.stocksync.sync.order_push import WmsOrders
 from tests.conftest import TEST_TOKEN
@@ -69,25 +71,34 @@ def shop_dsn_env(dsn: str) -> dict[str, str]:
     return {**os.environ, "STOCKSYNC_SHOP_DSN": dsn, "PYTHONPATH": os.getcwd()}
 
 
-def full_sync(dsn: str, wms: Any, run_id: str, settings: Settings | None = None) -> dict[str, Any]:
-    """A nightly sync run through the pipeline's own steps (no Airflow): what the DAG's tasks call."""
+def databases(dsn: str, store: str | None) -> tuple[str, ShopPort | None]:
+    """stocksync's database and the shop port for a shop at `dsn`: `store` and the shop behind its
+    port, or (`store` None, the single-database layout) `dsn` and no port (the shop in that database)."""
+    return (store, open_shop(dsn)) if store else (dsn, None)
+
+
+def full_sync(dsn: str, wms: Any, run_id: str, settings: Settings | None = None,
+              store: str | None = None) -> dict[str, Any]:
+    """A nightly sync run through the pipeline's own steps (no Airflow): what the DAG's tasks call.
+    `dsn`: the shop's database; `store`: stocksync's own (None: the shop's database holds it)."""
     from include.stocksync.sync import pipeline
 
     settings = settings or load_settings().model_copy(update={"freeze_mode": "none"})
     session = wms_session()
-    pipeline.freeze_checkout(dsn, run_id=run_id, dag_id="inventory_nightly_sync", settings=settings)
+    own, shop = databases(dsn, store)
+    pipeline.freeze_checkout(own, run_id=run_id, dag_id="inventory_nightly_sync", settings=settings, shop=shop)
     try:
-        pipeline.extract(dsn, run_id=run_id, session=session, base_url=wms.url)
-        pipeline.validate(dsn, run_id=run_id)
-        plan = pipeline.merge(dsn, run_id=run_id)
-        pipeline.load_stock(dsn, run_id=run_id, plan_table=plan.plan_table)
+        pipeline.extract(own, run_id=run_id, session=session, base_url=wms.url, shop=shop)
+        pipeline.validate(own, run_id=run_id, shop=shop)
+        plan = pipeline.merge(own, run_id=run_id, shop=shop)
+        pipeline.load_stock(own, run_id=run_id, plan_table=plan.plan_table, shop=shop)
     finally:
-        pipeline.release_freeze(dsn, run_id=run_id, dag_id="inventory_nightly_sync")
-    return pipeline.get_run(dsn, run_id)
+        pipeline.release_freeze(own, run_id=run_id, dag_id="inventory_nightly_sync", shop=shop)
+    return pipeline.get_run(own, run_id)
 
 
 def nightly_steps(dsn: str, wms: Any, run_id: str, conf: dict[str, Any] | None = None,
-                  ) -> tuple[str, BaseException] | None:
+                  store: str | None = None) -> tuple[str, BaseException] | None:
     """One nightly run through the pipeline's own steps in the DAG's order, with the DAG's run spec
     (the config, then `conf`) and freeze mode, and its teardown whatever failed: what
     `dag.test()` runs, without Airflow. Returns the task whose step stopped the run and its error
@@ -97,30 +108,33 @@ def nightly_steps(dsn: str, wms: Any, run_id: str, conf: dict[str, Any] | None =
 
     dag_id = "inventory_nightly_sync"
     session = wms_session()
+    own, shop = databases(dsn, store)
     task = "freeze_checkout"
     try:
-        pipeline.freeze_checkout(dsn, run_id=run_id, dag_id=dag_id, settings=load_settings().for_run(conf),
-                                 options=run_options(conf, ops=False))
+        pipeline.freeze_checkout(own, run_id=run_id, dag_id=dag_id, settings=load_settings().for_run(conf),
+                                 options=run_options(conf, ops=False), shop=shop)
         task = "extract_wms_counts"
-        pipeline.extract(dsn, run_id=run_id, session=session, base_url=wms.url)
+        pipeline.extract(own, run_id=run_id, session=session, base_url=wms.url, shop=shop)
         task = "validate_counts"
-        pipeline.validate(dsn, run_id=run_id)
+        pipeline.validate(own, run_id=run_id, shop=shop)
         task = "merge_in_window_orders"
-        plan = pipeline.merge(dsn, run_id=run_id)
+        plan = pipeline.merge(own, run_id=run_id, shop=shop)
         task = "load_stock"
-        pipeline.load_stock(dsn, run_id=run_id, plan_table=plan.plan_table)
+        pipeline.load_stock(own, run_id=run_id, plan_table=plan.plan_table, shop=shop)
     except Exception as exc:  # noqa: BLE001 - recorded on the run by its step, as in a task
         return task, exc
     finally:
-        pipeline.release_freeze(dsn, run_id=run_id, dag_id=dag_id)
+        pipeline.release_freeze(own, run_id=run_id, dag_id=dag_id, shop=shop)
     return None
 
 
-def intraday(dsn: str, wms: Any, run_id: str, settings: Settings | None = None) -> dict[str, Any]:
+def intraday(dsn: str, wms: Any, run_id: str, settings: Settings | None = None,
+             store: str | None = None) -> dict[str, Any]:
     from include.stocksync.sync import intraday as intraday_sync
 
-    return intraday_sync.run_once(dsn, settings or load_settings(), run_id=run_id, session=wms_session(),
-                                  base_url=wms.url)
+    own, shop = databases(dsn, store)
+    return intraday_sync.run_once(own, settings or load_settings(), run_id=run_id, session=wms_session(),
+                                  base_url=wms.url, shop=shop)
 
 
 def truth(dsn: str, wms: Any, statuses: tuple[str, ...] = ("placed", "paid", "processing")) -> dict[str, int]:

@@ -29,10 +29,11 @@ NIGHTLY = "inventory_nightly_sync"
 
 
 @pytest.fixture(scope="module")
-def fab(shop_dsn: str, wms_process: Any, webhook: Any, tmp_path_factory: pytest.TempPathFactory,
+def fab(shop_dsn: str, stocksync_dsn: str, wms_process: Any, webhook: Any, tmp_path_factory: pytest.TempPathFactory,
         ) -> Iterator[AirflowStandalone]:
     home = tmp_path_factory.mktemp("airflow-fab")
-    stack = AirflowStandalone(home, shop_dsn=shop_dsn, wms_url=wms_process.url, token=TEST_TOKEN,
+    stack = AirflowStandalone(home, shop_dsn=shop_dsn, stocksync_dsn=stocksync_dsn, wms_url=wms_process.url,
+                              token=TEST_TOKEN,
                               webhook_url=webhook.url, port=free_port(), auth="fab",
                               users={"erin": "admin", "alice": "ops", "bob": "viewer"},
                               extra_env={**TEST_SETTINGS_ENV, "STOCKSYNC_REPORTS_DIR": str(home / "reports")})

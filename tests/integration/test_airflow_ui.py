@@ -52,16 +52,18 @@ class UiStack:
 
 
 @pytest.fixture(scope="module")
-def ui(shared_airflow: AirflowStandalone, shop_dsn: str, wms_process: Any, dagbag: Any) -> UiStack:
+def ui(shared_airflow: AirflowStandalone, shop_dsn: str, stocksync_dsn: str, wms_process: Any,
+       dagbag: Any) -> UiStack:
     """The session's standalone Airflow (tests/integration/conftest.py) plus one finished nightly run
     to show, made while it boots."""
     from include.stocksync.sync.pipeline import get_run
 
     wms_process.admin.clear_faults()
-    seed_demo(shop_dsn, wms_process.admin, skus=200, seed=2)  # 200: one odd SKU stays under the 1% limit
+    # 200: one odd SKU stays under the 1% limit
+    seed_demo(shop_dsn, wms_process.admin, skus=200, seed=2, stocksync_dsn=stocksync_dsn)
     dag_run = dagbag.get_dag("inventory_nightly_sync").test()
     assert str(dag_run.state) == "success", f"the nightly run failed: {dag_run.state}"
-    run = get_run(shop_dsn, dag_run.run_id)
+    run = get_run(stocksync_dsn, dag_run.run_id)
     shared_airflow.launch().wait_ready(timeout=240)  # launch(): again if a module before gave up
     print(f"\nairflow standalone answered health after {shared_airflow.startup_seconds:.1f}s "
           f"(log {shared_airflow.log_path})")
@@ -321,7 +323,7 @@ def run_path(dag_id: str, run_id: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def hostile(ui: UiStack, shop_dsn: str, dagbag: Any, wms_process: Any, webhook: Any) -> HostileRuns:
+def hostile(ui: UiStack, stocksync_dsn: str, dagbag: Any, wms_process: Any, webhook: Any) -> HostileRuns:
     from include.stocksync.sync.pipeline import get_run
     from tests.conftest import fresh_dag
 
@@ -330,7 +332,7 @@ def hostile(ui: UiStack, shop_dsn: str, dagbag: Any, wms_process: Any, webhook: 
         nightly = fresh_dag(dagbag, NIGHTLY).test(run_conf={"page_size": 100})
     finally:
         wms_process.admin.clear_faults()
-    assert str(nightly.state) == "success" and get_run(shop_dsn, nightly.run_id)["quarantined"] == 1
+    assert str(nightly.state) == "success" and get_run(stocksync_dsn, nightly.run_id)["quarantined"] == 1
 
     api = ui.airflow
     deadline = time.monotonic() + 60
@@ -348,8 +350,8 @@ def hostile(ui: UiStack, shop_dsn: str, dagbag: Any, wms_process: Any, webhook: 
         assert response.status_code == 200, response.text
     assert wait_for_run(api, PUSH, HOSTILE_RUN_ID, timeout=300)["state"] == "success"
     assert wait_for_run(api, PUSH, nightly.run_id, timeout=300)["state"] == "failed"
-    assert get_run(shop_dsn, HOSTILE_RUN_ID)["status"] == "dry_run"
-    assert get_run(shop_dsn, nightly.run_id)["dag_id"] == NIGHTLY  # the refused push left it alone
+    assert get_run(stocksync_dsn, HOSTILE_RUN_ID)["status"] == "dry_run"
+    assert get_run(stocksync_dsn, nightly.run_id)["dag_id"] == NIGHTLY  # the refused push left it alone
     alerts = [e["body"] for e in webhook.received()
               if e["body"].get("run_id") == nightly.run_id and e["body"].get("dag_id") == PUSH]
     assert alerts, "the refused push sent no alert"

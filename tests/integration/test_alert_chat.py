@@ -42,7 +42,8 @@ BASE_URL = "https://airflow.shop.test"  # Airflow's public URL ([api] base_url)
 
 
 def test_hostile_skus_reach_the_webhook_as_text_with_the_run_page_linked(
-        dagbag: Any, seeded: str, wms: Any, webhook: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        dagbag: Any, seeded: str, stocksync_dsn: str, wms: Any, webhook: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", BASE_URL)
     wms.admin.faults(corrupt=[{"sku": sku, "field": "sku", "value": value} for sku, value in HOSTILE.items()])
     dag_run = run_nightly(dagbag)
@@ -64,7 +65,7 @@ def test_hostile_skus_reach_the_webhook_as_text_with_the_run_page_linked(
                 assert "/reports/" not in value, f"{key} names a local path: {value!r}"
 
     # the run's report lists the unknown SKUs themselves under unknown_sku (HTML-escaped), not [false, ...]
-    run = pipeline.get_run(seeded, dag_run.run_id)
+    run = pipeline.get_run(stocksync_dsn, dag_run.run_id)
     page = Path(run["report_path"]).read_text()
     row = page.split("unknown_sku[sku]", 1)[1].split("</tr>", 1)[0]
     assert "false" not in row, row

@@ -20,6 +20,7 @@ import pytest
 from include.stocksync.config.settings import PROJECT_ROOT, load_settings
 from include.stocksync.ops import delivery, watchdog
 from include.stocksync.shop import freeze
+from include.stocksync.shop.registry import open_shop
 from include.stocksync.store.db import connect
 from include.stocksync.sync import pipeline
 from tests.conftest import active_freezes, fresh_dag
@@ -70,7 +71,7 @@ def webhook_env(webhook: Any) -> str:
 
 
 def test_a_hanging_webhook_never_delays_the_release_and_its_alert_is_retried(
-        dagbag: Any, seeded: str, wms: Any, webhook: Any, smtp: Any, ops_env: None,
+        dagbag: Any, seeded: str, stocksync_dsn: str, wms: Any, webhook: Any, smtp: Any, ops_env: None,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The webhook accepts the connection and never answers; email goes to a real SMTP server.
     The failed validation only records its alert; the teardown releases the freeze first and then
@@ -89,9 +90,9 @@ def test_a_hanging_webhook_never_delays_the_release_and_its_alert_is_retried(
 
     assert dag_run.state == DagRunState.FAILED
     assert active_freezes(seeded) == []
-    run = run_record(seeded, dag_run.run_id)
+    run = run_record(stocksync_dsn, dag_run.run_id)
     (held,) = freezes_of(seeded, dag_run.run_id)
-    rows = {a["channel"]: a for a in alert_rows(seeded, dag_run.run_id)}
+    rows = {a["channel"]: a for a in alert_rows(stocksync_dsn, dag_run.run_id)}
     assert set(rows) == {"webhook", "email"}
     hook, mail = rows["webhook"], rows["email"]
     assert (hook["kind"], hook["task_id"], hook["delivered"], hook["attempts"]) == (
@@ -118,9 +119,9 @@ def test_a_hanging_webhook_never_delays_the_release_and_its_alert_is_retried(
     # the webhook is back: the watchdog's retry delivers the kept alert, once
     monkeypatch.setenv("AIRFLOW_CONN_STOCKSYNC_ALERTS", webhook_env(webhook))
     time.sleep(0.6)  # the watchdog retries alerts whose last attempt is older than 0.5 s here
-    summary = watchdog.retry_alerts(seeded, load_settings())
+    summary = watchdog.retry_alerts(stocksync_dsn, load_settings())
     assert (hook["alert_id"], "task_failed", "webhook", True, None) in [tuple(a) for a in summary["retried"]]
-    again = {a["channel"]: a for a in alert_rows(seeded, dag_run.run_id)}
+    again = {a["channel"]: a for a in alert_rows(stocksync_dsn, dag_run.run_id)}
     assert (again["webhook"]["delivered"], again["webhook"]["attempts"]) == (True, 2)
     assert again["email"]["attempts"] == 1  # delivered alerts are never sent again
     sent = alerts_for(webhook, dag_run.run_id)
@@ -128,7 +129,8 @@ def test_a_hanging_webhook_never_delays_the_release_and_its_alert_is_retried(
 
 
 def test_an_smtp_server_that_is_down_is_recorded_and_retried(
-        dagbag: Any, seeded: str, wms: Any, webhook: Any, ops_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+        dagbag: Any, seeded: str, stocksync_dsn: str, wms: Any, webhook: Any, ops_env: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Nobody listens on the SMTP port: the email attempt is refused at once (no wait), recorded
     undelivered with the reason; the webhook alert is delivered. When an SMTP server answers on
     the connection, the watchdog delivers the email."""
@@ -140,7 +142,7 @@ def test_an_smtp_server_that_is_down_is_recorded_and_retried(
     dag_run = run_nightly(dagbag)
 
     assert dag_run.state == DagRunState.FAILED and active_freezes(seeded) == []
-    rows = {a["channel"]: a for a in alert_rows(seeded, dag_run.run_id)}
+    rows = {a["channel"]: a for a in alert_rows(stocksync_dsn, dag_run.run_id)}
     assert (rows["webhook"]["delivered"], rows["email"]["delivered"]) == (True, False)
     assert "Connection refused" in rows["email"]["delivery_error"]
     assert [a["task_id"] for a in alerts_for(webhook, dag_run.run_id)] == ["validate_counts"]
@@ -149,19 +151,20 @@ def test_an_smtp_server_that_is_down_is_recorded_and_retried(
     try:
         monkeypatch.setenv("AIRFLOW_CONN_STOCKSYNC_ALERTS_SMTP", smtp_connection_env(sink.port))
         time.sleep(0.6)  # the watchdog retries alerts whose last attempt is older than 0.5 s here
-        watchdog.retry_alerts(seeded, load_settings())
+        watchdog.retry_alerts(stocksync_dsn, load_settings())
         assert len(sink.messages) == 1 and dag_run.run_id in sink.messages[0]["Subject"]
     finally:
         sink.stop()
-    email = next(a for a in alert_rows(seeded, dag_run.run_id) if a["channel"] == "email")
+    email = next(a for a in alert_rows(stocksync_dsn, dag_run.run_id) if a["channel"] == "email")
     assert (email["delivered"], email["attempts"]) == (True, 2)
-    run = run_record(seeded, dag_run.run_id)
+    run = run_record(stocksync_dsn, dag_run.run_id)
     measure("SMTP server down", freeze_seconds=round(run["freeze_seconds"], 1),
             alert="webhook delivered; email undelivered (refused) then retried", stock="unchanged (validation failed)")
 
 
 def test_the_watchdog_declares_a_dead_run_dead_alerts_a_long_freeze_once_and_retries_alerts(
-        dagbag: Any, seeded: str, webhook: Any, ops_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+        dagbag: Any, seeded: str, stocksync_dsn: str, webhook: Any, ops_env: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """A run that froze checkout and died before its first step, a manual freeze open past the
     bound and an alert nobody sent: one watchdog run closes the dead run as abandoned and releases
     its freeze (never the manual one), alerts both once, and sends the old alert. A second run
@@ -173,10 +176,13 @@ def test_the_watchdog_declares_a_dead_run_dead_alerts_a_long_freeze_once_and_ret
     tag = uuid.uuid4().hex[:8]  # stocksync.alerts outlives a test's shop reset: names of this run only
     dead_run, maintenance, never_sent = f"manual__died-after-its-setup-{tag}", f"ops:maintenance-{tag}", \
         f"manual__never-sent-{tag}"
-    pipeline.freeze_checkout(seeded, run_id=dead_run, dag_id="inventory_nightly_sync", settings=settings)
+    pipeline.freeze_checkout(stocksync_dsn, run_id=dead_run, dag_id="inventory_nightly_sync", settings=settings,
+                             shop=open_shop(seeded))
     with connect(seeded) as conn:
         manual = freeze.set_freeze(conn, set_by=maintenance, reason="manual maintenance",
                                    message="Back at {expected_end}.", ttl_seconds=3600)
+        conn.commit()
+    with connect(stocksync_dsn) as conn:
         (old_alert,) = delivery.queue(conn, settings, delivery.payload(
             kind=delivery.TASK_FAILED, text="stocksync: an alert whose teardown never came",
             dag_id="inventory_full_push",
@@ -184,23 +190,23 @@ def test_the_watchdog_declares_a_dead_run_dead_alerts_a_long_freeze_once_and_ret
             queued_by=never_sent)
         conn.commit()
     try:
-        wait_for("the dead run to be silent past the bound", lambda: silent_seconds(seeded, dead_run) > HEARTBEAT_BOUND,
-                 timeout=60)
+        wait_for("the dead run to be silent past the bound",
+                 lambda: silent_seconds(stocksync_dsn, dead_run) > HEARTBEAT_BOUND, timeout=60)
 
         first = fresh_dag(dagbag, "stocksync_watchdog").test()
         second = fresh_dag(dagbag, "stocksync_watchdog").test()
 
         assert first.state == second.state == DagRunState.SUCCESS
-        dead = run_record(seeded, dead_run)
+        dead = run_record(stocksync_dsn, dead_run)
         assert dead["status"] == "abandoned" and "declared dead by stocksync_watchdog" in dead["error"]
         (held,) = freezes_of(seeded, dead_run)
         assert held["released_at"] is not None
         assert active_freezes(seeded) == [(manual.freeze_id, maintenance)]
-        assert [(a["kind"], a["delivered"]) for a in alert_rows(seeded, dead_run)] == [("run_abandoned", True)]
-        overdue = alert_rows(seeded, maintenance)
+        assert [(a["kind"], a["delivered"]) for a in alert_rows(stocksync_dsn, dead_run)] == [("run_abandoned", True)]
+        overdue = alert_rows(stocksync_dsn, maintenance)
         assert [(a["kind"], a["delivered"]) for a in overdue] == [("freeze_overdue", True)]
         assert "not a sync run: left alone" in overdue[0]["payload"]["text"]
-        sent_old = [a for a in alert_rows(seeded, never_sent) if a["alert_id"] == old_alert]
+        sent_old = [a for a in alert_rows(stocksync_dsn, never_sent) if a["alert_id"] == old_alert]
         assert (sent_old[0]["delivered"], sent_old[0]["attempts"]) == (True, 1)
         assert [a["kind"] for a in alerts_for(webhook, dead_run)] == ["run_abandoned"]
         assert [a["kind"] for a in alerts_for(webhook, maintenance)] == ["freeze_overdue"]
@@ -215,7 +221,7 @@ def test_the_watchdog_declares_a_dead_run_dead_alerts_a_long_freeze_once_and_ret
 
 
 def test_the_nightly_deadline_alert_is_declared_and_its_callback_alerts_once(
-        dagbag: Any, seeded: str, webhook: Any) -> None:
+        dagbag: Any, seeded: str, stocksync_dsn: str, webhook: Any) -> None:
     """What can be tested without a scheduler and a triggerer: the nightly declares a DeadlineAlert
     (logical date + operations.nightly_deadline_seconds) that Airflow serializes with its DAG
     (the ops push has none), and its callback, run by Airflow's CallbackTrigger exactly as the
@@ -250,7 +256,7 @@ def test_the_nightly_deadline_alert_is_declared_and_its_callback_alerts_once(
     # the result is text: Airflow keeps it in a text column (a dict crashes a triggerer on PostgreSQL)
     assert json.loads(first[-1]["body"]) == {"recorded": True, "delivered": [True]}
     assert json.loads(second[-1]["body"]) == {"recorded": False, "reason": "already alerted"}
-    rows = alert_rows(seeded, late_run)
+    rows = alert_rows(stocksync_dsn, late_run)
     assert [(a["kind"], a["task_id"], a["delivered"]) for a in rows] == [("deadline_missed", "deadline", True)]
     (sent,) = alerts_for(webhook, late_run)
     assert "has not finished by its deadline 2026-11-23T03:30:00+00:00" in sent["text"]
@@ -297,7 +303,8 @@ def assert_failure_alerted(dsn: str, webhook: Any, dag_run: Any, task_id: str, c
 
 
 def test_every_dags_failure_is_alerted_delivered_and_recorded(
-        dagbag: Any, clean_shop: str, webhook: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        dagbag: Any, clean_shop: str, stocksync_dsn: str, webhook: Any, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """A fast permanent failure of each DAG declared in dags/ (the WMS Connection without its token;
     the watchdog's shop database without its freeze table; the file-drop nightly's file never
     arriving) sends one alert, delivered to the webhook and recorded with what it was. A DAG whose
@@ -311,7 +318,7 @@ def test_every_dags_failure_is_alerted_delivered_and_recorded(
     for dag_id, (task_id, cause) in FAILURES.items():
         if dag_id == "stocksync_watchdog":
             continue
-        assert_failure_alerted(clean_shop, webhook, fresh_dag(dagbag, dag_id).test(), task_id, cause)
+        assert_failure_alerted(stocksync_dsn, webhook, fresh_dag(dagbag, dag_id).test(), task_id, cause)
 
     with connect(clean_shop) as conn:  # the watchdog's reads fail: a permanent database error
         conn.execute("ALTER TABLE shop.checkout_freezes RENAME TO checkout_freezes_away")
@@ -322,7 +329,7 @@ def test_every_dags_failure_is_alerted_delivered_and_recorded(
         with connect(clean_shop) as conn:
             conn.execute("ALTER TABLE shop.checkout_freezes_away RENAME TO checkout_freezes")
             conn.commit()
-    assert_failure_alerted(clean_shop, webhook, watched, *FAILURES["stocksync_watchdog"])
+    assert_failure_alerted(stocksync_dsn, webhook, watched, *FAILURES["stocksync_watchdog"])
 
     drop = tmp_path / "wms-drop"
     drop.mkdir()
@@ -330,4 +337,5 @@ def test_every_dags_failure_is_alerted_delivered_and_recorded(
     monkeypatch.setenv("STOCKSYNC_FILE_SOURCE__LOCATION", drop.as_uri())
     monkeypatch.setenv("STOCKSYNC_FILE_SOURCE__WAIT_DEADLINE_SECONDS", "1")
     monkeypatch.setenv("STOCKSYNC_FILE_SOURCE__POKE_INTERVAL_SECONDS", "0.5")
-    assert_failure_alerted(clean_shop, webhook, fresh_dag(dagbag, "inventory_nightly_sync").test(), *FILE_DROP_FAILURE)
+    assert_failure_alerted(stocksync_dsn, webhook, fresh_dag(dagbag, "inventory_nightly_sync").test(),
+                           *FILE_DROP_FAILURE)

@@ -102,23 +102,23 @@ DAG_CASES = ("negative-quantity", "missing-column", "every-quantity-zero")
 
 @pytest.mark.parametrize(("faults", "expected"), [case[1:] for case in FAILING_CASES],
                          ids=[case[0] for case in FAILING_CASES])
-def test_bad_feed_fails_the_run_and_writes_nothing(shop: str, wms: Any, faults: dict[str, Any],
+def test_bad_feed_fails_the_run_and_writes_nothing(shop: str, stocksync_dsn: str, wms: Any, faults: dict[str, Any],
                                                    expected: set[str]) -> None:
     fingerprint = stock_fingerprint(shop)
     wms.admin.faults(**faults)
     run_id = f"manual__bad-feed-{uuid.uuid4().hex[:12]}"
 
-    stopped = nightly_steps(shop, wms, run_id)
+    stopped = nightly_steps(shop, wms, run_id, store=stocksync_dsn)
 
     # a permanent error: the DAG's task fails at once, without retries (dag_factory._fail_fast)
     assert stopped is not None and is_permanent(stopped[1]), repr(stopped)
-    assert_failed_and_nothing_written(shop, run_id, fingerprint, expected)
+    assert_failed_and_nothing_written(shop, stocksync_dsn, run_id, fingerprint, expected)
 
 
 @pytest.mark.parametrize(("faults", "expected"), [case[1:] for case in FAILING_CASES if case[0] in DAG_CASES],
                          ids=[case[0] for case in FAILING_CASES if case[0] in DAG_CASES])
-def test_bad_feed_fails_the_dag_run_and_writes_nothing(dagbag: Any, shop: str, wms: Any, faults: dict[str, Any],
-                                                       expected: set[str]) -> None:
+def test_bad_feed_fails_the_dag_run_and_writes_nothing(dagbag: Any, shop: str, stocksync_dsn: str, wms: Any,
+                                                       faults: dict[str, Any], expected: set[str]) -> None:
     from airflow.utils.state import DagRunState
 
     fingerprint = stock_fingerprint(shop)
@@ -127,18 +127,18 @@ def test_bad_feed_fails_the_dag_run_and_writes_nothing(dagbag: Any, shop: str, w
     dag_run = run_nightly(dagbag)
 
     assert dag_run.state == DagRunState.FAILED
-    assert_failed_and_nothing_written(shop, dag_run.run_id, fingerprint, expected)
+    assert_failed_and_nothing_written(shop, stocksync_dsn, dag_run.run_id, fingerprint, expected)
 
 
-def assert_failed_and_nothing_written(shop: str, run_id: str, fingerprint: list[tuple[Any, ...]],
+def assert_failed_and_nothing_written(shop: str, store: str, run_id: str, fingerprint: list[tuple[Any, ...]],
                                       expected: set[str]) -> None:
     """Shop stock byte-for-byte unchanged, no freeze left, the run failed on one of `expected`'s
     checks and its report and error name it."""
     assert stock_fingerprint(shop) == fingerprint
     assert active_freezes(shop) == []
-    run = pipeline.get_run(shop, run_id)
+    run = pipeline.get_run(store, run_id)
     assert run["status"] == "failed"
-    failed = failed_checks(shop, run_id)
+    failed = failed_checks(store, run_id)
     assert failed & expected, f"expected one of {expected}, got {failed}"
     report = Path(run["report_path"]).read_text()
     named = sorted(failed & expected)[0]
@@ -149,7 +149,7 @@ def assert_failed_and_nothing_written(shop: str, run_id: str, fingerprint: list[
         assert conn.execute("SELECT count(*) FROM shop.stock").fetchone() == (SKUS,)
 
 
-def test_unknown_sku_within_limit_is_quarantined(dagbag: Any, clean_shop: str, wms: Any) -> None:
+def test_unknown_sku_within_limit_is_quarantined(dagbag: Any, clean_shop: str, stocksync_dsn: str, wms: Any) -> None:
     from airflow.utils.state import DagRunState
 
     shop_in_line_with_wms(clean_shop, wms, 200, 22, drift_share=0.1)  # 1 unknown of 200 = 0.5%: under 1%
@@ -159,9 +159,9 @@ def test_unknown_sku_within_limit_is_quarantined(dagbag: Any, clean_shop: str, w
     dag_run = run_nightly(dagbag, {"page_size": 100})
 
     assert dag_run.state == DagRunState.SUCCESS
-    run = pipeline.get_run(clean_shop, dag_run.run_id)
+    run = pipeline.get_run(stocksync_dsn, dag_run.run_id)
     assert run["quarantined"] == 1 and run["valid"] == 199 and run["extracted"] == 200
-    with connect(clean_shop) as conn:
+    with connect(stocksync_dsn) as conn:
         quarantined = conn.execute("SELECT sku, reasons FROM stocksync.quarantine WHERE run_id = %s",
                                    (dag_run.run_id,)).fetchall()
         audited = conn.execute("SELECT count(*) FROM stocksync.sku_outcomes(%s)", (dag_run.run_id,)).fetchone()
@@ -174,7 +174,7 @@ def test_unknown_sku_within_limit_is_quarantined(dagbag: Any, clean_shop: str, w
     assert "Quarantined rows" in report and "SKU-9000030" in report and "unknown_sku[sku]" in report
 
 
-def test_normal_night_passes_every_guardrail(dagbag: Any, clean_shop: str, wms: Any) -> None:
+def test_normal_night_passes_every_guardrail(dagbag: Any, clean_shop: str, stocksync_dsn: str, wms: Any) -> None:
     """A few percent of SKUs moving, judged against the shipped default guardrails: the run's
     figures and verdicts against the same figures worked out here from the WMS's records before and
     after the move, and the limits in the shipped configuration file."""
@@ -195,7 +195,7 @@ def test_normal_night_passes_every_guardrail(dagbag: Any, clean_shop: str, wms: 
     dag_run = run_nightly(dagbag, {"page_size": 100})
 
     assert dag_run.state == DagRunState.SUCCESS
-    run = pipeline.get_run(clean_shop, dag_run.run_id)
+    run = pipeline.get_run(stocksync_dsn, dag_run.run_id)
     assert 0 < run["changed"] + run["clamped"] <= 20
     # every SKU of the catalog is known and covered, none stale; shares are over the 500 SKUs
     expected = {
@@ -213,7 +213,8 @@ def test_normal_night_passes_every_guardrail(dagbag: Any, clean_shop: str, wms: 
     assert {g["name"]: g["success"] for g in run["guardrails"]} == verdict
 
 
-def test_a_wms_capping_its_pages_and_stamping_each_is_synced(dagbag: Any, shop: str, wms: Any) -> None:
+def test_a_wms_capping_its_pages_and_stamping_each_is_synced(dagbag: Any, shop: str, stocksync_dsn: str,
+                                                            wms: Any) -> None:
     """A WMS serving 7 items a page whatever the page size asked for, each page stamped with the
     time it was served: the night walks all ceil(40 / 7) = 6 pages and applies them, with the first
     (earliest) page's time as snapshot time and watermark. The run asks for the shipped page size
@@ -227,7 +228,7 @@ def test_a_wms_capping_its_pages_and_stamping_each_is_synced(dagbag: Any, shop: 
     dag_run = run_nightly(dagbag, {"page_size": shipped_page_size})
 
     assert dag_run.state == DagRunState.SUCCESS
-    run = pipeline.get_run(shop, dag_run.run_id)
+    run = pipeline.get_run(stocksync_dsn, dag_run.run_id)
     assert run["status"] == "applied" and run["pages"] == 6 and run["extracted"] == SKUS
     assert run["orders_counted_until"] == run["snapshot_taken_at"]
     assert {sku: qty for sku, qty, _, _ in stock_fingerprint(shop)} == live  # no orders: the WMS's figures

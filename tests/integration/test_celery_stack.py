@@ -45,7 +45,7 @@ from include.stocksync.config.operations import worker_loss_bound
 from include.stocksync.store.db import connect
 from include.stocksync.sync import pipeline
 from tests import fault_timing
-from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, active_freezes
+from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, SplitDatabases, active_freezes
 from tests.integration.loop_helpers import shop_stock, truth
 
 pytestmark = pytest.mark.slow
@@ -67,10 +67,11 @@ SPREAD_ATTEMPTS = 4
 
 
 @pytest.fixture(scope="module")
-def stack(pg: LocalPostgres, shop_dsn: str, wms_process: Any, webhook: Any,
+def stack(pg: LocalPostgres, split_databases: SplitDatabases, wms_process: Any, webhook: Any,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryStack]:
     base = tmp_path_factory.mktemp("celery-stack")
-    celery = CeleryStack(base / "airflow", pg=pg, shop_dsn=shop_dsn, wms_url=wms_process.url, token=TEST_TOKEN,
+    celery = CeleryStack(base / "airflow", pg=pg, shop_dsn=split_databases.shop,
+                         stocksync_dsn=split_databases.stocksync, wms_url=wms_process.url, token=TEST_TOKEN,
                          webhook_url=webhook.url, metadata_db="airflow_celery_test", fresh_metadata=True,
                          local_dir=base / "local", reports_dir=base / "reports", availability_port=free_port(),
                          extra_env={**SCENARIO_ENV, **STACK_TIMING_ENV}, drop_env=TIMING_ENV)
@@ -147,12 +148,13 @@ def ask_availability(stack: CeleryStack, sku: str) -> int:
     return int(response.headers["X-Inventory-Available"])
 
 
-def test_nightly_and_push_spread_over_both_workers(stack: CeleryStack, clean_shop: str, wms: Any) -> None:
+def test_nightly_and_push_spread_over_both_workers(stack: CeleryStack, clean_shop: str, stocksync_dsn: str,
+                                                   wms: Any) -> None:
     settle(stack, NIGHTLY)
     seed_demo(clean_shop, wms.admin, skus=40, seed=3, orders=30)
 
     nightly_id, nightly_tis, nightly_runs = run_spread(stack, NIGHTLY, {})
-    assert pipeline.get_run(clean_shop, nightly_id)["status"] == "applied"
+    assert pipeline.get_run(stocksync_dsn, nightly_id)["status"] == "applied"
     assert shop_stock(clean_shop) == truth(clean_shop, wms)
     assert active_freezes(clean_shop) == []
 
@@ -160,7 +162,7 @@ def test_nightly_and_push_spread_over_both_workers(stack: CeleryStack, clean_sho
     moved = wms.admin.items()[:5]
     wms.admin.set_items([{"sku": item["sku"], "on_hand": item["on_hand"] + 7} for item in moved])
     push_id, push_tis, push_runs = run_spread(stack, PUSH, {"dry_run": False, "freeze_mode": "apply"})
-    record = pipeline.get_run(clean_shop, push_id)
+    record = pipeline.get_run(stocksync_dsn, push_id)
     assert record["status"] == "applied" and record["triggered_by"] == stack.username
     assert shop_stock(clean_shop) == truth(clean_shop, wms)
     assert active_freezes(clean_shop) == []
@@ -191,7 +193,7 @@ def load_waiting_on_lock(dsn: str, timeout: float = 120) -> int:
 
 @pytest.mark.parametrize("repetition", range(1, REPEATS + 1))
 def test_worker_killed_holding_the_lock_the_stack_stays_up_and_the_night_syncs(
-        stack: CeleryStack, clean_shop: str, wms: Any, webhook: Any, repetition: int) -> None:
+        stack: CeleryStack, clean_shop: str, stocksync_dsn: str, wms: Any, webhook: Any, repetition: int) -> None:
     settle(stack, NIGHTLY)
     seed_demo(clean_shop, wms.admin, skus=40, seed=5 + repetition, orders=30)
     expected = truth(clean_shop, wms)
@@ -237,7 +239,7 @@ def test_worker_killed_holding_the_lock_the_stack_stays_up_and_the_night_syncs(
 
     assert shop_stock(clean_shop) == expected  # WMS figures minus the orders it had not counted
     assert active_freezes(clean_shop) == []
-    record = pipeline.get_run(clean_shop, run_id)
+    record = pipeline.get_run(stocksync_dsn, run_id)
     assert record["status"] == "applied" and record["changed"] > 0
     # one freeze, released by the run's teardown within the stated bound: Airflow's detection, one
     # retry delay, the retry's start, the retried apply and the teardown's start (ops_settings)

@@ -12,8 +12,8 @@ anything the code under test reports about itself.
 
 from __future__ import annotations
 
-import json
 import secrets
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -21,6 +21,7 @@ import psycopg
 import pytest
 
 from devstack.availability_process import AvailabilityProcess, new_secret
+from devstack.local_stack import postgres_connection_json
 from include.stocksync.store.db import connect
 from include.stocksync.store.roles import AVAILABILITY_ROLE, SYNC_ROLE, apply_roles
 from include.stocksync.sync.pipeline import get_run
@@ -36,19 +37,30 @@ def as_role(dsn: str, role: str, password: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{quote(role, safe='')}:{quote(password, safe='')}@{host}"))
 
 
+@dataclass(frozen=True)
+class Logins:
+    """Each role's DSN in the shop's database and in stocksync's own."""
+
+    shop: dict[str, str]
+    stocksync: dict[str, str]
+
+
 @pytest.fixture
-def roles(clean_shop: str) -> dict[str, str]:
-    """The roles applied by the administrator (the test cluster's superuser); role -> its DSN."""
+def roles(clean_split: SplitDatabases) -> Logins:
+    """The roles applied by the administrator (the test cluster's superuser) in both databases."""
     passwords = {role: secrets.token_urlsafe(18) for role in (SYNC_ROLE, AVAILABILITY_ROLE)}
-    apply_roles(clean_shop, passwords)
-    apply_roles(clean_shop, passwords)  # idempotent: a second run (after an upgrade) changes nothing
-    return {role: as_role(clean_shop, role, password) for role, password in passwords.items()}
+    apply_roles(clean_split.shop, passwords, stocksync_admin_dsn=clean_split.stocksync)
+    # idempotent: a second run (after an upgrade) changes nothing
+    apply_roles(clean_split.shop, passwords, stocksync_admin_dsn=clean_split.stocksync)
+    return Logins(shop={role: as_role(clean_split.shop, role, password) for role, password in passwords.items()},
+                  stocksync={role: as_role(clean_split.stocksync, role, password)
+                             for role, password in passwords.items()})
 
 
 seeded = nightly.seeded  # the nightly tests' demo shop (40 SKUs, orders, drift)
 
 
-WRITES = [
+SHOP_WRITES = [
     "INSERT INTO shop.stock (sku, qty) VALUES ('SKU-9999999', 1)",
     "UPDATE shop.stock SET qty = qty + 1",
     "DELETE FROM shop.stock",
@@ -61,10 +73,14 @@ WRITES = [
     "UPDATE shop.checkout_freezes SET released_at = now()",
     "SELECT qty FROM shop.stock FOR UPDATE",
     "SELECT * FROM shop.orders",
+    "CREATE TABLE shop.mine (x int)",
+    "CREATE SCHEMA mine",
+]
+STOCKSYNC_WRITES = [
     "INSERT INTO stocksync.sync_runs (run_id, dag_id, status) VALUES ('x', 'x', 'applied')",
     "DELETE FROM stocksync.sku_map",
     "CREATE TABLE stocksync.mine (x int)",
-    "CREATE TABLE shop.mine (x int)",
+    "CREATE SCHEMA mine",
 ]
 
 
@@ -77,56 +93,56 @@ def refused(dsn: str, statement: str) -> bool:
         return False
 
 
-def test_availability_role_answers_a_lookup_but_cannot_write(clean_shop: str, roles: dict[str, str],
+def test_availability_role_answers_a_lookup_but_cannot_write(clean_shop: str, stocksync_dsn: str, roles: Logins,
                                                             wms: Any) -> None:
     shop_in_line_with_wms(clean_shop, wms, skus=5, seed=11, drift_share=0.0)
     with connect(clean_shop) as conn:
         conn.execute("UPDATE shop.stock SET qty = 7 WHERE sku = 'SKU-0000001'")
         conn.commit()
-    reader = roles[AVAILABILITY_ROLE]
+    reader, store_reader = roles.shop[AVAILABILITY_ROLE], roles.stocksync[AVAILABILITY_ROLE]
     before = stock_fingerprint(clean_shop)
 
-    svc = AvailabilityProcess({"SHOP_DSN": reader, "SECRET": new_secret(), "RATE_LIMIT_PER_SECOND": "0",
-                               "STATS_FLUSH_SECONDS": "0.3"})
+    svc = AvailabilityProcess({"SHOP_DSN": reader, "STOCKSYNC_DSN": store_reader, "SECRET": new_secret(),
+                               "RATE_LIMIT_PER_SECOND": "0", "STATS_FLUSH_SECONDS": "0.3"})
     with svc:
         response = ask(svc, {".code": "SKU-0000001", ".quantity": "1"})
     assert response.status_code == 200, response.text
     assert response.headers["X-Inventory-Source"] == "shop"
     assert available(response) == 7
-    with connect(clean_shop) as conn:  # its counters reached stocksync.availability_stats as that role
+    with connect(stocksync_dsn) as conn:  # its counters reached stocksync.availability_stats as that role
         assert conn.execute("SELECT count(*) FROM stocksync.availability_stats").fetchone()[0] >= 1
 
-    allowed = [statement for statement in WRITES if not refused(reader, statement)]
+    allowed = [statement for statement in SHOP_WRITES if not refused(reader, statement)]
+    allowed += [statement for statement in STOCKSYNC_WRITES if not refused(store_reader, statement)]
     assert allowed == []
     assert stock_fingerprint(clean_shop) == before
-    with connect(clean_shop) as conn:  # the SKU map as the owner sees it (other tests may have filled it)
+    with connect(stocksync_dsn) as conn:  # the SKU map as the owner sees it (other tests may have filled it)
         mapped = conn.execute("SELECT count(*) FROM stocksync.sku_map").fetchone()[0]
     with psycopg.connect(reader) as conn:  # and it reads what a lookup needs, directly too
         assert conn.execute("SELECT count(*) FROM shop.products p JOIN shop.stock s USING (sku)").fetchone()[0] == 5
         assert conn.execute("SELECT count(*) FROM shop.checkout_freezes").fetchone()[0] == 0
+    with psycopg.connect(store_reader) as conn:
         assert conn.execute("SELECT count(*) FROM stocksync.sku_map").fetchone()[0] == mapped
 
 
 @pytest.mark.slow
-def test_sync_role_runs_a_nightly(dagbag: Any, seeded: dict[str, Any], roles: dict[str, str], wms: Any,
+def test_sync_role_runs_a_nightly(dagbag: Any, seeded: dict[str, Any], roles: Logins, wms: Any,
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.utils.state import DagRunState
 
-    admin = seeded["dsn"]
-    sync = urlsplit(roles[SYNC_ROLE])
-    monkeypatch.setenv("AIRFLOW_CONN_STOCKSYNC_SHOP", json.dumps({
-        "conn_type": "postgres", "host": sync.hostname, "port": sync.port, "login": SYNC_ROLE,
-        "password": sync.password, "schema": sync.path.lstrip("/")}))
+    admin, store_admin = seeded["dsn"], seeded["store"]
+    monkeypatch.setenv("AIRFLOW_CONN_STOCKSYNC_SHOP", postgres_connection_json(roles.shop[SYNC_ROLE]))
+    monkeypatch.setenv("AIRFLOW_CONN_STOCKSYNC_DB", postgres_connection_json(roles.stocksync[SYNC_ROLE]))
     wms_items = wms.admin.items()
 
     dag_run = nightly.run_nightly(dagbag)
 
     assert dag_run.state == DagRunState.SUCCESS
-    run = get_run(admin, dag_run.run_id)
+    run = get_run(store_admin, dag_run.run_id)
     assert run["status"] == "applied" and run["changed"] > 0
     expected = nightly.expected_stock(admin, wms_items, run["orders_counted_until"])
     assert {sku: qty for sku, qty, _, _ in stock_fingerprint(admin)} == {s: q for s, (q, _) in expected.items()}
-    with connect(admin) as conn:  # it did run as that role: its staging tables are its own
+    with connect(store_admin) as conn:  # it did run as that role: its staging tables are its own
         owners = {row[0] for row in conn.execute(
             "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = 'stocksync' AND c.relkind = 'r'")}
@@ -134,8 +150,8 @@ def test_sync_role_runs_a_nightly(dagbag: Any, seeded: dict[str, Any], roles: di
     # what the nightly never does stays refused
     for statement in ("UPDATE shop.products SET enabled = false", "DELETE FROM shop.order_lines",
                       "DELETE FROM shop.stock", "UPDATE shop.orders SET status = 'x'", "CREATE TABLE shop.mine (x int)",
-                      f"ALTER ROLE {SYNC_ROLE} SUPERUSER"):
-        assert refused(roles[SYNC_ROLE], statement), statement
+                      f"ALTER ROLE {SYNC_ROLE} SUPERUSER", "CREATE SCHEMA stocksync"):
+        assert refused(roles.shop[SYNC_ROLE], statement), statement
 
 
 def test_live_availability_role_writes_back_across_two_databases(clean_split: SplitDatabases, wms: Any) -> None:

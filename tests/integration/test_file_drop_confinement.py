@@ -24,15 +24,17 @@ from include.stocksync.config.settings import load_settings
 from include.stocksync.domain.errors import is_permanent
 from include.stocksync.runs import record as runs
 from include.stocksync.sync import file_drop, pipeline
-from tests.conftest import TEST_TOKEN, shop_in_line_with_wms, stock_fingerprint
+from tests.conftest import TEST_TOKEN, SplitDatabases, shop_in_line_with_wms, stock_fingerprint
 from tests.unit.test_file_source import newline_member
 
 DAG_ID = "test_file_drop"
 
 
 @pytest.fixture
-def shop(clean_shop: str, wms: Any) -> str:
-    return shop_in_line_with_wms(clean_shop, wms, 40, 12, drift_share=0.5)
+def shop(clean_split: SplitDatabases, wms: Any) -> SplitDatabases:
+    """The shop's database in line with the WMS (half its SKUs drifted) and stocksync's."""
+    shop_in_line_with_wms(clean_split.shop, wms, 40, 12, drift_share=0.5)
+    return clean_split
 
 
 @pytest.fixture
@@ -52,22 +54,24 @@ def open_file_run(dsn: str, folder: Path) -> str:
     return run_id
 
 
-def refused_and_settled(dsn: str, folder: Path, found: dict[str, Any], *fragments: str) -> tuple[str, dict[str, Any]]:
+def refused_and_settled(db: SplitDatabases, folder: Path, found: dict[str, Any],
+                        *fragments: str) -> tuple[str, dict[str, Any]]:
     """The extract refuses `found` as permanent on its first attempt, shop stock untouched; the
     settling afterwards (as the teardown does). Returns (error, settle's answer)."""
-    before = stock_fingerprint(dsn)
+    dsn = db.stocksync
+    before = stock_fingerprint(db.shop)
     run_id = open_file_run(dsn, folder)
     with pytest.raises(Exception) as caught:
-        file_drop.extract_file(dsn, run_id=run_id, dag_id=DAG_ID, found=found)
+        file_drop.extract_file(dsn, run_id=run_id, dag_id=DAG_ID, found=found, shop=db.shop_port())
     message = str(caught.value)
     assert is_permanent(caught.value), message
     for fragment in fragments:
         assert fragment in message, (fragment, message)
-    pipeline.release_freeze(dsn, run_id=run_id, dag_id=DAG_ID)
+    pipeline.release_freeze(dsn, run_id=run_id, dag_id=DAG_ID, shop=db.shop_port())
     settled = file_drop.settle(dsn, run_id=run_id, dag_id=DAG_ID)
     run = runs.get_run(dsn, run_id)
     assert run["status"] == "failed" and [a["kind"] for a in run["attempts"]] == ["permanent"]
-    assert stock_fingerprint(dsn) == before
+    assert stock_fingerprint(db.shop) == before
     return message, settled
 
 
@@ -80,7 +84,7 @@ def found_of(folder: Path, data_file: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("linked", ["data", "manifest", "both"])
-def test_a_symbolic_link_out_of_the_folder_is_refused_with_its_reason(shop: str, wms: Any,
+def test_a_symbolic_link_out_of_the_folder_is_refused_with_its_reason(shop: SplitDatabases, wms: Any,
                                                                      folders: tuple[Path, Path], linked: str) -> None:
     drop, outside = folders
     exported = export_snapshot(wms.url, TEST_TOKEN, outside)  # a sound export, but outside the folder
@@ -109,7 +113,7 @@ def test_a_symbolic_link_out_of_the_folder_is_refused_with_its_reason(shop: str,
     assert sorted(p.name for p in drop.iterdir()) == ["rejected"]
 
 
-def test_a_hard_link_is_refused(shop: str, wms: Any, folders: tuple[Path, Path]) -> None:
+def test_a_hard_link_is_refused(shop: SplitDatabases, wms: Any, folders: tuple[Path, Path]) -> None:
     drop, outside = folders
     exported = export_snapshot(wms.url, TEST_TOKEN, outside)
     os.link(exported.data, drop / exported.data.name)
@@ -124,7 +128,8 @@ def test_a_hard_link_is_refused(shop: str, wms: Any, folders: tuple[Path, Path])
 
 
 @pytest.mark.parametrize("how", ["linked-folder", "dot-dot"])
-def test_a_name_with_a_folder_part_is_never_read(shop: str, wms: Any, folders: tuple[Path, Path], how: str) -> None:
+def test_a_name_with_a_folder_part_is_never_read(shop: SplitDatabases, wms: Any, folders: tuple[Path, Path],
+                                                 how: str) -> None:
     """The wait hands over plain names; a name reaching out of the folder (through a linked folder
     inside it, or `..`) is refused before the file is claimed or opened."""
     drop, outside = folders
@@ -145,26 +150,28 @@ def test_a_name_with_a_folder_part_is_never_read(shop: str, wms: Any, folders: t
     assert exported.data.exists() and exported.manifest.exists()
 
 
-def test_a_linked_rejected_folder_is_not_followed(shop: str, wms: Any, folders: tuple[Path, Path]) -> None:
+def test_a_linked_rejected_folder_is_not_followed(shop: SplitDatabases, wms: Any, folders: tuple[Path, Path]) -> None:
     """Settling never moves a file (or writes a reason file) through a link out of the folder."""
     drop, outside = folders
     exported = export_snapshot(wms.url, TEST_TOKEN, drop)
     (drop / exported.data.name).write_bytes(b"not a stock file\n")  # refused: its header
     (drop / "rejected").symlink_to(outside, target_is_directory=True)
-    run_id = open_file_run(shop, drop)
+    run_id = open_file_run(shop.stocksync, drop)
     with pytest.raises(Exception, match="the header does not map"):
-        file_drop.extract_file(shop, run_id=run_id, dag_id=DAG_ID, found=found_of(drop, exported.data.name))
-    pipeline.release_freeze(shop, run_id=run_id, dag_id=DAG_ID)
+        file_drop.extract_file(shop.stocksync, run_id=run_id, dag_id=DAG_ID, found=found_of(drop, exported.data.name),
+                               shop=shop.shop_port())
+    pipeline.release_freeze(shop.stocksync, run_id=run_id, dag_id=DAG_ID, shop=shop.shop_port())
 
     with pytest.raises(Exception, match=r"rejected is a symbolic link or not a folder") as caught:
-        file_drop.settle(shop, run_id=run_id, dag_id=DAG_ID)
+        file_drop.settle(shop.stocksync, run_id=run_id, dag_id=DAG_ID)
 
     assert is_permanent(caught.value)
     assert list(outside.iterdir()) == []  # nothing moved or written through the link
     assert exported.data.exists() and exported.manifest.exists()
 
 
-def test_a_gzip_of_blank_lines_is_refused_at_once_as_permanent(shop: str, folders: tuple[Path, Path]) -> None:
+def test_a_gzip_of_blank_lines_is_refused_at_once_as_permanent(shop: SplitDatabases,
+                                                               folders: tuple[Path, Path]) -> None:
     """About 1 MB on disk, a GiB of blank lines after its header: refused at its line bound while
     it is read (shipped chunk_rows), on the first attempt, and moved to rejected/ with the bound."""
     drop, _ = folders

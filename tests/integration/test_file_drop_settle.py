@@ -17,6 +17,13 @@ from include.stocksync.domain.errors import TransientError
 from include.stocksync.runs import record as runs
 from include.stocksync.sync import file_drop, pipeline
 from tests.conftest import TEST_TOKEN, shop_in_line_with_wms, stock_fingerprint
+from tests.integration import single_database
+
+# this module still reads stocksync's tables through the shop's connection: one database for both
+# (tests/integration/single_database.py)
+shop_dsn, clean_shop = single_database.shop_dsn, single_database.clean_shop
+single_database_airflow = single_database.single_database_airflow
+
 
 DAG_ID = "test_file_drop"
 

@@ -25,6 +25,13 @@ from include.stocksync.store.db import connect
 from include.stocksync.sync.file_drop import file_drops_of_run
 from include.stocksync.sync.pipeline import get_run
 from tests.conftest import TEST_TOKEN, active_freezes, fresh_dag, stock_fingerprint
+from tests.integration import single_database
+
+# this module still reads stocksync's tables through the shop's connection: one database for both
+# (tests/integration/single_database.py)
+shop_dsn, clean_shop = single_database.shop_dsn, single_database.clean_shop
+single_database_airflow = single_database.single_database_airflow
+
 
 pytestmark = pytest.mark.slow
 

@@ -25,7 +25,7 @@ def drifted_shop(clean_shop: str, wms: Any) -> str:
     return shop_in_line_with_wms(clean_shop, wms, 40, 31, drift_share=0.5)
 
 
-def test_dry_run_writes_the_plan_and_nothing_else(dagbag: Any, drifted_shop: str, wms: Any) -> None:
+def test_dry_run_writes_the_plan_and_nothing_else(dagbag: Any, drifted_shop: str, stocksync_dsn: str, wms: Any) -> None:
     from airflow.utils.state import DagRunState
 
     fingerprint = stock_fingerprint(drifted_shop)
@@ -35,10 +35,11 @@ def test_dry_run_writes_the_plan_and_nothing_else(dagbag: Any, drifted_shop: str
 
     assert dag_run.state == DagRunState.SUCCESS
     assert stock_fingerprint(drifted_shop) == fingerprint
-    run = pipeline.get_run(drifted_shop, dag_run.run_id)
+    run = pipeline.get_run(stocksync_dsn, dag_run.run_id)
     assert run["status"] == "dry_run" and run["freeze_seconds"] == 0
     with connect(drifted_shop) as conn:
         assert conn.execute("SELECT count(*) FROM shop.checkout_freezes").fetchone() == (0,)
+    with connect(stocksync_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM stocksync.sku_audit WHERE run_id = %s",
                             (dag_run.run_id,)).fetchone() == (0,)
     directory = Path(run["report_path"]).parent
@@ -59,7 +60,8 @@ def test_dry_run_writes_the_plan_and_nothing_else(dagbag: Any, drifted_shop: str
     assert "plan.html" in Path(run["report_path"]).read_text()
 
 
-def test_real_push_of_listed_skus_changes_exactly_those(dagbag: Any, drifted_shop: str, wms: Any) -> None:
+def test_real_push_of_listed_skus_changes_exactly_those(dagbag: Any, drifted_shop: str, stocksync_dsn: str,
+                                                        wms: Any) -> None:
     from airflow.utils.state import DagRunState
 
     before = {sku: qty for sku, qty, _, _ in stock_fingerprint(drifted_shop)}
@@ -74,12 +76,12 @@ def test_real_push_of_listed_skus_changes_exactly_those(dagbag: Any, drifted_sho
     after = {sku: qty for sku, qty, _, _ in stock_fingerprint(drifted_shop)}
     assert {sku for sku in after if after[sku] != before[sku]} == set(listed)
     assert all(after[sku] == available[sku] for sku in listed)
-    run = pipeline.get_run(drifted_shop, dag_run.run_id)
+    run = pipeline.get_run(stocksync_dsn, dag_run.run_id)
     assert run["status"] == "applied" and run["changed"] == 3 and run["extracted"] == 40
     assert active_freezes(drifted_shop) == []
 
 
-def test_single_sku_push(dagbag: Any, drifted_shop: str, wms: Any) -> None:
+def test_single_sku_push(dagbag: Any, drifted_shop: str, stocksync_dsn: str, wms: Any) -> None:
     from airflow.utils.state import DagRunState
 
     before = {sku: qty for sku, qty, _, _ in stock_fingerprint(drifted_shop)}
@@ -98,7 +100,8 @@ def test_single_sku_push(dagbag: Any, drifted_shop: str, wms: Any) -> None:
      "override_guardrails is true but override_reason is empty"),
     ({"dry_run": False, "skus": ["SKU-0000001", "NOT-A-SKU"]}, "NOT-A-SKU (not in the WMS snapshot)"),
 ])
-def test_misuse_fails_fast_with_a_clear_message(dagbag: Any, drifted_shop: str, wms: Any, webhook: Any,
+def test_misuse_fails_fast_with_a_clear_message(dagbag: Any, drifted_shop: str, stocksync_dsn: str,
+                                                wms: Any, webhook: Any,
                                                 conf: dict[str, Any], message: str) -> None:
     from airflow.utils.state import DagRunState
 
@@ -114,7 +117,7 @@ def test_misuse_fails_fast_with_a_clear_message(dagbag: Any, drifted_shop: str, 
     assert all(alert["try_number"] == "1" for alert in alerts)  # no retries for a misuse
 
 
-def test_override_lets_a_tripped_guardrail_through_and_records_why(dagbag: Any, clean_shop: str,
+def test_override_lets_a_tripped_guardrail_through_and_records_why(dagbag: Any, clean_shop: str, stocksync_dsn: str,
                                                                      wms: Any) -> None:
     from airflow.utils.state import DagRunState
 
@@ -124,13 +127,13 @@ def test_override_lets_a_tripped_guardrail_through_and_records_why(dagbag: Any, 
                          for n in range(1, 11)])
     stopped = push(dagbag, {"dry_run": False})
     assert stopped.state == DagRunState.FAILED
-    assert "max_zeroed_share" in pipeline.get_run(clean_shop, stopped.run_id)["error"]
+    assert "max_zeroed_share" in pipeline.get_run(stocksync_dsn, stopped.run_id)["error"]
     fingerprint = stock_fingerprint(clean_shop)
 
     # the preview ops ask for before overriding: the plan is written, and says a real run would stop
     preview = push(dagbag, {"dry_run": True})
     assert preview.state == DagRunState.SUCCESS
-    previewed = pipeline.get_run(clean_shop, preview.run_id)
+    previewed = pipeline.get_run(stocksync_dsn, preview.run_id)
     assert previewed["status"] == "dry_run" and stock_fingerprint(clean_shop) == fingerprint
     assert active_freezes(clean_shop) == []
     plan_dir = Path(previewed["report_path"]).parent
@@ -145,7 +148,7 @@ def test_override_lets_a_tripped_guardrail_through_and_records_why(dagbag: Any, 
     dag_run = push(dagbag, {"dry_run": False, "override_guardrails": True, "override_reason": reason})
 
     assert dag_run.state == DagRunState.SUCCESS
-    run = pipeline.get_run(clean_shop, dag_run.run_id)
+    run = pipeline.get_run(stocksync_dsn, dag_run.run_id)
     assert run["override_reason"] == reason and run["status"] == "applied"
     zeroed = {sku: qty for sku, qty, _, _ in stock_fingerprint(clean_shop) if sku <= "SKU-0000010"}
     assert set(zeroed.values()) == {0}
@@ -153,7 +156,8 @@ def test_override_lets_a_tripped_guardrail_through_and_records_why(dagbag: Any, 
     assert reason in report and "FAILED (overridden)" in report
 
 
-def test_a_run_id_already_used_by_the_nightly_sync_is_refused(dagbag: Any, drifted_shop: str, wms: Any,
+def test_a_run_id_already_used_by_the_nightly_sync_is_refused(dagbag: Any, drifted_shop: str, stocksync_dsn: str,
+                                                              wms: Any,
                                                                webhook: Any) -> None:
     """Airflow keeps run ids unique per DAG only, and ops can choose one over REST: a push whose
     run id is the nightly's fails at once and leaves the nightly's record, stock and freeze alone."""
@@ -164,7 +168,7 @@ def test_a_run_id_already_used_by_the_nightly_sync_is_refused(dagbag: Any, drift
     same_time = datetime(2026, 11, 20, 3, 0, tzinfo=timezone.utc)  # dag.test names both runs manual__<this>
     nightly = fresh_dag(dagbag, "inventory_nightly_sync").test(run_after=same_time, logical_date=same_time)
     assert nightly.state == DagRunState.SUCCESS
-    nightly_record = pipeline.get_run(drifted_shop, nightly.run_id)
+    nightly_record = pipeline.get_run(stocksync_dsn, nightly.run_id)
     fingerprint = stock_fingerprint(drifted_shop)
     wms.admin.set_items([{"sku": "SKU-0000001", "on_hand": 7, "non_usable": 0, "allocated": 0}])
 
@@ -173,7 +177,7 @@ def test_a_run_id_already_used_by_the_nightly_sync_is_refused(dagbag: Any, drift
 
     assert pushed.run_id == nightly.run_id
     assert pushed.state == DagRunState.FAILED
-    assert pipeline.get_run(drifted_shop, nightly.run_id) == nightly_record  # not reopened, not re-closed
+    assert pipeline.get_run(stocksync_dsn, nightly.run_id) == nightly_record  # not reopened, not re-closed
     assert stock_fingerprint(drifted_shop) == fingerprint
     assert active_freezes(drifted_shop) == []
     alerts = [e["body"] for e in webhook.received()
@@ -183,7 +187,7 @@ def test_a_run_id_already_used_by_the_nightly_sync_is_refused(dagbag: Any, drift
                for alert in alerts), [alert["error"] for alert in alerts]
 
 
-def test_a_long_sku_list_is_judged_by_the_guardrails(dagbag: Any, clean_shop: str, wms: Any,
+def test_a_long_sku_list_is_judged_by_the_guardrails(dagbag: Any, clean_shop: str, stocksync_dsn: str, wms: Any,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """A list of SKUs from a bad file is as dangerous as a bad feed: from
     `push_guardrails_min_skus` listed SKUs on, the shares are judged over the list."""
@@ -198,7 +202,7 @@ def test_a_long_sku_list_is_judged_by_the_guardrails(dagbag: Any, clean_shop: st
     stopped = push(dagbag, {"dry_run": False, "skus": listed})
 
     assert stopped.state == DagRunState.FAILED
-    assert "max_zeroed_share" in pipeline.get_run(clean_shop, stopped.run_id)["error"]
+    assert "max_zeroed_share" in pipeline.get_run(stocksync_dsn, stopped.run_id)["error"]
     assert stock_fingerprint(clean_shop) == fingerprint and active_freezes(clean_shop) == []
 
     # a short list is a deliberate fix of a few SKUs: not judged by shares

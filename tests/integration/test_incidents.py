@@ -19,7 +19,7 @@ import requests
 from devstack.airflow_standalone import AirflowStandalone
 from devstack.local_stack import free_port
 from include.stocksync.store.db import connect, execute_file
-from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, shop_in_line_with_wms
+from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, SplitDatabases, shop_in_line_with_wms
 from tests.integration.browser import SCREENSHOTS, browser_page
 from tests.integration.test_ops_pages import _drift, _pipeline_run
 
@@ -30,10 +30,11 @@ HOSTILE_NOTE = "<b>restarted</b> the WMS & <script>alert(1)</script> — ticket 
 
 
 @pytest.fixture(scope="module")
-def fab(clean_shop: str, wms_process: Any, webhook: Any, airflow: Any,
+def fab(clean_shop: str, split_databases: SplitDatabases, wms_process: Any, webhook: Any, airflow: Any,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStandalone]:
     home = tmp_path_factory.mktemp("airflow-incidents")
-    stack = AirflowStandalone(home, shop_dsn=clean_shop, wms_url=wms_process.url, token=TEST_TOKEN,
+    stack = AirflowStandalone(home, shop_dsn=clean_shop, stocksync_dsn=split_databases.stocksync,
+                              wms_url=wms_process.url, token=TEST_TOKEN,
                               webhook_url=webhook.url, port=free_port(), auth="fab",
                               users={"erin": "admin", "alice": "ops", "bob": "viewer"},
                               extra_env={**TEST_SETTINGS_ENV, "STOCKSYNC_REPORTS_DIR": str(home / "reports")})
@@ -45,14 +46,17 @@ def fab(clean_shop: str, wms_process: Any, webhook: Any, airflow: Any,
 
 
 @pytest.fixture(scope="module")
-def clean_shop(shop_dsn: str) -> str:  # module scope: the Airflow above reads this shop for the whole module
-    from devstack.demo_seed import reset_shop
+def clean_shop(split_databases: SplitDatabases) -> str:  # module scope: the Airflow above reads these databases
+    from devstack.demo_seed import reset_history, reset_shop
 
-    with connect(shop_dsn) as conn:
+    with connect(split_databases.shop) as conn:
         reset_shop(conn)
+        conn.commit()
+    with connect(split_databases.stocksync) as conn:
+        reset_history(conn)
         conn.execute("DELETE FROM stocksync.incident_acks")
         conn.commit()
-    return shop_dsn
+    return split_databases.shop
 
 
 def record_alert(dsn: str, run_id: str, error: str, *, task_id: str = "extract", channel: str = "webhook",
@@ -82,18 +86,18 @@ def incident_row(page: Any, run_id: str) -> Any:
 
 
 def test_three_failures_of_one_cause_are_one_incident_acknowledged_by_the_logged_in_person(
-        fab: AirflowStandalone, clean_shop: str) -> None:
+        fab: AirflowStandalone, clean_shop: str, stocksync_dsn: str) -> None:
     now = datetime.now(timezone.utc)
     # one cause on three nights: different run ids, times, counts and SKU; the first copied to the chat channel
     runs = [f"scheduled__{(now - timedelta(days=d)).date()}T01:30:00+00:00" for d in (3, 2, 1)]
     for n, run_id in enumerate(runs):
         error = (f"extract of run {run_id} failed: WMS answered 503 after {n + 3} tries at "
                  f"{(now - timedelta(days=3 - n)).isoformat()} while reading 'SKU-00004{n}'")
-        record_alert(clean_shop, run_id, error, sent_at=now - timedelta(days=3 - n))
+        record_alert(stocksync_dsn, run_id, error, sent_at=now - timedelta(days=3 - n))
         if n == 0:
-            record_alert(clean_shop, run_id, error, channel="chat", sent_at=now - timedelta(days=3))
+            record_alert(stocksync_dsn, run_id, error, channel="chat", sent_at=now - timedelta(days=3))
     other = "manual__other-cause"
-    record_alert(clean_shop, other, "freeze_checkout failed: shop database refused the connection",
+    record_alert(stocksync_dsn, other, "freeze_checkout failed: shop database refused the connection",
                  task_id="freeze_checkout", sent_at=now - timedelta(hours=5))
 
     with browser_page(900) as page:
@@ -117,13 +121,13 @@ def test_three_failures_of_one_cause_are_one_incident_acknowledged_by_the_logged
         assert row.locator(".ack-note b, .ack-note script").count() == 0
         page.screenshot(path=str(SCREENSHOTS / "incidents_1366.png"), full_page=True)
 
-    with connect(clean_shop) as conn:
+    with connect(stocksync_dsn) as conn:
         acks = conn.execute("SELECT acknowledged_by, note, acknowledged_at FROM stocksync.incident_acks").fetchall()
     assert [(a[0], a[1]) for a in acks] == [("alice", HOSTILE_NOTE)]
     assert abs((acks[0][2] - datetime.now(timezone.utc)).total_seconds()) < 600
 
     # the same cause again: the incident is open again, its count 4
-    record_alert(clean_shop, "scheduled__again", "extract of run scheduled__again failed: WMS answered 503 after "
+    record_alert(stocksync_dsn, "scheduled__again", "extract of run scheduled__again failed: WMS answered 503 after "
                  "9 tries at 2030-01-01T00:00:00Z while reading 'SKU-000099'")
     with browser_page(900) as page:
         log_in(page, fab, "alice")
@@ -132,8 +136,8 @@ def test_three_failures_of_one_cause_are_one_incident_acknowledged_by_the_logged
         assert "open" in row.locator(".badge").first.inner_text()
 
 
-def test_a_viewer_cannot_acknowledge(fab: AirflowStandalone, clean_shop: str) -> None:
-    record_alert(clean_shop, "manual__viewer-case", "drift check failed: 12 SKUs differ")
+def test_a_viewer_cannot_acknowledge(fab: AirflowStandalone, clean_shop: str, stocksync_dsn: str) -> None:
+    record_alert(stocksync_dsn, "manual__viewer-case", "drift check failed: 12 SKUs differ")
     with browser_page(900) as page:
         log_in(page, fab, "bob")
         row = incident_row(page, "manual__viewer-case")
@@ -150,7 +154,7 @@ def test_a_viewer_cannot_acknowledge(fab: AirflowStandalone, clean_shop: str) ->
                           data={"note": "forged"}, timeout=10,
                           headers={"Cookie": f"_token={alice}", "Origin": "https://evil.example"})
     assert cross.status_code == 403, cross.text[:300]
-    with connect(clean_shop) as conn:
+    with connect(stocksync_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM stocksync.incident_acks WHERE fingerprint = %s",
                             (fingerprint,)).fetchone()[0] == 0
 
@@ -168,13 +172,14 @@ SELECT r.status,
 """
 
 
-def test_compare_view_shows_both_run_records(fab: AirflowStandalone, clean_shop: str, wms_process: Any) -> None:
+def test_compare_view_shows_both_run_records(fab: AirflowStandalone, clean_shop: str,
+                                             split_databases: SplitDatabases, wms_process: Any) -> None:
     shop_in_line_with_wms(clean_shop, wms_process, 80, 25, drift_share=0.3)
     first, second = "manual__compare-first", "manual__compare-second"
-    assert _pipeline_run(clean_shop, wms_process, first) == "applied"
+    assert _pipeline_run(split_databases, wms_process, first) == "applied"
     _drift(wms_process, random.Random(25), 6)
-    assert _pipeline_run(clean_shop, wms_process, second) == "applied"
-    with connect(clean_shop) as conn:
+    assert _pipeline_run(split_databases, wms_process, second) == "applied"
+    with connect(split_databases.stocksync) as conn:
         expected = {run: conn.execute(FIGURES_SQL, (run,)).fetchone() for run in (first, second)}
     labels = ("SKUs changed", "Units up", "Units down", "Rows quarantined", "Rows extracted", "SKUs unchanged")
 

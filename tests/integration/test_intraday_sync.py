@@ -14,6 +14,7 @@ from include.stocksync.sync import intraday as intraday_sync
 from include.stocksync.sync import order_push, pipeline
 from include.stocksync.sync.validate import ValidationFailed
 from tests.conftest import shop_in_line_with_wms
+from tests.integration import single_database
 from tests.integration.loop_helpers import (
     full_sync,
     intraday,
@@ -24,6 +25,12 @@ from tests.integration.loop_helpers import (
     truth,
     wms_post,
 )
+
+# this module still reads stocksync's tables through the shop's connection: one database for both
+# (tests/integration/single_database.py)
+shop_dsn, clean_shop = single_database.shop_dsn, single_database.clean_shop
+single_database_airflow = single_database.single_database_airflow
+
 
 SKUS = 40
 

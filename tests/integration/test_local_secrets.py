@@ -239,10 +239,11 @@ def test_the_real_local_dir_is_private(pg: LocalPostgres) -> None:
 
 @pytest.mark.slow
 def test_airflow_standalone_keeps_secrets_off_command_lines_and_its_home_private(
-        scratch: Path, clean_shop: str, wms: Any, webhook: Any) -> None:
+        scratch: Path, clean_shop: str, stocksync_dsn: str, wms: Any, webhook: Any) -> None:
     shop_in_line_with_wms(clean_shop, wms, 20, 5, drift_share=0.5)
     home = scratch / "airflow-standalone"
-    standalone = AirflowStandalone(home, shop_dsn=clean_shop, wms_url=wms.url, token=TEST_TOKEN,
+    standalone = AirflowStandalone(home, shop_dsn=clean_shop, stocksync_dsn=stocksync_dsn, wms_url=wms.url,
+                                   token=TEST_TOKEN,
                                    webhook_url=webhook.url, port=free_port(),
                                    extra_env={**TEST_SETTINGS_ENV, "STOCKSYNC_REPORTS_DIR": str(home / "reports")})
     standalone.start()

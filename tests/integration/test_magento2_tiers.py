@@ -19,6 +19,7 @@ from include.stocksync.availability.skus import import_variants, options_key
 from include.stocksync.shop.magento2.adapter import Magento2Shop, acknowledge_orders
 from include.stocksync.shop.port import DemandRow, OrderLine, OrderRef, Sellable, ShopContractError, StockRow
 from include.stocksync.store.db import connect
+from tests.conftest import SplitDatabases
 from tests.integration.mariadb_shops import (  # noqa: F401 (fixture)
     ListSink,
     demand_query,
@@ -277,7 +278,8 @@ def test_live_write_back_waits_for_the_apply(magento: tuple[Store, Magento2Shop]
     live_write_back_waits_for_an_apply(shop, "WAIT")
 
 
-def test_configurable_children_fill_the_sku_map(magento: tuple[Store, Magento2Shop], clean_shop: str) -> None:
+def test_configurable_children_fill_the_sku_map(magento: tuple[Store, Magento2Shop],
+                                                clean_split: SplitDatabases) -> None:
     """A shopper's choice on a configurable product page (its SKU + the options as the form sends
     them) resolves, through the SKU map filled from Magento's own tables, to the simple child."""
     s, shop = magento
@@ -297,7 +299,7 @@ def test_configurable_children_fill_the_sku_map(magento: tuple[Store, Magento2Sh
         s.run("INSERT INTO {p}catalog_product_entity_int (attribute_id, store_id, entity_id, value) "
               "VALUES (93, 0, %s, %s), (144, 0, %s, %s)", (child, option[color], child, option[size]))
     sync(shop, {"TEE-RED-M": (4, 1), "TEE-BLUE-M": (0, 1), "TEE-RED-L": (9, 1)})
-    with connect(clean_shop) as conn:
+    with connect(clean_split.stocksync) as conn:
         assert import_variants(conn, shop.variant_skus()) == 3
         conn.commit()
         chosen = options_key([("size", " m "), ("COLOR", "red")])  # as the product page's form sends them

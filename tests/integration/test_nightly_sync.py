@@ -50,10 +50,11 @@ def expected_stock(dsn: str, wms_items: list[dict[str, Any]], watermark: datetim
 
 
 @pytest.fixture
-def seeded(clean_shop: str, wms: Any) -> dict[str, Any]:
+def seeded(clean_shop: str, stocksync_dsn: str, wms: Any) -> dict[str, Any]:
+    """The demo shop (`dsn`, the shop's database) and stocksync's own database (`store`)."""
     seed = seed_demo(clean_shop, wms.admin, skus=40, seed=3, orders=30)
     assert seed.orders_acknowledged > 0 and seed.orders_unsent > 0 and seed.drifted > 0
-    return {"dsn": clean_shop, "seed": seed}
+    return {"dsn": clean_shop, "store": stocksync_dsn, "seed": seed}
 
 
 def alerts_for(webhook: Any, run_id: str) -> list[dict[str, Any]]:
@@ -63,14 +64,14 @@ def alerts_for(webhook: Any, run_id: str) -> list[dict[str, Any]]:
 def test_nightly_sync_end_to_end(dagbag: Any, seeded: dict[str, Any], wms: Any, webhook: Any) -> None:
     from airflow.utils.state import DagRunState
 
-    dsn = seeded["dsn"]
+    dsn, store = seeded["dsn"], seeded["store"]
     before = {sku: qty for sku, qty, _, _ in stock_fingerprint(dsn)}
     wms_items = wms.admin.items()
 
     dag_run = run_nightly(dagbag)
 
     assert dag_run.state == DagRunState.SUCCESS
-    run = get_run(dsn, dag_run.run_id)
+    run = get_run(store, dag_run.run_id)
     expected = expected_stock(dsn, wms_items, run["orders_counted_until"])
     after = {sku: qty for sku, qty, _, _ in stock_fingerprint(dsn)}
     assert after == {sku: qty for sku, (qty, _) in expected.items()}
@@ -78,10 +79,11 @@ def test_nightly_sync_end_to_end(dagbag: Any, seeded: dict[str, Any], wms: Any, 
     assert sum(1 for sku in after if after[sku] != before[sku]) > 0
     assert any(expected[item["sku"]][0] != item["available"] for item in wms_items)
 
-    with connect(dsn) as conn:
+    with connect(store) as conn:
         audit = {row[0]: row[1:] for row in conn.execute(
             "SELECT sku, old_qty, wms_available, adjustment, new_qty, outcome FROM stocksync.sku_outcomes(%s)",
             (dag_run.run_id,)).fetchall()}
+    with connect(dsn) as conn:
         seqs = dict(conn.execute("SELECT sku, wms_seq FROM shop.stock").fetchall())
     assert set(audit) == set(expected)
     outcomes: Counter[str] = Counter()
@@ -110,7 +112,7 @@ def test_nightly_sync_end_to_end(dagbag: Any, seeded: dict[str, Any], wms: Any, 
     assert report.exists() and dag_run.run_id in report.read_text()
     assert active_freezes(dsn) == []
     assert alerts_for(webhook, dag_run.run_id) == []
-    assert recorded_alerts(dsn, dag_run.run_id) == []
+    assert recorded_alerts(store, dag_run.run_id) == []
     assert "No alerts were sent." in Path(run["report_path"]).read_text()
 
     # after the run, checkout works again and decrements the synced number
@@ -153,20 +155,21 @@ def test_checkout_refused_while_frozen(dagbag: Any, seeded: dict[str, Any], wms:
     assert refusal is None and order_id is not None
 
 
-def assert_failed_cleanly(dsn: str, dag_run: Any, fingerprint: list[Any], webhook: Any,
+def assert_failed_cleanly(seeded: dict[str, Any], dag_run: Any, fingerprint: list[Any], webhook: Any,
                           failed_task: str) -> dict[str, Any]:
     from airflow.utils.state import DagRunState
 
+    dsn, store = seeded["dsn"], seeded["store"]
     assert dag_run.state == DagRunState.FAILED
     assert stock_fingerprint(dsn) == fingerprint  # byte-for-byte unchanged
     assert active_freezes(dsn) == []
-    run = get_run(dsn, dag_run.run_id)
+    run = get_run(store, dag_run.run_id)
     assert run["status"] == "failed"
     assert run["freeze_seconds"] is not None and run["freeze_seconds"] > 0
     alerts = alerts_for(webhook, dag_run.run_id)
     assert any(alert["task_id"] == failed_task for alert in alerts), alerts
     assert all(alert["dag_id"] == "inventory_nightly_sync" for alert in alerts)
-    with connect(dsn) as conn:
+    with connect(store) as conn:
         audit_rows = conn.execute("SELECT count(*) FROM stocksync.sku_audit WHERE run_id = %s",
                                   (dag_run.run_id,)).fetchone()
     assert audit_rows == (0,)
@@ -182,7 +185,7 @@ def test_wms_down_fails_after_retries_and_releases_freeze(dagbag: Any, seeded: d
 
     dag_run = run_nightly(dagbag)
 
-    run = assert_failed_cleanly(dsn, dag_run, fingerprint, webhook, "extract_wms_counts")
+    run = assert_failed_cleanly(seeded, dag_run, fingerprint, webhook, "extract_wms_counts")
     assert "WMS unreachable after 3 attempts" in run["error"]
     alert = next(a for a in alerts_for(webhook, dag_run.run_id) if a["task_id"] == "extract_wms_counts")
     assert alert["try_number"] == "3"  # first try + 2 retries
@@ -191,7 +194,7 @@ def test_wms_down_fails_after_retries_and_releases_freeze(dagbag: Any, seeded: d
     assert alert["report_url"] == \
         f"https://airflow.shop.test/stocksync/runs/inventory_nightly_sync/{quote(dag_run.run_id, safe='')}"
     # the alert is recorded with the run and listed in its report (DESIGN §3.7: alerts sent)
-    recorded = recorded_alerts(dsn, dag_run.run_id)
+    recorded = recorded_alerts(seeded["store"], dag_run.run_id)
     assert [(a["task_id"], a["try_number"], a["delivered"]) for a in recorded] == [("extract_wms_counts", 3, True)]
     assert "WMS unreachable" in recorded[0]["error"] and recorded[0]["target"] == "stocksync_alerts/alerts"
     report = Path(run["report_path"]).read_text()
@@ -213,18 +216,18 @@ def test_an_alert_the_webhook_does_not_take_is_recorded_as_undelivered(
 
     from devstack.local_stack import free_port
 
-    dsn = seeded["dsn"]
+    store = seeded["store"]
     monkeypatch.setenv("AIRFLOW_CONN_STOCKSYNC_ALERTS", json.dumps(
         {"conn_type": "http", "host": "127.0.0.1", "port": free_port(), "schema": "http"}))  # nobody listens
     wms.admin.faults(corrupt=[{"sku": "SKU-0000003", "field": "available", "value": -5}])
 
     dag_run = run_nightly(dagbag)
 
-    recorded = recorded_alerts(dsn, dag_run.run_id)
+    recorded = recorded_alerts(store, dag_run.run_id)
     assert [(a["task_id"], a["delivered"]) for a in recorded] == [("validate_counts", False)]
     assert recorded[0]["delivery_error"] and "quantity_non_negative" in recorded[0]["error"]
     assert alerts_for(webhook, dag_run.run_id) == []
-    report = Path(get_run(dsn, dag_run.run_id)["report_path"]).read_text()
+    report = Path(get_run(store, dag_run.run_id)["report_path"]).read_text()
     assert "NO: " in report.split("<h2>Alerts sent</h2>", 1)[1]
 
 
@@ -241,9 +244,9 @@ def test_bad_page_fails_validation(dagbag: Any, seeded: dict[str, Any], wms: Any
 
     dag_run = run_nightly(dagbag)
 
-    run = assert_failed_cleanly(dsn, dag_run, fingerprint, webhook, "validate_counts")
+    run = assert_failed_cleanly(seeded, dag_run, fingerprint, webhook, "validate_counts")
     assert run["dq_success"] is False
-    with connect(dsn) as conn:
+    with connect(seeded["store"]) as conn:
         failed = [row[0] for row in conn.execute(
             "SELECT check_name FROM stocksync.dq_results WHERE run_id = %s AND NOT success", (dag_run.run_id,))]
     assert failed_check in failed
@@ -252,7 +255,8 @@ def test_bad_page_fails_validation(dagbag: Any, seeded: dict[str, Any], wms: Any
     assert failed_check in report and "FAILED" in report
 
 
-def test_a_newly_listed_product_gets_its_stock_row(dagbag: Any, clean_shop: str, wms: Any) -> None:
+def test_a_newly_listed_product_gets_its_stock_row(dagbag: Any, clean_shop: str, stocksync_dsn: str,
+                                                   wms: Any) -> None:
     """A catalog product without a stock row yet is not `unknown`: the sync creates its row
     with the WMS figure; a SKU the catalog does not have stays out."""
     from airflow.utils.state import DagRunState
@@ -268,10 +272,11 @@ def test_a_newly_listed_product_gets_its_stock_row(dagbag: Any, clean_shop: str,
     dag_run = run_nightly(dagbag)
 
     assert dag_run.state == DagRunState.SUCCESS
-    run = get_run(clean_shop, dag_run.run_id)
+    run = get_run(stocksync_dsn, dag_run.run_id)
     assert run["unknown"] == 0 and run["changed"] >= 1
     with connect(clean_shop) as conn:
         rows = dict(conn.execute("SELECT sku, qty FROM shop.stock WHERE sku IN ('SKU-0000007', 'SKU-0000008')"))
+    with connect(stocksync_dsn) as conn:
         audit = conn.execute("SELECT sku, old_qty, new_qty, outcome FROM stocksync.sku_outcomes(%s) "
                              "WHERE sku IN ('SKU-0000007', 'SKU-0000008') ORDER BY sku", (dag_run.run_id,)).fetchall()
     assert rows == {"SKU-0000007": available["SKU-0000007"], "SKU-0000008": available["SKU-0000008"]}

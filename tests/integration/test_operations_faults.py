@@ -26,6 +26,7 @@ from psycopg.rows import dict_row
 from devstack.demo_seed import seed_demo
 from include.stocksync.config.settings import PROJECT_ROOT, load_settings
 from include.stocksync.shop import freeze
+from include.stocksync.shop.registry import open_shop
 from include.stocksync.store.db import connect
 from include.stocksync.sync import pipeline
 from tests import fault_timing
@@ -58,9 +59,10 @@ def ops_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 @pytest.fixture
-def seeded(clean_shop: str, wms: Any) -> dict[str, Any]:
+def seeded(clean_shop: str, stocksync_dsn: str, wms: Any) -> dict[str, Any]:
+    """The demo shop (`dsn`, the shop's database) and stocksync's own database (`store`)."""
     seed = seed_demo(clean_shop, wms.admin, skus=40, seed=12, orders=20)
-    return {"dsn": clean_shop, "seed": seed}
+    return {"dsn": clean_shop, "store": stocksync_dsn, "seed": seed}
 
 
 def run_record(dsn: str, run_id: str) -> dict[str, Any]:
@@ -81,6 +83,20 @@ def freezes_of(dsn: str, set_by: str) -> list[dict[str, Any]]:
     with connect(dsn) as conn, conn.cursor(row_factory=dict_row) as cur:
         return cur.execute("SELECT freeze_id, set_at, expires_at, released_at FROM shop.checkout_freezes "
                            "WHERE set_by = %s ORDER BY freeze_id", (set_by,)).fetchall()
+
+
+def nightly_holding_a_freeze(dsn: str, store: str, activity: str) -> str | None:
+    """The nightly run that holds an open freeze in the shop (`dsn`) while a backend matching
+    `activity` (a pg_stat_activity condition, cluster-wide) exists; the runs are in `store`."""
+    with connect(dsn) as conn:
+        if not conn.execute(f"SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE {activity})").fetchone()[0]:
+            return None
+        holders = [row[0] for row in conn.execute("SELECT set_by FROM shop.checkout_freezes "
+                                                  "WHERE released_at IS NULL")]
+    with connect(store) as conn:
+        row = conn.execute("SELECT run_id FROM stocksync.sync_runs WHERE dag_id = 'inventory_nightly_sync' "
+                           "AND run_id = ANY(%s)", (holders,)).fetchone()
+    return row[0] if row else None
 
 
 def wait_for(what: str, check: Any, timeout: float = 180.0, every: float = 0.2) -> Any:
@@ -123,7 +139,7 @@ def test_a_killed_worker_s_freeze_is_released_by_the_next_run_of_the_other_dag(
     set meanwhile is left alone."""
     from airflow.utils.state import DagRunState
 
-    dsn = seeded["dsn"]
+    dsn, store = seeded["dsn"], seeded["store"]
     wms.admin.faults(latency_ms=4000)  # each page takes 4 s: the kill lands inside the extract
     log = (tmp_path / "child.log").open("w")
     child = subprocess.Popen([sys.executable, "-c", CHILD, "inventory_nightly_sync"], cwd=PROJECT_ROOT,
@@ -134,12 +150,7 @@ def test_a_killed_worker_s_freeze_is_released_by_the_next_run_of_the_other_dag(
             if child.poll() is not None:
                 tail = (tmp_path / "child.log").read_text()[-3000:]
                 raise AssertionError(f"the nightly's process ended first:\n{tail}")
-            with connect(dsn) as conn:
-                row = conn.execute(
-                    "SELECT r.run_id FROM stocksync.sync_runs r JOIN shop.checkout_freezes f ON f.set_by = r.run_id "
-                    "WHERE r.dag_id = 'inventory_nightly_sync' AND f.released_at IS NULL AND EXISTS ("
-                    "SELECT 1 FROM pg_stat_activity WHERE application_name = 'stocksync-heartbeat')").fetchone()
-            return row[0] if row else None
+            return nightly_holding_a_freeze(dsn, store, "application_name = 'stocksync-heartbeat'")
 
         dead_run = wait_for("the nightly to freeze checkout and beat inside its extract", extracting)
     finally:
@@ -150,9 +161,9 @@ def test_a_killed_worker_s_freeze_is_released_by_the_next_run_of_the_other_dag(
     wms.admin.clear_faults()
 
     assert [f["freeze_id"] for f in freezes_of(dsn, dead_run) if f["released_at"] is None]
-    assert run_record(dsn, dead_run)["status"] == "running"
+    assert run_record(store, dead_run)["status"] == "running"
     # the dead run stops beating; once it has been silent past the bound it is dead
-    wait_for("the dead run to be silent past the bound", lambda: silent_seconds(dsn, dead_run) > HEARTBEAT_BOUND,
+    wait_for("the dead run to be silent past the bound", lambda: silent_seconds(store, dead_run) > HEARTBEAT_BOUND,
              timeout=60)
     with connect(dsn) as conn:
         manual = freeze.set_freeze(conn, set_by="ops:maintenance", reason="manual maintenance",
@@ -163,12 +174,12 @@ def test_a_killed_worker_s_freeze_is_released_by_the_next_run_of_the_other_dag(
         push = fresh_dag(dagbag, "inventory_full_push").test(run_conf={"dry_run": False})
 
         assert push.state == DagRunState.SUCCESS
-        dead = run_record(dsn, dead_run)
+        dead = run_record(store, dead_run)
         assert dead["status"] == "abandoned" and dead["closed_at"] is not None
         assert f"declared dead by {push.run_id}" in dead["error"]
         assert [w["kind"] for w in dead["warnings"]] == ["abandoned"]
         (released,) = freezes_of(dsn, dead_run)
-        nxt = run_record(dsn, push.run_id)
+        nxt = run_record(store, push.run_id)
         push_freeze = freezes_of(dsn, push.run_id)[0]
         # released by the push's setup, before the push closed checkout itself
         assert released["released_at"] <= push_freeze["set_at"]
@@ -177,7 +188,7 @@ def test_a_killed_worker_s_freeze_is_released_by_the_next_run_of_the_other_dag(
         orphaned = [w for w in nxt["warnings"] if w["kind"] == "orphaned_freeze"]
         assert [(w["run_id"], w["freezes_released"]) for w in orphaned] == [(dead_run, 1)]
         # alerted: recorded on the dead run, sent by the push's teardown after its own release
-        alerts = alert_rows(dsn, dead_run)
+        alerts = alert_rows(store, dead_run)
         assert [(a["kind"], a["channel"], a["delivered"], a["queued_by"]) for a in alerts] == [
             ("orphaned_freeze", "webhook", True, push.run_id)]
         assert alerts[0]["last_attempt_at"] >= freezes_of(dsn, push.run_id)[0]["released_at"]
@@ -204,18 +215,13 @@ NEW_RUN_AFTER_SECONDS = 10.0
 REPEATS = int(os.environ.get("STOCKSYNC_FAULT_REPEATS", "1"))
 
 
-def apply_waiting_on_lock(dsn: str, child: subprocess.Popen[bytes], log_path: Path) -> str:
+def apply_waiting_on_lock(dsn: str, store: str, child: subprocess.Popen[bytes], log_path: Path) -> str:
     """The run whose apply (load_stock) waits on our stock lock, with its freeze set."""
     def waiting() -> str | None:
         if child.poll() is not None:
             raise AssertionError(f"the nightly's process ended first:\n{log_path.read_text()[-3000:]}")
-        with connect(dsn) as conn:
-            row = conn.execute(
-                "SELECT r.run_id FROM stocksync.sync_runs r JOIN shop.checkout_freezes f ON f.set_by = r.run_id "
-                "WHERE r.dag_id = 'inventory_nightly_sync' AND f.released_at IS NULL AND EXISTS ("
-                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND query ILIKE '%%LOCK TABLE %%stock IN EXCLUSIVE MODE%%')").fetchone()
-        return row[0] if row else None
+        return nightly_holding_a_freeze(dsn, store, "wait_event_type = 'Lock' "
+                                        "AND query ILIKE '%%LOCK TABLE %%stock IN EXCLUSIVE MODE%%'")
 
     return str(wait_for("the nightly's apply to wait on the stock lock", waiting, timeout=240))
 
@@ -241,7 +247,7 @@ def test_a_crashed_run_s_freeze_is_released_by_a_run_started_soon_after(
     timing = fault_timing.scaled_settings()
     for name, value in fault_timing.stocksync_env().items():
         monkeypatch.setenv(name, value)
-    dsn = seeded["dsn"]
+    dsn, store = seeded["dsn"], seeded["store"]
     log_path = tmp_path / "child.log"
     env = dict(os.environ)
     holder = psycopg.connect(dsn)
@@ -252,7 +258,7 @@ def test_a_crashed_run_s_freeze_is_released_by_a_run_started_soon_after(
                                      env={**env, "PYTHONPATH": str(PROJECT_ROOT)}, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            crashed = apply_waiting_on_lock(dsn, child, log_path)
+            crashed = apply_waiting_on_lock(dsn, store, child, log_path)
         finally:
             os.killpg(child.pid, signal.SIGKILL)  # the process dies with its teardown: nobody releases
             child.wait()
@@ -260,7 +266,7 @@ def test_a_crashed_run_s_freeze_is_released_by_a_run_started_soon_after(
         holder.rollback()  # the dead apply's backend gets the lock, finds its client gone, rolls back
         holder.close()
     killed_at = time.time()
-    assert run_record(dsn, crashed)["status"] == "running"
+    assert run_record(store, crashed)["status"] == "running"
     new_run_after = NEW_RUN_AFTER_SECONDS * fault_timing.factor()
     time.sleep(new_run_after)  # the new run starts a while after the crash
 
@@ -268,7 +274,7 @@ def test_a_crashed_run_s_freeze_is_released_by_a_run_started_soon_after(
     nxt = run_nightly(dagbag)
 
     assert nxt.state == DagRunState.SUCCESS
-    dead, new = run_record(dsn, crashed), run_record(dsn, nxt.run_id)
+    dead, new = run_record(store, crashed), run_record(store, nxt.run_id)
     assert new["status"] == "applied"
     assert dead["status"] == "abandoned" and f"declared dead by {nxt.run_id}" in dead["error"]
     assert "Airflow still shows load_stock running" in dead["error"]
@@ -281,7 +287,7 @@ def test_a_crashed_run_s_freeze_is_released_by_a_run_started_soon_after(
     assert silent_when_released > new_run_after  # it was not released on sight: the evidence was waited for
     orphaned = [w for w in new["warnings"] if w["kind"] == "orphaned_freeze"]
     assert [(w["run_id"], w["freezes_released"]) for w in orphaned] == [(crashed, 1)]
-    alerts = alert_rows(dsn, crashed)
+    alerts = alert_rows(store, crashed)
     assert [(a["kind"], a["delivered"], a["queued_by"]) for a in alerts] == [
         ("orphaned_freeze", True, nxt.run_id)]
     assert [a["kind"] for a in alerts_for(webhook, crashed)] == ["orphaned_freeze"]
@@ -314,24 +320,24 @@ def test_a_live_holder_is_waited_for_then_refused_and_recorded(
     monkeypatch.setenv("STOCKSYNC_OPERATIONS__HOLDER_WAIT_SECONDS", "3")
     monkeypatch.setenv("STOCKSYNC_OPERATIONS__HEARTBEAT_INTERVAL_SECONDS", "1")
     monkeypatch.setenv("STOCKSYNC_OPERATIONS__HEARTBEAT_TIMEOUT_SECONDS", "4")
-    dsn = seeded["dsn"]
+    dsn, store = seeded["dsn"], seeded["store"]
     live = "live-holder-run"
-    open_run(dsn, run_id=live, dag_id="inventory_full_push", settings=load_settings())
+    open_run(store, run_id=live, dag_id="inventory_full_push", settings=load_settings())
     with connect(dsn) as conn:
         freeze.set_freeze(conn, set_by=live, reason="a push", message="Back at {expected_end}.", ttl_seconds=300)
         conn.commit()
     fingerprint = stock_fingerprint(dsn)
     try:
-        with Heartbeat(dsn, live, 0.2):  # beats far more often than the 3 beats of 1 s it could miss
+        with Heartbeat(store, live, 0.2):  # beats far more often than the 3 beats of 1 s it could miss
             dag_run = run_nightly(dagbag)
         assert dag_run.state == DagRunState.FAILED
-        run = run_record(dsn, dag_run.run_id)
+        run = run_record(store, dag_run.run_id)
         assert run["status"] == "failed" and f"another stocksync run, {live} of inventory_full_push" in run["error"]
         assert "waited" in run["error"] and "holder_wait_seconds" in run["error"]
         assert dag_run.get_task_instance("freeze_checkout").try_number == 1  # refused, not retried
         assert freezes_of(dsn, dag_run.run_id) == []
         assert [f["released_at"] for f in freezes_of(dsn, live)] == [None]
-        assert run_record(dsn, live)["status"] == "running"
+        assert run_record(store, live)["status"] == "running"
         assert stock_fingerprint(dsn) == fingerprint
     finally:
         with connect(dsn) as conn:
@@ -350,7 +356,7 @@ def test_a_holder_that_died_during_the_run_is_released_by_its_teardown(
 
     from include.stocksync.sync.pipeline import open_run
 
-    dsn = seeded["dsn"]
+    dsn, store = seeded["dsn"], seeded["store"]
     dead_run = "run-that-died-meanwhile"
     wms.admin.faults(latency_ms=1500)  # the extract takes a few seconds: the holder appears inside it
     planted = threading.Event()
@@ -361,10 +367,12 @@ def test_a_holder_that_died_during_the_run_is_released_by_its_teardown(
                 return conn.execute("SELECT 1 FROM shop.checkout_freezes WHERE set_by LIKE 'manual%%' "
                                     "AND released_at IS NULL").fetchone() is not None
         wait_for("the nightly's freeze", frozen, timeout=120)
-        open_run(dsn, run_id=dead_run, dag_id="inventory_full_push", settings=load_settings())
-        with connect(dsn) as conn:
+        open_run(store, run_id=dead_run, dag_id="inventory_full_push", settings=load_settings())
+        with connect(store) as conn:
             conn.execute("UPDATE stocksync.sync_runs SET heartbeat_at = clock_timestamp() - interval '60 seconds' "
                          "WHERE run_id = %s", (dead_run,))
+            conn.commit()
+        with connect(dsn) as conn:
             freeze.set_freeze(conn, set_by=dead_run, reason="a sync", message="Back at {expected_end}.",
                               ttl_seconds=300)
             conn.commit()
@@ -379,7 +387,7 @@ def test_a_holder_that_died_during_the_run_is_released_by_its_teardown(
         wms.admin.clear_faults()
 
     assert planted.is_set() and dag_run.state == DagRunState.SUCCESS
-    run, dead = run_record(dsn, dag_run.run_id), run_record(dsn, dead_run)
+    run, dead = run_record(store, dag_run.run_id), run_record(store, dead_run)
     assert run["status"] == "applied"
     assert dead["status"] == "abandoned" and f"declared dead by {dag_run.run_id}" in dead["error"]
     assert "Airflow has none of its tasks running or due" in dead["error"]
@@ -387,7 +395,7 @@ def test_a_holder_that_died_during_the_run_is_released_by_its_teardown(
     (own,) = freezes_of(dsn, dag_run.run_id)
     assert released["released_at"] is not None and released["released_at"] >= own["released_at"]
     assert [(w["kind"], w["run_id"]) for w in run["warnings"]] == [("orphaned_freeze", dead_run)]
-    assert [(a["kind"], a["delivered"], a["task_id"]) for a in alert_rows(dsn, dead_run)] == [
+    assert [(a["kind"], a["delivered"], a["task_id"]) for a in alert_rows(store, dead_run)] == [
         ("orphaned_freeze", True, "release_freeze")]
     assert active_freezes(dsn) == []
 
@@ -401,7 +409,7 @@ def test_a_terminated_backend_mid_apply_keeps_its_error_on_the_run(
     it: the step's own is gone), the try is retried, and the retry applies the WMS truth."""
     from airflow.utils.state import DagRunState
 
-    dsn = seeded["dsn"]
+    dsn, store = seeded["dsn"], seeded["store"]
     wms_items = wms.admin.items()
     locked, done = threading.Event(), threading.Event()
     terminated: list[int] = []
@@ -432,7 +440,7 @@ def test_a_terminated_backend_mid_apply_keeps_its_error_on_the_run(
 
     assert terminated, "the apply never waited on the lock"
     assert dag_run.state == DagRunState.SUCCESS
-    run = run_record(dsn, dag_run.run_id)
+    run = run_record(store, dag_run.run_id)
     assert run["status"] == "applied"
     assert "administrator command" in run["first_error"] and run["first_error"].startswith("load:")
     assert [(a["stage"], a["kind"]) for a in run["attempts"]] == [("load", "transient")]
@@ -459,7 +467,7 @@ def test_a_slow_wms_cannot_hold_checkout_past_the_budget(
     from tests.conftest import TEST_TOKEN
     from tests.wms_double import Answer, ScriptedWms, page_body
 
-    dsn = seeded["dsn"]
+    dsn, store = seeded["dsn"], seeded["store"]
     monkeypatch.setenv("STOCKSYNC_FREEZE_TTL_SECONDS", "30")
     monkeypatch.setenv("STOCKSYNC_OPERATIONS__BUDGET_RESERVE_SECONDS", "10")
     fingerprint = stock_fingerprint(dsn)
@@ -472,7 +480,7 @@ def test_a_slow_wms_cannot_hold_checkout_past_the_budget(
         stalled.stop()
 
     assert dag_run.state == DagRunState.FAILED
-    run = run_record(dsn, dag_run.run_id)
+    run = run_record(store, dag_run.run_id)
     assert run["status"] == "failed" and "time budget" in run["error"]
     assert dag_run.get_task_instance("extract_wms_counts").try_number == 1, "a spent budget is not retried"
     (held,) = freezes_of(dsn, dag_run.run_id)
@@ -482,7 +490,7 @@ def test_a_slow_wms_cannot_hold_checkout_past_the_budget(
     # the property: the run released checkout itself, before its TTL would have reopened it
     assert window < ttl
     assert stock_fingerprint(dsn) == fingerprint
-    alerts = alert_rows(dsn, dag_run.run_id)
+    alerts = alert_rows(store, dag_run.run_id)
     assert [(a["task_id"], a["delivered"]) for a in alerts] == [("extract_wms_counts", True)]
     assert "time budget" in alerts_for(webhook, dag_run.run_id)[0]["error"]
     measure("WMS stalls every request (60 s), TTL 30 s", freeze_seconds=round(window, 1),
@@ -501,7 +509,7 @@ def test_a_report_that_cannot_be_written_does_not_fail_the_sync(
     one alert, also when the teardown runs again."""
     from airflow.utils.state import DagRunState
 
-    dsn = seeded["dsn"]
+    dsn, store = seeded["dsn"], seeded["store"]
     with _reports_folder(folder, tmp_path) as reports:
         monkeypatch.setenv("STOCKSYNC_REPORTS_DIR", str(reports))
         wms_items = wms.admin.items()
@@ -509,7 +517,7 @@ def test_a_report_that_cannot_be_written_does_not_fail_the_sync(
         dag_run = run_nightly(dagbag)
 
         assert dag_run.state == DagRunState.SUCCESS
-        run = run_record(dsn, dag_run.run_id)
+        run = run_record(store, dag_run.run_id)
         assert run["status"] == "applied"
         expected = expected_stock(dsn, wms_items, run["orders_counted_until"])
         assert {sku: qty for sku, qty, _, _ in stock_fingerprint(dsn)} == {s: q for s, (q, _) in expected.items()}
@@ -517,10 +525,11 @@ def test_a_report_that_cannot_be_written_does_not_fail_the_sync(
         cause = "Not a directory" if folder == "under-a-regular-file" else "No space left on device"
         assert len(problems) == 1 and cause in problems[0]["error"], run["warnings"]
         assert not Path(run["report_path"]).exists()
-        pipeline.release_freeze(dsn, run_id=dag_run.run_id, dag_id="inventory_nightly_sync")  # the teardown again
-        run = run_record(dsn, dag_run.run_id)
+        pipeline.release_freeze(store, run_id=dag_run.run_id, dag_id="inventory_nightly_sync",  # the teardown again
+                                shop=open_shop(dsn))
+        run = run_record(store, dag_run.run_id)
         assert [w["kind"] for w in run["warnings"]] == ["report_failed"]
-        alerts = alert_rows(dsn, dag_run.run_id)
+        alerts = alert_rows(store, dag_run.run_id)
         assert [(a["kind"], a["channel"], a["delivered"]) for a in alerts] == [("report_failed", "webhook", True)]
         assert [a["kind"] for a in alerts_for(webhook, dag_run.run_id)] == ["report_failed"]
         measure(f"reports folder {folder}", freeze_seconds=round(run["freeze_seconds"], 1),
@@ -566,7 +575,7 @@ def _shop_with_stale_skus(dsn: str, wms: Any, stale: int) -> list[str]:
 
 
 def test_a_feed_where_41_percent_of_skus_are_stale_is_stopped(
-        dagbag: Any, clean_shop: str, wms: Any, webhook: Any) -> None:
+        dagbag: Any, clean_shop: str, stocksync_dsn: str, wms: Any, webhook: Any) -> None:
     from airflow.utils.state import DagRunState
 
     _shop_with_stale_skus(clean_shop, wms, 17)  # 17 of 40: 42.5%
@@ -575,18 +584,19 @@ def test_a_feed_where_41_percent_of_skus_are_stale_is_stopped(
     dag_run = run_nightly(dagbag)
 
     assert dag_run.state == DagRunState.FAILED
-    run = run_record(clean_shop, dag_run.run_id)
+    run = run_record(stocksync_dsn, dag_run.run_id)
     assert "max_stale_share: 42.5% of SKUs are stale" in run["error"]
     assert dag_run.get_task_instance("merge_in_window_orders").try_number == 1
     assert stock_fingerprint(clean_shop) == fingerprint
     assert active_freezes(clean_shop) == []
-    assert [a["task_id"] for a in alert_rows(clean_shop, dag_run.run_id)] == ["merge_in_window_orders"]
+    assert [a["task_id"] for a in alert_rows(stocksync_dsn, dag_run.run_id)] == ["merge_in_window_orders"]
     assert load_settings().guardrails["max_stale_share"] == 0.10
     measure("feed with 42.5% stale SKUs", freeze_seconds=round(run["freeze_seconds"], 1),
             alert="task_failed delivered=True", stock="unchanged (guardrail)")
 
 
-def test_a_few_stale_skus_are_skipped_and_the_rest_applied(dagbag: Any, clean_shop: str, wms: Any) -> None:
+def test_a_few_stale_skus_are_skipped_and_the_rest_applied(dagbag: Any, clean_shop: str, stocksync_dsn: str,
+                                                           wms: Any) -> None:
     from airflow.utils.state import DagRunState
 
     stale = _shop_with_stale_skus(clean_shop, wms, 2)  # 5%: below the 10% limit
@@ -594,11 +604,11 @@ def test_a_few_stale_skus_are_skipped_and_the_rest_applied(dagbag: Any, clean_sh
     dag_run = run_nightly(dagbag)
 
     assert dag_run.state == DagRunState.SUCCESS
-    run = run_record(clean_shop, dag_run.run_id)
+    run = run_record(stocksync_dsn, dag_run.run_id)
     assert run["status"] == "applied" and run["stale"] == 2
     stale_check = next(g for g in run["guardrails"] if g["name"] == "max_stale_share")
     assert stale_check["success"] and stale_check["value"] == pytest.approx(0.05)
-    with connect(clean_shop) as conn:
+    with connect(stocksync_dsn) as conn:
         outcomes = dict(conn.execute("SELECT sku, outcome FROM stocksync.sku_audit WHERE run_id = %s AND sku = ANY(%s)",
                                      (dag_run.run_id, stale)).fetchall())
     assert outcomes == {sku: "stale" for sku in stale}

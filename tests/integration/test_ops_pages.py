@@ -39,7 +39,7 @@ import pytest
 from devstack.airflow_standalone import AirflowStandalone, wait_for_run
 from devstack.demo_seed import seed_demo
 from include.stocksync.store.db import connect, execute_file, run_key
-from tests.conftest import TEST_TOKEN, fresh_dag
+from tests.conftest import TEST_TOKEN, SplitDatabases, fresh_dag
 from tests.integration.browser import SCREENSHOTS, browser_page, sign_in, watch
 from tests.integration.loop_helpers import intraday, wms_post
 
@@ -83,8 +83,8 @@ class Ops:
 
 # ------------------------------------------------------------------------------------------- making it
 
-def _pipeline_run(dsn: str, wms: Any, run_id: str, *, dag_id: str = NIGHTLY, conf: dict[str, Any] | None = None,
-                  triggered_by: str = "scheduler") -> str:
+def _pipeline_run(db: SplitDatabases, wms: Any, run_id: str, *, dag_id: str = NIGHTLY,
+                  conf: dict[str, Any] | None = None, triggered_by: str = "scheduler") -> str:
     """One run through the pipeline's steps (what the DAG's tasks call), failures recorded as the
     tasks record them; the teardown always runs. Returns the final status."""
     import requests
@@ -95,17 +95,18 @@ def _pipeline_run(dsn: str, wms: Any, run_id: str, *, dag_id: str = NIGHTLY, con
     settings = load_settings()
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {TEST_TOKEN}"
+    dsn, shop = db.stocksync, db.shop_port()
     try:
         pipeline.freeze_checkout(dsn, run_id=run_id, dag_id=dag_id, settings=settings, triggered_by=triggered_by,
-                                 options=run_options(conf or {}, ops=dag_id == PUSH))
-        pipeline.extract(dsn, run_id=run_id, session=session, base_url=wms.url)
-        pipeline.validate(dsn, run_id=run_id)
-        plan = pipeline.merge(dsn, run_id=run_id)
-        pipeline.load_stock(dsn, run_id=run_id, plan_table=plan.plan_table)
+                                 options=run_options(conf or {}, ops=dag_id == PUSH), shop=shop)
+        pipeline.extract(dsn, run_id=run_id, session=session, base_url=wms.url, shop=shop)
+        pipeline.validate(dsn, run_id=run_id, shop=shop)
+        plan = pipeline.merge(dsn, run_id=run_id, shop=shop)
+        pipeline.load_stock(dsn, run_id=run_id, plan_table=plan.plan_table, shop=shop)
     except Exception:  # noqa: BLE001 - recorded on the run by its step, as in a task
         pass
     finally:
-        result = pipeline.release_freeze(dsn, run_id=run_id, dag_id=dag_id)
+        result = pipeline.release_freeze(dsn, run_id=run_id, dag_id=dag_id, shop=shop)
     return str(result["status"])
 
 
@@ -118,7 +119,7 @@ def _drift(wms: Any, rng: random.Random, count: int) -> None:
 
 
 def _back_date(dsn: str, run_id: str, days: int) -> None:
-    """Move a run `days` nights back: its times, its drift night, its alerts."""
+    """Move a run `days` nights back: its times, its drift night, its alerts (stocksync's database)."""
     with connect(dsn) as conn:
         shift = {"run_id": run_id, "days": days}
         conn.execute("UPDATE stocksync.sync_runs SET started_at = started_at - make_interval(days => %(days)s), "
@@ -132,7 +133,7 @@ def _back_date(dsn: str, run_id: str, days: int) -> None:
         conn.commit()
 
 
-def make_history(dsn: str, wms: Any) -> int:
+def make_history(db: SplitDatabases, wms: Any) -> int:
     """A month of nightly runs and a few ops pushes, moved back night by night. Returns how many."""
     rng = random.Random(15)
     made = 0
@@ -149,22 +150,22 @@ def make_history(dsn: str, wms: Any) -> int:
         else:
             _drift(wms, rng, 45 if night == ODD_NIGHT else rng.randint(2, 7))
         run_id = f"scheduled__night-{night:02d}"
-        _pipeline_run(dsn, wms, run_id)
-        _back_date(dsn, run_id, night)
+        _pipeline_run(db, wms, run_id)
+        _back_date(db.stocksync, run_id, night)
         made += 1
         if night == GUARDRAIL_NIGHT:  # ops look at it in the morning: a dry run, then an override
             for n, conf in enumerate(({"dry_run": True},
                                       {"dry_run": False, "override_guardrails": True, "override_reason": LONG_REASON})):
                 push_id = f"manual__night-{night:02d}-push-{n}"
-                _pipeline_run(dsn, wms, push_id, dag_id=PUSH, conf=conf, triggered_by="ops.anna")
-                _back_date(dsn, push_id, night - 1)
+                _pipeline_run(db, wms, push_id, dag_id=PUSH, conf=conf, triggered_by="ops.anna")
+                _back_date(db.stocksync, push_id, night - 1)
                 made += 1
             assert saved is not None
             wms.admin.set_items([{k: i[k] for k in ("sku", "on_hand", "non_usable", "allocated")} for i in saved])
         if night in (26, 17, 11, 3):  # a quiet preview now and then
             push_id = f"manual__night-{night:02d}-preview"
-            _pipeline_run(dsn, wms, push_id, dag_id=PUSH, conf={"dry_run": True}, triggered_by="ops.ben")
-            _back_date(dsn, push_id, night)
+            _pipeline_run(db, wms, push_id, dag_id=PUSH, conf={"dry_run": True}, triggered_by="ops.ben")
+            _back_date(db.stocksync, push_id, night)
             made += 1
     wms.admin.clear_faults()
     return made
@@ -182,7 +183,8 @@ def diff(before: dict[str, int], after: dict[str, int]) -> tuple[int, int, int]:
 
 
 def write_availability(dsn: str) -> None:
-    """24 hours of the availability service's counters, written as its workers write them."""
+    """24 hours of the availability service's counters, written as its workers write them (in
+    stocksync's database)."""
     from include.stocksync.availability.metrics import Period
 
     rng = random.Random(7)
@@ -204,12 +206,14 @@ def write_availability(dsn: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def ops(shared_airflow: AirflowStandalone, shop_dsn: str, wms_process: Any, dagbag: Any) -> Iterator[Ops]:
+def ops(shared_airflow: AirflowStandalone, split_databases: SplitDatabases, wms_process: Any,
+        dagbag: Any) -> Iterator[Ops]:
     """The history, this morning's runs and the session's standalone Airflow showing them
     (tests/integration/conftest.py: it boots while the runs below are made), times in Europe/Berlin."""
     from include.stocksync.sync.pipeline import get_run
 
     standalone = shared_airflow
+    shop_dsn, store = split_databases.shop, split_databases.stocksync
     assert standalone.env["AIRFLOW__API__DEFAULT_UI_TIMEZONE"] == ZONE, "the shared standalone shows another zone"
     saved_zone = os.environ.get("AIRFLOW__API__DEFAULT_UI_TIMEZONE")
     os.environ["AIRFLOW__API__DEFAULT_UI_TIMEZONE"] = ZONE
@@ -218,12 +222,12 @@ def ops(shared_airflow: AirflowStandalone, shop_dsn: str, wms_process: Any, dagb
     try:
         wms = wms_process
         wms.admin.clear_faults()
-        seed_demo(shop_dsn, wms.admin, skus=SKUS, seed=15)
-        with connect(shop_dsn) as conn:  # alerts of other modules' runs would list as refused runs here
+        seed_demo(shop_dsn, wms.admin, skus=SKUS, seed=15, stocksync_dsn=store)
+        with connect(store) as conn:  # alerts of other modules' runs would list as refused runs here
             conn.execute("TRUNCATE stocksync.alerts")
             conn.commit()
-        made = make_history(shop_dsn, wms)
-        write_availability(shop_dsn)
+        made = make_history(split_databases, wms)
+        write_availability(store)
 
         # this morning
         moved: dict[str, tuple[int, int, int]] = {}
@@ -256,14 +260,14 @@ def ops(shared_airflow: AirflowStandalone, shop_dsn: str, wms_process: Any, dagb
         wms_post(wms, "/_admin/adjust", {"items": [{"sku": lost, "on_hand": -10}]})
         before = stock(shop_dsn)
         intraday_id = "scheduled__intraday-this-morning"
-        intraday(shop_dsn, wms, intraday_id)
+        intraday(shop_dsn, wms, intraday_id, store=store)
         moved[intraday_id] = diff(before, stock(shop_dsn))
         assert moved[push.run_id] == (1, 50, 0) and moved[intraday_id] == (1, 0, 10), moved
         assert moved[applied.run_id][0] > 0 and moved[rerun.run_id] == (0, 0, 0), moved
 
         runs = (applied, rerun, dry_run, stopped, extract, push)
-        statuses = {r.run_id: get_run(shop_dsn, r.run_id)["status"] for r in runs}
-        statuses[intraday_id] = get_run(shop_dsn, intraday_id)["status"]
+        statuses = {r.run_id: get_run(store, r.run_id)["status"] for r in runs}
+        statuses[intraday_id] = get_run(store, intraday_id)["status"]
         assert list(statuses.values()) == ["applied", "applied", "dry_run", "failed", "failed", "applied",
                                            "applied"], statuses
 

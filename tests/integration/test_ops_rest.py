@@ -62,7 +62,7 @@ def trigger(api: AirflowStandalone, dag_id: str, conf: dict[str, Any]) -> Any:
 
 
 def test_dry_run_then_real_push_of_a_subset_over_rest(airflow_api: AirflowStandalone, drifted_shop: str,
-                                                      wms: Any) -> None:
+                                                      stocksync_dsn: str, wms: Any) -> None:
     before = {sku: qty for sku, qty, _, _ in stock_fingerprint(drifted_shop)}
     available = {item["sku"]: item["available"] for item in wms.admin.items()}
 
@@ -71,7 +71,7 @@ def test_dry_run_then_real_push_of_a_subset_over_rest(airflow_api: AirflowStanda
     dry_run = wait_for_run(airflow_api, PUSH, dry.json()["dag_run_id"])
     assert dry_run["state"] == "success"
     assert {sku: qty for sku, qty, _, _ in stock_fingerprint(drifted_shop)} == before
-    record = pipeline.get_run(drifted_shop, dry.json()["dag_run_id"])
+    record = pipeline.get_run(stocksync_dsn, dry.json()["dag_run_id"])
     assert record["status"] == "dry_run"
     assert (Path(record["report_path"]).parent / "plan.csv").exists()
     see_the_plan_from_the_runs_page(airflow_api, dry.json()["dag_run_id"])
@@ -83,7 +83,7 @@ def test_dry_run_then_real_push_of_a_subset_over_rest(airflow_api: AirflowStanda
     assert real_run["state"] == "success"
     after = {sku: qty for sku, qty, _, _ in stock_fingerprint(drifted_shop)}
     assert {sku for sku in after if after[sku] != before[sku]} == set(listed)
-    record = pipeline.get_run(drifted_shop, real.json()["dag_run_id"])
+    record = pipeline.get_run(stocksync_dsn, real.json()["dag_run_id"])
     assert record["triggered_by"] == airflow_api.username
     assert active_freezes(drifted_shop) == []
 

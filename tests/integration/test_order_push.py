@@ -20,6 +20,7 @@ from include.stocksync.store.db import connect
 from include.stocksync.sync import order_push
 from include.stocksync.wms.sources.base import WmsUnavailable
 from tests.conftest import TEST_TOKEN, shop_in_line_with_wms
+from tests.integration import single_database
 from tests.integration.loop_helpers import (
     loop_settings,
     order_lines,
@@ -30,6 +31,12 @@ from tests.integration.loop_helpers import (
     wms_allocated,
     wms_post,
 )
+
+# this module still reads stocksync's tables through the shop's connection: one database for both
+# (tests/integration/single_database.py)
+shop_dsn, clean_shop = single_database.shop_dsn, single_database.clean_shop
+single_database_airflow = single_database.single_database_airflow
+
 
 SKUS = 30
 

@@ -37,7 +37,8 @@ def section(page: str, title: str) -> str:
     return page.split(f"<h2>{title}</h2>", 1)[1].split("<h2>", 1)[0]
 
 
-def test_wms_sku_with_a_script_and_a_bidi_override_is_shown_as_text(dagbag: Any, clean_shop: str, wms: Any) -> None:
+def test_wms_sku_with_a_script_and_a_bidi_override_is_shown_as_text(dagbag: Any, clean_shop: str, stocksync_dsn: str,
+                                                                    wms: Any) -> None:
     from airflow.utils.state import DagRunState
 
     shop_in_line_with_wms(clean_shop, wms, 200, 24, drift_share=0.1)  # 1 odd SKU of 200: under the 1% limit
@@ -46,9 +47,9 @@ def test_wms_sku_with_a_script_and_a_bidi_override_is_shown_as_text(dagbag: Any,
     dag_run = run_nightly(dagbag, {"page_size": 100})
 
     assert dag_run.state == DagRunState.SUCCESS
-    run = get_run(clean_shop, dag_run.run_id)
+    run = get_run(stocksync_dsn, dag_run.run_id)
     assert run["quarantined"] == 1
-    with connect(clean_shop) as conn:  # stored as received: escaping is the page's job
+    with connect(stocksync_dsn) as conn:  # stored as received: escaping is the page's job
         assert conn.execute("SELECT sku FROM stocksync.quarantine WHERE run_id = %s",
                             (dag_run.run_id,)).fetchall() == [(HOSTILE_SKU,)]
     report = Path(run["report_path"])
@@ -66,7 +67,8 @@ def test_wms_sku_with_a_script_and_a_bidi_override_is_shown_as_text(dagbag: Any,
     assert not [p for p in data_docs.rglob("*") if run_key(dag_run.run_id) in str(p)], "GX Data Docs were built"
 
 
-def test_push_parameters_are_shown_as_text_in_the_report_and_plan(dagbag: Any, clean_shop: str, wms: Any) -> None:
+def test_push_parameters_are_shown_as_text_in_the_report_and_plan(dagbag: Any, clean_shop: str, stocksync_dsn: str,
+                                                                  wms: Any) -> None:
     from airflow.utils.state import DagRunState
 
     shop_in_line_with_wms(clean_shop, wms, 40, 25, drift_share=0.5)
@@ -76,7 +78,7 @@ def test_push_parameters_are_shown_as_text_in_the_report_and_plan(dagbag: Any, c
         run_conf={"dry_run": True, "override_guardrails": True, "override_reason": reason})
 
     assert dag_run.state == DagRunState.SUCCESS
-    run = get_run(clean_shop, dag_run.run_id)
+    run = get_run(stocksync_dsn, dag_run.run_id)
     assert run["status"] == "dry_run" and run["override_reason"] == reason
     report = Path(run["report_path"])
     page = report.read_text(encoding="utf-8")
@@ -91,7 +93,7 @@ def test_push_parameters_are_shown_as_text_in_the_report_and_plan(dagbag: Any, c
     assert sorted(p.name for p in folder.iterdir()) == ["plan.csv", "plan.html", "report.html"]
 
 
-def test_refused_push_page_shows_the_recorded_error_as_text(dagbag: Any, clean_shop: str, wms: Any,
+def test_refused_push_page_shows_the_recorded_error_as_text(dagbag: Any, clean_shop: str, stocksync_dsn: str, wms: Any,
                                                              webhook: Any) -> None:
     """A push refused at its first task (a SKU with a bidi override) has no record and no report;
     its page, rendered from `stocksync.alerts`, shows the error with the payload as text."""
@@ -106,7 +108,7 @@ def test_refused_push_page_shows_the_recorded_error_as_text(dagbag: Any, clean_s
 
     assert dag_run.state == DagRunState.FAILED
     with pytest.raises(LookupError):
-        get_run(clean_shop, dag_run.run_id)
+        get_run(stocksync_dsn, dag_run.run_id)
     record, alerts = fetch_run(process_settings(), "inventory_full_push", dag_run.run_id)
     assert record is None and [a["task_id"] for a in alerts] == ["freeze_checkout"]
     assert "cannot be a SKU" in alerts[0]["error"]

@@ -20,6 +20,7 @@ import requests
 from devstack.demo_seed import load_catalog
 from include.stocksync.config.settings import RunOptions, load_settings
 from include.stocksync.runs.reports import report_path
+from include.stocksync.shop.registry import open_shop
 from include.stocksync.store.db import connect
 from include.stocksync.sync import pipeline
 from tests.conftest import TEST_TOKEN
@@ -36,7 +37,7 @@ HOSTILE = {  # WMS SKU number -> the SKU both the WMS and the shop use
 PERMISSIVE_SKU_PATTERN = r"^[^\n\x00]{1,64}$"
 
 
-def test_formula_skus_are_written_to_plan_csv_as_text(clean_shop: str, wms: Any) -> None:
+def test_formula_skus_are_written_to_plan_csv_as_text(clean_shop: str, stocksync_dsn: str, wms: Any) -> None:
     dsn = clean_shop
     wms.admin.reset(40, 17)
     renamed = {f"SKU-{n:07d}": sku for n, sku in HOSTILE.items()}
@@ -50,10 +51,11 @@ def test_formula_skus_are_written_to_plan_csv_as_text(clean_shop: str, wms: Any)
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {TEST_TOKEN}"
 
-    pipeline.open_run(dsn, run_id=run_id, dag_id="test", settings=settings, options=RunOptions(dry_run=True))
-    pipeline.extract(dsn, run_id=run_id, session=session, base_url=wms.url)
-    pipeline.validate(dsn, run_id=run_id)
-    pipeline.merge(dsn, run_id=run_id)
+    store, shop = stocksync_dsn, open_shop(dsn)
+    pipeline.open_run(store, run_id=run_id, dag_id="test", settings=settings, options=RunOptions(dry_run=True))
+    pipeline.extract(store, run_id=run_id, session=session, base_url=wms.url, shop=shop)
+    pipeline.validate(store, run_id=run_id, shop=shop)
+    pipeline.merge(store, run_id=run_id, shop=shop)
 
     path = report_path(settings, run_id).parent / "plan.csv"
     with path.open(newline="", encoding="utf-8") as fh:

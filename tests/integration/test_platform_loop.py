@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 
 from devstack.local_mariadb import LocalMariaDB
+from devstack.local_stack import STOCKSYNC_CONN_ID
 from include.stocksync.shop.magento2.adapter import Magento2Shop, create_platform_schema
 from include.stocksync.shop.prestashop.adapter import PrestaShopShop
 from include.stocksync.store.db import connect
 from include.stocksync.sync import drift, pipeline
-from tests.conftest import fresh_dag
+from tests.conftest import SplitDatabases, fresh_dag
 from tests.integration import test_prestashop_stock as ps
 from tests.integration.loop_helpers import wms_allocated, wms_post
 from tests.integration.mariadb_shops import mariadb_server, shop_dsn, sync  # noqa: F401 (fixture)
@@ -36,7 +37,7 @@ PS_CONN_ID = "tiers_prestashop_shop"
 
 
 @pytest.fixture
-def magento_shop(mariadb: LocalMariaDB, clean_shop: str, monkeypatch: pytest.MonkeyPatch,
+def magento_shop(mariadb: LocalMariaDB, clean_split: SplitDatabases, monkeypatch: pytest.MonkeyPatch,
                  ) -> Iterator[tuple[Store, Magento2Shop]]:
     """A Magento store without a table prefix (the platform's default options) that the deployment
     uses: `shop_platform: magento2` over an Airflow MySQL connection, set in the environment."""
@@ -52,7 +53,7 @@ def magento_shop(mariadb: LocalMariaDB, clean_shop: str, monkeypatch: pytest.Mon
     store.stock(1, ["default"])
     monkeypatch.setenv("STOCKSYNC_SHOP_PLATFORM", "magento2")
     monkeypatch.setenv("STOCKSYNC_SHOP_CONN_ID", CONN_ID)
-    monkeypatch.setenv("STOCKSYNC_STOCKSYNC_CONN_ID", "stocksync_shop")  # stocksync's database: the test PG
+    monkeypatch.setenv("STOCKSYNC_STOCKSYNC_CONN_ID", STOCKSYNC_CONN_ID)  # stocksync's own database on the test PG
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", dsn)
     yield store, shop
     mariadb.drop_database(DATABASE)
@@ -101,7 +102,7 @@ def stock_the_store(s: Store, shop: Magento2Shop, wms: Any, count: int) -> dict[
     return available
 
 
-def test_orders_to_wms_on_magento_sends_acknowledges_and_cancels(dagbag: Any, wms: Any, clean_shop: str,
+def test_orders_to_wms_on_magento_sends_acknowledges_and_cancels(dagbag: Any, wms: Any, clean_split: SplitDatabases,
                                                                 magento_shop: tuple[Store, Magento2Shop]) -> None:
     s, shop = magento_shop
     available = stock_the_store(s, shop, wms, 6)
@@ -122,7 +123,7 @@ def test_orders_to_wms_on_magento_sends_acknowledges_and_cancels(dagbag: Any, wm
     acked = dict(s.rows("SELECT increment_id, acknowledged_at FROM stocksync_order_ack_by_store"))
     assert sorted(acked) == sorted(book)
     entity = dict(s.rows("SELECT increment_id, entity_id FROM sales_order"))
-    pushes = order_pushes(clean_shop)
+    pushes = order_pushes(clean_split.stocksync)
     assert pushes == {entity[i]: acked[i].replace(tzinfo=UTC) for i in book}
     assert shop.unacknowledged_orders(("placed", "paid", "processing")) == []
 
@@ -142,7 +143,7 @@ def test_orders_to_wms_on_magento_sends_acknowledges_and_cancels(dagbag: Any, wm
     pushes_release_once(dagbag, wms, {sku: before[sku] + sent[sku] - book["000000102"].get(sku, 0) for sku in skus})
 
 
-def test_intraday_and_drift_on_magento(dagbag: Any, wms: Any, clean_shop: str,
+def test_intraday_and_drift_on_magento(dagbag: Any, wms: Any, clean_split: SplitDatabases,
                                        magento_shop: tuple[Store, Magento2Shop]) -> None:
     """The nightly puts the store in line; WMS changes reach it through the intraday sync's feed;
     the next nightly finds no drift. A write from elsewhere is the next night's drift, one SKU."""
@@ -157,7 +158,7 @@ def test_intraday_and_drift_on_magento(dagbag: Any, wms: Any, clean_shop: str,
     available = {item["sku"]: int(item["available"]) for item in wms.admin.items()}
     assert {sku: s.salable(sku, 1) for sku in available} == {
         sku: expected_salable(s, sku, 1, available[sku]) for sku in available}
-    assert drift.recorded(clean_shop, first.run_id) is not None
+    assert drift.recorded(clean_split.stocksync, first.run_id) is not None
 
     moved = sorted(available)[:3]
     wms_post(wms, "/_admin/adjust", {"items": [{"sku": sku, "on_hand": 5 + n} for n, sku in enumerate(moved)]})
@@ -165,7 +166,7 @@ def test_intraday_and_drift_on_magento(dagbag: Any, wms: Any, clean_shop: str,
     wanted = sorted(available)[3]
     assert s.place_order("000000201", 1, {wanted: 1})  # an order the WMS has not counted
     intraday_run = run(dagbag, "inventory_intraday_sync")
-    assert pipeline.get_run(clean_shop, intraday_run.run_id)["status"] == "applied"
+    assert pipeline.get_run(clean_split.stocksync, intraday_run.run_id)["status"] == "applied"
     was = available
     available = {item["sku"]: int(item["available"]) for item in wms.admin.items()}
     assert {sku: available[sku] for sku in moved} == {sku: was[sku] + 5 + n for n, sku in enumerate(moved)}
@@ -175,14 +176,14 @@ def test_intraday_and_drift_on_magento(dagbag: Any, wms: Any, clean_shop: str,
         sku: expected_salable(s, sku, 1, available[sku]) for sku in available}
 
     quiet = run(dagbag, "inventory_nightly_sync")
-    assert drift.recorded(clean_shop, quiet.run_id)["skus_off"] == 0
+    assert drift.recorded(clean_split.stocksync, quiet.run_id)["skus_off"] == 0
 
     elsewhere = sorted(available)[5]  # someone edits a source item in the admin
     s.run("UPDATE {p}inventory_source_item SET quantity = quantity + 7 WHERE sku = %s", (elsewhere,))
     s.run("UPDATE {p}cataloginventory_stock_status ss JOIN {p}catalog_product_entity e ON e.entity_id = ss.product_id "
           "SET ss.qty = ss.qty + 7 WHERE e.sku = %s", (elsewhere,))
     night = run(dagbag, "inventory_nightly_sync")
-    assert drift.recorded(clean_shop, night.run_id)["skus_off"] == 1
+    assert drift.recorded(clean_split.stocksync, night.run_id)["skus_off"] == 1
     assert {sku: s.salable(sku, 1) for sku in available} == {
         sku: expected_salable(s, sku, 1, available[sku]) for sku in available}
 
@@ -190,7 +191,7 @@ def test_intraday_and_drift_on_magento(dagbag: Any, wms: Any, clean_shop: str,
 # ------------------------------------------------------------------------------- PrestaShop
 
 @pytest.fixture
-def prestashop_shop(mariadb: LocalMariaDB, clean_shop: str, monkeypatch: pytest.MonkeyPatch,
+def prestashop_shop(mariadb: LocalMariaDB, clean_split: SplitDatabases, monkeypatch: pytest.MonkeyPatch,
                     ) -> Iterator[tuple[ps.Store, PrestaShopShop]]:
     """A one-shop PrestaShop store (its own stock rows, table prefix `pst_`) that the deployment
     uses: `shop_platform: prestashop` over an Airflow MySQL connection, set in the environment."""
@@ -198,14 +199,14 @@ def prestashop_shop(mariadb: LocalMariaDB, clean_shop: str, monkeypatch: pytest.
     monkeypatch.setenv("STOCKSYNC_SHOP_PLATFORM", "prestashop")
     monkeypatch.setenv("STOCKSYNC_PLATFORM_OPTIONS__PRESTASHOP", json.dumps({"table_prefix": ps.PREFIX}))
     monkeypatch.setenv("STOCKSYNC_SHOP_CONN_ID", PS_CONN_ID)
-    monkeypatch.setenv("STOCKSYNC_STOCKSYNC_CONN_ID", "stocksync_shop")  # stocksync's database: the test PG
+    monkeypatch.setenv("STOCKSYNC_STOCKSYNC_CONN_ID", STOCKSYNC_CONN_ID)  # stocksync's own database on the test PG
     monkeypatch.setenv(f"AIRFLOW_CONN_{PS_CONN_ID.upper()}", shop_dsn(mariadb, PS_DATABASE))
     yield store, shop
     mariadb.drop_database(PS_DATABASE)
 
 
 def test_orders_to_wms_on_prestashop_sends_acknowledges_and_cancels(
-        dagbag: Any, wms: Any, clean_shop: str, prestashop_shop: tuple[ps.Store, PrestaShopShop]) -> None:
+        dagbag: Any, wms: Any, clean_split: SplitDatabases, prestashop_shop: tuple[ps.Store, PrestaShopShop]) -> None:
     s, shop = prestashop_shop
     wms.admin.reset(40, 73)
     available = {item["sku"]: int(item["available"]) for item in wms.admin.items()[:6]}
@@ -235,7 +236,7 @@ def test_orders_to_wms_on_prestashop_sends_acknowledges_and_cancels(
     assert wms_allocated(wms, skus) == {sku: before[sku] + sent[sku] for sku in skus}
     acked = dict(s.rows("SELECT id_order, acknowledged_at FROM {p}stocksync_order_ack"))
     assert sorted(acked) == sorted(ids.values())
-    pushes = order_pushes(clean_shop)
+    pushes = order_pushes(clean_split.stocksync)
     assert pushes == {i: acked[i].replace(tzinfo=UTC) for i in ids.values()}
     assert shop.unacknowledged_orders(("placed", "paid", "processing")) == []
 
@@ -254,7 +255,7 @@ def test_orders_to_wms_on_prestashop_sends_acknowledges_and_cancels(
     pushes_release_once(dagbag, wms, {sku: before[sku] + sent[sku] - book["placed"].get(sku, 0) for sku in skus})
 
 
-def test_intraday_and_drift_on_prestashop(dagbag: Any, wms: Any, clean_shop: str,
+def test_intraday_and_drift_on_prestashop(dagbag: Any, wms: Any, clean_split: SplitDatabases,
                                           prestashop_shop: tuple[ps.Store, PrestaShopShop]) -> None:
     """As on Magento: the nightly puts the store in line, WMS changes reach it intraday, no drift
     after; a write from elsewhere is the next night's drift, one SKU."""
@@ -268,7 +269,7 @@ def test_intraday_and_drift_on_prestashop(dagbag: Any, wms: Any, clean_shop: str
     available = {item["sku"]: int(item["available"]) for item in wms.admin.items()}
     assert {sku: s.quantity(sku) for sku in available} == {
         sku: ps.expected_quantity(s, sku, available[sku]) for sku in available}
-    assert drift.recorded(clean_shop, first.run_id) is not None
+    assert drift.recorded(clean_split.stocksync, first.run_id) is not None
 
     moved = sorted(available)[:3]
     wms_post(wms, "/_admin/adjust", {"items": [{"sku": sku, "on_hand": 5 + n} for n, sku in enumerate(moved)]})
@@ -276,7 +277,7 @@ def test_intraday_and_drift_on_prestashop(dagbag: Any, wms: Any, clean_shop: str
     wanted = sorted(available)[3]
     assert s.place_order({wanted: 1}) is not None  # an order the WMS has not counted
     intraday_run = run(dagbag, "inventory_intraday_sync")
-    assert pipeline.get_run(clean_shop, intraday_run.run_id)["status"] == "applied"
+    assert pipeline.get_run(clean_split.stocksync, intraday_run.run_id)["status"] == "applied"
     was = available
     available = {item["sku"]: int(item["available"]) for item in wms.admin.items()}
     assert {sku: available[sku] for sku in moved} == {sku: was[sku] + 5 + n for n, sku in enumerate(moved)}
@@ -285,12 +286,12 @@ def test_intraday_and_drift_on_prestashop(dagbag: Any, wms: Any, clean_shop: str
         sku: ps.expected_quantity(s, sku, available[sku]) for sku in available}
 
     quiet = run(dagbag, "inventory_nightly_sync")
-    assert drift.recorded(clean_shop, quiet.run_id)["skus_off"] == 0
+    assert drift.recorded(clean_split.stocksync, quiet.run_id)["skus_off"] == 0
 
     elsewhere = sorted(available)[5]  # someone edits the quantity in the back office
     s.run("UPDATE {p}stock_available SET quantity = quantity + 7 WHERE id_product = %s",
           (s.items[elsewhere][0],))
     night = run(dagbag, "inventory_nightly_sync")
-    assert drift.recorded(clean_shop, night.run_id)["skus_off"] == 1
+    assert drift.recorded(clean_split.stocksync, night.run_id)["skus_off"] == 1
     assert {sku: s.quantity(sku) for sku in available} == {
         sku: ps.expected_quantity(s, sku, available[sku]) for sku in available}

@@ -22,6 +22,7 @@ import pytest
 
 from devstack.local_mariadb import LocalMariaDB
 from devstack.local_pg import LocalPostgres
+from devstack.local_stack import postgres_connection_json
 from include.stocksync.shop.magento2.adapter import Magento2Shop, create_platform_schema
 from include.stocksync.shop.prestashop.adapter import PrestaShopShop
 from include.stocksync.store.migrations import upgrade
@@ -30,7 +31,6 @@ from tests.conftest import fresh_dag
 from tests.integration import test_magento2_stock as mg
 from tests.integration import test_prestashop_stock as ps
 from tests.integration.mariadb_shops import mariadb_server, store_rows, sync  # noqa: F401 (fixture)
-from tests.integration.test_shop_elsewhere import connection_json
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ def deploy(mariadb: LocalMariaDB, database: str, stocksync_dsn: str, platform: s
     """Airflow's connections and stocksync's settings pointed at the store, restored after."""
     shop = json.dumps({"conn_type": "mysql", "host": "127.0.0.1", "port": mariadb.port, "login": "stocksync",
                        "password": mariadb.password, "schema": database})
-    env = {"AIRFLOW_CONN_STOCKSYNC_SHOP": shop, "AIRFLOW_CONN_STOCKSYNC_DB": connection_json(stocksync_dsn),
+    env = {"AIRFLOW_CONN_STOCKSYNC_SHOP": shop, "AIRFLOW_CONN_STOCKSYNC_DB": postgres_connection_json(stocksync_dsn),
            "STOCKSYNC_STOCKSYNC_CONN_ID": "stocksync_db", "STOCKSYNC_SHOP_PLATFORM": platform,
            f"STOCKSYNC_PLATFORM_OPTIONS__{platform.upper()}": json.dumps({"table_prefix": prefix}),
            "STOCKSYNC_FREEZE_MODE": freeze_mode}

@@ -17,6 +17,7 @@ from include.stocksync.availability.skus import import_variants, options_key
 from include.stocksync.shop.port import DemandRow, OrderLine, OrderRef, Sellable, ShopContractError, StockRow
 from include.stocksync.shop.prestashop.adapter import PrestaShopShop, acknowledge_orders
 from include.stocksync.store.db import connect
+from tests.conftest import SplitDatabases
 from tests.integration.mariadb_shops import (  # noqa: F401 (fixture)
     ListSink,
     demand_query,
@@ -148,7 +149,7 @@ def test_live_write_back_waits_for_the_apply(presta: tuple[Store, PrestaShopShop
     live_write_back_waits_for_an_apply(shop, "WAIT")
 
 
-def test_combinations_fill_the_sku_map(presta: tuple[Store, PrestaShopShop], clean_shop: str) -> None:
+def test_combinations_fill_the_sku_map(presta: tuple[Store, PrestaShopShop], clean_split: SplitDatabases) -> None:
     """A shopper's choice on a product page (the product's reference + the options as the form sends
     them, in the shop's language) resolves, through the SKU map filled from PrestaShop's own tables,
     to the combination's reference."""
@@ -164,7 +165,7 @@ def test_combinations_fill_the_sku_map(presta: tuple[Store, PrestaShopShop], cle
         s.run("INSERT INTO {p}product_attribute_combination (id_attribute, id_product_attribute) "
               "VALUES (%s, %s), (3, %s)", (color, s.items[sku][1], s.items[sku][1]))
     sync(shop, {"TEE-RED-M": (6, 1), "TEE-BLUE-M": (2, 1)})
-    with connect(clean_shop) as conn:
+    with connect(clean_split.stocksync) as conn:
         assert import_variants(conn, shop.variant_skus()) == 2
         conn.commit()
         chosen = options_key([("Color", "Blue"), ("size", "m")])

@@ -10,13 +10,11 @@ The expected stock is domain rule 1 computed here in Python from the shop's raw 
 
 from __future__ import annotations
 
-import json
 import os
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import psycopg
 import pytest
@@ -24,6 +22,7 @@ from psycopg import sql
 
 from devstack.demo_seed import seed_demo
 from devstack.local_pg import LocalPostgres
+from devstack.local_stack import postgres_connection_json
 from include.stocksync.store.db import REFERENCE_SHOP_ADAPTER, connect
 from include.stocksync.store.migrations import upgrade
 from include.stocksync.sync.pipeline import get_run
@@ -34,13 +33,6 @@ pytestmark = pytest.mark.slow
 SHOP_DATABASE = "shop_elsewhere"
 STOCKSYNC_DATABASE = "stocksync_alone"
 UNSENT_STATUSES = {"placed", "paid", "processing"}
-
-
-def connection_json(dsn: str) -> str:
-    url = urlparse(dsn)
-    return json.dumps({"conn_type": "postgres", "host": url.hostname, "port": url.port,
-                       "login": url.username or "postgres", "password": unquote(url.password or ""),
-                       "schema": url.path.lstrip("/")})
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +69,8 @@ def split_deployment(airflow: dict[str, str], shop_cluster: LocalPostgres,
     """Airflow's connections and stocksync's settings pointed at the two databases, restored after."""
     shop_dsn = shop_cluster.dsn(SHOP_DATABASE)
     env = {
-        "AIRFLOW_CONN_STOCKSYNC_SHOP": connection_json(shop_dsn),
-        "AIRFLOW_CONN_STOCKSYNC_DB": connection_json(stocksync_alone),
+        "AIRFLOW_CONN_STOCKSYNC_SHOP": postgres_connection_json(shop_dsn),
+        "AIRFLOW_CONN_STOCKSYNC_DB": postgres_connection_json(stocksync_alone),
         "STOCKSYNC_STOCKSYNC_CONN_ID": "stocksync_db",
         "STOCKSYNC_SHOP_PLATFORM": "postgres",
     }

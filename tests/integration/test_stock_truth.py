@@ -24,6 +24,7 @@ from include.stocksync.sync.apply import apply_plan
 from include.stocksync.sync.merge import plan_table
 from tests.conftest import (
     TEST_TOKEN,
+    SplitDatabases,
     active_freezes,
     fresh_dag,
     shop_in_line_with_wms,
@@ -72,8 +73,8 @@ def order_units(dsn: str) -> tuple[dict[str, int], dict[int, set[tuple[str, int]
 
 
 @pytest.mark.parametrize("freeze_mode", ["full", "apply", "none"])
-def test_concurrent_checkouts_keep_stock_true(dagbag: Any, clean_shop: str, wms: Any, freeze_mode: str,
-                                              tmp_path: Path) -> None:
+def test_concurrent_checkouts_keep_stock_true(dagbag: Any, clean_shop: str, stocksync_dsn: str, wms: Any,
+                                              freeze_mode: str, tmp_path: Path) -> None:
     from airflow.utils.state import DagRunState
 
     dsn = clean_shop
@@ -90,7 +91,7 @@ def test_concurrent_checkouts_keep_stock_true(dagbag: Any, clean_shop: str, wms:
         attempts = load.stop()
 
     assert dag_run.state == DagRunState.SUCCESS
-    run = pipeline.get_run(dsn, dag_run.run_id)
+    run = pipeline.get_run(stocksync_dsn, dag_run.run_id)
     # A from the WMS itself (its admin API), not from what stocksync recorded: shop orders never
     # reach the WMS in this test, so the WMS held these figures from before the run to after it
     assert wms.admin.items() == wms_before
@@ -99,6 +100,7 @@ def test_concurrent_checkouts_keep_stock_true(dagbag: Any, clean_shop: str, wms:
         order_times = conn.execute("SELECT created_at FROM shop.orders").fetchall()
         freezes = conn.execute("SELECT set_at, released_at FROM shop.checkout_freezes WHERE set_by = %s",
                                (dag_run.run_id,)).fetchall()
+    with connect(stocksync_dsn) as conn:
         applied_at = conn.execute("SELECT applied_at FROM stocksync.applied_snapshots WHERE run_id = %s",
                                   (dag_run.run_id,)).fetchone()
     final = {sku: qty for sku, qty, _, _ in stock_fingerprint(dsn)}
@@ -154,84 +156,88 @@ def test_concurrent_checkouts_keep_stock_true(dagbag: Any, clean_shop: str, wms:
     print(json.dumps(stats))
 
 
-def _prepare(dsn: str, run_id: str, settings: Any, session: Any, url: str) -> str:
-    pipeline.open_run(dsn, run_id=run_id, dag_id="test", settings=settings)
-    pipeline.extract(dsn, run_id=run_id, session=session, base_url=url)
-    pipeline.validate(dsn, run_id=run_id)
-    return pipeline.merge(dsn, run_id=run_id).plan_table
+def _prepare(db: SplitDatabases, run_id: str, settings: Any, session: Any, url: str) -> str:
+    pipeline.open_run(db.stocksync, run_id=run_id, dag_id="test", settings=settings)
+    pipeline.extract(db.stocksync, run_id=run_id, session=session, base_url=url, shop=db.shop_port())
+    pipeline.validate(db.stocksync, run_id=run_id, shop=db.shop_port())
+    return pipeline.merge(db.stocksync, run_id=run_id, shop=db.shop_port()).plan_table
 
 
-def test_older_snapshot_is_stale_same_snapshot_is_duplicate_rerun_changes_nothing(clean_shop: str,
+def test_older_snapshot_is_stale_same_snapshot_is_duplicate_rerun_changes_nothing(clean_split: SplitDatabases,
                                                                                   wms: Any) -> None:
 
-    dsn = clean_shop
+    db = clean_split
+    dsn, store = db.shop, db.stocksync
     shop_in_line_with_wms(dsn, wms, 30, 5, drift_share=0.3)
     settings = load_settings().for_run({"page_size": 10})
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {TEST_TOKEN}"
 
-    _prepare(dsn, "old", settings, session, wms.url)             # snapshot S1, not applied yet
+    _prepare(db, "old", settings, session, wms.url)             # snapshot S1, not applied yet
     moved = [f"SKU-{n:07d}" for n in (2, 4, 6, 8, 10)]
     wms.admin.set_items([{"sku": s, "on_hand": 77, "non_usable": 0, "allocated": 0} for s in moved])
-    new_plan = _prepare(dsn, "new", settings, session, wms.url)  # snapshot S2 (newer seq for 5 SKUs)
-    applied = pipeline.load(dsn, run_id="new", plan_table=new_plan)
+    new_plan = _prepare(db, "new", settings, session, wms.url)  # snapshot S2 (newer seq for 5 SKUs)
+    applied = pipeline.load(store, run_id="new", plan_table=new_plan, shop=db.shop_port())
     assert applied.status == "applied"
     after_new = stock_fingerprint(dsn)
     assert {sku: qty for sku, qty, _, _ in after_new if sku in moved} == dict.fromkeys(moved, 77)
 
     # the older snapshot arrives late: the 5 SKUs it has older data for are stale, nothing changes
-    late = pipeline.load(dsn, run_id="old", plan_table=plan_table("old"))
+    late = pipeline.load(store, run_id="old", plan_table=plan_table("old"), shop=db.shop_port())
     assert late.status == "applied"
     assert late.counts.get("stale") == 5 and late.counts.get("unchanged") == 25 and "changed" not in late.counts
     assert stock_fingerprint(dsn) == after_new
-    with connect(dsn) as conn:
+    with connect(store) as conn:
         stale = {r[0] for r in conn.execute("SELECT sku FROM stocksync.sku_audit WHERE run_id = 'old' "
                                             "AND outcome = 'stale'")}
     assert stale == set(moved)
-    assert pipeline.get_run(dsn, "old")["stale"] == 5
+    assert pipeline.get_run(store, "old")["stale"] == 5
 
     # the same snapshot under another run: duplicate, nothing changes
-    snapshot = pipeline.get_run(dsn, "new")["snapshot_id"]
-    pipeline.open_run(dsn, run_id="again", dag_id="test", settings=settings)
-    with connect(dsn) as conn:
+    snapshot = pipeline.get_run(store, "new")["snapshot_id"]
+    pipeline.open_run(store, run_id="again", dag_id="test", settings=settings)
+    with connect(store) as conn:
         duplicate = apply_plan(conn, run_id="again", snapshot_id=snapshot, plan_table=new_plan, settings=settings,
-                               watermark=pipeline.run_watermark(pipeline.get_run(dsn, "new"), settings))
+                               watermark=pipeline.run_watermark(pipeline.get_run(store, "new"), settings),
+                               shop=db.shop_port())
     assert duplicate.status == "duplicate" and duplicate.counts == {"duplicate": 30}
-    assert pipeline.get_run(dsn, "again")["duplicate"] == 30
+    assert pipeline.get_run(store, "again")["duplicate"] == 30
     assert stock_fingerprint(dsn) == after_new
 
     # re-running the load of a finished run: nothing changes, audit counts stay
-    with connect(dsn) as conn:
+    with connect(store) as conn:
         audit_before = conn.execute("SELECT count(*) FROM stocksync.sku_audit").fetchone()
-    rerun = pipeline.load(dsn, run_id="new", plan_table=new_plan)
+    rerun = pipeline.load(store, run_id="new", plan_table=new_plan, shop=db.shop_port())
     assert rerun.status == "already_applied"
     assert stock_fingerprint(dsn) == after_new
-    with connect(dsn) as conn:
+    with connect(store) as conn:
         assert conn.execute("SELECT count(*) FROM stocksync.sku_audit").fetchone() == audit_before
 
 
-def test_a_run_id_of_another_dag_neither_opens_nor_releases_its_run(clean_shop: str, wms: Any) -> None:
+def test_a_run_id_of_another_dag_neither_opens_nor_releases_its_run(clean_split: SplitDatabases, wms: Any) -> None:
     """Run ids are unique per DAG only: the second DAG's run with the same id is refused, and its
     teardown leaves the first run's freeze and record alone."""
-    dsn = clean_shop
+    dsn, store, shop = clean_split.shop, clean_split.stocksync, clean_split.shop_port()
     shop_in_line_with_wms(dsn, wms, 10, 6, drift_share=0.0)
     settings = load_settings().for_run({"freeze_mode": "full"})
-    held = pipeline.freeze_checkout(dsn, run_id="same-id", dag_id="inventory_nightly_sync", settings=settings)
+    held = pipeline.freeze_checkout(store, run_id="same-id", dag_id="inventory_nightly_sync", settings=settings,
+                                    shop=shop)
     assert held["frozen"] is True
-    record = pipeline.get_run(dsn, "same-id")
+    record = pipeline.get_run(store, "same-id")
 
     with pytest.raises(pipeline.RunIdTaken, match="already used by a stock sync run of DAG 'inventory_nightly_sync'"):
-        pipeline.freeze_checkout(dsn, run_id="same-id", dag_id="inventory_full_push", settings=settings)
-    skipped = pipeline.release_freeze(dsn, run_id="same-id", dag_id="inventory_full_push")
+        pipeline.freeze_checkout(store, run_id="same-id", dag_id="inventory_full_push", settings=settings, shop=shop)
+    skipped = pipeline.release_freeze(store, run_id="same-id", dag_id="inventory_full_push", shop=shop)
 
     assert skipped["released"] == 0 and skipped["skipped"] == "run id belongs to DAG inventory_nightly_sync"
     assert active_freezes(dsn) == [(held["freeze_id"], "same-id")]
-    assert pipeline.get_run(dsn, "same-id") == record
-    released = pipeline.release_freeze(dsn, run_id="same-id", dag_id="inventory_nightly_sync")
+    assert pipeline.get_run(store, "same-id") == record
+    released = pipeline.release_freeze(store, run_id="same-id", dag_id="inventory_nightly_sync", shop=shop)
     assert released["released"] == 1 and active_freezes(dsn) == []
 
 
-def test_rerun_of_a_finished_dag_run_changes_nothing(dagbag: Any, clean_shop: str, wms: Any) -> None:
+def test_rerun_of_a_finished_dag_run_changes_nothing(dagbag: Any, clean_shop: str, stocksync_dsn: str,
+                                                    wms: Any) -> None:
     from airflow.utils.state import DagRunState
 
     dsn = clean_shop
@@ -240,27 +246,28 @@ def test_rerun_of_a_finished_dag_run_changes_nothing(dagbag: Any, clean_shop: st
     logical_date = datetime.now(timezone.utc).replace(microsecond=0)
     first = dag.test(logical_date=logical_date, run_after=logical_date)
     assert first.state == DagRunState.SUCCESS
-    run = pipeline.get_run(dsn, first.run_id)
+    run = pipeline.get_run(stocksync_dsn, first.run_id)
     assert run["changed"] > 0
     stock = stock_fingerprint(dsn)
-    with connect(dsn) as conn:
+    with connect(stocksync_dsn) as conn:
         audit = conn.execute("SELECT outcome, count(*) FROM stocksync.sku_audit GROUP BY outcome ORDER BY 1").fetchall()
 
     second = dag.test(logical_date=logical_date, run_after=logical_date)  # clears and re-runs the same run
 
     assert second.run_id == first.run_id and second.state == DagRunState.SUCCESS
     assert stock_fingerprint(dsn) == stock
-    with connect(dsn) as conn:
+    with connect(stocksync_dsn) as conn:
         assert conn.execute("SELECT outcome, count(*) FROM stocksync.sku_audit GROUP BY outcome "
                             "ORDER BY 1").fetchall() == audit
-    again = pipeline.get_run(dsn, first.run_id)
+    again = pipeline.get_run(stocksync_dsn, first.run_id)
     assert (again["status"], again["changed"], again["unchanged"]) == ("applied", run["changed"], run["unchanged"])
     assert (again["snapshot_id"], again["extracted"], again["stage_seconds"]) == (
         run["snapshot_id"], run["extracted"], run["stage_seconds"])  # no task redid its work
 
 
 @pytest.mark.parametrize("freeze_mode", ["full", "apply", "none"])
-def test_manual_freeze_survives_a_sync(dagbag: Any, clean_shop: str, wms: Any, freeze_mode: str) -> None:
+def test_manual_freeze_survives_a_sync(dagbag: Any, clean_shop: str, stocksync_dsn: str, wms: Any,
+                                      freeze_mode: str) -> None:
     from airflow.utils.state import DagRunState
 
     dsn = clean_shop
@@ -272,7 +279,7 @@ def test_manual_freeze_survives_a_sync(dagbag: Any, clean_shop: str, wms: Any, f
     dag_run = run_nightly(dagbag, {"freeze_mode": freeze_mode})
 
     assert dag_run.state == DagRunState.SUCCESS
-    assert pipeline.get_run(dsn, dag_run.run_id)["changed"] > 0
+    assert pipeline.get_run(stocksync_dsn, dag_run.run_id)["changed"] > 0
     assert active_freezes(dsn) == [(manual.freeze_id, "ops:maintenance")]
     sku = max(stock_fingerprint(dsn), key=lambda row: row[1])[0]
     _, refusal = try_place_order(dsn, [(sku, 1)])

@@ -90,7 +90,7 @@ def scalar(dsn: str, sql: str, params: Any = None) -> Any:
     return row[0] if row else None
 
 
-def test_a_trading_day(dagbag: Any, clean_shop: str, wms: Any, webhook: Any) -> None:
+def test_a_trading_day(dagbag: Any, clean_shop: str, stocksync_dsn: str, wms: Any, webhook: Any) -> None:
     rng = random.Random(13)
     dsn = shop_in_line_with_wms(clean_shop, wms, SKUS, seed=13, drift_share=0.1)
     skus = [item["sku"] for item in wms.admin.items()]
@@ -99,7 +99,7 @@ def test_a_trading_day(dagbag: Any, clean_shop: str, wms: Any, webhook: Any) -> 
 
     first_night = run_dag(dagbag, "inventory_nightly_sync")
     assert shop_stock(dsn) == truth(dsn, wms)
-    figures["first_nightly_drift_skus_off"] = drift.recorded(dsn, first_night.run_id)["skus_off"]
+    figures["first_nightly_drift_skus_off"] = drift.recorded(stocksync_dsn, first_night.run_id)["skus_off"]
 
     shipped: set[str] = set()
     adjusted: Counter[str] = Counter()
@@ -152,6 +152,7 @@ def test_a_trading_day(dagbag: Any, clean_shop: str, wms: Any, webhook: Any) -> 
     lines = order_lines(dsn)
     with connect(dsn) as conn:
         acked = [r[0] for r in conn.execute("SELECT order_id FROM shop.orders WHERE wms_acknowledged_at IS NOT NULL")]
+    with connect(stocksync_dsn) as conn:
         cancelled = [r[0] for r in conn.execute("SELECT order_id FROM stocksync.order_pushes WHERE cancelled_at "
                                                 "IS NOT NULL")]
     released = set(cancelled) | {int(k.removeprefix("shop-order-")) for k in shipped}
@@ -162,16 +163,16 @@ def test_a_trading_day(dagbag: Any, clean_shop: str, wms: Any, webhook: Any) -> 
                 expected[sku] += qty
     assert {i["sku"]: i["allocated"] for i in wms.admin.items()} == expected
     # the nightly's drift is exactly what was injected after the last intraday run
-    recorded = drift.recorded(dsn, night.run_id)
+    recorded = drift.recorded(stocksync_dsn, night.run_id)
     assert recorded is not None
     assert (recorded["skus_off"], recorded["units_under"], recorded["units_over"]) == (
         len(receipts) + len(damages), sum(receipts.values()), sum(damages.values()))
-    with connect(dsn) as conn:
+    with connect(stocksync_dsn) as conn:
         per_sku = {r[0]: (r[1], r[2]) for r in conn.execute(
             "SELECT sku, units_over, units_under FROM stocksync.sku_drift WHERE run_id = %s", (night.run_id,))}
     assert per_sku == {**{s: (0, q) for s, q in receipts.items()}, **{s: (q, 0) for s, q in damages.items()}}
 
-    with connect(dsn) as conn:
+    with connect(stocksync_dsn) as conn:
         pushes = conn.execute("SELECT sum(sent), sum(repeated), sum(acknowledged), sum(dead_lettered), "
                               "sum(cancels_sent), sum(cancels_refused), count(*) FROM stocksync.order_push_runs"
                               ).fetchone()
@@ -179,7 +180,7 @@ def test_a_trading_day(dagbag: Any, clean_shop: str, wms: Any, webhook: Any) -> 
                             "JOIN stocksync.sync_runs r USING (run_id) WHERE r.status = 'applied'").fetchone()
         statuses = dict(conn.execute("SELECT status, count(*) FROM stocksync.sync_runs "
                                      "WHERE dag_id = 'inventory_intraday_sync' GROUP BY status").fetchall())
-        changed = scalar(dsn, "SELECT coalesce(sum(changed + clamped), 0) FROM stocksync.sync_runs "
+        changed = scalar(stocksync_dsn, "SELECT coalesce(sum(changed + clamped), 0) FROM stocksync.sync_runs "
                               "WHERE dag_id = 'inventory_intraday_sync'")
     figures.update({
         "orders_placed": shoppers.placed, "checkout_refusals": dict(shoppers.refused),

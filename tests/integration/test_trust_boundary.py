@@ -43,8 +43,10 @@ def double() -> Iterator[ScriptedWms]:
 
 
 @pytest.fixture
-def shop(clean_shop: str, wms: Any, double: ScriptedWms, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """A shop of 40 SKUs drifted from the WMS's items; the DAG reads the scripted double."""
+def shop(clean_shop: str, stocksync_dsn: str, wms: Any, double: ScriptedWms,
+         monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A shop of 40 SKUs drifted from the WMS's items (`dsn`; stocksync's database: `store`); the DAG
+    reads the scripted double."""
     wms.admin.reset(SKUS, 31)
     items = wms.admin.items()
     with connect(clean_shop) as conn:
@@ -52,7 +54,7 @@ def shop(clean_shop: str, wms: Any, double: ScriptedWms, monkeypatch: pytest.Mon
         conn.commit()
     double.reset()
     monkeypatch.setenv("AIRFLOW_CONN_WMS_API", double.connection_env())
-    return {"dsn": clean_shop, "items": items, "fingerprint": stock_fingerprint(clean_shop)}
+    return {"dsn": clean_shop, "store": stocksync_dsn, "items": items, "fingerprint": stock_fingerprint(clean_shop)}
 
 
 def task_tries(dag_run: Any, task_id: str) -> int:
@@ -75,7 +77,7 @@ def refused_by_step(shop: dict[str, Any], double: ScriptedWms, task_id: str, *fr
     """The nightly through the pipeline's steps (no Airflow) stopped at `task_id`'s step with a
     permanent error (the task fails at once, no retry), then as `assert_run_refused`."""
     run_id = f"manual__trust-{uuid.uuid4().hex[:12]}"
-    stopped = nightly_steps(shop["dsn"], double, run_id)
+    stopped = nightly_steps(shop["dsn"], double, run_id, store=shop["store"])
     assert stopped is not None and stopped[0] == task_id, repr(stopped)
     assert is_permanent(stopped[1]), f"a permanent failure must not be retried: {stopped[1]!r}"
     return run_id, assert_run_refused(shop, run_id, *fragments)
@@ -86,7 +88,7 @@ def assert_run_refused(shop: dict[str, Any], run_id: str, *fragments: str) -> di
     first cause kept and its one attempt recorded as permanent."""
     assert stock_fingerprint(shop["dsn"]) == shop["fingerprint"]
     assert active_freezes(shop["dsn"]) == []
-    run = get_run(shop["dsn"], run_id)
+    run = get_run(shop["store"], run_id)
     assert run["status"] == "failed"
     for fragment in fragments:
         assert fragment in run["error"], (fragment, run["error"])
@@ -126,13 +128,13 @@ def test_insane_snapshot_times_are_refused_before_anything_is_written(
     # refused on the first page the WMS served, once, and the freeze it held recorded as released
     assert len(double.requests) == 1
     assert run["freeze_seconds"] > 0
-    with connect(shop["dsn"]) as conn:
+    with connect(shop["store"]) as conn:
         assert conn.execute("SELECT count(*) FROM stocksync.sku_audit WHERE run_id = %s",
                             (run_id,)).fetchone() == (0,)
 
 
 def test_without_a_wms_watermark_never_acknowledged_orders_stay_uncounted(
-        dagbag: Any, clean_shop: str, wms: Any) -> None:
+        dagbag: Any, clean_shop: str, stocksync_dsn: str, wms: Any) -> None:
     """Fallback to the request start: an unacknowledged order placed long before the request
     started is still subtracted (taking it as counted would raise stock: oversell)."""
     from airflow.utils.state import DagRunState
@@ -153,7 +155,7 @@ def test_without_a_wms_watermark_never_acknowledged_orders_stay_uncounted(
     dag_run = run_nightly(dagbag)
 
     assert dag_run.state == DagRunState.SUCCESS
-    run = get_run(clean_shop, dag_run.run_id)
+    run = get_run(stocksync_dsn, dag_run.run_id)
     assert run["orders_counted_until"] is None and run["watermark_source"] == "request_time"
     assert run["watermark"] == run["request_started_at"]
     expected = expected_stock(clean_shop, items, run["request_started_at"])
@@ -249,7 +251,7 @@ def test_a_quantity_sent_as_a_json_string_is_a_type_error(dagbag: Any, shop: dic
     double.serve_walk(items, PAGE)
     dag_run = run_nightly(dagbag)
     run = assert_refused(shop, dag_run, "validate_counts", "quantity_integer[available]")
-    with connect(shop["dsn"]) as conn:
+    with connect(shop["store"]) as conn:
         examples = conn.execute("SELECT examples FROM stocksync.dq_results WHERE run_id = %s "
                                 "AND check_name = 'quantity_integer[available]'", (run["run_id"],)).fetchone()
     assert examples[0] == [json.dumps(items[3]["available"])]  # shown quoted: the type is visible
@@ -267,8 +269,8 @@ HOSTILE_SKUS = [
 
 @pytest.mark.parametrize("hostile", HOSTILE_SKUS, ids=["nul", "surrogate", "bidi", "script", "sql", "huge"])
 def test_one_hostile_sku_among_many_is_quarantined_and_the_night_goes_on(
-        dagbag: Any, clean_shop: str, wms: Any, double: ScriptedWms, monkeypatch: pytest.MonkeyPatch,
-        hostile: str) -> None:
+        dagbag: Any, clean_shop: str, stocksync_dsn: str, wms: Any, double: ScriptedWms,
+        monkeypatch: pytest.MonkeyPatch, hostile: str) -> None:
     from airflow.utils.state import DagRunState
 
     wms.admin.reset(200, 32)
@@ -285,11 +287,12 @@ def test_one_hostile_sku_among_many_is_quarantined_and_the_night_goes_on(
     dag_run = run_nightly(dagbag, {"page_size": 100})
 
     assert dag_run.state == DagRunState.SUCCESS
-    run = get_run(clean_shop, dag_run.run_id)
+    run = get_run(stocksync_dsn, dag_run.run_id)
     assert run["quarantined"] == 1 and run["valid"] == 199
-    with connect(clean_shop) as conn:
+    with connect(stocksync_dsn) as conn:
         sku, reasons = conn.execute("SELECT sku, reasons FROM stocksync.quarantine WHERE run_id = %s",
                                     (dag_run.run_id,)).fetchone()
+    with connect(clean_shop) as conn:
         assert conn.execute("SELECT count(*) FROM shop.stock").fetchone() == (200,)
     assert "\x00" not in sku and sku.encode("utf-8")  # stored safely
     assert set(reasons) & {"sku_format[sku]", "sku_length[sku]"}
@@ -349,7 +352,7 @@ def test_the_first_cause_is_kept_through_retries(dagbag: Any, shop: dict[str, An
 
     assert dag_run.state == DagRunState.FAILED
     assert task_tries(dag_run, "extract_wms_counts") == 2  # permanent on the 2nd try: not retried again
-    run = get_run(shop["dsn"], dag_run.run_id)
+    run = get_run(shop["store"], dag_run.run_id)
     assert "HTTP 503" in run["first_error"] and "unreachable after 3 attempts" in run["first_error"]
     assert "JSON list, not an object" in run["error"]
     assert [a["kind"] for a in run["attempts"]] == ["transient", "permanent"]

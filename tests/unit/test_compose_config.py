@@ -14,6 +14,7 @@ The same checks run on the file of the branch point (`OLD_COMPOSE`) and must fin
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -25,8 +26,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yaml"
-SECRETS = ("AIRFLOW_JWT_SECRET", "AIRFLOW_FERNET_KEY", "AIRFLOW_DB_PASSWORD", "SHOP_DB_PASSWORD", "SYNC_DB_PASSWORD",
-           "AVAILABILITY_DB_PASSWORD", "WMS_TOKEN", "REDIS_PASSWORD", "AVAILABILITY_SECRET")
+SECRETS = ("AIRFLOW_JWT_SECRET", "AIRFLOW_FERNET_KEY", "AIRFLOW_DB_PASSWORD", "SHOP_DB_PASSWORD",
+           "STOCKSYNC_DB_PASSWORD", "SYNC_DB_PASSWORD", "AVAILABILITY_DB_PASSWORD", "WMS_TOKEN", "REDIS_PASSWORD",
+           "AVAILABILITY_SECRET")
 AIRFLOW = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker", "airflow-triggerer")
 # What each service may receive, from its job (docs/operations.md "Least privilege"), not from the file.
 AIRFLOW_SECRETS = {"AIRFLOW_JWT_SECRET", "AIRFLOW_FERNET_KEY", "AIRFLOW_DB_PASSWORD", "REDIS_PASSWORD",
@@ -35,10 +37,11 @@ ALLOWED = {
     "airflow-db": {"AIRFLOW_DB_PASSWORD"},
     "redis": {"REDIS_PASSWORD"},
     "shop-db": {"SHOP_DB_PASSWORD"},
+    "stocksync-db": {"STOCKSYNC_DB_PASSWORD"},
     "wms": {"WMS_TOKEN"},
     "webhook": set(),
     "availability": {"AVAILABILITY_DB_PASSWORD", "AVAILABILITY_SECRET"},
-    "airflow-init": AIRFLOW_SECRETS | {"SHOP_DB_PASSWORD", "AVAILABILITY_DB_PASSWORD"},
+    "airflow-init": AIRFLOW_SECRETS | {"SHOP_DB_PASSWORD", "STOCKSYNC_DB_PASSWORD", "AVAILABILITY_DB_PASSWORD"},
     **{name: AIRFLOW_SECRETS for name in AIRFLOW},
 }
 CONFINED = ("wms", "webhook", "availability")
@@ -210,3 +213,26 @@ def test_dockerfile_builds_the_mysql_driver_apart_and_runs_as_airflow() -> None:
         assert users and users[-1] == "airflow"
     pinned = [line for line in (ROOT / "constraints.txt").read_text().splitlines() if line.startswith("mysqlclient==")]
     assert len(pinned) == 1
+
+
+def test_stocksync_s_own_database_is_another_server_than_the_shop(tmp_path: Path) -> None:
+    """The shop and stocksync's own tables live on two database servers (so nothing can join across
+    them): Airflow has a connection to each, `stocksync_conn_id` names stocksync's, both as
+    stocksync_sync; the availability service reads each as stocksync_availability; each server's
+    administrator password reaches only that server and the init container."""
+    done = resolve(COMPOSE, everything(), tmp_path)
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+    worker = services["airflow-worker"]["environment"]
+    shop, own = json.loads(worker["AIRFLOW_CONN_STOCKSYNC_SHOP"]), json.loads(worker["AIRFLOW_CONN_STOCKSYNC_DB"])
+    assert worker["STOCKSYNC_STOCKSYNC_CONN_ID"] == "stocksync_db"
+    assert (shop["host"], shop["schema"]) == ("shop-db", "shop")
+    assert (own["host"], own["schema"]) == ("stocksync-db", "stocksync")
+    assert shop["login"] == own["login"] == "stocksync_sync"
+    assert services["stocksync-db"]["image"].startswith("postgres:")
+    availability = services["availability"]["environment"]
+    assert availability["STOCKSYNC_AVAILABILITY_STOCKSYNC_DSN"].startswith("postgresql://stocksync_availability:")
+    assert "@stocksync-db:5432/stocksync" in availability["STOCKSYNC_AVAILABILITY_STOCKSYNC_DSN"]
+    assert "@shop-db:5432/shop" in availability["STOCKSYNC_AVAILABILITY_SHOP_DSN"]
+    init = "\n".join(strings(services["airflow-init"]["command"]))
+    assert "apply_schema(admin, own)" in init and "stocksync_admin_dsn=own" in init

@@ -224,7 +224,8 @@ def test_the_topology_is_what_the_stack_starts(tmp_path: Path) -> None:
     launches exactly its processes with exactly its environment keys."""
     pg = LocalPostgres(name="topology", port=1, local_dir=tmp_path)
     stack = celery_stack.CeleryStack(tmp_path / "home", pg=pg, shop_dsn="postgresql://u:p@127.0.0.1:1/shop",
-                                     wms_url="http://127.0.0.1:2", token="t", webhook_url="http://127.0.0.1:3",
+                                     stocksync_dsn="postgresql://u:p@127.0.0.1:1/stocksync", wms_url="http://127.0.0.1:2",
+                                     token="t", webhook_url="http://127.0.0.1:3",
                                      api_port=5, redis_port=4, local_dir=tmp_path)
     native = celery_stack.topology(stack.workers)
     assert [p.name for p in stack.processes] == list(native["processes"])

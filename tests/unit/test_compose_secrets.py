@@ -134,7 +134,8 @@ def test_compose_has_no_usable_default_secret() -> None:
 def test_compose_requires_the_secrets_the_issue_names() -> None:
     assert required_secrets(COMPOSE.read_text()) == {
         "AIRFLOW_JWT_SECRET", "AIRFLOW_FERNET_KEY", "AIRFLOW_DB_PASSWORD", "SHOP_DB_PASSWORD", "WMS_TOKEN",
-        "REDIS_PASSWORD", "AVAILABILITY_SECRET", "SYNC_DB_PASSWORD", "AVAILABILITY_DB_PASSWORD"}
+        "REDIS_PASSWORD", "AVAILABILITY_SECRET", "SYNC_DB_PASSWORD", "AVAILABILITY_DB_PASSWORD",
+        "STOCKSYNC_DB_PASSWORD"}
 
 
 def test_every_required_secret_is_documented_without_a_value() -> None:

@@ -324,16 +324,18 @@ def mark_gap_alerted(dsn: str, run_id: str) -> None:
         execute_file(conn, "loop/update_feed_run_alerted", {"run_id": run_id})
 
 
-def run_once(dsn: str, settings: Settings, *, run_id: str, session: requests.Session, base_url: str) -> dict[str, Any]:
-    """Every step in order outside Airflow (tests, benchmark): what the DAG does, minus alerts."""
+def run_once(dsn: str, settings: Settings, *, run_id: str, session: requests.Session, base_url: str,
+             shop: ShopPort | None = None) -> dict[str, Any]:
+    """Every step in order outside Airflow (tests, benchmark): what the DAG does, minus alerts.
+    `dsn` is stocksync's own database; `shop` the shop port (None: the shop in that database)."""
     summary: dict[str, Any] = {"open": open_intraday(dsn, run_id=run_id, settings=settings)}
     try:
         summary["read"] = read_feed(dsn, run_id=run_id, session=session, base_url=base_url)
-        summary["validate"] = validate_delta(dsn, run_id=run_id)
-        summary["merge"] = merge_delta(dsn, run_id=run_id)
-        summary["apply"] = apply_delta(dsn, run_id=run_id)
+        summary["validate"] = validate_delta(dsn, run_id=run_id, shop=shop)
+        summary["merge"] = merge_delta(dsn, run_id=run_id, shop=shop)
+        summary["apply"] = apply_delta(dsn, run_id=run_id, shop=shop)
     finally:
-        summary["close"] = close(dsn, run_id=run_id)
+        summary["close"] = close(dsn, run_id=run_id, shop=shop)
     return summary
 
 

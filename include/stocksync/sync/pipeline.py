@@ -53,12 +53,13 @@ FREEZE_REASON = "stocksync: loading warehouse stock"
 APPLY_FREEZE_TTL_SECONDS = 600
 
 
-def apply_schema(dsn: str) -> None:
-    """Create the reference shop schema (demo and tests) and bring stocksync's own schema up to
-    date through its migrations. Idempotent."""
+def apply_schema(dsn: str, stocksync_dsn: str | None = None) -> None:
+    """Create the reference shop schema in `dsn` (demo and tests) and bring stocksync's own schema
+    up to date through its migrations in `stocksync_dsn` (None: in `dsn` too, the single-database
+    layout). Idempotent."""
     with transaction(dsn) as conn:
         execute_file(conn, "shop/create_schema")
-    upgrade(dsn)
+    upgrade(stocksync_dsn or dsn)
 
 
 def open_run(dsn: str, *, run_id: str, dag_id: str, settings: Settings, options: RunOptions | None = None,
