@@ -199,7 +199,7 @@ class PostgresShop:
     def in_place_reads(self, conn: psycopg.Connection) -> InPlaceReads | None:
         """The catalog and stock statements when `conn` reads this very shop: same host, port,
         database and role as the shop's connection string (`InPlaceShop`). Anything else (another
-        database, cluster or role, or `conn` on a password-less socket the DSN names otherwise)
+        database, cluster or role, or the same server written another way, a name for an address)
         answers None and the run copies them through `stream_catalog` / `stream_stock`."""
         info = conn.info
         here = _endpoint({"host": info.host, "port": info.port, "dbname": info.dbname, "user": info.user})
