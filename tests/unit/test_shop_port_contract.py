@@ -529,14 +529,12 @@ class ShopPortContract:
         assert count == 3
 
     # -- optional: the catalog and stock read in place (the shop in stocksync's own database) ---------
-    def test_no_reads_in_place_from_another_database(self, harness: Harness, staging: psycopg.Connection) -> None:
-        """stocksync's database here is not the shop's: whatever an adapter offers, it must not
-        offer statements that would read stocksync's database as if it were the shop."""
-        assert in_place_reads(harness.port, staging) is None
-
-    def test_reads_in_place_are_what_the_streams_give(self, harness: Harness) -> None:
+    def test_reads_in_place_only_on_the_shops_own_database(self, harness: Harness,
+                                                           staging: psycopg.Connection) -> None:
         """On the shop's own database, as the shop's role, an `InPlaceShop` adapter's statements
-        return the seed's catalog and stock, exactly the rows the streams give."""
+        return the seed's catalog and stock, exactly the rows the streams give; on stocksync's
+        database (another one here) it offers nothing, whatever it would offer elsewhere."""
+        assert in_place_reads(harness.port, staging) is None
         if harness.in_place_dsn is None:  # never stocksync's PostgreSQL database: nothing to read in place
             assert not isinstance(harness.port, InPlaceShop)
             return
