@@ -22,12 +22,13 @@ import pytest
 from psycopg import sql
 
 from include.stocksync.config.settings import CONFIG_PATH, Settings, load_settings
-from include.stocksync.store.db import connect, staging_identifier
+from include.stocksync.store.db import connect, run_key, staging_identifier
 from include.stocksync.sync import merge
 from include.stocksync.sync.apply import apply_plan
 from include.stocksync.sync.extract import create_raw_table
 from include.stocksync.sync.merge import Watermark
-from include.stocksync.sync.pipeline import open_run
+from include.stocksync.sync.pipeline import drop_expired_staging, open_run, release_freeze
+from include.stocksync.sync.shop_mirror import drop_copies
 from tests.conftest import stock_fingerprint, try_place_order
 
 MIN = timedelta(minutes=1)
@@ -392,6 +393,7 @@ def scenario(clean_shop: str) -> Iterator[Scenario]:
         conn.execute(f"DROP TABLE IF EXISTS stocksync.{raw}")
         if made.plan:
             conn.execute(f"DROP TABLE IF EXISTS stocksync.{made.plan}")
+        drop_copies(conn, run_id)  # what the run's teardown drops: no view on the shop outlives a test
 
 
 def test_build_plan_outcomes(scenario: Scenario) -> None:
@@ -569,3 +571,74 @@ def test_the_audit_leaves_out_what_stays_and_sku_outcomes_gives_it_back(scenario
                              (scenario.run_id, f"stocksync.{scenario.plan}")).fetchall()
     assert every == sorted([*EXPECTED_PLAN, ("S9", 5, 2, 5, 2, 0, 5, "unchanged")], key=lambda r: r[0])
     assert run_record(dsn, scenario.run_id)[:7] == ("applied", 3, 3, 1, 1, 0, 1)
+
+
+def relation_kinds(dsn: str, run_id: str) -> list[tuple[str, str]]:
+    """(name, pg_class.relkind) of the run's copies of the shop (stocksync.shop_*_<run key>)."""
+    with connect(dsn) as conn:
+        rows = conn.execute("SELECT c.relname, c.relkind::text FROM pg_class c JOIN pg_namespace n ON "
+                            "n.oid = c.relnamespace WHERE n.nspname = 'stocksync' AND c.relname LIKE %s "
+                            "ORDER BY 1", ("shop\\_%\\_" + run_key(run_id),)).fetchall()
+    return [(str(name), str(kind)) for name, kind in rows]
+
+
+def holds_back_shop_ddl(dsn: str, run_id: str) -> bool:
+    """Whether one of the run's relations holds back a type change of the shop's stock column (tried,
+    then rolled back). PostgreSQL names the first dependent view in the error; the run's views are
+    asked about alone, since other runs of the session may hold views of their own."""
+    key = run_key(run_id)
+    with connect(dsn) as conn:
+        others = conn.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                              "WHERE n.nspname = 'stocksync' AND c.relkind = 'v' AND c.relname LIKE 'shop\\_%%' "
+                              "AND c.relname NOT LIKE %s", ("%" + key,)).fetchall()
+        try:
+            for (name,) in others:  # in this transaction only: rolled back below
+                conn.execute(sql.SQL("DROP VIEW {}").format(sql.Identifier("stocksync", name)))
+            conn.execute("ALTER TABLE shop.stock ALTER COLUMN qty TYPE bigint")
+        except psycopg.errors.FeatureNotSupported as exc:
+            return key in str(exc)
+        finally:
+            conn.rollback()
+    return False
+
+
+def test_one_database_reads_the_shop_in_place_for_the_run_only(scenario: Scenario) -> None:
+    """The shop in stocksync's own database, read with the same role: the run's catalog and stock are
+    views on the shop's tables (relkind 'v'), nothing copied; the plan and the apply (with SKUs
+    whose demand moved under the lock, recomputed from the locked stock) are the hand-worked ones;
+    the teardown drops the views, so the shop's own DDL is held back only while the run lasts."""
+    dsn = scenario.dsn
+    settings = settings_for()
+    open_run(dsn, run_id=scenario.run_id, dag_id="t", settings=load_settings(CONFIG_PATH, environ={}))
+    scenario.build(settings)
+    assert [kind for _, kind in relation_kinds(dsn, scenario.run_id)] == ["v", "v"]
+    assert scenario.plan_rows() == EXPECTED_PLAN
+    assert holds_back_shop_ddl(dsn, scenario.run_id)
+
+    def meanwhile() -> None:  # 2 x S1 bought between the plan and the lock: S1 is recomputed
+        order_id, problem = try_place_order(dsn, [("S1", 2)])
+        assert problem is None and order_id is not None
+
+    result = scenario.apply(scenario.run_id, settings, before_lock=meanwhile)
+    assert result.status == "applied" and result.moved_skus == 1
+    # S1: WMS 15 - (3 + 2) unsent = 10; the rest as EXPECTED_STOCK
+    assert stock_rows(dsn) == [("S1", 10, 6), *EXPECTED_STOCK[1:]]
+    release_freeze(dsn, run_id=scenario.run_id, dag_id="t")
+    assert relation_kinds(dsn, scenario.run_id) == []
+    assert not holds_back_shop_ddl(dsn, scenario.run_id)
+
+
+def test_the_staging_clean_up_drops_views_a_run_left(scenario: Scenario) -> None:
+    """A run whose teardown never ran (its worker killed) leaves its views; the staging clean-up of
+    a later run drops them with the run's other staging tables."""
+    dsn = scenario.dsn
+    open_run(dsn, run_id=scenario.run_id, dag_id="t", settings=load_settings(CONFIG_PATH, environ={}))
+    scenario.build(settings_for())
+    assert [kind for _, kind in relation_kinds(dsn, scenario.run_id)] == ["v", "v"]
+    with connect(dsn) as conn:
+        conn.execute("UPDATE stocksync.sync_runs SET status = 'failed', staging_table = %s, "
+                     "finished_at = now() - interval '30 days' WHERE run_id = %s", (scenario.raw, scenario.run_id))
+        conn.commit()
+        assert drop_expired_staging(conn, 7) >= 1
+    assert relation_kinds(dsn, scenario.run_id) == []
+    assert not holds_back_shop_ddl(dsn, scenario.run_id)

@@ -32,6 +32,7 @@ from include.stocksync.shop.port import (
     ActiveFreeze,
     DemandQuery,
     DemandRow,
+    InPlaceShop,
     OrderLine,
     Sellable,
     ShopContractError,
@@ -39,6 +40,7 @@ from include.stocksync.shop.port import (
     ShopUnavailable,
     StockRow,
     StockWrite,
+    in_place_reads,
 )
 from include.stocksync.shop.registry import PLATFORMS, UnknownShopPlatform, open_shop
 from include.stocksync.store.db import REFERENCE_SHOP_ADAPTER
@@ -101,6 +103,9 @@ class Harness(Protocol):
     counts_carts: bool
     # contract cases another part of the adapter still has to implement: expected to fail (strict)
     pending: frozenset[str]
+    # a PostgreSQL connection string to the shop's own database as the shop's own role, where an
+    # `InPlaceShop` adapter offers its reads in place; None: the shop is no PostgreSQL database
+    in_place_dsn: str | None
 
     def seed(self, seed: ShopSeed) -> dict[str, int]:
         """Empty the shop, load `seed`; returns the platform's order id of each seed order key."""
@@ -128,6 +133,7 @@ class PostgresHarness:
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
+        self.in_place_dsn = dsn
         self.port = open_shop(dsn, "postgres")
 
     def now(self) -> datetime:
@@ -207,6 +213,7 @@ class MySQLHarness:
     counts_carts = False
     pending = MYSQL_PENDING
     prefix = ""
+    in_place_dsn = None
 
     def __init__(self, server: LocalMariaDB, database: str, port: ShopPort) -> None:
         self.server = server
@@ -522,6 +529,26 @@ class ShopPortContract:
         count, rows = copy_into(staging, "sku text, qty integer, wms_seq bigint", harness.port.stream_stock)
         assert rows == [("SKU-A", 10, 5), ("SKU-B", 4, 2), ("SKU-C", 0, 1)]
         assert count == 3
+
+    # -- optional: the catalog and stock read in place (the shop in stocksync's own database) ---------
+    def test_reads_in_place_only_on_the_shops_own_database(self, harness: Harness,
+                                                           staging: psycopg.Connection) -> None:
+        """On the shop's own database, as the shop's role, an `InPlaceShop` adapter's statements
+        return the seed's catalog and stock, exactly the rows the streams give; on stocksync's
+        database (another one here) it offers nothing, whatever it would offer elsewhere."""
+        assert in_place_reads(harness.port, staging) is None
+        if harness.in_place_dsn is None:  # never stocksync's PostgreSQL database: nothing to read in place
+            assert not isinstance(harness.port, InPlaceShop)
+            return
+        assert isinstance(harness.port, InPlaceShop)
+        with psycopg.connect(harness.in_place_dsn) as conn:
+            reads = in_place_reads(harness.port, conn)
+            assert reads is not None
+            catalog = conn.execute(sql.SQL("SELECT sku, enabled FROM ({}) c ORDER BY sku").format(reads.catalog))
+            assert catalog.fetchall() == [("SKU-A", True), ("SKU-B", True), ("SKU-C", False), ("SKU-D", True)]
+            stock = conn.execute(sql.SQL("SELECT sku, qty, wms_seq FROM ({}) s ORDER BY sku").format(
+                reads.current_stock))
+            assert stock.fetchall() == [("SKU-A", 10, 5), ("SKU-B", 4, 2), ("SKU-C", 0, 1)]
 
     def test_demand_counts_only_uncounted_orders_and_active_carts(self, harness: Harness,
                                                                   staging: psycopg.Connection) -> None:

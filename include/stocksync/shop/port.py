@@ -35,9 +35,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from include.stocksync.domain.errors import PermanentError, TransientError
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg import sql
 
 
 class ShopUnavailable(TransientError):
@@ -306,6 +310,37 @@ class ShopPort(Protocol):
     def live_session(self, sku: str, *, lock_timeout_seconds: float) -> AbstractContextManager[LiveSession]:
         """One SKU's live write-back transaction, its stock row locked (see `LiveSession`)."""
         ...
+
+
+# ------------------------------------------------------- optional: reads in place, no copy
+
+@dataclass(frozen=True)
+class InPlaceReads:
+    """The shop's catalog and stock as SELECT statements that stocksync's own connection can run
+    where it stands: the same rows, in the same columns, as `stream_catalog` (sku, enabled) and
+    `stream_stock` (sku, qty, wms_seq). Each can be embedded as a subquery (one statement, no
+    bound parameters)."""
+
+    catalog: sql.Composable
+    current_stock: sql.Composable
+
+
+@runtime_checkable
+class InPlaceShop(Protocol):
+    """Optional, beside `ShopPort`: an adapter whose shop may be the very database stocksync's own
+    connection is in, read with the very role. A run then reads the catalog and stock in place
+    (views over these statements) instead of copying a million rows out and back in. Adapters
+    without it, or answering None, are copied through `stream_catalog` / `stream_stock`."""
+
+    def in_place_reads(self, conn: psycopg.Connection) -> InPlaceReads | None:
+        """The statements when `conn` is connected to the shop's own database as the shop's own
+        role (reading them there is reading the shop); None otherwise. Opens no connection."""
+        ...
+
+
+def in_place_reads(shop: ShopPort, conn: psycopg.Connection) -> InPlaceReads | None:
+    """`shop`'s in-place reads on `conn`, or None when it offers none (see `InPlaceShop`)."""
+    return shop.in_place_reads(conn) if isinstance(shop, InPlaceShop) else None
 
 
 def demand_rows(rows: Iterable[Sequence[Any]]) -> Iterator[DemandRow]:

@@ -23,6 +23,8 @@ class ShopMirror:
     (the same key as its plan table, `plan_<key>`)."""
 
     key: str
+    # True: both are views reading the shop in place (the shop is stocksync's own database), not copies
+    in_place: bool = False
 
     @classmethod
     def of_run(cls, run_id: str) -> ShopMirror:
@@ -54,9 +56,3 @@ class ShopMirror:
     def current_stock(self) -> sql.Composed:
         """`(sku, qty, wms_seq)`: what `shop/select_current_stock` returned."""
         return sql.SQL("SELECT sku, qty, wms_seq FROM {}").format(self.stock_table)
-
-
-def mirror_tables(run_id: str) -> tuple[str, str]:
-    """The run's copy tables (names in stocksync's schema), for the staging clean-up."""
-    key = run_key(run_id)
-    return CATALOG_PREFIX + key, STOCK_PREFIX + key

@@ -72,9 +72,16 @@ def _outcome_counts(conn: psycopg.Connection, name: str, params: dict[str, Any] 
     return Counter({outcome: int(n) for outcome, n in conn.execute(query(name, **identifiers), params).fetchall()})
 
 
+# the writes reach the shop's COPY in blocks of this many rows read from a server-side cursor (a
+# row per round trip, `cursor.stream`, took 0.26 s for 30k writes; memory stays at one block)
+WRITES_BLOCK_ROWS = 10_000
+
+
 def _writes(conn: psycopg.Connection, writes: sql.Identifier) -> Iterator[StockWrite]:
-    with conn.cursor() as cur:
-        for sku, new_qty, wms_seq in cur.stream(query("stocksync/select_writes", writes=writes)):
+    with conn.cursor(name="stock_writes") as cur:
+        cur.itersize = WRITES_BLOCK_ROWS
+        cur.execute(query("stocksync/select_writes", writes=writes))
+        for sku, new_qty, wms_seq in cur:
             yield StockWrite(sku, int(new_qty), int(wms_seq))
 
 

@@ -32,13 +32,12 @@ from include.stocksync.shop.port import ShopPort
 from include.stocksync.shop.registry import open_shop
 from include.stocksync.store.db import connect, execute_file, staging_identifier
 from include.stocksync.store.migrations import upgrade
-from include.stocksync.store.mirror import mirror_tables
 from include.stocksync.sync import ports
 from include.stocksync.sync.apply import ApplyResult, apply_plan
 from include.stocksync.sync.extract import ExtractResult, WmsClient, extract_to_staging
 from include.stocksync.sync.guardrails import GuardrailFailed, check_plan
 from include.stocksync.sync.merge import PlanSummary, Watermark, build_plan, choose_watermark, plan_table
-from include.stocksync.sync.shop_mirror import mirror_catalog
+from include.stocksync.sync.shop_mirror import drop_copies, mirror_catalog
 from include.stocksync.sync.validate import ValidationFailed, ValidationResult, validate_counts
 from include.stocksync.wms.sources.base import SnapshotLimits, WalkBounds, WmsContractError, WmsUnavailable
 
@@ -341,6 +340,8 @@ def release_freeze(dsn: str, *, run_id: str, dag_id: str,
         # alerts go out now that checkout is open (bounded); then the report, which lists them
         delivery.deliver(dsn, settings, run_id=run_id, budget_seconds=settings.operations.alert_delivery_budget_seconds)
         path = _write_report_or_warn(dsn, conn, settings, run_id, dag_id, status) if status else None
+        with committed(conn):  # a view on the shop's tables lasts no longer than its run
+            drop_copies(conn, run_id, views_only=True)
         dropped = drop_expired_staging(conn, settings.staging_retention_days)
     return {"released": released, "freeze_seconds": round(window, 3), "status": status,
             "report": str(path) if path else None, "staging_dropped": dropped}
@@ -351,8 +352,9 @@ def drop_expired_staging(conn: psycopg.Connection, retention_days: int) -> int:
     expired = execute_file(conn, "stocksync/select_expired_staging", {"retention_days": retention_days}).fetchall()
     for run_id, raw in expired:
         with committed(conn):
-            for table in (raw, plan_table(run_id), *mirror_tables(run_id)):
+            for table in (raw, plan_table(run_id)):
                 conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(staging_identifier(table)))
+            drop_copies(conn, run_id)
             runs.staging_dropped(conn, run_id)
     return len(expired)
 

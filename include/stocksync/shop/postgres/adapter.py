@@ -16,12 +16,14 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from include.stocksync.shop.port import (
     ActiveFreeze,
     DemandQuery,
     DemandRow,
     Freeze,
+    InPlaceReads,
     OrderLine,
     OrderRef,
     Sellable,
@@ -56,6 +58,19 @@ def _copy_out(conn: psycopg.Connection, statement: sql.Composable, params: dict[
             sink.write(bytes(block))
         rows = cur.rowcount
     return max(rows, 0)
+
+
+# libpq's defaults for what a connection string leaves out (host: its socket directory)
+_LIBPQ_DEFAULTS = {"host": "", "port": "5432"}
+
+
+def _endpoint(params: dict[str, Any]) -> tuple[str, ...]:
+    """Where and as whom a connection reads: host, port, database, role. Written differently (an
+    address for a name) it simply does not match, which only costs the copy."""
+    user = str(params.get("user") or "")
+    return (str(params.get("host") or params.get("hostaddr") or _LIBPQ_DEFAULTS["host"]),
+            str(params.get("port") or _LIBPQ_DEFAULTS["port"]),
+            str(params.get("dbname") or user), user)
 
 
 def sku_demand_statement() -> sql.Composed:
@@ -180,6 +195,17 @@ class PostgresShop:
     def stream_demand(self, query_: DemandQuery, sink: StagingSink) -> int:
         with self._transaction("reading the shop's in-window demand") as conn:
             return _copy_out(conn, query("shop/select_in_window_demand"), query_.as_params(), sink)
+
+    def in_place_reads(self, conn: psycopg.Connection) -> InPlaceReads | None:
+        """The catalog and stock statements when `conn` reads this very shop: same host, port,
+        database and role as the shop's connection string (`InPlaceShop`). Anything else (another
+        database, cluster or role, or the same server written another way, a name for an address)
+        answers None and the run copies them through `stream_catalog` / `stream_stock`."""
+        info = conn.info
+        here = _endpoint({"host": info.host, "port": info.port, "dbname": info.dbname, "user": info.user})
+        if _endpoint(conninfo_to_dict(self.dsn)) != here:
+            return None
+        return InPlaceReads(query("shop/select_catalog_skus"), query("shop/select_current_stock"))
 
     # -- the checkout freeze -----------------------------------------------------------------------
     def set_freeze(self, *, set_by: str, reason: str, message: str, placeholder: str,
