@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import MySQLdb
+import MySQLdb.cursors
 
 from include.stocksync.shop.port import (
     ActiveFreeze,
@@ -35,6 +36,8 @@ _PREFIX = re.compile(r"[A-Za-z0-9_]{0,32}")
 _STOCK_INDEX = "inventory_stock_{stock_id}"
 # rows per multi-row INSERT of the plan (mysqlclient's executemany sends one statement per batch)
 PLAN_BATCH = 5000
+# rows taken at a time from an unbuffered bulk read (the catalog, the stock) on their way to the sink
+STREAM_BATCH = 10000
 
 
 def checked_prefix(prefix: str) -> str:
@@ -83,6 +86,32 @@ def connect_args(dsn: str) -> dict[str, Any]:
     return {"host": parts.hostname, "port": parts.port or 3306, "user": unquote(parts.username or ""),
             "password": unquote(parts.password or ""), "database": unquote(parts.path.strip("/")),
             "charset": "utf8mb4"}
+
+
+def stream_rows(conn: Any, sql_text: str, params: Mapping[str, Any] | None, sink: StagingSink,
+                convert: Callable[[tuple[Any, ...]], tuple[Any, ...]]) -> int:
+    """Write each row `sql_text` selects, through `convert` (the port's strict types), to `sink` as
+    it arrives: an unbuffered cursor (mysqlclient's SSCursor) read `STREAM_BATCH` rows at a time, so
+    the shop's whole catalog is never held in memory and the copy into stocksync's staging runs
+    while the shop still sends. The connection runs nothing else until the last row is read."""
+    rows = 0
+    with conn.cursor(MySQLdb.cursors.SSCursor) as cur:
+        cur.execute(sql_text, params)
+        while batch := cur.fetchmany(STREAM_BATCH):
+            for row in batch:
+                sink.write_row(convert(row))
+            rows += len(batch)
+    return rows
+
+
+def catalog_row(row: tuple[Any, ...]) -> tuple[str, bool]:
+    sku, enabled = row
+    return str(sku), bool(enabled)
+
+
+def stock_row(row: tuple[Any, ...]) -> tuple[str, int, int]:
+    sku, qty, wms_seq = row
+    return str(sku), int(qty), int(wms_seq)
 
 
 def load_plan(cur: Any, create_table: str, rows: Iterable[tuple[str, int, int]]) -> int:
@@ -226,13 +255,8 @@ class MySQLShop:
     def stream_catalog_rows(self, sink: StagingSink, what: str, catalog_sql: str) -> int:
         """Write each (sku, enabled) row `catalog_sql` selects to `sink`, in one shop transaction;
         returns how many."""
-        rows = 0
-        with self.transaction() as conn, self.classified(what), conn.cursor() as cur:
-            cur.execute(catalog_sql)
-            for sku, enabled in cur.fetchall():
-                sink.write_row((sku, bool(enabled)))
-                rows += 1
-        return rows
+        with self.transaction() as conn, self.classified(what):
+            return stream_rows(conn, catalog_sql, None, sink, catalog_row)
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:

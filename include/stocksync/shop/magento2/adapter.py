@@ -29,7 +29,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from include.stocksync.shop.mysql_family import MySQLShop, load_plan, lock_wait_seconds, status_map, stock_index_table
+from include.stocksync.shop.mysql_family import (
+    MySQLShop,
+    load_plan,
+    lock_wait_seconds,
+    status_map,
+    stock_index_table,
+    stock_row,
+    stream_rows,
+)
 from include.stocksync.shop.port import (
     DemandQuery,
     DemandRow,
@@ -219,12 +227,16 @@ class Magento2Shop(MySQLShop):
         """select_open_reservations.sql over every SKU, or over the bound `skus` only."""
         return self.sql("select_open_reservations", sku_filter=_SOME_SKUS if some_skus else "")
 
+    def stock_sql(self, some_skus: bool) -> str:
+        """select_stock.sql over every source item, or over those of the bound `skus` only."""
+        return self.sql("select_stock", open_reservations=self.open_reservations_sql(some_skus),
+                        sku_filter="AND si.sku IN %(skus)s" if some_skus else "")
+
     def stock_rows(self, conn: Any, skus: Sequence[str] | None, upto: int = ANY_RESERVATION) -> list[StockRow]:
         params = {**self.reservation_params(None, upto), "skus": tuple(skus or ())}
         if skus is not None and not skus:
             return []
-        text = self.sql("select_stock", open_reservations=self.open_reservations_sql(skus is not None),
-                        sku_filter="AND si.sku IN %(skus)s" if skus is not None else "")
+        text = self.stock_sql(skus is not None)
         with self.classified("reading the WMS source's stock"), conn.cursor() as cur:
             cur.execute(text, params)
             return [StockRow(sku, int(qty), int(seq)) for sku, qty, seq in cur.fetchall()]
@@ -235,11 +247,9 @@ class Magento2Shop(MySQLShop):
 
     def stream_stock(self, sink: StagingSink) -> int:
         self.ensure_migrated()
-        with self.transaction() as conn:
-            stock = self.stock_rows(conn, None)
-        for row in stock:
-            sink.write_row((row.sku, row.qty, row.wms_seq))
-        return len(stock)
+        with self.transaction() as conn, self.classified("reading the WMS source's stock"):
+            return stream_rows(conn, self.stock_sql(False), {**self.reservation_params(None), "skus": ()}, sink,
+                               stock_row)
 
     def stream_demand(self, query: DemandQuery, sink: StagingSink) -> int:
         self.ensure_migrated()

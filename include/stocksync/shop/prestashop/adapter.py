@@ -19,7 +19,14 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from include.stocksync.shop.mysql_family import MySQLShop, load_plan, lock_wait_seconds, status_map
+from include.stocksync.shop.mysql_family import (
+    MySQLShop,
+    load_plan,
+    lock_wait_seconds,
+    status_map,
+    stock_row,
+    stream_rows,
+)
 from include.stocksync.shop.port import (
     DemandQuery,
     DemandRow,
@@ -259,11 +266,14 @@ class PrestaShopShop(MySQLShop):
     def order_time(self, stored: datetime) -> datetime:
         return stored.replace(tzinfo=self.time_zone).astimezone(UTC)
 
+    def stock_sql(self, some_skus: bool) -> str:
+        """select_stock.sql over every SKU, or over the bound `skus` only."""
+        return self.sql("select_stock", items=self.items(), sku_filter="AND items.sku IN %(skus)s" if some_skus else "")
+
     def stock_rows(self, conn: Any, scope: _Scope, skus: Sequence[str] | None) -> list[StockRow]:
         if skus is not None and not skus:
             return []
-        text = self.sql("select_stock", items=self.items(),
-                        sku_filter="AND items.sku IN %(skus)s" if skus is not None else "")
+        text = self.stock_sql(skus is not None)
         with self.classified("reading stock_available"), conn.cursor() as cur:
             cur.execute(text, {**scope.params(), "skus": tuple(skus or ())})
             return [StockRow(sku, int(qty), int(seq)) for sku, qty, seq in cur.fetchall()]
@@ -276,10 +286,9 @@ class PrestaShopShop(MySQLShop):
     def stream_stock(self, sink: StagingSink) -> int:
         self.ensure_migrated()
         with self.transaction() as conn:
-            stock = self.stock_rows(conn, self.scope(conn), None)
-        for row in stock:
-            sink.write_row((row.sku, row.qty, row.wms_seq))
-        return len(stock)
+            params = {**self.scope(conn).params(), "skus": ()}
+            with self.classified("reading stock_available"):
+                return stream_rows(conn, self.stock_sql(False), params, sink, stock_row)
 
     def stream_demand(self, query: DemandQuery, sink: StagingSink) -> int:
         self.ensure_migrated()
