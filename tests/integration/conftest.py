@@ -22,8 +22,8 @@ import pytest
 from devstack.airflow_standalone import AirflowStandalone
 from devstack.local_stack import free_port
 from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN
+from tests.workers import SHARED_AIRFLOW
 
-SHARED_AIRFLOW = "shared_airflow"
 # Europe/Berlin: not UTC, and a zone with daylight saving (what the ops pages are checked in)
 UI_ZONE = "Europe/Berlin"
 
@@ -49,7 +49,8 @@ def shared_airflow(shop_dsn: str, wms_process: Any, webhook: Any, airflow: dict[
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The modules on the shared standalone run last, together (each module's tests stay in order)."""
+    """The modules on the shared standalone run last, together (each module's tests stay in order;
+    under pytest-xdist on one worker: tests/workers.py)."""
     shared = {getattr(item, "module", None) for item in items if SHARED_AIRFLOW in getattr(item, "fixturenames", ())}
     shared.discard(None)
     items.sort(key=lambda item: getattr(item, "module", None) in shared)
