@@ -22,4 +22,9 @@ if [ "${1:-}" = fast ]; then
   shift
   tier=(-m "not slow" tests/unit tests/dags)
 fi
-exec .venv/bin/python -m pytest -n "$workers" --dist loadgroup "${tier[@]}" "$@"
+if [ "$workers" = 0 ]; then
+  exec .venv/bin/python -m pytest "${tier[@]}" "$@"
+fi
+# --no-loadscope-reorder: the workers take the modules up in the order tests/workers.py sets (the
+# longest first), not by their number of tests
+exec .venv/bin/python -m pytest -n "$workers" --dist loadgroup --no-loadscope-reorder "${tier[@]}" "$@"

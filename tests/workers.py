@@ -73,3 +73,34 @@ def _name_group(item: Any, group: str) -> None:
 
     if not item.nodeid.endswith(f"@{group}"):
         item._id = NodeId.parse(f"{item.nodeid}@{group}")
+
+
+# Started first under pytest-xdist, longest first (their share of `--durations` on the two-core
+# machine: the three modules on the shared standalone ~200 s together, the Celery stack and the
+# crash tests ~100 s each, the trading day ~95 s, the other Airflow boots ~40-60 s): a long module
+# picked up last would keep one worker busy while the others have nothing left to do.
+LONGEST_FIRST = (
+    SHARED_AIRFLOW,
+    "tests/integration/test_celery_stack.py",
+    "tests/integration/test_operations_faults.py",
+    "tests/integration/test_trading_day.py",
+    "tests/integration/test_airflow_fab_auth.py",
+    "tests/integration/test_local_secrets.py",
+    "tests/integration/test_benchmark_hygiene.py",
+    "tests/integration/test_incidents.py",
+    "tests/integration/test_trust_boundary.py",
+    "tests/integration/test_alert_delivery.py",
+)
+
+
+def longest_first(items: list[Any]) -> None:
+    """Sort `items` (in place, otherwise as collected) so the tests of `LONGEST_FIRST` come first, in
+    that order: with `--dist loadgroup --no-loadscope-reorder` the workers take them up first."""
+    shared = {item.module for item in items
+              if SHARED_AIRFLOW in getattr(item, "fixturenames", ()) and getattr(item, "module", None)}
+
+    def rank(item: Any) -> int:
+        group = SHARED_AIRFLOW if getattr(item, "module", None) in shared else item.nodeid.split("::", 1)[0]
+        return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)
