@@ -114,6 +114,10 @@ class AirflowStandalone:
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__CORE__PARALLELISM": "4",
+            # a task's calls to the execution API (served by the one API server, next to the UI and
+            # REST) wait up to 30 s instead of Airflow's 5: on a busy two-core machine the API server
+            # can take longer than 5 s x 5 attempts, and the executor then fails a task that never ran
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER if auth == "fab" else SIMPLE_AUTH_MANAGER,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{username}:admin",
@@ -310,7 +314,10 @@ def wait_for_run(client: _ApiClient, dag_id: str, run_id: str, timeout: float = 
     Celery stack; TimeoutError when it is still going after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
-        run = client.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}").json()
+        try:
+            run = client.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}").json()
+        except requests.Timeout:  # a busy API server answers late: that poll says nothing, the next may
+            run = {"state": "unknown (the API server did not answer a poll in time)"}
         if run.get("state") in ("success", "failed"):
             return dict(run)
         if time.monotonic() >= deadline:

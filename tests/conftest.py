@@ -1,6 +1,7 @@
 """Test setup: real services on 127.0.0.1, started by the tests themselves.
 
-- PostgreSQL: a project-managed cluster `.local/pg/test` (port 55433) holding two databases, the
+- PostgreSQL: a project-managed cluster `.local/pg/test` (port 55433; under pytest-xdist one per
+  worker: `.local/pg/test-gw0` on 55435, ...: tests/workers.py) holding two databases, the
   reference shop's (`shop_dsn`: its schema only) and stocksync's own (`stocksync_dsn`: its
   migrations only), which Airflow reaches as two connections (`stocksync_shop`, `stocksync_db`), as
   a deployment does: a statement that joins across them fails. The unit tier keeps both schemas in
@@ -38,6 +39,7 @@ from include.stocksync.shop.port import ShopPort
 from include.stocksync.shop.registry import open_shop
 from include.stocksync.store.db import connect, execute_file
 from include.stocksync.store.migrations import upgrade
+from tests.workers import assign_worker_groups, worker_server
 
 # The session's Airflow home, fixed before any test module is collected: a module that imports the
 # plugin (or any Airflow module) at collection binds Airflow's settings to AIRFLOW_HOME then, so it
@@ -53,9 +55,17 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.update({k: v for k, v in static.items() if k == "AIRFLOW_HOME" or k.startswith("AIRFLOW__CORE__")})
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # what pytest-xdist runs together (tests/workers.py)
+    assign_worker_groups(items, loadgroup=bool(config.getoption("loadgroup", default=False)))
+
+
 TEST_TOKEN = secrets.token_urlsafe(24)  # random per session: no token of ours is a constant
-TEST_PG = LocalPostgres(name=os.environ.get("STOCKSYNC_TEST_PG_NAME", "test"),
-                        port=int(os.environ.get("STOCKSYNC_TEST_PG_PORT", "55433")), database="stocksync_test")
+# one cluster per pytest-xdist worker (tests/workers.py)
+_PG_NAME, _PG_PORT = worker_server(os.environ.get("STOCKSYNC_TEST_PG_NAME", "test"),
+                                   int(os.environ.get("STOCKSYNC_TEST_PG_PORT", "55433")))
+TEST_PG = LocalPostgres(name=_PG_NAME, port=_PG_PORT, database="stocksync_test")
 
 # Fast retries for tests: a failing run must fail after its retries within seconds.
 TEST_SETTINGS_ENV = {

@@ -17,9 +17,12 @@ import pytest
 
 from devstack.local_mariadb import LocalMariaDB
 from include.stocksync.shop.port import DemandQuery, ShopUnavailable, StockWrite
+from tests.workers import worker_server
 
-MARIADB = LocalMariaDB(name=os.environ.get("STOCKSYNC_TEST_MARIADB_NAME", "test"),
-                       port=int(os.environ.get("STOCKSYNC_TEST_MARIADB_PORT", "33307")), database="shops_test")
+# one server per pytest-xdist worker (tests/workers.py)
+_NAME, _PORT = worker_server(os.environ.get("STOCKSYNC_TEST_MARIADB_NAME", "test"),
+                             int(os.environ.get("STOCKSYNC_TEST_MARIADB_PORT", "33307")))
+MARIADB = LocalMariaDB(name=_NAME, port=_PORT, database="shops_test")
 
 
 @pytest.fixture(scope="session", name="mariadb")

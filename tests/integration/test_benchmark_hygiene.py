@@ -94,19 +94,30 @@ def test_keep_leaves_the_database_and_a_taken_port_is_named(scratch: Path, capfd
         cluster.stop()
 
 
-def our_servers() -> set[int]:
+# Set in the benchmark's environment, which its servers inherit: the scan below finds this test's
+# benchmark servers only, not those of tests running beside it (pytest-xdist workers, other checkouts).
+BENCH_MARK = "STOCKSYNC_TEST_BENCH_MARK"
+
+
+def bench_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), BENCH_MARK: secrets.token_hex(8)}
+
+
+def our_servers(env: dict[str, str]) -> set[int]:
     """Processes a benchmark could leave behind: the checkout's PostgreSQL, the WMS simulator,
-    the benchmark itself."""
+    the benchmark itself, started with `env` (its mark in their environment)."""
     main = str(checkout_cluster().datadir)
+    mark = f"{BENCH_MARK}={env[BENCH_MARK]}".encode()
     found = set()
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             argv = cmdline.read_bytes().split(b"\0")
+            environ = (cmdline.parent / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
         text = b" ".join(argv).decode(errors="replace")
-        if "devstack.wms_service" in text or "scripts/benchmark.py" in text or (
-                "postgres" in text and main in text):
+        if mark in environ and ("devstack.wms_service" in text or "scripts/benchmark.py" in text or (
+                "postgres" in text and main in text)):
             found.add(int(cmdline.parent.name))
     return found
 
@@ -118,17 +129,18 @@ def test_the_benchmark_stops_every_server_it_started(tmp_path: Path, monkeypatch
     was_running = cluster.is_running()
     if not was_running:
         monkeypatch.setenv(PORT_SETTING, str(free_port()))
-    before = our_servers()
+    env = bench_env()
+    before = our_servers(env)
     result = subprocess.run([sys.executable, "scripts/benchmark.py", "--sizes", "2000", "--baseline-size", "2000",
                              "--baseline-repetitions", "1", "--out", str(tmp_path)],
-                            cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+                            cwd=PROJECT_ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads((tmp_path / "results.json").read_text())
     (size,) = summary["results"]
     assert size["skus"] == 2000 and set(size["stages"]) == {"extract", "validate", "merge", "load"}
     assert size["baselines"]["rows"] > 0
-    assert our_servers() - before == set()
+    assert our_servers(env) - before == set()
     assert checkout_cluster().is_running() == was_running
     if was_running:
         assert "bench" not in databases(checkout_cluster().start())
@@ -143,9 +155,10 @@ def test_a_terminated_benchmark_stops_every_server_it_started(tmp_path: Path, mo
     if not checkout_cluster().is_running():
         monkeypatch.setenv(PORT_SETTING, str(free_port()))
     was_running = checkout_cluster().is_running()
-    before = our_servers()
+    env = bench_env()
+    before = our_servers(env)
     bench = subprocess.Popen([sys.executable, "scripts/benchmark.py", "--sizes", "50000", "--out", str(tmp_path)],
-                             cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+                             cwd=PROJECT_ROOT, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert bench.stdout is not None
@@ -156,11 +169,11 @@ def test_a_terminated_benchmark_stops_every_server_it_started(tmp_path: Path, mo
                 break
         assert any("seeded in" in line for line in seen), "".join(seen)[-3000:]
         time.sleep(2)
-        assert our_servers() - before, "the benchmark should have its servers running now"
+        assert our_servers(env) - before, "the benchmark should have its servers running now"
         bench.send_signal(signal.SIGTERM)
         assert bench.wait(timeout=120) != 0
     finally:
         if bench.poll() is None:
             bench.kill()
-    assert our_servers() - before == set()
+    assert our_servers(env) - before == set()
     assert checkout_cluster().is_running() == was_running

@@ -441,12 +441,19 @@ def set_freeze(conn: psycopg.Connection, set_by: str, ttl: float = 600.0, reason
     return rows[0]
 
 
+def minute_up(moment: datetime) -> datetime:
+    """`moment` in UTC rounded up to the next whole minute (unchanged when already whole): the
+    shopper is never promised an earlier end than the freeze's."""
+    utc = moment.astimezone(UTC)
+    whole = utc.replace(second=0, microsecond=0)
+    return whole if whole == utc else whole + timedelta(minutes=1)
+
+
 def test_insert_checkout_freeze_closes_checkout_with_its_expected_end(shop: Shop) -> None:
     with connect(shop.dsn) as conn:
         freeze_id, set_at, expires_at, message = set_freeze(conn, "run-1")
         assert abs((expires_at - set_at).total_seconds() - 600) < 1
-        end = (expires_at.astimezone(UTC) + timedelta(seconds=59)).replace(second=0, microsecond=0)
-        assert message == f"Back at {end:%H:%M} UTC."
+        assert message == f"Back at {minute_up(expires_at):%H:%M} UTC."
         assert [row[0] for row in run(conn, "select_active_freeze", {"set_by": None})] == [freeze_id]
     error = refusal(shop, [("SKU-A", 1)])
     assert error is not None and error.sqlstate == "SF001" and message in str(error)
