@@ -339,3 +339,34 @@ def test_every_dags_failure_is_alerted_delivered_and_recorded(
     monkeypatch.setenv("STOCKSYNC_FILE_SOURCE__POKE_INTERVAL_SECONDS", "0.5")
     assert_failure_alerted(stocksync_dsn, webhook, fresh_dag(dagbag, "inventory_nightly_sync").test(),
                            *FILE_DROP_FAILURE)
+
+
+def test_an_alert_sent_while_the_shop_elsewhere_is_still_frozen_says_so(
+        seeded: str, stocksync_dsn: str, webhook: Any, ops_env: None) -> None:
+    """The shop in a database of its own (the default layout): an alert sent while the failed run's
+    freeze still holds says checkout is closed, read through the shop port, never "open again"
+    from stocksync's database, which holds no freeze; a shop that cannot be read makes it unknown."""
+    settings = load_settings()
+    tag = uuid.uuid4().hex[:8]
+    run_id = f"manual__frozen-elsewhere-{tag}"
+    shop = open_shop(seeded)
+    pipeline.freeze_checkout(stocksync_dsn, run_id=run_id, dag_id="inventory_nightly_sync", settings=settings,
+                             shop=shop)
+    try:
+        (expires,) = [row[5] for row in freeze.active_freezes(shop, set_by=run_id)]
+        for reader in (shop, None, open_shop("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")):
+            with connect(stocksync_dsn) as conn:
+                delivery.queue(conn, settings, delivery.payload(
+                    kind=delivery.TASK_FAILED, text="stocksync: failed", dag_id="inventory_nightly_sync",
+                    run_id=run_id, task_id="extract_wms_counts", error="WMS unreachable"), queued_by=run_id)
+                conn.commit()
+            sent = delivery.deliver(stocksync_dsn, settings, run_id=run_id, shop=reader)
+            assert [a.delivered for a in sent] == [True]
+        closed, unread, unreachable = alerts_for(webhook, run_id)
+        assert "Checkout: still closed by this run until" in closed["text"]
+        assert closed["checkout_closed_until"] == expires.isoformat()
+        for body in (unread, unreachable):  # no freeze table in stocksync's database; a shop that is down
+            assert "Checkout: unknown (the shop's freezes could not be read" in body["text"]
+            assert body["checkout_closed_until"] is None
+    finally:
+        freeze.release_freezes(shop, set_by=run_id)

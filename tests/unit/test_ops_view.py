@@ -285,6 +285,8 @@ def test_an_alert_fits_a_phone_and_says_what_checkout_does() -> None:
     assert len(sent["text"]) < 400 and sent["error"] == body["error"]  # the full error stays
     assert sent["checkout_closed_until"] is None and sent["step"] == "extract"
     held = alert_text.compose(body, run, [], NOW + timedelta(minutes=5))
+    unread = alert_text.compose(body, run, [], None, freeze_known=False)  # the shop could not be read
+    assert "Checkout: unknown (the shop's freezes could not be read" in unread["text"]
     assert "Checkout: still closed by this run until 2026-11-23 02:35 UTC at the latest" in held["text"]
     refused = alert_text.compose({**body, "task_id": "freeze_checkout", "error": "unknown run parameter(s): x"},
                                  None, [], None)

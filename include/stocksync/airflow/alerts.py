@@ -42,18 +42,18 @@ ALERT_PAYLOAD: dict[str, str] = {
 class SyncFailureNotifier(HttpNotifier):
     """Posts `ALERT_PAYLOAD` (rendered for the failed task) to the alerts webhook and records it."""
 
-    def __init__(self, *, http_conn_id: str, endpoint: str, shop_conn_id: str | None = None,
+    def __init__(self, *, http_conn_id: str, endpoint: str, stocksync_conn_id: str | None = None,
                  defer_delivery: bool = True, **kwargs: Any) -> None:
         super().__init__(http_conn_id=http_conn_id, endpoint=endpoint, method="POST",
                          json=dict(ALERT_PAYLOAD), headers={"Content-Type": "application/json"}, **kwargs)
-        self.shop_conn_id = shop_conn_id
+        self.stocksync_conn_id = stocksync_conn_id  # where alerts are recorded: stocksync's own database
         self.defer_delivery = defer_delivery  # False for DAGs without a teardown (the watchdog)
 
     def __call__(self, *args: Any) -> None:
         fresh = copy.copy(self)
         fresh.json = dict(ALERT_PAYLOAD)
         fresh.__dict__.pop("hook", None)
-        if self.shop_conn_id and len(args) == 1:
+        if self.stocksync_conn_id and len(args) == 1:
             first = self._first_cause(args[0])
             if first:  # a retried step's alert names what went wrong first, not only the last try
                 fresh.json["first_cause"] = first
@@ -79,17 +79,22 @@ class SyncFailureNotifier(HttpNotifier):
         body = _with_report({**self.json, "kind": delivery.TASK_FAILED})
         task = getattr(context.get("ti"), "task", None)
         boundary = bool(getattr(task, "is_setup", False) or getattr(task, "is_teardown", False))
-        if self.shop_conn_id and self.defer_delivery and not boundary and self._queue(settings, body):
+        if self.stocksync_conn_id and self.defer_delivery and not boundary and self._queue(settings, body):
             return
-        if self.shop_conn_id:  # what failed, why, what checkout does now, in a few lines
-            from include.stocksync.airflow.connections import postgres_dsn
+        if self.stocksync_conn_id:  # what failed, why, what checkout does now, in a few lines
+            from include.stocksync.airflow.connections import postgres_dsn, shop_port
             from include.stocksync.ops.alert_text import summarize_with
 
-            body = summarize_with(postgres_dsn(str(self.shop_conn_id)), body)
+            try:
+                shop = shop_port(settings)
+            except Exception:  # an unusable shop connection: the alert says checkout's state is unknown
+                log.exception("stocksync: the alert cannot reach the shop to say whether checkout is closed")
+                shop = None
+            body = summarize_with(postgres_dsn(str(self.stocksync_conn_id)), body, shop)
         errors = []
         for channel in delivery.channels(settings):
             error = delivery.send(channel.name, channel.target, body, settings)
-            if self.shop_conn_id:
+            if self.stocksync_conn_id:
                 self._record(context, body, channel, error, settings)
             if error:
                 errors.append(f"{channel.target}: {error}")
@@ -102,7 +107,7 @@ class SyncFailureNotifier(HttpNotifier):
         from include.stocksync.runs.uow import transaction
 
         try:
-            with transaction(postgres_dsn(str(self.shop_conn_id)), connect_timeout=5) as conn:
+            with transaction(postgres_dsn(str(self.stocksync_conn_id)), connect_timeout=5) as conn:
                 delivery.queue(conn, settings, body, queued_by=str(body["run_id"]))
         except Exception:  # the database may be what failed: send it now instead
             log.exception("stocksync: could not queue the alert for run %s; sending it now", body.get("run_id"))
@@ -115,7 +120,7 @@ class SyncFailureNotifier(HttpNotifier):
         from include.stocksync.store.db import connect, execute_file
 
         try:
-            with connect(postgres_dsn(str(self.shop_conn_id)), connect_timeout=5) as conn:
+            with connect(postgres_dsn(str(self.stocksync_conn_id)), connect_timeout=5) as conn:
                 row = execute_file(conn, "stocksync/select_sync_run_first_error",
                                    {"run_id": context.get("run_id"), "dag_id": context["dag"].dag_id}).fetchone()
         except Exception:  # the alert goes out without it
@@ -135,7 +140,7 @@ class SyncFailureNotifier(HttpNotifier):
 
         run_id = context.get("run_id") or payload.get("run_id")
         try:
-            with connect(postgres_dsn(str(self.shop_conn_id)), connect_timeout=5) as conn:
+            with connect(postgres_dsn(str(self.stocksync_conn_id)), connect_timeout=5) as conn:
                 with committed(conn):
                     alert_id = delivery.record(conn, channel, payload, queued_by=str(run_id))
                     execute_file(conn, "stocksync/update_alert_attempt", {

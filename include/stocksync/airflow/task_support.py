@@ -81,12 +81,10 @@ def default_args(settings: Settings, *, defer_alerts: bool = True) -> dict[str, 
         "max_retry_delay": timedelta(seconds=settings.max_retry_delay_seconds),
         # no task runs unbounded (the sync DAGs and the watchdog set their own: bound_tasks)
         "execution_timeout": timedelta(seconds=settings.operations.default_task_timeout_seconds),
-        "on_failure_callback": SyncFailureNotifier(http_conn_id=settings.alerts_conn_id,
-                                                   endpoint=settings.alerts_endpoint,
-                                                   # stocksync's own database (its alert queue and
-                                                   # run records), which a MySQL shop is not
-                                                   shop_conn_id=settings.stocksync_conn_id or settings.shop_conn_id,
-                                                   defer_delivery=defer_alerts),
+        # alerts are queued and recorded in stocksync's own database (with its run records)
+        "on_failure_callback": SyncFailureNotifier(
+            http_conn_id=settings.alerts_conn_id, endpoint=settings.alerts_endpoint,
+            stocksync_conn_id=settings.stocksync_conn_id or settings.shop_conn_id, defer_delivery=defer_alerts),
     }
 
 

@@ -67,7 +67,7 @@ def build_watchdog_dag() -> Any:
         def retry_alerts_task() -> dict[str, Any]:
             """Send the watchdog's alerts and retry every alert that could not be delivered."""
             with _fail_fast():
-                return watchdog.retry_alerts(_stocksync_dsn(), process_settings())
+                return watchdog.retry_alerts(_stocksync_dsn(), process_settings(), shop=_shop())
 
         reap = reap_dead_runs_task.override(task_id="reap_dead_runs")()
         check = check_freezes_task.override(task_id="check_freezes")()

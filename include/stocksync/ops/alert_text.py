@@ -30,6 +30,7 @@ from psycopg.rows import dict_row
 from include.stocksync.runs import runview
 from include.stocksync.runs.checks import with_sku_examples
 from include.stocksync.runs.wording import local_time, shorten
+from include.stocksync.shop.port import ShopPort
 from include.stocksync.store.db import query
 
 log = logging.getLogger(__name__)
@@ -46,18 +47,20 @@ MD_LINK = re.compile(r"\]\s*\(")             # [label](url)
 SAFE_URL = re.compile(r"https?://[A-Za-z0-9._~:/?#@!$'()*+,;=%-]+")
 
 
-def checkout_now(run: Mapping[str, Any] | None, frozen_until: datetime | None) -> str:
-    """Checkout as this run leaves it, right now."""
+def checkout_now(run: Mapping[str, Any] | None, frozen_until: datetime | None, known: bool = True) -> str:
+    """Checkout as this run leaves it, right now (`known` False: the shop's freezes could not be read)."""
     if frozen_until is not None:
         return (f"still closed by this run until {local_time(frozen_until, zone=True)} at the latest "
                 "(its freeze expires then; its teardown releases it sooner)")
+    if not known and run is not None and run.get("freeze_mode") != "none":
+        return "unknown (the shop's freezes could not be read; see the run's page)"
     if run is None or not run.get("freeze_seconds"):
         return "open (this run never closed it)"
     return "open again (released by the run's teardown)"
 
 
 def compose(body: Mapping[str, Any], run: Mapping[str, Any] | None, checks: list[dict[str, Any]],
-            frozen_until: datetime | None) -> dict[str, Any]:
+            frozen_until: datetime | None, freeze_known: bool = True) -> dict[str, Any]:
     """The payload with its phone-sized `text` (pure: the unit tests call it). `run` is the run's
     record (None when it has none: refused at its first task)."""
     dag_id, run_id = str(body.get("dag_id") or ""), str(body.get("run_id") or "")
@@ -67,7 +70,7 @@ def compose(body: Mapping[str, Any], run: Mapping[str, Any] | None, checks: list
     else:
         story = runview.story({"dag_id": dag_id, "run_id": run_id, "recorded": False}, base="",
                               failed_task=str(body.get("task_id") or "freeze_checkout"), error=error)
-    checkout = checkout_now(run, frozen_until)
+    checkout = checkout_now(run, frozen_until, freeze_known)
     sentence = shorten(story.sentence, MAX_SENTENCE)
     text = f"stocksync {runview.dag_label(dag_id)} ({dag_id}): {sentence} Checkout: {checkout}."
     return {**body, "text": text, "summary": story.sentence, "cause": story.cause,
@@ -115,9 +118,10 @@ def for_chat(body: Mapping[str, Any]) -> dict[str, Any]:
     return sent
 
 
-def summarize(conn: psycopg.Connection, body: dict[str, Any]) -> dict[str, Any]:
-    """`body` with its phone-sized text, read on `conn` right before it is sent; a task-failure
-    alert only. Never raises: on any problem the alert goes as it was recorded."""
+def summarize(conn: psycopg.Connection, body: dict[str, Any], shop: ShopPort | None = None) -> dict[str, Any]:
+    """`body` with its phone-sized text, read on `conn` (stocksync's own database) right before it
+    is sent, the run's freeze read from `shop` (none: the reference shop in `conn`'s database); a
+    task-failure alert only. Never raises: on any problem the alert goes as it was recorded."""
     if (body.get("kind") or TASK_FAILED) != TASK_FAILED or not body.get("run_id"):
         return body
     from include.stocksync.shop import freeze
@@ -131,31 +135,31 @@ def summarize(conn: psycopg.Connection, body: dict[str, Any]) -> dict[str, Any]:
                 run = None  # the run id is another DAG's record: this run was refused
             checks = with_sku_examples(cur, run, cur.execute(query("stocksync/select_dq_results"),
                                                               {"run_id": body["run_id"]}).fetchall()) if run else []
-        held = _held_freezes(freeze, conn, str(body["run_id"])) if run else []
-        frozen_until = max((row[5] for row in held), default=None)
-        return compose(body, run, checks, frozen_until)
+        held = _held_freezes(freeze, conn if shop is None else shop, str(body["run_id"])) if run else []
+        frozen_until = max((row[5] for row in held or ()), default=None)
+        return compose(body, run, checks, frozen_until, freeze_known=held is not None)
     except Exception:  # the alert matters more than its wording
         log.exception("stocksync: could not word the alert for run %s; sending it as recorded", body.get("run_id"))
         return body
 
 
-def _held_freezes(freeze: Any, conn: psycopg.Connection, run_id: str) -> list[Any]:
-    """The run's freezes still closing checkout, read from the shop in `conn`'s database; none when
-    the shop is elsewhere (its own database, behind the shop port) or cannot be read."""
+def _held_freezes(freeze: Any, shop: ShopPort | psycopg.Connection, run_id: str) -> list[Any] | None:
+    """The run's freezes still closing checkout, read from the shop; None when it cannot be read
+    (the alert then says checkout's state is unknown, never "open", and goes out all the same)."""
     try:
-        return list(freeze.active_freezes(conn, set_by=run_id))
+        return list(freeze.active_freezes(shop, set_by=run_id))
     except Exception as exc:  # the wording is best effort; the alert goes out either way
-        log.info("stocksync: the alert for run %s says nothing of its freeze: %s", run_id, exc)
-        return []
+        log.info("stocksync: the alert for run %s cannot say whether checkout is closed: %s", run_id, exc)
+        return None
 
 
-def summarize_with(dsn: str, body: dict[str, Any]) -> dict[str, Any]:
+def summarize_with(dsn: str, body: dict[str, Any], shop: ShopPort | None = None) -> dict[str, Any]:
     """`summarize` on a connection of its own (an alert sent at once by the notifier)."""
     from include.stocksync.store.db import connect
 
     try:
         with connect(dsn, connect_timeout=5) as conn:
-            return summarize(conn, body)
+            return summarize(conn, body, shop)
     except Exception:
         log.exception("stocksync: could not word the alert for run %s; sending it as recorded", body.get("run_id"))
         return body

@@ -34,6 +34,7 @@ import psycopg
 from include.stocksync.ops import alert_text
 from include.stocksync.runs.reports import report_file, report_url
 from include.stocksync.runs.uow import committed
+from include.stocksync.shop.port import ShopPort
 from include.stocksync.store.db import connect, execute_file
 
 if TYPE_CHECKING:
@@ -224,11 +225,12 @@ class Attempt:
 
 
 def deliver(dsn: str, settings: Settings, *, run_id: str | None = None, budget_seconds: float | None = None,
-            limit: int = PER_PASS_LIMIT) -> list[Attempt]:
+            limit: int = PER_PASS_LIMIT, shop: ShopPort | None = None) -> list[Attempt]:
     """Send undelivered alerts: those of run `run_id` (about it or queued by it), or with `run_id`
-    None (the watchdog) every one due for a retry. One row per transaction, locked while it is sent;
-    stops after `budget_seconds`. Never raises: a database that cannot be reached leaves the rows to
-    the next sender."""
+    None (the watchdog) every one due for a retry. A failure alert says whether checkout is still
+    closed, read from `shop` (none: the reference shop in stocksync's database `dsn`). One row per
+    transaction, locked while it is sent; stops after `budget_seconds`. Never raises: a database
+    that cannot be reached leaves the rows to the next sender."""
     ops = settings.operations
     started = time.monotonic()
     tried: list[int] = []
@@ -248,7 +250,7 @@ def deliver(dsn: str, settings: Settings, *, run_id: str | None = None, budget_s
                     alert_id, _, _, kind, channel, target, body, _ = row
                     tried.append(int(alert_id))
                     # worded now, when what checkout is doing is known (alert_text.py)
-                    body = alert_text.summarize(conn, body if isinstance(body, dict) else json.loads(body))
+                    body = alert_text.summarize(conn, body if isinstance(body, dict) else json.loads(body), shop)
                     error = send(channel, target, body, settings)
                     execute_file(conn, "stocksync/update_alert_attempt",
                                  {"alert_id": alert_id, "delivered": error is None, "delivery_error": error})

@@ -81,10 +81,11 @@ def check_freezes(dsn: str, settings: Settings, shop: ShopPort | None = None) ->
     return {"overdue_freezes": alerted}
 
 
-def retry_alerts(dsn: str, settings: Settings) -> dict[str, Any]:
-    """Send the watchdog's own alerts, then retry every alert still undelivered."""
+def retry_alerts(dsn: str, settings: Settings, shop: ShopPort | None = None) -> dict[str, Any]:
+    """Send the watchdog's own alerts, then retry every alert still undelivered (`shop`: where a
+    failure alert reads whether checkout is still closed; none: stocksync's database)."""
     budget = settings.operations.watchdog_timeout_seconds / 2  # leaves the task time to finish
-    own = delivery.deliver(dsn, settings, run_id=WATCHDOG_DAG_ID, budget_seconds=budget / 2)
-    retried = delivery.deliver(dsn, settings, run_id=None, budget_seconds=budget / 2)
+    own = delivery.deliver(dsn, settings, run_id=WATCHDOG_DAG_ID, budget_seconds=budget / 2, shop=shop)
+    retried = delivery.deliver(dsn, settings, run_id=None, budget_seconds=budget / 2, shop=shop)
     return {"sent": [(a.alert_id, a.kind, a.channel, a.delivered, a.error) for a in own],
             "retried": [(a.alert_id, a.kind, a.channel, a.delivered, a.error) for a in retried]}

@@ -338,7 +338,8 @@ def release_freeze(dsn: str, *, run_id: str, dag_id: str,
             # where reports and staging live
             settings = runs.spec_of(runs.read_run(conn, run_id)).settings if status else process_settings()
         # alerts go out now that checkout is open (bounded); then the report, which lists them
-        delivery.deliver(dsn, settings, run_id=run_id, budget_seconds=settings.operations.alert_delivery_budget_seconds)
+        delivery.deliver(dsn, settings, run_id=run_id, budget_seconds=settings.operations.alert_delivery_budget_seconds,
+                         shop=port)
         path = _write_report_or_warn(dsn, conn, settings, run_id, dag_id, status) if status else None
         with committed(conn):  # a view on the shop's tables lasts no longer than its run
             drop_copies(conn, run_id, views_only=True)
