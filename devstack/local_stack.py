@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
@@ -275,6 +276,14 @@ def stocksync_connection_env(stocksync_dsn: str) -> dict[str, str]:
     `stocksync_conn_id` naming it."""
     return {f"AIRFLOW_CONN_{STOCKSYNC_CONN_ID.upper()}": postgres_connection_json(stocksync_dsn),
             "STOCKSYNC_STOCKSYNC_CONN_ID": STOCKSYNC_CONN_ID}
+
+
+def without_stocksync_connection(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` less the settings that would give stocksync a database of its own: for a process
+    that runs the single-database layout whatever the shell that started it had configured (an
+    inherited `stocksync_conn_id` would send its run records to another database)."""
+    own = {f"AIRFLOW_CONN_{STOCKSYNC_CONN_ID.upper()}", "STOCKSYNC_STOCKSYNC_CONN_ID"}
+    return {name: value for name, value in environ.items() if name not in own}
 
 
 def shop_zone() -> str:

@@ -49,7 +49,13 @@ sys.path.insert(0, str(PROJECT_ROOT))
 import include.stocksync.airflow  # noqa: E402,F401  (hands the report writer down to the pipeline)
 from devstack.demo_seed import WmsAdmin, reset_shop  # noqa: E402
 from devstack.local_pg import LOCAL_DIR, LocalPostgres, scratch_database  # noqa: E402
-from devstack.local_stack import WmsProcess, airflow_env, free_port, migrate_airflow  # noqa: E402
+from devstack.local_stack import (  # noqa: E402
+    WmsProcess,
+    airflow_env,
+    free_port,
+    migrate_airflow,
+    without_stocksync_connection,
+)
 from include.stocksync.config.settings import process_settings  # noqa: E402
 from include.stocksync.store.db import connect  # noqa: E402
 from include.stocksync.sync import pipeline  # noqa: E402
@@ -469,7 +475,8 @@ def _run_sizes(args: argparse.Namespace, pg: LocalPostgres) -> int:
                             wms_process.url, "--env-file", str(env_file), "--result-file", str(result_file),
                             "--baseline-size", str(args.baseline_size),
                             "--baseline-repetitions", str(args.baseline_repetitions)],
-                           check=True, env={**os.environ, **env, "STOCKSYNC_BENCH_DSN": dsn})
+                           check=True, env={**without_stocksync_connection(os.environ), **env,
+                                            "STOCKSYNC_BENCH_DSN": dsn})
             results.append(json.loads(result_file.read_text()))
     finally:
         wms_process.stop()

@@ -98,8 +98,8 @@ def _import_variants(args: argparse.Namespace) -> int:
     from include.stocksync.availability.skus import import_variants
     from include.stocksync.config.settings import process_settings
     from include.stocksync.domain.errors import PermanentError, TransientError
+    from include.stocksync.runs.uow import transaction
     from include.stocksync.shop.mysql_family import MySQLShop
-    from include.stocksync.store.db import connect
 
     settings = process_settings()
     shop = shop_port(settings)
@@ -115,9 +115,8 @@ def _import_variants(args: argparse.Namespace) -> int:
         return 2
     try:
         variants = shop.variant_skus()
-        with connect(stocksync) as conn:
+        with transaction(stocksync) as conn:  # the mappings all or none
             count = import_variants(conn, variants)
-            conn.commit()
     except (PermanentError, TransientError, ValueError) as exc:
         print(f"import-variants: nothing imported: {exc}", file=sys.stderr)
         return 1

@@ -53,7 +53,7 @@ def test_a_failure_alert_whose_template_cannot_be_rendered_still_alerts_with_pla
 
     dag = dagbag.get_dag("orders_to_wms")
     assert dag is not None and "stocksync_report" not in (dag.user_defined_macros or {})
-    notifier = SyncFailureNotifier(http_conn_id="stocksync_alerts", endpoint="", shop_conn_id=None)
+    notifier = SyncFailureNotifier(http_conn_id="stocksync_alerts", endpoint="", stocksync_conn_id=None)
     notifier.json = {"text": "{{ stocksync_report(run_id) }}"}  # a macro only some DAGs declared
     context = {"dag": dag, "run_id": "manual__x", "ti": SimpleNamespace(task_id="send_orders", try_number=2),
                "exception": ValueError("WMS refused our credentials")}
