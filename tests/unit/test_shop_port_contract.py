@@ -28,6 +28,7 @@ from psycopg import sql
 
 from devstack.local_mariadb import LocalMariaDB
 from devstack.local_pg import LocalPostgres
+from include.stocksync.shop.mysql_family import MySQLShop
 from include.stocksync.shop.port import (
     ActiveFreeze,
     DemandQuery,
@@ -42,7 +43,6 @@ from include.stocksync.shop.port import (
     StockWrite,
     in_place_reads,
 )
-from include.stocksync.shop.mysql_family import MySQLShop
 from include.stocksync.shop.registry import PLATFORMS, UnknownShopPlatform, open_shop
 from include.stocksync.store.db import REFERENCE_SHOP_ADAPTER
 from tests.integration.mariadb_shops import (
