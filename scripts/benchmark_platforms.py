@@ -3,10 +3,11 @@
     bash scripts/benchmark_platforms.sh [--sizes 100000,1000000] [--platforms magento2,prestashop]
                                         [--nights 3] [--out artifacts/benchmark_platforms]
 
-The nightly DAG does not drive a platform adapter yet (the platform registration lands separately),
-so each night runs the functions its tasks call (`pipeline.open_run`, `extract`, `validate`, `merge`,
-`load`) with the adapter built directly (`Magento2Shop`, `PrestaShopShop`), freeze mode `none` (the
-platforms' checkout cannot be closed through the database: docs/platforms.md). stocksync's own
+Each night runs the functions the nightly DAG's tasks call (`pipeline.open_run`, `extract`,
+`validate`, `merge`, `load`; the DAG itself on both platforms is tests/integration/
+test_platform_nightly.py) with the adapter built directly (`Magento2Shop`, `PrestaShopShop`), freeze
+mode `none` (the platforms' checkout is closed at the web server, not in the database:
+docs/platforms-freeze.md). stocksync's own
 database is a database of the benchmark's own (`bench_platforms`) on the checkout's PostgreSQL
 cluster ($STOCKSYNC_PG_PORT, as the demo); the shop is a database of its own (`bench_<platform>`) on
 the checkout's MariaDB ($STOCKSYNC_MARIADB_PORT); both are dropped at the end, the servers stopped
@@ -21,7 +22,9 @@ compensates the reservation; PrestaShop: the order moves to a shipped state), ~3
 in the WMS, and ~1% of the SKUs get a new order the WMS has not counted (Magento: a reservation;
 PrestaShop: an order decrementing `quantity`). It prints per night: end to end (open_run through
 load), each stage, the apply transaction (`locked_seconds`: the shop's transaction from start to
-commit; the row locks are taken at its write, on the rows written), rows written, and
+commit) and of it the time stock rows were locked (`rows_locked_seconds`: the adapters lock only the
+rows they write, at the write, until the commit: what a checkout or a shipment can wait on), rows
+written, and
 per platform and size the best and median night, the peak RSS of the process running the nights,
 and the anchor: Magento's REST bulk source-items import at about 33 SKUs/s (magento/inventory#2306)
 would take the same catalog that many hours. Results go to `<out>/results.json`. Not part of the
@@ -59,7 +62,9 @@ from include.stocksync.sync import pipeline  # noqa: E402
 TOKEN = os.environ.setdefault("STOCKSYNC_BENCH_WMS_TOKEN", secrets.token_urlsafe(24))
 PLATFORMS = ("magento2", "prestashop")
 MAGENTO_REST_SKUS_PER_SECOND = 33  # magento/inventory#2306: the bulk source-items endpoint, measured there
-TARGETS = {"end_to_end_seconds": 20.0, "locked_seconds": 1.0, "peak_rss_mb": 1024.0}  # at 1M SKUs
+# at 1M SKUs; the apply's target is met only by the whole transaction (`locked_seconds`), the rows'
+# lock window beside it says what a checkout or a shipment could actually wait on
+TARGETS = {"end_to_end_seconds": 20.0, "locked_seconds": 1.0, "rows_locked_seconds": 1.0, "peak_rss_mb": 1024.0}
 RUN_OPTIONS = {"page_size": 10000, "freeze_mode": "none"}
 CHUNK = 20000
 
@@ -354,11 +359,13 @@ def night(dsn: str, wms: WmsAdmin, wms_url: str, store: Store, shop: Any, skus: 
     if applied.status != "applied":
         raise RuntimeError(f"night {index}: the apply ended {applied.status}")
     figures = {"end_to_end_seconds": round(end_to_end, 3), "stages": {k: round(v, 3) for k, v in timings.items()},
-               "locked_seconds": round(applied.locked_seconds, 3), "rows_written": applied.rows_written,
+               "locked_seconds": round(applied.locked_seconds, 3),
+               "rows_locked_seconds": round(applied.rows_locked_seconds, 3), "rows_written": applied.rows_written,
                "moved_skus": applied.moved_skus, "apply_timings": applied.as_dict()["timings"],
                "orders_placed": len(orders), "wms_moved": len(moved)}
     print(f"  {shop.platform:<10} {skus:>9,} night {index}: end to end {end_to_end:6.2f}s  apply transaction "
-          f"{applied.locked_seconds:6.3f}s  written {applied.rows_written:,}  ("
+          f"{applied.locked_seconds:6.3f}s (rows locked {applied.rows_locked_seconds:.3f}s)  "
+          f"written {applied.rows_written:,}  ("
           + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()) + ")", flush=True)
     return figures, orders
 
@@ -388,7 +395,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         server.drop_database(database)
     result: dict[str, Any] = {"platform": platform, "skus": size, "nights": nights,
                               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
-    for figure in ("end_to_end_seconds", "locked_seconds"):
+    for figure in ("end_to_end_seconds", "locked_seconds", "rows_locked_seconds"):
         values = [n[figure] for n in nights]
         result[figure] = {"best": min(values), "median": round(statistics.median(values), 3), "max": max(values)}
     return result
@@ -401,12 +408,13 @@ def anchor_hours(skus: int) -> float:
 
 def table(results: list[dict[str, Any]]) -> str:
     header = (f"{'platform':<10} | {'SKUs':>9} | {'end to end best/median':>22} | {'apply txn best/median':>21} | "
-              f"{'peak RSS':>8} | {'Magento REST bulk at 33 SKUs/s':>30}")
+              f"{'rows locked best/median':>23} | {'peak RSS':>8} | {'Magento REST bulk at 33 SKUs/s':>30}")
     lines = [header, "-" * len(header)]
     for r in results:
-        e, a = r["end_to_end_seconds"], r["locked_seconds"]
+        e, a, rl = r["end_to_end_seconds"], r["locked_seconds"], r["rows_locked_seconds"]
         lines.append(f"{r['platform']:<10} | {r['skus']:>9,} | {e['best']:>9.2f}s / {e['median']:>7.2f}s | "
-                     f"{a['best']:>8.3f}s / {a['median']:>7.3f}s | {r['peak_rss_mb']:>6.0f}MB | "
+                     f"{a['best']:>8.3f}s / {a['median']:>7.3f}s | {rl['best']:>10.3f}s / {rl['median']:>7.3f}s | "
+                     f"{r['peak_rss_mb']:>6.0f}MB | "
                      f"{anchor_hours(r['skus']):>27.1f} h")
     return "\n".join(lines)
 

@@ -28,6 +28,7 @@ from psycopg import sql
 
 from devstack.local_mariadb import LocalMariaDB
 from devstack.local_pg import LocalPostgres
+from include.stocksync.shop.mysql_family import MySQLShop
 from include.stocksync.shop.port import (
     ActiveFreeze,
     DemandQuery,
@@ -614,6 +615,21 @@ class ShopPortContract:
             _, rows = copy_into(staging, "sku text, unsent_qty bigint, cart_qty bigint",
                                 lambda sink: shop.stream_demand(q, sink))
         assert nonzero(rows) == expected_demand(harness, [("SKU-A", 5, 1), ("SKU-B", 1, 1)])
+
+    def test_the_session_says_when_it_locked_stock_rows(self, harness: Harness) -> None:
+        """What checkout can wait on is measured from the session's first lock on stock rows: the
+        MySQL adapters lock only at the write (none before it), the reference shop at the start."""
+        opened = time.perf_counter()
+        with harness.port.apply_session(lock_timeout_seconds=5) as shop:
+            before_write = shop.rows_locked_at
+            writing = time.perf_counter()
+            shop.write_stock([StockWrite("SKU-A", 7, 6)])
+            after_write = shop.rows_locked_at
+        assert after_write is not None and opened <= after_write <= time.perf_counter()
+        if isinstance(harness.port, MySQLShop):
+            assert before_write is None and after_write >= writing
+        else:
+            assert before_write == after_write and after_write <= writing
 
     def test_a_failed_apply_writes_nothing(self, harness: Harness) -> None:
         with pytest.raises(RuntimeError, match="guardrail"):

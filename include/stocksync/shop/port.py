@@ -185,7 +185,13 @@ class ApplySession(Protocol):
     ones finished before the lock was granted. An adapter may instead lock, inside `write_stock`,
     only the rows it writes, provided it reads their demand again under that lock and takes what
     moved since `stream_demand` into the written figure (the MySQL adapters do: a night's write
-    then holds only the rows that move, for the time of the write)."""
+    then holds only the rows that move, for the time of the write).
+
+    `rows_locked_at` is when (`time.perf_counter()`) the session took its first lock on stock rows
+    (None until then): from there to the commit is what checkout, a shipment or a back-office edit
+    of those rows can wait on, reported beside the whole transaction's time."""
+
+    rows_locked_at: float | None
 
     def stream_demand(self, query: DemandQuery, sink: StagingSink) -> int:
         """The in-window demand as it is under the lock (every order committed before the lock

@@ -51,13 +51,17 @@ class ApplyResult:
     counts: dict[str, int]
     rows_written: int = 0
     moved_skus: int = 0
-    locked_seconds: float = 0.0
+    locked_seconds: float = 0.0  # the shop's apply transaction, from its start to its commit
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    # of that transaction, the time stock rows were locked (ApplySession.rows_locked_at to the
+    # commit): what checkout or a shipment could wait on
+    rows_locked_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {"status": self.status, "counts": self.counts, "rows_written": self.rows_written,
                 "moved_skus": self.moved_skus, "locked_seconds": round(self.locked_seconds, 4),
+                "rows_locked_seconds": round(self.rows_locked_seconds, 4),
                 "seconds": round(self.seconds, 3), "timings": {k: round(v, 4) for k, v in self.timings.items()}}
 
 
@@ -195,8 +199,10 @@ def apply_plan(conn: psycopg.Connection, *, run_id: str, snapshot_id: str, plan_
                      "timings": {k: round(v, 4) for k, v in timings.items()}})
         # the shop committed its write here; stocksync's record commits right after (a re-run after a
         # failure in between changes nothing in the shop: its sequence guard skips what is written)
-    locked_seconds = time.perf_counter() - locked_at
-    result = ApplyResult("applied", {k: v for k, v in counts.items() if v}, written, len(moved), locked_seconds,
-                         time.perf_counter() - started, timings)
+    committed_at = time.perf_counter()
+    rows_locked_at = locked.rows_locked_at
+    result = ApplyResult("applied", {k: v for k, v in counts.items() if v}, written, len(moved),
+                         committed_at - locked_at, committed_at - started, timings,
+                         committed_at - rows_locked_at if rows_locked_at is not None else 0.0)
     log.info("applied snapshot %s: %s", snapshot_id, result.as_dict())
     return result

@@ -24,6 +24,7 @@ migrations (include/sql/magento2/migrations), never in a column of a Magento tab
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -90,6 +91,7 @@ class _Apply:
         self.skus = skus  # None: every SKU (the nightly); else the live write-back's one SKU
         self.params = self._params(None)
         self.reserved_read = False
+        self.rows_locked_at: float | None = None  # the write's lock on the source items it writes
 
     def _params(self, query: DemandQuery | None) -> dict[str, Any]:
         return {**self.shop.reservation_params(query, upto=self.upto), "skus": tuple(self.skus or ())}
@@ -132,6 +134,7 @@ class _Apply:
         with self.shop.classified("writing the WMS source's items"), self.conn.cursor() as cur:
             if not load_plan(cur, _PLAN_TABLE, ((w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes)):
                 return []
+            self.rows_locked_at = time.perf_counter()
             cur.execute(shop.sql("lock_source_items"), params)
             self._read_reserved(None, "stocksync_reserved_now", _PLANNED_SKUS)
             cur.execute(shop.sql("update_plan_targets"))

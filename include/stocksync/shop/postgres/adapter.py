@@ -9,6 +9,7 @@ passed straight into the caller's staging COPY.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -104,8 +105,9 @@ def _transient(what: str) -> Iterator[None]:
 
 
 class _Apply:
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection, rows_locked_at: float) -> None:
         self.conn = conn
+        self.rows_locked_at: float | None = rows_locked_at  # the shop's stock table, locked at the start
 
     def stream_demand(self, query_: DemandQuery, sink: StagingSink) -> int:
         return _copy_out(self.conn, query("shop/select_in_window_demand"), query_.as_params(), sink)
@@ -238,7 +240,7 @@ class PostgresShop:
         with self._transaction("applying the plan to the shop") as conn:
             _lock_timeout(conn, lock_timeout_seconds)
             conn.execute(query("shop/lock_stock"))
-            yield _Apply(conn)
+            yield _Apply(conn, time.perf_counter())
 
     # -- the order push ----------------------------------------------------------------------------
     def unacknowledged_orders(self, statuses: Sequence[str]) -> list[OrderRef]:

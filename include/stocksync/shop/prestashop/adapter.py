@@ -13,6 +13,7 @@ never writes a row that `depends_on_stock`. Worked example: docs/platforms.md.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -88,6 +89,7 @@ class _Apply:
         # keeps orders of its SKU out): without a demand read in the session, an order placed since
         # took its units off `quantity` already and is taken off `new` too
         self.upto_order = upto_order
+        self.rows_locked_at: float | None = None  # the write's lock on the stock rows it writes
 
     def stream_demand(self, query: DemandQuery, sink: StagingSink) -> int:
         self.demand_params = self.shop.demand_params(self.scope, query)
@@ -113,6 +115,7 @@ class _Apply:
             if not load_plan(cur, _PLAN_TABLE, ((w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes)):
                 return []
             cur.execute(shop.sql("update_plan_items", items=planned))
+            self.rows_locked_at = time.perf_counter()
             cur.execute(shop.sql("lock_stock"), params)
             demand_params = self.demand_params
             if demand_params is None and self.upto_order is not None:
