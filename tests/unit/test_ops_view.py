@@ -342,3 +342,13 @@ def test_the_schedule_line_gives_the_next_run_in_the_shop_zone_the_page_zone_and
     assert same is not None and same.next_display is None  # one zone: said once
     assert next_run_after("not a cron", "UTC", now) is None
     assert opsview.schedule("not a cron", "UTC", display_zone("UTC"), None) is None
+
+
+def test_a_passing_flag_check_has_no_skus_to_look_up() -> None:
+    """unknown_sku records its examples as flags; with none (no row flagged) the report and the
+    alert keep the empty list and never query for flagged SKUs (the cursor is not touched: at 1M
+    SKUs that query is an anti-join of every raw row against the catalog)."""
+    from include.stocksync.runs.checks import with_sku_examples
+
+    passed = {"check_name": "unknown_sku[sku]", "success": True, "examples": []}
+    assert with_sku_examples(None, record(), [passed]) == [passed]  # type: ignore[arg-type]
