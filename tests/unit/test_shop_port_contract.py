@@ -33,6 +33,7 @@ from include.stocksync.shop.port import (
     ActiveFreeze,
     DemandQuery,
     DemandRow,
+    InPlaceApply,
     InPlaceShop,
     OrderLine,
     Sellable,
@@ -550,6 +551,33 @@ class ShopPortContract:
             stock = conn.execute(sql.SQL("SELECT sku, qty, wms_seq FROM ({}) s ORDER BY sku").format(
                 reads.current_stock))
             assert stock.fetchall() == [("SKU-A", 10, 5), ("SKU-B", 4, 2), ("SKU-C", 0, 1)]
+
+    def test_applies_in_place_as_the_session_does(self, harness: Harness, staging: psycopg.Connection) -> None:
+        """On the shop's own database an `InPlaceShop` applies inside stocksync's transaction: the
+        demand under the lock and the sequence-guarded write from a table where it stands give what
+        `apply_session` gives (the same expectations as the tests above), committed with it; on
+        another database the adapter refuses, and a rolled-back transaction writes nothing."""
+        if harness.in_place_dsn is None:
+            return
+        assert isinstance(harness.port, InPlaceShop)
+        with pytest.raises(ShopContractError, match="not to this shop"):
+            with harness.port.apply_in_place(staging, lock_timeout_seconds=5):
+                pass
+        with psycopg.connect(harness.in_place_dsn) as conn:
+            conn.execute("CREATE TEMP TABLE plan_writes (sku text, new_qty integer, wms_seq bigint)")
+            conn.execute("INSERT INTO plan_writes VALUES ('SKU-A', 7, 6), ('SKU-B', 9, 1), ('SKU-C', 0, 1), "
+                         "('SKU-D', 3, 4)")
+            conn.execute("CREATE TEMP TABLE locked_demand (sku text, unsent_qty bigint, cart_qty bigint)")
+            with harness.port.apply_in_place(conn, lock_timeout_seconds=5) as shop:
+                assert isinstance(shop, InPlaceApply) and shop.rows_locked_at is not None
+                shop.demand_into(sql.Identifier("locked_demand"), demand(harness))
+                changed = shop.write_stock_from(sql.Identifier("plan_writes"))
+            rows = conn.execute("SELECT sku, unsent_qty, cart_qty FROM locked_demand ORDER BY sku").fetchall()
+            assert harness.stock()["SKU-A"] == (10, 5)  # not committed yet: others see the old figures
+            conn.commit()
+        assert sorted(changed) == ["SKU-A", "SKU-D"]
+        assert harness.stock() == {"SKU-A": (7, 6), "SKU-B": (4, 2), "SKU-C": (0, 1), "SKU-D": (3, 4)}
+        assert nonzero(rows) == expected_demand(harness, [("SKU-A", 5, 1), ("SKU-B", 1, 1)])
 
     def test_demand_counts_only_uncounted_orders_and_active_carts(self, harness: Harness,
                                                                   staging: psycopg.Connection) -> None:

@@ -343,6 +343,28 @@ class InPlaceShop(Protocol):
         role (reading them there is reading the shop); None otherwise. Opens no connection."""
         ...
 
+    def apply_in_place(self, conn: psycopg.Connection, *,
+                       lock_timeout_seconds: float) -> AbstractContextManager[InPlaceApply]:
+        """`apply_session` inside `conn`'s own transaction (only where `in_place_reads(conn)` is
+        not None): the same lock, taken there and held until `conn` commits, so the plan's writes
+        go to the shop from stocksync's tables in one statement instead of through Python."""
+        ...
+
+
+@runtime_checkable
+class InPlaceApply(ApplySession, Protocol):
+    """An `ApplySession` on stocksync's own connection (`InPlaceShop.apply_in_place`): besides the
+    session's calls, the locked demand and the write take stocksync's tables where they stand."""
+
+    def demand_into(self, table: sql.Identifier, query: DemandQuery) -> int:
+        """Fill the (empty) demand table `table` with the in-window demand as it is under the lock,
+        `DemandRow` columns. Returns the rows written."""
+        ...
+
+    def write_stock_from(self, writes: sql.Composable) -> list[str]:
+        """`write_stock` of the rows of the table `writes` (sku, new_qty, wms_seq)."""
+        ...
+
 
 def in_place_reads(shop: ShopPort, conn: psycopg.Connection) -> InPlaceReads | None:
     """`shop`'s in-place reads on `conn`, or None when it offers none (see `InPlaceShop`)."""

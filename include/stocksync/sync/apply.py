@@ -36,10 +36,17 @@ from psycopg import sql
 
 from include.stocksync.config.settings import Settings
 from include.stocksync.runs import record as runs
-from include.stocksync.shop.port import ShopPort, StockWrite
+from include.stocksync.shop.port import ApplySession, InPlaceApply, InPlaceShop, ShopPort, StockWrite
 from include.stocksync.shop.registry import shop_in_same_database
 from include.stocksync.store.db import query
-from include.stocksync.sync.merge import Watermark, copy_demand, demand_params, demand_query, outcomes_query
+from include.stocksync.sync.merge import (
+    Watermark,
+    copy_demand,
+    create_demand,
+    demand_params,
+    demand_query,
+    outcomes_query,
+)
 from include.stocksync.sync.shop_mirror import mirror_stock, replace_stock_rows
 
 log = logging.getLogger(__name__)
@@ -87,6 +94,15 @@ def _writes(conn: psycopg.Connection, writes: sql.Identifier) -> Iterator[StockW
         cur.execute(query("stocksync/select_writes", writes=writes))
         for sku, new_qty, wms_seq in cur:
             yield StockWrite(sku, int(new_qty), int(wms_seq))
+
+
+def _locked_demand(conn: psycopg.Connection, locked: ApplySession, question: Any) -> sql.Identifier:
+    """The in-window demand under the lock, in the transaction-local table `demand_after_lock`."""
+    if isinstance(locked, InPlaceApply):
+        table = create_demand(conn, "demand_after_lock")
+        locked.demand_into(table, question)
+        return table
+    return copy_demand(conn, "demand_after_lock", lambda sink: locked.stream_demand(question, sink))
 
 
 def apply_plan(conn: psycopg.Connection, *, run_id: str, snapshot_id: str, plan_table: str,
@@ -156,14 +172,19 @@ def apply_plan(conn: psycopg.Connection, *, run_id: str, snapshot_id: str, plan_
         if before_lock is not None:
             before_lock()
         lock_wait = settings.lock_timeout_seconds
-        # the shop's own transaction: its stock locked against checkout until the write commits
-        with port.apply_session(lock_timeout_seconds=lock_wait) as locked:
+        # the shop's own transaction: its stock locked against checkout until the write commits; a
+        # shop read in place (stocksync's own database, the shop's role) is locked and written
+        # inside this very transaction, from the tables where they stand
+        in_place = mirror.in_place and isinstance(port, InPlaceShop)
+        session = (port.apply_in_place(conn, lock_timeout_seconds=lock_wait) if in_place  # type: ignore[union-attr]
+                   else port.apply_session(lock_timeout_seconds=lock_wait))
+        with session as locked:
             locked_at = time.perf_counter()
             timings["lock_wait"] = locked_at - t
             if after_lock is not None:
                 after_lock()
 
-            after = copy_demand(conn, "demand_after_lock", lambda sink: locked.stream_demand(question, sink))
+            after = _locked_demand(conn, locked, question)
             moved = [row[0] for row in conn.execute(
                 query("stocksync/select_moved_skus", before=before, after=after)).fetchall()]
             if moved:  # their outcomes, audit rows and writes again, from the locked stock and demand
@@ -189,7 +210,8 @@ def apply_plan(conn: psycopg.Connection, *, run_id: str, snapshot_id: str, plan_
                 counts.update(moved_after)
             if before_write is not None:  # the drift this apply corrects (audit rows are final here)
                 before_write(conn, counts)
-            written = len(locked.write_stock(_writes(conn, writes)))
+            written = len(locked.write_stock_from(writes) if isinstance(locked, InPlaceApply)
+                          else locked.write_stock(_writes(conn, writes)))
             conn.execute(query("stocksync/insert_applied_snapshot"), {"snapshot_id": snapshot_id, "run_id": run_id})
             mark("locked_work", locked_at)
             # the snapshot's newest sequence (the feed position of a full sync) and the audit's size

@@ -129,6 +129,19 @@ class _Apply:
         return [str(row[0]) for row in written]
 
 
+class _InPlaceApply(_Apply):
+    """The apply on stocksync's own connection to this very shop (`apply_in_place`): the demand
+    and the write run where the tables stand, no row passes through Python."""
+
+    def demand_into(self, table: sql.Identifier, query_: DemandQuery) -> int:
+        return self.conn.execute(sql.SQL("INSERT INTO {} (sku, unsent_qty, cart_qty) ").format(table)
+                                 + query("shop/select_in_window_demand"), query_.as_params()).rowcount
+
+    def write_stock_from(self, writes: sql.Composable) -> list[str]:
+        written = self.conn.execute(query("shop/update_stock", writes=writes)).fetchall()
+        return [str(row[0]) for row in written]
+
+
 class _OrderPush:
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
@@ -241,6 +254,16 @@ class PostgresShop:
             _lock_timeout(conn, lock_timeout_seconds)
             conn.execute(query("shop/lock_stock"))
             yield _Apply(conn, time.perf_counter())
+
+    @contextmanager
+    def apply_in_place(self, conn: psycopg.Connection, *, lock_timeout_seconds: float) -> Iterator[_InPlaceApply]:
+        if self.in_place_reads(conn) is None:
+            raise ShopContractError("apply_in_place: the connection given is not to this shop's database and role")
+        with _transient("applying the plan to the shop"):
+            _lock_timeout(conn, lock_timeout_seconds)
+            conn.execute(query("shop/lock_stock"))
+            yield _InPlaceApply(conn, time.perf_counter())
+            conn.execute("SET LOCAL lock_timeout TO DEFAULT")  # the lock is held until `conn` commits
 
     # -- the order push ----------------------------------------------------------------------------
     def unacknowledged_orders(self, statuses: Sequence[str]) -> list[OrderRef]:
