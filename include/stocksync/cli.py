@@ -146,14 +146,15 @@ def _orders_dsn(args: argparse.Namespace) -> str:
 
 def _orders_shop() -> Any:
     """The shop the push reads orders from and acknowledges in: None when it lives in stocksync's
-    database (the single-database layout), else its port over `shop_conn_id`."""
+    database (the single-database layout), else the deployment's shop port, as the DAG's tasks
+    open it (`shop_platform` over `shop_conn_id`, with its `platform_options`)."""
+    from include.stocksync.airflow.connections import shop_port
     from include.stocksync.config.settings import process_settings
-    from include.stocksync.shop.registry import open_shop
 
     settings = process_settings()
     if not settings.stocksync_conn_id:
         return None
-    return open_shop(_connection_dsn(settings.shop_conn_id), settings.shop_platform)
+    return shop_port(settings)
 
 
 def orders_main(argv: list[str]) -> int:

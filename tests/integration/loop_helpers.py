@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 import requests
 
+from devstack.local_stack import postgres_connection_json, stocksync_connection_env
 from include.stocksync.config.settings import LoopSettings, Settings, load_settings
 from include.stocksync.shop.port import ShopPort
 from include.stocksync.shop.registry import open_shop
@@ -67,20 +68,24 @@ def wms_post(wms: Any, path: str, body: Any) -> Any:
     return response.json()
 
 
-def shop_dsn_env(dsn: str) -> dict[str, str]:
-    return {**os.environ, "STOCKSYNC_SHOP_DSN": dsn, "PYTHONPATH": os.getcwd()}
+def orders_cli_env(shop: str, store: str) -> dict[str, str]:
+    """The environment of `python -m include.stocksync orders ...` for a deployment with two
+    databases: stocksync's own in `STOCKSYNC_SHOP_DSN` (the command's `--dsn-env`), the shop as the
+    Airflow connection `stocksync_shop` with `stocksync_conn_id` set, so the push reaches the shop
+    through its port, never through stocksync's database."""
+    return {**os.environ, "STOCKSYNC_SHOP_DSN": store, "PYTHONPATH": os.getcwd(),
+            "AIRFLOW_CONN_STOCKSYNC_SHOP": postgres_connection_json(shop), **stocksync_connection_env(store)}
 
 
-def databases(dsn: str, store: str | None) -> tuple[str, ShopPort | None]:
-    """stocksync's database and the shop port for a shop at `dsn`: `store` and the shop behind its
-    port, or (`store` None, the single-database layout) `dsn` and no port (the shop in that database)."""
-    return (store, open_shop(dsn)) if store else (dsn, None)
+def databases(dsn: str, store: str) -> tuple[str, ShopPort]:
+    """stocksync's database and the shop port for a shop at `dsn`: `store` and the shop behind its port."""
+    return store, open_shop(dsn)
 
 
-def full_sync(dsn: str, wms: Any, run_id: str, settings: Settings | None = None,
-              store: str | None = None) -> dict[str, Any]:
+def full_sync(dsn: str, wms: Any, run_id: str, settings: Settings | None = None, *,
+              store: str) -> dict[str, Any]:
     """A nightly sync run through the pipeline's own steps (no Airflow): what the DAG's tasks call.
-    `dsn`: the shop's database; `store`: stocksync's own (None: the shop's database holds it)."""
+    `dsn`: the shop's database; `store`: stocksync's own."""
     from include.stocksync.sync import pipeline
 
     settings = settings or load_settings().model_copy(update={"freeze_mode": "none"})
@@ -97,8 +102,8 @@ def full_sync(dsn: str, wms: Any, run_id: str, settings: Settings | None = None,
     return pipeline.get_run(own, run_id)
 
 
-def nightly_steps(dsn: str, wms: Any, run_id: str, conf: dict[str, Any] | None = None,
-                  store: str | None = None) -> tuple[str, BaseException] | None:
+def nightly_steps(dsn: str, wms: Any, run_id: str, conf: dict[str, Any] | None = None, *,
+                  store: str) -> tuple[str, BaseException] | None:
     """One nightly run through the pipeline's own steps in the DAG's order, with the DAG's run spec
     (the config, then `conf`) and freeze mode, and its teardown whatever failed: what
     `dag.test()` runs, without Airflow. Returns the task whose step stopped the run and its error
@@ -128,8 +133,9 @@ def nightly_steps(dsn: str, wms: Any, run_id: str, conf: dict[str, Any] | None =
     return None
 
 
-def intraday(dsn: str, wms: Any, run_id: str, settings: Settings | None = None,
-             store: str | None = None) -> dict[str, Any]:
+def intraday(dsn: str, wms: Any, run_id: str, settings: Settings | None = None, *,
+             store: str) -> dict[str, Any]:
+    """One intraday run through its own steps (no Airflow); `dsn` the shop's database, `store` stocksync's."""
     from include.stocksync.sync import intraday as intraday_sync
 
     own, shop = databases(dsn, store)

@@ -5,6 +5,10 @@ parsed, with the drop folder a temporary `file://` folder. The WMS simulator's s
 exported into it by `devstack/file_export.py`, as a warehouse's nightly export job would;
 refusals are made from that real export (cut, changed, renamed). The wait runs its trigger in
 line (`dag.test()` does that for deferred tasks).
+
+The shop and stocksync's own tables are in two databases (tests/conftest.py), Airflow's
+`stocksync_shop` and `stocksync_db`: the shop's stock and freezes are read in `dsn`, the runs, the
+audit and the file bookkeeping in `store`.
 """
 
 from __future__ import annotations
@@ -25,13 +29,6 @@ from include.stocksync.store.db import connect
 from include.stocksync.sync.file_drop import file_drops_of_run
 from include.stocksync.sync.pipeline import get_run
 from tests.conftest import TEST_TOKEN, active_freezes, fresh_dag, stock_fingerprint
-from tests.integration import single_database
-
-# this module still reads stocksync's tables through the shop's connection: one database for both
-# (tests/integration/single_database.py)
-shop_dsn, clean_shop = single_database.shop_dsn, single_database.clean_shop
-single_database_airflow = single_database.single_database_airflow
-
 
 pytestmark = pytest.mark.slow
 
@@ -39,10 +36,11 @@ DAG_ID = "inventory_nightly_sync"
 
 
 @pytest.fixture
-def seeded(clean_shop: str, wms: Any) -> dict[str, Any]:
+def seeded(clean_shop: str, stocksync_dsn: str, wms: Any) -> dict[str, Any]:
+    """The demo shop (`dsn`, the shop's database) and stocksync's own database (`store`)."""
     seed = seed_demo(clean_shop, wms.admin, skus=40, seed=3, orders=30)
     assert seed.orders_acknowledged > 0 and seed.orders_unsent > 0 and seed.drifted > 0
-    return {"dsn": clean_shop, "seed": seed}
+    return {"dsn": clean_shop, "store": stocksync_dsn, "seed": seed}
 
 
 @pytest.fixture
@@ -84,8 +82,8 @@ def today() -> str:
     return datetime.now(timezone.utc).date().isoformat()
 
 
-def audit(dsn: str, run_id: str) -> dict[str, tuple[Any, ...]]:
-    with connect(dsn) as conn:
+def audit(store: str, run_id: str) -> dict[str, tuple[Any, ...]]:
+    with connect(store) as conn:
         return {row[0]: row[1:] for row in conn.execute(
             "SELECT sku, old_qty, wms_available, adjustment, new_qty, outcome FROM stocksync.sku_outcomes(%s)",
             (run_id,)).fetchall()}
@@ -112,12 +110,12 @@ def test_a_file_gives_the_same_stock_as_the_http_source(dagbag: Any, seeded: dic
     SKU by SKU, and the same audit (old, WMS available, adjustment, new, outcome)."""
     from airflow.utils.state import DagRunState
 
-    dsn = seeded["dsn"]
+    dsn, store = seeded["dsn"], seeded["store"]
     before = stock_fingerprint(dsn)
     exported = export_snapshot(wms.url, TEST_TOKEN, drop)  # tonight's export, before either sync
 
     http_run = run_nightly(dagbag)
-    assert http_run.state == DagRunState.SUCCESS, get_run(dsn, http_run.run_id)["error"]
+    assert http_run.state == DagRunState.SUCCESS, get_run(store, http_run.run_id)["error"]
     after_http = qty_and_seq(dsn)
     assert after_http != [(s, q, w) for s, q, w, _ in before]  # the HTTP sync changed something
 
@@ -125,10 +123,10 @@ def test_a_file_gives_the_same_stock_as_the_http_source(dagbag: Any, seeded: dic
     use_file_source(monkeypatch, drop)
     file_run = run_nightly(dagbag)
 
-    assert file_run.state == DagRunState.SUCCESS, get_run(dsn, file_run.run_id)["error"]
+    assert file_run.state == DagRunState.SUCCESS, get_run(store, file_run.run_id)["error"]
     assert qty_and_seq(dsn) == after_http
-    assert audit(dsn, file_run.run_id) == audit(dsn, http_run.run_id)
-    run = get_run(dsn, file_run.run_id)
+    assert audit(store, file_run.run_id) == audit(store, http_run.run_id)
+    run = get_run(store, file_run.run_id)
     assert run["status"] == "applied" and run["snapshot_id"] == exported.snapshot_id
     assert run["extracted"] == 40 and run["valid"] == 40 and run["freeze_seconds"] > 0
     assert active_freezes(dsn) == []
@@ -137,7 +135,7 @@ def test_a_file_gives_the_same_stock_as_the_http_source(dagbag: Any, seeded: dic
     processed = drop / "processed" / today()
     assert sorted(p.name for p in processed.iterdir()) == sorted([exported.data.name, exported.manifest.name])
     assert not exported.data.exists() and not exported.manifest.exists()
-    [taken] = file_drops_of_run(dsn, file_run.run_id)
+    [taken] = file_drops_of_run(store, file_run.run_id)
     assert taken["status"] == "processed" and taken["sha256_verified"] and taken["sha256"] == exported.sha256
     assert taken["rows_read"] == 40 and taken["moved_to"].endswith(f"/processed/{today()}/{exported.data.name}")
 
@@ -148,14 +146,14 @@ def test_a_late_file_inside_the_deadline_is_waited_for_without_freezing(
     it waits (the setup comes after the wait)."""
     from airflow.utils.state import DagRunState
 
-    dsn = seeded["dsn"]
+    dsn, store = seeded["dsn"], seeded["store"]
     use_file_source(monkeypatch, drop, deadline=120, poke=0.5)
     seen_while_waiting: dict[str, Any] = {}
 
     def exporter() -> None:
         time.sleep(4)
         seen_while_waiting["freezes"] = active_freezes(dsn)
-        with connect(dsn) as conn:
+        with connect(store) as conn:
             seen_while_waiting["runs"] = conn.execute("SELECT count(*) FROM stocksync.sync_runs").fetchone()[0]
         seen_while_waiting["exported"] = export_snapshot(wms.url, TEST_TOKEN, drop)
 
@@ -167,10 +165,10 @@ def test_a_late_file_inside_the_deadline_is_waited_for_without_freezing(
     finally:
         thread.join()
 
-    assert dag_run.state == DagRunState.SUCCESS, get_run(dsn, dag_run.run_id)["error"]
+    assert dag_run.state == DagRunState.SUCCESS, get_run(store, dag_run.run_id)["error"]
     assert time.monotonic() - started >= 4  # it did wait for the file
     assert seen_while_waiting["freezes"] == [] and seen_while_waiting["runs"] == 0
-    run = get_run(dsn, dag_run.run_id)
+    run = get_run(store, dag_run.run_id)
     assert run["status"] == "applied" and run["snapshot_id"] == seen_while_waiting["exported"].snapshot_id
 
 
@@ -200,7 +198,7 @@ def test_a_file_without_its_manifest_is_refused_at_the_deadline(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A data file alone is never taken (it may still be uploading); when the wait ends it is
     refused to rejected/<date>/ with its reason, and the run fails with an alert, nothing frozen."""
-    dsn = seeded["dsn"]
+    dsn, store = seeded["dsn"], seeded["store"]
     fingerprint = stock_fingerprint(dsn)
     exported = export_snapshot(wms.url, TEST_TOKEN, drop, write_manifest_file=False)
     use_file_source(monkeypatch, drop, deadline=3, poke=0.5)
@@ -215,7 +213,7 @@ def test_a_file_without_its_manifest_is_refused_at_the_deadline(
     assert "no manifest" in reason and f"{exported.data.name}.manifest.json" in reason and dag_run.run_id in reason
     [alert] = [a for a in alerts_for(webhook, dag_run.run_id) if a["task_id"] == "wait_for_wms_file"]
     assert "refused: no manifest" in alert["error"]
-    assert [(d["data_file"], d["status"]) for d in file_drops_of_run(dsn, dag_run.run_id)] == \
+    assert [(d["data_file"], d["status"]) for d in file_drops_of_run(store, dag_run.run_id)] == \
         [(exported.data.name, "rejected")]
 
 
@@ -224,7 +222,7 @@ def test_a_file_without_its_manifest_is_refused_at_the_deadline(
 def test_a_checksum_mismatch_is_refused_to_rejected_and_releases_the_freeze(
         dagbag: Any, seeded: dict[str, Any], wms: Any, webhook: Any, drop: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    dsn = seeded["dsn"]
+    dsn, store = seeded["dsn"], seeded["store"]
     fingerprint = stock_fingerprint(dsn)
     exported = export_snapshot(wms.url, TEST_TOKEN, drop)
     manifest = json.loads(exported.manifest.read_text())
@@ -238,7 +236,7 @@ def test_a_checksum_mismatch_is_refused_to_rejected_and_releases_the_freeze(
     states = task_states(dag_run)
     assert states["extract_wms_counts"] == "failed" and states["settle_wms_file"] == "success"
     assert stock_fingerprint(dsn) == fingerprint and active_freezes(dsn) == []
-    run = get_run(dsn, dag_run.run_id)
+    run = get_run(store, dag_run.run_id)
     assert run["status"] == "failed" and "checksum mismatch" in run["error"]
     assert run["freeze_seconds"] > 0  # the setup froze checkout after the file was found; the teardown released
     rejected = drop / "rejected" / today()
@@ -246,7 +244,7 @@ def test_a_checksum_mismatch_is_refused_to_rejected_and_releases_the_freeze(
     assert "checksum mismatch" in (rejected / f"{exported.data.name}.reason.txt").read_text()
     alerts = [a for a in alerts_for(webhook, dag_run.run_id) if a["task_id"] == "extract_wms_counts"]
     assert len(alerts) == 1 and "checksum mismatch" in alerts[0]["error"]  # permanent: one try, one alert
-    [taken] = file_drops_of_run(dsn, dag_run.run_id)
+    [taken] = file_drops_of_run(store, dag_run.run_id)
     assert taken["status"] == "rejected" and not taken["sha256_verified"] and "checksum mismatch" in taken["reason"]
 
 
@@ -259,7 +257,7 @@ def test_a_file_already_applied_is_a_duplicate_not_applied_twice(
     (another snapshot id: the checksum memory), each end as `duplicate` with the stock untouched."""
     from airflow.utils.state import DagRunState
 
-    dsn = seeded["dsn"]
+    dsn, store = seeded["dsn"], seeded["store"]
     use_file_source(monkeypatch, drop)
     exported = export_snapshot(wms.url, TEST_TOKEN, drop)
     keep = drop.parent / "copy"
@@ -268,7 +266,7 @@ def test_a_file_already_applied_is_a_duplicate_not_applied_twice(
     shutil.copy2(exported.manifest, keep / exported.manifest.name)
 
     first = run_nightly(dagbag)
-    assert first.state == DagRunState.SUCCESS and get_run(dsn, first.run_id)["status"] == "applied"
+    assert first.state == DagRunState.SUCCESS and get_run(store, first.run_id)["status"] == "applied"
     after_first = stock_fingerprint(dsn)
 
     # 1. the very same file and manifest, dropped again
@@ -284,15 +282,15 @@ def test_a_file_already_applied_is_a_duplicate_not_applied_twice(
 
     for dag_run, matched in ((again, "snapshot_id"), (reissued, "checksum")):
         assert dag_run.state == DagRunState.SUCCESS
-        run = get_run(dsn, dag_run.run_id)
+        run = get_run(store, dag_run.run_id)
         assert run["status"] == "duplicate", run["error"]
         assert run["apply_details"]["duplicate_of"] == first.run_id and run["apply_details"]["matched"] == matched
-        [taken] = file_drops_of_run(dsn, dag_run.run_id)
+        [taken] = file_drops_of_run(store, dag_run.run_id)
         assert taken["status"] == "duplicate" and taken["duplicate_of"] == first.run_id
         assert "/processed/" in taken["moved_to"] and Path(taken["moved_to"].removeprefix("file://")).exists()
         assert Path(taken["moved_to"].removeprefix("file://") + ".reason.txt").read_text().count("duplicate") >= 1
         assert active_freezes(dsn) == [] and alerts_for(webhook, dag_run.run_id) == []
-        with connect(dsn) as conn:
+        with connect(store) as conn:
             applied = conn.execute("SELECT count(*) FROM stocksync.sku_audit WHERE run_id = %s",
                                    (dag_run.run_id,)).fetchone()
         assert applied == (0,)
@@ -311,7 +309,7 @@ def test_a_refused_newer_file_then_the_older_one_and_the_oldest_superseded(
 
     from airflow.utils.state import DagRunState
 
-    dsn = seeded["dsn"]
+    dsn, store = seeded["dsn"], seeded["store"]
     fingerprint = stock_fingerprint(dsn)
     use_file_source(monkeypatch, drop)
     oldest = export_snapshot(wms.url, TEST_TOKEN, drop, name="wms-stock-1-oldest.csv.gz")
@@ -337,10 +335,10 @@ def test_a_refused_newer_file_then_the_older_one_and_the_oldest_superseded(
     second = run_nightly(dagbag)
 
     assert second.state == DagRunState.SUCCESS
-    run = get_run(dsn, second.run_id)
+    run = get_run(store, second.run_id)
     assert run["status"] == "applied" and run["snapshot_id"] == middle.snapshot_id
     assert (drop / "processed" / today() / middle.data.name).exists()
     assert "superseded: the newer file wms-stock-2-middle.csv.gz" in \
         (rejected / f"{oldest.data.name}.reason.txt").read_text()
-    assert sorted((d["data_file"], d["status"]) for d in file_drops_of_run(dsn, second.run_id)) == \
+    assert sorted((d["data_file"], d["status"]) for d in file_drops_of_run(store, second.run_id)) == \
         [(oldest.data.name, "superseded"), (middle.data.name, "processed")]
