@@ -28,7 +28,7 @@ import MySQLdb
 import pytest
 
 from devstack.local_mariadb import LocalMariaDB
-from include.stocksync.shop.port import StockWrite
+from include.stocksync.shop.port import Sellable, StockRow, StockWrite
 from include.stocksync.shop.prestashop.adapter import PrestaShopShop, acknowledge_orders
 from tests.integration.mariadb_shops import (
     ListSink,
@@ -311,3 +311,88 @@ def test_the_apply_locks_only_the_products_it_writes(store: tuple[Store, PrestaS
     assert s.quantity("SHIRT-S") == expected_quantity(s, "SHIRT-S", 15) == 13
     assert s.quantity("SHIRT-M") == expected_quantity(s, "SHIRT-M", 15) == 15
     assert s.product_total("SHIRT-S") == 13 + 15
+
+
+# A catalog whose references are used by several items, with explicit ids (the rule is about them):
+# id_product -> (active, the product's reference, {id_product_attribute: the combination's reference})
+SHARED_REFERENCES = {
+    10: (0, "", {101: "PC-SHARED", 102: "TEN-B"}),
+    11: (1, "PC-SHARED", {}),       # a product without combinations, after a combination using its reference
+    20: (1, "CP-SHARED", {}),       # a product without combinations, before a combination using it
+    21: (0, "", {201: "CP-SHARED"}),
+    30: (1, "", {302: "CC-SHARED"}),  # two products' combinations: the lower product's comes first,
+    31: (0, "", {301: "CC-SHARED"}),  # although its combination's id is the higher
+    40: (1, "", {402: "SAME-SHARED", 401: "SAME-SHARED"}),  # two combinations of one product
+    50: (1, "PARENT-REF", {501: "P50-A"}),  # a product with combinations: its own reference is no SKU
+    51: (1, "", {511: "PARENT-REF"}),
+}
+# Worked out by hand from the rule (a reference names the item with the lowest (id_product,
+# id_product_attribute) using it; enabled: that item's product's `active`): sku -> (item, enabled)
+FIRST_ITEMS = {
+    "PC-SHARED": ((10, 101), False),
+    "TEN-B": ((10, 102), False),
+    "CP-SHARED": ((20, 0), True),
+    "CC-SHARED": ((30, 302), True),
+    "SAME-SHARED": ((40, 401), True),
+    "P50-A": ((50, 501), True),
+    "PARENT-REF": ((51, 511), True),
+}
+
+
+def test_a_reference_used_by_several_items_names_the_first(store: tuple[Store, PrestaShopShop]) -> None:
+    """A reference used by a product without combinations and by another product's combination, or by
+    two combinations, names one item: the lowest (id_product, id_product_attribute), active as its
+    product is, in the catalog read, the stock read, a single SKU's lookup and the apply's write
+    (and its demand: the lines of that item's orders). The other items' rows are never written."""
+    s, shop = store
+    for id_product, (active, reference, combinations) in SHARED_REFERENCES.items():
+        s.run("INSERT INTO {p}product (id_product, reference, active) VALUES (%s, %s, %s)",
+              (id_product, reference, active))
+        rows = {id_attr: id_attr for id_attr in combinations} or {0: id_product}  # quantity: an id of the row
+        if combinations:
+            rows[0] = sum(combinations)  # the product row holds the sum of its combinations
+        for id_attr, combo in combinations.items():
+            s.run("INSERT INTO {p}product_attribute (id_product_attribute, id_product, reference) "
+                  "VALUES (%s, %s, %s)", (id_attr, id_product, combo))
+        for id_attr, quantity in rows.items():
+            s.run("INSERT INTO {p}stock_available (id_product, id_product_attribute, id_shop, id_shop_group, "
+                  "quantity) VALUES (%s, %s, %s, %s, %s)", (id_product, id_attr, s.row_shop, s.row_group, quantity))
+    s.items = {sku: item for sku, (item, _enabled) in FIRST_ITEMS.items()}
+    s.items["PC-SHARED@11"] = (11, 0)  # the other item using PC-SHARED, ordered below
+
+    catalog, stock = ListSink(), ListSink()
+    shop.stream_catalog(catalog)
+    shop.stream_stock(stock)
+    assert sorted(catalog.rows) == sorted((sku, enabled) for sku, (_item, enabled) in FIRST_ITEMS.items())
+    assert sorted(stock.rows) == [("CC-SHARED", 302, 0), ("CP-SHARED", 20, 0), ("P50-A", 501, 0),
+                                  ("PARENT-REF", 511, 0), ("PC-SHARED", 101, 0), ("SAME-SHARED", 401, 0),
+                                  ("TEN-B", 102, 0)]
+    assert shop.sellable("CC-SHARED") == Sellable("CC-SHARED", True, 302, 0)
+
+    first = s.place_order({"PC-SHARED": 2})        # the combination PC-SHARED names
+    other = s.place_order({"PC-SHARED@11": 3})     # the product without combinations using it too
+    assert first is not None and other is not None
+    shared = ("PC-SHARED", "CP-SHARED", "CC-SHARED", "SAME-SHARED", "PARENT-REF")
+    assert sorted(sync(shop, {sku: (50, 1) for sku in shared})) == sorted(shared)
+
+    def quantity(id_product: int, id_attr: int) -> int:
+        return int(s.rows("SELECT quantity FROM {p}stock_available WHERE id_product = %s AND "
+                          "id_product_attribute = %s AND id_shop = %s AND id_shop_group = %s",
+                          (id_product, id_attr, s.row_shop, s.row_group))[0][0])
+
+    written = {(10, 101): 50 - 2, (20, 0): 50, (30, 302): 50, (40, 401): 50, (51, 511): 50}
+    untouched = {(11, 0): 11 - 3, (21, 201): 201, (31, 301): 301, (40, 402): 402, (10, 102): 102,
+                 (21, 0): 201, (31, 0): 301}
+    totals = {(10, 0): 48 + 102, (30, 0): 50, (40, 0): 50 + 402, (51, 0): 50}
+    assert {row: quantity(*row) for row in (written | untouched | totals)} == written | untouched | totals
+    stock = ListSink()
+    shop.stream_stock(stock)
+    assert sorted(stock.rows) == [("CC-SHARED", 50, 1), ("CP-SHARED", 50, 1), ("P50-A", 501, 0),
+                                  ("PARENT-REF", 50, 1), ("PC-SHARED", 48, 1), ("SAME-SHARED", 50, 1),
+                                  ("TEN-B", 102, 0)]
+    assert [shop.sellable(sku) for sku in ("PC-SHARED", "CP-SHARED", "SAME-SHARED")] == [
+        Sellable("PC-SHARED", False, 48, 1), Sellable("CP-SHARED", True, 50, 1), Sellable("SAME-SHARED", True, 50, 1)]
+    with shop.live_session("CC-SHARED", lock_timeout_seconds=5) as live:
+        assert live.current == StockRow("CC-SHARED", 50, 1)
+        assert live.write(7, 2) == StockRow("CC-SHARED", 7, 2)
+    assert (quantity(30, 302), quantity(31, 301), quantity(30, 0), quantity(31, 0)) == (7, 301, 7, 301)

@@ -1,5 +1,6 @@
--- A filter of items.sql: the references of the combinations in lines of orders that hold stock (as
--- select_demand.sql counts them), so that the demand resolves only those, never the whole catalog.
+-- A filter of items_combinations.sql: the references of the combinations in lines of orders that
+-- hold stock (as select_demand.sql counts them), so that the demand resolves only those, never the
+-- whole catalog.
 AND pa.reference IN (
   SELECT ref_pa.reference
   FROM {p}orders AS ref_o

@@ -1,5 +1,5 @@
--- A filter of items.sql: the references of the products (without combinations) in lines of orders
--- that hold stock (as select_demand.sql counts them).
+-- A filter of items_products.sql: the references of the products (without combinations) in lines
+-- of orders that hold stock (as select_demand.sql counts them).
 AND prod.reference IN (
   SELECT ref_prod.reference
   FROM {p}orders AS ref_o

@@ -57,7 +57,7 @@ _PLAN_TABLE = """CREATE TEMPORARY TABLE stocksync_plan (
   sku varchar(64) NOT NULL PRIMARY KEY, new_qty int NOT NULL, wms_seq bigint NOT NULL,
   id_product int unsigned NULL, id_product_attribute int unsigned NULL,
   write_it tinyint(1) NOT NULL DEFAULT 0, KEY (id_product, id_product_attribute)) ENGINE=InnoDB"""
-# `items.sql` restricted to the SKUs of stocksync_plan (indexed lookups by reference, not the catalog)
+# the items (item_halves) restricted to the SKUs of stocksync_plan (indexed lookups by reference, not the catalog)
 _PLANNED_REFERENCES = "AND {column} IN (SELECT sku FROM stocksync_plan)"
 
 
@@ -222,16 +222,35 @@ class PrestaShopShop(MySQLShop):
         shops = [int(s) for s in str(group_shops or self.id_shop).split(",")]
         return _Scope(self.id_shop, int(group), bool(share_stock), shops)
 
-    def items(self, planned: bool = False, ordered: bool = False) -> str:
-        """items.sql: every SKU, only those of stocksync_plan (`planned`), or only those in lines of
-        orders that hold stock (`ordered`: the demand's, bound by its parameters)."""
+    def item_halves(self, planned: bool = False, ordered: bool = False) -> tuple[str, str]:
+        """items_combinations.sql and items_products.sql: every SKU, only those of stocksync_plan
+        (`planned`), or only those in lines of orders that hold stock (`ordered`: the demand's,
+        bound by its parameters). The filters restrict the items read, never which item comes first."""
         if ordered:
-            return self.sql("items", pa_filter=self.sql("holding_combination_refs"),
-                            product_filter=self.sql("holding_product_refs"))
-        if not planned:
-            return self.sql("items", pa_filter="", product_filter="")
-        return self.sql("items", pa_filter=_PLANNED_REFERENCES.format(column="pa.reference"),
-                        product_filter=_PLANNED_REFERENCES.format(column="prod.reference"))
+            pa_filter, product_filter = self.sql("holding_combination_refs"), self.sql("holding_product_refs")
+        elif planned:
+            pa_filter = _PLANNED_REFERENCES.format(column="pa.reference")
+            product_filter = _PLANNED_REFERENCES.format(column="prod.reference")
+        else:
+            pa_filter = product_filter = ""
+        combinations = self.sql("items_combinations", pa_filter=pa_filter, earlier_items=self.sql(
+            "earlier_items", reference="pa.reference", id_product="pa.id_product",
+            id_product_attribute="pa.id_product_attribute"))
+        products = self.sql("items_products", product_filter=product_filter, earlier_items=self.sql(
+            "earlier_items", reference="prod.reference", id_product="prod.id_product", id_product_attribute="0"))
+        return combinations, products
+
+    def items(self, planned: bool = False, ordered: bool = False) -> str:
+        """items.sql over both halves (item_halves): the derived table of the filtered reads."""
+        combinations, products = self.item_halves(planned, ordered)
+        return self.sql("items", combinations=combinations, products=products)
+
+    def over_items(self, name: str, **identifiers: str) -> str:
+        """The statement `name`, written over one half of the items (`{items}`), over every item:
+        items.sql filled with it over each half, a top-level UNION ALL (streamed, no temporary table)."""
+        combinations, products = self.item_halves()
+        return self.sql("items", combinations=self.sql(name, items=combinations, **identifiers),
+                        products=self.sql(name, items=products, **identifiers))
 
     def every_order_params(self, scope: _Scope) -> dict[str, Any]:
         """The demand statement's parameters counting every order that holds stock, acknowledged or not."""
@@ -271,7 +290,7 @@ class PrestaShopShop(MySQLShop):
 
     def stock_sql(self, some_skus: bool) -> str:
         """select_stock.sql over every SKU, or over the bound `skus` only."""
-        return self.sql("select_stock", items=self.items(), sku_filter="AND items.sku IN %(skus)s" if some_skus else "")
+        return self.over_items("select_stock", sku_filter="AND items.sku IN %(skus)s" if some_skus else "")
 
     def stock_rows(self, conn: Any, scope: _Scope, skus: Sequence[str] | None) -> list[StockRow]:
         if skus is not None and not skus:
@@ -283,7 +302,7 @@ class PrestaShopShop(MySQLShop):
 
     # -- bulk reads -----------------------------------------------------------------------------
     def stream_catalog(self, sink: StagingSink) -> int:
-        catalog = self.sql("select_catalog", items=self.items())
+        catalog = self.over_items("select_catalog")
         return self.stream_catalog_rows(sink, "reading the catalog", catalog)
 
     def stream_stock(self, sink: StagingSink) -> int:
@@ -321,7 +340,7 @@ class PrestaShopShop(MySQLShop):
             scope = self.scope(conn)
             with self.classified("locking one stock_available row"), conn.cursor() as cur:
                 cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (wait,))
-                cur.execute(self.sql("select_item", items=self.items()), {"sku": sku})
+                cur.execute(self.over_items("select_item"), {"sku": sku})
                 item = cur.fetchone()
                 if item is not None:
                     # the SKU's own row first, then its product's row, as order validation updates them
@@ -333,7 +352,7 @@ class PrestaShopShop(MySQLShop):
     def sellable(self, sku: str) -> Sellable | None:
         with self.transaction() as conn:
             with self.classified("reading the catalog"), conn.cursor() as cur:
-                cur.execute(self.sql("select_item", items=self.items()), {"sku": sku})
+                cur.execute(self.over_items("select_item"), {"sku": sku})
                 found = cur.fetchone()
             if found is None:
                 return None
