@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -45,6 +46,21 @@ USER = "stocksync"
 SERVER_USER = "mysql"  # Debian's mariadb-server system user, used when we run as root
 PORT_SETTING = "STOCKSYNC_MARIADB_PORT"
 DEFAULT_PORT = 33306
+# InnoDB's buffer pool of the servers started here: small for the test clusters (one per xdist
+# worker); a merchant's server holds its stock tables in memory, so the platform benchmark at 1M
+# SKUs is run with a larger one (README, "On the platforms")
+BUFFER_POOL_SETTING = "STOCKSYNC_MARIADB_BUFFER_POOL"
+DEFAULT_BUFFER_POOL = "256M"
+BUFFER_POOL_SIZE = re.compile(r"[1-9][0-9]{0,5}[MG]")
+
+
+def buffer_pool_size() -> str:
+    """`$STOCKSYNC_MARIADB_BUFFER_POOL` (e.g. 256M, 2G), checked before it reaches the server."""
+    value = os.environ.get(BUFFER_POOL_SETTING, "").strip() or DEFAULT_BUFFER_POOL
+    if not BUFFER_POOL_SIZE.fullmatch(value):
+        raise LocalMariaDBError(f"{BUFFER_POOL_SETTING}={value!r}: give a size in megabytes or gigabytes, "
+                                "e.g. 256M or 2G")
+    return value
 
 
 class LocalMariaDBError(RuntimeError):
@@ -265,8 +281,9 @@ class LocalMariaDB:
                f"--pid-file={self.pidfile}", f"--port={self.port}", "--bind-address=127.0.0.1",
                f"--log-error={self.logfile}", f"--init-file={init}", "--skip-name-resolve",
                "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
-               "--innodb-flush-log-at-trx-commit=2", "--innodb-doublewrite=0", "--innodb-buffer-pool-size=256M",
-               "--max-connections=200", "--transaction-isolation=REPEATABLE-READ", "--sql-mode=STRICT_ALL_TABLES"]
+               "--innodb-flush-log-at-trx-commit=2", "--innodb-doublewrite=0",
+               f"--innodb-buffer-pool-size={buffer_pool_size()}", "--max-connections=200",
+               "--transaction-isolation=REPEATABLE-READ", "--sql-mode=STRICT_ALL_TABLES"]
         user = self._server_user()
         if user:
             cmd.insert(2, f"--user={user.pw_name}")

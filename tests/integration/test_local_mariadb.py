@@ -14,7 +14,7 @@ from pathlib import Path
 import MySQLdb
 import pytest
 
-from devstack.local_mariadb import LocalMariaDB
+from devstack.local_mariadb import BUFFER_POOL_SETTING, LocalMariaDB, LocalMariaDBError, buffer_pool_size
 from devstack.local_pg import LOCAL_DIR, _free_port
 
 
@@ -64,3 +64,20 @@ def test_nothing_readable_by_group_or_others(server: LocalMariaDB) -> None:
     assert exposed == []
     assert stat.S_IMODE(server.base.stat().st_mode) == 0o700
     assert stat.S_IMODE(server.rundir.stat().st_mode) == 0o700
+
+
+def test_buffer_pool_is_the_setting_checked_before_it_reaches_the_server(
+        server: LocalMariaDB, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The servers run with `STOCKSYNC_MARIADB_BUFFER_POOL` (256M unset, as this one); a value that
+    is not a size in M or G is refused with the setting's name instead of reaching the command line."""
+    conn = server.connect()
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@innodb_buffer_pool_size")
+        assert cur.fetchone() == (256 * 1024 * 1024,)
+    conn.close()
+    monkeypatch.setenv(BUFFER_POOL_SETTING, "2G")
+    assert buffer_pool_size() == "2G"
+    for bad in ("2T", "0M", "256", "1G --skip-grant-tables", "-1G"):
+        monkeypatch.setenv(BUFFER_POOL_SETTING, bad)
+        with pytest.raises(LocalMariaDBError, match=BUFFER_POOL_SETTING):
+            buffer_pool_size()
