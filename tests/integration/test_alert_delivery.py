@@ -370,3 +370,30 @@ def test_an_alert_sent_while_the_shop_elsewhere_is_still_frozen_says_so(
             assert body["checkout_closed_until"] is None
     finally:
         freeze.release_freezes(shop, set_by=run_id)
+
+
+def test_the_watchdog_retries_alerts_when_the_shop_connection_is_unusable(
+        dagbag: Any, seeded: str, stocksync_dsn: str, webhook: Any, ops_env: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shop's connection names nothing Airflow knows: the watchdog's shop checks fail (and
+    alert), but the undelivered alert is still sent by its retry task, which needs no shop."""
+    from airflow.utils.state import TaskInstanceState
+
+    settings = load_settings()
+    never_sent = f"manual__shop-gone-{uuid.uuid4().hex[:8]}"
+    with connect(stocksync_dsn) as conn:
+        (alert_id,) = delivery.queue(conn, settings, delivery.payload(
+            kind=delivery.TASK_FAILED, text="stocksync: an alert whose teardown never came",
+            dag_id="inventory_full_push", run_id=never_sent, task_id="extract_wms_counts", error="WMS unreachable"),
+            queued_by=never_sent)
+        conn.commit()
+    monkeypatch.setenv("STOCKSYNC_SHOP_CONN_ID", "no_such_connection")
+
+    run = fresh_dag(dagbag, "stocksync_watchdog").test()
+
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["retry_alerts"] == TaskInstanceState.SUCCESS
+    assert states["reap_dead_runs"] == TaskInstanceState.FAILED  # it does need the shop
+    sent = [a for a in alert_rows(stocksync_dsn, never_sent) if a["alert_id"] == alert_id]
+    assert (sent[0]["delivered"], sent[0]["attempts"]) == (True, 1)
+    assert len(alerts_for(webhook, never_sent)) == 1
