@@ -37,9 +37,9 @@ sets, and the shipped-bounds test checks docker-compose.yaml and the native stac
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
 # Time Airflow needs to start the next task of a run (scheduler loop, executor, worker start-up),
 # counted once per covered task in W above (4 tasks, a few seconds each, rounded up).
@@ -84,6 +84,10 @@ def comma_separated(value: Any) -> Any:
     return value
 
 
+# A list field that also takes one comma-separated string (`comma_separated`) before its type check.
+CommaSeparated = BeforeValidator(comma_separated)
+
+
 class OperationsSettings(BaseModel):
     """Liveness, timeouts, alert delivery, watchdog and deadline."""
 
@@ -102,7 +106,7 @@ class OperationsSettings(BaseModel):
     airflow_task_heartbeat_timeout_seconds: float = 30.0
     airflow_heartbeat_check_seconds: float = 5.0
     # Runs of these DAGs beat and are closed by their teardown: only they are ever declared dead.
-    watched_dag_ids: tuple[str, ...] = ("inventory_nightly_sync", "inventory_full_push")
+    watched_dag_ids: Annotated[tuple[str, ...], CommaSeparated] = ("inventory_nightly_sync", "inventory_full_push")
     budget_reserve_seconds: float = 120.0        # of a full-mode budget, kept for validate/merge/load
     # execution_timeout of each task (Airflow kills a task past it; it counts as a failed try)
     freeze_checkout_timeout_seconds: float = 210.0
@@ -125,11 +129,6 @@ class OperationsSettings(BaseModel):
     freeze_alert_after_seconds: float = 900.0    # any freeze (also a manual one) open longer: alert once
     # Airflow DeadlineAlert: the nightly has not finished this long after its logical date
     nightly_deadline_seconds: float = 3600.0
-
-    @field_validator("watched_dag_ids", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
-        return comma_separated(value)
 
     @model_validator(mode="after")
     def _bounds(self) -> OperationsSettings:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, StrictBool, field_validator
 
-from include.stocksync.config.operations import comma_separated
+from include.stocksync.config.operations import CommaSeparated
 
 # The adapters the shop port offers, declared once: platform -> "module:factory", the factory taking
 # the shop connection's DSN/URI and the platform's options. The settings accept exactly these names
@@ -63,12 +63,7 @@ class Magento2Options(BaseModel):
     # (placed: pending, paid/processing: processing, shipped: complete, cancelled: canceled)
     order_statuses: dict[str, tuple[str, ...]] = {}
     # the store views (store.store_id) whose orders the order push sends; empty: every store view
-    store_ids: tuple[int, ...] = ()
-
-    @field_validator("store_ids", mode="before")
-    @classmethod
-    def _store_list(cls, value: Any) -> Any:
-        return comma_separated(value)
+    store_ids: Annotated[tuple[int, ...], CommaSeparated] = ()
 
     @field_validator("store_ids")
     @classmethod
@@ -115,7 +110,8 @@ class PrestaShopOptions(BaseModel):
 
     table_prefix: str = "ps_"        # _DB_PREFIX_ of app/config/parameters.php
     id_shop: int = 1                 # Advanced Parameters > Multistore; its group's shared rows if it shares stock
-    not_reserving_states: tuple[int, ...] = (8, 6)  # PS_OS_ERROR, PS_OS_CANCELED (shipped states never hold)
+    # PS_OS_ERROR, PS_OS_CANCELED (shipped states never hold)
+    not_reserving_states: Annotated[tuple[int, ...], CommaSeparated] = (8, 6)
     # stocksync status name -> order state ids, on top of the adapter's defaults (docs/platforms.md)
     order_statuses: dict[str, tuple[int, ...]] = {}
     time_zone: str = "UTC"           # PS_TIMEZONE (International > Localization): orders.date_add is in it
@@ -139,11 +135,6 @@ class PrestaShopOptions(BaseModel):
             raise ValueError("platform_options.prestashop.time_zone must be the shop's PS_TIMEZONE, an IANA zone "
                              f"such as Europe/Paris; got {value!r}") from exc
         return value
-
-    @field_validator("not_reserving_states", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
-        return comma_separated(value)
 
     @field_validator("table_prefix")
     @classmethod

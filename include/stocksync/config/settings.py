@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
@@ -34,8 +34,8 @@ from include.stocksync.config.guardrails import GuardrailLimits
 from include.stocksync.config.operations import (
     MAX_FREEZE_TTL_SECONDS,
     MIN_STEP_SECONDS,
+    CommaSeparated,
     OperationsSettings,
-    comma_separated,
 )
 from include.stocksync.config.platforms import SHOP_PLATFORMS, PlatformOptions
 from include.stocksync.domain.contract import PAGE_TIMES, SKU_MAX_LENGTH
@@ -123,23 +123,18 @@ class LoopSettings(BaseModel):
     order_deadline_seconds: float = 240.0        # a run stops starting batches after this
     order_timeout_seconds: float = 10.0          # one POST
     order_attempts: int = 3                      # per order, for timeouts and 5xx (a 429 waits instead)
-    cancelled_statuses: tuple[str, ...] = ("cancelled",)
+    cancelled_statuses: Annotated[tuple[str, ...], CommaSeparated] = ("cancelled",)
     intraday_schedule: str = "*/15 * * * *"
     feed_page_size: int = 5000
     feed_max_events: int = 1_000_000             # more than this behind: leave it to the full sync
     feed_deadline_seconds: float = 300.0
     gap_triggers_full_sync: bool = False          # trigger inventory_nightly_sync on a gap
-    full_sync_dag_ids: tuple[str, ...] = ("inventory_nightly_sync", "inventory_full_push")
+    full_sync_dag_ids: Annotated[tuple[str, ...], CommaSeparated] = ("inventory_nightly_sync", "inventory_full_push")
     full_sync_stale_seconds: float = 21600.0     # an open full-sync record older than this is dead
     drift_alert_factor: float = 3.0              # a night's SKUs off above factor x the trend alerts
     drift_alert_min_skus: int = 50               # ... and above this many SKUs
     drift_trend_nights: int = 30
     drift_trend_min_nights: int = 3              # fewer nights before: no trend, no alert
-
-    @field_validator("cancelled_statuses", "full_sync_dag_ids", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
-        return comma_separated(value)  # from the environment: "placed, paid"
 
     @model_validator(mode="after")
     def _bounds(self) -> LoopSettings:
@@ -201,7 +196,7 @@ class Settings(BaseModel):
     freeze_shopper_message: str
     lock_timeout_seconds: float
     adjustment_mode: str
-    unsent_statuses: tuple[str, ...]
+    unsent_statuses: Annotated[tuple[str, ...], CommaSeparated]
     unsent_order_cutoff_hours: float
     active_cart_cutoff_hours: float
     watermark_source: str
@@ -226,11 +221,6 @@ class Settings(BaseModel):
     def reports_path(self) -> Path:
         path = Path(self.reports_dir)
         return path if path.is_absolute() else PROJECT_ROOT / path
-
-    @field_validator("unsent_statuses", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
-        return comma_separated(value)  # from the environment: "placed, paid"
 
     @field_validator("run_override_bounds", mode="before")
     @classmethod
