@@ -82,15 +82,10 @@ class SyncFailureNotifier(HttpNotifier):
         if self.stocksync_conn_id and self.defer_delivery and not boundary and self._queue(settings, body):
             return
         if self.stocksync_conn_id:  # what failed, why, what checkout does now, in a few lines
-            from include.stocksync.airflow.connections import postgres_dsn, shop_port
+            from include.stocksync.airflow.connections import postgres_dsn, shop_port_for_alerts
             from include.stocksync.ops.alert_text import summarize_with
 
-            try:
-                shop = shop_port(settings)
-            except Exception:  # an unusable shop connection: the alert says checkout's state is unknown
-                log.exception("stocksync: the alert cannot reach the shop to say whether checkout is closed")
-                shop = None
-            body = summarize_with(postgres_dsn(str(self.stocksync_conn_id)), body, shop)
+            body = summarize_with(postgres_dsn(str(self.stocksync_conn_id)), body, shop_port_for_alerts(settings))
         errors = []
         for channel in delivery.channels(settings):
             error = delivery.send(channel.name, channel.target, body, settings)

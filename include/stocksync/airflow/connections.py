@@ -3,6 +3,7 @@ the plugin's request handlers, never at import time)."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -53,3 +54,15 @@ def shop_port(settings: Settings) -> ShopPort:
     platform = settings.shop_platform
     dsn = mysql_uri(settings.shop_conn_id) if platform in MYSQL_PLATFORMS else postgres_dsn(settings.shop_conn_id)
     return open_shop(dsn, platform, **settings.platform_options.adapter_options(platform))
+
+
+def shop_port_for_alerts(settings: Settings) -> ShopPort | None:
+    """`shop_port`, or None when the shop's connection cannot be opened: an alert, and the retry of
+    undelivered alerts, never depend on the shop (a failure alert then says checkout's state is
+    unknown)."""
+    try:
+        return shop_port(settings)
+    except Exception:
+        logging.getLogger(__name__).exception(
+            "stocksync: the shop's connection is unusable; alerts go out without checkout's state")
+        return None

@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
+from include.stocksync.airflow.connections import shop_port_for_alerts
 from include.stocksync.airflow.task_support import (
     START_DATE,
     _fail_fast,
@@ -39,17 +40,6 @@ def rewrite_reports(dsn: str, run_ids: list[str]) -> None:
                 log.warning("watchdog: could not rewrite the report of run %s", run_id, exc_info=True)
 
 
-def _shop_if_usable() -> Any:
-    """The shop port for the alerts' wording, or None when its connection cannot be opened: the
-    retry of undelivered alerts never depends on the shop (a failure alert then says checkout's
-    state is unknown)."""
-    try:
-        return _shop()
-    except Exception:
-        log.exception("stocksync: the shop's connection is unusable; alerts go out without checkout's state")
-        return None
-
-
 def build_watchdog_dag() -> Any:
     """The `stocksync_watchdog` DAG (dags/stocksync_watchdog.py)."""
     settings = process_settings()
@@ -78,7 +68,8 @@ def build_watchdog_dag() -> Any:
         def retry_alerts_task() -> dict[str, Any]:
             """Send the watchdog's alerts and retry every alert that could not be delivered."""
             with _fail_fast():
-                return watchdog.retry_alerts(_stocksync_dsn(), process_settings(), shop=_shop_if_usable())
+                settings = process_settings()
+                return watchdog.retry_alerts(_stocksync_dsn(), settings, shop=shop_port_for_alerts(settings))
 
         reap = reap_dead_runs_task.override(task_id="reap_dead_runs")()
         check = check_freezes_task.override(task_id="check_freezes")()
