@@ -457,18 +457,19 @@ def test_a_terminated_backend_mid_apply_keeps_its_error_on_the_run(
 def test_a_slow_wms_cannot_hold_checkout_past_the_budget(
         dagbag: Any, seeded: dict[str, Any], webhook: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every WMS request takes 60 s (a WMS that accepts and stalls). In full mode the run's budget
-    is its freeze TTL (30 s here, 300 s shipped) less the reserve for the later steps (10 s here):
-    the walk gets what is left, its requests time out within it (10 s, then what remains), and
-    the run fails permanently (no Airflow retry) so the teardown releases before the freeze would
-    expire. (A scripted WMS in this process: its stalled handler threads do not hold anything up
-    when it stops, unlike the simulator's graceful shutdown.)"""
+    is its freeze TTL (20 s here, 300 s shipped) less the reserve for the later steps (10 s here,
+    120 s shipped): the walk gets what is left (under the 10 s request timeout, so its request's
+    timeout is cut to it), and the run fails permanently (no Airflow retry) so the teardown
+    releases before the freeze would expire. (A scripted WMS in this process: its stalled
+    handler threads do not hold anything up when it stops, unlike the simulator's graceful
+    shutdown.)"""
     from airflow.utils.state import DagRunState
 
     from tests.conftest import TEST_TOKEN
     from tests.wms_double import Answer, ScriptedWms, page_body
 
     dsn, store = seeded["dsn"], seeded["store"]
-    monkeypatch.setenv("STOCKSYNC_FREEZE_TTL_SECONDS", "30")
+    monkeypatch.setenv("STOCKSYNC_FREEZE_TTL_SECONDS", "20")
     monkeypatch.setenv("STOCKSYNC_OPERATIONS__BUDGET_RESERVE_SECONDS", "10")
     fingerprint = stock_fingerprint(dsn)
     stalled = ScriptedWms(TEST_TOKEN)
@@ -486,14 +487,14 @@ def test_a_slow_wms_cannot_hold_checkout_past_the_budget(
     (held,) = freezes_of(dsn, dag_run.run_id)
     window = (held["released_at"] - held["set_at"]).total_seconds()
     ttl = (held["expires_at"] - held["set_at"]).total_seconds()
-    assert ttl == pytest.approx(30, abs=0.5)
+    assert ttl == pytest.approx(20, abs=0.5)
     # the property: the run released checkout itself, before its TTL would have reopened it
     assert window < ttl
     assert stock_fingerprint(dsn) == fingerprint
     alerts = alert_rows(store, dag_run.run_id)
     assert [(a["task_id"], a["delivered"]) for a in alerts] == [("extract_wms_counts", True)]
     assert "time budget" in alerts_for(webhook, dag_run.run_id)[0]["error"]
-    measure("WMS stalls every request (60 s), TTL 30 s", freeze_seconds=round(window, 1),
+    measure("WMS stalls every request (60 s), TTL 20 s", freeze_seconds=round(window, 1),
             alert="task_failed delivered=True", stock="unchanged (nothing written)")
 
 
