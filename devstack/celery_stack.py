@@ -584,12 +584,13 @@ class CeleryStack:
                 ("metadatabase", "scheduler", "dag_processor", "triggerer")}
 
     def ping_workers(self, timeout: float = 2.0) -> set[str]:
-        """Names of the workers answering a Celery ping over the broker (`worker-a`, ...)."""
+        """Names of the workers answering a Celery ping over the broker (`worker-a`, ...): the
+        replies within `timeout`, or as soon as every worker of the stack has answered."""
         from celery import Celery
 
         app = Celery("stocksync-ping", broker=self.redis.url, set_as_current=False)
         try:
-            replies = app.control.ping(timeout=timeout)
+            replies = app.control.ping(timeout=timeout, limit=len(self.workers))
         finally:
             app.close()
         return {node.split("@", 1)[0] for reply in replies for node in reply}
@@ -608,7 +609,7 @@ class CeleryStack:
             if time.monotonic() > deadline:
                 raise CeleryStackError(f"the Celery stack is not healthy after {timeout:.0f}s: API health {health}, "
                                        f"workers answering {sorted(self.ping_workers())}; logs in {self.logs}")
-            time.sleep(1)
+            time.sleep(0.5)
 
     def kill_worker(self, name: str) -> KilledWorker:
         """SIGKILL worker `name` and every process under it (its pool, the task supervisors and
