@@ -293,21 +293,30 @@ def shop_zone() -> str:
     return process_settings().shop_timezone
 
 
+# `airflow db migrate`, then `airflow pools set <arguments>`, through Airflow's own CLI entry point
+# in one interpreter (each start of the `airflow` command costs a few seconds of imports); -P: the
+# working directory is not put on sys.path, as it is not for the `airflow` command.
+_MIGRATE_AND_SET_POOL = """
+import sys
+from airflow.__main__ import main
+for argv in (["db", "migrate"], ["pools", "set", *sys.argv[1:]]):
+    sys.argv = ["airflow", *argv]
+    main()
+"""
+
+
 def migrate_airflow(env: dict[str, str]) -> None:
-    """Create/upgrade Airflow's metadata DB (SQLite under AIRFLOW_HOME). Idempotent."""
+    """Create/upgrade Airflow's metadata DB (SQLite under AIRFLOW_HOME) and set the writer pool
+    (`airflow db migrate`, `airflow pools set`). Idempotent."""
     home = make_private_dir(Path(env["AIRFLOW_HOME"]))
     tighten(home)
-    airflow = Path(sys.executable).with_name("airflow")
-    result = subprocess.run([str(airflow), "db", "migrate"], env={**os.environ, **env}, capture_output=True,
-                            text=True, umask=PRIVATE_UMASK)
-    if result.returncode != 0:
-        raise RuntimeError(f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     # one writer at a time: the nightly sync's and the ops push's load tasks share this pool
-    result = subprocess.run([str(airflow), "pools", "set", WRITER_POOL, "1",
+    result = subprocess.run([sys.executable, "-P", "-c", _MIGRATE_AND_SET_POOL, WRITER_POOL, "1",
                              "stocksync: one shop writer at a time"], env={**os.environ, **env}, capture_output=True,
                             text=True, umask=PRIVATE_UMASK)
     if result.returncode != 0:
-        raise RuntimeError(f"airflow pools set failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"airflow db migrate / pools set failed:\n{result.stdout[-3000:]}\n"
+                           f"{result.stderr[-3000:]}")
 
 
 def free_port() -> int:
