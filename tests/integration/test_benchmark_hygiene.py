@@ -122,6 +122,17 @@ def our_servers(env: dict[str, str]) -> set[int]:
     return found
 
 
+def measuring_worker(pids: set[int]) -> bool:
+    """Whether one of `pids` is the benchmark's measuring worker (`scripts/benchmark.py --worker`)."""
+    for pid in pids:
+        try:
+            if b"--worker" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 @pytest.mark.slow
 def test_the_benchmark_stops_every_server_it_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The real benchmark at a tiny size: results written, nothing of it running afterwards."""
@@ -168,7 +179,9 @@ def test_a_terminated_benchmark_stops_every_server_it_started(tmp_path: Path, mo
             if "seeded in" in line:
                 break
         assert any("seeded in" in line for line in seen), "".join(seen)[-3000:]
-        time.sleep(2)
+        deadline = time.monotonic() + 60  # the measuring worker starts right after the seeding
+        while not measuring_worker(our_servers(env) - before) and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert our_servers(env) - before, "the benchmark should have its servers running now"
         bench.send_signal(signal.SIGTERM)
         assert bench.wait(timeout=120) != 0
