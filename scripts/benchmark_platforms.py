@@ -67,6 +67,7 @@ MAGENTO_REST_SKUS_PER_SECOND = 33  # magento/inventory#2306: the bulk source-ite
 TARGETS = {"end_to_end_seconds": 20.0, "locked_seconds": 1.0, "rows_locked_seconds": 1.0, "peak_rss_mb": 1024.0}
 RUN_OPTIONS = {"page_size": 10000, "freeze_mode": "none"}
 CHUNK = 20000
+ITEMS_PER_QUERY = 500  # SKUs per GET /_admin/items (their names go in the query string)
 
 
 def requests_session() -> Any:
@@ -326,7 +327,9 @@ def night(dsn: str, wms: WmsAdmin, wms_url: str, store: Store, shop: Any, skus: 
     one night through the pipeline's functions; its figures and the orders it left uncounted."""
     if previous_orders:
         counted = {sku: qty for _inc, sku, qty in previous_orders}
-        current = {item["sku"]: item for item in wms.items(sorted(counted))}
+        wanted = sorted(counted)  # asked for in pieces: 10k SKUs in one query string is over any URL limit
+        current = {item["sku"]: item for start in range(0, len(wanted), ITEMS_PER_QUERY)
+                   for item in wms.items(wanted[start:start + ITEMS_PER_QUERY])}
         wms.set_items([{"sku": sku, "allocated": int(current[sku]["allocated"]) + qty}
                        for sku, qty in counted.items() if int(current[sku]["available"]) >= qty])
         store.ship_and_acknowledge(previous_orders)

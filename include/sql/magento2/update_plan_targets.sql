@@ -7,8 +7,6 @@
 -- when nothing moved since the demand read; an order placed since is taken off by Magento once, and
 -- a counted order shipped since is no longer added back (its shipment already deducted it).
 UPDATE stocksync_plan AS p
-LEFT JOIN {p}catalog_product_entity AS e ON e.sku = p.sku
 LEFT JOIN stocksync_reserved AS r ON r.sku = p.sku
 LEFT JOIN stocksync_reserved_now AS now ON now.sku = p.sku
-SET p.product_id = e.entity_id,
-    p.target_qty = p.new_qty + COALESCE(r.unsent_units, 0) + COALESCE(now.open_units - now.unsent_units, 0)
+SET p.target_qty = p.new_qty + COALESCE(r.unsent_units, 0) + COALESCE(now.open_units - now.unsent_units, 0)

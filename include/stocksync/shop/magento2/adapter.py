@@ -65,6 +65,7 @@ ANY_RESERVATION = 2**32  # above every `inventory_reservation.reservation_id` (i
 _PLAN_TABLE = """CREATE TEMPORARY TABLE stocksync_plan (
   sku varchar(64) NOT NULL PRIMARY KEY, new_qty bigint NOT NULL, wms_seq bigint NOT NULL,
   product_id int unsigned NULL, target_qty decimal(12,4) NULL, target_status smallint NULL,
+  has_item tinyint(1) NOT NULL DEFAULT 0, has_legacy_item tinyint(1) NOT NULL DEFAULT 0,
   write_it tinyint(1) NOT NULL DEFAULT 0) ENGINE=InnoDB"""
 _RESERVED_TABLE = """CREATE TEMPORARY TABLE {name} (
   sku varchar(64) NOT NULL PRIMARY KEY, open_units decimal(14,4) NOT NULL, unsent_units decimal(14,4) NOT NULL)
@@ -134,17 +135,20 @@ class _Apply:
         with self.shop.classified("writing the WMS source's items"), self.conn.cursor() as cur:
             if not load_plan(cur, _PLAN_TABLE, ((w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes)):
                 return []
+            cur.execute(shop.sql("update_plan_products"))
+            cur.execute(shop.sql("select_source_stocks"), params)
+            stocks = [int(stock_id) for (stock_id,) in cur.fetchall()]
             self.rows_locked_at = time.perf_counter()
             cur.execute(shop.sql("lock_source_items"), params)
             self._read_reserved(None, "stocksync_reserved_now", _PLANNED_SKUS)
             cur.execute(shop.sql("update_plan_targets"))
             cur.execute(shop.sql("update_plan_writes"), params)
-            cur.execute(shop.sql("upsert_source_items"), params)
-            cur.execute(shop.sql("select_source_stocks"), params)
-            stocks = [int(stock_id) for (stock_id,) in cur.fetchall()]
+            cur.execute(shop.sql("update_source_items"), params)
+            cur.execute(shop.sql("insert_source_items"), params)
             for stock_id in stocks:
                 if stock_id == DEFAULT_STOCK_ID:
-                    cur.execute(shop.sql("upsert_legacy_stock_item"), params)
+                    cur.execute(shop.sql("update_legacy_stock_item"), params)
+                    cur.execute(shop.sql("insert_legacy_stock_item"), params)
                     cur.execute(shop.sql("upsert_legacy_stock_status"), params)
                 else:
                     cur.execute(shop.sql("upsert_stock_index", index=stock_index_table(shop.prefix, stock_id)),

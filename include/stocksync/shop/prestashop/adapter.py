@@ -56,7 +56,12 @@ DEFAULT_ORDER_STATUSES: dict[str, tuple[int, ...]] = {
 _PLAN_TABLE = """CREATE TEMPORARY TABLE stocksync_plan (
   sku varchar(64) NOT NULL PRIMARY KEY, new_qty int NOT NULL, wms_seq bigint NOT NULL,
   id_product int unsigned NULL, id_product_attribute int unsigned NULL,
-  write_it tinyint(1) NOT NULL DEFAULT 0, KEY (id_product, id_product_attribute)) ENGINE=InnoDB"""
+  has_row tinyint(1) NOT NULL DEFAULT 0, write_it tinyint(1) NOT NULL DEFAULT 0,
+  KEY (id_product, id_product_attribute)) ENGINE=InnoDB"""
+# the product rows that hold the sum of their combinations (sum_product_totals.sql)
+_TOTALS_TABLE = """CREATE TEMPORARY TABLE stocksync_totals (
+  id_product int unsigned NOT NULL PRIMARY KEY, quantity bigint NOT NULL, physical bigint NOT NULL,
+  has_row tinyint(1) NOT NULL DEFAULT 0) ENGINE=InnoDB"""
 # the items (item_halves) restricted to the SKUs of stocksync_plan (indexed lookups by reference, not the catalog)
 _PLANNED_REFERENCES = "AND {column} IN (SELECT sku FROM stocksync_plan)"
 
@@ -131,8 +136,13 @@ class _Apply:
                             + shop.sql("select_demand", items=planned, order_filter=""), demand_params)
                 cur.execute(shop.sql("update_plan_demand"))
             cur.execute(shop.sql("update_plan_targets"), params)
-            cur.execute(shop.sql("upsert_stock_rows"), params)
-            cur.execute(shop.sql("upsert_product_totals"), params)
+            cur.execute(shop.sql("update_stock_rows"), params)
+            cur.execute(shop.sql("insert_stock_rows"), params)
+            cur.execute("DROP TEMPORARY TABLE IF EXISTS stocksync_totals")
+            cur.execute(_TOTALS_TABLE)
+            cur.execute(shop.sql("sum_product_totals"), params)
+            cur.execute(shop.sql("update_product_totals"), params)
+            cur.execute(shop.sql("insert_product_totals"), params)
             cur.execute(shop.sql("upsert_sku_state"), params)
             cur.execute("SELECT sku FROM stocksync_plan WHERE write_it ORDER BY sku")
             return [sku for (sku,) in cur.fetchall()]
