@@ -45,7 +45,10 @@ def assign_worker_groups(items: list[Any], loadgroup: bool) -> None:
     on the shared standalone Airflow must run on one worker (one boot, their runs one after the
     other), and a module whose tests share a module-scoped fixture (a service stack, a server, a
     seeded world) would set it up again on every worker its tests land on: each runs whole on one
-    worker. `loadgroup`: this is an xdist worker under `--dist loadgroup`."""
+    worker. So does a module marked `pytest.mark.xdist_group` (its tests share something outside
+    pytest's fixtures, e.g. the checkout's own cluster and database: two of them at once on two
+    workers would drop each other's database). `loadgroup`: this is an xdist worker under
+    `--dist loadgroup`."""
     import pytest
 
     shared = {item.module for item in items
@@ -56,7 +59,8 @@ def assign_worker_groups(items: list[Any], loadgroup: bool) -> None:
         else:
             info = getattr(item, "_fixtureinfo", None)
             scopes = {d.scope for defs in (info.name2fixturedefs.values() if info else ()) for d in defs}
-            if "module" not in scopes and "class" not in scopes:
+            marked = item.get_closest_marker("xdist_group") is not None
+            if not marked and "module" not in scopes and "class" not in scopes:
                 continue
             group = item.nodeid.split("::", 1)[0]
         item.add_marker(pytest.mark.xdist_group(group))
@@ -77,7 +81,7 @@ def _name_group(item: Any, group: str) -> None:
 
 # Started first under pytest-xdist, longest first (their share of `--durations` on the two-core
 # machine: the three modules on the shared standalone ~200 s together, the Celery stack and the
-# crash tests ~100 s each, the trading day ~95 s, the other Airflow boots ~40-60 s): a long module
+# crash tests ~100 s each, the trading day ~70 s, the other Airflow boots ~40-60 s): a long module
 # picked up last would keep one worker busy while the others have nothing left to do.
 LONGEST_FIRST = (
     SHARED_AIRFLOW,

@@ -21,6 +21,11 @@ import pytest
 from devstack.local_pg import LOCAL_DIR, PORT_SETTING, LocalPostgres, checkout_cluster, scratch_database
 from devstack.local_stack import free_port
 
+# The two benchmark runs below start, use and drop the same thing: the checkout's own cluster and its
+# `bench` database. On two workers at once, the first to finish dropped the other's database
+# mid-run: the module runs whole on one worker (tests/workers.py).
+pytestmark = pytest.mark.xdist_group("checkout_cluster")
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
