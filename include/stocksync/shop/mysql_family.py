@@ -114,11 +114,17 @@ def stock_row(row: tuple[Any, ...]) -> tuple[str, int, int]:
     return str(sku), int(qty), int(wms_seq)
 
 
-def load_plan(cur: Any, create_table: str, rows: Iterable[tuple[str, int, int]]) -> int:
-    """(Re)create the temporary table `stocksync_plan` with `create_table` and load the writes
-    (sku, new_qty, wms_seq) in multi-row INSERTs, before any row is locked; returns how many."""
-    cur.execute("DROP TEMPORARY TABLE IF EXISTS stocksync_plan")
-    cur.execute(create_table)
+def temporary_table(cur: Any, name: str, columns: str) -> None:
+    """The session's temporary table `name` (columns and keys `columns`), empty: one of an earlier
+    call in the same session (the live write-back's demand read and write) is dropped first."""
+    cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {name}")
+    cur.execute(f"CREATE TEMPORARY TABLE {name} ({columns}) ENGINE=InnoDB")
+
+
+def load_plan(cur: Any, columns: str, rows: Iterable[tuple[str, int, int]]) -> int:
+    """(Re)create the temporary table `stocksync_plan` with the adapter's `columns` and load the
+    writes (sku, new_qty, wms_seq) in multi-row INSERTs, before any row is locked; returns how many."""
+    temporary_table(cur, "stocksync_plan", columns)
     loaded = 0
     writes = iter(rows)
     while batch := list(islice(writes, PLAN_BATCH)):

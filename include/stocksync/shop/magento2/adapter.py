@@ -38,6 +38,7 @@ from include.stocksync.shop.mysql_family import (
     stock_index_table,
     stock_row,
     stream_rows,
+    temporary_table,
 )
 from include.stocksync.shop.port import (
     DemandQuery,
@@ -62,14 +63,13 @@ DEFAULT_ORDER_STATUSES: dict[str, tuple[str, ...]] = {
     "cancelled": ("canceled",),
 }
 ANY_RESERVATION = 2**32  # above every `inventory_reservation.reservation_id` (int unsigned)
-_PLAN_TABLE = """CREATE TEMPORARY TABLE stocksync_plan (
-  sku varchar(64) NOT NULL PRIMARY KEY, new_qty bigint NOT NULL, wms_seq bigint NOT NULL,
+# the columns of the temporary tables stocksync_plan and of the reserved units (stocksync_reserved*)
+_PLAN_COLUMNS = """sku varchar(64) NOT NULL PRIMARY KEY, new_qty bigint NOT NULL, wms_seq bigint NOT NULL,
   product_id int unsigned NULL, target_qty decimal(12,4) NULL, target_status smallint NULL,
   has_item tinyint(1) NOT NULL DEFAULT 0, has_legacy_item tinyint(1) NOT NULL DEFAULT 0,
-  write_it tinyint(1) NOT NULL DEFAULT 0) ENGINE=InnoDB"""
-_RESERVED_TABLE = """CREATE TEMPORARY TABLE {name} (
-  sku varchar(64) NOT NULL PRIMARY KEY, open_units decimal(14,4) NOT NULL, unsent_units decimal(14,4) NOT NULL)
-  ENGINE=InnoDB"""
+  write_it tinyint(1) NOT NULL DEFAULT 0"""
+_RESERVED_COLUMNS = ("sku varchar(64) NOT NULL PRIMARY KEY, open_units decimal(14,4) NOT NULL, "
+                     "unsent_units decimal(14,4) NOT NULL")
 _PLANNED_SKUS = "AND r.sku IN (SELECT sku FROM stocksync_plan)"
 _SOME_SKUS = "AND r.sku IN %(skus)s"  # the bound `skus` only (the live write-back's one SKU)
 
@@ -101,8 +101,7 @@ class _Apply:
         """Every order's reserved units (of the planned SKUs with `sku_filter`) into the temporary
         table `into`: the units held and, of those, the units the WMS had not counted."""
         with self.shop.classified("reading Magento's reservations"), self.conn.cursor() as cur:
-            cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {into}")
-            cur.execute(_RESERVED_TABLE.format(name=into))
+            temporary_table(cur, into, _RESERVED_COLUMNS)
             if query is not None or sku_filter:
                 cur.execute(f"INSERT INTO {into} (sku, open_units, unsent_units) "
                             + self.shop.sql("select_open_reservations", sku_filter=sku_filter), self.params)
@@ -133,7 +132,7 @@ class _Apply:
         shop = self.shop
         params = shop.write_params()
         with self.shop.classified("writing the WMS source's items"), self.conn.cursor() as cur:
-            if not load_plan(cur, _PLAN_TABLE, ((w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes)):
+            if not load_plan(cur, _PLAN_COLUMNS, ((w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes)):
                 return []
             cur.execute(shop.sql("update_plan_products"))
             cur.execute(shop.sql("select_source_stocks"), params)

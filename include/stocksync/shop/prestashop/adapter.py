@@ -27,6 +27,7 @@ from include.stocksync.shop.mysql_family import (
     status_map,
     stock_row,
     stream_rows,
+    temporary_table,
 )
 from include.stocksync.shop.port import (
     DemandQuery,
@@ -53,15 +54,15 @@ DEFAULT_ORDER_STATUSES: dict[str, tuple[int, ...]] = {
     "shipped": (4, 5),
     "cancelled": (6,),
 }
-_PLAN_TABLE = """CREATE TEMPORARY TABLE stocksync_plan (
-  sku varchar(64) NOT NULL PRIMARY KEY, new_qty int NOT NULL, wms_seq bigint NOT NULL,
+# the columns of the temporary tables stocksync_plan, of the demand read (stocksync_demand*) and of
+# the product rows that hold the sum of their combinations (stocksync_totals: sum_product_totals.sql)
+_PLAN_COLUMNS = """sku varchar(64) NOT NULL PRIMARY KEY, new_qty int NOT NULL, wms_seq bigint NOT NULL,
   id_product int unsigned NULL, id_product_attribute int unsigned NULL,
   has_row tinyint(1) NOT NULL DEFAULT 0, write_it tinyint(1) NOT NULL DEFAULT 0,
-  KEY (id_product, id_product_attribute)) ENGINE=InnoDB"""
-# the product rows that hold the sum of their combinations (sum_product_totals.sql)
-_TOTALS_TABLE = """CREATE TEMPORARY TABLE stocksync_totals (
-  id_product int unsigned NOT NULL PRIMARY KEY, quantity bigint NOT NULL, physical bigint NOT NULL,
-  has_row tinyint(1) NOT NULL DEFAULT 0) ENGINE=InnoDB"""
+  KEY (id_product, id_product_attribute)"""
+_DEMAND_COLUMNS = "sku varchar(64) NOT NULL PRIMARY KEY, units bigint NOT NULL"
+_TOTALS_COLUMNS = """id_product int unsigned NOT NULL PRIMARY KEY, quantity bigint NOT NULL, physical bigint NOT NULL,
+  has_row tinyint(1) NOT NULL DEFAULT 0"""
 # the items (item_halves) restricted to the SKUs of stocksync_plan (indexed lookups by reference, not the catalog)
 _PLANNED_REFERENCES = "AND {column} IN (SELECT sku FROM stocksync_plan)"
 
@@ -100,7 +101,7 @@ class _Apply:
         self.demand_params = self.shop.demand_params(self.scope, query)
         shop = self.shop
         with shop.classified("reading the orders that hold stock"), self.conn.cursor() as cur:
-            _demand_table(cur, "stocksync_demand")
+            temporary_table(cur, "stocksync_demand", _DEMAND_COLUMNS)
             demand = shop.sql("select_demand", items=shop.items(ordered=True), order_filter="")
             cur.execute("INSERT INTO stocksync_demand (sku, units) " + demand, self.demand_params)
             cur.execute("SELECT sku, units FROM stocksync_demand ORDER BY sku")
@@ -117,7 +118,7 @@ class _Apply:
         params = self.scope.params()
         planned = shop.items(planned=True)
         with shop.classified("writing stock_available"), self.conn.cursor() as cur:
-            if not load_plan(cur, _PLAN_TABLE, ((w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes)):
+            if not load_plan(cur, _PLAN_COLUMNS, ((w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes)):
                 return []
             cur.execute(shop.sql("update_plan_items", items=planned))
             self.rows_locked_at = time.perf_counter()
@@ -127,19 +128,18 @@ class _Apply:
                 # no demand read: `new` took no order off; the orders of the session's start are the
                 # baseline, so only those placed since are taken off below
                 demand_params = {**shop.every_order_params(self.scope), "upto_order": self.upto_order}
-                _demand_table(cur, "stocksync_demand")
+                temporary_table(cur, "stocksync_demand", _DEMAND_COLUMNS)
                 cur.execute("INSERT INTO stocksync_demand (sku, units) "
                             + shop.sql("select_demand", items=planned, order_filter=_ORDERS_UPTO), demand_params)
             if demand_params is not None:  # `new` took the demand read off: read it again, locked
-                _demand_table(cur, "stocksync_demand_now")
+                temporary_table(cur, "stocksync_demand_now", _DEMAND_COLUMNS)
                 cur.execute("INSERT INTO stocksync_demand_now (sku, units) "
                             + shop.sql("select_demand", items=planned, order_filter=""), demand_params)
                 cur.execute(shop.sql("update_plan_demand"))
             cur.execute(shop.sql("update_plan_targets"), params)
             cur.execute(shop.sql("update_stock_rows"), params)
             cur.execute(shop.sql("insert_stock_rows"), params)
-            cur.execute("DROP TEMPORARY TABLE IF EXISTS stocksync_totals")
-            cur.execute(_TOTALS_TABLE)
+            temporary_table(cur, "stocksync_totals", _TOTALS_COLUMNS)
             cur.execute(shop.sql("sum_product_totals"), params)
             cur.execute(shop.sql("update_product_totals"), params)
             cur.execute(shop.sql("insert_product_totals"), params)
@@ -179,12 +179,6 @@ class _Live:
 
 
 _ORDERS_UPTO = "AND o.id_order <= %(upto_order)s"
-
-
-def _demand_table(cur: Any, name: str) -> None:
-    cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {name}")
-    cur.execute(f"CREATE TEMPORARY TABLE {name} (sku varchar(64) NOT NULL PRIMARY KEY, units bigint NOT NULL) "
-                "ENGINE=InnoDB")
 
 
 class PrestaShopShop(MySQLShop):
