@@ -36,13 +36,29 @@ def worker_server(name: str, port: int) -> tuple[str, int]:
     return f"{name}-gw{number}", port + PORTS_PER_WORKER * (number + 1)
 
 
-# The session fixture of the one standalone Airflow (tests/integration/conftest.py)
+# The session fixtures of the standalone Airflows several modules share (tests/integration/conftest.py):
+# one with Airflow's simple auth manager, one with the FAB auth manager and its per-person accounts
 SHARED_AIRFLOW = "shared_airflow"
+SHARED_FAB_AIRFLOW = "shared_fab_airflow"
+SHARED_STANDALONES = (SHARED_AIRFLOW, SHARED_FAB_AIRFLOW)
+
+
+def shared_standalone(item: Any) -> str | None:
+    """The shared standalone fixture `item` uses, None if it uses neither."""
+    names = getattr(item, "fixturenames", ())
+    return next((name for name in SHARED_STANDALONES if name in names), None)
+
+
+def shared_modules(items: list[Any]) -> dict[Any, str]:
+    """Each module with a test on a shared standalone -> that standalone's fixture name: the whole
+    module goes with it."""
+    return {item.module: name for item in items
+            if (name := shared_standalone(item)) is not None and getattr(item, "module", None) is not None}
 
 
 def assign_worker_groups(items: list[Any], loadgroup: bool) -> None:
     """Under `--dist loadgroup` a test without an `xdist_group` mark goes to any worker. The modules
-    on the shared standalone Airflow must run on one worker (one boot, their runs one after the
+    on a shared standalone Airflow must run on one worker (one boot, their runs one after the
     other), and a module whose tests share a module-scoped fixture (a service stack, a server, a
     seeded world) would set it up again on every worker its tests land on: each runs whole on one
     worker. So does a module marked `pytest.mark.xdist_group` (its tests share something outside
@@ -51,11 +67,10 @@ def assign_worker_groups(items: list[Any], loadgroup: bool) -> None:
     `--dist loadgroup`."""
     import pytest
 
-    shared = {item.module for item in items
-              if SHARED_AIRFLOW in getattr(item, "fixturenames", ()) and getattr(item, "module", None)}
+    shared = shared_modules(items)
     for item in items:
         if getattr(item, "module", None) in shared:
-            group = SHARED_AIRFLOW
+            group = shared[item.module]
         else:
             info = getattr(item, "_fixtureinfo", None)
             scopes = {d.scope for defs in (info.name2fixturedefs.values() if info else ()) for d in defs}
@@ -80,19 +95,18 @@ def _name_group(item: Any, group: str) -> None:
 
 
 # Started first under pytest-xdist, longest first (their share of `--durations` on the two-core
-# machine: the three modules on the shared standalone ~200 s together, the Celery stack and the
-# crash tests ~100 s each, the trading day ~70 s, the other Airflow boots ~40-60 s): a long module
-# picked up last would keep one worker busy while the others have nothing left to do.
+# machine: the four modules on the shared standalone ~240 s together, the Celery stack and the
+# crash tests ~100-130 s each, the FAB standalone's two modules ~70 s, the trading day, the trust
+# boundary and the benchmark ~45-70 s): a long module picked up last would keep one worker busy
+# while the others have nothing left to do.
 LONGEST_FIRST = (
     SHARED_AIRFLOW,
     "tests/integration/test_celery_stack.py",
     "tests/integration/test_operations_faults.py",
     "tests/integration/test_trading_day.py",
-    "tests/integration/test_airflow_fab_auth.py",
-    "tests/integration/test_local_secrets.py",
-    "tests/integration/test_benchmark_hygiene.py",
-    "tests/integration/test_incidents.py",
+    SHARED_FAB_AIRFLOW,
     "tests/integration/test_trust_boundary.py",
+    "tests/integration/test_benchmark_hygiene.py",
     "tests/integration/test_alert_delivery.py",
 )
 
@@ -100,11 +114,11 @@ LONGEST_FIRST = (
 def longest_first(items: list[Any]) -> None:
     """Sort `items` (in place, otherwise as collected) so the tests of `LONGEST_FIRST` come first, in
     that order: with `--dist loadgroup --no-loadscope-reorder` the workers take them up first."""
-    shared = {item.module for item in items
-              if SHARED_AIRFLOW in getattr(item, "fixturenames", ()) and getattr(item, "module", None)}
+    shared = shared_modules(items)
 
     def rank(item: Any) -> int:
-        group = SHARED_AIRFLOW if getattr(item, "module", None) in shared else item.nodeid.split("::", 1)[0]
+        module = getattr(item, "module", None)
+        group = shared[module] if module in shared else item.nodeid.split("::", 1)[0]
         return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)

@@ -40,21 +40,48 @@ def sign_in(page: Any, airflow: AirflowStandalone) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-@contextmanager
-def browser_page(height: int) -> Iterator[Any]:
-    """A headless Chromium page (Debian's chromium driven by Playwright), closed afterwards."""
-    require_chromium()
+# One Chromium per test process, started by the first page and stopped at the end of the session
+# (tests/integration/conftest.py): a launch costs about as much CPU as a short test. Each page
+# gets a browser context of its own, so no cookie, login or storage passes from one test to the next.
+_SHARED: dict[str, Any] = {}
+
+
+def _browser() -> Any:
+    browser = _SHARED.get("browser")
+    if browser is not None and browser.is_connected():
+        return browser
+    close_browser()
     from playwright.sync_api import sync_playwright
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": height})
-            page.set_default_timeout(20_000)
-            yield page
-        finally:
+    _SHARED["playwright"] = sync_playwright().start()
+    _SHARED["browser"] = _SHARED["playwright"].chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    return _SHARED["browser"]
+
+
+def close_browser() -> None:
+    """Stop this process's Chromium and Playwright, if started."""
+    browser, playwright = _SHARED.pop("browser", None), _SHARED.pop("playwright", None)
+    try:
+        if browser is not None and browser.is_connected():
             browser.close()
+    finally:
+        if playwright is not None:
+            playwright.stop()
+
+
+@contextmanager
+def browser_page(height: int) -> Iterator[Any]:
+    """A headless Chromium page (Debian's chromium driven by Playwright) in a fresh browser context
+    of its own (no cookies, no storage), closed afterwards."""
+    require_chromium()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = _browser().new_context(viewport={"width": 1500, "height": height})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        yield page
+    finally:
+        context.close()
 
 
 @dataclass

@@ -1,17 +1,17 @@
 """Per-person logins with DAG-level rights (Airflow's FAB auth manager, `AirflowStandalone(auth="fab")`,
 what `scripts/stack.sh --auth fab` starts) and the security headers on Airflow's own pages.
 
-One Airflow (api-server, scheduler, dag-processor, triggerer; its own home and port) with three
-accounts: erin (admin), alice (ops), bob (viewer). Each person logs in over the REST API with their
-own password (`POST /auth/token`); what they may do is Airflow's answer (200/403), and a run
-alice triggers names her. The headers are checked on real responses of the API server: the UI's
-page, the REST API, FAB's login page, and the Stock sync page, which keeps its own stricter policy.
+One Airflow (api-server, scheduler, dag-processor, triggerer; its own home and port, shared with
+test_incidents.py: tests/integration/conftest.py) with three accounts: erin (admin), alice (ops),
+bob (viewer). Each person logs in over the REST API with their own password (`POST /auth/token`);
+what they may do is Airflow's answer (200/403), and a run alice triggers names her. The headers
+are checked on real responses of the API server: the UI's page, the REST API, FAB's login page,
+and the Stock sync page, which keeps its own stricter policy.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,6 @@ import pytest
 import requests
 
 from devstack.airflow_standalone import AirflowStandalone, AirflowStandaloneError
-from devstack.local_stack import free_port
-from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN
 
 pytestmark = pytest.mark.slow
 
@@ -29,26 +27,16 @@ NIGHTLY = "inventory_nightly_sync"
 
 
 @pytest.fixture(scope="module")
-def fab(shop_dsn: str, stocksync_dsn: str, wms_process: Any, webhook: Any, tmp_path_factory: pytest.TempPathFactory,
-        ) -> Iterator[AirflowStandalone]:
-    home = tmp_path_factory.mktemp("airflow-fab")
-    stack = AirflowStandalone(home, shop_dsn=shop_dsn, stocksync_dsn=stocksync_dsn, wms_url=wms_process.url,
-                              token=TEST_TOKEN,
-                              webhook_url=webhook.url, port=free_port(), auth="fab",
-                              users={"erin": "admin", "alice": "ops", "bob": "viewer"},
-                              extra_env={**TEST_SETTINGS_ENV, "STOCKSYNC_REPORTS_DIR": str(home / "reports")})
-    stack.start(timeout=300)
-    try:
-        deadline = time.monotonic() + 180
-        while True:  # the dag-processor has parsed our DAGs
-            listed = stack.api("GET", "/api/v2/dags").json().get("dags", [])
-            if {PUSH, NIGHTLY} <= {d["dag_id"] for d in listed}:
-                break
-            assert time.monotonic() < deadline, listed
-            time.sleep(1)
-        yield stack
-    finally:
-        stack.stop()
+def fab(shared_fab_airflow: AirflowStandalone) -> AirflowStandalone:
+    """The session's FAB-auth standalone (tests/integration/conftest.py), once it has parsed our DAGs."""
+    stack = shared_fab_airflow.launch().wait_ready(timeout=300)  # launch(): again if a module before gave up
+    deadline = time.monotonic() + 180
+    while True:  # the dag-processor has parsed our DAGs
+        listed = stack.api("GET", "/api/v2/dags").json().get("dags", [])
+        if {PUSH, NIGHTLY} <= {d["dag_id"] for d in listed}:
+            return stack
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.25)
 
 
 def trigger(session: Any, dag_id: str) -> requests.Response:

@@ -9,7 +9,6 @@ figures come from SQL written here, on the run records and their audit rows.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -17,9 +16,8 @@ import pytest
 import requests
 
 from devstack.airflow_standalone import AirflowStandalone
-from devstack.local_stack import free_port
 from include.stocksync.store.db import connect, execute_file
-from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, SplitDatabases, shop_in_line_with_wms
+from tests.conftest import SplitDatabases, shop_in_line_with_wms
 from tests.integration.browser import SCREENSHOTS, browser_page
 from tests.integration.test_ops_pages import _drift, _pipeline_run
 
@@ -30,19 +28,10 @@ HOSTILE_NOTE = "<b>restarted</b> the WMS & <script>alert(1)</script> — ticket 
 
 
 @pytest.fixture(scope="module")
-def fab(clean_shop: str, split_databases: SplitDatabases, wms_process: Any, webhook: Any, airflow: Any,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStandalone]:
-    home = tmp_path_factory.mktemp("airflow-incidents")
-    stack = AirflowStandalone(home, shop_dsn=clean_shop, stocksync_dsn=split_databases.stocksync,
-                              wms_url=wms_process.url, token=TEST_TOKEN,
-                              webhook_url=webhook.url, port=free_port(), auth="fab",
-                              users={"erin": "admin", "alice": "ops", "bob": "viewer"},
-                              extra_env={**TEST_SETTINGS_ENV, "STOCKSYNC_REPORTS_DIR": str(home / "reports")})
-    stack.start(timeout=300)
-    try:
-        yield stack
-    finally:
-        stack.stop()
+def fab(shared_fab_airflow: AirflowStandalone, clean_shop: str, airflow: Any) -> AirflowStandalone:
+    """The session's FAB-auth standalone (tests/integration/conftest.py), over the databases
+    `clean_shop` emptied."""
+    return shared_fab_airflow.launch().wait_ready(timeout=300)  # launch(): again if a module before gave up
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,8 @@ from devstack.airflow_standalone import AirflowStandalone, wait_for_run
 from devstack.local_pg import LOCAL_DIR, LocalPostgres, find_bindir
 from devstack.local_secrets import airflow_jwt_secret
 from devstack.local_stack import LocalStack, WmsProcess, free_port
-from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, shop_in_line_with_wms
+from include.stocksync.store.db import run_key
+from tests.conftest import TEST_TOKEN, shop_in_line_with_wms
 
 AS_ROOT = os.geteuid() == 0
 NO_PASSFILE = str(Path(tempfile.gettempdir()) / "stocksync-no-such-passfile")  # libpq must not find one
@@ -239,39 +240,39 @@ def test_the_real_local_dir_is_private(pg: LocalPostgres) -> None:
 
 @pytest.mark.slow
 def test_airflow_standalone_keeps_secrets_off_command_lines_and_its_home_private(
-        scratch: Path, clean_shop: str, stocksync_dsn: str, wms: Any, webhook: Any) -> None:
+        shared_airflow: AirflowStandalone, clean_shop: str, wms: Any) -> None:
+    """The session's standalone (tests/integration/conftest.py: the same `AirflowStandalone` the demo
+    stack starts, its home private), seen from the outside once a dry run has written its logs."""
     shop_in_line_with_wms(clean_shop, wms, 20, 5, drift_share=0.5)
-    home = scratch / "airflow-standalone"
-    standalone = AirflowStandalone(home, shop_dsn=clean_shop, stocksync_dsn=stocksync_dsn, wms_url=wms.url,
-                                   token=TEST_TOKEN,
-                                   webhook_url=webhook.url, port=free_port(),
-                                   extra_env={**TEST_SETTINGS_ENV, "STOCKSYNC_REPORTS_DIR": str(home / "reports")})
-    standalone.start()
+    standalone = shared_airflow.launch().wait_ready(timeout=240)  # launch(): again if a module before gave up
+    home = standalone.home
+    push = "inventory_full_push"
+    deadline = time.monotonic() + 120
+    while True:  # a dry run writes task logs and a report
+        listed = standalone.api("GET", "/api/v2/dags", params={"dag_id_pattern": push})
+        if any(d["dag_id"] == push for d in listed.json().get("dags", [])):
+            break
+        assert time.monotonic() < deadline, listed.text[:300]
+        time.sleep(0.25)
+    assert standalone.api("PATCH", f"/api/v2/dags/{push}", json={"is_paused": False}).ok
     try:
-        deadline = time.monotonic() + 120
-        while True:  # a dry run writes task logs and a report under the home
-            listed = standalone.api("GET", "/api/v2/dags", params={"dag_id_pattern": "inventory_full_push"})
-            if any(d["dag_id"] == "inventory_full_push" for d in listed.json().get("dags", [])):
-                break
-            assert time.monotonic() < deadline, listed.text[:300]
-            time.sleep(0.25)
-        assert standalone.api("PATCH", "/api/v2/dags/inventory_full_push", json={"is_paused": False}).ok
-        run = standalone.api("POST", "/api/v2/dags/inventory_full_push/dagRuns",
+        run = standalone.api("POST", f"/api/v2/dags/{push}/dagRuns",
                              json={"logical_date": None, "conf": {"dry_run": True}}).json()
-        state = wait_for_run(standalone, "inventory_full_push", run["dag_run_id"], timeout=300)["state"]
-        assert state == "success"
+        state = wait_for_run(standalone, push, run["dag_run_id"], timeout=300)["state"]
+    finally:  # the other modules on this standalone find the push as they would a new one: paused
+        assert standalone.api("PATCH", f"/api/v2/dags/{push}", json={"is_paused": True}).ok
+    assert state == "success"
 
-        assert standalone.process is not None
-        pids = process_tree(standalone.process.pid)
-        assert len(pids) > 4  # scheduler, dag-processor, api-server, triggerer, ...
-        values = {TEST_TOKEN, standalone.password, standalone.env["AIRFLOW__API_AUTH__JWT_SECRET"],
-                  conninfo_to_dict(clean_shop)["password"]}
-        assert leaked_on_command_lines(pids, values) == {}
+    assert standalone.process is not None
+    pids = process_tree(standalone.process.pid)
+    assert len(pids) > 4  # scheduler, dag-processor, api-server, triggerer, ...
+    values = {TEST_TOKEN, standalone.password, standalone.env["AIRFLOW__API_AUTH__JWT_SECRET"],
+              conninfo_to_dict(clean_shop)["password"]}
+    assert leaked_on_command_lines(pids, values) == {}
 
-        logs = [p for p in (home / "logs").rglob("*") if p.is_file()]
-        assert any("run_id=" in str(p) for p in logs), logs  # task logs were written
-        assert (home / "airflow.db").is_file() and (home / "simple_auth_manager_passwords.json").is_file()
-        assert list((home / "reports").rglob("*.html"))
-        assert open_to_others(home) == []
-    finally:
-        standalone.stop()
+    logs = [p for p in (home / "logs").rglob("*") if p.is_file()]
+    assert any(f"run_id={run['dag_run_id']}" in str(p) for p in logs), logs  # this run's task logs were written
+    assert (home / "airflow.db").is_file() and (home / "simple_auth_manager_passwords.json").is_file()
+    reports = Path(standalone.env["STOCKSYNC_REPORTS_DIR"])
+    assert (reports / run_key(run["dag_run_id"]) / "report.html").is_file()
+    assert open_to_others(home) == []
