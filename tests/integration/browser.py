@@ -40,9 +40,12 @@ def sign_in(page: Any, airflow: AirflowStandalone) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-# One Chromium per test process, started by the first page and stopped at the end of the session
+# One Chromium per test module, started by its first page and stopped when the module is done
 # (tests/integration/conftest.py): a launch costs about as much CPU as a short test. Each page
 # gets a browser context of its own, so no cookie, login or storage passes from one test to the next.
+# Not longer: while Playwright's sync API is started, its event loop counts as running in this
+# thread, and `asyncio.run()` refuses to start: dag.test() runs a deferring task's trigger with it
+# (the file drop's sensor), so no module with pages runs one in-process after its first page.
 _SHARED: dict[str, Any] = {}
 
 

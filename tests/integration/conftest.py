@@ -77,9 +77,9 @@ def _launched(name: str, standalone: AirflowStandalone) -> Iterator[AirflowStand
         standalone.stop(timeout=5)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def shared_browser() -> Iterator[None]:
-    """The process's Chromium (tests/integration/browser.py), if a test started it, stops with the session."""
+@pytest.fixture(scope="module", autouse=True)
+def module_browser() -> Iterator[None]:
+    """The module's Chromium (tests/integration/browser.py), if a test started it, stops with the module."""
     yield
     close_browser()
 
