@@ -273,6 +273,6 @@ def test_airflow_standalone_keeps_secrets_off_command_lines_and_its_home_private
     logs = [p for p in (home / "logs").rglob("*") if p.is_file()]
     assert any(f"run_id={run['dag_run_id']}" in str(p) for p in logs), logs  # this run's task logs were written
     assert (home / "airflow.db").is_file() and (home / "simple_auth_manager_passwords.json").is_file()
-    reports = Path(standalone.env["STOCKSYNC_REPORTS_DIR"])
+    reports = Path(standalone.env["STOCKSYNC_REPORTS_DIR"])  # the session's, outside the home
     assert (reports / run_key(run["dag_run_id"]) / "report.html").is_file()
-    assert open_to_others(home) == []
+    assert open_to_others(home) == [] and open_to_others(reports) == []
