@@ -280,6 +280,31 @@ def test_report_files_and_folders_are_private(tmp_path: Path) -> None:
     assert sorted(p.name for p in folder.iterdir()) == ["report.html"]
 
 
+def test_the_validation_record_beside_the_reports_is_private(tmp_path: Path) -> None:
+    """Validation may be the first to write under the reports folder (GX's suite and results, which
+    hold WMS values): the folder is created 0700 and nothing under it is open to other users, also
+    under the usual umask 022 and when GX's folder was left 0755 by an older version."""
+    from include.stocksync.config.settings import load_settings
+    from include.stocksync.sync import validate
+
+    reports = tmp_path / "reports"
+    settings = load_settings(environ={"STOCKSYNC_REPORTS_DIR": str(reports)})
+    columns = ["row_no", "sku", *[c for n in validate.NUMERIC_COLUMNS for c in (n, f"{n}_num")],
+               "known_sku", "available_consistent"]
+    profile = validate.Profile(3, columns, dict.fromkeys(columns, 0), {}, set())
+    old_umask = os.umask(0o022)
+    try:
+        first = validate.run_suite(profile, settings, 3, "scheduled__first")
+        (reports / "gx").chmod(0o755)
+        validate.run_suite(profile, settings, 3, "scheduled__second")
+    finally:
+        os.umask(old_umask)
+    assert first and all(check.success for check in first)
+    written = [reports, *reports.rglob("*")]
+    assert any(p.suffix == ".json" for p in written)  # GX did write its suite and results there
+    assert [f"{oct(stat.S_IMODE(p.stat().st_mode))} {p}" for p in written if p.stat().st_mode & 0o077] == []
+
+
 def test_plan_browser_keeps_the_sku_filter_and_plan_rows_as_text() -> None:
     """The SKU typed into the filter comes back in the page (the form's value, the pager's links)
     and the plan's SKUs come from the WMS: both stay text."""

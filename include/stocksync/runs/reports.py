@@ -12,6 +12,16 @@ from include.stocksync.config.settings import Settings, process_settings
 from include.stocksync.store.db import run_key
 
 
+def private_folder(directory: Path) -> Path:
+    """`directory` (a run's report folder, or GX's folder beside them) made, or made again, 0700;
+    the reports folder above it is created 0700 when it does not exist yet (an existing one keeps
+    the mode it was given)."""
+    directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, exist_ok=True)
+    directory.chmod(0o700)  # mkdir's mode goes through the umask, and older folders were 0755
+    return directory
+
+
 def report_path(settings: Settings, run_id: str) -> Path:
     return settings.reports_path / run_key(run_id) / "report.html"
 

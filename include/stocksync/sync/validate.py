@@ -29,12 +29,14 @@ from __future__ import annotations
 import fcntl
 import logging
 import math
+import os
 import re
 import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -47,6 +49,7 @@ from psycopg import sql
 from include.stocksync.config.settings import Settings
 from include.stocksync.domain.contract import FIELD_NAMES, INTEGER_FIELDS, ITEM_FIELDS, SKU_MAX_LENGTH
 from include.stocksync.domain.errors import PermanentError
+from include.stocksync.runs.reports import private_folder
 from include.stocksync.shop.port import ShopPort
 from include.stocksync.shop.registry import shop_in_same_database
 from include.stocksync.store.db import execute_file, query, run_key
@@ -600,9 +603,11 @@ def run_suite(profile: Profile, settings: Settings, enabled_catalog: int, run_id
 
     root = settings.reports_path / "gx"
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        # GX's files hold WMS values (the examples of a failed check): private like the reports,
+        # its folder 0700 and what GX writes there 0600 (GX creates its files with the umask's mode)
+        private_folder(root)
         # one GX file context on disk: two runs validating at once (nightly and an ops push) take turns
-        with (root / ".lock").open("w") as lock:
+        with _private_files(), (root / ".lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             results = run_in(gx.get_context(mode="file", project_root_dir=str(root)))
     except Exception as exc:  # noqa: BLE001 - the reports folder is off the critical path
@@ -611,6 +616,17 @@ def run_suite(profile: Profile, settings: Settings, enabled_catalog: int, run_id
         log.warning("GX file context under %s unusable (%s: %s); validating in memory", root, type(exc).__name__, exc)
         results = run_in(gx.get_context(mode="ephemeral"))
     return [_check_result(item, settings, profile.rows) for item in results]
+
+
+@contextmanager
+def _private_files() -> Iterator[None]:
+    """Files and folders created inside the block are for this user only (umask 077). The umask is
+    the process's: a file another thread creates meanwhile is private too, never more open."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 def _check_result(item: Any, settings: Settings, rows: int) -> CheckResult:

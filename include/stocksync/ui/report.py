@@ -28,7 +28,7 @@ from psycopg.rows import dict_row
 from include.stocksync.config.settings import Settings
 from include.stocksync.domain.csv_cells import csv_writer
 from include.stocksync.runs.checks import with_sku_examples
-from include.stocksync.runs.reports import report_path
+from include.stocksync.runs.reports import private_folder, report_path
 from include.stocksync.runs.uow import committed
 from include.stocksync.store.db import query
 from include.stocksync.ui.pages import render
@@ -266,15 +266,6 @@ def plan_page(run_id: str, rows: Sequence[Sequence[Any]], total: int, stopping: 
                   histogram=charts.histogram(list(buckets)),
                   browse=runview.plan_href(dag_id, run_id, base) if dag_id else None,
                   push_dag=runview.PUSH_DAG, push_href=runview.dag_href(runview.PUSH_DAG, base))
-
-
-def private_folder(directory: Path) -> Path:
-    """`directory` (a run's report folder) made, or made again, 0700; the reports folder above it
-    is created 0700 when it does not exist yet (an existing one keeps the mode it was given)."""
-    directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    directory.mkdir(mode=0o700, exist_ok=True)
-    directory.chmod(0o700)  # mkdir's mode goes through the umask, and older folders were 0755
-    return directory
 
 
 @contextmanager
