@@ -5,7 +5,8 @@ and read whatever files are world-readable. So the checks here take the point of
 user: can they log in to the local PostgreSQL without the password, see a token or password in
 a command line of a process we started, or read anything under `.local/`? Each test starts the
 real services through the same code the demo and the other tests use, in a scratch directory
-under `.local/` of its own, and looks at the result from the outside (/proc, file modes, TCP).
+under `.local/` of its own (the Airflow check looks at the session's shared standalone, started by
+that code too), and looks at the result from the outside (/proc, file modes, TCP).
 """
 
 from __future__ import annotations
