@@ -309,6 +309,21 @@ class _ApiClient(Protocol):
     def api(self, method: str, path: str, json: Any = None, **kwargs: Any) -> requests.Response: ...
 
 
+def wait_for_dags(client: _ApiClient, dag_ids: set[str], timeout: float = 120.0) -> None:
+    """Return once the DAG processor has registered every DAG of `dag_ids` (a new standalone or
+    Celery stack parses its DAG folder shortly after it starts); TimeoutError, with what is listed,
+    when some are still missing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = client.api("GET", "/api/v2/dags")  # a page holds 50 DAGs: ours are five
+        if dag_ids <= {d["dag_id"] for d in listed.json().get("dags", [])}:
+            return
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"DAGs {sorted(dag_ids)} not all registered after {timeout:.0f} s; "
+                               f"listed: {listed.text[:500]}")
+        time.sleep(0.25)
+
+
 def wait_for_run(client: _ApiClient, dag_id: str, run_id: str, timeout: float = 180.0) -> dict[str, Any]:
     """The DAG run once it has finished (success or failed), through the REST API of a standalone or
     Celery stack; TimeoutError when it is still going after `timeout` seconds."""

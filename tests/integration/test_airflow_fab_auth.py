@@ -11,14 +11,13 @@ and the Stock sync page, which keeps its own stricter policy.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from devstack.airflow_standalone import AirflowStandalone, AirflowStandaloneError
+from devstack.airflow_standalone import AirflowStandalone, AirflowStandaloneError, wait_for_dags
 
 pytestmark = pytest.mark.slow
 
@@ -30,13 +29,8 @@ NIGHTLY = "inventory_nightly_sync"
 def fab(shared_fab_airflow: AirflowStandalone) -> AirflowStandalone:
     """The session's FAB-auth standalone (tests/integration/conftest.py), once it has parsed our DAGs."""
     stack = shared_fab_airflow.launch().wait_ready(timeout=300)  # launch(): again if a module before gave up
-    deadline = time.monotonic() + 180
-    while True:  # the dag-processor has parsed our DAGs
-        listed = stack.api("GET", "/api/v2/dags").json().get("dags", [])
-        if {PUSH, NIGHTLY} <= {d["dag_id"] for d in listed}:
-            return stack
-        assert time.monotonic() < deadline, listed
-        time.sleep(0.25)
+    wait_for_dags(stack, {PUSH, NIGHTLY}, timeout=180)
+    return stack
 
 
 def trigger(session: Any, dag_id: str) -> requests.Response:

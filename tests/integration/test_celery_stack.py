@@ -36,7 +36,7 @@ import psycopg
 import pytest
 import requests
 
-from devstack.airflow_standalone import wait_for_run
+from devstack.airflow_standalone import wait_for_dags, wait_for_run
 from devstack.celery_stack import AIRFLOW_TIMING, CeleryStack
 from devstack.demo_seed import seed_demo
 from devstack.local_pg import LocalPostgres
@@ -82,13 +82,7 @@ def stack(pg: LocalPostgres, split_databases: SplitDatabases, wms_process: Any, 
     celery.start().start_supervisor()
     try:
         print(f"\nCelery stack healthy after {celery.startup_seconds:.1f}s (logs {celery.logs})")
-        deadline = time.monotonic() + 120
-        while True:  # the DAG processor registers the DAGs shortly after it starts
-            listed = celery.api("GET", "/api/v2/dags", params={"dag_id_pattern": "inventory"})
-            if {d["dag_id"] for d in listed.json().get("dags", [])} >= {NIGHTLY, PUSH}:
-                break
-            assert time.monotonic() < deadline, f"DAGs not registered: {listed.text[:500]}"
-            time.sleep(0.25)
+        wait_for_dags(celery, {NIGHTLY, PUSH})
         for dag_id in (NIGHTLY, PUSH):  # a paused DAG's triggered runs stay queued
             response = celery.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
             assert response.status_code == 200, response.text

@@ -18,7 +18,6 @@ import shutil
 import stat
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import pytest
 import requests
 from psycopg.conninfo import conninfo_to_dict
 
-from devstack.airflow_standalone import AirflowStandalone, wait_for_run
+from devstack.airflow_standalone import AirflowStandalone, wait_for_dags, wait_for_run
 from devstack.local_pg import LOCAL_DIR, LocalPostgres, find_bindir
 from devstack.local_secrets import airflow_jwt_secret
 from devstack.local_stack import LocalStack, WmsProcess, free_port
@@ -248,13 +247,7 @@ def test_airflow_standalone_keeps_secrets_off_command_lines_and_its_home_private
     standalone = shared_airflow.launch().wait_ready(timeout=240)  # launch(): again if a module before gave up
     home = standalone.home
     push = "inventory_full_push"
-    deadline = time.monotonic() + 120
-    while True:  # a dry run writes task logs and a report
-        listed = standalone.api("GET", "/api/v2/dags", params={"dag_id_pattern": push})
-        if any(d["dag_id"] == push for d in listed.json().get("dags", [])):
-            break
-        assert time.monotonic() < deadline, listed.text[:300]
-        time.sleep(0.25)
+    wait_for_dags(standalone, {push})  # a dry run writes task logs and a report
     assert standalone.api("PATCH", f"/api/v2/dags/{push}", json={"is_paused": False}).ok
     try:
         run = standalone.api("POST", f"/api/v2/dags/{push}/dagRuns",

@@ -4,7 +4,6 @@ refused; the nightly sync and the push never run their writes at the same time."
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from devstack.airflow_standalone import AirflowStandalone, wait_for_run
+from devstack.airflow_standalone import AirflowStandalone, wait_for_dags, wait_for_run
 from include.stocksync.sync import pipeline
 from tests.conftest import active_freezes, shop_in_line_with_wms, stock_fingerprint
 from tests.integration.browser import SCREENSHOTS, browser_page, sign_in
@@ -29,13 +28,7 @@ def airflow_api(shared_airflow: AirflowStandalone) -> Iterator[AirflowStandalone
     """The session's standalone Airflow (tests/integration/conftest.py), the push unpaused; on the
     way out the nightly is paused again and no run of either DAG is left queued or running."""
     standalone = shared_airflow.launch().wait_ready(timeout=240)  # launch(): again if a module before gave up
-    deadline = time.monotonic() + 120
-    while True:  # wait for the dag-processor to register both DAGs
-        listed = standalone.api("GET", "/api/v2/dags", params={"dag_id_pattern": "inventory"})
-        if {d["dag_id"] for d in listed.json().get("dags", [])} >= {PUSH, NIGHTLY}:
-            break
-        assert time.monotonic() < deadline, f"DAGs not registered: {listed.text[:500]}"
-        time.sleep(1)
+    wait_for_dags(standalone, {PUSH, NIGHTLY})
     # new DAGs start paused; the nightly one stays paused (unpausing it would run its latest
     # 02:30 slot at once) until the test that needs it
     unpause(standalone, PUSH)
