@@ -30,7 +30,7 @@ class UnknownShopPlatform(PermanentError):
 
 
 def open_shop(dsn: str, platform: str = DEFAULT_PLATFORM, **options: Any) -> ShopPort:
-    """The adapter of `platform` for the shop at `dsn` (connections are opened per call/session)."""
+    """The adapter of `platform` for the shop at `dsn` (each adapter opens its own connections)."""
     target = PLATFORMS.get(platform)
     if target is None:
         raise UnknownShopPlatform(f"shop_platform {platform!r} has no adapter; set shop_platform to one of "

@@ -9,6 +9,8 @@ passed straight into the caller's staging COPY.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +20,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 
 from include.stocksync.shop.port import (
     ActiveFreeze,
@@ -180,23 +183,73 @@ class _Live:
 
 
 class PostgresShop:
-    """The shop port over a PostgreSQL shop at `dsn` (one short connection per call or session)."""
+    """The shop port over a PostgreSQL shop at `dsn`. Each call or session is one shop transaction on
+    the adapter's connection: opened on first use, checked with a round trip when taken again, kept
+    for the next call. A connection costs the client a SCRAM exchange and the server a new backend
+    (about 7 ms together on the two-core machine), and a run asks the shop several times, some of
+    them inside the freeze window. A call that finds the connection taken (another thread's
+    transaction) opens one of its own for that call; a connection that failed or was left inside a
+    transaction is closed, never reused. The statements may not rely on session state (a plain SET,
+    a session advisory lock): only `SET LOCAL` and transaction locks, which end with the call."""
 
     platform = PLATFORM
 
     def __init__(self, dsn: str, *, connect_timeout: float = 10) -> None:
         self.dsn = dsn
         self.connect_timeout = connect_timeout
+        self._kept: psycopg.Connection | None = None
+        self._kept_by = os.getpid()
+        self._lock = threading.Lock()
 
     def _connect(self) -> psycopg.Connection:
-        return psycopg.connect(self.dsn, application_name="stocksync",
+        # autocommit: every call's transaction is the explicit `conn.transaction()` block of `_transaction`
+        return psycopg.connect(self.dsn, application_name="stocksync", autocommit=True,
                                connect_timeout=max(1, int(self.connect_timeout)))
+
+    def _take(self) -> psycopg.Connection:
+        """The kept connection if it is free and still answers, else a new one."""
+        with self._lock:
+            conn, self._kept = self._kept, None
+            if self._kept_by != os.getpid():
+                # inherited through a fork: the parent's session, never ours to use or close
+                conn, self._kept_by = None, os.getpid()
+        if conn is not None:
+            try:
+                conn.execute("SELECT 1")
+                return conn
+            except psycopg.Error:
+                conn.close()  # the server ended the idle session (a restart, pg_terminate_backend)
+        return self._connect()
+
+    def _give_back(self, conn: psycopg.Connection) -> None:
+        """Keep `conn` for the next call when it ended its transaction cleanly and none is kept."""
+        if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
+            with self._lock:
+                if self._kept is None and self._kept_by == os.getpid():
+                    self._kept = conn
+                    return
+        conn.close()
+
+    def close(self) -> None:
+        """Close the kept connection (the next call opens a new one)."""
+        with self._lock:
+            conn, self._kept = self._kept, None
+        if conn is not None:
+            conn.close()
 
     @contextmanager
     def _transaction(self, what: str) -> Iterator[psycopg.Connection]:
-        """One shop transaction: committed when the block ends normally, rolled back when it raises."""
-        with _transient(what), self._connect() as conn, conn.transaction():
-            yield conn
+        """One shop transaction: committed when the block ends normally, rolled back when it raises
+        (and its connection closed: whatever failed, the next call starts on a new one)."""
+        with _transient(what):
+            conn = self._take()
+            try:
+                with conn.transaction():
+                    yield conn
+            except BaseException:
+                conn.close()
+                raise
+            self._give_back(conn)
 
     # -- bulk reads --------------------------------------------------------------------------------
     def stream_catalog(self, sink: StagingSink) -> int:
