@@ -25,7 +25,7 @@ import pytest
 
 from devstack.airflow_standalone import AirflowStandalone
 from devstack.local_stack import free_port
-from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN
+from tests.conftest import QUIET_DAG_PROCESSOR_ENV, TEST_SETTINGS_ENV, TEST_TOKEN
 from tests.integration.browser import close_browser
 from tests.workers import SHARED_AIRFLOW, SHARED_FAB_AIRFLOW, longest_first, shared_modules, worker_number
 
@@ -43,7 +43,8 @@ def shared_airflow(split_databases: Any, wms_process: Any, webhook: Any, airflow
         tmp_path_factory.mktemp("airflow-standalone"), shop_dsn=split_databases.shop,
         stocksync_dsn=split_databases.stocksync, wms_url=wms_process.url,
         token=TEST_TOKEN, webhook_url=webhook.url, port=free_port(),
-        extra_env={**TEST_SETTINGS_ENV, "STOCKSYNC_REPORTS_DIR": airflow["STOCKSYNC_REPORTS_DIR"],
+        extra_env={**TEST_SETTINGS_ENV, **QUIET_DAG_PROCESSOR_ENV,
+                   "STOCKSYNC_REPORTS_DIR": airflow["STOCKSYNC_REPORTS_DIR"],
                    # a deployment may allow any run id; the hostile run id of test_airflow_ui.py needs it
                    "AIRFLOW__SCHEDULER__ALLOWED_RUN_ID_PATTERN": "^[^/]+$",
                    "AIRFLOW__API__DEFAULT_UI_TIMEZONE": UI_ZONE})
@@ -61,7 +62,7 @@ def shared_fab_airflow(split_databases: Any, wms_process: Any, webhook: Any, air
         home, shop_dsn=split_databases.shop, stocksync_dsn=split_databases.stocksync,
         wms_url=wms_process.url, token=TEST_TOKEN, webhook_url=webhook.url, port=free_port(), auth="fab",
         users={"erin": "admin", "alice": "ops", "bob": "viewer"},
-        extra_env={**TEST_SETTINGS_ENV, "STOCKSYNC_REPORTS_DIR": str(home / "reports")})
+        extra_env={**TEST_SETTINGS_ENV, **QUIET_DAG_PROCESSOR_ENV, "STOCKSYNC_REPORTS_DIR": str(home / "reports")})
     yield from _launched(SHARED_FAB_AIRFLOW, standalone)
 
 

@@ -45,7 +45,7 @@ from include.stocksync.config.operations import worker_loss_bound
 from include.stocksync.store.db import connect
 from include.stocksync.sync import pipeline
 from tests import fault_timing
-from tests.conftest import TEST_SETTINGS_ENV, TEST_TOKEN, SplitDatabases, active_freezes
+from tests.conftest import QUIET_DAG_PROCESSOR_ENV, TEST_SETTINGS_ENV, TEST_TOKEN, SplitDatabases, active_freezes
 from tests.integration.loop_helpers import shop_stock, truth
 
 pytestmark = pytest.mark.slow
@@ -78,7 +78,8 @@ def stack(pg: LocalPostgres, split_databases: SplitDatabases, wms_process: Any, 
                          stocksync_dsn=split_databases.stocksync, wms_url=wms_process.url, token=TEST_TOKEN,
                          webhook_url=webhook.url, metadata_db="airflow_celery_test", fresh_metadata=True,
                          local_dir=base / "local", reports_dir=base / "reports", availability_port=free_port(),
-                         extra_env={**SCENARIO_ENV, **STACK_TIMING_ENV, **NO_SCHEDULED_RUNS}, drop_env=TIMING_ENV)
+                         extra_env={**SCENARIO_ENV, **STACK_TIMING_ENV, **NO_SCHEDULED_RUNS, **QUIET_DAG_PROCESSOR_ENV},
+                         drop_env=TIMING_ENV)
     celery.start().start_supervisor()
     try:
         print(f"\nCelery stack healthy after {celery.startup_seconds:.1f}s (logs {celery.logs})")

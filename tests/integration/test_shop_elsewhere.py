@@ -38,7 +38,8 @@ UNSENT_STATUSES = {"placed", "paid", "processing"}
 @pytest.fixture(scope="module")
 def shop_cluster() -> Iterator[LocalPostgres]:
     """A second cluster (the test cluster's port + 1) holding only the reference shop."""
-    cluster = LocalPostgres(name=f"{TEST_PG.name}-shop", port=TEST_PG.port + 1, database=SHOP_DATABASE)
+    cluster = LocalPostgres(name=f"{TEST_PG.name}-shop", port=TEST_PG.port + 1, database=SHOP_DATABASE,
+                            scram_iterations=TEST_PG.scram_iterations)
     was_running = cluster.is_running()
     cluster.start(allow_other_port=True)
     cluster.drop_database(SHOP_DATABASE)

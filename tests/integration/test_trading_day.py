@@ -31,8 +31,8 @@ pytestmark = pytest.mark.slow
 
 # The catalog's size sets the day's length: the shoppers place orders faster than one push sends
 # them, so the first `orders_to_wms` run goes on until checkout runs out of stock (refusals) and the
-# push catches up; 100 SKUs (their WMS stock, about 24,000 units) run out after some 4,000 orders.
-SKUS = 100
+# push catches up; 50 SKUs (their WMS stock, about 12,000 units) run out after some 3,000 orders.
+SKUS = 50
 WORKERS = 4
 ROUNDS = 3
 
@@ -143,6 +143,7 @@ def test_a_trading_day(dagbag: Any, clean_shop: str, stocksync_dsn: str, wms: An
     # after the last intraday run, the warehouse changes stock the shop will only learn at night
     settled = truth(dsn, wms)
     roomy = [s for s in skus if settled[s] >= 10]
+    assert len(roomy) >= 10, f"the night's receipts and damages need 10 SKUs with stock left; {len(roomy)} have"
     receipts = {s: rng.randint(1, 9) for s in roomy[:5]}
     damages = {s: rng.randint(1, 5) for s in roomy[5:10]}
     wms_post(wms, "/_admin/adjust", {"items": [{"sku": s, "on_hand": q} for s, q in receipts.items()]
