@@ -305,6 +305,37 @@ def test_the_validation_record_beside_the_reports_is_private(tmp_path: Path) -> 
     assert [f"{oct(stat.S_IMODE(p.stat().st_mode))} {p}" for p in written if p.stat().st_mode & 0o077] == []
 
 
+def test_the_stored_suite_is_the_one_judged_and_rewritten_only_when_it_changes(tmp_path: Path) -> None:
+    """Each run stores the suite it judges by: the same suite is not written again; a suite that
+    changed (here the catalog's size, which bounds the row count) replaces the stored one."""
+    import json
+
+    from include.stocksync.config.settings import load_settings
+    from include.stocksync.sync import validate
+
+    settings = load_settings(environ={"STOCKSYNC_REPORTS_DIR": str(tmp_path / "reports")})
+    columns = ["row_no", "sku", *[c for n in validate.NUMERIC_COLUMNS for c in (n, f"{n}_num")],
+               "known_sku", "available_consistent"]
+    profile = validate.Profile(3, columns, dict.fromkeys(columns, 0), {}, set())
+
+    def stored() -> tuple[int, dict[str, object]]:
+        [path] = (tmp_path / "reports").rglob("wms_counts.json")
+        kwargs = next(e["kwargs"] for e in json.loads(path.read_text())["expectations"]
+                      if e["type"] == "expect_table_row_count_to_be_between")
+        return path.stat().st_mtime_ns, kwargs
+
+    first = validate.run_suite(profile, settings, 3, "scheduled__first")
+    written, bounds = stored()
+    assert 1 <= bounds["min_value"] <= 3 <= bounds["max_value"]  # a band around the 3 SKUs on sale
+    again = validate.run_suite(profile, settings, 3, "scheduled__second")
+    assert stored() == (written, bounds)
+    assert [c.success for c in again] == [c.success for c in first] and all(c.success for c in first)
+    bigger = validate.run_suite(profile, settings, 1000, "scheduled__third")
+    rewritten, bounds = stored()
+    assert rewritten != written and 3 < bounds["min_value"] <= 1000 <= bounds["max_value"]
+    assert not next(c for c in bigger if c.check == "row_count").success  # 3 rows of a 1000-SKU catalog
+
+
 def test_plan_browser_keeps_the_sku_filter_and_plan_rows_as_text() -> None:
     """The SKU typed into the filter comes back in the page (the form's value, the pager's links)
     and the plan's SKUs come from the WMS: both stay text."""
