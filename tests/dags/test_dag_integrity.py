@@ -73,6 +73,22 @@ def test_full_push_params(dagbag: Any) -> None:
     assert (nightly._expression, str(nightly._timezone.name)) == ("30 2 * * *", "UTC")
 
 
+@pytest.mark.parametrize(("name", "bad"), [
+    ("skus", [""]), ("skus", ["x" * 65]), ("skus", [3]), ("skus", "SKU-1"),
+    ("freeze_mode", "partial"), ("dry_run", "yes"), ("override_reason", "r" * 1001), ("override_reason", 5),
+])
+def test_full_push_params_refuse_what_their_schema_forbids(dagbag: Any, name: str, bad: Any) -> None:
+    """The parameters declare JSON Schema draft 7 (cheaper for Airflow to check on every resolve):
+    each still refuses a value its keywords forbid, and takes its default."""
+    from airflow.sdk.exceptions import ParamValidationError
+
+    param = dagbag.get_dag("inventory_full_push").params.get_param(name)
+    assert param.schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    param.resolve()  # the default passes
+    with pytest.raises(ParamValidationError):
+        param.resolve(bad)
+
+
 def test_dag_files_have_no_parse_time_io() -> None:
     """DAG files wire tasks only: no DB, HTTP, Variable or Connection access at module level."""
     forbidden = ("psycopg", "requests", "Variable.get", "get_connection", "BaseHook", "connect(")

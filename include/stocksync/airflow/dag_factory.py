@@ -24,6 +24,7 @@ from include.stocksync.airflow.task_support import (
     airflow_view,
     bound_tasks,
     default_args,
+    form_param,
     shop_timetable,
 )
 from include.stocksync.config.settings import (
@@ -48,31 +49,31 @@ def run_params(settings: Settings, *, ops: bool) -> dict[str, Param]:
     The ops push (`ops=True`) adds dry run, SKU subset and guardrail override, and starts
     as a dry run so nothing is written by accident."""
     params = {
-        "freeze_mode": Param(settings.freeze_mode, type="string", enum=list(FREEZE_MODES), title="Freeze mode",
+        "freeze_mode": form_param(settings.freeze_mode, type="string", enum=list(FREEZE_MODES), title="Freeze mode",
                              description="full: checkout closed for the whole run; apply: only around the apply "
                                          "transaction; none: never (the apply still keeps numbers right)."),
-        "adjustment_mode": Param(settings.adjustment_mode, type="string", enum=list(ADJUSTMENT_MODES),
+        "adjustment_mode": form_param(settings.adjustment_mode, type="string", enum=list(ADJUSTMENT_MODES),
                                  title="Adjustment mode",
                                  description="What to subtract from the WMS figure: nothing, unsent orders, or "
                                              "unsent orders and active carts."),
-        "watermark_source": Param(settings.watermark_source, type="string", enum=list(WATERMARK_SOURCES),
+        "watermark_source": form_param(settings.watermark_source, type="string", enum=list(WATERMARK_SOURCES),
                                   title="Watermark source",
                                   description="wms: the WMS's orders_counted_until; request_time: orders placed "
                                               "after the snapshot request started count as unsent."),
     }
     if ops:
         params = {
-            "dry_run": Param(True, type="boolean", title="Dry run",
+            "dry_run": form_param(True, type="boolean", title="Dry run",
                              description="Compute the full plan and write the plan report (CSV and HTML) without "
                                          "touching shop stock or the checkout freeze. Untick to write."),
-            "skus": Param([], type="array", items={"type": "string", "minLength": 1, "maxLength": SKU_MAX_LENGTH},
+            "skus": form_param([], type="array", items={"type": "string", "minLength": 1, "maxLength": SKU_MAX_LENGTH},
                           maxItems=MAX_PUSH_SKUS, title="SKUs",
                           description="Push only these SKUs (one per line). Empty: the whole catalog."),
             **params,
-            "override_guardrails": Param(False, type="boolean", title="Override guardrails",
+            "override_guardrails": form_param(False, type="boolean", title="Override guardrails",
                                          description="Let this run through even if the plan trips a guardrail "
                                                      "(too many changes, too many zeros, low coverage)."),
-            "override_reason": Param(None, type=["null", "string"], maxLength=MAX_REASON_LENGTH,
+            "override_reason": form_param(None, type=["null", "string"], maxLength=MAX_REASON_LENGTH,
                                      title="Override reason",
                                      description="Required when overriding: why this feed is right. Recorded "
                                                  "on the run and in its report."),

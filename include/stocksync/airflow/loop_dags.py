@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import DAG, Param, dag, setup, task, teardown
+from airflow.sdk import DAG, dag, setup, task, teardown
 
 from include.stocksync.airflow.task_support import (
     START_DATE,
@@ -21,6 +21,7 @@ from include.stocksync.airflow.task_support import (
     _stocksync_dsn,
     airflow_view,
     default_args,
+    form_param,
 )
 from include.stocksync.config.settings import WRITER_POOL, Settings, process_settings
 from include.stocksync.runs.reports import report_file, report_url
@@ -61,11 +62,11 @@ def build_orders_dag(doc_md: str | None) -> DAG:
          # no teardown here to send deferred failure alerts: the notifier sends them at once
          default_args=default_args(settings, defer_alerts=False),
          params={
-             "requeue_order_ids": Param([], type="array", items={"type": "integer", "minimum": 1},
+             "requeue_order_ids": form_param([], type="array", items={"type": "integer", "minimum": 1},
                                         maxItems=MAX_REQUEUE_IDS, title="Re-queue orders",
                                         description="Shop order ids held in the dead-letter table to send again "
                                                     "in this run (after fixing why the WMS refused them)."),
-             "requeue_all": Param(False, type="boolean", title="Re-queue every held order",
+             "requeue_all": form_param(False, type="boolean", title="Re-queue every held order",
                                   description="Send every order held in the dead-letter table again."),
          })
     def orders_dag() -> None:

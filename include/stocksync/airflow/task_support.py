@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Param
 
 from include.stocksync.airflow.alerts import SyncFailureNotifier
 from include.stocksync.config.settings import Settings, process_settings
@@ -26,6 +26,20 @@ log = logging.getLogger(__name__)
 
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 OWNER = "stocksync"
+
+# The JSON Schema draft the trigger form's parameters are written in. Airflow validates a parameter
+# against its schema each time it resolves it, and serializing a DAG resolves every parameter of
+# every task twice (the DAG processor on each parse, `dag.test()` for every DAG of the folder).
+# jsonschema first checks the schema itself against its draft's meta-schema: 1.3 ms under the
+# default 2020-12 (its dynamic references), far less under draft 7, which has every keyword these
+# parameters use (type, enum, items, minimum, minLength, maxLength, maxItems) with the same meaning.
+# A resolve: 1.55 -> 0.49 ms on the two-core machine.
+PARAM_SCHEMA_DRAFT = "http://json-schema.org/draft-07/schema#"
+
+
+def form_param(default: Any, **schema: Any) -> Param:
+    """A trigger-form parameter whose schema names its draft (`PARAM_SCHEMA_DRAFT`)."""
+    return Param(default, **{"$schema": PARAM_SCHEMA_DRAFT}, **schema)
 
 
 @contextmanager
