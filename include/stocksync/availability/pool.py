@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -33,6 +34,20 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 log = logging.getLogger("stocksync.availability.pool")
+
+
+def _server_spoke(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether the server sent something to a connection that sat idle in the pool. It does when it
+    ends the session (a FATAL message, then it closes: a restart, a failover, pg_terminate_backend,
+    idle_session_timeout); handed out, such a connection would fail its request (`db_error`). One
+    poll of the socket, no round trip; a connection it wrongly flags only costs a new connect."""
+    try:
+        fd = conn.pgconn.socket
+    except psycopg.OperationalError:
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
 
 
 class DatabaseUnavailable(Exception):
@@ -83,6 +98,10 @@ class ConnectionPool:
                 conn = self._idle.pop()
                 if conn.closed or conn.broken:
                     self._opened -= 1
+                    continue
+                if _server_spoke(conn):  # the server ended the session while it sat idle
+                    self._opened -= 1
+                    self._discard(conn)
                     continue
                 return conn
             if self._opened < self._size:
