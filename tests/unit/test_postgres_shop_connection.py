@@ -40,6 +40,21 @@ def test_calls_share_one_session(shop: PostgresShop, clean_shop: str) -> None:
     assert adapter_backends(clean_shop) == []
 
 
+def test_a_session_idle_past_the_keep_bound_is_not_reused(shop: PostgresShop, clean_shop: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection idle longer than KEEP_IDLE_SECONDS (a firewall may have dropped its flow) is
+    closed and the call opens a new one (the bound set to 0 here; 30 s shipped)."""
+    from include.stocksync.shop.postgres import adapter
+
+    assert adapter.KEEP_IDLE_SECONDS == 30.0
+    shop.active_freezes()
+    [first] = adapter_backends(clean_shop)
+    monkeypatch.setattr(adapter, "KEEP_IDLE_SECONDS", 0.0)
+    shop.active_freezes()
+    [second] = adapter_backends(clean_shop)
+    assert second != first
+
+
 def test_a_session_the_server_ended_is_replaced_without_an_error(shop: PostgresShop, clean_shop: str) -> None:
     shop.active_freezes()
     [gone] = adapter_backends(clean_shop)

@@ -46,6 +46,11 @@ PLATFORM = "postgres"
 # write is called a few times per catalog instead of once per row (100k rows: ~0.1 s against ~0.8 s).
 COPY_BLOCK_BYTES = 1 << 20
 
+# A kept connection idle longer than this is closed rather than reused: a run's calls come seconds
+# apart, while a connection idle for minutes may have lost its path through a firewall or NAT that
+# dropped the idle TCP flow (its next statement would then wait for TCP to give up, not fail).
+KEEP_IDLE_SECONDS = 30.0
+
 
 def _copy_out(conn: psycopg.Connection, statement: sql.Composable, params: dict[str, Any] | None,
               sink: StagingSink) -> int:
@@ -185,12 +190,13 @@ class _Live:
 class PostgresShop:
     """The shop port over a PostgreSQL shop at `dsn`. Each call or session is one shop transaction on
     the adapter's connection: opened on first use, checked with a round trip when taken again, kept
-    for the next call. A connection costs the client a SCRAM exchange and the server a new backend
-    (about 7 ms together on the two-core machine), and a run asks the shop several times, some of
-    them inside the freeze window. A call that finds the connection taken (another thread's
-    transaction) opens one of its own for that call; a connection that failed or was left inside a
-    transaction is closed, never reused. The statements may not rely on session state (a plain SET,
-    a session advisory lock): only `SET LOCAL` and transaction locks, which end with the call."""
+    for the next call (up to `KEEP_IDLE_SECONDS` idle). A connection costs the client a SCRAM
+    exchange and the server a new backend (about 7 ms together on the two-core machine), and a run
+    asks the shop several times, some of them inside the freeze window. A call that finds the
+    connection taken (another thread's transaction) opens one of its own for that call; a connection
+    that failed or was left inside a transaction is closed, never reused. The statements may not
+    rely on session state (a plain SET, a session advisory lock): only `SET LOCAL` and transaction
+    locks, which end with the call."""
 
     platform = PLATFORM
 
@@ -199,6 +205,7 @@ class PostgresShop:
         self.connect_timeout = connect_timeout
         self._kept: psycopg.Connection | None = None
         self._kept_by = os.getpid()
+        self._kept_since = 0.0
         self._lock = threading.Lock()
 
     def _connect(self) -> psycopg.Connection:
@@ -213,6 +220,9 @@ class PostgresShop:
             if self._kept_by != os.getpid():
                 # inherited through a fork: the parent's session, never ours to use or close
                 conn, self._kept_by = None, os.getpid()
+        if conn is not None and time.monotonic() - self._kept_since > KEEP_IDLE_SECONDS:
+            conn.close()
+            conn = None
         if conn is not None:
             try:
                 conn.execute("SELECT 1")
@@ -226,7 +236,7 @@ class PostgresShop:
         if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
             with self._lock:
                 if self._kept is None and self._kept_by == os.getpid():
-                    self._kept = conn
+                    self._kept, self._kept_since = conn, time.monotonic()
                     return
         conn.close()
 
