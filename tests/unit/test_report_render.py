@@ -280,6 +280,15 @@ def test_report_files_and_folders_are_private(tmp_path: Path) -> None:
     assert sorted(p.name for p in folder.iterdir()) == ["report.html"]
 
 
+def clean_profile(rows: int) -> Any:
+    """A measured snapshot of `rows` rows with every column the suite expects and nothing wrong."""
+    from include.stocksync.sync import validate
+
+    columns = ["row_no", "sku", *[c for n in validate.NUMERIC_COLUMNS for c in (n, f"{n}_num")],
+               "known_sku", "available_consistent"]
+    return validate.Profile(rows, columns, dict.fromkeys(columns, 0), {}, set())
+
+
 def test_the_validation_record_beside_the_reports_is_private(tmp_path: Path) -> None:
     """Validation may be the first to write under the reports folder (GX's suite and results, which
     hold WMS values): the folder is created 0700 and nothing under it is open to other users, also
@@ -289,9 +298,7 @@ def test_the_validation_record_beside_the_reports_is_private(tmp_path: Path) -> 
 
     reports = tmp_path / "reports"
     settings = load_settings(environ={"STOCKSYNC_REPORTS_DIR": str(reports)})
-    columns = ["row_no", "sku", *[c for n in validate.NUMERIC_COLUMNS for c in (n, f"{n}_num")],
-               "known_sku", "available_consistent"]
-    profile = validate.Profile(3, columns, dict.fromkeys(columns, 0), {}, set())
+    profile = clean_profile(3)
     old_umask = os.umask(0o022)
     try:
         first = validate.run_suite(profile, settings, 3, "scheduled__first")
@@ -314,9 +321,7 @@ def test_the_stored_suite_is_the_one_judged_and_rewritten_only_when_it_changes(t
     from include.stocksync.sync import validate
 
     settings = load_settings(environ={"STOCKSYNC_REPORTS_DIR": str(tmp_path / "reports")})
-    columns = ["row_no", "sku", *[c for n in validate.NUMERIC_COLUMNS for c in (n, f"{n}_num")],
-               "known_sku", "available_consistent"]
-    profile = validate.Profile(3, columns, dict.fromkeys(columns, 0), {}, set())
+    profile = clean_profile(3)
 
     def stored() -> tuple[int, dict[str, object]]:
         [path] = (tmp_path / "reports").rglob("wms_counts.json")
