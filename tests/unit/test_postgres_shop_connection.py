@@ -22,6 +22,13 @@ def adapter_backends(dsn: str) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
+def one_product(dsn: str) -> None:
+    """SKU-1 on sale with 5 in stock at WMS sequence 1."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute("INSERT INTO shop.products (sku, name, enabled) VALUES ('SKU-1', 'one', true)")
+        conn.execute("INSERT INTO shop.stock (sku, qty, wms_seq) VALUES ('SKU-1', 5, 1)")
+
+
 @pytest.fixture
 def shop(clean_shop: str) -> Iterator[PostgresShop]:
     port = PostgresShop(clean_shop)
@@ -68,9 +75,7 @@ def test_a_session_the_server_ended_is_replaced_without_an_error(shop: PostgresS
 
 
 def test_a_failed_transaction_is_rolled_back_and_its_session_dropped(shop: PostgresShop, clean_shop: str) -> None:
-    with psycopg.connect(clean_shop) as conn:
-        conn.execute("INSERT INTO shop.products (sku, name, enabled) VALUES ('SKU-1', 'one', true)")
-        conn.execute("INSERT INTO shop.stock (sku, qty, wms_seq) VALUES ('SKU-1', 5, 1)")
+    one_product(clean_shop)
     with pytest.raises(RuntimeError, match="stop here"):
         with shop.live_session("SKU-1", lock_timeout_seconds=5) as live:
             assert live.write(9, 2) is not None
@@ -85,9 +90,7 @@ def test_a_failed_transaction_is_rolled_back_and_its_session_dropped(shop: Postg
 def test_two_threads_never_share_a_transaction(shop: PostgresShop, clean_shop: str) -> None:
     """A call made while another thread's transaction holds the kept connection gets its own: the
     row lock of one live session makes the other wait instead of both writing in one transaction."""
-    with psycopg.connect(clean_shop) as conn:
-        conn.execute("INSERT INTO shop.products (sku, name, enabled) VALUES ('SKU-1', 'one', true)")
-        conn.execute("INSERT INTO shop.stock (sku, qty, wms_seq) VALUES ('SKU-1', 5, 1)")
+    one_product(clean_shop)
     holding = threading.Event()
     release = threading.Event()
     seen: dict[str, object] = {}
