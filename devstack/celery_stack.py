@@ -73,6 +73,8 @@ from devstack.worker_hostname import WORKER_NAME_ENV
 from include.stocksync.config.settings import PROJECT_ROOT, WRITER_POOL
 
 EXECUTOR = "CeleryExecutor"
+# Airflow's Celery configuration plus the libraries each worker preloads before forking its pool
+CELERY_CONFIG_OPTIONS = "include.stocksync.airflow.celery_config.CELERY_CONFIG"
 STACK_HOME = LOCAL_DIR / "airflow-celery"
 METADATA_DB = "airflow_celery"
 DEFAULT_WORKERS = ("worker-a", "worker-b")
@@ -177,6 +179,7 @@ def process_env(wiring: Wiring, process: AirflowProcess, log_server_port: int = 
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": wiring.metadata_url,
         "AIRFLOW__CELERY__BROKER_URL": wiring.broker_url,
         "AIRFLOW__CELERY__RESULT_BACKEND": wiring.result_backend,
+        "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": CELERY_CONFIG_OPTIONS,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{wiring.api_url}/execution/",
         "AIRFLOW__CORE__FERNET_KEY": wiring.fernet_key,
         "AIRFLOW__CORE__HOSTNAME_CALLABLE": HOSTNAME_CALLABLE,

@@ -163,7 +163,10 @@ def test_nightly_and_push_spread_over_both_workers(stack: CeleryStack, clean_sho
     print(f"\nnightly {nightly_id}: {len(nightly_tis)} tasks on "
           f"{sorted({worker_of(t['hostname']) for t in nightly_tis.values()})} ({nightly_runs} run(s)); "
           f"push {push_id}: ({push_runs} run(s)); per task: "
-          + ", ".join(f"{task}={worker_of(ti['hostname'])}" for task, ti in sorted(push_tis.items())))
+          + ", ".join(f"{task}={worker_of(ti['hostname'])}" for task, ti in sorted(push_tis.items()))
+          + "; validate_counts took " + ", ".join(f"{(tis.get('validate_counts') or {}).get('duration')} s"
+                                                  for tis in (nightly_tis, push_tis))
+          + f" (Celery config {stack.env(stack.processes[-1]).get('AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS')})")
 
 
 def load_waiting_on_lock(dsn: str, timeout: float = 120) -> int:

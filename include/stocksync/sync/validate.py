@@ -491,6 +491,8 @@ def evaluate(expectations: list[Any], profile: Profile) -> list[Any]:
     own success rule, `mostly`, vacuous truth and result format), as a GX validation result."""
     from great_expectations.core import ExpectationValidationResult
 
+    import include.stocksync.sync.gx_library  # noqa: F401  (Great Expectations, imported quietly)
+
     runtime = {"result_format": RESULT_FORMAT}
     results = []
     for expectation in expectations:
@@ -518,6 +520,8 @@ def build_suite(settings: Settings, enabled_catalog: int, delta_rows: int | None
     rows as it would in a full snapshot of the enabled catalog (share x catalog), not that share
     of a delta of a few rows."""
     import great_expectations.expectations as gxe
+
+    import include.stocksync.sync.gx_library  # noqa: F401  (Great Expectations, imported quietly)
 
     def mostly(check: str) -> float:
         if settings.dq_policies.get(check) != "quarantine":
@@ -575,12 +579,13 @@ def run_suite(profile: Profile, settings: Settings, enabled_catalog: int, run_id
               delta_rows: int | None = None) -> list[CheckResult]:
     """Judge the measured profile with the suite (`evaluate`) and record the suite and its validation
     result in the GX file context under the reports folder; one CheckResult per expectation."""
-    import great_expectations as gx
     from great_expectations.core import ExpectationSuiteValidationResult
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
         ValidationResultIdentifier,
     )
+
+    from include.stocksync.sync.gx_library import gx
 
     def run_in(context: Any) -> Any:
         suite = _stored_suite(context, gx.ExpectationSuite(
@@ -626,7 +631,7 @@ _FILE_CONTEXTS: dict[Path, Any] = {}
 
 
 def _file_context(root: Path) -> Any:
-    import great_expectations as gx
+    from include.stocksync.sync.gx_library import gx
 
     context = _FILE_CONTEXTS.get(root)
     if context is None or not (Path(context.root_directory) / "great_expectations.yml").is_file():
