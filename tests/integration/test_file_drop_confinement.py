@@ -197,3 +197,27 @@ def test_a_gzip_of_blank_lines_is_refused_at_once_as_permanent(shop: SplitDataba
     assert settled["settled"] == "rejected"
     reason = (rejected_folder(drop) / f"{data.name}.reason.txt").read_text()
     assert "lines (blank ones included)" in reason and f"more than the {expected_lines}" in reason
+
+
+@pytest.mark.parametrize(("taken_at", "named"), [
+    ("9999-12-31T23:59:59-14:00", "not a plausible time"),  # past year 9999 in UTC: cannot even be stored
+    ("2999-01-01T00:00:00Z", "is in the future"),
+], ids=["year-10000-in-utc", "future"])
+def test_a_duplicate_files_manifest_times_get_the_header_checks(shop: SplitDatabases, wms: Any,
+                                                                folders: tuple[Path, Path], taken_at: str,
+                                                                named: str) -> None:
+    """A file claiming a snapshot already applied is a duplicate, and its manifest's times are
+    recorded on the run: they are checked first, and a time no WMS means refuses the file like
+    any other refused file (settled into rejected/, the run closed), never a run left open."""
+    from tests.integration.loop_helpers import full_sync
+
+    drop, _ = folders
+    base = full_sync(shop.shop, wms, f"nightly-before-the-duplicate-{named[:6]}", store=shop.stocksync)
+    assert base["status"] == "applied"
+    data = drop / "stock-again.csv"
+    data.write_bytes(b"sku,on_hand,non_usable,allocated,available,seq\n")
+    write_manifest(data, snapshot_id=base["snapshot_id"], snapshot_taken_at=taken_at, orders_counted_until=None,
+                   row_count=0)
+    _, settled = refused_and_settled(shop, drop, found_of(drop, data.name), "snapshot_taken_at", named)
+    assert settled["settled"] == "rejected", settled
+    assert (rejected_folder(drop) / data.name).exists() and not data.exists()

@@ -273,3 +273,51 @@ def test_a_walk_stopped_by_feed_max_events_is_recorded_and_the_next_run_goes_on(
                                "('bounded-1', 'bounded-2') ORDER BY sku").fetchall()
     assert sorted(sku for _, sku in audited) == sorted(skus)
     assert {run_id for run_id, _ in audited} == {"bounded-1", "bounded-2"}
+
+
+FEED_TIME_CASES = [
+    ("watermark-in-year-10000-in-utc", {"taken_at": "now", "orders_counted_until": "9999-12-31T23:59:59-14:00"},
+     "not a plausible time"),
+    ("watermark-after-taken-at", {"taken_at": "now", "orders_counted_until": "2999-01-01T00:00:00Z"},
+     "after snapshot_taken_at"),
+    ("watermark-in-the-future-without-taken-at", {"orders_counted_until": "2999-01-01T00:00:00Z"},
+     "is in the future"),
+    ("watermark-not-a-time-without-taken-at", {"orders_counted_until": "not a time"}, "not an ISO-8601 timestamp"),
+    ("watermark-without-zone-without-taken-at", {"orders_counted_until": "2026-01-01T00:00:00"}, "no timezone"),
+    ("watermark-at-the-epoch-without-taken-at", {"orders_counted_until": "1970-01-01T00:00:00Z"},
+     "not a plausible time"),
+]
+
+
+@pytest.mark.parametrize(("header", "named"), [c[1:] for c in FEED_TIME_CASES], ids=[c[0] for c in FEED_TIME_CASES])
+def test_an_empty_deltas_times_get_a_snapshots_checks(synced: str, stocksync_dsn: str, header: dict[str, str],
+                                                     named: str) -> None:
+    """A feed page with nothing new still gives the run its watermark: its times are refused as a
+    snapshot's header would be (with or without `taken_at`), the run fails permanently naming the
+    field, and its teardown closes it (nothing unstorable was recorded)."""
+    import json
+    from datetime import datetime, timezone
+
+    from include.stocksync.domain.errors import is_permanent
+    from tests.fault_servers import Scripted, ScriptedHttpServer
+    from tests.integration.loop_helpers import wms_session
+
+    at = position(stocksync_dsn)
+    assert at is not None
+    now = datetime.now(timezone.utc).isoformat()
+    page = {"events": [], "head_seq": at, "next_after_seq": at,
+            **{k: (now if v == "now" else v) for k, v in header.items()}}
+    server = ScriptedHttpServer([Scripted(200, json.dumps(page).encode())])
+    run_id = f"intraday-times-{header.get('orders_counted_until', '')[:4]}-{len(header)}-{named[:6]}"
+    try:
+        intraday_sync.open_intraday(stocksync_dsn, run_id=run_id, settings=loop_settings())
+        with pytest.raises(Exception) as caught:
+            intraday_sync.read_feed(stocksync_dsn, run_id=run_id, session=wms_session(), base_url=server.url)
+    finally:
+        server.stop()
+    assert is_permanent(caught.value) and "orders_counted_until" in str(caught.value), caught.value
+    assert named in str(caught.value)
+    intraday_sync.close(stocksync_dsn, run_id=run_id, shop=open_shop(synced))
+    run = pipeline.get_run(stocksync_dsn, run_id)
+    assert run["status"] == "failed" and run["closed_at"] is not None and run["orders_counted_until"] is None
+    assert position(stocksync_dsn) == at

@@ -117,6 +117,14 @@ TIME_CASES = [
     ("snapshot-time-not-a-time", lambda: {"taken_at": "yesterday"}, ["snapshot_taken_at", "'yesterday'"]),
     ("snapshot-time-without-zone", lambda: {"taken_at": "2026-11-23T01:00:00"}, ["snapshot_taken_at", "no timezone"]),
     ("snapshot-id-not-text", lambda: {"snapshot_id": 12345}, ["snapshot_id", "12345"]),
+    # times no WMS means: an unset field (the epoch), an offset that puts it before year 1 in UTC
+    # (it could not even be stored), a year-9999 "never"
+    ("watermark-at-the-epoch", lambda: {"counted_until": "1970-01-01T00:00:00Z"},
+     ["orders_counted_until", "not a plausible time", "2000 to 2999"]),
+    ("watermark-before-year-1-in-utc", lambda: {"counted_until": "0001-01-01T00:00:00+14:00"},
+     ["orders_counted_until", "not a plausible time"]),
+    ("snapshot-time-in-year-10000-in-utc", lambda: {"taken_at": "9999-12-31T23:59:59-14:00"},
+     ["snapshot_taken_at", "not a plausible time"]),
 ]
 
 
@@ -255,6 +263,19 @@ def test_a_quantity_sent_as_a_json_string_is_a_type_error(dagbag: Any, shop: dic
         examples = conn.execute("SELECT examples FROM stocksync.dq_results WHERE run_id = %s "
                                 "AND check_name = 'quantity_integer[available]'", (run["run_id"],)).fetchone()
     assert examples[0] == [json.dumps(items[3]["available"])]  # shown quoted: the type is visible
+
+
+def test_a_page_with_keys_of_our_bookkeeping_is_read_as_the_wms_sent_it(shop: dict[str, Any],
+                                                                       double: ScriptedWms) -> None:
+    """A page whose top level carries keys a reader might use for its own notes (`_typed`, `_bytes`,
+    `_where`) and an item that leaves the typed fast path: the page is judged as sent (the string
+    quantity is a type error validation names), never taken for our own typed page."""
+    items = [dict(i) for i in shop["items"]]
+    items[3]["available"] = str(items[3]["available"])
+    double.answers[None] = Answer(body=page_body(items[:PAGE], next_cursor="c1", _typed=True, _bytes=1,
+                                                 _where="page 9"))
+    double.answers["c1"] = Answer(body=page_body(items[PAGE:]))
+    refused_by_step(shop, double, "validate_counts", "quantity_integer[available]")
 
 
 HOSTILE_SKUS = [

@@ -348,13 +348,13 @@ def test_typed_page_decoding_stages_what_plain_json_would(name: str) -> None:
     content = json.dumps({"snapshot_id": "s", "snapshot_taken_at": "2026-11-23T00:00:00Z",
                           "orders_counted_until": "2026-11-23T00:00:00Z", "items": TYPED_PAGES[name],
                           "next_cursor": None}).encode()
-    body = decode_page(content, "page 1")
-    items, text = page_copy_text(3, body)
+    page = decode_page(content, "page 1")
+    items, text = page_copy_text(3, page)
     staged = text if text is not None else _rows_as_copy_text(item_rows_of(3, items))
     assert staged == _rows_as_copy_text(item_rows_of(3, json.loads(content)["items"]))
     assert len(items) == len(TYPED_PAGES[name])
     if name == "sound":
-        assert body.get("_typed") and text is not None  # the shortcut is taken where it can be
+        assert page.typed and text is not None  # the shortcut is taken where it can be
 
 
 def item_rows_of(page: int, items: list[Any]) -> list[Any]:

@@ -155,6 +155,27 @@ def test_json_lines_items_are_judged_like_http_items(shop_dsn: str, folder: Path
     assert staged[5][1] == "SKU-0000097" and staged[5][6] is None and staged[5][-2] == "seq"
 
 
+@pytest.mark.parametrize("field", ["available", "sku"])
+def test_a_json_lines_item_with_two_keys_for_one_field_keeps_neither_silently(shop_dsn: str, folder: Path,
+                                                                              run_id: str, field: str) -> None:
+    """`header_map` {"Their name": field}; one item carries both its mapped key and the contract's own
+    name with another value. The first keeps the field, the second is staged as a key beyond the
+    contract (a CSV header with two columns for one field is refused): validation sees it."""
+    theirs = {"available": "Qty", "sku": "Item No"}[field]
+    good = [dict(zip(FIELD_NAMES, row, strict=True)) for row in stock_rows(3)]
+    items = [{(theirs if k == field else k): v for k, v in item.items()} for item in good]
+    second = "SKU-0000009" if field == "sku" else items[2][theirs] + 500
+    items[2] = {**items[2], field: second}
+    drop(folder, "stock.jsonl", jsonl_bytes(items), gz=False, rows=3)
+
+    _, staged = stage(shop_dsn, run_id, source_for(folder, "stock.jsonl", format="jsonl",
+                                                   header_map={theirs: field}))
+
+    assert staged[:2] == as_text(stock_rows(2))
+    assert staged[2][:-1] == as_text(stock_rows(3))[2][:-1]  # the first value: the mapped key's
+    assert staged[2][-1] == f"{field} (a second value for {field})"
+
+
 def test_csv_header_names_are_mapped_to_contract_fields(shop_dsn: str, folder: Path, run_id: str) -> None:
     """A WMS with its own column names, order, delimiter and an extra column dropped on purpose;
     a quoted cell holding the delimiter and a line break does not split the row."""

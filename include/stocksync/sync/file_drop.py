@@ -44,7 +44,13 @@ from include.stocksync.store.db import connect, execute_file, query, run_key
 from include.stocksync.sync import ports
 from include.stocksync.sync.extract import ExtractResult, extract_to_staging
 from include.stocksync.sync.shop_mirror import mirror_catalog
-from include.stocksync.wms.sources.base import SnapshotLimits, WalkBounds, parse_timestamp
+from include.stocksync.wms.sources.base import (
+    SnapshotHeader,
+    SnapshotLimits,
+    WalkBounds,
+    check_header,
+    parse_timestamp,
+)
 from include.stocksync.wms.sources.file import FileRefused, FileSource, read_manifest
 
 log = logging.getLogger(__name__)
@@ -363,8 +369,11 @@ def extract_file(dsn: str, *, run_id: str, dag_id: str, found: dict[str, Any],
             earlier = execute_file(conn, "file_drop/select_file_duplicate", {
                 "run_id": run_id, "sha256": manifest.sha256,
                 "snapshot_id": manifest.snapshot_id if isinstance(manifest.snapshot_id, str) else None}).fetchone()
+            limits = SnapshotLimits(timedelta(seconds=settings.clock_skew_seconds),
+                                    timedelta(seconds=settings.max_snapshot_age_seconds),
+                                    settings.snapshot_page_times)
             if earlier is not None:
-                return _duplicate(conn, run_id, drop_id, manifest, earlier)
+                return _duplicate(conn, run_id, drop_id, manifest, earlier, limits)
             started = time.monotonic()
             # the run's copy of the shop's catalog (shop_mirror.py): the walk is bounded by its size
             mirror = mirror_catalog(conn, shop if shop is not None else open_shop(dsn), run_id)
@@ -374,9 +383,6 @@ def extract_file(dsn: str, *, run_id: str, dag_id: str, found: dict[str, Any],
                                             margin=settings.walk_page_margin, extra=settings.walk_extra_pages,
                                             seconds=settings.extract_deadline_seconds,
                                             max_batch_bytes=settings.max_page_bytes)
-            limits = SnapshotLimits(timedelta(seconds=settings.clock_skew_seconds),
-                                    timedelta(seconds=settings.max_snapshot_age_seconds),
-                                    settings.snapshot_page_times)
             source = FileSource(data, manifest, fs)
             result = extract_to_staging(conn, source, run_id, bounds=bounds, limits=limits)
             # the file's "request" is its export: orders after the snapshot was taken are not in it,
@@ -413,15 +419,21 @@ def claim(dsn: str, *, run_id: str, dag_id: str, location: str, data_file: str, 
     return int(row[0])
 
 
-def _duplicate(conn: Any, run_id: str, drop_id: int, manifest: Any, earlier: tuple[str, str]) -> ExtractResult:
-    """The file's bytes or snapshot were applied by an earlier run: this run is a duplicate."""
+def _duplicate(conn: Any, run_id: str, drop_id: int, manifest: Any, earlier: tuple[str, str],
+               limits: SnapshotLimits) -> ExtractResult:
+    """The file's bytes or snapshot were applied by an earlier run: this run is a duplicate. Its
+    manifest's times are recorded, so they get the header's checks first (a file refused for them
+    is refused like any other), all but the age: a file dropped again days later is still the
+    duplicate it is."""
+    check_header(SnapshotHeader(manifest.snapshot_id, manifest.snapshot_taken_at, manifest.orders_counted_until),
+                 replace(limits, max_age=timedelta.max))
     earlier_run, matched = earlier
     what = "the same bytes (SHA-256 " + manifest.sha256 + ")" if matched == "checksum" else \
         f"the same snapshot id {manifest.snapshot_id!r}"
     reason = f"duplicate: run {earlier_run} already applied {what}; nothing was applied again"
     now = datetime.now(timezone.utc)
-    taken = _time_or_none(manifest.snapshot_taken_at, "snapshot_taken_at")
-    counted = _time_or_none(manifest.orders_counted_until, "orders_counted_until")
+    taken = parse_timestamp(manifest.snapshot_taken_at, "snapshot_taken_at")
+    counted = parse_timestamp(manifest.orders_counted_until, "orders_counted_until")
     snapshot_id = manifest.snapshot_id if isinstance(manifest.snapshot_id, str) else None
     runs.record_file_duplicate(conn, run_id, snapshot_id=snapshot_id, snapshot_taken_at=taken,
                                orders_counted_until=counted, request_started_at=now,
@@ -431,13 +443,6 @@ def _duplicate(conn: Any, run_id: str, drop_id: int, manifest: Any, earlier: tup
                  {"drop_id": drop_id, "duplicate_of": earlier_run, "reason": reason})
     log.warning("run %s: %s", run_id, reason)
     return ExtractResult("", snapshot_id or "", taken, counted, now, 0, 0, 0.0)
-
-
-def _time_or_none(value: Any, name: str) -> datetime | None:
-    try:
-        return parse_timestamp(value, name)
-    except PermanentError:
-        return None
 
 
 # ----------------------------------------------------------------------------- settle

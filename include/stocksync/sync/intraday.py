@@ -124,10 +124,12 @@ def read_feed(dsn: str, *, run_id: str, session: requests.Session, base_url: str
             _record_feed(conn, run_id, None, skipped=reason)
             runs.record_outcome(conn, run_id, "skipped", reason)
             return {"state": "skipped", "reason": reason}
+        limits = SnapshotLimits(timedelta(seconds=settings.clock_skew_seconds),
+                                timedelta(seconds=settings.max_snapshot_age_seconds))
         source = ChangeFeedSource(session, base_url, after_seq=position, page_size=settings.loop.feed_page_size,
                                   max_events=settings.loop.feed_max_events, timeout=settings.http_timeout_seconds,
                                   attempts=settings.http_attempts, backoff=settings.http_backoff_seconds,
-                                  retry_after_max=settings.retry_after_max_seconds)
+                                  retry_after_max=settings.retry_after_max_seconds, limits=limits)
         walk_started = datetime.now(timezone.utc)
         bounds = WalkBounds(max(1, settings.loop.feed_max_events // settings.loop.feed_page_size + 2),
                             time.monotonic() + settings.loop.feed_deadline_seconds, settings.max_page_bytes)
@@ -146,13 +148,12 @@ def read_feed(dsn: str, *, run_id: str, session: requests.Session, base_url: str
             runs.record_outcome(conn, run_id, "stalled", f"the WMS change feed stalled: {delta.stalled}. Nothing "
                                 "was applied; intraday runs go on from this position once the feed moves again")
             return {"state": "stalled", "stalled": delta.stalled, "feed": delta.as_dict(), "alerted": alerted}
-        watermark = Watermark("wms", _parsed(delta.orders_counted_until) or walk_started)
+        watermark = Watermark("wms", delta.watermark or walk_started)
         if not delta.items:
             runs.record_applied(conn, run_id, "applied", {}, 0, watermark,
                                 {"empty_delta": True, "feed": delta.as_dict()})
             return {"state": "empty", "feed": delta.as_dict()}
-        result = extract_to_staging(conn, source, run_id, bounds=bounds, limits=SnapshotLimits(
-            timedelta(seconds=settings.clock_skew_seconds), timedelta(seconds=settings.max_snapshot_age_seconds)))
+        result = extract_to_staging(conn, source, run_id, bounds=bounds, limits=limits)
         # the fallback watermark is when the walk started, not when staging did (orders the WMS received
         # during the walk may be missing from the delta: they must count as not counted)
         result = dataclasses.replace(result, request_started_at=walk_started)
@@ -216,12 +217,6 @@ def stall_alert(run_id: str, delta: FeedDelta, stall_since: str) -> dict[str, An
              "(inventory_nightly_sync). One alert per stall: the next one only after the feed has moved again",
         after_seq=delta.after_seq, through_seq=delta.through_seq, head_seq=delta.head_seq, stall_since=stall_since,
         stalled=delta.stalled)
-
-
-def _parsed(value: Any) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def gap_alert(run_id: str, delta: FeedDelta) -> dict[str, Any]:

@@ -186,7 +186,16 @@ class WalkBounds:
         self.check_deadline(where)
 
 
+# Every time the WMS sends is refused outside these bounds (UTC): one before 2000 is an unset clock or
+# field (the epoch, year 1), one from 3000 on a typo or a "never". Either would be stored, compared
+# and added to (a time whose offset puts it before year 1 in UTC cannot even be stored).
+EARLIEST_WMS_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
+LATEST_WMS_TIME = datetime(3000, 1, 1, tzinfo=timezone.utc)
+
+
 def parse_timestamp(value: Any, field_name: str) -> datetime | None:
+    """The WMS's time stamp `value`: ISO-8601 text with a time zone, from 2000 to 2999 (UTC); None
+    for a missing one. Anything else is a permanent contract error naming the field and value."""
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > 64:
@@ -197,6 +206,13 @@ def parse_timestamp(value: Any, field_name: str) -> datetime | None:
         raise WmsContractError(f"WMS field {field_name!r} is not an ISO-8601 timestamp: {_show(value)}") from exc
     if parsed.tzinfo is None:
         raise WmsContractError(f"WMS field {field_name!r} has no timezone: {_show(value)}")
+    try:
+        plausible = EARLIEST_WMS_TIME <= parsed.astimezone(timezone.utc) < LATEST_WMS_TIME
+    except OverflowError:  # its offset takes it past year 1 or 9999 in UTC
+        plausible = False
+    if not plausible:
+        raise WmsContractError(f"WMS field {field_name!r} is not a plausible time: {_show(value)} is outside "
+                               f"{EARLIEST_WMS_TIME.year} to {LATEST_WMS_TIME.year - 1} (UTC)")
     return parsed
 
 
@@ -231,17 +247,28 @@ def check_header(header: SnapshotHeader, limits: SnapshotLimits, now: datetime |
         raise WmsContractError(
             f"WMS snapshot_taken_at {taken_at.isoformat()} is older than the maximum snapshot age of "
             f"{limits.max_age.total_seconds():.0f} s (config max_snapshot_age_seconds; now {now.isoformat()})")
-    if counted is not None:
-        if counted > taken_at + skew:
-            raise WmsContractError(
-                f"WMS orders_counted_until {counted.isoformat()} is after snapshot_taken_at {taken_at.isoformat()} "
-                f"plus the allowed clock skew of {skew.total_seconds():.0f} s: orders the snapshot cannot have seen "
-                "would count as counted and raise stock")
-        if counted > now + skew:
-            raise WmsContractError(
-                f"WMS orders_counted_until {counted.isoformat()} is in the future: later than now "
-                f"({now.isoformat()}) plus the allowed clock skew of {skew.total_seconds():.0f} s")
+    check_watermark(counted, taken_at, limits, now)
     return CheckedHeader(snapshot_id, taken_at, counted)
+
+
+def check_watermark(counted: datetime | None, taken_at: datetime | None, limits: SnapshotLimits,
+                    now: datetime | None = None) -> None:
+    """Refuse an `orders_counted_until` after the snapshot's time (`taken_at`, when there is one) or
+    after now, beyond the clock skew: orders the WMS cannot have seen would count as counted and
+    raise stock. A snapshot's header and a change feed's page are checked alike."""
+    if counted is None:
+        return
+    now = now or datetime.now(timezone.utc)
+    skew = limits.clock_skew
+    if taken_at is not None and counted > taken_at + skew:
+        raise WmsContractError(
+            f"WMS orders_counted_until {counted.isoformat()} is after snapshot_taken_at {taken_at.isoformat()} "
+            f"plus the allowed clock skew of {skew.total_seconds():.0f} s: orders the snapshot cannot have seen "
+            "would count as counted and raise stock")
+    if counted > now + skew:
+        raise WmsContractError(
+            f"WMS orders_counted_until {counted.isoformat()} is in the future: later than now "
+            f"({now.isoformat()}) plus the allowed clock skew of {skew.total_seconds():.0f} s")
 
 
 def same_snapshot(first: SnapshotHeader, other: SnapshotHeader, where: str) -> None:

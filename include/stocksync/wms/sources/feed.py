@@ -37,6 +37,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -45,9 +46,12 @@ from include.stocksync.wms.client import RetryPolicy, WmsHttp
 from include.stocksync.wms.sources.base import (
     Batch,
     SnapshotHeader,
+    SnapshotLimits,
     WalkBounds,
     WmsContractError,
     _show,
+    check_header,
+    check_watermark,
     item_rows,
     parse_timestamp,
 )
@@ -71,6 +75,7 @@ class FeedDelta:
     items: dict[Any, dict[str, Any]] = field(default_factory=dict)  # newest record per SKU
     taken_at: Any = None
     orders_counted_until: Any = None
+    watermark: datetime | None = None  # orders_counted_until, checked (check_watermark)
     gap: str | None = None
     stopped: str | None = None  # a bound of ours ended the walk before the newest sequence
     stalled: str | None = None  # the WMS's feed gave nothing new before its own newest sequence
@@ -100,13 +105,14 @@ class ChangeFeedSource:
 
     def __init__(self, session: requests.Session, base_url: str, *, after_seq: int, page_size: int = 5000,
                  max_events: int = 1_000_000, timeout: float = 30.0, attempts: int = 5, backoff: float = 0.5,
-                 retry_after_max: float = 60.0, batch_rows: int = 10000,
+                 retry_after_max: float = 60.0, batch_rows: int = 10000, limits: SnapshotLimits | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.http = WmsHttp(session, base_url, RetryPolicy(attempts, backoff, retry_after_max), timeout, sleep)
         self.after_seq = after_seq
         self.page_size = page_size
         self.max_events = max_events
         self.batch_rows = batch_rows
+        self.limits = limits or SnapshotLimits()
         self.failures = self.http.failures
         self.delta: FeedDelta | None = None
 
@@ -180,9 +186,13 @@ class ChangeFeedSource:
                 delta.stopped = (f"feed_max_events ({self.max_events}) read through sequence {after} of the WMS's "
                                  f"{head}; the next run goes on from {after}")
                 break
-        if delta.taken_at is not None:
-            parse_timestamp(delta.taken_at, "taken_at")
-            parse_timestamp(delta.orders_counted_until, "orders_counted_until")
+        # the times the run records even when nothing is staged (an empty delta's watermark): the
+        # checks of a snapshot's header, with or without a taken_at
+        taken_at = parse_timestamp(delta.taken_at, "taken_at")
+        delta.watermark = parse_timestamp(delta.orders_counted_until, "orders_counted_until")
+        if taken_at is not None:
+            check_header(SnapshotHeader(delta.snapshot_id, delta.taken_at, delta.orders_counted_until), self.limits)
+        check_watermark(delta.watermark, taken_at, self.limits)
         log.info("change feed after %s: %s", self.after_seq, delta.as_dict())
         return delta
 

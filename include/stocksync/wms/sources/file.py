@@ -424,6 +424,23 @@ class FileSource:
                     except (ValueError, RecursionError) as exc:
                         raise FileRefused(f"{self.name}: line {line_no} is not JSON: {exc}") from None
                 if rename and type(item) is dict:
-                    item = {rename.get(key, key): value for key, value in item.items() if rename.get(key, key) != ""}
+                    item = renamed(item, rename)
                 stats.rows += 1
                 yield item
+
+
+def renamed(item: dict[str, Any], rename: dict[str, str]) -> dict[str, Any]:
+    """A JSON Lines item's keys through `header_map` (a key mapped to "" is dropped). Two keys that
+    land on one field (a mapped key and the field's own name, or two mapped keys) never silently
+    keep one value: the first keeps the field, the second its own name marked as a second value, a
+    key beyond the contract that validation judges like any other (as a CSV header with two columns
+    for one field is refused)."""
+    out: dict[str, Any] = {}
+    for key, value in item.items():
+        target = rename.get(key, key)
+        if target == "":
+            continue
+        if target in out:
+            target = f"{key} (a second value for {target})"
+        out[target] = value
+    return out

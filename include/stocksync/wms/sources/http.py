@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -64,6 +65,17 @@ class _Page(msgspec.Struct):
 
 _PAGE = msgspec.json.Decoder(_Page)
 _SKU = attrgetter("sku")
+
+
+@dataclass
+class Page:
+    """One stock page as it arrived: the WMS's JSON (`body`, exactly what it sent: nothing of ours is
+    written into it, so no key a WMS sends can pass for our bookkeeping) and what we know of it:
+    whether it decoded whole into typed items (`typed`), its size in bytes, where it was asked for."""
+    body: Any
+    typed: bool = False
+    size: int = 0
+    where: str = ""
 # ----------------------------------------------------------------------------------------------------
 
 
@@ -80,7 +92,7 @@ class WmsClient:
         self.page_size = page_size
         self.failures = self.http.failures  # every failed attempt of the last walk, for the run record
 
-    def _get(self, path: str, params: dict[str, Any], where: str, bounds: WalkBounds | None) -> Any:
+    def _get(self, path: str, params: dict[str, Any], where: str, bounds: WalkBounds | None) -> Page:
         limit = bounds.max_batch_bytes if bounds is not None else UNBOUNDED_WALK_PAGE_BYTES
         try:
             reply = self.http.request("GET", path, where=where, max_bytes=limit, params=params,
@@ -94,12 +106,11 @@ class WmsClient:
                                  "is gone, the walk must restart (the task retry does that)")
         if reply.status != 200:
             raise reply.unexpected(where)
-        body = decode_page(reply.content, where)
-        if isinstance(body, dict):
-            body["_bytes"] = len(reply.content)  # counted against the walk's byte bound
-        return body
+        page = decode_page(reply.content, where)
+        page.size = len(reply.content)  # counted against the walk's byte bound
+        return page
 
-    def pages(self, bounds: WalkBounds | None = None) -> Iterator[dict[str, Any]]:
+    def pages(self, bounds: WalkBounds | None = None) -> Iterator[Page]:
         """Every page body of one snapshot walk, in order; each checked against the page contract.
 
         As soon as a page names the next cursor, the next page is requested on a thread
@@ -120,13 +131,14 @@ class WmsClient:
             params["cursor"] = cursor
         return where, pool.submit(self._get, STOCK_PATH, params, where, bounds)
 
-    def _pages(self, bounds: WalkBounds | None, pool: ThreadPoolExecutor) -> Iterator[dict[str, Any]]:
+    def _pages(self, bounds: WalkBounds | None, pool: ThreadPoolExecutor) -> Iterator[Page]:
         cursor: str | None = None
         seen_cursors: set[str] = set()
         page_no = 0
         where, pending = self._request(pool, cursor, page_no, bounds)
         while True:
-            body = pending.result()
+            page = pending.result()
+            body = page.body
             if not isinstance(body, dict):
                 raise WmsContractError(f"{where}: the WMS answered a JSON {type(body).__name__}, not an object")
             items = body.get("items")
@@ -136,16 +148,16 @@ class WmsClient:
             next_cursor = check_cursor(body.get("next_cursor"), where)
             if next_cursor and not items:
                 raise WmsContractError(f"{where}: an empty page with a next_cursor: the walk makes no progress")
-            body["_where"] = where
+            page.where = where
             if bounds is not None:  # what arrived counts before the next page is asked for
-                bounds.arrived(len(items), int(body.get("_bytes") or 0), where, last=not next_cursor)
+                bounds.arrived(len(items), page.size, where, last=not next_cursor)
             if next_cursor:
                 if next_cursor in seen_cursors or next_cursor == cursor:
                     raise WmsContractError(
                         f"{where}: WMS pagination loops: cursor {next_cursor!r} was already followed")
                 seen_cursors.add(next_cursor)
                 next_where, pending = self._request(pool, next_cursor, page_no + 1, bounds)
-            yield body
+            yield page
             page_no += 1
             if not next_cursor:
                 return
@@ -153,18 +165,19 @@ class WmsClient:
 
     def batches(self, bounds: WalkBounds) -> Iterator[Batch]:
         self.failures.clear()  # the same list the caller records (see pipeline.stage)
-        for page_no, body in enumerate(self.pages(bounds)):
+        for page_no, page in enumerate(self.pages(bounds)):
+            body = page.body
             header = SnapshotHeader(body.get("snapshot_id"), body.get("snapshot_taken_at"),
                                     body.get("orders_counted_until"))
-            items, text = page_copy_text(page_no, body)
-            yield Batch(header, item_rows(page_no, items), body["_where"], len(items), text=text)
+            items, text = page_copy_text(page_no, page)
+            yield Batch(header, item_rows(page_no, items), page.where, len(items), text=text)
 
 
-def page_copy_text(page_no: int, body: dict[str, Any]) -> tuple[list[Any], bytes | None]:
+def page_copy_text(page_no: int, page: Page) -> tuple[list[Any], bytes | None]:
     """A decoded page's items and, when they all take the fast path, their COPY text in one piece;
     else the items as dicts for `item_rows`, row by row, and None."""
-    items = body["items"]
-    if not body.get("_typed"):
+    items = page.body["items"]
+    if not page.typed:
         return items, copy_text(page_no, items)
     text = render_copy_text(page_no, list(map(_SKU, items)),
                             tuple(chain.from_iterable(map(msgspec.structs.astuple, items))))
@@ -173,13 +186,13 @@ def page_copy_text(page_no: int, body: dict[str, Any]) -> tuple[list[Any], bytes
     return items, text
 
 
-def decode_page(content: bytes, where: str) -> Any:
+def decode_page(content: bytes, where: str) -> Page:
     """A stock page: a sound one decodes into typed items in one pass; anything else (a
     key more or less, a value of another type, a body that is no such object) is read as JSON."""
     try:
         page = _PAGE.decode(content)
     except (msgspec.ValidationError, msgspec.DecodeError):
-        return decode_json(content, where)
-    return {"snapshot_id": page.snapshot_id, "snapshot_taken_at": page.snapshot_taken_at,
-            "orders_counted_until": page.orders_counted_until, "items": page.items,
-            "next_cursor": page.next_cursor, "_typed": True}
+        return Page(decode_json(content, where))
+    return Page({"snapshot_id": page.snapshot_id, "snapshot_taken_at": page.snapshot_taken_at,
+                 "orders_counted_until": page.orders_counted_until, "items": page.items,
+                 "next_cursor": page.next_cursor}, typed=True)
