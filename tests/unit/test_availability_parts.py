@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from include.stocksync.availability.metrics import LATENCY_BOUNDS_MS, Metrics
 from include.stocksync.availability.ratelimit import RateLimiter
 from include.stocksync.availability.settings import load
-from include.stocksync.availability.skus import ResolutionCache
+from include.stocksync.availability.skus import RESOLUTION_CACHE_CHARS, ResolutionCache
 from include.stocksync.availability.wms import parse_item
 from include.stocksync.wms.errors import WmsError
 
@@ -111,6 +111,28 @@ def test_sku_resolutions_are_reused_until_they_expire_and_the_table_is_bounded()
     off = ResolutionCache(0, 2, clock=lambda: now[0])
     off.put("TEE", "size=l", ("SKU-1", "map"))
     assert off.get("TEE", "size=l") == (False, None)
+
+
+def test_sku_resolutions_are_bounded_in_characters_not_only_in_entries() -> None:
+    """The largest item the protocol accepts makes a 23,000-character options key: 100,000 of them
+    would be gigabytes. The cache holds at most `max_chars` characters of codes and keys, dropping
+    the least recently used first; an entry larger than that alone is not kept."""
+    now = [100.0]
+    cache = ResolutionCache(10, 100_000, clock=lambda: now[0], max_chars=100_000)
+    big = "!" * 23_000
+    cache.put("KEEP", "", ("KEEP", "code"))
+    for n in range(50):
+        cache.put(f"X{n:07d}", big, None)
+        assert cache.get("KEEP", "") == (True, ("KEEP", "code"))  # used all along: never the one dropped
+    assert cache.chars <= 100_000 and cache.chars == sum(len(c) + len(k) for c, k in cache._entries)
+    assert len(cache._entries) == 1 + 100_000 // 23_008  # KEEP and the 4 newest big ones
+    assert cache.get("X0000049", big)[0] and not cache.get("X0000000", big)[0]
+    cache.put("HUGE", "!" * 100_001, None)
+    assert cache.get("HUGE", "!" * 100_001) == (False, None)
+    now[0] += 11  # expired entries leave the count when they are met
+    assert cache.get("X0000049", big) == (False, None)
+    assert cache.chars == sum(len(c) + len(k) for c, k in cache._entries)
+    assert RESOLUTION_CACHE_CHARS == 16 * 1024 * 1024  # the shipped bound: 16 M characters per worker
 
 
 def test_message_templates_are_checked() -> None:

@@ -43,12 +43,20 @@ def test_missing_content_type_is_taken_as_a_utf8_form() -> None:
     (b"k=%C3", "bad_encoding"),
     (b"k=a%0Ab", "control_character"),
     (b"k=a%7Fb", "control_character"),
+    (b"k=Red%C2%85Blue", "control_character"),  # U+0085 NEXT LINE: a C1 control, a line break to some readers
+    (b"k=SKU-1%C2%9B31m", "control_character"),  # U+009B CSI: the 8-bit terminal escape
     (b"=v", "bad_form"),
 ])
 def test_form_bounds(body: bytes, why: str) -> None:
     with pytest.raises(p.RequestError) as err:
         p.parse_form(body, max_fields=5, max_length=32)
     assert err.value.cause == why
+
+
+def test_a_c1_control_byte_of_a_latin1_form_is_refused() -> None:
+    with pytest.raises(p.RequestError) as err:
+        p.parse_form(b".code=SKU-1&Color=Red\x85Blue", codec="latin-1")
+    assert err.value.cause == "control_character"
 
 
 def test_the_platforms_validation_request_is_the_probe() -> None:
@@ -75,7 +83,7 @@ def test_an_item_needs_a_code(pairs: list[tuple[str, str]]) -> None:
     assert (err.value.status, err.value.cause) == (400, "missing_code")
 
 
-@pytest.mark.parametrize("quantity", ["two", "-1", "1.5", "1e3", "99999999999", "+2"])
+@pytest.mark.parametrize("quantity", ["two", "-1", "1.5", "1e3", "99999999999", "+2", "\u0663", "\uff12"])
 def test_a_quantity_must_be_a_whole_number(quantity: str) -> None:
     with pytest.raises(p.RequestError) as err:
         p.read_item([(".code", "A"), (".quantity", quantity)])

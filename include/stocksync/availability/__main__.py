@@ -16,6 +16,7 @@ from typing import Any
 import uvicorn
 from pydantic import ValidationError
 
+from include.stocksync.availability.http_head import BoundedHeadProtocol
 from include.stocksync.availability.settings import ENV_PREFIX, AvailabilitySettings, load
 
 
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     uvicorn.run(
         "include.stocksync.availability.app:create_app_from_env", factory=True,
         host=args.host, port=args.port, workers=workers,
-        loop="uvloop", http="httptools", lifespan="on",
+        # httptools, with bounds on each request's head uvicorn leaves open (http_head.py)
+        loop="uvloop", http=BoundedHeadProtocol, lifespan="on",
         log_config=log_config(settings.log_level), access_log=False, server_header=False,
         proxy_headers=settings.forwarded_allow_ips is not None, forwarded_allow_ips=settings.forwarded_allow_ips,
         limit_concurrency=settings.max_concurrency, timeout_keep_alive=5, timeout_graceful_shutdown=5,

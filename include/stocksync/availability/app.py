@@ -39,6 +39,7 @@ from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -61,6 +62,16 @@ from include.stocksync.ui.security_headers import SecurityHeadersMiddleware
 from include.stocksync.wms.errors import WmsError
 
 log = logging.getLogger("stocksync.availability")
+# The item's code and options as one answer's log line shows them: the largest form the protocol
+# accepts makes a 23,000-character options key, and every answer is logged.
+LOGGED_CHARS = 200
+
+
+def logged(value: Any) -> str:
+    """`value`'s repr, cut to LOGGED_CHARS characters (saying how many more there were)."""
+    text = repr(value)
+    return text if len(text) <= LOGGED_CHARS else f"{text[:LOGGED_CHARS]}...(+{len(text) - LOGGED_CHARS} chars)"
+
 
 # Causes of unknown answers (X-Inventory-Cause), documented in docs/availability.md.
 UNKNOWN_CAUSES = ("db_down", "db_connect", "db_timeout", "db_error", SHED_CAUSE, "unknown_sku",
@@ -256,9 +267,9 @@ class Service:
         latency_ms = (time.perf_counter() - started) * 1000
         self.metrics.observe(answer.result, answer.cause, latency_ms, live=answer.live, live_cause=answer.live_cause)
         if log.isEnabledFor(logging.INFO):
-            log.info("answer client=%s http=%d status=%s available=%d cause=%s sku=%r code=%r options=%r source=%s "
+            log.info("answer client=%s http=%d status=%s available=%d cause=%s sku=%r code=%s options=%s source=%s "
                      "live=%s ms=%.2f", client, answer.status_code, answer.status, answer.qty, answer.cause,
-                     answer.sku, code, options, answer.source,
+                     answer.sku, logged(code), logged(options), answer.source,
                      answer.live if answer.live_cause is None else f"{answer.live}:{answer.live_cause}", latency_ms)
         return answer.response()
 
@@ -554,7 +565,20 @@ def create_app(settings: AvailabilitySettings) -> LoadShedder:
         finally:
             await service.stop()
 
-    app = FastAPI(title="stocksync availability", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    # no redirect from `<path>/` to `<path>`: it would send the platform (and the secret in its query
+    # string) to a plain-HTTP URL built from the Host header, before any authentication
+    app = FastAPI(title="stocksync availability", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan,
+                  redirect_slashes=False)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def refused_route(_request: Request, exc: StarletteHTTPException) -> Response:
+        """A path or method the service does not answer: the service's refusal (its headers say
+        unknown to a platform that reads only them), never the framework's JSON."""
+        cause = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "refused")
+        response = service.rejected(exc.status_code, cause, f"no such route: {exc.detail}").response()
+        for name, value in (exc.headers or {}).items():  # a 405's Allow
+            response.headers[name] = value
+        return response
     # every answer, whatever route or refusal: a browser must never guess another type for it
     app.add_middleware(SecurityHeadersMiddleware, headers_for=lambda _path: {"X-Content-Type-Options": "nosniff"})
 

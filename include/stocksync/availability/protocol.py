@@ -58,9 +58,9 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 CHARSETS = {"utf-8": "utf-8", "utf8": "utf-8", "us-ascii": "ascii", "ascii": "ascii",
             "iso-8859-1": "latin-1", "latin-1": "latin-1", "latin1": "latin-1", "windows-1252": "cp1252"}
 MAX_MESSAGE_CHARS = 300
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 (NEL, CSI...): no text of a form holds them
 _HEADER_UNSAFE = re.compile(r"[^\x20-\x24\x26-\x7e]")  # printable ASCII except '%'
-_QUANTITY = re.compile(r"\d{1,10}")
+_QUANTITY = re.compile(r"[0-9]{1,10}")  # ASCII digits only (\d would take "٣" for 3)
 # Typographic characters that have a plain ASCII spelling a shopper reads the same way.
 _ASCII_SPELLING = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201c": '"', "\u201d": '"',
                                  "\u201e": '"', "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2026": "...",

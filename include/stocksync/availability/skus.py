@@ -76,18 +76,28 @@ def upsert_mapping(conn: psycopg.Connection, code: str, options: Mapping[str, st
 Resolution = tuple[str, str] | None
 
 
+# What the cached (code, options key) texts of one worker may hold in all, in characters: an entry's
+# key can be 23,000 characters long (the largest form the protocol accepts: 31 options of odd
+# characters), so a bound on entries alone would let 100,000 distinct items hold gigabytes.
+RESOLUTION_CACHE_CHARS = 16 * 1024 * 1024
+
+
 class ResolutionCache:
     """Per worker: the SKU each (code, options key) resolved to, for `seconds`, at most `size`
-    entries (least recently used dropped first). The SKU lives in stocksync's database and the
-    number in the shop's: without it every lookup costs two round trips (measured: about half the
-    answered requests per second of the one-join lookup on a saturated 2-core machine); with it,
-    a repeated item costs the shop's one. A mapping changed in `sku_map` is used at most `seconds`
-    later (0: no cache). Unmapped options are cached too (they are answers)."""
+    entries and `max_chars` characters of codes and keys (least recently used dropped first). The
+    SKU lives in stocksync's database and the number in the shop's: without it every lookup costs
+    two round trips (measured: about half the answered requests per second of the one-join lookup
+    on a saturated 2-core machine); with it, a repeated item costs the shop's one. A mapping
+    changed in `sku_map` is used at most `seconds` later (0: no cache). Unmapped options are cached
+    too (they are answers)."""
 
-    def __init__(self, seconds: float, size: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, seconds: float, size: int, clock: Callable[[], float] = time.monotonic,
+                 max_chars: int = RESOLUTION_CACHE_CHARS) -> None:
         self.seconds = seconds
         self.size = size
+        self.max_chars = max_chars
         self.clock = clock
+        self.chars = 0  # of the codes and keys held
         self._entries: OrderedDict[tuple[str, str], tuple[Resolution, float]] = OrderedDict()
 
     def get(self, code: str, key: str) -> tuple[bool, Resolution]:
@@ -97,6 +107,7 @@ class ResolutionCache:
             return False, None
         if self.clock() >= entry[1]:
             del self._entries[(code, key)]
+            self.chars -= len(code) + len(key)
             return False, None
         self._entries.move_to_end((code, key))
         return True, entry[0]
@@ -104,7 +115,13 @@ class ResolutionCache:
     def put(self, code: str, key: str, resolution: Resolution) -> None:
         if self.seconds <= 0:
             return
+        size = len(code) + len(key)
+        if size > self.max_chars:
+            return
+        if self._entries.pop((code, key), None) is not None:
+            self.chars -= size
         self._entries[(code, key)] = (resolution, self.clock() + self.seconds)
-        self._entries.move_to_end((code, key))
-        if len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+        self.chars += size
+        while len(self._entries) > self.size or self.chars > self.max_chars:
+            (old_code, old_key), _ = self._entries.popitem(last=False)
+            self.chars -= len(old_code) + len(old_key)
