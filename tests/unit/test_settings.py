@@ -320,6 +320,10 @@ def test_nightly_refuses_ops_only_options(key: str) -> None:
     ({"skus": ["X" * 65]}, "cannot be a SKU"),
     ({"skus": ["SKU-1\u202e"]}, "cannot be a SKU"),
     ({"skus": [5]}, "skus must be a list of SKU strings"),
+    # not "no SKUs": a value of another type never quietly means the whole catalog
+    ({"skus": False}, "skus must be a list of SKU strings"),
+    ({"skus": 0}, "skus must be a list of SKU strings"),
+    ({"skus": {}}, "skus must be a list of SKU strings"),
     ({"override_guardrails": True, "override_reason": "x" * 1001}, "override_reason must be at most 1000"),
     ({"override_guardrails": True, "override_reason": "ok\x00"}, "printable"),
     ({"override_reason": 12}, "override_reason must be text"),

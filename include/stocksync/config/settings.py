@@ -509,7 +509,9 @@ def run_options(conf: dict[str, Any] | None, *, ops: bool = True) -> RunOptions:
     dry_run = conf.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise ConfigError(f"dry_run must be true or false; got {dry_run!r}")
-    raw_skus = conf.get("skus") or []
+    raw_skus = conf.get("skus")
+    if raw_skus is None:  # absent: the whole catalog (as an empty list or text does)
+        raw_skus = []
     if isinstance(raw_skus, str):
         raw_skus = [part for part in re.split(r"[\s,]+", raw_skus) if part]
     if not isinstance(raw_skus, list) or not all(isinstance(s, str) and s.strip() for s in raw_skus):
