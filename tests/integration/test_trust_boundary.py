@@ -1,7 +1,9 @@
 """The trust boundary through the real nightly DAG (`dag.test()`), the real shop DB and a WMS that
-misbehaves byte for byte (tests/wms_double.py: the same bad page on every retry). The insane
-snapshot times and malformed walks run through the pipeline's steps (`nightly_steps`, what the
-DAG's tasks call) and must stop the extract with a permanent error; the rest runs the whole DAG.
+misbehaves byte for byte (tests/wms_double.py: the same bad page on every retry). What a bad input
+does to a run (refused by its step with a permanent error, or quarantined and the night applied)
+runs through the pipeline's steps (`nightly_steps`, what the DAG's tasks call); what only Airflow
+does (retries of a transient failure, a permanent one failing its task on its first try, the
+first cause kept through retries, parameters refused at the first task) runs the whole DAG.
 
 Each class: time stamps and watermark, bounded and well-formed walks, types, text, errors
 (transient retried, permanent at once with the first cause kept), parameters. A refused run
@@ -186,11 +188,10 @@ def endless(items: list[dict[str, Any]]) -> Any:
     return answer
 
 
-def test_an_endless_walk_stops_at_its_page_bound(dagbag: Any, shop: dict[str, Any], double: ScriptedWms) -> None:
+def test_an_endless_walk_stops_at_its_page_bound(shop: dict[str, Any], double: ScriptedWms) -> None:
     double.dynamic = endless(shop["items"])
-    dag_run = run_nightly(dagbag)
     # 40 enabled SKUs, margin 10%, page 25: ceil(44/25) + 2 extra = 4 pages
-    assert_refused(shop, dag_run, "extract_wms_counts", "does not end", "page 5 (cursor 'e4')", "more than the 4")
+    refused_by_step(shop, double, "extract_wms_counts", "does not end", "page 5 (cursor 'e4')", "more than the 4")
     assert len(double.requests) == 4
 
 
@@ -230,7 +231,7 @@ def test_a_malformed_walk_fails_at_once_naming_page_and_cursor(
     refused_by_step(shop, double, "extract_wms_counts", *fragments)
 
 
-def test_a_slow_walk_stops_at_its_deadline(dagbag: Any, shop: dict[str, Any], double: ScriptedWms,
+def test_a_slow_walk_stops_at_its_deadline(shop: dict[str, Any], double: ScriptedWms,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STOCKSYNC_EXTRACT_DEADLINE_SECONDS", "2")
     double.serve_walk(shop["items"], PAGE)
@@ -238,27 +239,23 @@ def test_a_slow_walk_stops_at_its_deadline(dagbag: Any, shop: dict[str, Any], do
         answer = double.answers[cursor]
         assert isinstance(answer, Answer)
         answer.delay = 1.5
-    dag_run = run_nightly(dagbag)
-    assert_refused(shop, dag_run, "extract_wms_counts", "deadline of 2 s", "extract_deadline_seconds")
+    refused_by_step(shop, double, "extract_wms_counts", "deadline of 2 s", "extract_deadline_seconds")
 
 
-def test_an_oversized_page_is_refused(dagbag: Any, shop: dict[str, Any], double: ScriptedWms,
+def test_an_oversized_page_is_refused(shop: dict[str, Any], double: ScriptedWms,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STOCKSYNC_MAX_PAGE_BYTES", "2048")
     double.serve_walk(shop["items"], PAGE)
-    dag_run = run_nightly(dagbag)
-    assert_refused(shop, dag_run, "extract_wms_counts", "more than the limit of 2048", "max_page_bytes")
+    refused_by_step(shop, double, "extract_wms_counts", "more than the limit of 2048", "max_page_bytes")
 
 
 # ------------------------------------------------------------------ types and text
 
-def test_a_quantity_sent_as_a_json_string_is_a_type_error(dagbag: Any, shop: dict[str, Any],
-                                                           double: ScriptedWms) -> None:
+def test_a_quantity_sent_as_a_json_string_is_a_type_error(shop: dict[str, Any], double: ScriptedWms) -> None:
     items = [dict(i) for i in shop["items"]]
     items[3]["available"] = str(items[3]["available"])  # "17": digits, but not a JSON integer
     double.serve_walk(items, PAGE)
-    dag_run = run_nightly(dagbag)
-    run = assert_refused(shop, dag_run, "validate_counts", "quantity_integer[available]")
+    _, run = refused_by_step(shop, double, "validate_counts", "quantity_integer[available]")
     with connect(shop["store"]) as conn:
         examples = conn.execute("SELECT examples FROM stocksync.dq_results WHERE run_id = %s "
                                 "AND check_name = 'quantity_integer[available]'", (run["run_id"],)).fetchone()
@@ -290,10 +287,8 @@ HOSTILE_SKUS = [
 
 @pytest.mark.parametrize("hostile", HOSTILE_SKUS, ids=["nul", "surrogate", "bidi", "script", "sql", "huge"])
 def test_one_hostile_sku_among_many_is_quarantined_and_the_night_goes_on(
-        dagbag: Any, clean_shop: str, stocksync_dsn: str, wms: Any, double: ScriptedWms,
-        monkeypatch: pytest.MonkeyPatch, hostile: str) -> None:
-    from airflow.utils.state import DagRunState
-
+        clean_shop: str, stocksync_dsn: str, wms: Any, double: ScriptedWms, monkeypatch: pytest.MonkeyPatch,
+        hostile: str) -> None:
     wms.admin.reset(200, 32)
     items = wms.admin.items()
     with connect(clean_shop) as conn:
@@ -305,14 +300,14 @@ def test_one_hostile_sku_among_many_is_quarantined_and_the_night_goes_on(
     fed[7]["sku"] = hostile
     double.serve_walk(fed, 100)
 
-    dag_run = run_nightly(dagbag, {"page_size": 100})
+    run_id = f"manual__hostile-{uuid.uuid4().hex[:12]}"
+    assert nightly_steps(clean_shop, double, run_id, {"page_size": 100}, store=stocksync_dsn) is None
 
-    assert dag_run.state == DagRunState.SUCCESS
-    run = get_run(stocksync_dsn, dag_run.run_id)
-    assert run["quarantined"] == 1 and run["valid"] == 199
+    run = get_run(stocksync_dsn, run_id)
+    assert run["status"] == "applied" and run["quarantined"] == 1 and run["valid"] == 199
     with connect(stocksync_dsn) as conn:
         sku, reasons = conn.execute("SELECT sku, reasons FROM stocksync.quarantine WHERE run_id = %s",
-                                    (dag_run.run_id,)).fetchone()
+                                    (run_id,)).fetchone()
     with connect(clean_shop) as conn:
         assert conn.execute("SELECT count(*) FROM shop.stock").fetchone() == (200,)
     assert "\x00" not in sku and sku.encode("utf-8")  # stored safely
@@ -321,14 +316,12 @@ def test_one_hostile_sku_among_many_is_quarantined_and_the_night_goes_on(
     assert "<script>alert(1)</script>" not in report  # escaped wherever it shows
 
 
-def test_malformed_skus_above_the_share_limit_fail_the_run(dagbag: Any, shop: dict[str, Any],
-                                                           double: ScriptedWms) -> None:
+def test_malformed_skus_above_the_share_limit_fail_the_run(shop: dict[str, Any], double: ScriptedWms) -> None:
     fed = [dict(i) for i in shop["items"]]
     for n in (1, 2, 3):
         fed[n]["sku"] = f"bad sku {n}"
     double.serve_walk(fed, PAGE)
-    dag_run = run_nightly(dagbag)
-    assert_refused(shop, dag_run, "validate_counts", "sku_format[sku]")
+    refused_by_step(shop, double, "validate_counts", "sku_format[sku]")
 
 
 # ------------------------------------------------------------------ errors: transient vs permanent
@@ -434,7 +427,7 @@ def chat_escaped(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def test_pages_stamped_apart_are_refused_when_configured_so(dagbag: Any, shop: dict[str, Any], double: ScriptedWms,
+def test_pages_stamped_apart_are_refused_when_configured_so(shop: dict[str, Any], double: ScriptedWms,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """`snapshot_page_times: refuse`: pages of one snapshot id three microseconds apart fail the
     run at once, and the message says what to configure for a WMS that stamps each page."""
@@ -443,6 +436,5 @@ def test_pages_stamped_apart_are_refused_when_configured_so(dagbag: Any, shop: d
     double.answers = {
         None: Answer(body=page_body(shop["items"][:PAGE], taken_at=iso(base), next_cursor="c1")),
         "c1": Answer(body=page_body(shop["items"][PAGE:], taken_at=iso(base + timedelta(microseconds=3))))}
-    dag_run = run_nightly(dagbag)
-    assert_refused(shop, dag_run, "extract_wms_counts", "mixes snapshot times", "page 2 (cursor 'c1')",
-                   "snapshot_page_times: earliest", "STOCKSYNC_SNAPSHOT_PAGE_TIMES")
+    refused_by_step(shop, double, "extract_wms_counts", "mixes snapshot times", "page 2 (cursor 'c1')",
+                    "snapshot_page_times: earliest", "STOCKSYNC_SNAPSHOT_PAGE_TIMES")
