@@ -131,3 +131,32 @@ def test_magento2_store_ids_scope_the_order_push_to_named_store_views(tmp_path: 
         with pytest.raises(ConfigError, match="platform_options.magento2.store_ids must be distinct store view ids"):
             load_settings(write_config(tmp_path, shop_platform="magento2", platform_options={}),
                           environ={"STOCKSYNC_PLATFORM_OPTIONS__MAGENTO2": f'{{"store_ids": {bad}}}'})
+
+
+@pytest.mark.parametrize(("error", "kind"), [
+    (("OperationalError", 1690, "BIGINT UNSIGNED value is out of range"), "contract"),
+    (("OperationalError", 1267, "Illegal mix of collations"), "contract"),
+    (("DataError", 1264, "Out of range value for column 'target_qty'"), "contract"),
+    (("IntegrityError", 1062, "Duplicate entry"), "contract"),
+    (("OperationalError", 1205, "Lock wait timeout exceeded"), "unavailable"),
+    (("OperationalError", 2013, "Lost connection to server during query"), "unavailable"),
+    (("OperationalError", 1146, "Table 'shop.mg_inventory_source_item' doesn't exist"), "contract"),
+])
+def test_a_mysql_error_is_filed_as_transient_or_permanent(error: tuple[str, int, str], kind: str) -> None:
+    """What the MariaDB driver raises, filed the way a task treats it: a value or comparison the
+    server refuses fails again on every retry (permanent, named), a lock wait or a lost connection
+    may not (transient). Raw, the first were classified transient and retried."""
+    import MySQLdb
+
+    from include.stocksync.domain.errors import is_permanent
+    from include.stocksync.shop.mysql_family import classified
+    from include.stocksync.shop.port import ShopContractError, ShopUnavailable
+
+    name, code, message = error
+    with pytest.raises((ShopContractError, ShopUnavailable)) as filed:
+        with classified("writing the plan", "magento2"):
+            raise getattr(MySQLdb, name)(code, message)
+    assert isinstance(filed.value, ShopContractError if kind == "contract" else ShopUnavailable)
+    assert is_permanent(filed.value) is (kind == "contract") and message in str(filed.value)
+    assert is_permanent(MySQLdb.DataError(1264, "Out of range")) and is_permanent(MySQLdb.IntegrityError(1062, "dup"))
+    assert not is_permanent(MySQLdb.OperationalError(2013, "Lost connection"))

@@ -12,6 +12,10 @@
 -- every store view that has an order with its increment id: the reservation names no store view, so
 -- an increment id that two store views share counts only once both orders are acknowledged (until
 -- then its units stay off: never added back for an order the WMS may not have).
+-- A reservation names its SKU as it was spelled when the order was placed; Magento matches it to
+-- the product under the table's collation (letter case and trailing spaces do not count): each is
+-- reported under the WMS source item's spelling, the one stocksync's staging matches exactly, so no
+-- order of a SKU is missed for a reservation spelled otherwise.
 -- `{sku_filter}` is empty (every SKU) or restricts to the bound `skus` or to the planned SKUs.
 SELECT per_order.sku,
        SUM(per_order.open_units) AS open_units,
@@ -25,12 +29,14 @@ FROM (
                            ON mine.store_id = COALESCE(o.store_id, 0) AND mine.increment_id = o.increment_id
                          WHERE o.increment_id = by_order.increment_id AND mine.increment_id IS NULL) AS counted
   FROM (
-    SELECT r.sku, JSON_VALUE(r.metadata, '$.object_increment_id') AS increment_id, -SUM(r.quantity) AS open_units
+    SELECT COALESCE(si.sku, r.sku) AS sku, JSON_VALUE(r.metadata, '$.object_increment_id') AS increment_id,
+           -SUM(r.quantity) AS open_units
     FROM {p}inventory_reservation AS r
+    LEFT JOIN {p}inventory_source_item AS si ON si.source_code = %(source_code)s AND si.sku = r.sku
     WHERE r.stock_id IN (SELECT l.stock_id FROM {p}inventory_source_stock_link AS l
                          WHERE l.source_code = %(source_code)s)
       {sku_filter}
-    GROUP BY r.sku, increment_id
+    GROUP BY COALESCE(si.sku, r.sku), increment_id
     HAVING open_units > 0 AND MIN(r.reservation_id) <= %(upto_reservation_id)s
   ) AS by_order
 ) AS per_order

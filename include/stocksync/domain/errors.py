@@ -28,11 +28,20 @@ def is_permanent(exc: BaseException) -> bool:
         return True
     if isinstance(exc, TransientError):
         return False
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a runtime dependency
-        return False
     # DataError (a value out of range, bad encoding), IntegrityError, ProgrammingError (a broken
     # shop adapter statement) do not heal by retrying; OperationalError (connection lost,
-    # lock timeout, server restart) may.
-    return isinstance(exc, (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError))
+    # lock timeout, server restart) may. The same for both database drivers (PostgreSQL's and the
+    # MySQL/MariaDB shops'), each imported only if installed.
+    try:
+        import psycopg
+
+        if isinstance(exc, (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError)):
+            return True
+    except ImportError:  # pragma: no cover - psycopg is a runtime dependency
+        pass
+    try:
+        import MySQLdb
+    except ImportError:  # pragma: no cover - only for MySQL/MariaDB shops
+        return False
+    return isinstance(exc, (MySQLdb.DataError, MySQLdb.IntegrityError, MySQLdb.ProgrammingError,
+                            MySQLdb.NotSupportedError))

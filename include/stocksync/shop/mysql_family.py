@@ -114,17 +114,19 @@ def stock_row(row: tuple[Any, ...]) -> tuple[str, int, int]:
     return str(sku), int(qty), int(wms_seq)
 
 
-def temporary_table(cur: Any, name: str, columns: str) -> None:
+def temporary_table(cur: Any, name: str, columns: str, charset: str = "") -> None:
     """The session's temporary table `name` (columns and keys `columns`), empty: one of an earlier
-    call in the same session (the live write-back's demand read and write) is dropped first."""
+    call in the same session (the live write-back's demand read and write) is dropped first. Its
+    text columns take `charset` (`MySQLShop.text_charset`: the store's SKU column's), so that they
+    compare with the store's tables whatever the database's default collation."""
     cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {name}")
-    cur.execute(f"CREATE TEMPORARY TABLE {name} ({columns}) ENGINE=InnoDB")
+    cur.execute(f"CREATE TEMPORARY TABLE {name} ({columns}) ENGINE=InnoDB{charset}")
 
 
-def load_plan(cur: Any, columns: str, rows: Iterable[tuple[str, int, int]]) -> int:
+def load_plan(cur: Any, columns: str, rows: Iterable[tuple[str, int, int]], charset: str = "") -> int:
     """(Re)create the temporary table `stocksync_plan` with the adapter's `columns` and load the
     writes (sku, new_qty, wms_seq) in multi-row INSERTs, before any row is locked; returns how many."""
-    temporary_table(cur, "stocksync_plan", columns)
+    temporary_table(cur, "stocksync_plan", columns, charset)
     loaded = 0
     writes = iter(rows)
     while batch := list(islice(writes, PLAN_BATCH)):
@@ -133,10 +135,14 @@ def load_plan(cur: Any, columns: str, rows: Iterable[tuple[str, int, int]]) -> i
     return loaded
 
 
+_CHARSET_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 # MySQL/MariaDB error codes: transient (lock wait, deadlock, connection lost) vs. the adapter not
 # fitting the store's tables (unknown table/column)
 _TRANSIENT_CODES = frozenset({1205, 1213, 2002, 2003, 2006, 2013})
 _CONTRACT_CODES = frozenset({1054, 1146})
+# a value or comparison the server refuses (out of range, truncated, incorrect, too long, an illegal
+# mix of collations), whatever exception class the driver files it under: the same data fails again
+_DATA_CODES = frozenset({1264, 1265, 1267, 1270, 1271, 1292, 1366, 1406, 1690})
 
 
 @contextmanager
@@ -154,6 +160,11 @@ def classified(what: str, platform: str) -> Iterator[None]:
             raise ShopContractError(f"{what}: the store's tables are not what the {platform} adapter expects "
                                     f"({exc}); check the table prefix ({platform} table_prefix) and the "
                                     "platform version (docs/platforms.md)") from exc
+        if code in _DATA_CODES or isinstance(exc, (MySQLdb.DataError, MySQLdb.IntegrityError,
+                                                    MySQLdb.ProgrammingError, MySQLdb.NotSupportedError)):
+            raise ShopContractError(f"{what}: the {platform} database refused a value or a statement ({exc}): "
+                                    "the store's data or tables are not what the adapter expects, and retrying "
+                                    "cannot change that (docs/platforms.md)") from exc
         raise
 
 
@@ -234,12 +245,15 @@ class MySQLShop:
 
     # stocksync's order status name -> the platform's order statuses (set by each adapter)
     order_statuses: dict[str, tuple[Any, ...]]
+    # the store's table and column holding the SKUs stocksync's temporary tables are compared with
+    sku_column: tuple[str, str]
 
     def __init__(self, dsn: str, platform: str, table_prefix: str) -> None:
         self.connect_args = connect_args(dsn)
         self.platform = platform
         self.prefix = checked_prefix(table_prefix)
         self._migrated = False
+        self._text_charset: str | None = None
 
     def sql(self, name: str, **identifiers: str) -> str:
         return statement(self.platform, name, self.prefix, **identifiers)
@@ -303,6 +317,21 @@ class MySQLShop:
     def ensure_migrated(self) -> None:
         if not self._migrated:
             self.migrate()
+
+    def text_charset(self, cur: Any) -> str:
+        """` DEFAULT CHARSET=<set> COLLATE=<collation>` of the store's SKU column (`sku_column`), for
+        stocksync's temporary tables. Without it they take the database's default, and a database
+        whose default collation is not its tables' (a hosting panel's, MariaDB 11's uca1400) failed
+        every apply on "Illegal mix of collations". Read once per shop object."""
+        if self._text_charset is None:
+            table, column = self.sku_column
+            cur.execute("SELECT CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLUMNS "
+                        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND COLUMN_NAME = %s",
+                        (self.prefix + table, column))
+            row = cur.fetchone()
+            named = row is not None and all(isinstance(v, str) and _CHARSET_NAME.fullmatch(v) for v in row)
+            self._text_charset = f" DEFAULT CHARSET={row[0]} COLLATE={row[1]}" if named else ""
+        return self._text_charset
 
     def hold_back_order_push(self, cur: Any) -> None:
         """The apply's side of the order-push lock (first in its transaction)."""

@@ -44,6 +44,7 @@ from include.stocksync.shop.port import (
     DemandQuery,
     DemandRow,
     Sellable,
+    ShopContractError,
     StagingSink,
     StockRow,
     StockWrite,
@@ -65,12 +66,15 @@ DEFAULT_ORDER_STATUSES: dict[str, tuple[str, ...]] = {
 ANY_RESERVATION = 2**32  # above every `inventory_reservation.reservation_id` (int unsigned)
 # the columns of the temporary tables stocksync_plan and of the reserved units (stocksync_reserved*)
 _PLAN_COLUMNS = """sku varchar(64) NOT NULL PRIMARY KEY, new_qty bigint NOT NULL, wms_seq bigint NOT NULL,
-  product_id int unsigned NULL, target_qty decimal(12,4) NULL, target_status smallint NULL,
+  product_id int unsigned NULL, target_qty decimal(16,4) NULL, target_status smallint NULL,
   has_item tinyint(1) NOT NULL DEFAULT 0, has_legacy_item tinyint(1) NOT NULL DEFAULT 0,
   write_it tinyint(1) NOT NULL DEFAULT 0"""
 _RESERVED_COLUMNS = ("sku varchar(64) NOT NULL PRIMARY KEY, open_units decimal(14,4) NOT NULL, "
                      "unsent_units decimal(14,4) NOT NULL")
 _PLANNED_SKUS = "AND r.sku IN (SELECT sku FROM stocksync_plan)"
+# Magento's quantity columns (inventory_source_item.quantity, the legacy stock item and status qty)
+# are decimal(12,4): at most 99,999,999.9999. stocksync's own bound (max_quantity) is 1e9.
+MAGENTO_MAX_QUANTITY = 99_999_999
 _SOME_SKUS = "AND r.sku IN %(skus)s"  # the bound `skus` only (the live write-back's one SKU)
 
 
@@ -101,7 +105,7 @@ class _Apply:
         """Every order's reserved units (of the planned SKUs with `sku_filter`) into the temporary
         table `into`: the units held and, of those, the units the WMS had not counted."""
         with self.shop.classified("reading Magento's reservations"), self.conn.cursor() as cur:
-            temporary_table(cur, into, _RESERVED_COLUMNS)
+            temporary_table(cur, into, _RESERVED_COLUMNS, self.shop.text_charset(cur))
             if query is not None or sku_filter:
                 cur.execute(f"INSERT INTO {into} (sku, open_units, unsent_units) "
                             + self.shop.sql("select_open_reservations", sku_filter=sku_filter), self.params)
@@ -132,7 +136,8 @@ class _Apply:
         shop = self.shop
         params = shop.write_params()
         with self.shop.classified("writing the WMS source's items"), self.conn.cursor() as cur:
-            if not load_plan(cur, _PLAN_COLUMNS, ((w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes)):
+            if not load_plan(cur, _PLAN_COLUMNS, ((w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes),
+                             shop.text_charset(cur)):
                 return []
             cur.execute(shop.sql("update_plan_products"))
             cur.execute(shop.sql("select_source_stocks"), params)
@@ -141,6 +146,7 @@ class _Apply:
             cur.execute(shop.sql("lock_source_items"), params)
             self._read_reserved(None, "stocksync_reserved_now", _PLANNED_SKUS)
             cur.execute(shop.sql("update_plan_targets"))
+            refuse_unstorable_quantities(cur)
             cur.execute(shop.sql("update_plan_writes"), params)
             cur.execute(shop.sql("update_source_items"), params)
             cur.execute(shop.sql("insert_source_items"), params)
@@ -155,6 +161,22 @@ class _Apply:
             cur.execute(shop.sql("upsert_sku_state"), params)
             cur.execute("SELECT sku FROM stocksync_plan WHERE write_it ORDER BY sku")
             return [sku for (sku,) in cur.fetchall()]
+
+
+def refuse_unstorable_quantities(cur: Any) -> None:
+    """Refuse, before anything is written, a plan whose source quantity Magento cannot store (more
+    than MAGENTO_MAX_QUANTITY): a clear error naming the SKUs, not MariaDB's "Out of range value for
+    column 'target_qty'" in the middle of the apply."""
+    cur.execute("SELECT sku, target_qty FROM stocksync_plan WHERE target_qty > %s ORDER BY sku LIMIT 6",
+                (MAGENTO_MAX_QUANTITY,))
+    found = cur.fetchall()
+    if found:
+        shown = ", ".join(f"{sku} ({float(qty):,.0f})" for sku, qty in found[:5])
+        raise ShopContractError(
+            f"Magento's quantity columns hold at most {MAGENTO_MAX_QUANTITY:,} units (decimal(12,4)); this plan "
+            f"would write more for {shown}{' and more' if len(found) > 5 else ''}. Nothing was written. Lower the "
+            f"validation's max_quantity to {MAGENTO_MAX_QUANTITY} for a magento2 shop, so that such WMS figures are "
+            "quarantined instead")
 
 
 class _Live:
@@ -198,6 +220,8 @@ class Magento2Shop(MySQLShop):
     `order_statuses` (stocksync's status names -> `sales_order.status` codes, on top of
     `DEFAULT_ORDER_STATUSES`), `store_ids` (the store views whose orders the order push sends;
     empty: every store view)."""
+
+    sku_column = ("inventory_source_item", "sku")
 
     platform = PLATFORM
 

@@ -101,7 +101,7 @@ class _Apply:
         self.demand_params = self.shop.demand_params(self.scope, query)
         shop = self.shop
         with shop.classified("reading the orders that hold stock"), self.conn.cursor() as cur:
-            temporary_table(cur, "stocksync_demand", _DEMAND_COLUMNS)
+            temporary_table(cur, "stocksync_demand", _DEMAND_COLUMNS, shop.text_charset(cur))
             demand = shop.sql("select_demand", items=shop.items(ordered=True), order_filter="")
             cur.execute("INSERT INTO stocksync_demand (sku, units) " + demand, self.demand_params)
             cur.execute("SELECT sku, units FROM stocksync_demand ORDER BY sku")
@@ -118,7 +118,8 @@ class _Apply:
         params = self.scope.params()
         planned = shop.items(planned=True)
         with shop.classified("writing stock_available"), self.conn.cursor() as cur:
-            if not load_plan(cur, _PLAN_COLUMNS, ((w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes)):
+            if not load_plan(cur, _PLAN_COLUMNS, ((w.sku, int(w.new_qty), int(w.wms_seq)) for w in writes),
+                             shop.text_charset(cur)):
                 return []
             cur.execute(shop.sql("update_plan_items", items=planned))
             self.rows_locked_at = time.perf_counter()
@@ -128,18 +129,18 @@ class _Apply:
                 # no demand read: `new` took no order off; the orders of the session's start are the
                 # baseline, so only those placed since are taken off below
                 demand_params = {**shop.every_order_params(self.scope), "upto_order": self.upto_order}
-                temporary_table(cur, "stocksync_demand", _DEMAND_COLUMNS)
+                temporary_table(cur, "stocksync_demand", _DEMAND_COLUMNS, shop.text_charset(cur))
                 cur.execute("INSERT INTO stocksync_demand (sku, units) "
                             + shop.sql("select_demand", items=planned, order_filter=_ORDERS_UPTO), demand_params)
             if demand_params is not None:  # `new` took the demand read off: read it again, locked
-                temporary_table(cur, "stocksync_demand_now", _DEMAND_COLUMNS)
+                temporary_table(cur, "stocksync_demand_now", _DEMAND_COLUMNS, shop.text_charset(cur))
                 cur.execute("INSERT INTO stocksync_demand_now (sku, units) "
                             + shop.sql("select_demand", items=planned, order_filter=""), demand_params)
                 cur.execute(shop.sql("update_plan_demand"))
             cur.execute(shop.sql("update_plan_targets"), params)
             cur.execute(shop.sql("update_stock_rows"), params)
             cur.execute(shop.sql("insert_stock_rows"), params)
-            temporary_table(cur, "stocksync_totals", _TOTALS_COLUMNS)
+            temporary_table(cur, "stocksync_totals", _TOTALS_COLUMNS, shop.text_charset(cur))
             cur.execute(shop.sql("sum_product_totals"), params)
             cur.execute(shop.sql("update_product_totals"), params)
             cur.execute(shop.sql("insert_product_totals"), params)
@@ -189,6 +190,8 @@ class PrestaShopShop(MySQLShop):
     -> order state ids, on top of `DEFAULT_ORDER_STATUSES`), `time_zone` (the shop's PS_TIMEZONE:
     PrestaShop stores `orders.date_add` in it), `id_lang` (the language of the storefront's option
     names and values)."""
+
+    sku_column = ("product_attribute", "reference")
 
     platform = PLATFORM
 
