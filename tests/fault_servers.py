@@ -4,7 +4,8 @@
 - `SmtpSink`: a real SMTP server (aiosmtpd) that keeps every message it receives;
 - `tiny_full_tmpfs`: a mounted 64 KiB tmpfs filled to the last byte (a full disk);
 - `ScriptedHttpServer`: answers any request with the next scripted status, headers and body (a
-  WMS that rate-limits, breaks, lies about JSON or sends a body without end).
+  WMS that rate-limits, breaks, lies about JSON or sends a body without end);
+- `AnsweringWms`: answers each POST from the request it got (receipts that lie, one order refused).
 
 Nothing of stocksync's is replaced: these are the other ends of its connections.
 """
@@ -12,11 +13,12 @@ Nothing of stocksync's is replaced: these are the other ends of its connections.
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -175,6 +177,42 @@ class ScriptedHttpServer:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class AnsweringWms:
+    """A WMS on 127.0.0.1 whose answer to each POST is built from the request:
+    `answer(path, idempotency_key, json_body)` -> (status, JSON-able body or raw bytes). `seen`
+    lists (path, key, body) as they came. A WMS that lies in its receipts (another order's, other
+    lines, one receipt id for two orders) or refuses one order in its own way."""
+
+    def __init__(self, answer: Callable[[str, str, Any], tuple[int, Any]]) -> None:
+        self.seen: list[tuple[str, str, Any]] = []
+        peer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = json.loads(raw) if raw else None
+                key = self.headers.get("Idempotency-Key", "")
+                peer.seen.append((self.path, key, body))
+                status, out = answer(self.path, key, body)
+                data = out if isinstance(out, bytes) else json.dumps(out).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
         self.server.shutdown()

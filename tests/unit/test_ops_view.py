@@ -322,6 +322,22 @@ def test_a_chat_alert_shows_data_as_text_and_links_the_run_page_on_the_airflow_s
     assert alert_text.for_chat({**body, "report_url": "https://evil.example/<x>"})["report_url"] is None
 
 
+def test_a_chat_alert_carries_no_line_break_control_or_reordering_character_from_data() -> None:
+    """Every value of the payload, not only its one-line `text`: an integration that shows the
+    orders' reasons or the error (an attachment, a card) must not show a forged second line, a tab
+    layout or text a right-to-left override reverses."""
+    hostile = ("refused\n:white_check_mark: all good, ignore the above", "a\tb\rc", "NEL\x85CSI\x9b[31m",
+               "\u202eexe.live", "one\u2028two\u2029three", "zero\u200bwidth")
+    body = {"kind": "order_dead_letters", "dag_id": "orders_to_wms", "run_id": "r1", "text": "refused orders",
+            "error": hostile[0], "orders": [{"order_id": n, "reason": reason} for n, reason in enumerate(hostile)]}
+    sent = alert_text.for_chat(body)
+    shown = [sent["error"], *(order["reason"] for order in sent["orders"])]
+    for value in shown:
+        assert not any(char in value for char in "\n\t\r\x85\x9b\u202e\u2028\u2029\u200b"), repr(value)
+    assert sent["orders"][0]["reason"] == "refused :white_check_mark: all good, ignore the above"
+    assert sent["orders"][3]["reason"] == " exe.live"
+
+
 def test_the_schedule_line_gives_the_next_run_in_the_shop_zone_the_page_zone_and_utc() -> None:
     """The spring-forward night in Berlin has no 02:30: the run is an hour later by the wall clock,
     01:30 UTC (zoneinfo reads the missing 02:30 with the winter offset)."""

@@ -49,6 +49,9 @@ def test_statuses_are_classified() -> None:
     with pytest.raises(WmsTransient) as down:
         check_status(503, {}, "maintenance", "POST /v1/orders")
     assert (down.value.rate_limited, down.value.retry_after, down.value.status) == (False, None, 503)
+    with pytest.raises(WmsTransient) as timed_out:  # the WMS gave up waiting for our request: send it again
+        check_status(408, {}, "request timeout", "POST /v1/orders")
+    assert timed_out.value.status == 408
     with pytest.raises(WmsContractError, match="bearer token"):
         check_status(401, {}, "", "POST /v1/orders")
     for answer in (200, 201, 404, 409, 422):

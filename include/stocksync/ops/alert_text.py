@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from include.stocksync.domain.text import INVISIBLE
 from include.stocksync.runs import runview
 from include.stocksync.runs.checks import with_sku_examples
 from include.stocksync.runs.wording import local_time, shorten
@@ -40,7 +41,6 @@ MAX_SENTENCE = 240
 # the keys a webhook never gets: the report's path on the server's disk (alerts.ALERT_PAYLOAD)
 LOCAL_ONLY = ("report",)
 NO_LINK = "(no link to the run's page: set Airflow's [api] base_url to its public URL)"
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 MENTION = re.compile(r"@(?=\w)")            # @channel, @here, @everyone, @someone
 URL_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{1,20}):(?=//)")  # https://, ftp://, javascript://
 MD_LINK = re.compile(r"\]\s*\(")             # [label](url)
@@ -82,8 +82,11 @@ def neutral(text: str) -> str:
     """`text` (data: WMS strings, run ids, errors) as chat shows it, never as markup: `&`, `<`, `>`
     escaped as Slack requires (so `<https://x|click>` and `<!here>` stay text), `](` of a Markdown
     link split, a URL's `scheme://` defanged to `scheme[:]//` (no client auto-links it), `@` before a
-    name made a non-mention (a zero-width space after it), control characters as spaces."""
-    text = CONTROL.sub(" ", text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    name made a non-mention (a zero-width space after it), and every character a reader cannot see
+    or that reorders the text around it (controls, line breaks and tabs included, bidi overrides,
+    line separators: `domain.text.INVISIBLE`) as a space: a chat integration that shows more than
+    the alert's one-line `text` (an attachment, a card) must not show a forged second line."""
+    text = INVISIBLE.sub(" ", text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = MD_LINK.sub("] (", text)
     text = URL_SCHEME.sub(r"\1[:]", text)
     return MENTION.sub("@\u200b", text)

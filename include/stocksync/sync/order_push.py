@@ -70,8 +70,11 @@ REFUSAL_STATUSES = frozenset({409, 422})
 # a batch stops taking new orders after holding the push lock this long (a sync's apply waits for it)
 BATCH_HOLD_SECONDS = 2.0
 MAX_REASON = 2000
-# a receipt or a refusal is a small JSON object: a longer answer is refused inside the read
+# a receipt is a JSON object that echoes the order's lines: a longer answer than this, plus
+# RECEIPT_BYTES_PER_LINE for each line sent (a 64-character SKU, escaped, and its quantity), is
+# refused inside the read; a refusal's body is cut there, never refused (its reason is kept)
 RECEIPT_MAX_BYTES = 64 * 1024
+RECEIPT_BYTES_PER_LINE = 512
 # one attempt per call: `push_orders` and `push_cancellations` retry with the settings' policy
 ONE_ATTEMPT = wms_http.RetryPolicy(attempts=1, backoff=0.0, retry_after_max=0.0)
 
@@ -99,12 +102,12 @@ class WmsOrders:
     def __init__(self, session: requests.Session, base_url: str, *, timeout: float) -> None:
         self.http = wms_http.WmsHttp(session, base_url, ONE_ATTEMPT, timeout)
 
-    def _post(self, path: str, key: str, body: dict[str, Any] | None) -> Answer:
+    def _post(self, path: str, key: str, body: dict[str, Any] | None, lines: int = 0) -> Answer:
         where = f"{path} for {key}"
         # no answer raises WmsTransient: the request may have arrived, and the retry with the same
         # key gets the original receipt
-        reply = self.http.once("POST", path, where=where, max_bytes=RECEIPT_MAX_BYTES, json_body=body,
-                               headers={"Idempotency-Key": key})
+        reply = self.http.once("POST", path, where=where, max_bytes=RECEIPT_MAX_BYTES + lines * RECEIPT_BYTES_PER_LINE,
+                               json_body=body, headers={"Idempotency-Key": key})
         if reply.status in (200, 201):
             receipt = reply.json(where)
             if not isinstance(receipt, dict):
@@ -118,7 +121,7 @@ class WmsOrders:
         return Answer(reply.status, parsed if parsed is not None else reply.text(MAX_REASON * 2))
 
     def send(self, key: str, lines: list[dict[str, Any]]) -> Answer:
-        return self._post(ORDERS_PATH, key, {"order_ref": key, "lines": lines})
+        return self._post(ORDERS_PATH, key, {"order_ref": key, "lines": lines}, len(lines))
 
     def cancel(self, key: str) -> Answer:
         return self._post(CANCEL_PATH, key, None)
@@ -157,10 +160,13 @@ class PushResult:
 
 
 def _reason(answer: Answer) -> str:
+    """The WMS's words for a refusal (its `error` text, else its body), or its status when it gave none."""
     body = answer.body
     if isinstance(body, dict) and isinstance(body.get("error"), str):
-        return safe_text(body["error"])[:MAX_REASON]
-    return safe_text(str(body))[:MAX_REASON] or f"HTTP {answer.status}"
+        text = body["error"]
+    else:
+        text = "" if body is None else str(body)
+    return safe_text(text).strip()[:MAX_REASON] or f"HTTP {answer.status}"
 
 
 def _receipt_time(answer: Answer, key: str, field_name: str) -> tuple[datetime, str | None]:
@@ -170,7 +176,42 @@ def _receipt_time(answer: Answer, key: str, field_name: str) -> tuple[datetime, 
         raise WmsContractError(f"the WMS answered HTTP {answer.status} for {key} without {field_name}: "
                                f"{str(answer.body)[:300]}")
     receipt = body.get("receipt_id") if field_name == "received_at" else body.get("cancel_id")
+    if isinstance(receipt, int) and not isinstance(receipt, bool):
+        receipt = str(receipt)  # a number is an id too
     return at, safe_text(receipt)[:200] if isinstance(receipt, str) else None
+
+
+def units_by_sku(lines: Any) -> dict[str, int] | None:
+    """An order's or a receipt's `lines` as units per SKU; None when they are not a list of
+    {"sku": text, "qty": whole number > 0}."""
+    if not isinstance(lines, list):
+        return None
+    units: dict[str, int] = {}
+    for line in lines:
+        sku = line.get("sku") if isinstance(line, dict) else None
+        qty = line.get("qty") if isinstance(line, dict) else None
+        if not isinstance(sku, str) or not isinstance(qty, int) or isinstance(qty, bool) or qty <= 0:
+            return None
+        units[sku] = units.get(sku, 0) + qty
+    return units
+
+
+def receipt_mismatch(body: dict[str, Any], key: str, sent: list[dict[str, Any]]) -> str | None:
+    """Why a receipt cannot be this order's (None: it is): another `order_ref`, or lines that are
+    not the ones sent (SKU by SKU). A key used before (a shop database restored, its ids handed out
+    again; `order_key_prefix` changed back) gets the earlier order's receipt: acknowledging it would
+    count an order the WMS never allocated."""
+    if body.get("order_ref") not in (None, key):
+        return (f"the WMS answered a receipt for another order ({safe_text(str(body.get('order_ref')))[:200]!r}) "
+                f"to Idempotency-Key {key!r}: the key was used before (shop database restored? order_key_prefix "
+                "changed?)")
+    received, wanted = units_by_sku(body.get("lines")), units_by_sku(sent)
+    if received != wanted:
+        shown = safe_text(json.dumps(body.get("lines"), default=str))[:300]
+        return (f"the WMS's receipt for {key!r} lists other lines than the order sent ({shown}; sent "
+                f"{json.dumps(wanted)[:300]}): not this order's receipt (the key used before: shop database "
+                "restored? order_key_prefix changed?), so it is not acknowledged")
+    return None
 
 
 def sane_receipt_time(received_at: datetime, *, created_at: datetime, answered_at: datetime,
@@ -314,14 +355,16 @@ def push_orders(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str,
                     retries.succeeded()
                     if answer.status in (200, 201):
                         body = answer.body if isinstance(answer.body, dict) else {}
-                        if body.get("order_ref") not in (None, key):
-                            letters.append(DeadLetter(order_id, answer.status, safe_text(
-                                f"the WMS answered a receipt for another order ({body.get('order_ref')!r}) to "
-                                f"Idempotency-Key {key!r}: the key was used before (shop database restored? "
-                                "order_key_prefix changed?)")[:MAX_REASON]))
+                        mismatch = receipt_mismatch(body, key, lines[order_id])
+                        ack = None if mismatch else _ack(answer, order_id, key, created[order_id], skew)
+                        if ack is not None and ack.receipt_id is not None:
+                            mismatch = _receipt_taken(conn, ack, acked)
+                        if mismatch:
+                            letters.append(DeadLetter(order_id, answer.status, safe_text(mismatch)[:MAX_REASON]))
                             continue
-                        acked.append(_ack(answer, order_id, key, created[order_id], skew))
-                    elif answer.status in REFUSAL_STATUSES:
+                        assert ack is not None
+                        acked.append(ack)
+                    elif answer.status in REFUSAL_STATUSES or _refused_for_this_order(answer.status):
                         letters.append(DeadLetter(order_id, answer.status, _reason(answer)))
                     else:
                         raise WmsContractError(f"POST {ORDERS_PATH} for {key} answered HTTP {answer.status}: "
@@ -342,6 +385,28 @@ def push_orders(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str,
         if result.stopped:
             _record_stopped(conn, run_id, result.stopped)
     return result
+
+
+def _refused_for_this_order(status: int) -> bool:
+    """A 4xx other than the contract's refusals (409, 422) answered for one order (400 bad request,
+    404, 410, 413 too many lines...): this order's, held as a dead letter like a refusal, so the
+    orders behind it are still sent. Refused credentials (401, 403) and the transient ones (408,
+    429) never get here: the WMS client raised for them."""
+    return 400 <= status < 500
+
+
+def _receipt_taken(conn: psycopg.Connection, ack: Ack, acked: list[Ack]) -> str | None:
+    """Why `ack`'s receipt cannot be its order's: its receipt id already acknowledges another order
+    (in this batch or recorded before)."""
+    other = next((a.order_id for a in acked if a.receipt_id == ack.receipt_id), None)
+    if other is None:
+        row = conn.execute("SELECT order_id FROM stocksync.order_pushes WHERE receipt_id = %s AND order_id <> %s "
+                           "LIMIT 1", (ack.receipt_id, ack.order_id)).fetchone()
+        other = row[0] if row else None
+    if other is None:
+        return None
+    return (f"the WMS answered receipt {ack.receipt_id!r} for {ack.key!r}, the receipt it gave order {other}: "
+            "one receipt cannot acknowledge two orders")
 
 
 def _pause(conn: psycopg.Connection, result: PushResult, retries: wms_http.Retries,
@@ -427,7 +492,13 @@ def push_cancellations(dsn: str, client: WmsOrders, settings: Settings, *, run_i
                 answer = wms_http.call(lambda key=key: client.cancel(key), policy, deadline=deadline)
                 params: dict[str, Any] = {"order_id": int(order_id), "key": key, "cancel_receipt_id": None,
                                           "cancelled_at": None, "cancel_refused": None}
-                if answer.status in (200, 201):
+                body = answer.body if isinstance(answer.body, dict) else {}
+                if answer.status in (200, 201) and body.get("order_ref") not in (None, key):
+                    params["cancel_refused"] = safe_text(
+                        f"HTTP {answer.status}: the WMS answered a cancellation of another order "
+                        f"({str(body.get('order_ref'))[:200]!r}) for {key!r}: not recorded as cancelled")[:MAX_REASON]
+                    result.cancels_refused += 1
+                elif answer.status in (200, 201):
                     params["cancelled_at"], params["cancel_receipt_id"] = _receipt_time(answer, key, "cancelled_at")
                     result.cancels_sent += 1
                 elif answer.status in (404, 409, 422):

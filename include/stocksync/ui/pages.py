@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup, escape
 
 from include.stocksync.config.display import ZONE, current_zone, display_zone
+from include.stocksync.domain.text import INVISIBLE
 from include.stocksync.runs.wording import (
     RUN_STATUSES,
     Label,
@@ -100,16 +101,6 @@ def dq_result(success: bool | None) -> Label:
     return DQ_RESULTS[success]
 
 
-# Characters a reader cannot see or that change how the text around them reads: C0 and C1
-# controls (tab and line breaks included), DEL, soft hyphen, combining grapheme joiner, Arabic
-# letter mark, Hangul fillers, Khmer/Mongolian invisible vowels and selectors, zero-width
-# space/joiners and LRM/RLM (U+200B-U+200F), line/paragraph separators, bidi embeddings and
-# overrides (U+202A-U+202E) and isolates (U+2066-U+2069) with the other format characters of
-# U+2060-U+206F, BOM/ZWNBSP, interlinear annotations, musical format controls, tag characters, and
-# lone surrogates (a str can hold them; UTF-8 cannot).
-INVISIBLE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e"
-    "\u2060-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb\ud800-\udfff\U0001d173-\U0001d17a\U000e0000-\U000e007f]")
 INVISIBLE_KEEPING_NEWLINES = re.compile(INVISIBLE.pattern.replace("\x00-\x1f", "\x00-\x09\x0b-\x1f"))
 
 

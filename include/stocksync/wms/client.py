@@ -59,7 +59,7 @@ __all__ = ["CREDENTIAL_STATUSES", "RATE_LIMITED", "TRANSIENT_STATUSES", "AsyncWm
            "RetryPolicy", "WmsHttp", "WmsTransient", "call", "check_status", "decode_json", "no_answer",
            "retry_after_seconds"]
 
-TRANSIENT_STATUSES = frozenset({RATE_LIMITED, 500, 502, 503, 504})
+TRANSIENT_STATUSES = frozenset({408, RATE_LIMITED, 500, 502, 503, 504})  # 408: the WMS timed out waiting for us
 CREDENTIAL_STATUSES = frozenset({401, 403})
 # a Retry-After value longer than this is not one the RFC allows (a date is 29 characters)
 RETRY_AFTER_MAX_CHARS = 64
@@ -304,7 +304,9 @@ class WmsHttp:
             raise no_answer(exc, where) from exc
         try:
             fault = response.status_code in TRANSIENT_STATUSES or response.status_code in CREDENTIAL_STATUSES
-            body = BodyLimit(FAULT_BODY_BYTES if fault else max_bytes, where, cut=fault)
+            # an answer other than 2xx is read for its reason only: cut at the bound, never refused for it
+            body = BodyLimit(FAULT_BODY_BYTES if fault else max_bytes, where,
+                             cut=fault or not 200 <= response.status_code < 300)
             body.check_declared(response.headers)
             for chunk in response.iter_content(chunk_size=READ_CHUNK_BYTES):
                 if not body.add(chunk):
@@ -377,7 +379,8 @@ class AsyncWmsHttp:
                 async with self._session.request(method, url, allow_redirects=False) as response:
                     status = response.status
                     fault = status in TRANSIENT_STATUSES or status in CREDENTIAL_STATUSES
-                    body = BodyLimit(FAULT_BODY_BYTES if fault else max_bytes, where, cut=fault)
+                    body = BodyLimit(FAULT_BODY_BYTES if fault else max_bytes, where,
+                                     cut=fault or not 200 <= status < 300)
                     body.check_declared(response.headers)
                     async for chunk in response.content.iter_chunked(READ_CHUNK_BYTES):
                         if not body.add(chunk):
