@@ -19,21 +19,15 @@ from include.stocksync.store.db import connect
 from include.stocksync.sync import order_push
 from tests.conftest import shop_in_line_with_wms
 from tests.fault_servers import AnsweringWms
+from tests.integration import test_order_push as order_push_tests
 from tests.integration.loop_helpers import loop_settings, orders, orders_client, place, wms_allocated, wms_session
 
 pytestmark = pytest.mark.slow
 
-SKUS = 12
-
-
-@pytest.fixture
-def shop(clean_shop: str, wms: Any) -> str:
-    return shop_in_line_with_wms(clean_shop, wms, SKUS, seed=5, drift_share=0.0)
-
-
-@pytest.fixture
-def port(shop: str) -> ShopPort:
-    return open_shop(shop)
+# the order push tests' shop (its catalog in line with the WMS) and its port
+shop = order_push_tests.shop
+port = order_push_tests.port
+in_stock = order_push_tests.in_stock
 
 
 @pytest.fixture
@@ -47,11 +41,6 @@ def answering() -> Iterator[Callable[..., AnsweringWms]]:
     yield make
     for server in made:
         server.stop()
-
-
-def in_stock(dsn: str, n: int) -> list[str]:
-    with connect(dsn) as conn:
-        return [r[0] for r in conn.execute("SELECT sku FROM shop.stock WHERE qty >= 5 ORDER BY sku LIMIT %s", (n,))]
 
 
 def now_iso() -> str:
