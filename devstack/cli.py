@@ -68,9 +68,14 @@ def store_env(platform: str, stack: LocalStack, seed: int) -> dict[str, str]:
 
 
 def run_dag(env: dict[str, str], conf: dict[str, Any] | None = None) -> tuple[str, str]:
-    """Run the nightly DAG once in this process; returns (run_id, state)."""
+    """Run the nightly DAG once in this process; returns (run_id, state). Great Expectations is
+    imported first, as each Celery worker of a deployment imports it when it starts
+    (include/stocksync/airflow/celery_config.py): the freeze window printed is a worker's, without
+    the library's import inside it."""
     os.environ.update(env)
     from airflow.dag_processing.dagbag import DagBag
+
+    import include.stocksync.sync.gx_library  # noqa: F401  (loaded before the run, as on a worker)
 
     bag = DagBag(dag_folder=env["AIRFLOW__CORE__DAGS_FOLDER"])
     if bag.import_errors:
