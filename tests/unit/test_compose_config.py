@@ -126,6 +126,7 @@ def everything() -> dict[str, str]:
     return {name: marker(name) for name in SECRETS}
 
 
+@pytest.mark.slow  # the docker compose binary, once with every secret and once without each: ~7 s
 def test_docker_compose_accepts_the_file_and_requires_each_secret(tmp_path: Path) -> None:
     done = resolve(COMPOSE, everything(), tmp_path)
     assert done.returncode == 0, done.stderr

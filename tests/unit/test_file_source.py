@@ -365,6 +365,7 @@ def gzip_bomb(folder: Path, name: str, head: bytes, *, gib: int = 1) -> Path:
     return path
 
 
+@pytest.mark.slow  # builds a gzip of 1 GiB of blank lines and checks it expands so: ~8 s
 def test_a_gzip_of_blank_lines_is_refused_at_its_line_bound_inside_the_read(shop_dsn: str, folder: Path,
                                                                            run_id: str) -> None:
     """1 GiB of blank lines inside one chunk (blank lines are no rows, so the chunk never fills): the
@@ -385,6 +386,7 @@ def test_a_gzip_of_blank_lines_is_refused_at_its_line_bound_inside_the_read(shop
     assert source.stats.decompressed_bytes < 8 << 20  # stopped within the first blocks of the GiB
 
 
+@pytest.mark.slow  # the same file, read until a 3 s deadline passes inside one chunk: ~10 s
 def test_the_deadline_is_kept_inside_the_read_of_one_chunk(shop_dsn: str, folder: Path, run_id: str) -> None:
     """A walk with no catalog bound still ends at its deadline in the middle of a chunk."""
     gzip_bomb(folder, "stock.csv.gz", csv_bytes(FIELD_NAMES, stock_rows(3)))
