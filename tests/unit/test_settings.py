@@ -324,6 +324,7 @@ def test_nightly_refuses_ops_only_options(key: str) -> None:
     ({"skus": False}, "skus must be a list of SKU strings"),
     ({"skus": 0}, "skus must be a list of SKU strings"),
     ({"skus": {}}, "skus must be a list of SKU strings"),
+    ({1: 2, "x": 3}, "unknown run parameter(s): 1, x"),
     ({"override_guardrails": True, "override_reason": "x" * 1001}, "override_reason must be at most 1000"),
     ({"override_guardrails": True, "override_reason": "ok\x00"}, "printable"),
     ({"override_reason": 12}, "override_reason must be text"),

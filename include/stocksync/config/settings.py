@@ -496,14 +496,15 @@ def run_options(conf: dict[str, Any] | None, *, ops: bool = True) -> RunOptions:
     sync refuses them, so nobody turns the scheduled run into a partial or unguarded one."""
     conf = conf or {}
     known = {*RUN_KEYS, *OPTION_KEYS} if ops else set(RUN_KEYS)
-    unknown = sorted(set(conf) - known)
+    unknown = sorted(set(conf) - known, key=str)  # a key that is not text (dag.test's conf) is named too
     if unknown:
         ops_only = sorted(set(unknown) & set(OPTION_KEYS))
         if ops_only:
             raise ConfigError(f"run parameter(s) {', '.join(ops_only)} belong to the ops push (inventory_full_push), "
                               "not to the nightly sync: trigger inventory_full_push for a dry run, a SKU subset "
                               "or a guardrail override")
-        named = ", ".join(k if re.fullmatch(r"\w{1,64}", k) else _shown(k) for k in unknown[:10])
+        named = ", ".join(k if isinstance(k, str) and re.fullmatch(r"\w{1,64}", k) else _shown(k)
+                          for k in unknown[:10])
         raise ConfigError(f"unknown run parameter(s): {named}{' …' if len(unknown) > 10 else ''}; "
                           f"known: {', '.join(sorted(known))}")
     dry_run = conf.get("dry_run", False)
