@@ -321,3 +321,56 @@ def test_an_empty_deltas_times_get_a_snapshots_checks(synced: str, stocksync_dsn
     run = pipeline.get_run(stocksync_dsn, run_id)
     assert run["status"] == "failed" and run["closed_at"] is not None and run["orders_counted_until"] is None
     assert position(stocksync_dsn) == at
+
+
+@pytest.mark.parametrize("case", ["page-watermark", "no-watermark", "request-time-setting", "stalled"])
+def test_a_walk_cut_short_never_counts_an_order_whose_change_it_did_not_read(synced: str, stocksync_dsn: str,
+                                                                           case: str) -> None:
+    """The walk reads the SKU's record at P+1 and stops there (feed_max_events 1), or stalls (the next
+    page brings nothing new), before P+2: the allocation of an order the WMS acknowledged a second
+    ago. The record does not include that order, so the shop must take it off: the truth is the
+    record's figure less the order. A walk that reached the head could take its start as the
+    watermark; this one cannot (that counted the order as in the figure: 2 units oversold). The last
+    page's own orders_counted_until is the watermark whatever watermark_source says; without one no
+    order of the window counts as counted."""
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    from tests.fault_servers import Scripted, ScriptedHttpServer
+    from tests.integration.loop_helpers import wms_session
+
+    dsn, store = synced, stocksync_dsn
+    sku = skus_with_stock(dsn, 1)[0]
+    at = position(store)
+    assert at is not None
+    order_id = place(dsn, [(sku, 2)])
+    with connect(dsn) as conn:
+        conn.execute("UPDATE shop.orders SET wms_acknowledged_at = now() - interval '1 second' WHERE order_id = %s",
+                     (order_id,))
+        conn.commit()
+    now = datetime.now(timezone.utc)
+    record = shop_stock(dsn)[sku] + 2 + 5  # a receipt of 5; the order's 2 not yet allocated at P+1
+    event = {"seq": at + 1, "sku": sku, "on_hand": record, "non_usable": 0, "allocated": 0, "available": record,
+             "changed_at": now.isoformat(), "reason": "receipt"}
+    page = {"events": [event], "head_seq": at + 2, "next_after_seq": at + 1, "taken_at": now.isoformat()}
+    if case in ("page-watermark", "request-time-setting"):
+        page["orders_counted_until"] = (now - timedelta(seconds=5)).isoformat()  # before the order's acknowledgement
+    settings = loop_settings(feed_page_size=1, feed_max_events=1)
+    if case == "request-time-setting":
+        settings = settings.model_copy(update={"watermark_source": "request_time"})
+    script = [Scripted(200, json.dumps(page).encode())]
+    if case == "stalled":
+        settings = loop_settings()
+        script.append(Scripted(200, json.dumps({"events": [], "head_seq": at + 2, "next_after_seq": at + 1,
+                                                "taken_at": now.isoformat()}).encode()))
+    server = ScriptedHttpServer(script)
+    run_id = f"intraday-cut-short-{case}"
+    try:
+        intraday_sync.run_once(store, settings, run_id=run_id, session=wms_session(), base_url=server.url,
+                               shop=open_shop(dsn))
+    finally:
+        server.stop()
+    feed = intraday_sync.feed_run(store, run_id)
+    assert feed and (feed["stopped"] or feed["stalled"]), feed
+    assert pipeline.get_run(store, run_id)["status"] == "applied"
+    assert shop_stock(dsn)[sku] == record - 2

@@ -157,9 +157,23 @@ def read_feed(dsn: str, *, run_id: str, session: requests.Session, base_url: str
         # the fallback watermark is when the walk started, not when staging did (orders the WMS received
         # during the walk may be missing from the delta: they must count as not counted)
         result = dataclasses.replace(result, request_started_at=walk_started)
+        if delta.stopped or delta.stalled:
+            result = dataclasses.replace(result, **cut_short_watermark(delta, walk_started, settings))
         runs.record_extract(conn, run_id, result)
     return {"state": "staged", "feed": delta.as_dict(), "staging_table": result.staging_table,
             "rows": result.rows}
+
+
+def cut_short_watermark(delta: FeedDelta, walk_started: datetime, settings: Settings) -> dict[str, Any]:
+    """The watermark of a delta whose walk stopped (a bound of ours) or stalled before the WMS's
+    newest change. The time the walk started is no bound then: changes older than it are still
+    unread, among them the allocation of an order acknowledged before it, which would count as
+    already in the figures read (oversell). The last page's own `orders_counted_until` is sound (the
+    WMS says every order it had by then has its changes at or below that page), whatever
+    `watermark_source` says; without it no order of the window counts as counted (the shop may be
+    under-stated until the walk reaches the head, never over-stated)."""
+    sound = delta.watermark or walk_started - timedelta(hours=settings.unsent_order_cutoff_hours)
+    return {"orders_counted_until": sound, "request_started_at": min(walk_started, sound)}
 
 
 def _stall_since(conn: psycopg.Connection, run_id: str) -> str:
