@@ -18,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -211,6 +212,47 @@ class AnsweringWms:
                 self.wfile.write(data)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class DrippingServer:
+    """Answers every request 200 with `body` (its whole length declared), sent one byte every
+    `interval` seconds: each read of the client's socket gets a byte well inside its timeout, so
+    only a bound on the whole answer ends the wait. `sent` lists, per request, how many bytes went
+    out before the client hung up."""
+
+    def __init__(self, body: bytes, interval: float = 0.2) -> None:
+        self.sent: list[int] = []
+        peer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _drip(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                peer.sent.append(0)
+                try:
+                    for byte in body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        peer.sent[-1] += 1
+                        time.sleep(interval)
+                except OSError:  # the client gave up
+                    pass
+
+            do_GET = do_POST = _drip  # noqa: N815
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

@@ -31,7 +31,7 @@ import requests
 
 from include.stocksync.domain.errors import PermanentError, TransientError
 from include.stocksync.wms.errors import WmsContractError, WmsError, WmsTransient, WmsUnavailable
-from tests.fault_servers import HangingServer, Scripted, ScriptedHttpServer, free_port
+from tests.fault_servers import DrippingServer, HangingServer, Scripted, ScriptedHttpServer, free_port
 
 BACKOFF = 0.01
 ATTEMPTS = 3
@@ -189,6 +189,20 @@ class TestEveryWmsCaller:
             hanging.stop()
         assert isinstance(told.value, TransientError) and told.value.cause == "wms_timeout"
         assert waits == ([BACKOFF, 2 * BACKOFF] if caller.waits_for_the_wms else [])
+
+    def test_an_answer_that_drips_ends_with_its_attempt(self, caller: Caller) -> None:
+        """Headers at once, then the body one byte every 0.2 s: each socket read gets a byte inside
+        the read timeout, so only a bound on the whole attempt ends it. Every attempt gives up long
+        before the body is complete (it was read to its end, for as long as the WMS liked)."""
+        dripping = DrippingServer(caller.ok + b" " * 200, interval=0.2)
+        waits: list[float] = []
+        try:
+            with pytest.raises(WmsUnavailable) as told:
+                caller.run(dripping.url, waits, 0.6)
+        finally:
+            dripping.stop()
+        assert isinstance(told.value, TransientError) and told.value.cause == "wms_timeout"
+        assert dripping.sent and all(sent < len(caller.ok) for sent in dripping.sent), dripping.sent
 
     def test_a_401_is_permanent_at_once_naming_the_token(self, caller: Caller, peer: Any) -> None:
         server = peer([Scripted(401, b'{"error": "unauthorized"}')])

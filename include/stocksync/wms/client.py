@@ -34,7 +34,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 import requests
+import urllib3
 
 from include.stocksync.wms.errors import (
     RATE_LIMITED,
@@ -272,6 +273,23 @@ def _attempt_timeout(timeout: float, deadline: float | None) -> float:
     return timeout if deadline is None else max(0.5, min(timeout, deadline - time.monotonic()))
 
 
+def arriving(response: requests.Response) -> Iterator[bytes]:
+    """A streamed response's body as it arrives: each chunk what one read of the socket brought
+    (decoded, at most READ_CHUNK_BYTES), so the caller sees a body that drips while it drips
+    (`iter_content` waits to fill each chunk). urllib3's errors as the requests errors
+    `iter_content` would raise."""
+    raw = response.raw
+    try:
+        while chunk := raw.read1(READ_CHUNK_BYTES, decode_content=True):
+            yield chunk
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.Timeout(str(exc)) from exc
+    except urllib3.exceptions.DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(str(exc)) from exc
+    except (urllib3.exceptions.ProtocolError, urllib3.exceptions.HTTPError) as exc:
+        raise requests.ConnectionError(str(exc)) from exc
+
+
 @dataclass
 class WmsHttp:
     """The WMS's HTTP API over a `requests.Session` carrying the auth (the bearer token of the WMS
@@ -292,12 +310,16 @@ class WmsHttp:
              params: Mapping[str, Any] | None = None, json_body: Any = None,
              headers: Mapping[str, str] | None = None) -> Reply:
         """One attempt: the `Reply` for an answer the caller reads; `WmsTransient` for no answer or
-        a transient status; `WmsContractError` for refused credentials or a body over `max_bytes`."""
+        a transient status; `WmsContractError` for refused credentials or a body over `max_bytes`.
+        The whole attempt, its body included, ends within its timeout (shortened to the deadline):
+        the socket's timeout bounds each read only, and a WMS that sends a byte now and then would
+        hold one answer, and the walk waiting for it, for as long as it liked."""
         url = f"{self.base_url}{path}"
+        seconds = _attempt_timeout(self.timeout, deadline)
+        ends = time.monotonic() + seconds
         try:
             response = self.session.request(method, url, params=params, json=json_body, headers=headers,
-                                            timeout=_attempt_timeout(self.timeout, deadline), stream=True,
-                                            allow_redirects=False)
+                                            timeout=seconds, stream=True, allow_redirects=False)
         except requests.Timeout as exc:
             raise no_answer(exc, where, timed_out=True) from exc
         except requests.ConnectionError as exc:
@@ -308,10 +330,13 @@ class WmsHttp:
             body = BodyLimit(FAULT_BODY_BYTES if fault else max_bytes, where,
                              cut=fault or not 200 <= response.status_code < 300)
             body.check_declared(response.headers)
-            for chunk in response.iter_content(chunk_size=READ_CHUNK_BYTES):
+            for chunk in arriving(response):
                 if not body.add(chunk):
                     break
-        except requests.Timeout as exc:  # the body stopped coming
+                if time.monotonic() > ends:
+                    raise requests.Timeout(f"the answer was still arriving {seconds:.1f} s after the request "
+                                           f"({body.size} bytes so far)")
+        except requests.Timeout as exc:  # the body stopped coming, or took longer than the attempt may
             raise no_answer(exc, where, timed_out=True) from exc
         except requests.RequestException as exc:
             raise no_answer(exc, where) from exc
