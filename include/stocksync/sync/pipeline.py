@@ -99,7 +99,10 @@ def freeze_checkout(dsn: str, *, run_id: str, dag_id: str, settings: Settings,
     if spec.settings.freeze_mode != "full":
         return {"frozen": False, "reason": f"freeze_mode={spec.settings.freeze_mode}", "orphans": orphans}
     with lifecycle.step(dsn, run_id, "freeze") as conn:
-        if freeze.active_freezes(port, set_by=run_id):
+        if held_now := freeze.active_freezes(port, set_by=run_id):
+            # a retried setup whose first try froze checkout and lost its record of the budget:
+            # the freeze's expiry is the budget (set_budget keeps a budget recorded before)
+            runs.set_budget(conn, run_id, min(f.expires_at for f in held_now))
             return {"frozen": True, "reason": "already frozen by this run", "orphans": orphans}
         # the TTL covers the tasks under the freeze (ops_settings.freeze_ttl) and is the
         # run's time budget: a run that cannot finish by the freeze's expiry fails and releases
@@ -319,14 +322,23 @@ def release_freeze(dsn: str, *, run_id: str, dag_id: str,
     of times. Touches nothing when the run id belongs to another DAG's run (see `open_run`).
     `lookup` as for `freeze_checkout`."""
     port = _shop(dsn, shop)
-    with transaction(dsn) as conn:
-        owner = runs.run_owner(conn, run_id)
-        if owner is not None and owner != dag_id:
-            log.warning("run id %s belongs to DAG %s: leaving its freeze and record alone", run_id, owner)
-            return {"released": 0, "freeze_seconds": 0.0, "status": None, "report": None, "staging_dropped": 0,
-                    "skipped": f"run id belongs to DAG {owner}"}
-        released = freeze.release_freezes(port, set_by=run_id)  # checkout opens before anything else is done
-        spec_settings = runs.spec_of(runs.read_run(conn, run_id)).settings if owner is not None else None
+    try:
+        with transaction(dsn) as conn:
+            owner = runs.run_owner(conn, run_id)
+            if owner is not None and owner != dag_id:
+                log.warning("run id %s belongs to DAG %s: leaving its freeze and record alone", run_id, owner)
+                return {"released": 0, "freeze_seconds": 0.0, "status": None, "report": None, "staging_dropped": 0,
+                        "skipped": f"run id belongs to DAG {owner}"}
+            released = freeze.release_freezes(port, set_by=run_id)  # checkout opens before anything else is done
+            spec_settings = runs.spec_of(runs.read_run(conn, run_id)).settings if owner is not None else None
+    except psycopg.OperationalError:
+        # stocksync's own database cannot be reached (or dropped us) and the owner is unknown:
+        # checkout does not wait for it. This run's freezes are released in the shop, then the error
+        # stands (transient: the teardown's retry closes the record, writes the report, alerts)
+        log.error("run %s: stocksync's database failed in the teardown; releasing this run's freezes in the "
+                  "shop first", run_id)
+        freeze.release_freezes(port, set_by=run_id)
+        raise
     if spec_settings is not None:  # another run's freeze still closing checkout: released if dead, else said
         release_orphans(dsn, run_id=run_id, dag_id=dag_id, settings=spec_settings, lookup=lookup, shop=port)
     with connect(dsn) as conn:

@@ -22,6 +22,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 
+from include.stocksync.config.settings import process_settings
 from include.stocksync.shop.port import (
     ActiveFreeze,
     DemandQuery,
@@ -200,9 +201,15 @@ class PostgresShop:
 
     platform = PLATFORM
 
-    def __init__(self, dsn: str, *, connect_timeout: float = 10) -> None:
+    def __init__(self, dsn: str, *, connect_timeout: float = 10, lock_timeout_seconds: float | None = None) -> None:
         self.dsn = dsn
         self.connect_timeout = connect_timeout
+        # every call's wait for a lock (a read of the stock behind another session's ACCESS EXCLUSIVE:
+        # a maintenance ALTER, TRUNCATE, VACUUM FULL) ends within the deployment's lock_timeout_seconds:
+        # a run reading the shop under its checkout freeze never waits longer; sessions that lock
+        # on purpose (the apply, the live write-back) set their own
+        self.lock_timeout_seconds = (lock_timeout_seconds if lock_timeout_seconds is not None
+                                     else process_settings().lock_timeout_seconds)
         self._kept: psycopg.Connection | None = None
         self._kept_by = os.getpid()
         self._kept_since = 0.0
@@ -255,6 +262,7 @@ class PostgresShop:
             conn = self._take()
             try:
                 with conn.transaction():
+                    _lock_timeout(conn, self.lock_timeout_seconds)
                     yield conn
             except BaseException:
                 conn.close()
