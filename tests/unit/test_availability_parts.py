@@ -3,6 +3,7 @@ token bucket (with a clock the test moves), the WMS answer checks, the counters.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -176,6 +177,25 @@ def test_wms_item_is_checked() -> None:
         with pytest.raises(WmsError) as err:
             parse_item("SKU-1", bad)
         assert err.value.cause == "wms_bad_answer"
+
+
+@pytest.mark.parametrize("bad", [
+    {"on_hand": 2_000_000_003, "available": 2_000_000_000},  # above the validation's max_quantity (1e9)
+    {"taken_at": "1970-01-01T00:00:00Z"},                    # an unset time: the epoch
+    {"taken_at": "0001-01-01T00:00:00+14:00"},               # before year 1 in UTC
+    {"taken_at": "2999-01-01T00:00:00Z"},                    # the future: orders the WMS never saw counted
+    {"taken_at": "2026-11-23T10:05:00+00:00"},               # 5 min after now: past the 120 s clock skew
+], ids=["above-max-quantity", "epoch", "before-year-1", "year-2999", "past-the-skew"])
+def test_a_live_answer_is_judged_as_a_snapshot_is(bad: dict[str, Any]) -> None:
+    """Live mode writes the WMS's answer into the shop and answers the storefront with it: a figure
+    the nightly's validation refuses, or a taken_at (the watermark of the orders subtracted) that is
+    not a plausible time or lies in the future, is a bad answer (the shop's own figure is answered,
+    nothing written)."""
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    assert parse_item("SKU-1", wms_item(), now=now).available == 7
+    with pytest.raises(WmsError) as err:
+        parse_item("SKU-1", wms_item(**bad), max_quantity=1_000_000_000, clock_skew_seconds=120, now=now)
+    assert err.value.cause == "wms_bad_answer"
 
 
 def test_counters_keep_a_failed_period_for_the_next_write() -> None:

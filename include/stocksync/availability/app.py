@@ -171,7 +171,8 @@ class Service:
         self.gate = checkout_gate.CheckoutGate(shop_of(settings), cache_seconds=settings.freeze_cache_ms / 1000)
         self.wms: WmsClient | None = None
         if settings.live_mode and settings.wms_url and settings.wms_token:
-            self.wms = WmsClient(settings.wms_url, settings.wms_token.get_secret_value(), settings.wms_budget)
+            self.wms = WmsClient(settings.wms_url, settings.wms_token.get_secret_value(), settings.wms_budget,
+                                 max_quantity=settings.max_quantity, clock_skew_seconds=settings.clock_skew_seconds)
         self._tasks: set[asyncio.Task[Any]] = set()
         # script requests using this worker's CPU or database now (LoadShedder counts them)
         self.in_flight = 0

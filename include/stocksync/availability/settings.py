@@ -87,6 +87,10 @@ class AvailabilitySettings(BaseSettings):
     wms_budget_ms: int = Field(150, ge=5, le=10_000)
     unsent_statuses: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["placed", "paid", "processing"])
     unsent_order_cutoff_hours: float = Field(24.0, gt=0)
+    # the WMS's answer judged as the nightly judges a snapshot: no figure above the validation's
+    # max_quantity, no time after now beyond the clock skew (keep both equal to the nightly's)
+    max_quantity: int = Field(1_000_000_000, gt=0)
+    clock_skew_seconds: float = Field(120.0, ge=0)
 
     # -- what the shopper reads
     message_available: str = "In stock."

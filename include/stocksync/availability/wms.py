@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
 from include.stocksync.wms.client import AsyncWmsHttp, RetryPolicy
 from include.stocksync.wms.errors import WmsContractError, WmsError, WmsTransient
+from include.stocksync.wms.sources.base import parse_timestamp
 
 MAX_ANSWER_BYTES = 64 * 1024
 ITEM_PATH = "/v1/stock/items/{sku}"
@@ -52,8 +53,13 @@ class WmsItem:
     taken_at: datetime
 
 
-def parse_item(sku: str, body: Any) -> WmsItem:
-    """The WMS's single-item answer, checked (see the module docstring)."""
+def parse_item(sku: str, body: Any, *, max_quantity: int = 1_000_000_000, clock_skew_seconds: float = 120.0,
+               now: datetime | None = None) -> WmsItem:
+    """The WMS's single-item answer, checked as the nightly checks a snapshot (see the module
+    docstring): quantities whole, from 0 to `max_quantity` (the validation's bound: live mode would
+    otherwise write, and answer, a figure the nightly refuses), the sequence a non-negative
+    integer, `taken_at` a plausible time with its zone and not after now beyond the clock skew (it is
+    the watermark of the orders subtracted: a time in the future counted orders the WMS never saw)."""
     if not isinstance(body, dict):
         raise bad_answer("the answer is not a JSON object")
     if body.get("sku") != sku:
@@ -61,25 +67,32 @@ def parse_item(sku: str, body: Any) -> WmsItem:
     values: dict[str, int] = {}
     for name in ("on_hand", "non_usable", "allocated", "available", "seq"):
         value = body.get(name)
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**62:
-            raise bad_answer(f"{name} is not a non-negative integer: {str(value)[:40]!r}")
+        bound = 2**62 if name == "seq" else max_quantity
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= bound:
+            raise bad_answer(f"{name} is not an integer from 0 to {bound}: {str(value)[:40]!r}")
         values[name] = value
     if values["available"] != values["on_hand"] - values["non_usable"] - values["allocated"]:
         raise bad_answer("available is not on_hand - non_usable - allocated")
     try:
-        taken_at = datetime.fromisoformat(str(body.get("taken_at")))
-    except ValueError as exc:
-        raise bad_answer("taken_at is not an ISO-8601 time") from exc
-    if taken_at.tzinfo is None:
-        raise bad_answer("taken_at has no time zone")
+        taken_at = parse_timestamp(body.get("taken_at"), "taken_at")
+    except WmsContractError as exc:
+        raise bad_answer(str(exc)) from exc
+    if taken_at is None:
+        raise bad_answer("taken_at is missing")
+    if taken_at > (now or datetime.now(timezone.utc)) + timedelta(seconds=clock_skew_seconds):
+        raise bad_answer(f"taken_at {taken_at.isoformat()} is in the future (beyond the clock skew of "
+                         f"{clock_skew_seconds:g} s)")
     return WmsItem(sku=sku, taken_at=taken_at, **values)
 
 
 class WmsClient:
     """`GET /v1/stock/items/{sku}` within `budget` seconds (see the module docstring)."""
 
-    def __init__(self, base_url: str, token: str, budget: float, connections: int = 32) -> None:
+    def __init__(self, base_url: str, token: str, budget: float, connections: int = 32, *,
+                 max_quantity: int = 1_000_000_000, clock_skew_seconds: float = 120.0) -> None:
         self.budget = budget
+        self.max_quantity = max_quantity
+        self.clock_skew_seconds = clock_skew_seconds
         # one attempt; a pause as long as the budget never fits in it, so a 429 is not waited for
         self.http = AsyncWmsHttp(base_url, token, policy=RetryPolicy(1, budget, budget), timeout=budget,
                                  connections=connections)
@@ -99,4 +112,5 @@ class WmsClient:
             raise WmsError(f"the WMS does not know {sku!r}", cause="wms_unknown_sku")
         if reply.status != 200:
             raise WmsContractError(f"{where}: HTTP {reply.status}", cause="wms_error")
-        return parse_item(sku, reply.json(where))
+        return parse_item(sku, reply.json(where), max_quantity=self.max_quantity,
+                          clock_skew_seconds=self.clock_skew_seconds)
