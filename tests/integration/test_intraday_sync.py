@@ -374,3 +374,33 @@ def test_a_walk_cut_short_never_counts_an_order_whose_change_it_did_not_read(syn
     assert feed and (feed["stopped"] or feed["stalled"]), feed
     assert pipeline.get_run(store, run_id)["status"] == "applied"
     assert shop_stock(dsn)[sku] == record - 2
+
+
+def test_a_feed_page_with_changes_but_no_taken_at_is_refused_in_the_feeds_words(synced: str,
+                                                                                stocksync_dsn: str) -> None:
+    """A delta is staged like a snapshot, which must say when it was taken: a page with changes and
+    no taken_at is refused by the walk, naming the feed's own field (it failed in staging, naming a
+    snapshot_taken_at the feed does not have). An empty delta needs none (it stages nothing)."""
+    import json
+
+    from include.stocksync.domain.errors import is_permanent
+    from include.stocksync.wms.errors import WmsContractError
+    from tests.fault_servers import Scripted, ScriptedHttpServer
+    from tests.integration.loop_helpers import wms_session
+
+    at = position(stocksync_dsn)
+    assert at is not None
+    sku = skus_with_stock(synced, 1)[0]
+    event = {"seq": at + 1, "sku": sku, "on_hand": 9, "non_usable": 0, "allocated": 0, "available": 9,
+             "changed_at": "2026-12-07T00:00:00+00:00", "reason": "receipt"}
+    server = ScriptedHttpServer([Scripted(200, json.dumps(
+        {"events": [event], "head_seq": at + 1, "next_after_seq": at + 1}).encode())])
+    run_id = "intraday-no-taken-at"
+    try:
+        intraday_sync.open_intraday(stocksync_dsn, run_id=run_id, settings=loop_settings())
+        with pytest.raises(WmsContractError) as refused:
+            intraday_sync.read_feed(stocksync_dsn, run_id=run_id, session=wms_session(), base_url=server.url)
+    finally:
+        server.stop()
+    assert is_permanent(refused.value) and "change feed" in str(refused.value) and "taken_at" in str(refused.value)
+    assert "snapshot_taken_at" not in str(refused.value) and position(stocksync_dsn) == at

@@ -519,3 +519,15 @@ def test_the_wms_simulator_stamping_each_page_is_walked(shop_dsn: str, wms: WmsP
 
     assert result.rows == 60 and result.pages == 3
     assert result.orders_counted_until == result.snapshot_taken_at
+
+
+def test_two_long_values_sharing_their_first_characters_stay_two_values() -> None:
+    """Text past RAW_TEXT_MAX_LENGTH is cut with a marker naming the whole text's digest: two SKUs of
+    5,000 characters that differ only at the end stay two different SKUs (cut alike, they were one
+    SKU twice, and the delta failed as duplicates instead of the two being quarantined)."""
+    from include.stocksync.wms.sources.base import RAW_TEXT_MAX_LENGTH, safe_text
+
+    first, second = safe_text("L" * 4999 + "a"), safe_text("L" * 4999 + "b")
+    assert first != second
+    assert first.startswith("L" * RAW_TEXT_MAX_LENGTH) and len(first) < RAW_TEXT_MAX_LENGTH + 80
+    assert safe_text("L" * 4999 + "a") == first  # the same text cuts the same way

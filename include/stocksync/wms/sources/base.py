@@ -9,6 +9,7 @@ Nothing a source yields is trusted: values are staged as text and judged by vali
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections import Counter
@@ -323,9 +324,11 @@ def check_cursor(cursor: Any, where: str) -> str | None:
 def safe_text(value: str) -> str:
     """`value` as text PostgreSQL accepts and a page can show: NUL and lone surrogates (which a
     text column or UTF-8 cannot hold) become visible `\\x00`/`\\udxxx` escapes, and text beyond
-    `RAW_TEXT_MAX_LENGTH` is cut with a marker. Either way the value no longer matches the SKU
-    format, so validation reports it; other odd characters stay as they are for validation to
-    judge and pages to show escaped."""
+    `RAW_TEXT_MAX_LENGTH` is cut with a marker that names what was cut (how many characters, and a
+    digest of the whole text: two long values that share their first characters stay two values,
+    never a duplicate the WMS did not send). Either way the value no longer matches the SKU format,
+    so validation reports it; other odd characters stay as they are for validation to judge and
+    pages to show escaped."""
     if value.isascii():
         if "\x00" in value:
             value = value.replace("\x00", "\\x00")
@@ -337,7 +340,8 @@ def safe_text(value: str) -> str:
         if "\x00" in value:
             value = value.replace("\x00", "\\x00")
     if len(value) > RAW_TEXT_MAX_LENGTH:
-        value = f"{value[:RAW_TEXT_MAX_LENGTH]}…[{len(value) - RAW_TEXT_MAX_LENGTH} more characters]"
+        digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
+        value = f"{value[:RAW_TEXT_MAX_LENGTH]}…[{len(value) - RAW_TEXT_MAX_LENGTH} more characters, sha256 {digest}]"
     return value
 
 

@@ -189,6 +189,9 @@ class ChangeFeedSource:
         # the times the run records even when nothing is staged (an empty delta's watermark): the
         # checks of a snapshot's header, with or without a taken_at
         taken_at = parse_timestamp(delta.taken_at, "taken_at")
+        if delta.items and taken_at is None:  # staged like a snapshot, which must say when it was taken
+            raise WmsContractError(f"the WMS change feed's last page (after_seq {after}) has changes but no "
+                                   "taken_at: a feed page must say when the WMS answered it")
         delta.watermark = parse_timestamp(delta.orders_counted_until, "orders_counted_until")
         if taken_at is not None:
             check_header(SnapshotHeader(delta.snapshot_id, delta.taken_at, delta.orders_counted_until), self.limits)
