@@ -275,6 +275,24 @@ def test_a_walk_stopped_by_feed_max_events_is_recorded_and_the_next_run_goes_on(
     assert {run_id for run_id, _ in audited} == {"bounded-1", "bounded-2"}
 
 
+def refused_read(store: str, run_id: str, page: dict[str, Any]) -> BaseException:
+    """An intraday run opened in `store`, its read of a feed answering `page` (on every request):
+    the error the read raised (the test fails if it raised none)."""
+    import json
+
+    from tests.fault_servers import Scripted, ScriptedHttpServer
+    from tests.integration.loop_helpers import wms_session
+
+    server = ScriptedHttpServer([Scripted(200, json.dumps(page).encode())])
+    try:
+        intraday_sync.open_intraday(store, run_id=run_id, settings=loop_settings())
+        with pytest.raises(Exception) as caught:
+            intraday_sync.read_feed(store, run_id=run_id, session=wms_session(), base_url=server.url)
+    finally:
+        server.stop()
+    return caught.value
+
+
 FEED_TIME_CASES = [
     ("watermark-in-year-10000-in-utc", {"taken_at": "now", "orders_counted_until": "9999-12-31T23:59:59-14:00"},
      "not a plausible time"),
@@ -295,28 +313,19 @@ def test_an_empty_deltas_times_get_a_snapshots_checks(synced: str, stocksync_dsn
     """A feed page with nothing new still gives the run its watermark: its times are refused as a
     snapshot's header would be (with or without `taken_at`), the run fails permanently naming the
     field, and its teardown closes it (nothing unstorable was recorded)."""
-    import json
     from datetime import datetime, timezone
 
     from include.stocksync.domain.errors import is_permanent
-    from tests.fault_servers import Scripted, ScriptedHttpServer
-    from tests.integration.loop_helpers import wms_session
 
     at = position(stocksync_dsn)
     assert at is not None
     now = datetime.now(timezone.utc).isoformat()
     page = {"events": [], "head_seq": at, "next_after_seq": at,
             **{k: (now if v == "now" else v) for k, v in header.items()}}
-    server = ScriptedHttpServer([Scripted(200, json.dumps(page).encode())])
     run_id = f"intraday-times-{header.get('orders_counted_until', '')[:4]}-{len(header)}-{named[:6]}"
-    try:
-        intraday_sync.open_intraday(stocksync_dsn, run_id=run_id, settings=loop_settings())
-        with pytest.raises(Exception) as caught:
-            intraday_sync.read_feed(stocksync_dsn, run_id=run_id, session=wms_session(), base_url=server.url)
-    finally:
-        server.stop()
-    assert is_permanent(caught.value) and "orders_counted_until" in str(caught.value), caught.value
-    assert named in str(caught.value)
+    caught = refused_read(stocksync_dsn, run_id, page)
+    assert is_permanent(caught) and "orders_counted_until" in str(caught), caught
+    assert named in str(caught)
     intraday_sync.close(stocksync_dsn, run_id=run_id, shop=open_shop(synced))
     run = pipeline.get_run(stocksync_dsn, run_id)
     assert run["status"] == "failed" and run["closed_at"] is not None and run["orders_counted_until"] is None
@@ -381,26 +390,17 @@ def test_a_feed_page_with_changes_but_no_taken_at_is_refused_in_the_feeds_words(
     """A delta is staged like a snapshot, which must say when it was taken: a page with changes and
     no taken_at is refused by the walk, naming the feed's own field (it failed in staging, naming a
     snapshot_taken_at the feed does not have). An empty delta needs none (it stages nothing)."""
-    import json
 
     from include.stocksync.domain.errors import is_permanent
     from include.stocksync.wms.errors import WmsContractError
-    from tests.fault_servers import Scripted, ScriptedHttpServer
-    from tests.integration.loop_helpers import wms_session
 
     at = position(stocksync_dsn)
     assert at is not None
     sku = skus_with_stock(synced, 1)[0]
     event = {"seq": at + 1, "sku": sku, "on_hand": 9, "non_usable": 0, "allocated": 0, "available": 9,
              "changed_at": "2026-12-07T00:00:00+00:00", "reason": "receipt"}
-    server = ScriptedHttpServer([Scripted(200, json.dumps(
-        {"events": [event], "head_seq": at + 1, "next_after_seq": at + 1}).encode())])
-    run_id = "intraday-no-taken-at"
-    try:
-        intraday_sync.open_intraday(stocksync_dsn, run_id=run_id, settings=loop_settings())
-        with pytest.raises(WmsContractError) as refused:
-            intraday_sync.read_feed(stocksync_dsn, run_id=run_id, session=wms_session(), base_url=server.url)
-    finally:
-        server.stop()
-    assert is_permanent(refused.value) and "change feed" in str(refused.value) and "taken_at" in str(refused.value)
-    assert "snapshot_taken_at" not in str(refused.value) and position(stocksync_dsn) == at
+    refused = refused_read(stocksync_dsn, "intraday-no-taken-at",
+                           {"events": [event], "head_seq": at + 1, "next_after_seq": at + 1})
+    assert isinstance(refused, WmsContractError) and is_permanent(refused)
+    assert "change feed" in str(refused) and "taken_at" in str(refused) and "snapshot_taken_at" not in str(refused)
+    assert position(stocksync_dsn) == at
