@@ -140,3 +140,22 @@ def test_a_stalled_feed_alerts_once_then_a_bounded_out_of_order_walk_goes_on(dag
     assert (feed["after_seq"], feed["through_seq"], feed["stopped"]) == (start + 3, start + 5, None)
     assert shop_stock(dsn) == truth(dsn, wms)
     assert alerts(webhook, third.run_id, "feed_stalled") == alerts(webhook, fourth.run_id, "feed_stalled") == []
+
+
+def test_a_drift_night_is_the_shops_local_date(stocksync_dsn: str) -> None:
+    """A nightly at 00:30 summer time in London starts at 23:30 UTC the day before: its drift night
+    is the shop's date (shop_timezone), so each local night keeps a date of its own across the
+    daylight-saving changes (in UTC two local nights shared one date and the page hid one)."""
+    from datetime import datetime, timezone
+
+    settings = loop_settings().model_copy(update={"shop_timezone": "Europe/London"})
+    for run_id, started in (("night-before-summer-time", "2027-03-27T00:30:00+00:00"),  # 00:30 GMT
+                            ("night-in-summer-time", "2027-03-29T23:30:00+00:00")):   # 00:30 BST on the 30th
+        pipeline.open_run(stocksync_dsn, run_id=run_id, dag_id="inventory_nightly_sync", settings=settings)
+        with connect(stocksync_dsn) as conn:
+            conn.execute("UPDATE stocksync.sync_runs SET started_at = %s WHERE run_id = %s",
+                         (datetime.fromisoformat(started).astimezone(timezone.utc), run_id))
+            row = drift.record(conn, run_id=run_id, dag_id="inventory_nightly_sync", settings=settings, checked=0)
+            conn.commit()
+        assert str(row["night"]) == {"night-before-summer-time": "2027-03-27",
+                                     "night-in-summer-time": "2027-03-30"}[run_id]

@@ -47,7 +47,8 @@ def record(conn: psycopg.Connection, *, run_id: str, dag_id: str, settings: Sett
     the apply compared (changed, clamped, unchanged), from its counts: the audit (migration 0007) leaves
     unchanged SKUs without demand out, so counting audit rows would miss them."""
     with conn.cursor(row_factory=dict_row) as cur:
-        totals = cur.execute(query("loop/select_drift_totals"), {"run_id": run_id, "checked": checked}).fetchone()
+        totals = cur.execute(query("loop/select_drift_totals"),
+                             {"run_id": run_id, "checked": checked, "zone": settings.shop_timezone}).fetchone()
         assert totals is not None
         trend = cur.execute(query("loop/select_drift_trend"), {
             "dag_id": dag_id, "night": totals["night"], "nights": settings.loop.drift_trend_nights,
