@@ -615,3 +615,21 @@ def test_a_figure_beyond_magentos_quantity_column_is_refused_naming_the_sku(stor
     assert is_permanent(refused.value)
     assert "BIG (100,000,000)" in str(refused.value) and "max_quantity" in str(refused.value)
     assert (s.salable("BIG", 1), s.salable("SMALL", 1)) == (10, 10)  # nothing written
+
+
+def test_a_connection_killed_under_the_apply_keeps_its_classified_error(store: tuple[Store, Magento2Shop]) -> None:
+    """The apply's MariaDB connection killed (a failover, a DBA's KILL): the error that reaches the
+    run is the classified one (transient, saying what was being done), not the driver's "Server has
+    gone away" from rolling back on the dead connection."""
+    from include.stocksync.domain.errors import is_permanent
+    from include.stocksync.shop.port import ShopUnavailable
+
+    s, shop = store
+    s.product("KILLED")
+    sync(shop, {"KILLED": (5, 1)})
+    with pytest.raises(ShopUnavailable) as lost:
+        with shop.apply_session(lock_timeout_seconds=5) as session:
+            s.run("KILL CONNECTION %s", (session.conn.thread_id(),))
+            session.stream_demand(demand_query(datetime.now(UTC)), ListSink())
+    assert not is_permanent(lost.value) and "reading Magento's reservations" in str(lost.value)
+    assert s.salable("KILLED", 1) == 5

@@ -286,10 +286,16 @@ class MySQLShop:
             yield conn
             conn.commit()
         except BaseException:
-            conn.rollback()
+            try:
+                conn.rollback()
+            except MySQLdb.Error:  # the connection is gone (the server rolls back): the first error stands
+                pass
             raise
         finally:
-            conn.close()
+            try:
+                conn.close()
+            except MySQLdb.Error:
+                pass
 
     def migrate(self) -> list[str]:
         """Apply stocksync's side-table migrations not applied yet: the platform's own
