@@ -199,3 +199,38 @@ def test_an_order_of_2500_lines_is_acknowledged(clean_shop: str, stocksync_dsn: 
     order_push.push_orders(stocksync_dsn, orders_client(wms), loop_settings(), run_id="b2b", shop=open_shop(shop))
     assert orders(shop)[order_id]["acknowledged_at"] is not None
     assert sum(wms_allocated(wms, skus).values()) == before + 2500
+
+
+def test_a_batch_whose_record_cannot_commit_is_acknowledged_nowhere(shop: str, port: ShopPort, stocksync_dsn: str,
+                                                                    wms: Any) -> None:
+    """stocksync's record of a batch fails at its commit (here a deferred constraint trigger, as a
+    lost connection or a full disk would at that moment): the shop's acknowledgements are not
+    committed either, so the next run sends the orders again with their keys and both sides record
+    them once (with the shop's commit first, its orders stayed acknowledged with no receipt in
+    stocksync, for good: acknowledged orders are never sent again)."""
+    import psycopg
+
+    a = in_stock(shop, 1)[0]
+    order_id = place(shop, [(a, 2)])
+    before = wms_allocated(wms, [a])[a]
+    with connect(stocksync_dsn) as conn:
+        conn.execute("CREATE FUNCTION stocksync.refuse_commit() RETURNS trigger LANGUAGE plpgsql AS "
+                     "$$BEGIN RAISE EXCEPTION 'the record of the batch cannot commit'; END$$")
+        conn.execute("CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON stocksync.order_pushes "
+                     "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION stocksync.refuse_commit()")
+        conn.commit()
+    try:
+        with pytest.raises(psycopg.Error):
+            order_push.push_orders(stocksync_dsn, orders_client(wms), loop_settings(), run_id="record-lost", shop=port)
+    finally:
+        with connect(stocksync_dsn) as conn:
+            conn.execute("DROP TRIGGER refuse_commit ON stocksync.order_pushes")
+            conn.execute("DROP FUNCTION stocksync.refuse_commit()")
+            conn.commit()
+    assert orders(shop)[order_id]["acknowledged_at"] is None
+    order_push.push_orders(stocksync_dsn, orders_client(wms), loop_settings(), run_id="record-again", shop=port)
+    with connect(stocksync_dsn) as conn:
+        recorded = conn.execute("SELECT answers FROM stocksync.order_pushes WHERE order_id = %s",
+                                (order_id,)).fetchone()
+    assert orders(shop)[order_id]["acknowledged_at"] is not None and recorded == ([200],)
+    assert wms_allocated(wms, [a])[a] == before + 2  # allocated once: the second send got the original receipt

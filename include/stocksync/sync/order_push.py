@@ -324,9 +324,13 @@ def push_orders(dsn: str, client: WmsOrders, settings: Settings, *, run_id: str,
             acked: list[Ack] = []
             transient: wms_http.WmsTransient | None = None
             # the shop's batch transaction holds the order-push lock (an apply waits) until the
-            # acknowledgements commit; it commits first, then stocksync's record of the batch
+            # acknowledgements commit. stocksync's record of the batch (the receipts) commits first,
+            # inside it: if the shop's commit then fails, its orders are still unacknowledged there and
+            # the next run sends them again with the same keys (the WMS answers the original receipts,
+            # recorded once); the other way round, a record lost after the shop committed was lost for
+            # good (acknowledged orders are never sent again)
             lock_wait = settings.lock_timeout_seconds
-            with conn.transaction(), port.order_push_session(lock_timeout_seconds=lock_wait) as held:
+            with port.order_push_session(lock_timeout_seconds=lock_wait) as held, conn.transaction():
                 held_since = time.monotonic()
                 unacknowledged = _stage_orders(conn, "shop_unacknowledged",
                                                port.unacknowledged_orders(settings.unsent_statuses))
