@@ -28,6 +28,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -41,6 +42,41 @@ DEV_COMMANDS = {
     "stop": ("devstack.cli", "stop the local PostgreSQL, WMS service and webhook receiver"),
     "stack": ("devstack.stack_cli", "the local stack plus the Airflow UI (airflow standalone)"),
 }
+
+
+# what a connection string may hide its password in: a URL's user:password@ and a key=value password
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]*)@")
+# (a value runs to the next `key=` or the end: an unquoted password with a space is still all of it)
+_KEY_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|(?:(?!\s+\w+\s*=).)+)", re.IGNORECASE)
+
+
+def redacted(text: str, environ: dict[str, str] | None = None) -> str:
+    """`text` (an error a command prints) without any password: each password of the connection
+    strings in the environment (STOCKSYNC_*DSN, AIRFLOW_CONN_*; a malformed one too: its error quotes
+    it), then anything shaped like one."""
+    environ = dict(os.environ if environ is None else environ)
+    secrets: set[str] = set()
+    for name, value in environ.items():
+        if value and ("DSN" in name or name.startswith("AIRFLOW_CONN_") or "TOKEN" in name or "PASSWORD" in name):
+            if "TOKEN" in name or "PASSWORD" in name:
+                secrets.add(value)
+            secrets.update(m.group(2) for m in _URL_PASSWORD.finditer(value))
+            for m in _KEY_PASSWORD.finditer(value):  # and each word of it: an error may quote one
+                secrets.update([m.group(2).strip("'"), *m.group(2).strip("'").split()])
+            secrets.update(re.findall(r'"password"\s*:\s*"([^"]*)"', value))
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return _KEY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+
+
+def _reported(run: Callable[[], int]) -> int:
+    """Run a command; a failure of a database, the configuration or an Airflow connection is one
+    line on stderr, passwords redacted, exit code 1 (a traceback quoted a malformed DSN whole)."""
+    try:
+        return run()
+    except Exception as exc:  # noqa: BLE001  (psycopg's, Airflow's, the config's: the message is what matters)
+        print(f"stocksync: {type(exc).__name__}: {redacted(str(exc))[:2000]}", file=sys.stderr)
+        return 1
 
 
 def command(name: str, help_text: str, arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None,
@@ -157,6 +193,13 @@ def _orders_shop() -> Any:
     return shop_port(settings)
 
 
+def _limit(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"{value} is not from 1 to 100000")
+    return value
+
+
 def orders_main(argv: list[str]) -> int:
     """`python -m include.stocksync orders {dead-letters,requeue,push} ...` (docs/order-push-and-intraday.md):
     the command line of `sync/order_push.py`, here with the Airflow connection lookup it falls back to."""
@@ -169,7 +212,7 @@ def orders_main(argv: list[str]) -> int:
                              "unset: the Airflow connection of stocksync_conn_id, else shop_conn_id)")
     sub = parser.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("dead-letters", help="list the held orders with the WMS's reasons")
-    listing.add_argument("--limit", type=int, default=1000)
+    listing.add_argument("--limit", type=_limit, default=1000, help="at most this many (1 to 100000)")
     again = sub.add_parser("requeue", help="send held orders again in the next orders_to_wms run")
     again.add_argument("order_ids", nargs="*", type=int)
     again.add_argument("--all", action="store_true", help="every held order")
@@ -185,6 +228,8 @@ def orders_main(argv: list[str]) -> int:
     if args.command == "requeue":
         if not args.order_ids and not args.all:
             parser.error("name the order ids to re-queue, or --all")
+        if args.order_ids and args.all:
+            parser.error("name the order ids to re-queue or give --all, not both")
         done = order_push.requeue(dsn, order_ids=args.order_ids, everything=args.all, by=args.by)
         print(json.dumps({"requeued": done}))
         return 0
@@ -215,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "orders":
         logging.basicConfig(level=logging.INFO)
-        return orders_main(argv[1:])
+        return _reported(lambda: orders_main(argv[1:]))
     if len(argv) >= 2 and argv[0] == "db":  # `db upgrade` reads better than `db-upgrade`
         argv = [f"db-{argv[1]}", *argv[2:]]
     if argv and argv[0] in DEV_COMMANDS:
@@ -237,4 +282,4 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser(name, help=f"{help_text} (development)", add_help=False)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    return _COMMANDS[args.command][2](args)
+    return _reported(lambda: _COMMANDS[args.command][2](args))

@@ -416,3 +416,53 @@ def test_only_the_process_loader_parses_the_config_in_the_product() -> None:
                     callers.append(f"{module.relative_to(root)}:{node.lineno}")
     assert [c for c in callers if not c.startswith("include/stocksync/config/settings.py:")] == []
     assert len(callers) == 1  # process_settings
+
+
+@pytest.mark.parametrize(("content", "named"), [
+    (b"page_size: [1, 2\n", "cannot be read as UTF-8 YAML"),                 # a syntax error
+    ("schedule: 'caf\u00e9'\n".encode("latin-1"), "cannot be read as UTF-8 YAML"),  # not UTF-8
+    (b"- a: 1\n- b: 2\n", "must hold a mapping"),                             # a list at the top
+    (b"42\n", "must hold a mapping"),
+    (b"freeze_mode: full\nfreeze_mode: none\n", "given twice"),              # the last one won, silently
+    (b"schedule: [" + b", ".join(b"&a%d [x]" % n for n in range(101)) + b", "   # more aliases than a config
+     + b", ".join(b"*a%d" % n for n in range(101)) + b"]\n", "aliases"),       # needs (it needs none)
+], ids=["syntax", "latin-1", "list", "number", "duplicate-key", "many-aliases"])
+def test_a_config_file_that_is_not_a_sound_mapping_is_refused_naming_why(tmp_path: Path, content: bytes,
+                                                                        named: str) -> None:
+    path = tmp_path / "stocksync.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path, environ={})
+    assert named in str(refused.value)
+
+
+@pytest.mark.parametrize(("variable", "value", "named"), [
+    ("STOCKSYNC_RETRY_DELAY_SECONDS", "-5", "retry_delay_seconds must be >= 0"),
+    ("STOCKSYNC_MAX_RETRY_DELAY_SECONDS", "-1000", "max_retry_delay_seconds must be >= 0"),
+    ("STOCKSYNC_HTTP_BACKOFF_SECONDS", "nan", "http_backoff_seconds must be a finite number"),
+    ("STOCKSYNC_RETRY_EXPONENTIAL_BACKOFF", "inf", "retry_exponential_backoff must be a finite number"),
+    ("STOCKSYNC_LOCK_TIMEOUT_SECONDS", "inf", "lock_timeout_seconds must be a finite number"),
+])
+def test_no_setting_is_negative_where_a_duration_or_a_nan_or_an_infinity(tmp_path: Path, variable: str, value: str,
+                                                                        named: str) -> None:
+    """NaN passes every comparison a range check makes, infinity makes a timeout endless; a negative
+    retry delay broke the DAG files (Airflow's default_args) and the freeze TTL computed from it."""
+    with pytest.raises(ConfigError) as refused:
+        load_settings(write_config(tmp_path), environ={variable: value})
+    assert named in str(refused.value)
+
+
+def test_a_billion_laughs_in_a_value_is_refused_at_once(tmp_path: Path) -> None:
+    """Nine levels of ten aliases as one setting's value (about 400 bytes; a billion strings once
+    expanded): under the alias bound, it is refused for what it is without building its expansion
+    (the error's repr of the value was built whole before being cut: 43 s and 810 MiB at 7 levels)."""
+    levels = "[&l0 [x, x, x, x, x, x, x, x, x, x], " + ", ".join(
+        f"&l{n} [{', '.join([f'*l{n - 1}'] * 10)}]" for n in range(1, 9)) + "]"
+    raw = yaml.safe_load(write_config(tmp_path).read_text())
+    text = yaml.safe_dump({k: v for k, v in raw.items() if k != "schedule"}) + f"schedule: {levels}\n"
+    path = tmp_path / "bomb.yaml"
+    path.write_text(text)
+    assert len(text) < 4096
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path, environ={})
+    assert "schedule" in str(refused.value) and len(str(refused.value)) < 1000

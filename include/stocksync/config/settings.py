@@ -10,8 +10,10 @@ settings and options once, when it opens, and stores them on its run record (`ru
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import reprlib
 import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -102,6 +104,10 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "quarantine_max_share": (lambda v: 0 <= v <= 1, "must be 0..1"),
     "unknown_sku_max_share": (lambda v: 0 <= v <= 1, "must be 0..1"),
     "push_guardrails_min_skus": (lambda v: v >= 1, "must be at least 1"),
+    "retry_delay_seconds": (lambda v: v >= 0, "must be >= 0"),
+    "max_retry_delay_seconds": (lambda v: v >= 0, "must be >= 0"),
+    "retry_exponential_backoff": (lambda v: v >= 0, "must be >= 0 (0: no exponential backoff)"),
+    "http_backoff_seconds": (lambda v: v >= 0, "must be >= 0"),
 }
 
 
@@ -236,6 +242,15 @@ class Settings(BaseModel):
         allowed = CHOICES[str(info.field_name)]
         if value not in allowed:
             raise ValueError(f"{info.field_name} must be one of {', '.join(allowed)}; got {value!r}")
+        return value
+
+    @field_validator("*")
+    @classmethod
+    def _finite(cls, value: Any, info: ValidationInfo) -> Any:
+        """No setting is a NaN or an infinity: "nan" passes every comparison a range check makes
+        (a NaN backoff failed mid-extract in time.sleep), "inf" makes a timeout or a TTL endless."""
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{info.field_name} must be a finite number; got {value}")
         return value
 
     @field_validator(*RANGES)
@@ -378,8 +393,32 @@ def _parse(raw: dict[str, Any]) -> Settings:
             if not where or message.startswith(where):  # a validator's own message names the key and value
                 problems.append(message)
             else:
-                problems.append(f"{where}: {message} (got {error.get('input')!r:.80})")
+                problems.append(f"{where}: {message} (got {_shown(error.get('input'))})")
         raise ConfigError("; ".join(problems)) from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader refusing a key given twice in one mapping (the last one silently won: a
+    `freeze_mode: none` further down undid a `freeze_mode: full`) and an alias-heavy document (a
+    "billion laughs" of a few hundred bytes expanded to gigabytes)."""
+
+    max_aliases = 100
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases = getattr(self, "_aliases", 0) + 1
+            if self._aliases > self.max_aliases:
+                raise yaml.YAMLError(f"more than {self.max_aliases} aliases: refused (a config needs none)")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.YAMLError(f"key {str(key)[:80]!r} is given twice (line {key_node.start_mark.line + 1})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _is_zone(name: str) -> bool:
@@ -399,9 +438,14 @@ def load_settings(path: Path = CONFIG_PATH, environ: dict[str, str] | None = Non
     """Read the YAML config, apply `STOCKSYNC_*` environment overrides and validate."""
     environ = os.environ if environ is None else environ
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except FileNotFoundError as exc:
         raise ConfigError(f"config file not found: {path}") from exc
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {path} cannot be read as UTF-8 YAML: {str(exc)[:500]}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys to values, not a "
+                          f"{type(raw).__name__}")
     fields = Settings.model_fields
     unknown = sorted(set(raw) - set(fields))
     if unknown:
@@ -542,6 +586,13 @@ def run_options(conf: dict[str, Any] | None, *, ops: bool = True) -> RunOptions:
                       override_reason=reason if override else None)
 
 
+_SHOWN = reprlib.Repr()  # Python 3.11: its bounds are attributes
+_SHOWN.maxlevel, _SHOWN.maxdict, _SHOWN.maxlist, _SHOWN.maxtuple, _SHOWN.maxset = 3, 8, 8, 8, 8
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong = 80, 80, 40
+
+
 def _shown(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+    """`value`'s repr for an error, bounded while it is built (a YAML alias bomb's value expands to
+    gigabytes: its whole repr was built before being cut)."""
+    text = _SHOWN.repr(value)
     return text if len(text) <= limit else f"{text[:limit]}…"
