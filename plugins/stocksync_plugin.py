@@ -61,8 +61,8 @@ text-reordering characters (controls, zero-width, bidi overrides and isolates) a
 
 Every response of the plugin (pages, report files, redirects, errors) carries
 `pages.SECURITY_HEADERS`: `Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline';
-img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox
-allow-same-origin`, `X-Content-Type-Options: nosniff`, `X-Frame-Options: SAMEORIGIN` (framing by
+img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'self'; sandbox
+allow-same-origin allow-forms` (the runs and plan pages filter with GET forms), `X-Content-Type-Options: nosniff`, `X-Frame-Options: SAMEORIGIN` (framing by
 the Airflow UI's own origin only), `Referrer-Policy: same-origin` and `Cache-Control: no-store`.
 
 Airflow's own responses (its UI, REST API, login pages) get `X-Content-Type-Options`,
@@ -377,8 +377,14 @@ def create_app() -> FastAPI:
     from include.stocksync.config.settings import Settings, settings_reloaded_on_change
     from include.stocksync.store.db import run_key as key_of
 
+    def refuse_nul(request: Request) -> None:
+        """A NUL in the address (a path segment, a query value) is a bad request: PostgreSQL text cannot
+        hold it, and its error was answered as "the shop database is unreachable" (503)."""
+        if "\x00" in request.url.path or any("\x00" in value for value in request.query_params.values()):
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "The address holds a NUL character")
+
     app = FastAPI(title="stocksync", description="Stock sync runs and reports", docs_url=None, redoc_url=None,
-                  openapi_url=None)
+                  openapi_url=None, dependencies=[Depends(refuse_nul)])
     UserDep = Annotated[BaseUser, Depends(get_user)]  # Airflow's GetUserDep: bearer header or `_token` cookie
     # once per request, parsed once per process: read again only when the config file changed
     SettingsDep = Annotated[Settings, Depends(settings_reloaded_on_change)]
@@ -559,7 +565,8 @@ def create_app() -> FastAPI:
             seen = datetime.fromisoformat(form.get("seen_until") or "")
         except ValueError:
             seen = incident.last_seen
-        seen_until = min(seen, incident.last_seen) if seen.tzinfo else incident.last_seen
+        # within what the incident spans: a time outside it (year 1, 9999) stored made the page unreadable
+        seen_until = max(incident.first_seen, min(seen, incident.last_seen)) if seen.tzinfo else incident.last_seen
         record_acknowledgement(settings, fingerprint, str(user.get_name())[:256], note, seen_until)
         return RedirectResponse(f"../../incidents#incident-{fingerprint}", status_code=status.HTTP_303_SEE_OTHER)
 

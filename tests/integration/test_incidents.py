@@ -9,6 +9,7 @@ figures come from SQL written here, on the run records and their audit rows.
 from __future__ import annotations
 
 import random
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -146,6 +147,36 @@ def test_a_viewer_cannot_acknowledge(fab: AirflowStandalone, clean_shop: str, st
     with connect(stocksync_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM stocksync.incident_acks WHERE fingerprint = %s",
                             (fingerprint,)).fetchone()[0] == 0
+
+
+def test_odd_addresses_and_forms_get_a_4xx_never_a_broken_page(fab: AirflowStandalone, clean_shop: str,
+                                                                stocksync_dsn: str) -> None:
+    """An acknowledgement claiming to have seen the incident until year 1 (+14:00: before year 1 in
+    UTC) is kept within what the incident spans: stored as given, it made the incidents page and
+    every later acknowledgement fail for everyone (503). A NUL in a path segment or a query value is
+    a bad request, not "the shop database is unreachable"; a filter date of 9999-12-31 is a filter
+    problem said on the page."""
+    record_alert(stocksync_dsn, "manual__year-one", "drift check failed: 7 SKUs differ",
+                 sent_at=datetime.now(timezone.utc) - timedelta(hours=2))
+    alice = {"Authorization": f"Bearer {fab.login('alice')._token}"}
+    page = requests.get(f"{fab.url}/stocksync/incidents", headers=alice, timeout=30)
+    fingerprint = re.search(r'data-fingerprint="([0-9a-f]+)"', page.text)
+    assert page.status_code == 200 and fingerprint, page.text[:300]
+    posted = requests.post(f"{fab.url}/stocksync/incidents/{fingerprint.group(1)}/acknowledge", headers=alice,
+                           data={"note": "seen", "seen_until": "0001-01-01T00:00:00+14:00"}, timeout=30,
+                           allow_redirects=False)
+    assert posted.status_code == 303, posted.text[:300]
+    assert requests.get(f"{fab.url}/stocksync/incidents", headers=alice, timeout=30).status_code == 200
+    with connect(stocksync_dsn) as conn:
+        (seen_until,) = conn.execute("SELECT seen_until FROM stocksync.incident_acks WHERE fingerprint = %s",
+                                     (fingerprint.group(1),)).fetchone()
+    # clamped to the incident's first occurrence, two hours ago
+    assert datetime.now(timezone.utc) - timedelta(hours=3) < seen_until < datetime.now(timezone.utc)
+    for path in ("/stocksync/runs/inventory_nightly_sync/a%00b", "/stocksync/runs/a%00b/r/compare",
+                 "/stocksync/runs/inventory_nightly_sync/r/plan?sku=a%00"):
+        assert requests.get(f"{fab.url}{path}", headers=alice, timeout=30).status_code == 400, path
+    until = requests.get(f"{fab.url}/stocksync/?until=9999-12-31", headers=alice, timeout=30)
+    assert until.status_code == 200 and "until must be a date from 2000 to 2999" in until.text
 
 
 FIGURES_SQL = """

@@ -39,3 +39,14 @@ def test_an_occurrence_after_the_acknowledgement_reopens_the_incident() -> None:
                      occurrence("manual__a", "drift check failed: 12 SKUs differ", days=1)])
     assert again.fingerprint == incident.fingerprint
     assert with_acks([again], [ack])[0].state == "open"
+
+
+def test_skus_are_found_within_a_skus_length_and_a_long_run_of_words_is_left_alone() -> None:
+    """SKU-like tokens become <sku> (SKU-0000042, AB_12); the patterns look at most a SKU's length
+    (64 characters) ahead for the letter and the digit that make one, so a 4,000-character run of
+    letters and hyphens (an alert's cap) is read once, not once from every word in it."""
+    from include.stocksync.ops.incidents import normalise
+
+    assert normalise("stock of SKU-0000042 and AB_12 is off") == "stock of <sku> and <sku> is off"
+    assert normalise("HTTPError: " + "a-" * 2000) == ("HTTPError: " + "a-" * 2000)[:500]  # no SKU, no number in it
+    assert normalise("x" * 70 + "-1") == "x" * 70 + "<n>"  # a digit beyond a SKU's length: a number, not a SKU

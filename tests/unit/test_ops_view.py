@@ -237,6 +237,9 @@ def test_runs_page_filters_are_checked_query_parameters() -> None:
     assert parsed.query(page=3) == "dag=inventory_nightly_sync&status=failed&since=2026-11-01&until=2026-11-23&page=3"
     bad = opsview.Filters.parse({"status": "<script>", "since": "yesterday", "page": "x"}, runview.SYNC_DAGS)
     assert bad.status is None and bad.since is None and bad.page == 1 and len(bad.problems) == 2
+    far = opsview.Filters.parse({"since": "0001-01-01", "until": "9999-12-31"}, runview.SYNC_DAGS)
+    assert far.since is None and far.until is None and far.bounds(timezone.utc) == (None, None)  # no overflow
+    assert far.problems == ("since must be a date from 2000 to 2999", "until must be a date from 2000 to 2999")
 
 
 def test_availability_panel_sums_the_last_day() -> None:

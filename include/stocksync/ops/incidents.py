@@ -33,7 +33,10 @@ _VARIABLE_PARTS: tuple[tuple[re.Pattern[str], str], ...] = (
     # quoted values: SKUs, file names, raw cells the WMS sent
     (re.compile(r"'[^'\n]{0,200}'|\"[^\"\n]{0,200}\""), "<value>"),
     # SKU-like tokens: letters and digits joined by - or _ with at least one digit (SKU-0000042, AB_12)
-    (re.compile(r"\b(?=[A-Za-z0-9]*[A-Za-z])(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)+\b"), "<sku>"),
+    # (the lookaheads look at most 64 characters ahead, a SKU's length: unbounded, they re-read a long
+    # run of letters and hyphens from every word start in it, and a 4,000-character error took seconds)
+    (re.compile(r"\b(?=[A-Za-z0-9]{0,64}[A-Za-z])(?=[A-Za-z0-9_-]{0,64}\d)[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)+\b"),
+     "<sku>"),
     # numbers: counts, shares, seconds, ports
     (re.compile(r"[-+]?\d+(?:[.,]\d+)?%?"), "<n>"),
 )

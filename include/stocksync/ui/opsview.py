@@ -43,10 +43,14 @@ class Filters:
             if not raw:
                 return None
             try:
-                return date.fromisoformat(raw)
+                found = date.fromisoformat(raw)
             except ValueError:
                 problems.append(f"{name} must be a date like 2026-11-23")
                 return None
+            if not date(2000, 1, 1) <= found <= date(2999, 12, 31):  # the page adds a day to `until`
+                problems.append(f"{name} must be a date from 2000 to 2999")
+                return None
+            return found
 
         dag_id = (params.get("dag") or "").strip() or None
         if dag_id is not None and (len(dag_id) > 250 or not dag_id.isprintable()):
