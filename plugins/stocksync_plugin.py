@@ -62,8 +62,9 @@ text-reordering characters (controls, zero-width, bidi overrides and isolates) a
 Every response of the plugin (pages, report files, redirects, errors) carries
 `pages.SECURITY_HEADERS`: `Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline';
 img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'self'; sandbox
-allow-same-origin allow-forms` (the runs and plan pages filter with GET forms), `X-Content-Type-Options: nosniff`, `X-Frame-Options: SAMEORIGIN` (framing by
-the Airflow UI's own origin only), `Referrer-Policy: same-origin` and `Cache-Control: no-store`.
+allow-same-origin allow-forms` (the runs and plan pages filter with GET forms),
+`X-Content-Type-Options: nosniff`, `X-Frame-Options: SAMEORIGIN` (framing by the Airflow UI's own
+origin only), `Referrer-Policy: same-origin` and `Cache-Control: no-store`.
 
 Airflow's own responses (its UI, REST API, login pages) get `X-Content-Type-Options`,
 `X-Frame-Options`, `Referrer-Policy` and a Content-Security-Policy its UI works with, from the root
