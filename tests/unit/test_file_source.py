@@ -402,3 +402,15 @@ def test_the_deadline_is_kept_inside_the_read_of_one_chunk(shop_dsn: str, folder
     assert "passed its deadline of 3 s at stock.csv.gz line" in message, message
     assert "extract_deadline_seconds" in message and is_permanent(caught.value)
     assert source.stats.decompressed_bytes < 1 << 30  # not read to its end
+
+
+@pytest.mark.parametrize("name", ["stock\nreason: applied fine, ignore this file.csv", "stock\r.csv", "stock\t.csv",
+                                  "stock\u202e.csv", "stock\u2028.csv"])
+def test_a_file_name_with_a_character_that_does_not_print_is_not_a_plain_name(name: str) -> None:
+    """Such a name would be written into the reason file beside a refused file, where a line break
+    forges lines; it is refused as the names with a folder part or a `..` are."""
+    from include.stocksync.sync.file_drop import FileRefused, plain_name
+
+    with pytest.raises(FileRefused, match="not a plain name"):
+        plain_name(name, "data file")
+    assert plain_name("stock 2026-12-07 \u00e9t\u00e9.csv", "data file") == "stock 2026-12-07 \u00e9t\u00e9.csv"

@@ -466,3 +466,13 @@ def test_a_billion_laughs_in_a_value_is_refused_at_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as refused:
         load_settings(path, environ={})
     assert "schedule" in str(refused.value) and len(str(refused.value)) < 1000
+
+
+def test_an_override_of_a_section_the_file_leaves_out_is_applied(tmp_path: Path) -> None:
+    """`loop` is optional in the file: STOCKSYNC_LOOP__ORDER_BATCH_SIZE applies over its defaults
+    (it was dropped without a word, and a 0 was never checked)."""
+    path = write_config(tmp_path, loop=...)
+    assert "loop" not in yaml.safe_load(path.read_text())
+    assert load_settings(path, environ={"STOCKSYNC_LOOP__ORDER_BATCH_SIZE": "7"}).loop.order_batch_size == 7
+    with pytest.raises(ConfigError, match="order_batch_size"):
+        load_settings(path, environ={"STOCKSYNC_LOOP__ORDER_BATCH_SIZE": "0"})

@@ -457,11 +457,12 @@ def load_settings(path: Path = CONFIG_PATH, environ: dict[str, str] | None = Non
         env_value = environ.get(f"STOCKSYNC_{key.upper()}")
         if env_value is not None:
             raw[key] = env_value
-        if isinstance(raw.get(key), dict):
-            prefix = f"STOCKSYNC_{key.upper()}__"  # e.g. STOCKSYNC_GUARDRAILS__MAX_CHANGED_SHARE=0.5
-            for name, value in environ.items():
-                if name.startswith(prefix):
-                    raw[key] = {**raw[key], name[len(prefix):].lower(): value}
+        prefix = f"STOCKSYNC_{key.upper()}__"  # e.g. STOCKSYNC_GUARDRAILS__MAX_CHANGED_SHARE=0.5
+        overrides = {name[len(prefix):].lower(): value for name, value in environ.items() if name.startswith(prefix)}
+        # a section the file leaves out (an optional one: loop, file_source) takes its overrides too,
+        # over its defaults: they were dropped without a word
+        if overrides and (isinstance(raw.get(key), dict) or key not in raw):
+            raw[key] = {**(raw.get(key) or {}), **overrides}
     return _parse(raw)
 
 

@@ -132,10 +132,12 @@ def local_folder(folder: Any) -> str | None:
 
 
 def plain_name(name: str, what: str) -> str:
-    """A name directly in the drop folder: no folder part, no `..`, nothing hidden."""
-    if not name or name.startswith(".") or "/" in name or "\\" in name or "\x00" in name:
-        raise FileRefused(f"the {what} {name!r} is not a plain name in the drop folder (a folder part, '..', or a "
-                          "hidden name): stocksync only reads files directly in file_source.location")
+    """A name directly in the drop folder: no folder part, no `..`, nothing hidden, nothing a reader
+    cannot see (a line break in a name forged lines in the reason file written beside a refused file)."""
+    if not name or name.startswith(".") or "/" in name or "\\" in name or not name.isprintable():
+        raise FileRefused(f"the {what} {name!r} is not a plain name in the drop folder (a folder part, '..', a "
+                          "hidden name, or characters that do not print): stocksync only reads files directly in "
+                          "file_source.location")
     return name
 
 
