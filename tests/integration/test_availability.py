@@ -505,12 +505,13 @@ class SlowToConnect:
                 client, _ = self.sock.accept()
             except OSError:
                 continue
+            self.relayed.append(client)  # a cut breaks a connection still waiting out its delay too
             threading.Thread(target=self._relay, args=(client,), daemon=True).start()
 
     def _relay(self, client: socket.socket) -> None:
         time.sleep(self.delay)
         upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-        self.relayed += [client, upstream]
+        self.relayed.append(upstream)
         for source, target in ((client, upstream), (upstream, client)):
             threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
 
@@ -523,7 +524,9 @@ class SlowToConnect:
             target.shutdown(socket.SHUT_WR)
 
     def cut(self) -> None:
-        """Break every relayed connection (the database's side sees the client go away)."""
+        """Break every relayed connection, those still waiting out their delay included (the
+        service's pool may have one being opened: under load it completed after the cut and the
+        first answer after it was a number)."""
         for sock in self.relayed:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
