@@ -439,9 +439,11 @@ def test_a_config_file_that_is_not_a_sound_mapping_is_refused_naming_why(tmp_pat
 @pytest.mark.parametrize(("variable", "value", "named"), [
     ("STOCKSYNC_RETRY_DELAY_SECONDS", "-5", "retry_delay_seconds must be >= 0"),
     ("STOCKSYNC_MAX_RETRY_DELAY_SECONDS", "-1000", "max_retry_delay_seconds must be >= 0"),
-    ("STOCKSYNC_HTTP_BACKOFF_SECONDS", "nan", "http_backoff_seconds must be a finite number"),
-    ("STOCKSYNC_RETRY_EXPONENTIAL_BACKOFF", "inf", "retry_exponential_backoff must be a finite number"),
-    ("STOCKSYNC_LOCK_TIMEOUT_SECONDS", "inf", "lock_timeout_seconds must be a finite number"),
+    ("STOCKSYNC_HTTP_BACKOFF_SECONDS", "nan", "http_backoff_seconds: Input should be a finite number"),
+    ("STOCKSYNC_RETRY_EXPONENTIAL_BACKOFF", "inf", "retry_exponential_backoff: Input should be a finite number"),
+    ("STOCKSYNC_LOCK_TIMEOUT_SECONDS", "inf", "lock_timeout_seconds: Input should be a finite number"),
+    ("STOCKSYNC_OPERATIONS__BUDGET_RESERVE_SECONDS", "nan", "budget_reserve_seconds: Input should be a finite"),
+    ("STOCKSYNC_OPERATIONS__HEARTBEAT_TIMEOUT_SECONDS", "inf", "heartbeat_timeout_seconds: Input should be a finite"),
 ])
 def test_no_setting_is_negative_where_a_duration_or_a_nan_or_an_infinity(tmp_path: Path, variable: str, value: str,
                                                                         named: str) -> None:

@@ -25,7 +25,7 @@ MAX_MANIFEST_BYTES = 64 * 1024
 class FileSourceSettings(BaseModel):
     """Where the WMS drops its nightly stock file and how to read it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no NaN or infinity in a setting
 
     # The drop folder as a URL ObjectStoragePath understands: file:///srv/wms-drop,
     # s3://bucket/prefix, gs://bucket/prefix, sftp://host/path. processed/ and rejected/ live under it.

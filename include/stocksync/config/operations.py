@@ -91,7 +91,7 @@ CommaSeparated = BeforeValidator(comma_separated)
 class OperationsSettings(BaseModel):
     """Liveness, timeouts, alert delivery, watchdog and deadline."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no NaN or infinity in a setting
 
     heartbeat_interval_seconds: float = 10.0     # a running step beats this often (own connection)
     heartbeat_timeout_seconds: float = 120.0     # silent this long: the run is dead (see heartbeat_bound)

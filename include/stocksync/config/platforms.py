@@ -53,7 +53,7 @@ class Magento2Options(BaseModel):
     source belongs to are read from the store's own links (`inventory_source_stock_link`), so a
     stock added in the admin is followed without a setting."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no NaN or infinity in a setting
 
     table_prefix: str = ""           # app/etc/env.php db.table_prefix
     source_code: str = "default"     # the MSI source the WMS's figures are written to
@@ -106,7 +106,7 @@ class Magento2Options(BaseModel):
 class PrestaShopOptions(BaseModel):
     """PrestaShop 8: the shop the WMS stocks and the order states that hold no stock."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no NaN or infinity in a setting
 
     table_prefix: str = "ps_"        # _DB_PREFIX_ of app/config/parameters.php
     id_shop: int = 1                 # Advanced Parameters > Multistore; its group's shared rows if it shares stock
@@ -163,7 +163,7 @@ class PrestaShopOptions(BaseModel):
 class PlatformOptions(BaseModel):
     """One subsection per MySQL platform; only the configured `shop_platform`'s is used."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no NaN or infinity in a setting
 
     magento2: Magento2Options = Magento2Options()
     prestashop: PrestaShopOptions = PrestaShopOptions()

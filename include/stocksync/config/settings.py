@@ -10,7 +10,6 @@ settings and options once, when it opens, and stores them on its run record (`ru
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import reprlib
@@ -120,7 +119,7 @@ class LoopSettings(BaseModel):
     """The other half of the loop: `orders_to_wms`, `inventory_intraday_sync` and the nightly drift
     alert. One nested section (`loop:`) with defaults, so a config written before it still loads."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no NaN or infinity in a setting
 
     orders_schedule: str = "*/5 * * * *"
     order_key_prefix: str = "shop-order-"        # Idempotency-Key = prefix + shop order id
@@ -169,7 +168,7 @@ class LoopSettings(BaseModel):
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no NaN or infinity in a setting
 
     schedule: str
     # the zone `schedule` is read in: the shop's quiet hour is local and moves with daylight saving
@@ -242,15 +241,6 @@ class Settings(BaseModel):
         allowed = CHOICES[str(info.field_name)]
         if value not in allowed:
             raise ValueError(f"{info.field_name} must be one of {', '.join(allowed)}; got {value!r}")
-        return value
-
-    @field_validator("*")
-    @classmethod
-    def _finite(cls, value: Any, info: ValidationInfo) -> Any:
-        """No setting is a NaN or an infinity: "nan" passes every comparison a range check makes
-        (a NaN backoff failed mid-extract in time.sleep), "inf" makes a timeout or a TTL endless."""
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"{info.field_name} must be a finite number; got {value}")
         return value
 
     @field_validator(*RANGES)
@@ -523,7 +513,7 @@ MAX_REASON_LENGTH = 1000
 class RunOptions(BaseModel):
     """What one triggered run asks for beyond the settings: an ops push's knobs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no NaN or infinity in a setting
 
     dry_run: StrictBool = False
     skus: tuple[str, ...] = ()
