@@ -113,3 +113,12 @@ def test_two_threads_never_share_a_transaction(shop: PostgresShop, clean_shop: s
     first.join(10)
     with shop.live_session("SKU-1", lock_timeout_seconds=5) as live:
         assert live.current is not None and (live.current.qty, live.current.wms_seq) == (6, 2)
+
+
+def test_the_shipped_lock_bound_is_the_shipped_configs() -> None:
+    """A process without a readable stocksync config (the availability service) bounds its shop
+    transactions' lock waits by the shipped lock_timeout_seconds: the same figure as the file's."""
+    from include.stocksync.config.settings import load_settings
+    from include.stocksync.shop.postgres.adapter import SHIPPED_LOCK_TIMEOUT_SECONDS
+
+    assert SHIPPED_LOCK_TIMEOUT_SECONDS == load_settings(environ={}).lock_timeout_seconds

@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 
-from include.stocksync.config.settings import process_settings
+from include.stocksync.config.settings import ConfigError, process_settings
 from include.stocksync.shop.port import (
     ActiveFreeze,
     DemandQuery,
@@ -188,6 +188,18 @@ class _Live:
         return StockRow(self.sku, int(row[0]), int(row[1])) if row else None
 
 
+SHIPPED_LOCK_TIMEOUT_SECONDS = 60.0  # include/config/stocksync.yaml's lock_timeout_seconds
+
+
+def _deployment_lock_timeout() -> float:
+    """The deployment's lock_timeout_seconds; the shipped value in a process whose stocksync config
+    cannot be read (the availability service runs from its own settings and may not carry one)."""
+    try:
+        return process_settings().lock_timeout_seconds
+    except ConfigError:
+        return SHIPPED_LOCK_TIMEOUT_SECONDS
+
+
 class PostgresShop:
     """The shop port over a PostgreSQL shop at `dsn`. Each call or session is one shop transaction on
     the adapter's connection: opened on first use, checked with a round trip when taken again, kept
@@ -209,7 +221,7 @@ class PostgresShop:
         # a run reading the shop under its checkout freeze never waits longer; sessions that lock
         # on purpose (the apply, the live write-back) set their own
         self.lock_timeout_seconds = (lock_timeout_seconds if lock_timeout_seconds is not None
-                                     else process_settings().lock_timeout_seconds)
+                                     else _deployment_lock_timeout())
         self._kept: psycopg.Connection | None = None
         self._kept_by = os.getpid()
         self._kept_since = 0.0
