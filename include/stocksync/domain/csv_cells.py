@@ -19,10 +19,12 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
-FORMULA_STARTS = frozenset("=+-@\t\r")
 # what a formula may begin with once an import has trimmed the cell's leading blanks (spaces, a
 # no-break or ideographic space, a line break) or folded fullwidth forms (＝ ＋ － ＠) to ASCII
 FORMULA_SIGNS = frozenset("=+-@")
+# a cell's first character that makes it a formula as it stands: a sign, or a tab or carriage
+# return that an import skips in front of one
+FORMULA_STARTS = FORMULA_SIGNS | {"\t", "\r"}
 TEXT_MARK = "'"
 
 
